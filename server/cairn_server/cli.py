@@ -1,0 +1,68 @@
+"""The `cairn` command: serve, migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from .config import Config, add_config_flags, load_config
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    _setup_logging(config.log_level)
+    from .auth import Authenticator
+    from .server import serve
+
+    auth = None
+    tokens_file = args.auth_tokens_file
+    if tokens_file:
+        auth = Authenticator.from_file(tokens_file)
+    asyncio.run(serve(config, auth))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    _setup_logging(config.log_level)
+    from .server import open_store
+
+    async def run() -> None:
+        store = await open_store(Config(**{**config.__dict__, "migrate": True}))
+        await store.aclose()
+
+    asyncio.run(run())
+    logging.getLogger("cairn").info("schema is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cairn", description="Cairn: a checkpoint store for durable graphs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the gRPC server")
+    add_config_flags(serve)
+    serve.add_argument("--auth-tokens-file", default=None, help="file of 'TOKEN TENANT' lines; enables auth")
+    serve.set_defaults(func=cmd_serve)
+    migrate = sub.add_parser("migrate", help="create or upgrade the cold store's schema, then exit")
+    add_config_flags(migrate)
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""Build the store from the config, serve it over gRPC, drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from cairn.v1 import checkpoint_store_pb2 as pb
+from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
+
+from .auth import Authenticator
+from .codec import Codec
+from .config import Config
+from .service import CheckpointStoreService
+from .storage.memory_cache import MemoryCache
+from .storage.tiered import TieredStore
+
+log = logging.getLogger("cairn.server")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CheckpointStore"].full_name
+
+
+async def open_store(config: Config) -> TieredStore:
+    """The tiers the config asks for; no Redis/Postgres given = the embedded default."""
+    if config.postgres_dsn:
+        from .storage.postgres import PostgresColdStore
+
+        cold = await PostgresColdStore.open(
+            config.postgres_dsn,
+            pool_size=config.postgres_pool_size,
+            timeout_seconds=config.cold_timeout_seconds,
+            migrate=config.migrate,
+        )
+    else:
+        from .storage.sqlite import SqliteColdStore
+
+        cold = await SqliteColdStore.open(config.sqlite_path, migrate=config.migrate)
+    if config.redis_url:
+        from .storage.redis_cache import RedisCache
+
+        cache = RedisCache.from_url(config.redis_url, ttl_seconds=config.cache_ttl_seconds)
+    else:
+        cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
+    return TieredStore(cold, cache, Codec(config.zstd_level), config.cache_timeout_seconds)
+
+
+def grpc_options(config: Config) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        ("grpc.so_reuseport", 0),
+    ]
+
+
+class CairnServer:
+    """A running server: gRPC, health, reflection, and the store beneath."""
+
+    def __init__(self, config: Config, store: TieredStore, auth: Authenticator | None = None) -> None:
+        self.config = config
+        self.store = store
+        self.server = grpc.aio.server(options=grpc_options(config))
+        self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+        pb_grpc.add_CheckpointStoreServicer_to_server(CheckpointStoreService(store, config, auth), self.server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server,
+        )
+        self.port = self.server.add_insecure_port(config.listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {config.listen}: address in use or not allowed")
+
+    async def start(self) -> None:
+        await self.server.start()
+        await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+
+    async def _set_health(self, status: int) -> None:
+        for name in ("", SERVICE_NAME):
+            result = self.health.set(name, status)
+            if asyncio.iscoroutine(result):
+                await result
+
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
+        await self.server.stop(grace_seconds)
+        await self.store.aclose()
+
+
+async def serve(config: Config, auth: Authenticator | None = None) -> None:
+    store = await open_store(config)
+    server = CairnServer(config, store, auth)
+    await server.start()
+    log.info(
+        "cairn serving on %s (%s); config %s",
+        config.listen if not config.listen.endswith(":0") else f"{config.listen[:-2]}:{server.port}",
+        store.tiers,
+        json.dumps(config.redacted()),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("draining in-flight calls, then exiting (pid %d)", os.getpid())
+    await server.stop()

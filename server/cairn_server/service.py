@@ -1,0 +1,473 @@
+"""The gRPC layer: decode and check a request, call the store, encode the answer.
+
+Errors are mapped here, once: a CairnError becomes its status code with a
+google.rpc.ErrorInfo detail; anything else is a bug, logged with its traceback
+and answered with a generic INTERNAL that leaks nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf import any_pb2, struct_pb2
+from google.rpc import error_details_pb2, status_pb2
+
+from cairn.v1 import checkpoint_store_pb2 as pb
+from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
+from cairn_client.ids import uuid7
+
+from .auth import Authenticator
+from .config import Config
+from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
+from .storage.base import (
+    ListQuery,
+    PageToken,
+    SaveItem,
+    StoredCheckpoint,
+    StoredWrite,
+    content_hash,
+    fingerprint,
+)
+from .storage.tiered import Loaded, TieredStore
+from .validation import Limits
+
+log = logging.getLogger("cairn.rpc")
+
+R = TypeVar("R")
+_STREAM_BATCH = 256  # most saves of one stream committed in one transaction
+
+
+def status_details(err: CairnError) -> status_pb2.Status:
+    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
+    detail = any_pb2.Any()
+    detail.Pack(info)
+    return status_pb2.Status(code=err.code.value[0], message=err.message, details=[detail])
+
+
+def item_error(err: CairnError) -> pb.ItemError:
+    return pb.ItemError(code=err.code.value[0], message=err.message, reason=err.reason, metadata=err.metadata)
+
+
+def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
+    """Map errors of one unary RPC at the boundary."""
+
+    @functools.wraps(fn)
+    async def wrapper(self: CheckpointStoreService, request: Any, context: grpc.aio.ServicerContext) -> R:
+        try:
+            return await fn(self, request, context)
+        except CairnError as err:
+            await _abort(context, err)
+        except Exception:
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unexpected error in %s (incident %s)", fn.__name__, incident)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
+        raise AssertionError("unreachable")  # context.abort raises
+
+    return wrapper
+
+
+async def _abort(context: grpc.aio.ServicerContext, err: CairnError) -> None:
+    details = status_details(err).SerializeToString()
+    await context.abort(err.code, err.message, trailing_metadata=(("grpc-status-details-bin", details),))
+
+
+def _struct(json_text: str) -> struct_pb2.Struct:
+    import json
+
+    s = struct_pb2.Struct()
+    doc = json.loads(json_text)
+    if doc:
+        s.update(doc)
+    return s
+
+
+def _set_time(ts: Any, dt: datetime | None) -> None:
+    if dt is not None:
+        ts.FromDatetime(dt)
+
+
+class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
+    def __init__(self, store: TieredStore, config: Config, auth: Authenticator | None = None) -> None:
+        self.store = store
+        self.config = config
+        self.limits = Limits(config)
+        self.auth = auth or Authenticator()
+
+    # -- conversions -------------------------------------------------------
+
+    def _to_proto(self, cp: StoredCheckpoint, state: bytes | None) -> pb.Checkpoint:
+        out = pb.Checkpoint(
+            thread_id=cp.thread_id,
+            namespace=cp.namespace,
+            checkpoint_id=cp.checkpoint_id,
+            parent_checkpoint_id=cp.parent_checkpoint_id,
+            state_type=cp.state_type,
+            sequence=cp.sequence,
+            node_name=cp.node_name,
+            next_nodes=cp.next_nodes,
+            state_size_bytes=cp.raw_size,
+            stored_size_bytes=cp.stored_size if state is not None else 0,
+            metadata=_struct(cp.metadata_json),
+        )
+        if state is not None:
+            out.state = state
+        _set_time(out.created_at, cp.created_at)
+        return out
+
+    @staticmethod
+    def _write_to_proto(w: StoredWrite) -> pb.PendingWrite:
+        return pb.PendingWrite(
+            task_id=w.task_id,
+            task_path=w.task_path,
+            idx=w.idx,
+            channel=w.channel,
+            value_type=w.value_type,
+            value=w.value,
+            thread_id=w.thread_id,
+            namespace=w.namespace,
+            checkpoint_id=w.checkpoint_id,
+        )
+
+    def _load_response(self, loaded: Loaded) -> pb.LoadResponse:
+        return pb.LoadResponse(
+            checkpoint=self._to_proto(loaded.checkpoint, loaded.state),
+            pending_writes=[self._write_to_proto(w) for w in loaded.writes],
+        )
+
+    def _save_item(self, tenant: str, req: pb.SaveRequest) -> tuple[SaveItem, bytes]:
+        lim = self.limits
+        if not req.HasField("checkpoint"):
+            raise InvalidArgument("checkpoint", "checkpoint is required")
+        c = req.checkpoint
+        thread_id = lim.id("checkpoint.thread_id", c.thread_id, required=True)
+        namespace = lim.id("checkpoint.namespace", c.namespace, required=False)
+        checkpoint_id = lim.id("checkpoint.checkpoint_id", c.checkpoint_id, required=False) or uuid7()
+        parent = lim.id("checkpoint.parent_checkpoint_id", c.parent_checkpoint_id, required=False)
+        node_name = lim.text("checkpoint.node_name", c.node_name)
+        state_type = lim.text("checkpoint.state_type", c.state_type)
+        next_nodes = [lim.text("checkpoint.next_nodes", n) for n in c.next_nodes]
+        lim.state(len(c.state))
+        metadata_json = lim.metadata("checkpoint.metadata", c.metadata)
+        if req.expected_head_id and req.expect_empty:
+            raise InvalidArgument(
+                "expect_empty", "set either expected_head_id or expect_empty, not both: a thread has one head"
+            )
+        expected = lim.id("expected_head_id", req.expected_head_id, required=False) or None
+        if req.durability not in (pb.DURABILITY_UNSPECIFIED, pb.DURABILITY_SYNC):
+            if req.durability == pb.DURABILITY_ASYNC:
+                raise InvalidArgument(
+                    "durability", "DURABILITY_ASYNC is not offered by this server yet; use DURABILITY_SYNC"
+                )
+            raise InvalidArgument("durability", f"unknown durability {req.durability}; use DURABILITY_SYNC")
+        raw = c.state
+        codec, stored, checksum = self.store.codec.encode(raw)
+        stored_cp = StoredCheckpoint(
+            tenant=tenant,
+            thread_id=thread_id,
+            namespace=namespace,
+            checkpoint_id=checkpoint_id,
+            parent_checkpoint_id=parent,
+            state_type=state_type,
+            node_name=node_name,
+            next_nodes=next_nodes,
+            metadata_json=metadata_json,
+            codec=codec,
+            raw_size=len(raw),
+            checksum=checksum,
+            content_hash=content_hash(raw, state_type, metadata_json, parent, node_name, next_nodes),
+            state=stored,
+        )
+        item = SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing)
+        return item, raw
+
+    @staticmethod
+    def _save_response(item: SaveItem, outcome: Any) -> pb.SaveResponse:
+        resp = pb.SaveResponse(
+            checkpoint_id=item.checkpoint.checkpoint_id,
+            sequence=outcome.sequence,
+            already_existed=outcome.status == "exists",
+            stored_size_bytes=item.checkpoint.stored_size,
+        )
+        _set_time(resp.created_at, outcome.created_at)
+        return resp
+
+    # -- RPCs --------------------------------------------------------------
+
+    @rpc
+    async def Save(self, request: pb.SaveRequest, context: grpc.aio.ServicerContext) -> pb.SaveResponse:
+        tenant = self.auth.tenant(context)
+        item, _raw = self._save_item(tenant, request)
+        outcome = await self.store.save(item)
+        return self._save_response(item, outcome)
+
+    async def SaveStream(
+        self, request_iterator: AsyncIterator[pb.SaveStreamRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SaveStreamResponse]:
+        try:
+            tenant = self.auth.tenant(context)
+        except CairnError as err:
+            await _abort(context, err)
+            return
+        queue: asyncio.Queue[pb.SaveStreamRequest | None] = asyncio.Queue(maxsize=_STREAM_BATCH * 4)
+
+        async def read() -> None:
+            try:
+                async for req in request_iterator:
+                    await queue.put(req)
+            finally:
+                await queue.put(None)
+
+        reader = asyncio.get_running_loop().create_task(read())
+        try:
+            done = False
+            while not done:
+                batch = [await queue.get()]
+                while len(batch) < _STREAM_BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
+                if batch[-1] is None:
+                    batch.pop()
+                    done = True
+                for response in await self._save_batch(tenant, batch):  # type: ignore[arg-type]
+                    yield response
+        except CairnError as err:  # the cold store went away: end the stream with its status
+            await _abort(context, err)
+        finally:
+            reader.cancel()
+
+    async def _save_batch(self, tenant: str, batch: list[pb.SaveStreamRequest]) -> list[pb.SaveStreamResponse]:
+        slots: list[pb.SaveStreamResponse | SaveItem] = []
+        items: list[SaveItem] = []
+        for req in batch:
+            try:
+                item, _raw = self._save_item(tenant, req.save)
+            except CairnError as err:
+                slots.append(pb.SaveStreamResponse(error=item_error(err)))
+                continue
+            slots.append(item)
+            items.append(item)
+        results = iter(await self.store.save_many(items) if items else [])
+        out: list[pb.SaveStreamResponse] = []
+        for slot in slots:
+            if isinstance(slot, pb.SaveStreamResponse):
+                out.append(slot)
+                continue
+            result = next(results)
+            if isinstance(result, CairnError):
+                out.append(pb.SaveStreamResponse(error=item_error(result)))
+            else:
+                out.append(pb.SaveStreamResponse(save=self._save_response(slot, result)))
+        return out
+
+    @rpc
+    async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadResponse:
+        tenant = self.auth.tenant(context)
+        return await self._load(tenant, request)
+
+    async def _load(self, tenant: str, request: pb.LoadRequest) -> pb.LoadResponse:
+        lim = self.limits
+        thread_id = lim.id("thread_id", request.thread_id, required=True)
+        namespace = lim.id("namespace", request.namespace, required=False)
+        checkpoint_id = lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
+        loaded = await self.store.load(tenant, thread_id, namespace, checkpoint_id)
+        return self._load_response(loaded)
+
+    @rpc
+    async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> pb.BatchLoadResponse:
+        tenant = self.auth.tenant(context)
+        self.limits.batch("loads", len(request.loads))
+
+        async def one(load: pb.LoadRequest) -> pb.BatchLoadResult:
+            try:
+                return pb.BatchLoadResult(load=await self._load(tenant, load))
+            except CairnError as err:
+                if err.code == grpc.StatusCode.UNAVAILABLE:
+                    raise
+                return pb.BatchLoadResult(error=item_error(err))
+
+        results = await asyncio.gather(*(one(load) for load in request.loads))
+        return pb.BatchLoadResponse(results=results)
+
+    @rpc
+    async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> pb.ListResponse:
+        tenant = self.auth.tenant(context)
+        lim = self.limits
+        thread_id = lim.id("thread_id", request.thread_id, required=False)
+        namespace = lim.id("namespace", request.namespace, required=False) if request.HasField("namespace") else None
+        flt = None
+        if request.HasField("metadata_filter") and len(request.metadata_filter.fields):
+            flt = lim.metadata("metadata_filter", request.metadata_filter)
+        before = lim.id("before_checkpoint_id", request.before_checkpoint_id, required=False)
+        limit = lim.page_size(request.page_size)
+        fp = fingerprint("list", tenant, thread_id, namespace, flt, before, request.include_state,
+                         request.include_writes)
+        after = PageToken.decode(request.page_token, fp) if request.page_token else None
+        before_row = None
+        if before:
+            before_row = await self.store.row_id_of(tenant, thread_id, namespace, before)
+            if before_row is None:
+                raise NotFound(
+                    f"before_checkpoint_id {before!r} names no checkpoint of thread {thread_id!r}; "
+                    "pass the id of a stored checkpoint"
+                )
+        query = ListQuery(
+            tenant=tenant,
+            thread_id=thread_id,
+            namespace=namespace,
+            metadata_filter_json=flt,
+            before_row_id=before_row,
+            after_row_id=after,
+            limit=limit + 1,
+            include_state=request.include_state,
+            include_writes=request.include_writes,
+        )
+        rows, writes = await self.store.list(query)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        resp = pb.ListResponse(
+            checkpoints=[
+                self._to_proto(cp, self.store.decode_state(cp) if request.include_state else None) for cp in rows
+            ],
+        )
+        if request.include_writes:
+            kept = {(cp.thread_id, cp.namespace, cp.checkpoint_id) for cp in rows}
+            resp.pending_writes.extend(
+                self._write_to_proto(w) for w in writes if (w.thread_id, w.namespace, w.checkpoint_id) in kept
+            )
+        if more:
+            resp.next_page_token = PageToken.encode(rows[-1].row_id, fp)
+        return resp
+
+    @rpc
+    async def ListThreads(
+        self, request: pb.ListThreadsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListThreadsResponse:
+        tenant = self.auth.tenant(context)
+        limit = self.limits.page_size(request.page_size)
+        flt = None
+        if request.HasField("metadata_filter") and len(request.metadata_filter.fields):
+            flt = self.limits.metadata("metadata_filter", request.metadata_filter)
+        fp = fingerprint("threads", tenant, flt)
+        after = None
+        if request.page_token:
+            pos = PageToken.decode(request.page_token, fp, kind=list)
+            try:
+                after = (datetime.fromisoformat(pos[0]), str(pos[1]))
+            except (ValueError, IndexError, TypeError) as exc:
+                raise InvalidArgument("page_token", "page_token is not one this server issued") from exc
+        threads = await self.store.list_threads(tenant, limit + 1, after, flt)
+        resp = pb.ListThreadsResponse()
+        for t in threads[:limit]:
+            info = resp.threads.add(
+                thread_id=t.thread_id,
+                checkpoint_count=t.checkpoint_count,
+                head_checkpoint_id=t.head_checkpoint_id,
+                head_metadata=_struct(t.head_metadata_json),
+                head_node_name=t.head_node_name,
+                head_next_nodes=t.head_next_nodes,
+            )
+            _set_time(info.updated_at, t.updated_at)
+        if len(threads) > limit:
+            last = threads[limit - 1]
+            resp.next_page_token = PageToken.encode([last.updated_at.isoformat(), last.thread_id], fp)
+        return resp
+
+    @rpc
+    async def Delete(self, request: pb.DeleteRequest, context: grpc.aio.ServicerContext) -> pb.DeleteResponse:
+        tenant = self.auth.tenant(context)
+        lim = self.limits
+        deleted = await self.store.delete(
+            tenant,
+            lim.id("thread_id", request.thread_id, required=True),
+            lim.id("namespace", request.namespace, required=False),
+            lim.id("checkpoint_id", request.checkpoint_id, required=True),
+        )
+        return pb.DeleteResponse(deleted=deleted)
+
+    @rpc
+    async def Clear(self, request: pb.ClearRequest, context: grpc.aio.ServicerContext) -> pb.ClearResponse:
+        tenant = self.auth.tenant(context)
+        n = await self.store.clear(tenant, self.limits.id("thread_id", request.thread_id, required=True))
+        return pb.ClearResponse(deleted_count=n)
+
+    @rpc
+    async def PutWrites(self, request: pb.PutWritesRequest, context: grpc.aio.ServicerContext) -> pb.PutWritesResponse:
+        tenant = self.auth.tenant(context)
+        lim = self.limits
+        thread_id = lim.id("thread_id", request.thread_id, required=True)
+        namespace = lim.id("namespace", request.namespace, required=False)
+        checkpoint_id = lim.id("checkpoint_id", request.checkpoint_id, required=True)
+        task_id = lim.id("task_id", request.task_id, required=True)
+        task_path = lim.text("task_path", request.task_path)
+        lim.batch("writes", len(request.writes))
+        seen: set[int] = set()
+        writes: list[StoredWrite] = []
+        total = 0
+        for w in request.writes:
+            if w.idx in seen:
+                raise InvalidArgument("writes", f"idx {w.idx} appears twice in one request; each idx at most once")
+            seen.add(w.idx)
+            if not w.channel:
+                raise InvalidArgument("writes.channel", f"write idx {w.idx} has no channel; name the channel")
+            total += len(w.value)
+            writes.append(
+                StoredWrite(
+                    task_id=task_id,
+                    task_path=task_path,
+                    idx=w.idx,
+                    channel=lim.text("writes.channel", w.channel),
+                    value_type=lim.text("writes.value_type", w.value_type),
+                    value=w.value,
+                )
+            )
+        lim.state(total)
+        n = await self.store.put_writes(tenant, thread_id, namespace, checkpoint_id, writes, request.replace)
+        return pb.PutWritesResponse(written_count=n)
+
+    @rpc
+    async def CopyThread(
+        self, request: pb.CopyThreadRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CopyThreadResponse:
+        tenant = self.auth.tenant(context)
+        source = self.limits.id("source_thread_id", request.source_thread_id, required=True)
+        target = self.limits.id("target_thread_id", request.target_thread_id, required=True)
+        if source == target:
+            raise InvalidArgument("target_thread_id", "target_thread_id must differ from source_thread_id")
+        return pb.CopyThreadResponse(copied_count=await self.store.copy_thread(tenant, source, target))
+
+    @rpc
+    async def Prune(self, request: pb.PruneRequest, context: grpc.aio.ServicerContext) -> pb.PruneResponse:
+        tenant = self.auth.tenant(context)
+        threads = [self.limits.id("thread_ids", t, required=True) for t in request.thread_ids]
+        self.limits.batch("thread_ids", len(threads))
+        if request.strategy == pb.PRUNE_STRATEGY_KEEP_LATEST:
+            if request.keep_count < 0:
+                raise InvalidArgument("keep_count", f"keep_count must be 0 (meaning 1) or positive, not "
+                                                    f"{request.keep_count}")
+            keep: int | None = max(1, request.keep_count)
+        elif request.strategy == pb.PRUNE_STRATEGY_DELETE_ALL:
+            keep = None
+        else:
+            raise InvalidArgument(
+                "strategy", "strategy must be PRUNE_STRATEGY_KEEP_LATEST or PRUNE_STRATEGY_DELETE_ALL"
+            )
+        if not threads:
+            return pb.PruneResponse()
+        return pb.PruneResponse(deleted_count=await self.store.prune(tenant, threads, keep))
+
+    @rpc
+    async def DeleteRuns(
+        self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DeleteRunsResponse:
+        tenant = self.auth.tenant(context)
+        run_ids = [self.limits.id("run_ids", r, required=True) for r in request.run_ids]
+        self.limits.batch("run_ids", len(run_ids))
+        if not run_ids:
+            return pb.DeleteRunsResponse()
+        return pb.DeleteRunsResponse(deleted_count=await self.store.delete_runs(tenant, run_ids))

@@ -1,0 +1,1 @@
+"""Storage tiers: a hot cache in front of a cold store, composed by tiered.TieredStore."""

@@ -1,0 +1,274 @@
+"""The storage contract: records, queries and the two tier Protocols.
+
+A cold store is the truth (Postgres, or SQLite for the embedded default); a hot
+cache (Redis, or an in-process LRU) only ever holds copies that it can prove are
+current (see tiered.py). Both take and return already-encoded states: codec,
+compressed bytes, raw size and checksum travel together.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ..errors import AlreadyExists, InvalidArgument, NotFound
+
+
+@dataclass(slots=True)
+class StoredCheckpoint:
+    """One checkpoint row as the tiers keep it."""
+
+    tenant: str
+    thread_id: str
+    namespace: str
+    checkpoint_id: str
+    parent_checkpoint_id: str
+    state_type: str
+    node_name: str
+    next_nodes: list[str]
+    metadata_json: str
+    codec: int
+    raw_size: int
+    checksum: int
+    content_hash: bytes
+    state: bytes  # stored (compressed) bytes; b"" when a List left them out
+    sequence: int = 0
+    created_at: datetime | None = None
+    row_id: int = 0
+
+    @property
+    def stored_size(self) -> int:
+        return len(self.state)
+
+
+@dataclass(slots=True)
+class StoredWrite:
+    """One pending write of a task."""
+
+    task_id: str
+    task_path: str
+    idx: int
+    channel: str
+    value_type: str
+    value: bytes
+    thread_id: str = ""
+    namespace: str = ""
+    checkpoint_id: str = ""
+
+
+@dataclass(slots=True)
+class SaveOutcome:
+    """What a cold store reports for one save."""
+
+    status: str  # "inserted", "exists", "replaced", "conflict", "head_moved"
+    sequence: int = 0
+    created_at: datetime | None = None
+    current_head_id: str = ""
+
+
+@dataclass(slots=True)
+class SaveItem:
+    """One save as handed to the cold store."""
+
+    checkpoint: StoredCheckpoint
+    expected_head_id: str | None = None
+    expect_empty: bool = False
+    replace_existing: bool = False
+
+
+@dataclass(slots=True)
+class ListQuery:
+    """A List call, decoded and validated."""
+
+    tenant: str
+    thread_id: str  # "" = every thread
+    namespace: str | None  # None = every namespace
+    metadata_filter_json: str | None
+    before_row_id: int | None  # resolved from before_checkpoint_id
+    after_row_id: int | None  # from the page token: rows older than this
+    limit: int
+    include_state: bool
+    include_writes: bool
+
+
+@dataclass(slots=True)
+class ThreadSummary:
+    thread_id: str
+    checkpoint_count: int
+    head_checkpoint_id: str
+    head_metadata_json: str
+    updated_at: datetime | None
+    head_node_name: str = ""
+    head_next_nodes: list[str] = field(default_factory=list)
+
+
+def content_hash(
+    raw_state: bytes,
+    state_type: str,
+    metadata_json: str,
+    parent: str,
+    node_name: str,
+    next_nodes: list[str],
+) -> bytes:
+    """What makes two saves of one checkpoint id "the same" (an idempotent retry)."""
+    h = hashlib.blake2b(digest_size=16)
+    header = json.dumps([state_type, metadata_json, parent, node_name, next_nodes], separators=(",", ":"))
+    h.update(header.encode())
+    h.update(b"\x00")
+    h.update(raw_state)
+    return h.digest()
+
+
+class PageToken:
+    """Opaque AIP-158 token: the last row seen, bound to the query that made it."""
+
+    @staticmethod
+    def encode(position: Any, fingerprint: str) -> str:
+        blob = json.dumps({"r": position, "q": fingerprint}, separators=(",", ":")).encode()
+        return base64.urlsafe_b64encode(blob).decode().rstrip("=")
+
+    @staticmethod
+    def decode(token: str, fingerprint: str, kind: type = int) -> Any:
+        try:
+            padded = token + "=" * (-len(token) % 4)
+            data = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+            row_id, fp = data["r"], data["q"]
+            if not isinstance(row_id, kind) or isinstance(row_id, bool) or not isinstance(fp, str):
+                raise ValueError("bad fields")
+        except (ValueError, KeyError, TypeError, UnicodeError) as exc:
+            raise InvalidArgument(
+                "page_token", "page_token is not one this server issued; pass next_page_token unchanged or omit it"
+            ) from exc
+        if fp != fingerprint:
+            raise InvalidArgument(
+                "page_token", "page_token belongs to a different query; keep every other field of the request the same"
+            )
+        return row_id
+
+
+def fingerprint(*parts: object) -> str:
+    """A short stable digest of the query fields a page token is bound to."""
+    return hashlib.blake2b(json.dumps(parts, default=str).encode(), digest_size=8).hexdigest()
+
+
+class ColdStore(Protocol):
+    """The durable tier. Every method raises only errors from ..errors (Unavailable for backend trouble)."""
+
+    name: str
+
+    async def save(self, items: list[SaveItem]) -> list[SaveOutcome]: ...
+
+    async def load(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> tuple[StoredCheckpoint, list[StoredWrite]] | None: ...
+
+    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str: ...
+
+    async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None: ...
+
+    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]: ...
+
+    async def list_threads(
+        self, tenant: str, limit: int, after: tuple[datetime, str] | None, metadata_filter_json: str | None
+    ) -> list[ThreadSummary]: ...
+
+    async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool: ...
+
+    async def clear(self, tenant: str, thread_id: str) -> int: ...
+
+    async def put_writes(
+        self,
+        tenant: str,
+        thread_id: str,
+        namespace: str,
+        checkpoint_id: str,
+        writes: list[StoredWrite],
+        replace: bool,
+    ) -> int: ...
+
+    async def copy_thread(self, tenant: str, source: str, target: str) -> int: ...
+
+    async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int: ...
+
+    async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class HotCache(Protocol):
+    """The fast tier. Entries are tagged with their thread's generation; see tiered.py."""
+
+    name: str
+
+    async def get(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> tuple[int, bytes | None]:
+        """Return (current generation of the thread, entry blob or None).
+
+        With checkpoint_id None, the entry of the thread's cached head."""
+        ...
+
+    async def generation(self, tenant: str, thread_id: str) -> int: ...
+
+    async def fill(
+        self,
+        tenant: str,
+        thread_id: str,
+        namespace: str,
+        checkpoint_id: str,
+        sequence: int,
+        generation: int,
+        blob: bytes,
+        make_head: bool,
+    ) -> None:
+        """Store blob only if the thread's generation is still `generation`."""
+        ...
+
+    async def bump(self, tenant: str, thread_id: str) -> None:
+        """Invalidate everything cached for the thread (delete, clear, writes...)."""
+        ...
+
+    async def evict(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> None: ...
+
+    async def ping(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def missing_checkpoint(thread_id: str, namespace: str, checkpoint_id: str) -> NotFound:
+    return NotFound(
+        f"checkpoint {checkpoint_id!r} does not exist in thread {thread_id!r} namespace {namespace!r}; "
+        "save the checkpoint before attaching writes to it"
+    )
+
+
+def write_conflict(w: StoredWrite) -> AlreadyExists:
+    return AlreadyExists(
+        f"write idx {w.idx} of task {w.task_id!r} is already stored with a different value; "
+        "writes are immutable: use a new task_id, or set replace=true to overwrite",
+        reason="WRITE_CONFLICT",
+    )
+
+
+def outside_head_chains(rows: list[Any], keep: int) -> list[int]:
+    """Row ids to delete so each namespace keeps `keep` checkpoints along its head's parent chain.
+
+    rows: (row_id, namespace, checkpoint_id, parent_checkpoint_id), newest first.
+    """
+    by_ns: dict[str, list[Any]] = {}
+    for r in rows:
+        by_ns.setdefault(r[1], []).append(r)
+    doomed: list[int] = []
+    for ns_rows in by_ns.values():
+        by_id = {r[2]: r for r in ns_rows}
+        kept: set[int] = set()
+        cursor: Any = ns_rows[0]
+        while cursor is not None and len(kept) < keep:
+            kept.add(cursor[0])
+            cursor = by_id.get(cursor[3]) if cursor[3] else None
+        doomed.extend(r[0] for r in ns_rows if r[0] not in kept)
+    return doomed

@@ -1,0 +1,94 @@
+"""In-process hot cache (the embedded default): an LRU with per-entry TTL.
+
+Same contract as the Redis cache, including thread generations, so the tiered
+store's invalidation logic is exercised identically by both.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+
+from .entry import entry_generation
+
+
+class MemoryCache:
+    name = "memory"
+
+    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600) -> None:
+        self.max_entries = max_entries
+        self.ttl_seconds = ttl_seconds
+        self._entries: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
+        self._heads: dict[tuple[str, str, str], tuple[int, int, str]] = {}  # -> (generation, sequence, id)
+        self._generations: dict[tuple[str, str], int] = {}
+
+    def _gen(self, tenant: str, thread_id: str) -> int:
+        return self._generations.get((tenant, thread_id), 0)
+
+    async def generation(self, tenant: str, thread_id: str) -> int:
+        return self._gen(tenant, thread_id)
+
+    async def get(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> tuple[int, bytes | None]:
+        gen = self._gen(tenant, thread_id)
+        if checkpoint_id is None:
+            head = self._heads.get((tenant, thread_id, namespace))
+            if head is None or head[0] != gen:
+                return gen, None
+            checkpoint_id = head[2]
+        key = (tenant, thread_id, namespace, checkpoint_id)
+        item = self._entries.get(key)
+        if item is None:
+            return gen, None
+        expires, blob = item
+        if expires < time.monotonic():
+            del self._entries[key]
+            return gen, None
+        self._entries.move_to_end(key)
+        try:
+            if entry_generation(blob) != gen:
+                return gen, None
+        except Exception:
+            return gen, blob  # let the caller find it corrupt, count it and evict it
+        return gen, blob
+
+    async def fill(
+        self,
+        tenant: str,
+        thread_id: str,
+        namespace: str,
+        checkpoint_id: str,
+        sequence: int,
+        generation: int,
+        blob: bytes,
+        make_head: bool,
+    ) -> None:
+        if self._gen(tenant, thread_id) != generation:
+            return
+        key = (tenant, thread_id, namespace, checkpoint_id)
+        self._entries[key] = (time.monotonic() + self.ttl_seconds, blob)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        if make_head:
+            hkey = (tenant, thread_id, namespace)
+            head = self._heads.get(hkey)
+            if head is None or head[0] != generation or head[1] < sequence:
+                if len(self._heads) >= self.max_entries and hkey not in self._heads:
+                    self._heads.clear()  # heads are cheap to rebuild: a bounded cache beats an LRU here
+                self._heads[hkey] = (generation, sequence, checkpoint_id)
+
+    async def bump(self, tenant: str, thread_id: str) -> None:
+        # Entries and heads tagged with the old generation become misses; no scan needed.
+        key = (tenant, thread_id)
+        self._generations[key] = self._generations.get(key, 0) + 1
+
+    async def evict(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> None:
+        self._entries.pop((tenant, thread_id, namespace, checkpoint_id), None)
+
+    async def ping(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        self._entries.clear()

@@ -1,0 +1,518 @@
+"""SQLite cold store: the embedded default, one file, no server to run.
+
+sqlite3 is blocking, so every call runs on one dedicated thread (SQLite
+serialises writers anyway); the event loop awaits it. WAL with
+synchronous=FULL: an acknowledged save survives a crash of the process or host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Any, TypeVar
+
+from ..errors import TargetNotEmpty, Unavailable
+from .base import (
+    ListQuery,
+    SaveItem,
+    SaveOutcome,
+    StoredCheckpoint,
+    StoredWrite,
+    ThreadSummary,
+    missing_checkpoint,
+    outside_head_chains,
+    write_conflict,
+)
+from .jsonmatch import json_contains
+
+T = TypeVar("T")
+
+# Ordered list: index + 1 is the schema version (PRAGMA user_version).
+MIGRATIONS = [
+    """
+    CREATE TABLE cairn_threads (
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, namespace TEXT NOT NULL,
+        last_sequence INTEGER NOT NULL, updated_us INTEGER NOT NULL,
+        PRIMARY KEY (tenant, thread_id, namespace)
+    );
+    CREATE TABLE cairn_checkpoints (
+        row_id INTEGER PRIMARY KEY AUTOINCREMENT,
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, namespace TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT NOT NULL, sequence INTEGER NOT NULL, created_us INTEGER NOT NULL,
+        state_type TEXT NOT NULL, node_name TEXT NOT NULL, next_nodes TEXT NOT NULL, metadata TEXT NOT NULL,
+        codec INTEGER NOT NULL, raw_size INTEGER NOT NULL, checksum INTEGER NOT NULL, content_hash BLOB NOT NULL,
+        state BLOB NOT NULL,
+        UNIQUE (tenant, thread_id, namespace, checkpoint_id)
+    );
+    CREATE INDEX cairn_checkpoints_thread_row ON cairn_checkpoints (tenant, thread_id, row_id DESC);
+    CREATE TABLE cairn_writes (
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, namespace TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+        task_id TEXT NOT NULL, idx INTEGER NOT NULL, task_path TEXT NOT NULL, channel TEXT NOT NULL,
+        value_type TEXT NOT NULL, value BLOB NOT NULL,
+        PRIMARY KEY (tenant, thread_id, namespace, checkpoint_id, task_id, idx),
+        FOREIGN KEY (tenant, thread_id, namespace, checkpoint_id)
+            REFERENCES cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id) ON DELETE CASCADE
+    );
+    """,
+]
+
+_COLS = (
+    "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, "
+    "state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash"
+)
+
+
+def _us_now() -> int:
+    return time.time_ns() // 1000
+
+
+def _dt(us: int) -> datetime:
+    return datetime.fromtimestamp(us / 1e6, tz=timezone.utc)
+
+
+def _row_to_checkpoint(r: sqlite3.Row, with_state: bool) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        row_id=r["row_id"],
+        tenant=r["tenant"],
+        thread_id=r["thread_id"],
+        namespace=r["namespace"],
+        checkpoint_id=r["checkpoint_id"],
+        parent_checkpoint_id=r["parent_checkpoint_id"],
+        sequence=r["sequence"],
+        created_at=_dt(r["created_us"]),
+        state_type=r["state_type"],
+        node_name=r["node_name"],
+        next_nodes=json.loads(r["next_nodes"]),
+        metadata_json=r["metadata"],
+        codec=r["codec"],
+        raw_size=r["raw_size"],
+        checksum=r["checksum"],
+        content_hash=bytes(r["content_hash"]),
+        state=bytes(r["state"]) if with_state else b"",
+    )
+
+
+def _row_to_write(r: sqlite3.Row) -> StoredWrite:
+    return StoredWrite(
+        task_id=r["task_id"],
+        task_path=r["task_path"],
+        idx=r["idx"],
+        channel=r["channel"],
+        value_type=r["value_type"],
+        value=bytes(r["value"]),
+        thread_id=r["thread_id"],
+        namespace=r["namespace"],
+        checkpoint_id=r["checkpoint_id"],
+    )
+
+
+def _sqlite_json_contains(doc: str, flt: str) -> int:
+    return 1 if json_contains(json.loads(doc), json.loads(flt)) else 0
+
+
+class SqliteColdStore:
+    """ColdStore on a SQLite file."""
+
+    name = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cairn-sqlite")
+        self._db: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, path: str, migrate: bool = True) -> SqliteColdStore:
+        store = cls(path)
+        await store._run(store._connect, migrate)
+        return store
+
+    def _connect(self, migrate: bool) -> None:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.create_function("json_contains", 2, _sqlite_json_contains, deterministic=True)
+        self._db = db
+        if migrate:
+            self._migrate()
+
+    def _migrate(self) -> None:
+        db = self._conn
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None, "store is closed"
+        return self._db
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O error: retryable
+            raise Unavailable(f"SQLite store {self.path} failed: {exc}") from exc
+
+    def _tx(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        db = self._conn
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(db)
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        return result
+
+    # -- writes -------------------------------------------------------------
+
+    async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
+        return await self._run(self._tx, lambda db: [self._save_one(db, item) for item in items])
+
+    @staticmethod
+    def _head(db: sqlite3.Connection, tenant: str, thread_id: str, namespace: str) -> str:
+        row = db.execute(
+            "SELECT checkpoint_id FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? "
+            "ORDER BY row_id DESC LIMIT 1",
+            (tenant, thread_id, namespace),
+        ).fetchone()
+        return row[0] if row else ""
+
+    def _save_one(self, db: sqlite3.Connection, item: SaveItem) -> SaveOutcome:
+        cp = item.checkpoint
+        key = (cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id)
+        existing = db.execute(
+            "SELECT sequence, created_us, content_hash FROM cairn_checkpoints "
+            "WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+            key,
+        ).fetchone()
+        if existing is not None:
+            seq, created = existing["sequence"], _dt(existing["created_us"])
+            if bytes(existing["content_hash"]) == cp.content_hash:
+                return SaveOutcome("exists", seq, created)
+            if not item.replace_existing:
+                return SaveOutcome("conflict", seq, created)
+            db.execute(
+                "UPDATE cairn_checkpoints SET parent_checkpoint_id=?, state_type=?, node_name=?, next_nodes=?, "
+                "metadata=?, codec=?, raw_size=?, checksum=?, content_hash=?, state=? "
+                "WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+                (
+                    cp.parent_checkpoint_id, cp.state_type, cp.node_name, json.dumps(cp.next_nodes),
+                    cp.metadata_json, cp.codec, cp.raw_size, cp.checksum, cp.content_hash, cp.state, *key,
+                ),
+            )
+            return SaveOutcome("replaced", seq, created)
+        if item.expected_head_id is not None or item.expect_empty:
+            head = self._head(db, cp.tenant, cp.thread_id, cp.namespace)
+            wanted = "" if item.expect_empty else item.expected_head_id
+            if head != wanted:
+                return SaveOutcome("head_moved", current_head_id=head)
+        now = _us_now()
+        seq = db.execute(
+            "INSERT INTO cairn_threads (tenant, thread_id, namespace, last_sequence, updated_us) VALUES (?,?,?,1,?) "
+            "ON CONFLICT (tenant, thread_id, namespace) DO UPDATE SET last_sequence = last_sequence + 1, "
+            "updated_us = excluded.updated_us RETURNING last_sequence",
+            (cp.tenant, cp.thread_id, cp.namespace, now),
+        ).fetchone()[0]
+        db.execute(
+            "INSERT INTO cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+            "sequence, created_us, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, "
+            "content_hash, state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                *key, cp.parent_checkpoint_id, seq, now, cp.state_type, cp.node_name, json.dumps(cp.next_nodes),
+                cp.metadata_json, cp.codec, cp.raw_size, cp.checksum, cp.content_hash, cp.state,
+            ),
+        )
+        return SaveOutcome("inserted", seq, _dt(now))
+
+    async def put_writes(
+        self,
+        tenant: str,
+        thread_id: str,
+        namespace: str,
+        checkpoint_id: str,
+        writes: list[StoredWrite],
+        replace: bool,
+    ) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            if not db.execute(
+                "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+                (tenant, thread_id, namespace, checkpoint_id),
+            ).fetchone():
+                raise missing_checkpoint(thread_id, namespace, checkpoint_id)
+            written = 0
+            for w in writes:
+                key = (tenant, thread_id, namespace, checkpoint_id, w.task_id, w.idx)
+                old = db.execute(
+                    "SELECT channel, value_type, value, task_path FROM cairn_writes WHERE tenant=? AND thread_id=? "
+                    "AND namespace=? AND checkpoint_id=? AND task_id=? AND idx=?",
+                    key,
+                ).fetchone()
+                if old is not None:
+                    same = (old[0], old[1], bytes(old[2])) == (w.channel, w.value_type, w.value)
+                    if same:
+                        continue
+                    if not replace:
+                        raise write_conflict(w)
+                    db.execute(
+                        "UPDATE cairn_writes SET channel=?, value_type=?, value=?, task_path=? WHERE tenant=? "
+                        "AND thread_id=? AND namespace=? AND checkpoint_id=? AND task_id=? AND idx=?",
+                        (w.channel, w.value_type, w.value, w.task_path, *key),
+                    )
+                else:
+                    db.execute(
+                        "INSERT INTO cairn_writes (tenant, thread_id, namespace, checkpoint_id, task_id, idx, "
+                        "task_path, channel, value_type, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (*key, w.task_path, w.channel, w.value_type, w.value),
+                    )
+                written += 1
+            return written
+
+        return await self._run(self._tx, work)
+
+    async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
+        def work(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+                (tenant, thread_id, namespace, checkpoint_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._run(self._tx, work)
+
+    async def clear(self, tenant: str, thread_id: str) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            n = db.execute(
+                "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=?", (tenant, thread_id)
+            ).rowcount
+            db.execute("DELETE FROM cairn_threads WHERE tenant=? AND thread_id=?", (tenant, thread_id))
+            return n
+
+        return await self._run(self._tx, work)
+
+    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            if db.execute(
+                "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? LIMIT 1", (tenant, target)
+            ).fetchone():
+                raise TargetNotEmpty(
+                    f"target thread {target!r} already has checkpoints; clear it first or copy into a new thread id"
+                )
+            n = db.execute(
+                "INSERT INTO cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+                "sequence, created_us, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, "
+                "content_hash, state) SELECT tenant, ?, namespace, checkpoint_id, parent_checkpoint_id, sequence, "
+                "created_us, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash, "
+                "state FROM cairn_checkpoints WHERE tenant=? AND thread_id=? ORDER BY row_id",
+                (target, tenant, source),
+            ).rowcount
+            db.execute(
+                "INSERT INTO cairn_writes SELECT tenant, ?, namespace, checkpoint_id, task_id, idx, task_path, "
+                "channel, value_type, value FROM cairn_writes WHERE tenant=? AND thread_id=?",
+                (target, tenant, source),
+            )
+            db.execute(
+                "INSERT INTO cairn_threads SELECT tenant, ?, namespace, last_sequence, ? FROM cairn_threads "
+                "WHERE tenant=? AND thread_id=?",
+                (target, _us_now(), tenant, source),
+            )
+            return n
+
+        return await self._run(self._tx, work)
+
+    async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            removed = 0
+            for thread_id in thread_ids:
+                if keep is None:
+                    removed += db.execute(
+                        "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=?", (tenant, thread_id)
+                    ).rowcount
+                    db.execute("DELETE FROM cairn_threads WHERE tenant=? AND thread_id=?", (tenant, thread_id))
+                    continue
+                rows = db.execute(
+                    "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
+                    "WHERE tenant=? AND thread_id=? ORDER BY row_id DESC",
+                    (tenant, thread_id),
+                ).fetchall()
+                doomed = [r for r in outside_head_chains(rows, keep)]
+                for row_id in doomed:
+                    db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (row_id,))
+                removed += len(doomed)
+            return removed
+
+        return await self._run(self._tx, work)
+
+    async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]:
+        def work(db: sqlite3.Connection) -> tuple[int, set[str]]:
+            threads: set[str] = set()
+            removed = 0
+            for run_id in run_ids:
+                flt = json.dumps({"run_id": run_id})
+                rows = db.execute(
+                    "SELECT row_id, thread_id FROM cairn_checkpoints WHERE tenant=? AND json_contains(metadata, ?)",
+                    (tenant, flt),
+                ).fetchall()
+                for r in rows:
+                    db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (r[0],))
+                    threads.add(r[1])
+                removed += len(rows)
+            return removed, threads
+
+        return await self._run(self._tx, work)
+
+    # -- reads --------------------------------------------------------------
+
+    async def load(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> tuple[StoredCheckpoint, list[StoredWrite]] | None:
+        def work() -> tuple[StoredCheckpoint, list[StoredWrite]] | None:
+            db = self._conn
+            if checkpoint_id:
+                row = db.execute(
+                    f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? "
+                    "AND checkpoint_id=?",
+                    (tenant, thread_id, namespace, checkpoint_id),
+                ).fetchone()
+            else:
+                row = db.execute(
+                    f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? "
+                    "ORDER BY row_id DESC LIMIT 1",
+                    (tenant, thread_id, namespace),
+                ).fetchone()
+            if row is None:
+                return None
+            cp = _row_to_checkpoint(row, with_state=True)
+            writes = [
+                _row_to_write(w)
+                for w in db.execute(
+                    "SELECT * FROM cairn_writes WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=? "
+                    "ORDER BY task_path, task_id, idx",
+                    (tenant, thread_id, namespace, cp.checkpoint_id),
+                )
+            ]
+            return cp, writes
+
+        return await self._run(work)
+
+    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
+        return await self._run(lambda: self._head(self._conn, tenant, thread_id, namespace))
+
+    async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
+        def work() -> int | None:
+            sql = "SELECT max(row_id) FROM cairn_checkpoints WHERE tenant=? AND checkpoint_id=?"
+            args: list[Any] = [tenant, checkpoint_id]
+            if thread_id:
+                sql += " AND thread_id=?"
+                args.append(thread_id)
+            if namespace is not None:
+                sql += " AND namespace=?"
+                args.append(namespace)
+            return self._conn.execute(sql, args).fetchone()[0]
+
+        return await self._run(work)
+
+    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+        def work() -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+            db = self._conn
+            cols = _COLS + (", state" if query.include_state else "")
+            sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=?"
+            args: list[Any] = [query.tenant]
+            if query.thread_id:
+                sql += " AND thread_id=?"
+                args.append(query.thread_id)
+            if query.namespace is not None:
+                sql += " AND namespace=?"
+                args.append(query.namespace)
+            for bound in (query.before_row_id, query.after_row_id):
+                if bound is not None:
+                    sql += " AND row_id<?"
+                    args.append(bound)
+            if query.metadata_filter_json is not None:
+                sql += " AND json_contains(metadata, ?)"
+                args.append(query.metadata_filter_json)
+            sql += " ORDER BY row_id DESC LIMIT ?"
+            args.append(query.limit)
+            cps = [_row_to_checkpoint(r, query.include_state) for r in db.execute(sql, args)]
+            writes: list[StoredWrite] = []
+            if query.include_writes:
+                for cp in cps:
+                    writes.extend(
+                        _row_to_write(w)
+                        for w in db.execute(
+                            "SELECT * FROM cairn_writes WHERE tenant=? AND thread_id=? AND namespace=? "
+                            "AND checkpoint_id=? ORDER BY task_path, task_id, idx",
+                            (cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id),
+                        )
+                    )
+            return cps, writes
+
+        return await self._run(work)
+
+    async def list_threads(
+        self, tenant: str, limit: int, after: tuple[datetime, str] | None, metadata_filter_json: str | None
+    ) -> list[ThreadSummary]:
+        def work() -> list[ThreadSummary]:
+            db = self._conn
+            sql = (
+                "SELECT thread_id, max(updated_us) AS u FROM cairn_threads WHERE tenant=? "
+                "GROUP BY thread_id"
+            )
+            args: list[Any] = [tenant]
+            if after is not None:
+                au = int(after[0].timestamp() * 1e6)
+                sql += " HAVING (u < ? OR (u = ? AND thread_id > ?))"
+                args += [au, au, after[1]]
+            sql += " ORDER BY u DESC, thread_id ASC"
+            out: list[ThreadSummary] = []
+            for thread_id, updated in db.execute(sql, args):
+                count = db.execute(
+                    "SELECT count(*) FROM cairn_checkpoints WHERE tenant=? AND thread_id=?", (tenant, thread_id)
+                ).fetchone()[0]
+                if count == 0:
+                    continue
+                head = db.execute(
+                    "SELECT checkpoint_id, metadata, node_name, next_nodes FROM cairn_checkpoints "
+                    "WHERE tenant=? AND thread_id=? ORDER BY (namespace = '') DESC, row_id DESC LIMIT 1",
+                    (tenant, thread_id),
+                ).fetchone()
+                if metadata_filter_json is not None and not _sqlite_json_contains(head[1], metadata_filter_json):
+                    continue
+                out.append(
+                    ThreadSummary(
+                        thread_id=thread_id,
+                        checkpoint_count=count,
+                        head_checkpoint_id=head[0],
+                        head_metadata_json=head[1],
+                        updated_at=_dt(updated),
+                        head_node_name=head[2],
+                        head_next_nodes=json.loads(head[3]),
+                    )
+                )
+                if len(out) >= limit:
+                    break
+            return out
+
+        return await self._run(work)
+
+    async def aclose(self) -> None:
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)

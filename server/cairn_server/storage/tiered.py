@@ -1,0 +1,282 @@
+"""The tiered store: a hot cache in front of the cold store, which is the truth.
+
+Write path: encode (compress, checksum), commit to the cold store, then fill the
+cache; a save is acknowledged only after the cold commit. Read path: cache hit,
+else cold store, then fill the cache.
+
+Why a cache entry can never outlive a delete ("stale read"):
+- Every thread has a cache *generation*. Entries and head pointers are tagged
+  with the generation current when they were filled; a read ignores entries of
+  another generation, and a fill is dropped if the generation moved meanwhile
+  (the cache does the compare-and-fill atomically).
+- Every mutation other than a plain save (delete, clear, prune, writes, replace,
+  copy into a thread) commits to the cold store and then bumps the generation.
+- Readers and savers read the generation *before* touching the cold store, so a
+  fill that raced with a delete carries the old generation and is dropped.
+- When the cache cannot be told (it is down or slow), the thread goes into a
+  pending set: the cache is bypassed for that thread until a background task
+  has bumped its generation on the recovered cache.
+Cache errors are counted and logged, never returned to clients; a corrupt cache
+entry is evicted and the cold store answers instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from dataclasses import dataclass
+
+from ..codec import Codec
+from ..errors import AlreadyExists, DataLoss, HeadMoved, NotFound
+from .base import (
+    ColdStore,
+    HotCache,
+    ListQuery,
+    SaveItem,
+    SaveOutcome,
+    StoredCheckpoint,
+    StoredWrite,
+    ThreadSummary,
+)
+from .entry import CorruptEntry, decode_entry, encode_entry
+
+log = logging.getLogger("cairn.store")
+
+
+class CacheUnavailable(Exception):
+    """Raised by a hot cache when its backend cannot be reached; never reaches a client."""
+
+
+@dataclass(slots=True)
+class Loaded:
+    """A checkpoint with its raw (decoded) state and pending writes."""
+
+    checkpoint: StoredCheckpoint
+    state: bytes
+    writes: list[StoredWrite]
+    from_cache: bool
+
+
+class TieredStore:
+    def __init__(self, cold: ColdStore, cache: HotCache, codec: Codec, cache_timeout_seconds: float = 0.5) -> None:
+        self.cold = cold
+        self.cache = cache
+        self.codec = codec
+        self.cache_timeout_seconds = cache_timeout_seconds
+        self.stats: Counter[str] = Counter()
+        self._pending: set[tuple[str, str]] = set()
+        self._healer: asyncio.Task[None] | None = None
+
+    @property
+    def tiers(self) -> str:
+        return f"hot={self.cache.name} cold={self.cold.name}"
+
+    # -- cache plumbing ----------------------------------------------------
+
+    async def _cache(self, what: str, coro):  # type: ignore[no-untyped-def]
+        """Run a cache call; on failure count it, log it and return None."""
+        try:
+            return await asyncio.wait_for(coro, self.cache_timeout_seconds)
+        except (CacheUnavailable, asyncio.TimeoutError, OSError) as exc:
+            self.stats["cache_errors"] += 1
+            log.warning("cache %s failed, falling through to the cold store: %s", what, exc or type(exc).__name__)
+            return _FAILED
+
+    def _mark_pending(self, tenant: str, thread_id: str) -> None:
+        self._pending.add((tenant, thread_id))
+        if self._healer is None or self._healer.done():
+            self._healer = asyncio.get_running_loop().create_task(self._heal())
+
+    async def _heal(self) -> None:
+        """Bump the generation of every pending thread once the cache answers again."""
+        delay = 0.05
+        while self._pending:
+            for key in list(self._pending):
+                if await self._cache("bump", self.cache.bump(*key)) is _FAILED:
+                    break
+                self._pending.discard(key)
+            else:
+                continue
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+        log.info("cache recovered; every thread touched while it was away has been invalidated")
+
+    async def _generation(self, tenant: str, thread_id: str) -> int | None:
+        """The thread's generation, or None when the cache must not be used for it now."""
+        if (tenant, thread_id) in self._pending:
+            return None
+        gen = await self._cache("generation", self.cache.generation(tenant, thread_id))
+        return None if gen is _FAILED else gen
+
+    async def _invalidate(self, tenant: str, thread_id: str) -> None:
+        if await self._cache("bump", self.cache.bump(tenant, thread_id)) is _FAILED:
+            self._mark_pending(tenant, thread_id)
+
+    async def _fill(self, gen: int, cp: StoredCheckpoint, writes: list[StoredWrite], make_head: bool) -> bool:
+        blob = encode_entry(gen, cp, writes)
+        result = await self._cache(
+            "fill",
+            self.cache.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, gen, blob,
+                            make_head),
+        )
+        return result is not _FAILED
+
+    # -- writes ------------------------------------------------------------
+
+    async def save(self, item: SaveItem) -> SaveOutcome:
+        (result,) = await self.save_many([item])
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def save_many(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
+        """Commit the saves in one cold-store transaction, in order; per-item failures are returned."""
+        gens: dict[tuple[str, str], int | None] = {}
+        for item in items:
+            key = (item.checkpoint.tenant, item.checkpoint.thread_id)
+            if key not in gens:
+                gens[key] = await self._generation(*key)
+        outcomes = await self.cold.save(items)
+        results: list[SaveOutcome | Exception] = []
+        for item, outcome in zip(items, outcomes, strict=True):
+            cp = item.checkpoint
+            if outcome.status == "conflict":
+                results.append(
+                    AlreadyExists(
+                        f"checkpoint {cp.checkpoint_id!r} already exists in thread {cp.thread_id!r} with different "
+                        "content; use a new checkpoint id, or set replace_existing to overwrite it"
+                    )
+                )
+                continue
+            if outcome.status == "head_moved":
+                results.append(HeadMoved(cp.thread_id, cp.namespace, outcome.current_head_id))
+                continue
+            cp.sequence, cp.created_at = outcome.sequence, outcome.created_at
+            if outcome.status == "replaced":
+                await self._invalidate(cp.tenant, cp.thread_id)
+            elif outcome.status == "inserted":
+                gen = gens[(cp.tenant, cp.thread_id)]
+                if gen is None or not await self._fill(gen, cp, [], make_head=True):
+                    self._mark_pending(cp.tenant, cp.thread_id)
+            results.append(outcome)
+        return results
+
+    async def put_writes(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, writes: list[StoredWrite],
+        replace: bool,
+    ) -> int:
+        n = await self.cold.put_writes(tenant, thread_id, namespace, checkpoint_id, writes, replace)
+        if n:
+            await self._invalidate(tenant, thread_id)
+        return n
+
+    async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
+        deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
+        await self._invalidate(tenant, thread_id)
+        return deleted
+
+    async def clear(self, tenant: str, thread_id: str) -> int:
+        n = await self.cold.clear(tenant, thread_id)
+        await self._invalidate(tenant, thread_id)
+        return n
+
+    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+        n = await self.cold.copy_thread(tenant, source, target)
+        await self._invalidate(tenant, target)
+        return n
+
+    async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
+        n = await self.cold.prune(tenant, thread_ids, keep)
+        for thread_id in thread_ids:
+            await self._invalidate(tenant, thread_id)
+        return n
+
+    async def delete_runs(self, tenant: str, run_ids: list[str]) -> int:
+        n, threads = await self.cold.delete_runs(tenant, run_ids)
+        for thread_id in threads:
+            await self._invalidate(tenant, thread_id)
+        return n
+
+    # -- reads -------------------------------------------------------------
+
+    async def load(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None) -> Loaded:
+        gen = await self._generation(tenant, thread_id)
+        if gen is not None:
+            hit = await self._cache("get", self.cache.get(tenant, thread_id, namespace, checkpoint_id))
+            if hit is not _FAILED:
+                gen, blob = hit
+                if blob is not None:
+                    loaded = self._from_entry(blob, tenant, thread_id, namespace, checkpoint_id)
+                    if loaded is not None:
+                        self.stats["cache_hits"] += 1
+                        return loaded
+                self.stats["cache_misses"] += 1
+            else:
+                gen = None
+        found = await self.cold.load(tenant, thread_id, namespace, checkpoint_id)
+        if found is None:
+            if checkpoint_id:
+                raise NotFound(
+                    f"checkpoint {checkpoint_id!r} does not exist in thread {thread_id!r} namespace {namespace!r}"
+                )
+            raise NotFound(
+                f"thread {thread_id!r} namespace {namespace!r} has no checkpoints yet; save one first",
+                reason="THREAD_EMPTY",
+            )
+        cp, writes = found
+        where = f"checkpoint {cp.checkpoint_id!r} of thread {thread_id!r} in the {self.cold.name} store"
+        state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where)
+        if gen is not None:
+            await self._fill(gen, cp, writes, make_head=checkpoint_id is None)
+        return Loaded(cp, state, writes, from_cache=False)
+
+    def _from_entry(
+        self, blob: bytes, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> Loaded | None:
+        try:
+            cp, writes = decode_entry(blob)
+            if (cp.tenant, cp.thread_id, cp.namespace) != (tenant, thread_id, namespace) or (
+                checkpoint_id and cp.checkpoint_id != checkpoint_id
+            ):
+                raise CorruptEntry("entry is for another checkpoint")
+            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry")
+        except (CorruptEntry, DataLoss) as exc:
+            self.stats["cache_corrupt"] += 1
+            log.warning("corrupt cache entry for thread %r evicted: %s", thread_id, exc)
+            asyncio.get_running_loop().create_task(self._evict_corrupt(tenant, thread_id))
+            return None
+        return Loaded(cp, state, writes, from_cache=True)
+
+    async def _evict_corrupt(self, tenant: str, thread_id: str) -> None:
+        await self._invalidate(tenant, thread_id)
+
+    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
+        return await self.cold.head_id(tenant, thread_id, namespace)
+
+    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+        return await self.cold.list(query)
+
+    async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
+        return await self.cold.row_id_of(tenant, thread_id, namespace, checkpoint_id)
+
+    async def list_threads(self, *args, **kwargs) -> list[ThreadSummary]:  # type: ignore[no-untyped-def]
+        return await self.cold.list_threads(*args, **kwargs)
+
+    def decode_state(self, cp: StoredCheckpoint) -> bytes:
+        where = f"checkpoint {cp.checkpoint_id!r} of thread {cp.thread_id!r} in the {self.cold.name} store"
+        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where)
+
+    async def aclose(self) -> None:
+        if self._healer is not None:
+            self._healer.cancel()
+        await self.cache.aclose()
+        await self.cold.aclose()
+
+
+class _Failed:
+    def __repr__(self) -> str:
+        return "<cache call failed>"
+
+
+_FAILED = _Failed()
