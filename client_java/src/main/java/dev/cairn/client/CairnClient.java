@@ -1,0 +1,418 @@
+package dev.cairn.client;
+
+import dev.cairn.v1.BatchLoadRequest;
+import dev.cairn.v1.BatchLoadResult;
+import dev.cairn.v1.Checkpoint;
+import dev.cairn.v1.CheckpointStoreGrpc;
+import dev.cairn.v1.ClearRequest;
+import dev.cairn.v1.CopyThreadRequest;
+import dev.cairn.v1.DeleteRequest;
+import dev.cairn.v1.DeleteRunsRequest;
+import dev.cairn.v1.ItemError;
+import dev.cairn.v1.ListRequest;
+import dev.cairn.v1.ListResponse;
+import dev.cairn.v1.ListThreadsRequest;
+import dev.cairn.v1.ListThreadsResponse;
+import dev.cairn.v1.LoadRequest;
+import dev.cairn.v1.LoadResponse;
+import dev.cairn.v1.PruneRequest;
+import dev.cairn.v1.PruneStrategy;
+import dev.cairn.v1.PutWritesRequest;
+import dev.cairn.v1.SaveRequest;
+import dev.cairn.v1.SaveResponse;
+import dev.cairn.v1.SaveStreamRequest;
+import dev.cairn.v1.SaveStreamResponse;
+import io.grpc.ChannelCredentials;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.ManagedChannelBuilder;
+import io.grpc.Metadata;
+import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
+import io.grpc.stub.MetadataUtils;
+import io.grpc.stub.StreamObserver;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
+
+/**
+ * Client of the Cairn checkpoint store ({@code cairn.v1.CheckpointStore}).
+ *
+ * <pre>{@code
+ * try (CairnClient cairn = CairnClient.builder().target("localhost:7070").token(token).build()) {
+ *   SaveResponse saved = cairn.save(Checkpoint.newBuilder().setThreadId("t1")
+ *       .setState(ByteString.copyFromUtf8("{\"step\":1}")).setStateType("json").build());
+ *   LoadResponse head = cairn.load("t1");
+ * }
+ * }</pre>
+ *
+ * <p>Every method is blocking, thread-safe and bounded by the configured deadline. Failures are thrown
+ * as unchecked {@link CairnException}s (one subclass per gRPC code callers branch on). Calls that
+ * fail with UNAVAILABLE are retried with exponential backoff by gRPC (service config). Saves without a
+ * checkpoint id get a client-generated UUIDv7 so that a retried save is idempotent.
+ */
+public final class CairnClient implements AutoCloseable {
+
+  private static final String SERVICE = "cairn.v1.CheckpointStore";
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final CheckpointStoreGrpc.CheckpointStoreBlockingStub blocking;
+  private final CheckpointStoreGrpc.CheckpointStoreStub async;
+  private final long deadlineNanos;
+
+  private CairnClient(Builder b) {
+    if (b.channel != null) {
+      this.channel = b.channel;
+      this.ownsChannel = false;
+    } else {
+      ManagedChannelBuilder<?> mcb = Grpc.newChannelBuilder(
+              Objects.requireNonNull(b.target, "target (host:port or unix:/path) is required"),
+              b.credentials)
+          .maxInboundMessageSize(b.maxMessageBytes);
+      if (b.maxAttempts > 1) {
+        mcb.defaultServiceConfig(retryServiceConfig(b.maxAttempts)).enableRetry();
+      } else {
+        mcb.disableRetry();
+      }
+      this.channel = mcb.build();
+      this.ownsChannel = true;
+    }
+    CheckpointStoreGrpc.CheckpointStoreBlockingStub bs = CheckpointStoreGrpc.newBlockingStub(channel);
+    CheckpointStoreGrpc.CheckpointStoreStub as = CheckpointStoreGrpc.newStub(channel);
+    if (b.token != null) {
+      Metadata headers = new Metadata();
+      headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + b.token);
+      bs = bs.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+      as = as.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
+    }
+    this.blocking = bs.withMaxOutboundMessageSize(b.maxMessageBytes);
+    this.async = as.withMaxOutboundMessageSize(b.maxMessageBytes);
+    this.deadlineNanos = b.deadline.toNanos();
+  }
+
+  /** A builder; {@link Builder#target(String)} is the only required setting. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Save
+
+  /** Saves {@code checkpoint} as the new head of its (thread, namespace); fills a missing id. */
+  public SaveResponse save(Checkpoint checkpoint) {
+    return save(SaveRequest.newBuilder().setCheckpoint(checkpoint).build());
+  }
+
+  /**
+   * Saves with the full request options (compare-and-set via {@code expected_head_id} /
+   * {@code expect_empty}, durability, {@code replace_existing}); fills a missing checkpoint id.
+   *
+   * @throws ConflictException when a compare-and-set lost ({@link ConflictException#currentHeadId()})
+   * @throws AlreadyExistsException when the id exists with different content
+   */
+  public SaveResponse save(SaveRequest request) {
+    SaveRequest withId = withCheckpointId(request);
+    return call(stub -> stub.save(withId));
+  }
+
+  /**
+   * Saves many checkpoints over one {@code SaveStream}. Returns one response per request, in order;
+   * a failed item carries an {@link ItemError} (see {@link #toException(ItemError)}) and does not stop
+   * the others.
+   */
+  public List<SaveStreamResponse> saveStream(List<SaveRequest> requests) {
+    CompletableFuture<List<SaveStreamResponse>> done = new CompletableFuture<>();
+    List<SaveStreamResponse> responses = new ArrayList<>(requests.size());
+    StreamObserver<SaveStreamRequest> out = async.withDeadlineAfter(deadlineNanos, TimeUnit.NANOSECONDS)
+        .saveStream(new StreamObserver<>() {
+          @Override public void onNext(SaveStreamResponse r) {
+            responses.add(r);
+          }
+
+          @Override public void onError(Throwable t) {
+            done.completeExceptionally(t);
+          }
+
+          @Override public void onCompleted() {
+            done.complete(responses);
+          }
+        });
+    try {
+      for (SaveRequest r : requests) {
+        out.onNext(SaveStreamRequest.newBuilder().setSave(withCheckpointId(r)).build());
+      }
+      out.onCompleted();
+    } catch (RuntimeException e) {
+      out.onError(e);
+      throw e;
+    }
+    try {
+      return done.get();
+    } catch (ExecutionException e) {
+      if (e.getCause() instanceof StatusRuntimeException) {
+        throw CairnException.from((StatusRuntimeException) e.getCause());
+      }
+      throw new IllegalStateException(e.getCause());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while waiting for SaveStream", e);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Load and list
+
+  /**
+   * Loads the head (latest checkpoint) of the root namespace of {@code threadId}.
+   *
+   * @throws NotFoundException with reason {@code THREAD_EMPTY} when the thread holds no checkpoint
+   */
+  public LoadResponse load(String threadId) {
+    return load(LoadRequest.newBuilder().setThreadId(threadId).build());
+  }
+
+  /**
+   * Loads one checkpoint of the root namespace of {@code threadId}.
+   *
+   * @throws NotFoundException with reason {@code CHECKPOINT_NOT_FOUND} when there is no such id
+   */
+  public LoadResponse load(String threadId, String checkpointId) {
+    return load(LoadRequest.newBuilder().setThreadId(threadId).setCheckpointId(checkpointId).build());
+  }
+
+  /** Loads a checkpoint (the head when the request has no checkpoint id) and its pending writes. */
+  public LoadResponse load(LoadRequest request) {
+    return call(stub -> stub.load(request));
+  }
+
+  /** Runs many loads in one call; each result carries either a load or an {@link ItemError}. */
+  public List<BatchLoadResult> batchLoad(List<LoadRequest> loads) {
+    return call(stub -> stub.batchLoad(BatchLoadRequest.newBuilder().addAllLoads(loads).build()))
+        .getResultsList();
+  }
+
+  /** One page of checkpoints, newest first (state only with {@code include_state}). */
+  public ListResponse list(ListRequest request) {
+    return call(stub -> stub.list(request));
+  }
+
+  /** Every checkpoint matching {@code request}, newest first, following page tokens to the end. */
+  public List<Checkpoint> listAll(ListRequest request) {
+    List<Checkpoint> all = new ArrayList<>();
+    ListRequest page = request;
+    while (true) {
+      ListResponse r = list(page);
+      all.addAll(r.getCheckpointsList());
+      if (r.getNextPageToken().isEmpty()) {
+        return all;
+      }
+      page = page.toBuilder().setPageToken(r.getNextPageToken()).build();
+    }
+  }
+
+  /** One page of the caller's threads, most recently updated first. */
+  public ListThreadsResponse listThreads(ListThreadsRequest request) {
+    return call(stub -> stub.listThreads(request));
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writes and housekeeping
+
+  /** Stores the pending writes of one task; returns how many were newly stored or replaced. */
+  public int putWrites(PutWritesRequest request) {
+    return call(stub -> stub.putWrites(request)).getWrittenCount();
+  }
+
+  /** Deletes one checkpoint and its writes; false when it did not exist (still a success). */
+  public boolean delete(String threadId, String namespace, String checkpointId) {
+    DeleteRequest req = DeleteRequest.newBuilder()
+        .setThreadId(threadId).setNamespace(namespace).setCheckpointId(checkpointId).build();
+    return call(stub -> stub.delete(req)).getDeleted();
+  }
+
+  /** Removes a whole thread (every namespace); returns the number of checkpoints removed. */
+  public long clear(String threadId) {
+    return call(stub -> stub.clear(ClearRequest.newBuilder().setThreadId(threadId).build()))
+        .getDeletedCount();
+  }
+
+  /**
+   * Copies every checkpoint of {@code sourceThreadId} into the empty {@code targetThreadId}.
+   *
+   * @throws ConflictException when the target is not empty
+   */
+  public long copyThread(String sourceThreadId, String targetThreadId) {
+    CopyThreadRequest req = CopyThreadRequest.newBuilder()
+        .setSourceThreadId(sourceThreadId).setTargetThreadId(targetThreadId).build();
+    return call(stub -> stub.copyThread(req)).getCopiedCount();
+  }
+
+  /** Keeps the {@code keepCount} newest checkpoints of each namespace of the threads; returns removed. */
+  public long pruneKeepLatest(Collection<String> threadIds, int keepCount) {
+    return prune(PruneRequest.newBuilder().addAllThreadIds(threadIds)
+        .setStrategy(PruneStrategy.PRUNE_STRATEGY_KEEP_LATEST).setKeepCount(keepCount).build());
+  }
+
+  /** Thins out threads as {@code request} says; returns the number of checkpoints removed. */
+  public long prune(PruneRequest request) {
+    return call(stub -> stub.prune(request)).getDeletedCount();
+  }
+
+  /** Deletes every checkpoint whose metadata {@code run_id} is one of {@code runIds}; returns removed. */
+  public long deleteRuns(Collection<String> runIds) {
+    return call(stub -> stub.deleteRuns(DeleteRunsRequest.newBuilder().addAllRunIds(runIds).build()))
+        .getDeletedCount();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /** The exception an item error of {@link #batchLoad} or {@link #saveStream} stands for. */
+  public static CairnException toException(ItemError error) {
+    return CairnException.of(error.getCode(), error.getMessage(), error.getReason(), error.getMetadataMap());
+  }
+
+  /** The underlying channel, e.g. to build other stubs on it. */
+  public ManagedChannel channel() {
+    return channel;
+  }
+
+  /** Shuts the channel down (when the client created it), waiting up to 5 seconds for calls to end. */
+  @Override
+  public void close() {
+    if (!ownsChannel) {
+      return;
+    }
+    channel.shutdown();
+    try {
+      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+        channel.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      channel.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private <T> T call(Function<CheckpointStoreGrpc.CheckpointStoreBlockingStub, T> rpc) {
+    try {
+      return rpc.apply(blocking.withDeadlineAfter(deadlineNanos, TimeUnit.NANOSECONDS));
+    } catch (StatusRuntimeException e) {
+      throw CairnException.from(e);
+    }
+  }
+
+  private static SaveRequest withCheckpointId(SaveRequest request) {
+    if (!request.getCheckpoint().getCheckpointId().isEmpty()) {
+      return request;
+    }
+    SaveRequest.Builder b = request.toBuilder();
+    b.getCheckpointBuilder().setCheckpointId(CheckpointIds.newId());
+    return b.build();
+  }
+
+  private static Map<String, ?> retryServiceConfig(int maxAttempts) {
+    Map<String, Object> retryPolicy = Map.of(
+        "maxAttempts", (double) maxAttempts,
+        "initialBackoff", "0.1s",
+        "maxBackoff", "5s",
+        "backoffMultiplier", 2.0,
+        "retryableStatusCodes", List.of("UNAVAILABLE"));
+    Map<String, Object> methodConfig = Map.of(
+        "name", List.of(Map.of("service", SERVICE)),
+        "retryPolicy", retryPolicy);
+    return Map.of("methodConfig", List.of(methodConfig));
+  }
+
+  /** Settings of a {@link CairnClient}. */
+  public static final class Builder {
+    private String target;
+    private ManagedChannel channel;
+    private ChannelCredentials credentials = InsecureChannelCredentials.create();
+    private String token;
+    private Duration deadline = Duration.ofSeconds(30);
+    private int maxAttempts = 5;
+    private int maxMessageBytes = 64 << 20;
+
+    private Builder() {}
+
+    /** Server address: {@code host:port} or {@code unix:/path/to/socket} (Linux, epoll). */
+    public Builder target(String target) {
+      this.target = target;
+      return this;
+    }
+
+    /** Bearer token sent as {@code authorization: Bearer TOKEN} on every call. */
+    public Builder token(String token) {
+      this.token = token;
+      return this;
+    }
+
+    /** Use TLS with the JVM's default trust store ({@code true}) or plaintext ({@code false}, the default). */
+    public Builder tls(boolean enabled) {
+      this.credentials = enabled ? TlsChannelCredentials.create() : InsecureChannelCredentials.create();
+      return this;
+    }
+
+    /** Use TLS trusting the PEM certificate(s) in {@code caCertPem} (e.g. a private CA). */
+    public Builder tls(Path caCertPem) {
+      try {
+        this.credentials = TlsChannelCredentials.newBuilder().trustManager(caCertPem.toFile()).build();
+      } catch (IOException e) {
+        throw new UncheckedIOException(e);
+      }
+      return this;
+    }
+
+    /** Full control over channel security (e.g. mutual TLS); replaces {@link #tls}. */
+    public Builder credentials(ChannelCredentials credentials) {
+      this.credentials = Objects.requireNonNull(credentials);
+      return this;
+    }
+
+    /** Deadline of each call (default 30 seconds). */
+    public Builder deadline(Duration deadline) {
+      this.deadline = Objects.requireNonNull(deadline);
+      return this;
+    }
+
+    /** Attempts per call on UNAVAILABLE, first included (default 5; gRPC caps it at 5; 1 disables retries). */
+    public Builder maxAttempts(int maxAttempts) {
+      if (maxAttempts < 1) {
+        throw new IllegalArgumentException("maxAttempts must be >= 1");
+      }
+      this.maxAttempts = maxAttempts;
+      return this;
+    }
+
+    /** Largest message sent or received, in bytes (default 64 MiB). */
+    public Builder maxMessageBytes(int maxMessageBytes) {
+      this.maxMessageBytes = maxMessageBytes;
+      return this;
+    }
+
+    /**
+     * Use an existing channel instead of {@link #target}; the client then neither configures (retry,
+     * TLS) nor closes it.
+     */
+    public Builder channel(ManagedChannel channel) {
+      this.channel = channel;
+      return this;
+    }
+
+    public CairnClient build() {
+      return new CairnClient(this);
+    }
+  }
+}
