@@ -1,0 +1,48 @@
+"""Python client for Cairn, the checkpoint store for durable graphs.
+
+    from cairn_client import CheckpointClient
+    with CheckpointClient("127.0.0.1:50051") as cairn:
+        saved = cairn.save("thread-1", {"messages": []}, node_name="start")
+        print(cairn.load("thread-1").json())
+"""
+
+from ._shared import TLS
+from .aio import AsyncCheckpointClient
+from .client import CheckpointClient
+from .errors import (
+    AlreadyExists,
+    CairnError,
+    Conflict,
+    DataLoss,
+    DeadlineExceeded,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    Unauthenticated,
+    Unavailable,
+)
+from .ids import uuid7
+from .types import Checkpoint, Page, PendingWrite, SaveResult, ThreadInfo, ThreadPage
+
+__all__ = [
+    "TLS",
+    "AlreadyExists",
+    "AsyncCheckpointClient",
+    "CairnError",
+    "Checkpoint",
+    "CheckpointClient",
+    "Conflict",
+    "DataLoss",
+    "DeadlineExceeded",
+    "InvalidArgument",
+    "NotFound",
+    "Page",
+    "PendingWrite",
+    "ResourceExhausted",
+    "SaveResult",
+    "ThreadInfo",
+    "ThreadPage",
+    "Unauthenticated",
+    "Unavailable",
+    "uuid7",
+]

@@ -1,0 +1,291 @@
+"""Pure helpers shared by the sync and async clients: requests, conversions, channel set-up."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from google.protobuf import struct_pb2
+
+from cairn.v1 import checkpoint_store_pb2 as pb
+
+from .ids import uuid7
+from .types import Checkpoint, Page, PendingWrite, SaveResult, ThreadInfo, ThreadPage
+
+SERVICE = "cairn.v1.CheckpointStore"
+
+# Retry UNAVAILABLE with backoff. Saves are safe to retry: the client picks the checkpoint id,
+# and the server treats an identical re-save as success.
+SERVICE_CONFIG = json.dumps(
+    {
+        "methodConfig": [
+            {
+                "name": [{"service": SERVICE}],
+                "retryPolicy": {
+                    "maxAttempts": 5,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "2s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+    }
+)
+
+
+@dataclass(frozen=True)
+class TLS:
+    """TLS settings: root CA (PEM) to trust, and a client certificate for mutual TLS."""
+
+    root_certificates: bytes | None = None
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = None
+    server_name_override: str | None = None
+
+
+def channel_args(
+    target: str, tls: TLS | None, token: str | None, max_message_bytes: int
+) -> tuple[str, grpc.ChannelCredentials | None, list[tuple[str, Any]]]:
+    options: list[tuple[str, Any]] = [
+        ("grpc.service_config", SERVICE_CONFIG),
+        ("grpc.enable_retries", 1),
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+    creds = None
+    if tls is not None:
+        creds = grpc.ssl_channel_credentials(tls.root_certificates, tls.private_key, tls.certificate_chain)
+        if tls.server_name_override:
+            options.append(("grpc.ssl_target_name_override", tls.server_name_override))
+        if token:
+            creds = grpc.composite_channel_credentials(creds, grpc.access_token_call_credentials(token))
+    return target, creds, options
+
+
+def call_metadata(token: str | None, tls: TLS | None) -> tuple[tuple[str, str], ...] | None:
+    """Over plaintext (a sidecar's unix socket, tests) the token goes as plain metadata."""
+    if token and tls is None:
+        return (("authorization", f"Bearer {token}"),)
+    return None
+
+
+def to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    if value:
+        s.update(dict(value))
+    return s
+
+
+def _plain(value: Any) -> Any:
+    """Struct numbers are doubles; give back ints where the value is integral."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def from_struct(s: struct_pb2.Struct) -> dict[str, Any]:
+    from google.protobuf import json_format
+
+    return _plain(json_format.MessageToDict(s))
+
+
+def encode_state(state: Any, state_type: str | None) -> tuple[bytes, str]:
+    if isinstance(state, (bytes, bytearray, memoryview)):
+        return bytes(state), state_type if state_type is not None else "json"
+    if state_type not in (None, "json"):
+        raise TypeError(f"state must be bytes when state_type is {state_type!r}")
+    return json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode(), "json"
+
+
+def save_request(
+    thread_id: str,
+    state: Any,
+    *,
+    namespace: str = "",
+    checkpoint_id: str | None = None,
+    parent_checkpoint_id: str = "",
+    state_type: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    node_name: str = "",
+    next_nodes: Sequence[str] = (),
+    expected_head_id: str | None = None,
+    expect_empty: bool = False,
+    replace_existing: bool = False,
+) -> pb.SaveRequest:
+    raw, stype = encode_state(state, state_type)
+    return pb.SaveRequest(
+        checkpoint=pb.Checkpoint(
+            thread_id=thread_id,
+            namespace=namespace,
+            checkpoint_id=checkpoint_id or uuid7(),
+            parent_checkpoint_id=parent_checkpoint_id or "",
+            state=raw,
+            state_type=stype,
+            metadata=to_struct(metadata),
+            node_name=node_name,
+            next_nodes=list(next_nodes),
+        ),
+        expected_head_id=expected_head_id or "",
+        expect_empty=expect_empty,
+        replace_existing=replace_existing,
+    )
+
+
+def save_result(r: pb.SaveResponse) -> SaveResult:
+    return SaveResult(
+        checkpoint_id=r.checkpoint_id,
+        sequence=r.sequence,
+        created_at=r.created_at.ToDatetime(tzinfo=_utc()) if r.HasField("created_at") else None,
+        already_existed=r.already_existed,
+        stored_size_bytes=r.stored_size_bytes,
+    )
+
+
+def _utc() -> Any:
+    from datetime import timezone
+
+    return timezone.utc
+
+
+def write_from_proto(w: pb.PendingWrite) -> PendingWrite:
+    return PendingWrite(
+        task_id=w.task_id,
+        channel=w.channel,
+        value=w.value,
+        value_type=w.value_type,
+        idx=w.idx,
+        task_path=w.task_path,
+        thread_id=w.thread_id,
+        namespace=w.namespace,
+        checkpoint_id=w.checkpoint_id,
+    )
+
+
+def checkpoint_from_proto(c: pb.Checkpoint, writes: Iterable[pb.PendingWrite] = ()) -> Checkpoint:
+    return Checkpoint(
+        thread_id=c.thread_id,
+        namespace=c.namespace,
+        checkpoint_id=c.checkpoint_id,
+        parent_checkpoint_id=c.parent_checkpoint_id,
+        state=c.state,
+        state_type=c.state_type,
+        metadata=from_struct(c.metadata),
+        created_at=c.created_at.ToDatetime(tzinfo=_utc()) if c.HasField("created_at") else None,
+        sequence=c.sequence,
+        node_name=c.node_name,
+        next_nodes=list(c.next_nodes),
+        state_size_bytes=c.state_size_bytes,
+        stored_size_bytes=c.stored_size_bytes,
+        pending_writes=[write_from_proto(w) for w in writes],
+    )
+
+
+def load_result(r: pb.LoadResponse) -> Checkpoint:
+    return checkpoint_from_proto(r.checkpoint, r.pending_writes)
+
+
+def list_request(
+    thread_id: str = "",
+    *,
+    namespace: str | None = None,
+    metadata_filter: Mapping[str, Any] | None = None,
+    before: str | None = None,
+    page_size: int = 0,
+    page_token: str = "",
+    include_state: bool = False,
+    include_writes: bool = False,
+) -> pb.ListRequest:
+    req = pb.ListRequest(
+        thread_id=thread_id,
+        before_checkpoint_id=before or "",
+        page_size=page_size,
+        page_token=page_token,
+        include_state=include_state,
+        include_writes=include_writes,
+    )
+    if namespace is not None:
+        req.namespace = namespace
+    if metadata_filter:
+        req.metadata_filter.CopyFrom(to_struct(metadata_filter))
+    return req
+
+
+def list_result(r: pb.ListResponse) -> Page:
+    by_cp: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
+    for w in r.pending_writes:
+        by_cp.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(w)
+    return Page(
+        checkpoints=[
+            checkpoint_from_proto(c, by_cp.get((c.thread_id, c.namespace, c.checkpoint_id), ()))
+            for c in r.checkpoints
+        ],
+        next_page_token=r.next_page_token,
+    )
+
+
+def threads_result(r: pb.ListThreadsResponse) -> ThreadPage:
+    return ThreadPage(
+        threads=[
+            ThreadInfo(
+                thread_id=t.thread_id,
+                checkpoint_count=t.checkpoint_count,
+                head_checkpoint_id=t.head_checkpoint_id,
+                head_metadata=from_struct(t.head_metadata),
+                updated_at=t.updated_at.ToDatetime(tzinfo=_utc()) if t.HasField("updated_at") else None,
+                head_node_name=t.head_node_name,
+                head_next_nodes=list(t.head_next_nodes),
+            )
+            for t in r.threads
+        ],
+        next_page_token=r.next_page_token,
+    )
+
+
+WriteLike = tuple[str, Any] | tuple[str, str, Any] | PendingWrite
+
+
+def writes_request(
+    thread_id: str,
+    checkpoint_id: str,
+    task_id: str,
+    writes: Sequence[WriteLike],
+    *,
+    namespace: str = "",
+    task_path: str = "",
+    replace: bool = False,
+) -> pb.PutWritesRequest:
+    """writes: (channel, value) with JSON values, (channel, value_type, bytes), or PendingWrite."""
+    out = []
+    for idx, w in enumerate(writes):
+        if isinstance(w, PendingWrite):
+            out.append(pb.Write(idx=w.idx, channel=w.channel, value_type=w.value_type, value=w.value))
+        elif len(w) == 3:
+            out.append(pb.Write(idx=idx, channel=w[0], value_type=w[1], value=w[2]))  # type: ignore[misc]
+        else:
+            raw, vtype = encode_state(w[1], None)
+            out.append(pb.Write(idx=idx, channel=w[0], value_type=vtype, value=raw))
+    return pb.PutWritesRequest(
+        thread_id=thread_id,
+        namespace=namespace,
+        checkpoint_id=checkpoint_id,
+        task_id=task_id,
+        task_path=task_path,
+        writes=out,
+        replace=replace,
+    )
+
+
+def prune_request(thread_ids: Sequence[str], keep_latest: int | None) -> pb.PruneRequest:
+    if keep_latest is None:
+        return pb.PruneRequest(thread_ids=list(thread_ids), strategy=pb.PRUNE_STRATEGY_DELETE_ALL)
+    return pb.PruneRequest(
+        thread_ids=list(thread_ids), strategy=pb.PRUNE_STRATEGY_KEEP_LATEST, keep_count=keep_latest
+    )

@@ -1,0 +1,153 @@
+"""AsyncCheckpointClient: the asyncio client, mirroring client.CheckpointClient method for method."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from cairn.v1 import checkpoint_store_pb2 as pb
+from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
+
+from . import _shared as s
+from .client import DEFAULT_TIMEOUT_SECONDS
+from .errors import CairnError, from_item_error, from_rpc_error
+from .types import Checkpoint, Page, SaveResult, ThreadInfo, ThreadPage
+
+
+class AsyncCheckpointClient:
+    """Talks to a Cairn server at `target` ("host:port" or "unix:/path") from asyncio.
+
+    Use as an async context manager, or await aclose().
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        token: str | None = None,
+        tls: s.TLS | None = None,
+        timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        max_message_bytes: int = 80 << 20,
+    ) -> None:
+        self.target = target
+        self.timeout_seconds = timeout_seconds
+        target, creds, options = s.channel_args(target, tls, token, max_message_bytes)
+        self._channel = (
+            grpc.aio.secure_channel(target, creds, options) if creds else grpc.aio.insecure_channel(target, options)
+        )
+        self._stub = pb_grpc.CheckpointStoreStub(self._channel)
+        self._metadata = s.call_metadata(token, tls)
+
+    async def __aenter__(self) -> AsyncCheckpointClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._channel.close()
+
+    async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
+        try:
+            return await method(request, timeout=timeout or self.timeout_seconds, metadata=self._metadata)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    async def save(self, thread_id: str, state: Any, *, timeout: float | None = None, **fields: Any) -> SaveResult:
+        resp = await self._call(self._stub.Save, s.save_request(thread_id, state, **fields), timeout)
+        return s.save_result(resp)
+
+    async def save_stream(
+        self, requests: Iterable[pb.SaveRequest], *, timeout: float | None = None
+    ) -> AsyncIterator[SaveResult | CairnError]:
+        call = self._stub.SaveStream(
+            (pb.SaveStreamRequest(save=r) for r in requests), timeout=timeout, metadata=self._metadata
+        )
+        try:
+            async for resp in call:
+                yield s.save_result(resp.save) if resp.HasField("save") else from_item_error(resp.error)
+        except grpc.RpcError as err:
+            raise from_rpc_error(err) from None
+
+    async def load(
+        self, thread_id: str, *, namespace: str = "", checkpoint_id: str | None = None, timeout: float | None = None
+    ) -> Checkpoint:
+        req = pb.LoadRequest(thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "")
+        return s.load_result(await self._call(self._stub.Load, req, timeout))
+
+    async def batch_load(
+        self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None
+    ) -> list[Checkpoint | CairnError]:
+        req = pb.BatchLoadRequest(
+            loads=[pb.LoadRequest(thread_id=t, namespace=n, checkpoint_id=c or "") for t, n, c in loads]
+        )
+        resp = await self._call(self._stub.BatchLoad, req, timeout)
+        return [s.load_result(r.load) if r.HasField("load") else from_item_error(r.error) for r in resp.results]
+
+    async def list(self, thread_id: str = "", *, timeout: float | None = None, **query: Any) -> Page:
+        return s.list_result(await self._call(self._stub.List, s.list_request(thread_id, **query), timeout))
+
+    async def iter_checkpoints(
+        self, thread_id: str = "", *, limit: int | None = None, **query: Any
+    ) -> AsyncIterator[Checkpoint]:
+        token, seen = "", 0
+        while True:
+            page = await self.list(thread_id, page_token=token, **query)
+            for cp in page.checkpoints:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield cp
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def list_threads(
+        self, *, page_size: int = 0, page_token: str = "", metadata_filter: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+    ) -> ThreadPage:
+        req = pb.ListThreadsRequest(page_size=page_size, page_token=page_token)
+        if metadata_filter:
+            req.metadata_filter.CopyFrom(s.to_struct(metadata_filter))
+        return s.threads_result(await self._call(self._stub.ListThreads, req, timeout))
+
+    async def iter_threads(self, **query: Any) -> AsyncIterator[ThreadInfo]:
+        token = ""
+        while True:
+            page = await self.list_threads(page_token=token, **query)
+            for thread in page.threads:
+                yield thread
+            token = page.next_page_token
+            if not token:
+                return
+
+    async def delete(
+        self, thread_id: str, checkpoint_id: str, *, namespace: str = "", timeout: float | None = None
+    ) -> bool:
+        req = pb.DeleteRequest(thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id)
+        return (await self._call(self._stub.Delete, req, timeout)).deleted
+
+    async def clear(self, thread_id: str, *, timeout: float | None = None) -> int:
+        return (await self._call(self._stub.Clear, pb.ClearRequest(thread_id=thread_id), timeout)).deleted_count
+
+    async def put_writes(
+        self, thread_id: str, checkpoint_id: str, task_id: str, writes: Sequence[s.WriteLike], *,
+        timeout: float | None = None, **fields: Any,
+    ) -> int:
+        req = s.writes_request(thread_id, checkpoint_id, task_id, writes, **fields)
+        return (await self._call(self._stub.PutWrites, req, timeout)).written_count
+
+    async def copy_thread(self, source_thread_id: str, target_thread_id: str, *, timeout: float | None = None) -> int:
+        req = pb.CopyThreadRequest(source_thread_id=source_thread_id, target_thread_id=target_thread_id)
+        return (await self._call(self._stub.CopyThread, req, timeout)).copied_count
+
+    async def prune(
+        self, thread_ids: Sequence[str], *, keep_latest: int | None = 1, timeout: float | None = None
+    ) -> int:
+        return (await self._call(self._stub.Prune, s.prune_request(thread_ids, keep_latest), timeout)).deleted_count
+
+    async def delete_runs(self, run_ids: Sequence[str], *, timeout: float | None = None) -> int:
+        req = pb.DeleteRunsRequest(run_ids=list(run_ids))
+        return (await self._call(self._stub.DeleteRuns, req, timeout)).deleted_count

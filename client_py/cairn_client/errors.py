@@ -1,0 +1,119 @@
+"""Errors a Cairn call can raise, each keeping the gRPC status it came from.
+
+    CairnError
+    ├── InvalidArgument      INVALID_ARGUMENT: fix the named field
+    ├── NotFound             NOT_FOUND: no such checkpoint, or an empty thread
+    ├── AlreadyExists        ALREADY_EXISTS: same id, different content
+    ├── Conflict             ABORTED: compare-and-set lost; .current_head_id
+    ├── ResourceExhausted    RESOURCE_EXHAUSTED: over a server limit; .limit
+    ├── Unavailable          UNAVAILABLE: store unreachable, retry later
+    ├── DeadlineExceeded     DEADLINE_EXCEEDED
+    ├── DataLoss             DATA_LOSS: stored bytes are corrupt
+    └── Unauthenticated      UNAUTHENTICATED: missing or bad token
+"""
+
+from __future__ import annotations
+
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+
+
+class CairnError(Exception):
+    """Root of the tree; `code`, `reason` and `metadata` come from the server's status."""
+
+    def __init__(
+        self, message: str, code: grpc.StatusCode, reason: str = "", metadata: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.reason = reason
+        self.metadata = dict(metadata or {})
+
+    def __str__(self) -> str:
+        return f"{self.code.name}: {self.message}"
+
+
+class InvalidArgument(CairnError):
+    @property
+    def field(self) -> str:
+        return self.metadata.get("field", "")
+
+
+class NotFound(CairnError):
+    pass
+
+
+class AlreadyExists(CairnError):
+    pass
+
+
+class Conflict(CairnError):
+    @property
+    def current_head_id(self) -> str:
+        return self.metadata.get("current_head_id", "")
+
+
+class ResourceExhausted(CairnError):
+    @property
+    def limit(self) -> str:
+        return self.metadata.get("limit", "")
+
+
+class Unavailable(CairnError):
+    pass
+
+
+class DeadlineExceeded(CairnError):
+    pass
+
+
+class DataLoss(CairnError):
+    pass
+
+
+class Unauthenticated(CairnError):
+    pass
+
+
+_BY_CODE: dict[grpc.StatusCode, type[CairnError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.ABORTED: Conflict,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: DeadlineExceeded,
+    grpc.StatusCode.DATA_LOSS: DataLoss,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+}
+
+
+def _error_info(call: grpc.Call) -> tuple[str, dict[str, str]]:
+    try:
+        status = rpc_status.from_call(call)
+    except (ValueError, TypeError):
+        return "", {}
+    if status is None:
+        return "", {}
+    for detail in status.details:
+        if detail.Is(error_details_pb2.ErrorInfo.DESCRIPTOR):
+            info = error_details_pb2.ErrorInfo()
+            detail.Unpack(info)
+            return info.reason, dict(info.metadata)
+    return "", {}
+
+
+def from_rpc_error(err: grpc.RpcError) -> CairnError:
+    """Map a grpc.RpcError (sync or aio) to the tree, once, at the client boundary."""
+    code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
+    message = err.details() if callable(getattr(err, "details", None)) else str(err)
+    reason, metadata = _error_info(err) if isinstance(err, grpc.Call) else ("", {})
+    return _BY_CODE.get(code, CairnError)(message or code.name, code, reason, metadata)
+
+
+def from_item_error(item: object) -> CairnError:
+    """Map the ItemError of a stream or batch item."""
+    code = next((c for c in grpc.StatusCode if c.value[0] == item.code), grpc.StatusCode.UNKNOWN)  # type: ignore[attr-defined]
+    return _BY_CODE.get(code, CairnError)(item.message, code, item.reason, dict(item.metadata))  # type: ignore[attr-defined]

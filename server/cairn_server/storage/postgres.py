@@ -1,0 +1,561 @@
+"""Postgres cold store (asyncpg).
+
+A save is one round trip: the plpgsql function cairn_save() locks the
+(thread, namespace) row of cairn_threads (so compare-and-set and sequence
+numbers are serialised per thread head), checks idempotency and the expected
+head, and inserts. A batch of saves (SaveStream) is one statement and one
+commit. States are stored already compressed in a column with STORAGE
+EXTERNAL, so Postgres does not compress them again (~1.2 ms of CPU saved per
+37 KB state on this box).
+
+Every asyncpg/OS exception is mapped here, once, to the errors of ..errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..errors import CairnError, InvalidArgument, TargetNotEmpty, Unavailable
+from .base import (
+    ListQuery,
+    SaveItem,
+    SaveOutcome,
+    StoredCheckpoint,
+    StoredWrite,
+    ThreadSummary,
+    missing_checkpoint,
+    outside_head_chains,
+    write_conflict,
+)
+
+# Ordered list: the index + 1 is the schema version. Never edit a released entry; append.
+MIGRATIONS = [
+    """
+    CREATE TABLE cairn_threads (
+        tenant text NOT NULL, thread_id text NOT NULL, namespace text NOT NULL,
+        last_sequence bigint NOT NULL, updated_at timestamptz NOT NULL,
+        PRIMARY KEY (tenant, thread_id, namespace)
+    );
+    CREATE TABLE cairn_checkpoints (
+        tenant text NOT NULL, thread_id text NOT NULL, namespace text NOT NULL, checkpoint_id text NOT NULL,
+        row_id bigserial NOT NULL,
+        parent_checkpoint_id text NOT NULL, sequence bigint NOT NULL, created_at timestamptz NOT NULL,
+        state_type text NOT NULL, node_name text NOT NULL, next_nodes text[] NOT NULL, metadata jsonb NOT NULL,
+        codec smallint NOT NULL, raw_size integer NOT NULL, checksum bigint NOT NULL, content_hash bytea NOT NULL,
+        state bytea NOT NULL,
+        PRIMARY KEY (tenant, thread_id, namespace, checkpoint_id)
+    );
+    ALTER TABLE cairn_checkpoints ALTER COLUMN state SET STORAGE EXTERNAL;
+    CREATE INDEX cairn_checkpoints_thread_row ON cairn_checkpoints (tenant, thread_id, row_id DESC);
+    CREATE INDEX cairn_checkpoints_metadata ON cairn_checkpoints USING gin (metadata jsonb_path_ops);
+    CREATE TABLE cairn_writes (
+        tenant text NOT NULL, thread_id text NOT NULL, namespace text NOT NULL, checkpoint_id text NOT NULL,
+        task_id text NOT NULL, idx integer NOT NULL, task_path text NOT NULL, channel text NOT NULL,
+        value_type text NOT NULL, value bytea NOT NULL,
+        PRIMARY KEY (tenant, thread_id, namespace, checkpoint_id, task_id, idx),
+        FOREIGN KEY (tenant, thread_id, namespace, checkpoint_id)
+            REFERENCES cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id) ON DELETE CASCADE
+    );
+    CREATE FUNCTION cairn_save(
+        p_tenant text, p_thread text, p_ns text, p_id text, p_parent text, p_state_type text, p_node text,
+        p_next text[], p_metadata jsonb, p_codec smallint, p_raw_size integer, p_checksum bigint, p_hash bytea,
+        p_state bytea, p_expected_head text, p_expect_empty boolean, p_replace boolean,
+        OUT status text, OUT seq bigint, OUT created timestamptz, OUT head text)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        old record;
+    BEGIN
+        -- Lock the thread head (creating it if new); every writer of this head queues here.
+        INSERT INTO cairn_threads AS t (tenant, thread_id, namespace, last_sequence, updated_at)
+        VALUES (p_tenant, p_thread, p_ns, 0, now())
+        ON CONFLICT (tenant, thread_id, namespace) DO UPDATE SET last_sequence = t.last_sequence
+        RETURNING t.last_sequence INTO seq;
+        SELECT c.sequence, c.created_at, c.content_hash INTO old FROM cairn_checkpoints c
+        WHERE c.tenant = p_tenant AND c.thread_id = p_thread AND c.namespace = p_ns AND c.checkpoint_id = p_id;
+        IF FOUND THEN
+            seq := old.sequence;
+            created := old.created_at;
+            IF old.content_hash = p_hash THEN
+                status := 'exists';
+            ELSIF NOT p_replace THEN
+                status := 'conflict';
+            ELSE
+                UPDATE cairn_checkpoints SET parent_checkpoint_id = p_parent, state_type = p_state_type,
+                    node_name = p_node, next_nodes = p_next, metadata = p_metadata, codec = p_codec,
+                    raw_size = p_raw_size, checksum = p_checksum, content_hash = p_hash, state = p_state
+                WHERE tenant = p_tenant AND thread_id = p_thread AND namespace = p_ns AND checkpoint_id = p_id;
+                status := 'replaced';
+            END IF;
+            RETURN;
+        END IF;
+        IF p_expected_head IS NOT NULL OR p_expect_empty THEN
+            SELECT c.checkpoint_id INTO head FROM cairn_checkpoints c
+            WHERE c.tenant = p_tenant AND c.thread_id = p_thread AND c.namespace = p_ns
+            ORDER BY c.row_id DESC LIMIT 1;
+            IF coalesce(head, '') IS DISTINCT FROM coalesce(p_expected_head, '') THEN
+                status := 'head_moved';
+                head := coalesce(head, '');
+                RETURN;
+            END IF;
+        END IF;
+        seq := seq + 1;
+        created := clock_timestamp();
+        UPDATE cairn_threads SET last_sequence = seq, updated_at = created
+        WHERE tenant = p_tenant AND thread_id = p_thread AND namespace = p_ns;
+        INSERT INTO cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id,
+            sequence, created_at, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum,
+            content_hash, state)
+        VALUES (p_tenant, p_thread, p_ns, p_id, p_parent, seq, created, p_state_type, p_node, p_next,
+            p_metadata, p_codec, p_raw_size, p_checksum, p_hash, p_state);
+        status := 'inserted';
+    END
+    $fn$;
+    """,
+]
+
+_COLS = (
+    "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, "
+    "state_type, node_name, next_nodes, metadata::text AS metadata, codec, raw_size, checksum, content_hash"
+)
+_SAVE_ONE = "SELECT status, seq, created, head FROM cairn_save($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb,$10,$11,$12,$13,$14,$15,$16,$17)"
+_SAVE_MANY = """
+SELECT r.status, r.seq, r.created, r.head
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::int2[], $11::int4[], $12::int8[], $13::bytea[], $14::bytea[], $15::text[],
+            $16::bool[], $17::bool[])
+     WITH ORDINALITY AS i(tenant, thread, ns, id, parent, state_type, node, next_json, metadata, codec, raw_size,
+                          checksum, hash, state, expected, expect_empty, replace, ord)
+CROSS JOIN LATERAL cairn_save(i.tenant, i.thread, i.ns, i.id, i.parent, i.state_type, i.node,
+    ARRAY(SELECT jsonb_array_elements_text(i.next_json::jsonb)), i.metadata::jsonb, i.codec, i.raw_size,
+    i.checksum, i.hash, i.state, i.expected, i.expect_empty, i.replace) AS r
+ORDER BY i.ord
+"""
+_WRITES_OF = (
+    "SELECT thread_id, namespace, checkpoint_id, task_id, task_path, idx, channel, value_type, value "
+    "FROM cairn_writes WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4 "
+    "ORDER BY task_path, task_id, idx"
+)
+
+# Exceptions that mean "the database is not reachable or not answering now".
+_UNREACHABLE = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,
+    asyncpg.AdminShutdownError,
+)
+
+
+def _row_to_checkpoint(r: Any, with_state: bool) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        row_id=r["row_id"],
+        tenant=r["tenant"],
+        thread_id=r["thread_id"],
+        namespace=r["namespace"],
+        checkpoint_id=r["checkpoint_id"],
+        parent_checkpoint_id=r["parent_checkpoint_id"],
+        sequence=r["sequence"],
+        created_at=r["created_at"],
+        state_type=r["state_type"],
+        node_name=r["node_name"],
+        next_nodes=list(r["next_nodes"]),
+        metadata_json=r["metadata"],
+        codec=r["codec"],
+        raw_size=r["raw_size"],
+        checksum=r["checksum"],
+        content_hash=bytes(r["content_hash"]),
+        state=bytes(r["state"]) if with_state else b"",
+    )
+
+
+def _row_to_write(r: Any) -> StoredWrite:
+    return StoredWrite(
+        task_id=r["task_id"],
+        task_path=r["task_path"],
+        idx=r["idx"],
+        channel=r["channel"],
+        value_type=r["value_type"],
+        value=bytes(r["value"]),
+        thread_id=r["thread_id"],
+        namespace=r["namespace"],
+        checkpoint_id=r["checkpoint_id"],
+    )
+
+
+def _outcome(r: Any) -> SaveOutcome:
+    return SaveOutcome(r["status"], r["seq"] or 0, r["created"], r["head"] or "")
+
+
+class PostgresColdStore:
+    """ColdStore on Postgres through an asyncpg pool."""
+
+    name = "postgres"
+
+    def __init__(self, pool: asyncpg.Pool, timeout_seconds: float) -> None:
+        self.pool = pool
+        self.timeout = timeout_seconds
+
+    @classmethod
+    async def open(
+        cls, dsn: str, *, pool_size: int = 10, timeout_seconds: float = 5.0, migrate: bool = True
+    ) -> PostgresColdStore:
+        try:
+            pool = await asyncpg.create_pool(
+                dsn,
+                min_size=1,
+                max_size=pool_size,
+                timeout=timeout_seconds,
+                command_timeout=timeout_seconds,
+                max_inactive_connection_lifetime=60,
+            )
+        except _UNREACHABLE as exc:
+            raise Unavailable(f"cannot connect to Postgres: {exc}") from exc
+        store = cls(pool, timeout_seconds)
+        if migrate:
+            await store.migrate()
+        return store
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; backend failures become Unavailable here, once."""
+        try:
+            async with self.pool.acquire(timeout=self.timeout) as conn:
+                yield conn
+        except CairnError:
+            raise
+        except asyncpg.UniqueViolationError as exc:
+            raise TargetNotEmpty(f"the target already holds these rows: {exc.detail or exc}") from exc
+        except asyncpg.ForeignKeyViolationError as exc:
+            raise InvalidArgument("checkpoint_id", f"the checkpoint no longer exists: {exc.detail or exc}") from exc
+        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+            raise Unavailable(f"Postgres aborted the transaction under contention ({exc}); retry") from exc
+        except _UNREACHABLE as exc:
+            raise Unavailable(f"Postgres is unreachable or not answering: {exc or type(exc).__name__}") from exc
+        except asyncpg.PostgresError as exc:
+            raise Unavailable(f"Postgres failed ({exc.sqlstate}): {exc}") from exc
+
+    async def migrate(self) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('cairn_migrate'))")
+            await conn.execute("CREATE TABLE IF NOT EXISTS cairn_schema_version (version integer NOT NULL)")
+            version = await conn.fetchval("SELECT max(version) FROM cairn_schema_version") or 0
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                await conn.execute(script)
+                await conn.execute("INSERT INTO cairn_schema_version (version) VALUES ($1)", number)
+
+    # -- writes -------------------------------------------------------------
+
+    async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
+        async with self._conn() as conn:
+            if len(items) == 1:
+                item = items[0]
+                cp = item.checkpoint
+                row = await conn.fetchrow(
+                    _SAVE_ONE,
+                    cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.parent_checkpoint_id,
+                    cp.state_type, cp.node_name, cp.next_nodes, cp.metadata_json, cp.codec, cp.raw_size,
+                    cp.checksum, cp.content_hash, cp.state, item.expected_head_id, item.expect_empty,
+                    item.replace_existing,
+                    timeout=self.timeout,
+                )
+                return [_outcome(row)]
+            import json
+
+            cols: list[list[Any]] = [[] for _ in range(17)]
+            for item in items:
+                cp = item.checkpoint
+                values = (
+                    cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.parent_checkpoint_id,
+                    cp.state_type, cp.node_name, json.dumps(cp.next_nodes), cp.metadata_json, cp.codec,
+                    cp.raw_size, cp.checksum, cp.content_hash, cp.state, item.expected_head_id,
+                    item.expect_empty, item.replace_existing,
+                )
+                for col, value in zip(cols, values, strict=True):
+                    col.append(value)
+            async with conn.transaction():
+                rows = await conn.fetch(_SAVE_MANY, *cols, timeout=self.timeout)
+            return [_outcome(r) for r in rows]
+
+    async def put_writes(
+        self,
+        tenant: str,
+        thread_id: str,
+        namespace: str,
+        checkpoint_id: str,
+        writes: list[StoredWrite],
+        replace: bool,
+    ) -> int:
+        async with self._conn() as conn, conn.transaction():
+            exists = await conn.fetchval(
+                "SELECT 1 FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
+                "AND checkpoint_id=$4 FOR KEY SHARE",
+                tenant, thread_id, namespace, checkpoint_id, timeout=self.timeout,
+            )
+            if not exists:
+                raise missing_checkpoint(thread_id, namespace, checkpoint_id)
+            old = {
+                r["idx"]: r
+                for r in await conn.fetch(
+                    "SELECT idx, channel, value_type, value FROM cairn_writes WHERE tenant=$1 AND thread_id=$2 "
+                    "AND namespace=$3 AND checkpoint_id=$4 AND task_id=$5 AND idx = ANY($6::int4[])",
+                    tenant, thread_id, namespace, checkpoint_id, writes[0].task_id if writes else "",
+                    [w.idx for w in writes], timeout=self.timeout,
+                )
+            }
+            fresh: list[StoredWrite] = []
+            for w in writes:
+                prior = old.get(w.idx)
+                if prior is None:
+                    fresh.append(w)
+                elif (prior["channel"], prior["value_type"], bytes(prior["value"])) != (
+                    w.channel, w.value_type, w.value,
+                ):
+                    if not replace:
+                        raise write_conflict(w)
+                    fresh.append(w)
+            if fresh:
+                await conn.executemany(
+                    "INSERT INTO cairn_writes (tenant, thread_id, namespace, checkpoint_id, task_id, idx, task_path, "
+                    "channel, value_type, value) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
+                    "ON CONFLICT (tenant, thread_id, namespace, checkpoint_id, task_id, idx) DO UPDATE SET "
+                    "task_path = excluded.task_path, channel = excluded.channel, "
+                    "value_type = excluded.value_type, value = excluded.value",
+                    [
+                        (tenant, thread_id, namespace, checkpoint_id, w.task_id, w.idx, w.task_path, w.channel,
+                         w.value_type, w.value)
+                        for w in fresh
+                    ],
+                    timeout=self.timeout,
+                )
+            return len(fresh)
+
+    async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4",
+                tenant, thread_id, namespace, checkpoint_id, timeout=self.timeout,
+            )
+            return status != "DELETE 0"
+
+    async def clear(self, tenant: str, thread_id: str) -> int:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "DELETE FROM cairn_threads WHERE tenant=$1 AND thread_id=$2", tenant, thread_id, timeout=self.timeout
+            )
+            status = await conn.execute(
+                "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2", tenant, thread_id,
+                timeout=self.timeout,
+            )
+            return int(status.split()[-1])
+
+    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+        async with self._conn() as conn, conn.transaction():
+            # Lock the target's heads so a concurrent save cannot slip in between the check and the copy.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtext($1 || chr(0) || $2))", tenant, target, timeout=self.timeout
+            )
+            if await conn.fetchval(
+                "SELECT 1 FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 LIMIT 1", tenant, target,
+                timeout=self.timeout,
+            ):
+                raise TargetNotEmpty(
+                    f"target thread {target!r} already has checkpoints; clear it first or copy into a new thread id"
+                )
+            status = await conn.execute(
+                "INSERT INTO cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+                "sequence, created_at, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, "
+                "content_hash, state) SELECT tenant, $3, namespace, checkpoint_id, parent_checkpoint_id, sequence, "
+                "created_at, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash, "
+                "state FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 ORDER BY row_id",
+                tenant, source, target, timeout=self.timeout,
+            )
+            await conn.execute(
+                "INSERT INTO cairn_writes SELECT tenant, $3, namespace, checkpoint_id, task_id, idx, task_path, "
+                "channel, value_type, value FROM cairn_writes WHERE tenant=$1 AND thread_id=$2",
+                tenant, source, target, timeout=self.timeout,
+            )
+            await conn.execute(
+                "INSERT INTO cairn_threads SELECT tenant, $3, namespace, last_sequence, now() FROM cairn_threads "
+                "WHERE tenant=$1 AND thread_id=$2 ON CONFLICT DO NOTHING",
+                tenant, source, target, timeout=self.timeout,
+            )
+            return int(status.split()[-1])
+
+    async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
+        removed = 0
+        async with self._conn() as conn, conn.transaction():
+            for thread_id in thread_ids:
+                if keep is None:
+                    status = await conn.execute(
+                        "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2", tenant, thread_id,
+                        timeout=self.timeout,
+                    )
+                    await conn.execute(
+                        "DELETE FROM cairn_threads WHERE tenant=$1 AND thread_id=$2", tenant, thread_id,
+                        timeout=self.timeout,
+                    )
+                    removed += int(status.split()[-1])
+                    continue
+                rows = await conn.fetch(
+                    "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
+                    "WHERE tenant=$1 AND thread_id=$2 ORDER BY row_id DESC",
+                    tenant, thread_id, timeout=self.timeout,
+                )
+                doomed = outside_head_chains([tuple(r) for r in rows], keep)
+                if doomed:
+                    await conn.execute(
+                        "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND row_id = ANY($3::int8[])",
+                        tenant, thread_id, doomed, timeout=self.timeout,
+                    )
+                removed += len(doomed)
+        return removed
+
+    async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]:
+        threads: set[str] = set()
+        removed = 0
+        async with self._conn() as conn, conn.transaction():
+            for run_id in run_ids:
+                rows = await conn.fetch(
+                    "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND metadata @> jsonb_build_object('run_id', $2::text) "
+                    "RETURNING thread_id",
+                    tenant, run_id, timeout=self.timeout,
+                )
+                removed += len(rows)
+                threads.update(r["thread_id"] for r in rows)
+        return removed, threads
+
+    # -- reads --------------------------------------------------------------
+
+    async def load(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> tuple[StoredCheckpoint, list[StoredWrite]] | None:
+        async with self._conn() as conn:
+            if checkpoint_id:
+                row = await conn.fetchrow(
+                    f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 "
+                    "AND namespace=$3 AND checkpoint_id=$4",
+                    tenant, thread_id, namespace, checkpoint_id, timeout=self.timeout,
+                )
+            else:
+                row = await conn.fetchrow(
+                    f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 "
+                    "AND namespace=$3 ORDER BY row_id DESC LIMIT 1",
+                    tenant, thread_id, namespace, timeout=self.timeout,
+                )
+            if row is None:
+                return None
+            cp = _row_to_checkpoint(row, with_state=True)
+            writes = await conn.fetch(_WRITES_OF, tenant, thread_id, namespace, cp.checkpoint_id, timeout=self.timeout)
+            return cp, [_row_to_write(w) for w in writes]
+
+    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
+        async with self._conn() as conn:
+            head = await conn.fetchval(
+                "SELECT checkpoint_id FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
+                "ORDER BY row_id DESC LIMIT 1",
+                tenant, thread_id, namespace, timeout=self.timeout,
+            )
+            return head or ""
+
+    async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
+        sql = "SELECT max(row_id) FROM cairn_checkpoints WHERE tenant=$1 AND checkpoint_id=$2"
+        args: list[Any] = [tenant, checkpoint_id]
+        if thread_id:
+            args.append(thread_id)
+            sql += f" AND thread_id=${len(args)}"
+        if namespace is not None:
+            args.append(namespace)
+            sql += f" AND namespace=${len(args)}"
+        async with self._conn() as conn:
+            return await conn.fetchval(sql, *args, timeout=self.timeout)
+
+    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+        cols = _COLS + (", state" if query.include_state else "")
+        args: list[Any] = [query.tenant]
+        sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=$1"
+        if query.thread_id:
+            args.append(query.thread_id)
+            sql += f" AND thread_id=${len(args)}"
+        if query.namespace is not None:
+            args.append(query.namespace)
+            sql += f" AND namespace=${len(args)}"
+        for bound in (query.before_row_id, query.after_row_id):
+            if bound is not None:
+                args.append(bound)
+                sql += f" AND row_id < ${len(args)}"
+        if query.metadata_filter_json is not None:
+            args.append(query.metadata_filter_json)
+            sql += f" AND metadata @> ${len(args)}::jsonb"
+        args.append(query.limit)
+        sql += f" ORDER BY row_id DESC LIMIT ${len(args)}"
+        async with self._conn() as conn:
+            rows = [_row_to_checkpoint(r, query.include_state) for r in await conn.fetch(sql, *args,
+                                                                                          timeout=self.timeout)]
+            writes: list[StoredWrite] = []
+            if query.include_writes and rows:
+                found = await conn.fetch(
+                    "SELECT w.thread_id, w.namespace, w.checkpoint_id, w.task_id, w.task_path, w.idx, w.channel, "
+                    "w.value_type, w.value FROM cairn_writes w JOIN unnest($2::text[], $3::text[], $4::text[]) "
+                    "AS k(thread_id, namespace, checkpoint_id) USING (thread_id, namespace, checkpoint_id) "
+                    "WHERE w.tenant=$1 ORDER BY w.task_path, w.task_id, w.idx",
+                    query.tenant,
+                    [r.thread_id for r in rows],
+                    [r.namespace for r in rows],
+                    [r.checkpoint_id for r in rows],
+                    timeout=self.timeout,
+                )
+                writes = [_row_to_write(w) for w in found]
+            return rows, writes
+
+    async def list_threads(
+        self, tenant: str, limit: int, after: tuple[datetime, str] | None, metadata_filter_json: str | None
+    ) -> list[ThreadSummary]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT t.thread_id, t.u, h.checkpoint_id, h.metadata::text AS metadata, h.node_name, h.next_nodes,
+                       n.count
+                FROM (SELECT thread_id, max(updated_at) AS u FROM cairn_threads WHERE tenant = $1
+                      GROUP BY thread_id) t
+                CROSS JOIN LATERAL (
+                    SELECT checkpoint_id, metadata, node_name, next_nodes FROM cairn_checkpoints c
+                    WHERE c.tenant = $1 AND c.thread_id = t.thread_id
+                    ORDER BY (c.namespace = '') DESC, c.row_id DESC LIMIT 1) h
+                CROSS JOIN LATERAL (
+                    SELECT count(*) FROM cairn_checkpoints c WHERE c.tenant = $1 AND c.thread_id = t.thread_id) n
+                WHERE ($2::timestamptz IS NULL OR t.u < $2 OR (t.u = $2 AND t.thread_id > $3))
+                  AND ($4::jsonb IS NULL OR h.metadata @> $4::jsonb)
+                ORDER BY t.u DESC, t.thread_id
+                LIMIT $5
+                """,
+                tenant,
+                after[0] if after else None,
+                after[1] if after else "",
+                metadata_filter_json,
+                limit,
+                timeout=self.timeout,
+            )
+        return [
+            ThreadSummary(
+                thread_id=r["thread_id"],
+                checkpoint_count=r["count"],
+                head_checkpoint_id=r["checkpoint_id"],
+                head_metadata_json=r["metadata"],
+                updated_at=r["u"],
+                head_node_name=r["node_name"],
+                head_next_nodes=list(r["next_nodes"]),
+            )
+            for r in rows
+        ]
+
+    async def aclose(self) -> None:
+        await self.pool.close()
