@@ -57,8 +57,8 @@ func WithTLS(cfg *tls.Config) Option {
 // WithInsecure connects without TLS (the default for unix: targets).
 func WithInsecure() Option { return func(o *options) { o.insecure = true } }
 
-// WithToken sends "authorization: Bearer TOKEN" with every call. It is
-// allowed over insecure connections too (tests, sidecars on a unix socket).
+// WithToken sends "authorization: Bearer TOKEN" with every call (nothing when
+// token is empty), also over insecure connections (tests, unix-socket sidecars).
 func WithToken(token string) Option { return func(o *options) { o.token = token } }
 
 // WithMaxAttempts sets how often a call that failed with UNAVAILABLE is tried

@@ -221,8 +221,8 @@ func TestConcurrentUse(t *testing.T) {
 			for j := range steps {
 				cp := &store.Checkpoint{
 					ID: u(fmt.Sprintf("worker-%d-step-%d", w, j)), NodeName: fmt.Sprintf("handler-%d", w),
-					State:    fmt.Sprintf("processing-step-%d", j),
-					Metadata: map[string]any{"worker_id": w, "step_number": j, "timestamp": time.Now().UnixNano()},
+					State:     fmt.Sprintf("processing-step-%d", j),
+					Metadata:  map[string]any{"worker_id": w, "step_number": j, "timestamp": time.Now().UnixNano()},
 					Timestamp: time.Now(), Version: j + 1,
 				}
 				if err := s.Save(ctx, cp); err != nil {
