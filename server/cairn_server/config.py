@@ -31,7 +31,7 @@ class Config:
     max_state_bytes: int = _opt("largest state accepted; gRPC's max message size follows it", default=64 << 20)
     max_id_bytes: int = _opt("longest thread, namespace, checkpoint, task id (UTF-8 bytes)", default=512)
     max_metadata_bytes: int = _opt("largest metadata or filter, as JSON bytes", default=64 << 10)
-    max_metadata_depth: int = _opt("deepest nesting of metadata or filters", default=32)
+    max_metadata_depth: int = _opt("deepest nesting of metadata or filters (protobuf itself stops near 30)", default=20)
     default_page_size: int = _opt("page size when a List asks for 0", default=100)
     max_page_size: int = _opt("page sizes above this are capped", default=1000)
     max_batch_items: int = _opt("most loads in one BatchLoad, writes in one PutWrites", default=1000)

@@ -361,7 +361,7 @@ class PostgresColdStore:
         async with self._conn() as conn, conn.transaction():
             # Lock the target's heads so a concurrent save cannot slip in between the check and the copy.
             await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1 || chr(0) || $2))", tenant, target, timeout=self.timeout
+                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", tenant, target, timeout=self.timeout
             )
             if await conn.fetchval(
                 "SELECT 1 FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 LIMIT 1", tenant, target,

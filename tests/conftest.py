@@ -1,0 +1,116 @@
+"""Fixtures: real redis-server and postgres processes, and a real `cairn serve` per backend combination.
+
+Servers are subprocesses on ephemeral ports (grpc.aio ties itself to one event
+loop per process, and a separate process is what users run anyway). Each
+backend combination gets a fresh Postgres database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cairn_client import AsyncCheckpointClient, CheckpointClient
+from tests.harness import CairnServer, existing_or_start_postgres, existing_or_start_redis
+
+BACKENDS = ["embedded", "redis+postgres", "postgres"]
+
+
+@pytest.fixture(scope="session")
+def redis_proc() -> Iterator[object]:
+    with existing_or_start_redis() as redis:
+        yield redis
+
+
+@pytest.fixture(scope="session")
+def postgres_proc() -> Iterator[object]:
+    with existing_or_start_postgres() as pg:
+        yield pg
+
+
+def new_database(postgres_proc: object) -> str:
+    return postgres_proc.create_database(f"cairn_{uuid.uuid4().hex[:12]}")  # type: ignore[attr-defined]
+
+
+class Backend:
+    """What a started server runs on, for tests that reach into the tiers directly."""
+
+    def __init__(self, kind: str, server: CairnServer, dsn: str | None, redis_url: str | None, sqlite: str | None):
+        self.kind, self.server, self.dsn, self.redis_url, self.sqlite_path = kind, server, dsn, redis_url, sqlite
+
+    @property
+    def target(self) -> str:
+        return self.server.target
+
+
+@pytest.fixture(scope="session")
+def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """make(backend, *extra cairn serve flags, **config) -> a started Backend; all stopped at session end.
+
+    config keys are Config field names (max_state_bytes=1000 -> --max-state-bytes 1000)."""
+    started: list[CairnServer] = []
+
+    def make(kind: str, *extra: str, token: str | None = None, **config: object) -> Backend:
+        dsn = redis_url = sqlite = None
+        args: list[str] = ["--log-level", "WARNING"]
+        if kind == "embedded":
+            sqlite = str(tmp_path_factory.mktemp("sqlite") / "cairn.db")
+            args += ["--sqlite-path", sqlite]
+        else:
+            dsn = new_database(request.getfixturevalue("postgres_proc"))
+            args += ["--postgres-dsn", dsn]
+            if kind == "redis+postgres":
+                redis_url = request.getfixturevalue("redis_proc").url
+                args += ["--redis-url", redis_url]
+        for key, value in config.items():
+            args += ["--" + key.replace("_", "-"), str(value)]
+        server = CairnServer(*args, *extra, token=token)
+        server.start()
+        started.append(server)
+        return Backend(kind, server, dsn, redis_url, sqlite)
+
+    yield make
+    for server in started:
+        with contextlib.suppress(Exception):
+            server.close()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def backend_server(request: pytest.FixtureRequest, server_factory) -> Backend:  # type: ignore[no-untyped-def]
+    """One shared server per backend combination; tests use fresh thread ids."""
+    return server_factory(request.param)
+
+
+@pytest.fixture(scope="session")
+def pg_redis_server(server_factory) -> Backend:  # type: ignore[no-untyped-def]
+    """A server on Postgres + Redis, shared by the suites that need the production tiers."""
+    return server_factory("redis+postgres")
+
+
+@pytest.fixture
+def client(backend_server: Backend) -> Iterator[CheckpointClient]:
+    with CheckpointClient(backend_server.target) as c:
+        yield c
+
+
+@pytest.fixture
+async def aclient(backend_server: Backend):  # type: ignore[no-untyped-def]
+    async with AsyncCheckpointClient(backend_server.target) as c:
+        yield c
+
+
+@pytest.fixture
+def thread_id() -> str:
+    return f"t-{uuid.uuid4()}"
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short directory path (unix socket paths are limited to ~100 bytes)."""
+    with tempfile.TemporaryDirectory(prefix="cairn-", dir="/tmp") as d:
+        yield Path(d)
