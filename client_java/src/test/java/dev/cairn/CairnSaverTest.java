@@ -36,6 +36,7 @@ import org.springframework.ai.chat.messages.UserMessage;
  * tests check (put/get/list, replace, get with no data, release, thread isolation, concurrency).
  */
 class CairnSaverTest {
+  static final ObjectMapper JSON = new ObjectMapper();
   static CairnClient cairn;
   static CairnSaver saver;
 
@@ -89,11 +90,27 @@ class CairnSaverTest {
     dev.cairn.v1.Checkpoint head = cairn.load(thread).getCheckpoint();
     assertEquals("json", head.getStateType());
     assertEquals(Map.of("n", 2, "tags", List.of("x", "y")),
-        new ObjectMapper().readValue(head.getState().toByteArray(), Map.class));
+        JSON.readValue(head.getState().toByteArray(), Map.class));
     assertEquals("agent", head.getNodeName());
     assertEquals(List.of("tools"), head.getNextNodesList());
     assertEquals("a", head.getParentCheckpointId());
     assertEquals("", cairn.load(thread, "a").getCheckpoint().getParentCheckpointId());
+  }
+
+  @Test
+  void nestedValuesRoundTripAsPlainJson() throws Exception {
+    String thread = TestServer.threadId("saver-nested");
+    Map<String, Object> state = Map.of("list", List.of(1, List.of("a", Map.of("k", 2.5))),
+        "map", Map.of("inner", Map.of("deep", List.of())), "long", 12345678901L, "text", "é");
+    saver.put(config(thread), cp("n1", state, "a", "b"));
+
+    assertEquals(JSON.valueToTree(Map.of("list", List.of(1, List.of("a", Map.of("k", 2.5))),
+            "map", Map.of("inner", Map.of("deep", List.of())), "text", "é")),
+        ((com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(
+            cairn.load(thread).getCheckpoint().getState().toByteArray())).without("long"));
+    Map<String, Object> back = saver.get(config(thread)).orElseThrow().getState();
+    assertEquals(state, back);
+    assertInstanceOf(Long.class, back.get("long"));
   }
 
   @Test
@@ -228,6 +245,9 @@ class CairnSaverTest {
     assertInstanceOf(UserMessage.class, back.get(1));
     assertInstanceOf(AssistantMessage.class, back.get(2));
     assertEquals("User question", ((UserMessage) back.get(1)).getText());
+    assertEquals(UserMessage.class.getName(), JSON.readTree(cairn.load(config.threadId().orElseThrow())
+        .getCheckpoint().getState().toByteArray()).get("messages").get(1).get("@class").asText(),
+        "messages keep their type hint");
     assertEquals("Assistant response", ((AssistantMessage) back.get(2)).getText());
   }
 

@@ -6,6 +6,13 @@ import com.alibaba.cloud.ai.graph.checkpoint.BaseCheckpointSaver;
 import com.alibaba.cloud.ai.graph.checkpoint.Checkpoint;
 import com.alibaba.cloud.ai.graph.serializer.StateSerializer;
 import com.alibaba.cloud.ai.graph.serializer.plain_text.jackson.JacksonStateSerializer;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
 import dev.cairn.client.CairnClient;
 import dev.cairn.client.ConflictException;
@@ -45,8 +52,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * in the root namespace; checkpoint ids are kept as they are; {@code nodeId} is stored as
  * {@code node_name} and {@code nextNodeId} as the single entry of {@code next_nodes}. State is written
  * with the saver's {@link StateSerializer}: a Jackson serializer (the default, as in {@code StateGraph})
- * is stored as plain JSON with {@code state_type "json"}, readable from every language; other
- * serializers store their own bytes tagged with their content type.
+ * is stored as plain JSON with {@code state_type "json"}, readable from every language (the Java type
+ * hints it puts on plain lists and maps are dropped; those on other values, e.g. Spring AI messages,
+ * stay); other serializers store their own bytes tagged with their content type.
  *
  * <p>Semantics follow the other savers: {@link #put} without a checkpoint id in the config appends the
  * checkpoint as the new head (compare-and-set on the head, so concurrent writers never lose a
@@ -244,7 +252,15 @@ public final class CairnSaver implements BaseCheckpointSaver {
   }
 
   // A Jackson serializer writes its JSON to the ObjectOutput as a 4-byte length and UTF-8 bytes; going
-  // through writeData/readData keeps its normalization and type handling. Cairn stores the bare JSON.
+  // through writeData/readData keeps its normalization and type handling. Cairn stores the bare JSON,
+  // without the Java type hints the serializer puts on plain lists and maps (its reader turns those
+  // into ArrayList/LinkedHashMap either way), so that other languages read ordinary JSON. Type hints
+  // of anything else (Spring AI messages, POJOs, Long, Set, ...) are kept as the serializer wrote them.
+
+  private static final ObjectMapper TREE = JsonMapper.builder()
+      .enable(DeserializationFeature.USE_BIG_DECIMAL_FOR_FLOATS)
+      .nodeFactory(JsonNodeFactory.withExactBigDecimals(true))
+      .build();
 
   private byte[] toJson(Map<String, Object> state) throws IOException {
     ByteArrayOutputStream buf = new ByteArrayOutputStream();
@@ -258,7 +274,47 @@ public final class CairnSaver implements BaseCheckpointSaver {
     }
     byte[] json = new byte[length];
     framed.get(json);
-    return json;
+    return TREE.writeValueAsBytes(withoutContainerHints(TREE.readTree(json)));
+  }
+
+  /** {@code ["java.util.ArrayList", [..]]} becomes {@code [..]}; {@code "@class": "java.util.HashMap"} goes. */
+  static JsonNode withoutContainerHints(JsonNode node) {
+    if (node.isArray()) {
+      if (node.size() == 2 && node.get(0).isTextual() && node.get(1).isArray()
+          && isJavaType(node.get(0).asText(), Collection.class)) {
+        node = node.get(1);
+      }
+      ArrayNode out = TREE.createArrayNode();
+      node.forEach(e -> out.add(withoutContainerHints(e)));
+      return out;
+    }
+    if (node.isObject()) {
+      JsonNode cls = node.get("@class");
+      boolean plainMap = cls == null ? !node.has("@type") && !node.has("@typeHint")
+          : cls.isTextual() && isJavaType(cls.asText(), Map.class) && !node.has("@typeHint");
+      if (!plainMap) {
+        return node; // a typed object: the serializer's reader needs it as written
+      }
+      ObjectNode out = TREE.createObjectNode();
+      node.fields().forEachRemaining(f -> {
+        if (!"@class".equals(f.getKey())) {
+          out.set(f.getKey(), withoutContainerHints(f.getValue()));
+        }
+      });
+      return out;
+    }
+    return node;
+  }
+
+  private static boolean isJavaType(String className, Class<?> kind) {
+    if (!className.startsWith("java.util.")) {
+      return false;
+    }
+    try {
+      return kind.isAssignableFrom(Class.forName(className, false, ClassLoader.getSystemClassLoader()));
+    } catch (ClassNotFoundException | LinkageError e) {
+      return false;
+    }
   }
 
   private Map<String, Object> fromJson(byte[] json) throws IOException, ClassNotFoundException {
