@@ -1,13 +1,20 @@
-"""The `cairn` command: serve, migrate."""
+"""The `cairn` command: serve and migrate here; other subcommands register themselves.
+
+Each of the modules in _SUBCOMMANDS has `register(subparsers)` adding its parsers with a `func`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 
 from .config import Config, add_config_flags, load_config
+
+
+_SUBCOMMANDS = ("admin", "bench", "dictionary")
 
 
 def _setup_logging(level: str) -> None:
@@ -56,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="create or upgrade the cold store's schema, then exit")
     add_config_flags(migrate)
     migrate.set_defaults(func=cmd_migrate)
+    for name in _SUBCOMMANDS:
+        try:
+            module = importlib.import_module(f"{__package__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__package__}.{name}":
+                raise
+            continue
+        module.register(sub)
     return parser
 
 
