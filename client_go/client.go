@@ -75,10 +75,20 @@ func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
 }
 
+// DefaultDialTimeout bounds how long Dial waits for a connection when its
+// context has no deadline.
+const DefaultDialTimeout = 30 * time.Second
+
 // Dial connects to a Cairn server at target, "host:port" or "unix:/path/to.sock",
-// and waits until the connection is ready or ctx ends. The connection
-// reconnects by itself afterwards; calls failing with UNAVAILABLE are retried.
+// and waits until the connection is ready or ctx ends (DefaultDialTimeout
+// when ctx has no deadline). The connection reconnects by itself afterwards;
+// calls failing with UNAVAILABLE are retried.
 func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, DefaultDialTimeout)
+		defer cancel()
+	}
 	o := options{maxAttempts: 5, insecure: strings.HasPrefix(target, "unix:")}
 	for _, opt := range opts {
 		opt(&o)

@@ -447,27 +447,38 @@ func TestDialOptions(t *testing.T) {
 	}
 }
 
-// TestUnixSocket runs a second server on a unix socket (needs `cairn` on PATH).
-func TestUnixSocket(t *testing.T) {
+// TestUnixSocketAndAuth runs a second server, on a unix socket with bearer
+// tokens for two tenants (needs `cairn` on PATH).
+func TestUnixSocketAndAuth(t *testing.T) {
 	sock := "unix:" + t.TempDir() + "/cairn.sock"
-	srv, err := testserver.Start(sock)
+	srv, err := testserver.Start(sock, "--auth-tokens", "tok-alice alice,tok-bob bob")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := cairn.Dial(ctx, sock, cairn.WithToken("ignored-by-an-open-server"))
-	if err != nil {
-		t.Fatal(err)
+	client := func(opts ...cairn.Option) *cairn.Client {
+		c, err := cairn.Dial(ctx, sock, opts...) // plaintext is the default for unix: targets
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
 	}
-	defer c.Close()
+	alice, bob := client(cairn.WithToken("tok-alice")), client(cairn.WithToken("tok-bob"))
 	th := thread(t)
-	save(t, c, &cairn.Checkpoint{ThreadID: th, ID: "u", State: []byte(`{"via":"unix"}`), StateType: "json"})
-	got, err := c.Load(ctx, cairn.Ref{ThreadID: th})
-	if err != nil || string(got.State) != `{"via":"unix"}` {
+	save(t, alice, &cairn.Checkpoint{ThreadID: th, ID: "u", State: []byte(`{"via":"unix"}`), StateType: "json"})
+	if got, err := alice.Load(ctx, cairn.Ref{ThreadID: th}); err != nil || string(got.State) != `{"via":"unix"}` {
 		t.Fatalf("load over unix socket: %+v, %v", got, err)
 	}
+	_, err = bob.Load(ctx, cairn.Ref{ThreadID: th})
+	cairnErr(t, err, cairn.ErrNotFound, "THREAD_EMPTY") // tenants don't see each other's threads
+
+	_, err = client().Load(ctx, cairn.Ref{ThreadID: th})
+	cairnErr(t, err, cairn.ErrUnauthenticated, "MISSING_TOKEN")
+	_, err = client(cairn.WithToken("wrong")).Load(ctx, cairn.Ref{ThreadID: th})
+	cairnErr(t, err, cairn.ErrUnauthenticated, "INVALID_TOKEN")
 }
 
 func TestStateIsOpaqueBytes(t *testing.T) {

@@ -211,21 +211,14 @@ func (s *Store) toLGG(c *cairn.Checkpoint) (*store.Checkpoint, error) {
 	return cp, nil
 }
 
-// find loads the Cairn checkpoint with id from the thread it was last seen in,
-// or looks its thread up by the id stored in its metadata.
-func (s *Store) find(ctx context.Context, id string) (*cairn.Checkpoint, error) {
-	if t, ok := s.threads.get(id); ok {
-		c, err := s.c.Load(ctx, cairn.Ref{ThreadID: t, ID: id})
-		if !errors.Is(err, cairn.ErrNotFound) {
-			return c, err
-		}
-		s.threads.forget(id)
-	}
+// locate finds the Cairn checkpoint with id in any thread by the id its
+// metadata carries.
+func (s *Store) locate(ctx context.Context, id string, withState bool) (*cairn.Checkpoint, error) {
 	page, err := s.c.ListPage(ctx, cairn.ListQuery{
 		Namespace:      root,
 		MetadataFilter: map[string]any{metaKey: map[string]any{"checkpoint_id": id}},
 		PageSize:       1,
-		IncludeState:   true,
+		IncludeState:   withState,
 	})
 	if err != nil {
 		return nil, err
@@ -239,8 +232,16 @@ func (s *Store) find(ctx context.Context, id string) (*cairn.Checkpoint, error) 
 // Load returns the checkpoint with id; a missing one is an error matching
 // cairn.ErrNotFound.
 func (s *Store) Load(ctx context.Context, id string) (*store.Checkpoint, error) {
-	c, err := s.find(ctx, id)
+	var c *cairn.Checkpoint
+	err := cairn.ErrNotFound
+	if t, ok := s.threads.get(id); ok {
+		c, err = s.c.Load(ctx, cairn.Ref{ThreadID: t, ID: id})
+	}
+	if errors.Is(err, cairn.ErrNotFound) { // not cached, or moved
+		c, err = s.locate(ctx, id, true)
+	}
 	if err != nil {
+		s.threads.forget(id)
 		return nil, fmt.Errorf("langgraphgo: load %s: %w", id, err)
 	}
 	return s.toLGG(c)
@@ -326,14 +327,18 @@ func (s *Store) GetLatestByThread(ctx context.Context, threadID string) (*store.
 
 // Delete removes the checkpoint with id; a missing one is not an error.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	c, err := s.find(ctx, id)
-	if errors.Is(err, cairn.ErrNotFound) {
-		return nil
+	deleted := false
+	var err error
+	if t, ok := s.threads.get(id); ok {
+		deleted, err = s.c.Delete(ctx, cairn.Ref{ThreadID: t, ID: id})
 	}
-	if err == nil {
-		_, err = s.c.Delete(ctx, cairn.Ref{ThreadID: c.ThreadID, ID: id})
+	if err == nil && !deleted { // not cached, or moved
+		var c *cairn.Checkpoint
+		if c, err = s.locate(ctx, id, false); err == nil {
+			_, err = s.c.Delete(ctx, cairn.Ref{ThreadID: c.ThreadID, ID: id})
+		}
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, cairn.ErrNotFound) {
 		return fmt.Errorf("langgraphgo: delete %s: %w", id, err)
 	}
 	s.threads.forget(id)

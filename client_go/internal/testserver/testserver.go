@@ -59,9 +59,9 @@ func FromEnv() (*Server, error) {
 	return Start(fmt.Sprintf("127.0.0.1:%d", port))
 }
 
-// Start runs `cairn serve --listen listen` on a temporary SQLite file and
-// waits until it accepts connections.
-func Start(listen string) (*Server, error) {
+// Start runs `cairn serve --listen listen args...` on a temporary SQLite file
+// and waits until it accepts connections.
+func Start(listen string, args ...string) (*Server, error) {
 	bin, err := exec.LookPath("cairn")
 	if err != nil {
 		return nil, fmt.Errorf("no Cairn server for the tests: set CAIRN_TARGET=host:port, " +
@@ -77,7 +77,8 @@ func Start(listen string) (*Server, error) {
 		return nil, err
 	}
 	defer logFile.Close()
-	cmd := exec.Command(bin, "serve", "--listen", listen, "--sqlite-path", filepath.Join(dir, "cairn.db"))
+	args = append([]string{"serve", "--listen", listen, "--sqlite-path", filepath.Join(dir, "cairn.db")}, args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start cairn serve: %w", err)
@@ -91,7 +92,7 @@ func Start(listen string) (*Server, error) {
 		dctx, dcancel := context.WithTimeout(ctx, time.Second)
 		c, err := cairn.Dial(dctx, listen, cairn.WithInsecure())
 		dcancel()
-		if err == nil {
+		if err == nil { // READY: the server accepts connections (auth comes per call)
 			c.Close()
 			return srv, nil
 		}
