@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/cairn-dev/cairn/client_go"
+	cairn "github.com/cairn-dev/cairn/client_go"
 	"github.com/cairn-dev/cairn/client_go/internal/testserver"
 )
 

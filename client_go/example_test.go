@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cairn-dev/cairn/client_go"
+	cairn "github.com/cairn-dev/cairn/client_go"
 )
 
 func ExampleDial() {

@@ -11,7 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/smallnest/langgraphgo/graph"
 
-	"github.com/cairn-dev/cairn/client_go"
+	cairn "github.com/cairn-dev/cairn/client_go"
 	"github.com/cairn-dev/cairn/client_go/langgraphgo"
 )
 

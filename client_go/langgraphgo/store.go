@@ -38,7 +38,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/smallnest/langgraphgo/store"
 
-	"github.com/cairn-dev/cairn/client_go"
+	cairn "github.com/cairn-dev/cairn/client_go"
 )
 
 // groupKeys are the metadata keys LangGraphGo groups checkpoints by, in the
@@ -345,23 +345,24 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Clear removes every checkpoint List(executionID) returns.
+// Clear removes every checkpoint List(executionID) returns, and the Cairn
+// thread named executionID.
 func (s *Store) Clear(ctx context.Context, executionID string) error {
 	cs, err := s.group(ctx, executionID, false)
 	if err == nil {
 		_, err = s.c.Clear(ctx, executionID)
 	}
-	for _, c := range cs {
-		if err != nil {
-			break
-		}
-		if c.ThreadID != executionID {
-			_, err = s.c.Delete(ctx, cairn.Ref{ThreadID: c.ThreadID, ID: c.ID})
-		}
-		s.threads.forget(c.ID)
-	}
 	if err != nil {
 		return fmt.Errorf("langgraphgo: clear %s: %w", executionID, err)
+	}
+	for _, c := range cs {
+		s.threads.forget(c.ID)
+		if c.ThreadID == executionID {
+			continue // cleared above
+		}
+		if _, err := s.c.Delete(ctx, cairn.Ref{ThreadID: c.ThreadID, ID: c.ID}); err != nil {
+			return fmt.Errorf("langgraphgo: clear %s: %w", executionID, err)
+		}
 	}
 	return nil
 }

@@ -19,7 +19,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/smallnest/langgraphgo/store"
 
-	"github.com/cairn-dev/cairn/client_go"
+	cairn "github.com/cairn-dev/cairn/client_go"
 	"github.com/cairn-dev/cairn/client_go/internal/testserver"
 	"github.com/cairn-dev/cairn/client_go/langgraphgo"
 )

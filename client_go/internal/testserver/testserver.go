@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cairn-dev/cairn/client_go"
+	cairn "github.com/cairn-dev/cairn/client_go"
 )
 
 // Server is a running Cairn server.
