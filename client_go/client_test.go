@@ -450,8 +450,13 @@ func TestDialOptions(t *testing.T) {
 // TestUnixSocketAndAuth runs a second server, on a unix socket with bearer
 // tokens for two tenants (needs `cairn` on PATH).
 func TestUnixSocketAndAuth(t *testing.T) {
-	sock := "unix:" + t.TempDir() + "/cairn.sock"
-	srv, err := testserver.Start(sock, "--auth-tokens", "tok-alice alice,tok-bob bob")
+	dir := t.TempDir()
+	tokens := dir + "/tokens"
+	if err := os.WriteFile(tokens, []byte("tok-alice alice\ntok-bob bob\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock := "unix:" + dir + "/cairn.sock"
+	srv, err := testserver.Start(sock, "--auth-tokens-file", tokens)
 	if err != nil {
 		t.Fatal(err)
 	}
