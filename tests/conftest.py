@@ -69,7 +69,8 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                 args += ["--redis-url", redis_url]
         for key, value in config.items():
             args += ["--" + key.replace("_", "-"), str(value)]
-        server = CairnServer(*args, *extra, token=token)
+        # The harness' readiness probe speaks plaintext gRPC; a TLS-only server is probed by TCP alone.
+        server = CairnServer(*args, *extra, token=token, health_check="tls_cert" not in config)
         server.start()
         started.append(server)
         return Backend(kind, server, dsn, redis_url, sqlite)

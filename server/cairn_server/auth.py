@@ -12,6 +12,7 @@ from pathlib import Path
 
 import grpc
 
+from .config import Config
 from .errors import Unauthenticated
 
 
@@ -40,6 +41,14 @@ class Authenticator:
     @classmethod
     def from_file(cls, path: str) -> Authenticator:
         return cls.from_text(Path(path).read_text())
+
+    @classmethod
+    def from_config(cls, config: Config) -> Authenticator:
+        """Tokens from --auth-tokens-file and --auth-tokens (',' or newline separated pairs) together."""
+        text = Path(config.auth_tokens_file).read_text() if config.auth_tokens_file else ""
+        if config.auth_tokens:
+            text += "\n" + config.auth_tokens.replace(",", "\n")
+        return cls.from_text(text)
 
     def tenant(self, context: grpc.aio.ServicerContext) -> str:
         if not self._tokens:

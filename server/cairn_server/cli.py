@@ -17,25 +17,19 @@ from .config import Config, add_config_flags, load_config
 _SUBCOMMANDS = ("admin", "bench", "dictionary")
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def _setup_logging(level: str, fmt: str = "auto") -> None:
+    from . import logs
+
+    logs.setup(level, fmt)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
-    _setup_logging(config.log_level)
+    _setup_logging(config.log_level, config.log_format)
     from .auth import Authenticator
     from .server import serve
 
-    auth = None
-    tokens_file = args.auth_tokens_file
-    if tokens_file:
-        auth = Authenticator.from_file(tokens_file)
-    asyncio.run(serve(config, auth))
+    asyncio.run(serve(config, Authenticator.from_config(config)))
     return 0
 
 
@@ -58,7 +52,6 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC server")
     add_config_flags(serve)
-    serve.add_argument("--auth-tokens-file", default=None, help="file of 'TOKEN TENANT' lines; enables auth")
     serve.set_defaults(func=cmd_serve)
     migrate = sub.add_parser("migrate", help="create or upgrade the cold store's schema, then exit")
     add_config_flags(migrate)

@@ -1,12 +1,21 @@
-"""How a state is stored: compressed, tagged with its codec, checksummed.
+"""How a state is stored: compressed, optionally encrypted, tagged with its codec, checksummed.
 
 The codec id is stored per row so rows written with an older codec stay
 readable. The checksum (CRC-32 of the uncompressed state) is verified on every
 read, from either tier; a mismatch is DATA_LOSS, never wrong data.
+
+Encryption at rest (AES-256-GCM) wraps the compressed bytes as
+    b"E1" | u8 len(key_id) | key_id | 12-byte nonce | ciphertext+tag
+with the tenant as associated data, so a row moved to another tenant does not
+decrypt. The key id travels in every row: keys can be rotated by putting a new
+key first and keeping the old ones for reading. Tampered ciphertext is DATA_LOSS.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import zlib
 
 import zstandard
@@ -15,30 +24,86 @@ from .errors import DataLoss
 
 CODEC_RAW = 0
 CODEC_ZSTD = 1
+ENCRYPTED = 0x10  # flag or-ed into the codec id
 
 # Below this size compression costs more than it saves.
 MIN_COMPRESS_BYTES = 256
+_MAGIC = b"E1"
+
+
+def parse_keys(spec: str) -> list[tuple[str, bytes]]:
+    """'KEY_ID:BASE64,KEY_ID2:BASE64' -> [(key_id, 32-byte key)], first = the one that encrypts."""
+    keys: list[tuple[str, bytes]] = []
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        key_id, sep, b64 = item.partition(":")
+        if not sep or not key_id or len(key_id) > 64:
+            raise ValueError("encryption key items look like KEY_ID:BASE64 with a key id of 1-64 characters")
+        try:
+            key = base64.b64decode(b64, validate=True)
+        except binascii.Error as exc:
+            raise ValueError(f"encryption key {key_id!r} is not valid base64") from exc
+        if len(key) != 32:
+            raise ValueError(f"encryption key {key_id!r} must be 32 bytes (AES-256), got {len(key)}")
+        keys.append((key_id, key))
+    return keys
 
 
 class Codec:
-    """zstd at a configurable level; one compressor per process (not thread-safe: use from the event loop)."""
+    """zstd at a configurable level, then AES-GCM when keys are given. Use from the event loop thread."""
 
-    def __init__(self, level: int = 3) -> None:
+    def __init__(self, level: int = 3, keys: list[tuple[str, bytes]] | None = None) -> None:
         self.level = level
         self._compressor = zstandard.ZstdCompressor(level=level)
         self._decompressor = zstandard.ZstdDecompressor()
+        self._ciphers: dict[str, object] = {}
+        self._active: str | None = None
+        if keys:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-    def encode(self, raw: bytes) -> tuple[int, bytes, int]:
+            self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
+            self._active = keys[0][0]
+
+    @property
+    def encrypting(self) -> bool:
+        return self._active is not None
+
+    def encode(self, raw: bytes, tenant: str = "") -> tuple[int, bytes, int]:
         """Return (codec id, stored bytes, checksum of raw)."""
         checksum = zlib.crc32(raw)
+        codec, stored = CODEC_RAW, raw
         if len(raw) >= MIN_COMPRESS_BYTES:
             packed = self._compressor.compress(raw)
             if len(packed) < len(raw):
-                return CODEC_ZSTD, packed, checksum
-        return CODEC_RAW, raw, checksum
+                codec, stored = CODEC_ZSTD, packed
+        if self._active is not None:
+            nonce = os.urandom(12)
+            kid = self._active.encode()
+            sealed = self._ciphers[self._active].encrypt(nonce, stored, tenant.encode())  # type: ignore[attr-defined]
+            stored = b"".join((_MAGIC, bytes([len(kid)]), kid, nonce, sealed))
+            codec |= ENCRYPTED
+        return codec, stored, checksum
 
-    def decode(self, codec: int, stored: bytes, raw_size: int, checksum: int, where: str) -> bytes:
+    def _open(self, stored: bytes, tenant: str, where: str) -> bytes:
+        if stored[:2] != _MAGIC or len(stored) < 3:
+            raise DataLoss(f"{where}: encrypted state has no valid envelope; the row is corrupt")
+        n = stored[2]
+        kid = stored[3 : 3 + n].decode(errors="replace")
+        nonce, sealed = stored[3 + n : 15 + n], stored[15 + n :]
+        cipher = self._ciphers.get(kid)
+        if cipher is None:
+            raise DataLoss(f"{where}: encrypted with key {kid!r}, which this server was not given (--encryption-keys)")
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            return cipher.decrypt(nonce, sealed, tenant.encode())  # type: ignore[attr-defined]
+        except InvalidTag as exc:
+            raise DataLoss(f"{where}: encrypted state fails authentication; it was tampered with or is corrupt") from exc
+
+    def decode(self, codec: int, stored: bytes, raw_size: int, checksum: int, where: str, tenant: str = "") -> bytes:
         """Return the raw state, or raise DataLoss when the bytes are not what was written."""
+        if codec & ENCRYPTED:
+            stored = self._open(bytes(stored), tenant, where)
+            codec &= ~ENCRYPTED
         try:
             if codec == CODEC_ZSTD:
                 raw = self._decompressor.decompress(stored, max_output_size=raw_size)

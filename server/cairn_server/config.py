@@ -1,6 +1,7 @@
 """Server configuration: one frozen dataclass, read from flags and CAIRN_* env vars here only.
 
-Precedence: command-line flag > environment variable (CAIRN_<FLAG_NAME>) > default.
+Precedence: command-line flag > environment variable (CAIRN_<FLAG_NAME>) > config file
+(TOML, `--config PATH` or CAIRN_CONFIG; keys are the flag names with underscores) > default.
 """
 
 from __future__ import annotations
@@ -40,6 +41,23 @@ class Config:
     cache_timeout_seconds: float = _opt("a cache call slower than this falls through to the cold store", default=0.5)
     migrate: bool = _opt("apply schema migrations on start", default=True)
     log_level: str = _opt("DEBUG, INFO, WARNING or ERROR", default="INFO")
+    log_format: str = _opt("json, text, or auto (json when stderr is not a terminal)", default="auto")
+    grace_seconds: float = _opt("on SIGTERM, how long in-flight calls may finish", default=10.0)
+    metrics_listen: str | None = _opt("serve Prometheus /metrics on host:port", default=None)
+    tls_cert: str | None = _opt("PEM certificate chain: serve TLS", default=None)
+    tls_key: str | None = _opt("PEM private key of --tls-cert", default=None)
+    tls_client_ca: str | None = _opt("PEM CA bundle: require client certificates (mutual TLS)", default=None)
+    auth_tokens_file: str | None = _opt("file of 'TOKEN TENANT' lines: require bearer tokens", default=None)
+    auth_tokens: str | None = _opt("'TOKEN TENANT' pairs separated by ',' or newlines (secret)", default=None)
+    encryption_keys: str | None = _opt(
+        "encrypt states at rest: 'KEY_ID:BASE64_32_BYTES' items separated by ','; the first encrypts, "
+        "all decrypt (rotation) (secret)",
+        default=None,
+    )
+    retention_max_checkpoints: int = _opt("keep at most this many checkpoints per thread head (0 = all)", default=0)
+    retention_max_age_seconds: int = _opt("delete checkpoints older than this, except each head (0 = never)",
+                                          default=0)
+    retention_interval_seconds: float = _opt("how often the background retention pass runs", default=60.0)
 
     @property
     def max_message_bytes(self) -> int:
@@ -47,8 +65,11 @@ class Config:
         return self.max_state_bytes + self.max_metadata_bytes + (1 << 20)
 
     def redacted(self) -> dict[str, Any]:
-        """The config with passwords removed, for the start-up log line."""
+        """The config with passwords and secrets removed, for the start-up log line."""
         out = dataclasses.asdict(self)
+        for key in _SECRETS:
+            if out[key]:
+                out[key] = "***"
         for key in ("redis_url", "postgres_dsn"):
             if out[key]:
                 parts = urlsplit(out[key])
@@ -56,6 +77,9 @@ class Config:
                     host = parts.netloc.rsplit("@", 1)[-1]
                     out[key] = urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
         return out
+
+
+_SECRETS = ("auth_tokens", "encryption_keys")
 
 
 def _env_name(name: str) -> str:
@@ -73,6 +97,7 @@ def _parse_bool(text: str) -> bool:
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Config field (--cache-ttl-seconds ...), defaulting to 'unset'."""
+    parser.add_argument("--config", default=None, help="TOML config file (env CAIRN_CONFIG)")
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
         help_text = f"{f.metadata['help']} (env {_env_name(f.name)}; default {f.default})"
@@ -82,14 +107,33 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=f.name, default=None, help=help_text)
 
 
+def _read_file(path: str) -> dict[str, Any]:
+    import tomllib
+
+    with open(path, "rb") as fh:
+        data = tomllib.load(fh)
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{path}: unknown setting(s) {', '.join(unknown)}; see `cairn serve --help`")
+    return data
+
+
 def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> Config:
-    """Build the Config from parsed flags, then env vars, then defaults."""
+    """Build the Config from parsed flags, then env vars, then the config file, then defaults."""
     env = dict(os.environ) if env is None else env
+    path = getattr(args, "config", None) or env.get("CAIRN_CONFIG")
+    from_file = _read_file(path) if path else {}
     values: dict[str, Any] = {}
     for f in dataclasses.fields(Config):
         raw = getattr(args, f.name, None)
         if raw is None:
             raw = env.get(_env_name(f.name))
+        if raw is None and f.name in from_file:
+            raw = from_file[f.name]
+            if not isinstance(raw, str):
+                values[f.name] = raw
+                continue
         if raw is None:
             continue
         if isinstance(raw, bool) or f.type == "str" or f.type == "str | None":

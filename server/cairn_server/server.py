@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -16,7 +17,7 @@ from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 
 from .auth import Authenticator
-from .codec import Codec
+from .codec import Codec, parse_keys
 from .config import Config
 from .service import CheckpointStoreService
 from .storage.memory_cache import MemoryCache
@@ -47,7 +48,8 @@ async def open_store(config: Config) -> TieredStore:
         cache = RedisCache.from_url(config.redis_url, ttl_seconds=config.cache_ttl_seconds)
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
-    return TieredStore(cold, cache, Codec(config.zstd_level), config.cache_timeout_seconds)
+    keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
+    return TieredStore(cold, cache, Codec(config.zstd_level, keys), config.cache_timeout_seconds)
 
 
 def grpc_options(config: Config) -> list[tuple[str, int]]:
@@ -58,21 +60,45 @@ def grpc_options(config: Config) -> list[tuple[str, int]]:
     ]
 
 
+def server_credentials(config: Config) -> grpc.ServerCredentials | None:
+    """TLS from --tls-cert/--tls-key; mutual TLS when --tls-client-ca is given."""
+    if not (config.tls_cert or config.tls_key):
+        if config.tls_client_ca:
+            raise ValueError("--tls-client-ca needs --tls-cert and --tls-key: mutual TLS runs over TLS")
+        return None
+    if not (config.tls_cert and config.tls_key):
+        raise ValueError("TLS needs both --tls-cert and --tls-key")
+    with open(config.tls_key, "rb") as k, open(config.tls_cert, "rb") as c:
+        pair = [(k.read(), c.read())]
+    client_ca = None
+    if config.tls_client_ca:
+        with open(config.tls_client_ca, "rb") as f:
+            client_ca = f.read()
+    return grpc.ssl_server_credentials(pair, root_certificates=client_ca, require_client_auth=client_ca is not None)
+
+
 class CairnServer:
     """A running server: gRPC, health, reflection, and the store beneath."""
 
-    def __init__(self, config: Config, store: TieredStore, auth: Authenticator | None = None) -> None:
+    def __init__(
+        self, config: Config, store: TieredStore, auth: Authenticator | None = None, metrics: Any = None
+    ) -> None:
         self.config = config
         self.store = store
         self.server = grpc.aio.server(options=grpc_options(config))
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
-        pb_grpc.add_CheckpointStoreServicer_to_server(CheckpointStoreService(store, config, auth), self.server)
+        service = CheckpointStoreService(store, config, auth, metrics)
+        pb_grpc.add_CheckpointStoreServicer_to_server(service, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
             self.server,
         )
-        self.port = self.server.add_insecure_port(config.listen)
+        creds = server_credentials(config)
+        if creds is None:
+            self.port = self.server.add_insecure_port(config.listen)
+        else:
+            self.port = self.server.add_secure_port(config.listen, creds)
         if self.port == 0:
             raise OSError(f"cannot listen on {config.listen}: address in use or not allowed")
 
@@ -87,6 +113,7 @@ class CairnServer:
                 await result
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Health to NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, close the store."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace_seconds)
         await self.store.aclose()
@@ -94,12 +121,26 @@ class CairnServer:
 
 async def serve(config: Config, auth: Authenticator | None = None) -> None:
     store = await open_store(config)
-    server = CairnServer(config, store, auth)
+    metrics = None
+    if config.metrics_listen:
+        from .metrics import Metrics
+
+        metrics = Metrics()
+        metrics.watch_store(store)
+        metrics.serve(config.metrics_listen)
+    server = CairnServer(config, store, auth, metrics)
     await server.start()
+    retention = None
+    if config.retention_max_checkpoints or config.retention_max_age_seconds:
+        from .retention import run_retention
+
+        retention = asyncio.get_running_loop().create_task(run_retention(store, config))
     log.info(
-        "cairn serving on %s (%s); config %s",
+        "cairn serving on %s (%s%s%s); config %s",
         config.listen if not config.listen.endswith(":0") else f"{config.listen[:-2]}:{server.port}",
         store.tiers,
+        ", tls" + (" with client certificates" if config.tls_client_ca else "") if config.tls_cert else "",
+        ", auth on" if auth is not None and auth.enabled else "",
         json.dumps(config.redacted()),
     )
     stop = asyncio.Event()
@@ -107,5 +148,9 @@ async def serve(config: Config, auth: Authenticator | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    log.info("draining in-flight calls, then exiting (pid %d)", os.getpid())
-    await server.stop()
+    log.info("SIGTERM: not serving; draining in-flight calls for up to %.1fs (pid %d)", config.grace_seconds,
+             os.getpid())
+    if retention is not None:
+        retention.cancel()
+    await server.stop(config.grace_seconds)
+    log.info("drained and closed; exiting")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
@@ -26,6 +27,7 @@ from cairn_client.ids import uuid7
 from .auth import Authenticator
 from .config import Config
 from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
+from .logs import request_context
 from .storage.base import (
     ListQuery,
     PageToken,
@@ -56,21 +58,49 @@ def item_error(err: CairnError) -> pb.ItemError:
 
 
 def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """Map errors of one unary RPC at the boundary."""
+    """Map errors of one unary RPC at the boundary; count it, time it, log failures with context."""
+    method = fn.__name__
 
     @functools.wraps(fn)
     async def wrapper(self: CheckpointStoreService, request: Any, context: grpc.aio.ServicerContext) -> R:
+        started = time.perf_counter()
+        request_context.set(
+            {"request_id": _request_id(context), "method": method,
+             "thread_id": getattr(request, "thread_id", "") or ""}
+        )
+        code = "OK"
         try:
             return await fn(self, request, context)
         except CairnError as err:
+            code = err.code.name
+            if err.code == grpc.StatusCode.UNAVAILABLE:
+                self.store.stats["cold_errors"] += 1
+            log.log(
+                logging.WARNING if err.code in _SERVER_SIDE else logging.DEBUG,
+                "%s failed: %s %s", method, code, err.message,
+            )
             await _abort(context, err)
         except Exception:
+            code = "INTERNAL"
             incident = uuid.uuid4().hex[:12]
-            log.exception("unexpected error in %s (incident %s)", fn.__name__, incident)
+            log.exception("unexpected error in %s (incident %s)", method, incident)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
+        finally:
+            if self.metrics is not None:
+                self.metrics.rpc(method, code, time.perf_counter() - started)
         raise AssertionError("unreachable")  # context.abort raises
 
     return wrapper
+
+
+_SERVER_SIDE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS, grpc.StatusCode.INTERNAL)
+
+
+def _request_id(context: grpc.aio.ServicerContext) -> str:
+    for key, value in context.invocation_metadata() or ():
+        if key == "x-request-id":
+            return str(value)[:64]
+    return uuid.uuid4().hex[:16]
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: CairnError) -> None:
@@ -94,13 +124,21 @@ def _set_time(ts: Any, dt: datetime | None) -> None:
 
 
 class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
-    def __init__(self, store: TieredStore, config: Config, auth: Authenticator | None = None) -> None:
+    def __init__(
+        self, store: TieredStore, config: Config, auth: Authenticator | None = None, metrics: Any = None
+    ) -> None:
         self.store = store
         self.config = config
         self.limits = Limits(config)
         self.auth = auth or Authenticator()
+        self.metrics = metrics
 
     # -- conversions -------------------------------------------------------
+
+    def _tenant(self, context: grpc.aio.ServicerContext) -> str:
+        tenant = self.auth.tenant(context)
+        request_context.get()["tenant"] = tenant
+        return tenant
 
     def _to_proto(self, cp: StoredCheckpoint, state: bytes | None) -> pb.Checkpoint:
         out = pb.Checkpoint(
@@ -167,7 +205,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 )
             raise InvalidArgument("durability", f"unknown durability {req.durability}; use DURABILITY_SYNC")
         raw = c.state
-        codec, stored, checksum = self.store.codec.encode(raw)
+        codec, stored, checksum = self.store.codec.encode(raw, tenant)
         stored_cp = StoredCheckpoint(
             tenant=tenant,
             thread_id=thread_id,
@@ -202,16 +240,20 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     @rpc
     async def Save(self, request: pb.SaveRequest, context: grpc.aio.ServicerContext) -> pb.SaveResponse:
-        tenant = self.auth.tenant(context)
-        item, _raw = self._save_item(tenant, request)
+        tenant = self._tenant(context)
+        item, raw = self._save_item(tenant, request)
         outcome = await self.store.save(item)
+        if self.metrics is not None:
+            self.metrics.state_bytes.labels("raw_in").inc(len(raw))
+            self.metrics.state_bytes.labels("stored").inc(item.checkpoint.stored_size)
+            self.metrics.batch_size.observe(1)
         return self._save_response(item, outcome)
 
     async def SaveStream(
         self, request_iterator: AsyncIterator[pb.SaveStreamRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SaveStreamResponse]:
         try:
-            tenant = self.auth.tenant(context)
+            tenant = self._tenant(context)
         except CairnError as err:
             await _abort(context, err)
             return
@@ -253,6 +295,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             slots.append(item)
             items.append(item)
         results = iter(await self.store.save_many(items) if items else [])
+        if self.metrics is not None and items:
+            self.metrics.batch_size.observe(len(items))
+            self.metrics.requests.labels("SaveStream.item", "OK").inc(len(items))
         out: list[pb.SaveStreamResponse] = []
         for slot in slots:
             if isinstance(slot, pb.SaveStreamResponse):
@@ -267,7 +312,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     @rpc
     async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         return await self._load(tenant, request)
 
     async def _load(self, tenant: str, request: pb.LoadRequest) -> pb.LoadResponse:
@@ -276,11 +321,13 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         namespace = lim.id("namespace", request.namespace, required=False)
         checkpoint_id = lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
         loaded = await self.store.load(tenant, thread_id, namespace, checkpoint_id)
+        if self.metrics is not None:
+            self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
         return self._load_response(loaded)
 
     @rpc
     async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> pb.BatchLoadResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         self.limits.batch("loads", len(request.loads))
 
         async def one(load: pb.LoadRequest) -> pb.BatchLoadResult:
@@ -296,7 +343,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     @rpc
     async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> pb.ListResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         lim = self.limits
         thread_id = lim.id("thread_id", request.thread_id, required=False)
         namespace = lim.id("namespace", request.namespace, required=False) if request.HasField("namespace") else None
@@ -348,7 +395,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
     async def ListThreads(
         self, request: pb.ListThreadsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListThreadsResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         limit = self.limits.page_size(request.page_size)
         flt = None
         if request.HasField("metadata_filter") and len(request.metadata_filter.fields):
@@ -380,7 +427,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     @rpc
     async def Delete(self, request: pb.DeleteRequest, context: grpc.aio.ServicerContext) -> pb.DeleteResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         lim = self.limits
         deleted = await self.store.delete(
             tenant,
@@ -392,13 +439,13 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     @rpc
     async def Clear(self, request: pb.ClearRequest, context: grpc.aio.ServicerContext) -> pb.ClearResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         n = await self.store.clear(tenant, self.limits.id("thread_id", request.thread_id, required=True))
         return pb.ClearResponse(deleted_count=n)
 
     @rpc
     async def PutWrites(self, request: pb.PutWritesRequest, context: grpc.aio.ServicerContext) -> pb.PutWritesResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         lim = self.limits
         thread_id = lim.id("thread_id", request.thread_id, required=True)
         namespace = lim.id("namespace", request.namespace, required=False)
@@ -434,7 +481,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
     async def CopyThread(
         self, request: pb.CopyThreadRequest, context: grpc.aio.ServicerContext
     ) -> pb.CopyThreadResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         source = self.limits.id("source_thread_id", request.source_thread_id, required=True)
         target = self.limits.id("target_thread_id", request.target_thread_id, required=True)
         if source == target:
@@ -443,7 +490,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     @rpc
     async def Prune(self, request: pb.PruneRequest, context: grpc.aio.ServicerContext) -> pb.PruneResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         threads = [self.limits.id("thread_ids", t, required=True) for t in request.thread_ids]
         self.limits.batch("thread_ids", len(threads))
         if request.strategy == pb.PRUNE_STRATEGY_KEEP_LATEST:
@@ -465,7 +512,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
     async def DeleteRuns(
         self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteRunsResponse:
-        tenant = self.auth.tenant(context)
+        tenant = self._tenant(context)
         run_ids = [self.limits.id("run_ids", r, required=True) for r in request.run_ids]
         self.limits.batch("run_ids", len(run_ids))
         if not run_ids:

@@ -196,6 +196,14 @@ class ColdStore(Protocol):
 
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]: ...
 
+    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
+        """(tenant, thread_id) of threads with a namespace holding more than max_per_head checkpoints."""
+        ...
+
+    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
+        """Delete checkpoints created before cutoff, never a head; return (count, touched (tenant, thread))."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

@@ -433,6 +433,31 @@ class PostgresColdStore:
                 threads.update(r["thread_id"] for r in rows)
         return removed, threads
 
+    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT DISTINCT tenant, thread_id FROM (SELECT tenant, thread_id FROM cairn_checkpoints "
+                "GROUP BY tenant, thread_id, namespace HAVING count(*) > $1) t LIMIT $2",
+                max_per_head, limit, timeout=self.timeout,
+            )
+        return [(r["tenant"], r["thread_id"]) for r in rows]
+
+    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                """
+                DELETE FROM cairn_checkpoints WHERE row_id IN (
+                    SELECT c.row_id FROM cairn_checkpoints c
+                    WHERE c.created_at < $1 AND c.row_id < (
+                        SELECT max(h.row_id) FROM cairn_checkpoints h
+                        WHERE h.tenant = c.tenant AND h.thread_id = c.thread_id AND h.namespace = c.namespace)
+                    LIMIT $2)
+                RETURNING tenant, thread_id
+                """,
+                cutoff, limit, timeout=self.timeout,
+            )
+        return len(rows), {(r["tenant"], r["thread_id"]) for r in rows}
+
     # -- reads --------------------------------------------------------------
 
     async def load(

@@ -377,6 +377,32 @@ class SqliteColdStore:
 
         return await self._run(self._tx, work)
 
+    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
+        def work() -> list[tuple[str, str]]:
+            rows = self._conn.execute(
+                "SELECT DISTINCT tenant, thread_id FROM (SELECT tenant, thread_id FROM cairn_checkpoints "
+                "GROUP BY tenant, thread_id, namespace HAVING count(*) > ?) LIMIT ?",
+                (max_per_head, limit),
+            ).fetchall()
+            return [(r[0], r[1]) for r in rows]
+
+        return await self._run(work)
+
+    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
+        cutoff_us = int(cutoff.timestamp() * 1e6)
+
+        def work(db: sqlite3.Connection) -> tuple[int, set[tuple[str, str]]]:
+            rows = db.execute(
+                "SELECT c.row_id, c.tenant, c.thread_id FROM cairn_checkpoints c WHERE c.created_us < ? AND "
+                "c.row_id < (SELECT max(h.row_id) FROM cairn_checkpoints h WHERE h.tenant = c.tenant AND "
+                "h.thread_id = c.thread_id AND h.namespace = c.namespace) LIMIT ?",
+                (cutoff_us, limit),
+            ).fetchall()
+            db.executemany("DELETE FROM cairn_checkpoints WHERE row_id = ?", [(r[0],) for r in rows])
+            return len(rows), {(r[1], r[2]) for r in rows}
+
+        return await self._run(self._tx, work)
+
     # -- reads --------------------------------------------------------------
 
     async def load(

@@ -198,6 +198,12 @@ class TieredStore:
             await self._invalidate(tenant, thread_id)
         return n
 
+    async def delete_older_than(self, cutoff, limit: int) -> int:  # type: ignore[no-untyped-def]
+        n, threads = await self.cold.delete_older_than(cutoff, limit)
+        for key in threads:
+            await self._invalidate(*key)
+        return n
+
     # -- reads -------------------------------------------------------------
 
     async def load(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None) -> Loaded:
@@ -226,7 +232,7 @@ class TieredStore:
             )
         cp, writes = found
         where = f"checkpoint {cp.checkpoint_id!r} of thread {thread_id!r} in the {self.cold.name} store"
-        state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where)
+        state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
         if gen is not None:
             await self._fill(gen, cp, writes, make_head=checkpoint_id is None)
         return Loaded(cp, state, writes, from_cache=False)
@@ -240,7 +246,7 @@ class TieredStore:
                 checkpoint_id and cp.checkpoint_id != checkpoint_id
             ):
                 raise CorruptEntry("entry is for another checkpoint")
-            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry")
+            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry", cp.tenant)
         except (CorruptEntry, DataLoss) as exc:
             self.stats["cache_corrupt"] += 1
             log.warning("corrupt cache entry for thread %r evicted: %s", thread_id, exc)
@@ -265,7 +271,7 @@ class TieredStore:
 
     def decode_state(self, cp: StoredCheckpoint) -> bytes:
         where = f"checkpoint {cp.checkpoint_id!r} of thread {cp.thread_id!r} in the {self.cold.name} store"
-        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where)
+        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
 
     async def aclose(self) -> None:
         if self._healer is not None:
