@@ -120,6 +120,10 @@ class CairnServer:
 
 
 async def serve(config: Config, auth: Authenticator | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     store = await open_store(config)
     metrics = None
     if config.metrics_listen:
@@ -143,10 +147,6 @@ async def serve(config: Config, auth: Authenticator | None = None) -> None:
         ", auth on" if auth is not None and auth.enabled else "",
         json.dumps(config.redacted()),
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("SIGTERM: not serving; draining in-flight calls for up to %.1fs (pid %d)", config.grace_seconds,
              os.getpid())

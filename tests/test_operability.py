@@ -1,0 +1,165 @@
+"""Running Cairn: metrics, SIGTERM drain with a call in flight, unix sockets, retention, configuration."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from cairn_client import CheckpointClient
+from tests.harness import free_port
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_metrics_endpoint(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    backend = server_factory("redis+postgres", metrics_listen=f"127.0.0.1:{port}")
+    with CheckpointClient(backend.target) as c:
+        c.save(thread_id, {"x": "y" * 2000})
+        c.load(thread_id)
+        c.load(thread_id)
+        with pytest.raises(Exception):
+            c.load(thread_id + "-missing")
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'cairn_rpc_requests_total{code="OK",method="Save"} 1.0' in text
+    assert 'cairn_rpc_requests_total{code="NOT_FOUND",method="Load"} 1.0' in text
+    assert 'cairn_rpc_duration_seconds_bucket{le="0.005",method="Load"}' in text
+    assert 'cairn_cache_lookups_total{result="hits"}' in text
+    assert 'cairn_state_bytes_total{kind="stored"}' in text
+    assert "cairn_cold_batch_size_bucket" in text
+    assert 'cairn_backend_errors_total{backend="redis"} 0.0' in text
+    raw = float(text.split('cairn_state_bytes_total{kind="raw_in"} ')[1].split()[0])
+    stored = float(text.split('cairn_state_bytes_total{kind="stored"} ')[1].split()[0])
+    assert stored < raw  # the compression ratio is there to read
+
+
+def test_sigterm_drains_a_call_in_flight(postgres_proc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A save blocked on a paused Postgres still completes after SIGTERM; then the server exits 0."""
+    from tests.harness import PostgresServer
+
+    with PostgresServer() as pg:  # its own Postgres: this test freezes it
+        dsn = pg.create_database("drain")
+        port = free_port()
+        log = open(tmp_path / "cairn.log", "wb")
+        proc = subprocess.Popen(
+            ["cairn", "serve", "--listen", f"127.0.0.1:{port}", "--postgres-dsn", dsn, "--grace-seconds", "20",
+             "--cold-timeout-seconds", "30"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            client = CheckpointClient(f"127.0.0.1:{port}", timeout_seconds=60)
+            wait_for(lambda: _saves(client, "warm"), what="server up")
+            pg.pause()
+            result: dict[str, object] = {}
+            t = threading.Thread(target=lambda: result.update(r=client.save("drain", {"in": "flight"})))
+            t.start()
+            time.sleep(0.5)  # the save is now waiting on the frozen database
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert proc.poll() is None, "the server must wait for the call in flight"
+            pg.resume()
+            t.join(30)
+            assert "r" in result, "the in-flight save must complete"
+            assert proc.wait(30) == 0
+        finally:
+            pg.resume()
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+        text = (tmp_path / "cairn.log").read_text()
+        assert "draining" in text and "exiting" in text
+
+
+def _saves(client: CheckpointClient, thread: str) -> bool:
+    try:
+        client.save(thread, {})
+        return True
+    except Exception:
+        return False
+
+
+def test_unix_socket_end_to_end(short_tmp: Path) -> None:
+    """The sidecar deployment: server and client share only a socket file."""
+    sock = short_tmp / "cairn.sock"
+    proc = subprocess.Popen(
+        ["cairn", "serve", "--listen", f"unix:{sock}", "--sqlite-path", str(short_tmp / "c.db")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        with CheckpointClient(f"unix:{sock}", timeout_seconds=5) as c:
+            wait_for(lambda: _saves(c, "warm"), what="server on the socket")
+            saved = c.save("sidecar", {"via": "unix"})
+            assert c.load("sidecar").checkpoint_id == saved.checkpoint_id
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+
+
+def test_retention_keeps_heads_and_chain(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    backend = server_factory("redis+postgres", retention_max_checkpoints=3, retention_interval_seconds=0.2)
+    with CheckpointClient(backend.target) as c:
+        ids = []
+        for i in range(8):
+            ids.append(c.save(thread_id, {"i": i}, parent_checkpoint_id=ids[-1] if ids else "").checkpoint_id)
+        c.load(thread_id)  # cached head must survive too
+        wait_for(lambda: len(c.list(thread_id).checkpoints) == 3, what="retention to prune")
+        assert [x.checkpoint_id for x in c.list(thread_id).checkpoints] == ids[:-4:-1]
+        assert c.load(thread_id).checkpoint_id == ids[-1]
+
+
+def test_retention_by_age_never_removes_the_head(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    backend = server_factory("embedded", retention_max_age_seconds=1, retention_interval_seconds=0.2)
+    with CheckpointClient(backend.target) as c:
+        for i in range(3):
+            c.save(thread_id, {"i": i})
+        head = c.load(thread_id).checkpoint_id
+        wait_for(lambda: len(c.list(thread_id).checkpoints) == 1, what="age retention")
+        assert c.load(thread_id).checkpoint_id == head
+
+
+def test_config_precedence_flag_env_file(tmp_path: Path) -> None:
+    from cairn_server.cli import build_parser
+    from cairn_server.config import load_config
+
+    cfg = tmp_path / "cairn.toml"
+    cfg.write_text('zstd_level = 9\ncache_ttl_seconds = 10\nlisten = "127.0.0.1:1"\n')
+    args = build_parser().parse_args(["serve", "--config", str(cfg), "--listen", "127.0.0.1:3"])
+    config = load_config(args, {"CAIRN_CACHE_TTL_SECONDS": "20", "CAIRN_LISTEN": "127.0.0.1:2"})
+    assert (config.zstd_level, config.cache_ttl_seconds, config.listen) == (9, 20, "127.0.0.1:3")
+    cfg.write_text("no_such_setting = 1\n")
+    with pytest.raises(ValueError, match="no_such_setting"):
+        load_config(build_parser().parse_args(["serve", "--config", str(cfg)]), {})
+
+
+def test_start_line_prints_redacted_config(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "CAIRN_POSTGRES_DSN": "", "CAIRN_AUTH_TOKENS": "tok-123456 t"}
+    proc = subprocess.Popen(
+        ["cairn", "serve", "--listen", f"127.0.0.1:{port}", "--sqlite-path", str(tmp_path / "c.db"),
+         "--log-format", "json"],
+        stderr=subprocess.PIPE, env=env, text=True,
+    )
+    try:
+        line = proc.stderr.readline()  # type: ignore[union-attr]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    record = json.loads(line)
+    assert "cairn serving" in record["msg"] and "hot=memory cold=sqlite" in record["msg"]
+    assert "tok-123456" not in line and '"auth_tokens": "***"' in record["msg"]
