@@ -4,10 +4,15 @@ import dev.cairn.client.CairnClient;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
-import java.net.Socket;
+import java.net.SocketAddress;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.UUID;
 
 /**
@@ -19,19 +24,24 @@ public final class TestServer {
 
   private TestServer() {}
 
-  /** host:port of the server, starting it on first use. */
+  /** host:port of the shared server, starting it on first use. */
   public static synchronized String target() {
     if (target == null) {
       String env = System.getenv("CAIRN_TARGET");
-      target = env != null && !env.isBlank() ? env.trim() : start();
+      if (env != null && !env.isBlank()) {
+        target = env.trim();
+      } else {
+        Server server = start(null);
+        Runtime.getRuntime().addShutdownHook(new Thread(server::close));
+        target = server.target();
+      }
     }
     return target;
   }
 
-  /** A client of the test server. */
+  /** A client of the shared server. */
   public static CairnClient client() {
-    return CairnClient.builder().target(target()).token(System.getenv("CAIRN_TOKEN"))
-        .deadline(Duration.ofSeconds(30)).build();
+    return CairnClient.builder().target(target()).deadline(Duration.ofSeconds(30)).build();
   }
 
   /** A thread id no other test (or suite sharing the server) uses. */
@@ -50,38 +60,65 @@ public final class TestServer {
     throw new IllegalStateException("cannot find the repository root above " + dir);
   }
 
-  private static String start() {
-    try {
-      int port;
-      try (ServerSocket s = new ServerSocket(0)) {
-        port = s.getLocalPort();
+  /** A running {@code cairn serve} process started by the tests. */
+  public record Server(String target, Process process, Path dir) implements AutoCloseable {
+    @Override
+    public void close() {
+      process.destroy();
+      try {
+        process.waitFor();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
       }
+    }
+  }
+
+  /**
+   * Starts {@code cairn serve} on a temp SQLite file; {@code unixSocket} null listens on a free local
+   * port, else on that socket. Returns once it accepts connections.
+   */
+  public static Server start(Path unixSocket, String... extraArgs) {
+    try {
       Path dir = Files.createTempDirectory("cairn-java-test");
+      String listen;
+      SocketAddress address;
+      if (unixSocket == null) {
+        int port;
+        try (ServerSocket s = new ServerSocket(0)) {
+          port = s.getLocalPort();
+        }
+        listen = "127.0.0.1:" + port;
+        address = new InetSocketAddress("127.0.0.1", port);
+      } else {
+        listen = "unix:" + unixSocket;
+        address = UnixDomainSocketAddress.of(unixSocket);
+      }
+      List<String> cmd = new ArrayList<>(List.of("cairn", "serve", "--listen", listen,
+          "--sqlite-path", dir.resolve("cairn.db").toString(), "--log-level", "WARNING"));
+      cmd.addAll(List.of(extraArgs));
       Path log = dir.resolve("server.log");
-      ProcessBuilder pb = new ProcessBuilder("cairn", "serve", "--listen", "127.0.0.1:" + port,
-          "--sqlite-path", dir.resolve("cairn.db").toString())
-          .redirectErrorStream(true).redirectOutput(log.toFile());
       Process p;
       try {
-        p = pb.start();
+        p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
       } catch (IOException e) {
         throw new IllegalStateException(howToRun("`cairn` is not on PATH"), e);
       }
-      Runtime.getRuntime().addShutdownHook(new Thread(p::destroy));
+      Server server = new Server(listen, p, dir);
       // Wait until the server accepts connections (or dies, or a generous start-up limit passes).
       long giveUp = System.nanoTime() + Duration.ofSeconds(120).toNanos();
       while (true) {
-        if (System.nanoTime() > giveUp) {
-          p.destroy();
-          throw new IllegalStateException("`cairn serve` did not accept connections:\n" + Files.readString(log));
-        }
         if (!p.isAlive()) {
           throw new IllegalStateException(howToRun("`cairn serve` exited with " + p.exitValue()
               + ":\n" + Files.readString(log)));
         }
-        try (Socket s = new Socket()) {
-          s.connect(new InetSocketAddress("127.0.0.1", port), 1000);
-          return "127.0.0.1:" + port;
+        if (System.nanoTime() > giveUp) {
+          server.close();
+          throw new IllegalStateException("`cairn serve` did not accept connections:\n" + Files.readString(log));
+        }
+        try (SocketChannel ch = SocketChannel.open(unixSocket == null
+            ? StandardProtocolFamily.INET : StandardProtocolFamily.UNIX)) {
+          ch.connect(address);
+          return server;
         } catch (IOException notYet) {
           Thread.sleep(200);
         }

@@ -30,6 +30,8 @@ import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import java.io.IOException;
@@ -81,6 +83,10 @@ public final class CairnClient implements AutoCloseable {
               Objects.requireNonNull(b.target, "target (host:port or unix:/path) is required"),
               b.credentials)
           .maxInboundMessageSize(b.maxMessageBytes);
+      if (mcb instanceof NettyChannelBuilder && b.target.startsWith("unix:")) {
+        // grpc-java sets SO_KEEPALIVE on every channel; unix sockets have none and netty warns about it.
+        ((NettyChannelBuilder) mcb).withOption(ChannelOption.SO_KEEPALIVE, null);
+      }
       if (b.maxAttempts > 1) {
         mcb.defaultServiceConfig(retryServiceConfig(b.maxAttempts)).enableRetry();
       } else {

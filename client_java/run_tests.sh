@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs the Java client's tests (JUnit 5, `mvn -q -B test`): builds the stubs from ../proto, downloads
+# dependencies from Maven Central on first use, then tests against the server at $CAIRN_TARGET, or a
+# `cairn serve` the tests start themselves (src/test/java/dev/cairn/TestServer.java).
+set -euo pipefail
+cd "$(dirname "$0")"
+
+missing() {
+  if [ "${CI:-}" = "true" ]; then
+    echo "client_java: $1 is required but not installed" >&2
+    exit 1
+  fi
+  echo "SKIP client_java: $1 is not installed"
+  exit 0
+}
+
+command -v java >/dev/null 2>&1 || missing "a JDK 17+ (e.g. apt-get install openjdk-17-jdk-headless)"
+command -v mvn >/dev/null 2>&1 || missing "Maven 3.8+ (e.g. apt-get install maven)"
+java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
+if [ "${java_major%%.*}" -lt 17 ] 2>/dev/null; then
+  missing "a JDK 17+ (found Java $java_major)"
+fi
+
+echo "== client_java: mvn test"
+exec mvn -q -B -Dstyle.color=never test
