@@ -1,0 +1,190 @@
+"""Races, retries and integrity: two writers never fork a thread, retries are idempotent, corrupt bytes never load."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import asyncpg
+import pytest
+import redis
+
+from cairn_client import (
+    AlreadyExists,
+    CheckpointClient,
+    Conflict,
+    DataLoss,
+    DeadlineExceeded,
+)
+from tests.harness import CairnServer, PostgresServer
+
+WRITERS = 16
+ATTEMPTS_PER_WRITER = 150  # 2,400 compare-and-set attempts per backend
+
+
+@pytest.mark.parametrize("kind", ["redis+postgres", "embedded"])
+def test_concurrent_writers_leave_one_linear_chain(server_factory, kind: str, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    backend = server_factory(kind)
+    outcomes: Counter[str] = Counter()
+    bad_losers: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(WRITERS)
+
+    def writer(n: int) -> None:
+        with CheckpointClient(backend.target) as c:
+            head = ""
+            barrier.wait()
+            for i in range(ATTEMPTS_PER_WRITER):
+                try:
+                    saved = c.save(
+                        thread_id, {"writer": n, "attempt": i}, parent_checkpoint_id=head,
+                        **({"expected_head_id": head} if head else {"expect_empty": True}),
+                    )
+                    head = saved.checkpoint_id
+                    result = "won"
+                except Conflict as err:
+                    result = "lost"
+                    if not err.current_head_id:
+                        with lock:
+                            bad_losers.append(err.message)
+                    head = err.current_head_id
+                with lock:
+                    outcomes[result] += 1
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with CheckpointClient(backend.target) as c:
+        chain = list(c.iter_checkpoints(thread_id, page_size=1000))
+    assert outcomes["won"] + outcomes["lost"] == WRITERS * ATTEMPTS_PER_WRITER
+    assert outcomes["lost"] > 0, "the race never happened"
+    assert not bad_losers, "every loser must learn the current head"
+    assert len(chain) == outcomes["won"]
+    oldest_first = chain[::-1]
+    assert oldest_first[0].parent_checkpoint_id == ""
+    forks = sum(1 for prev, cur in zip(oldest_first, oldest_first[1:]) if cur.parent_checkpoint_id != prev.checkpoint_id)
+    assert forks == 0
+    print(f"\nCAS race [{kind}]: {sum(outcomes.values())} attempts, {outcomes['won']} won, "
+          f"{outcomes['lost']} ABORTED with the head, chain length {len(chain)}, forks {forks}")
+
+
+def test_retry_after_deadline_is_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with PostgresServer(synchronous_commit=True) as pg:
+        with CairnServer("--postgres-dsn", pg.create_database("retry"), "--cold-timeout-seconds", "30") as cairn:
+            with CheckpointClient(cairn.target) as c:
+                first = c.save("retry", {"n": 0})
+                pg.pause()
+                with pytest.raises(DeadlineExceeded):
+                    c.save("retry", {"n": 1}, checkpoint_id="ck-1", parent_checkpoint_id=first.checkpoint_id,
+                           timeout=0.5)
+                with pytest.raises(DeadlineExceeded):
+                    c.put_writes("retry", first.checkpoint_id, "task", [("ch", "v")], timeout=0.5)
+                pg.resume()
+                again = c.save("retry", {"n": 1}, checkpoint_id="ck-1", parent_checkpoint_id=first.checkpoint_id)
+                retried = c.save("retry", {"n": 1}, checkpoint_id="ck-1", parent_checkpoint_id=first.checkpoint_id)
+                assert retried.already_existed and retried.sequence == again.sequence
+                assert [x.checkpoint_id for x in c.list("retry").checkpoints] == ["ck-1", first.checkpoint_id]
+                with pytest.raises(AlreadyExists):
+                    c.save("retry", {"n": 2}, checkpoint_id="ck-1")
+                c.put_writes("retry", first.checkpoint_id, "task", [("ch", "v")])
+                c.put_writes("retry", first.checkpoint_id, "task", [("ch", "v")])
+                assert len(c.load("retry", checkpoint_id=first.checkpoint_id).pending_writes) == 1
+                with pytest.raises(AlreadyExists):
+                    c.put_writes("retry", first.checkpoint_id, "task", [("ch", "other")])
+
+
+def _corrupt_pg(dsn: str, thread_id: str) -> None:
+    async def go() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "UPDATE cairn_checkpoints SET state = overlay(state placing '\\xff'::bytea from 20 for 1) "
+                "WHERE thread_id = $1",
+                thread_id,
+            )
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    asyncio.run(go())
+
+
+def test_corrupt_postgres_row_is_data_loss(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    backend = server_factory("postgres")
+    with CheckpointClient(backend.target) as c:
+        c.save(thread_id, {"payload": "x" * 5000})
+        _corrupt_pg(backend.dsn, thread_id)
+        backend.server.stop()
+        backend.server.start()  # the in-process cache is gone: the next load reads Postgres
+        with pytest.raises(DataLoss) as err:
+            c.load(thread_id)
+        assert err.value.reason == "CHECKSUM_MISMATCH"
+        with pytest.raises(DataLoss):
+            c.list(thread_id, include_state=True)
+        assert len(c.list(thread_id).checkpoints) == 1  # metadata-only listing still works
+
+
+def test_corrupt_sqlite_row_is_data_loss(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    backend = server_factory("embedded")
+    with CheckpointClient(backend.target) as c:
+        c.save(thread_id, b"\x00" * 1000 + b"tail", state_type="raw")
+        backend.server.stop()
+        db = sqlite3.connect(backend.sqlite_path)
+        (state,) = db.execute("SELECT state FROM cairn_checkpoints WHERE thread_id=?", (thread_id,)).fetchone()
+        broken = bytearray(state)
+        broken[len(broken) // 2] ^= 0xFF
+        db.execute("UPDATE cairn_checkpoints SET state=? WHERE thread_id=?", (bytes(broken), thread_id))
+        db.commit()
+        db.close()
+        backend.server.start()
+        with pytest.raises(DataLoss):
+            c.load(thread_id)
+
+
+def test_corrupt_redis_entry_falls_back_and_is_evicted(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    backend = server_factory("redis+postgres")
+    r = redis.Redis.from_url(backend.redis_url)
+    state = {"payload": "y" * 5000}
+    with CheckpointClient(backend.target) as c:
+        saved = c.save(thread_id, state)
+        before = set(r.keys("cairn:*:c:*"))
+        c.load(thread_id)
+        entries = [k for k in r.keys("cairn:*:c:*") if saved.checkpoint_id.encode() in k]
+        assert entries, f"the checkpoint should be cached (keys: {len(before)})"
+        for key in entries:
+            blob = bytearray(r.get(key))
+            blob[len(blob) // 2] ^= 0xFF
+            r.set(key, bytes(blob), keepttl=True)
+        for _ in range(3):  # first read falls back and evicts, later ones refill from Postgres
+            assert c.load(thread_id).json() == state
+            assert c.load(thread_id, checkpoint_id=saved.checkpoint_id).json() == state
+
+
+def test_stale_cache_after_redis_restart_with_persistence(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A delete while Redis is down must not resurrect when Redis comes back with its old data (AOF)."""
+    from tests.harness import RedisServer
+
+    with RedisServer(persistent=True) as rds:
+        backend = server_factory("postgres", redis_url=rds.url)
+        with CheckpointClient(backend.target, timeout_seconds=5) as c:
+            ids = [c.save(thread_id, {"i": i}).checkpoint_id for i in range(3)]
+            for cid in ids:
+                c.load(thread_id, checkpoint_id=cid)
+            assert c.load(thread_id).checkpoint_id == ids[-1]  # head cached in Redis
+            rds.kill()
+            assert c.delete(thread_id, ids[-1]) is True  # Redis is down: the cold store decides
+            assert c.clear(thread_id + "-never") == 0
+            rds.start()  # AOF brings the old entries back
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                assert c.load(thread_id).checkpoint_id == ids[1]
+                with pytest.raises(Exception) as err:
+                    c.load(thread_id, checkpoint_id=ids[-1])
+                assert type(err.value).__name__ == "NotFound"
+                time.sleep(0.1)
