@@ -14,7 +14,6 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from cairn.v1 import checkpoint_store_pb2 as pb
-from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 
 from .auth import Authenticator
 from .codec import Codec, parse_keys
@@ -88,7 +87,7 @@ class CairnServer:
         self.server = grpc.aio.server(options=grpc_options(config))
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         service = CheckpointStoreService(store, config, auth, metrics)
-        pb_grpc.add_CheckpointStoreServicer_to_server(service, self.server)
+        self.server.add_generic_rpc_handlers((service.handlers(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
             (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -46,6 +46,33 @@ R = TypeVar("R")
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
 
 
+class Malformed:
+    """What the request deserializer hands over when the bytes are not the expected message."""
+
+    def __init__(self, message_name: str, error: Exception) -> None:
+        self.message_name = message_name
+        self.error = error
+
+    def invalid(self) -> InvalidArgument:
+        return InvalidArgument(
+            "request", f"the request is not a valid {self.message_name} message ({self.error}); "
+            "send a message built from proto/cairn/v1/checkpoint_store.proto"
+        )
+
+
+def safe_deserializer(message_type: Any) -> Callable[[bytes], Any]:
+    """FromString that turns garbage into Malformed, so it becomes INVALID_ARGUMENT instead of gRPC's INTERNAL."""
+    name = message_type.DESCRIPTOR.full_name
+
+    def parse(data: bytes) -> Any:
+        try:
+            return message_type.FromString(data)
+        except Exception as exc:  # DecodeError, RecursionError (nesting), anything the parser raises
+            return Malformed(name, exc)
+
+    return parse
+
+
 def status_details(err: CairnError) -> status_pb2.Status:
     info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
     detail = any_pb2.Any()
@@ -70,6 +97,8 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         )
         code = "OK"
         try:
+            if isinstance(request, Malformed):
+                raise request.invalid()
             return await fn(self, request, context)
         except CairnError as err:
             code = err.code.name
@@ -124,6 +153,21 @@ def _set_time(ts: Any, dt: datetime | None) -> None:
 
 
 class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
+    def handlers(self) -> grpc.GenericRpcHandler:
+        """The service's method handlers, with deserializers that never fail (see Malformed)."""
+        service = pb.DESCRIPTOR.services_by_name["CheckpointStore"]
+        table: dict[str, grpc.RpcMethodHandler] = {}
+        for method in service.methods:
+            request_type = getattr(pb, method.input_type.name)
+            response_type = getattr(pb, method.output_type.name)
+            kind = grpc.stream_stream_rpc_method_handler if method.client_streaming else grpc.unary_unary_rpc_method_handler
+            table[method.name] = kind(
+                getattr(self, method.name),
+                request_deserializer=safe_deserializer(request_type),
+                response_serializer=response_type.SerializeToString,
+            )
+        return grpc.method_handlers_generic_handler(service.full_name, table)
+
     def __init__(
         self, store: TieredStore, config: Config, auth: Authenticator | None = None, metrics: Any = None
     ) -> None:
@@ -263,6 +307,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             try:
                 async for req in request_iterator:
                     await queue.put(req)
+            except Exception as exc:  # the client went away mid-stream
+                log.debug("SaveStream reader ended: %s", exc)
             finally:
                 await queue.put(None)
 
@@ -288,6 +334,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         items: list[SaveItem] = []
         for req in batch:
             try:
+                if isinstance(req, Malformed):
+                    raise req.invalid()
                 item, _raw = self._save_item(tenant, req.save)
             except CairnError as err:
                 slots.append(pb.SaveStreamResponse(error=item_error(err)))

@@ -170,7 +170,13 @@ def _parse_time(text: str | None) -> Any:
     return datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
+def _require_thread(args: argparse.Namespace) -> None:
+    if not args.thread_id:
+        raise UsageError("THREAD must not be empty")
+
+
 def cmd_history(args: argparse.Namespace) -> int:
+    _require_thread(args)
     flt = _metadata_filter(args)
     cps: list[Any] = []
     token = ""
@@ -228,6 +234,7 @@ def _write_doc(w: Any) -> dict[str, Any]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    _require_thread(args)
     with _client(args) as client:
         cp = client.load(args.thread_id, namespace=args.namespace, checkpoint_id=args.checkpoint_id)
     if args.raw:
@@ -281,6 +288,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
+    _require_thread(args)
     with _client(args) as client:
         deleted = client.delete(args.thread_id, args.checkpoint_id, namespace=args.namespace)
     if args.json:
@@ -301,6 +309,7 @@ def _confirm(question: str) -> bool:
 
 
 def cmd_clear(args: argparse.Namespace) -> int:
+    _require_thread(args)
     with _client(args) as client:
         if not args.yes and sys.stdin.isatty():
             count = sum(1 for _ in client.iter_checkpoints(args.thread_id, page_size=1000,
@@ -336,7 +345,9 @@ def cmd_health(args: argparse.Namespace) -> int:
     try:
         status = health.check(channel, args.service, timeout, _shared.call_metadata(args.token, tls))
     except grpc.RpcError as exc:
-        raise from_rpc_error(exc) from None
+        if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+            raise from_rpc_error(exc) from None
+        status = "SERVICE_UNKNOWN"  # the health protocol answers NOT_FOUND for a service it does not know
     finally:
         channel.close()
     serving = status == "SERVING"

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-HEX_PREVIEW_BYTES = 256
+HEX_PREVIEW_BYTES = 128
 
 
 def iso_time(dt: datetime | None) -> str | None:
