@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.alibaba.cloud.ai.graph.OverAllState;
 import com.alibaba.cloud.ai.graph.RunnableConfig;
 import com.alibaba.cloud.ai.graph.checkpoint.BaseCheckpointSaver;
 import com.alibaba.cloud.ai.graph.checkpoint.Checkpoint;
+import com.alibaba.cloud.ai.graph.serializer.std.ObjectStreamStateSerializer;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.cairn.client.CairnClient;
 import dev.cairn.saa.CairnSaver;
@@ -249,6 +251,18 @@ class CairnSaverTest {
         .getCheckpoint().getState().toByteArray()).get("messages").get(1).get("@class").asText(),
         "messages keep their type hint");
     assertEquals("Assistant response", ((AssistantMessage) back.get(2)).getText());
+  }
+
+  @Test
+  void binarySerializerStoresItsOwnBytesTaggedWithItsContentType() throws Exception {
+    CairnSaver binary = CairnSaver.builder().client(cairn)
+        .stateSerializer(new ObjectStreamStateSerializer(OverAllState::new)).build();
+    String thread = TestServer.threadId("saver-binary");
+    binary.put(config(thread), cp("b1", Map.of("n", 7, "list", List.of("a")), "a", "b"));
+
+    assertEquals("application/octet-stream", cairn.load(thread).getCheckpoint().getStateType());
+    assertEquals(Map.of("n", 7, "list", List.of("a")), binary.get(config(thread)).orElseThrow().getState());
+    assertThrows(IllegalStateException.class, () -> saver.get(config(thread)), "the JSON saver cannot read it");
   }
 
   @Test

@@ -39,9 +39,10 @@ public final class TestServer {
     return target;
   }
 
-  /** A client of the shared server. */
+  /** A client of the shared server, sending $CAIRN_TOKEN when set. */
   public static CairnClient client() {
-    return CairnClient.builder().target(target()).deadline(Duration.ofSeconds(30)).build();
+    return CairnClient.builder().target(target()).token(System.getenv("CAIRN_TOKEN"))
+        .deadline(Duration.ofSeconds(30)).build();
   }
 
   /** A thread id no other test (or suite sharing the server) uses. */

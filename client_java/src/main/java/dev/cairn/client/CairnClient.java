@@ -97,7 +97,7 @@ public final class CairnClient implements AutoCloseable {
     }
     CheckpointStoreGrpc.CheckpointStoreBlockingStub bs = CheckpointStoreGrpc.newBlockingStub(channel);
     CheckpointStoreGrpc.CheckpointStoreStub as = CheckpointStoreGrpc.newStub(channel);
-    if (b.token != null) {
+    if (b.token != null && !b.token.isBlank()) {
       Metadata headers = new Metadata();
       headers.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + b.token);
       bs = bs.withInterceptors(MetadataUtils.newAttachHeadersInterceptor(headers));
@@ -359,7 +359,7 @@ public final class CairnClient implements AutoCloseable {
       return this;
     }
 
-    /** Bearer token sent as {@code authorization: Bearer TOKEN} on every call. */
+    /** Bearer token sent as {@code authorization: Bearer TOKEN} on every call; null or blank sends none. */
     public Builder token(String token) {
       this.token = token;
       return this;
