@@ -4,18 +4,16 @@
 package testserver
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	cairn "github.com/cairn-dev/cairn/client_go"
 )
 
 // Server is a running Cairn server.
@@ -86,14 +84,14 @@ func Start(listen string, args ...string) (*Server, error) {
 	srv := &Server{Target: listen, cmd: cmd, dir: dir, exited: make(chan error, 1)}
 	go func() { srv.exited <- cmd.Wait() }()
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
+	network, addr := "tcp", listen
+	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
+		network, addr = "unix", path
+	}
+	deadline := time.After(60 * time.Second)
 	for {
-		dctx, dcancel := context.WithTimeout(ctx, time.Second)
-		c, err := cairn.Dial(dctx, listen, cairn.WithInsecure())
-		dcancel()
-		if err == nil { // READY: the server accepts connections (auth comes per call)
-			c.Close()
+		if conn, err := net.DialTimeout(network, addr, time.Second); err == nil {
+			conn.Close()
 			return srv, nil
 		}
 		select {
@@ -101,7 +99,7 @@ func Start(listen string, args ...string) (*Server, error) {
 			log, _ := os.ReadFile(logPath)
 			os.RemoveAll(dir)
 			return nil, fmt.Errorf("cairn serve exited (%v) before accepting connections:\n%s", err, log)
-		case <-ctx.Done():
+		case <-deadline:
 			log, _ := os.ReadFile(logPath)
 			srv.Stop()
 			return nil, fmt.Errorf("cairn serve did not accept connections on %s within 60s:\n%s", listen, log)
