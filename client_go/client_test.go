@@ -456,11 +456,7 @@ func TestUnixSocketAndAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	sock := "unix:" + dir + "/cairn.sock"
-	srv, err := testserver.Start(sock, "--auth-tokens-file", tokens)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	testserver.StartForTest(t, sock, "--auth-tokens-file", tokens)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := func(opts ...cairn.Option) *cairn.Client {
@@ -477,7 +473,7 @@ func TestUnixSocketAndAuth(t *testing.T) {
 	if got, err := alice.Load(ctx, cairn.Ref{ThreadID: th}); err != nil || string(got.State) != `{"via":"unix"}` {
 		t.Fatalf("load over unix socket: %+v, %v", got, err)
 	}
-	_, err = bob.Load(ctx, cairn.Ref{ThreadID: th})
+	_, err := bob.Load(ctx, cairn.Ref{ThreadID: th})
 	cairnErr(t, err, cairn.ErrNotFound, "THREAD_EMPTY") // tenants don't see each other's threads
 
 	_, err = client().Load(ctx, cairn.Ref{ThreadID: th})

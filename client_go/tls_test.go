@@ -71,11 +71,7 @@ func TestTLS(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	srv, err := testserver.Start(addr, "--tls-cert", certFile, "--tls-key", keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Stop()
+	testserver.StartForTest(t, addr, "--tls-cert", certFile, "--tls-key", keyFile)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -4,6 +4,7 @@
 package testserver
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -15,6 +16,10 @@ import (
 	"testing"
 	"time"
 )
+
+// ErrNoCairn means `cairn` is not on PATH.
+var ErrNoCairn = errors.New("no Cairn server for the tests: set CAIRN_TARGET=host:port, " +
+	"or install the server (`pip install -e '.[server]'` in the repo root) so `cairn serve` can be started")
 
 // Server is a running Cairn server.
 type Server struct {
@@ -62,8 +67,7 @@ func FromEnv() (*Server, error) {
 func Start(listen string, args ...string) (*Server, error) {
 	bin, err := exec.LookPath("cairn")
 	if err != nil {
-		return nil, fmt.Errorf("no Cairn server for the tests: set CAIRN_TARGET=host:port, " +
-			"or install the server (`pip install -e '.[server]'` in the repo root) so `cairn serve` can be started")
+		return nil, ErrNoCairn
 	}
 	dir, err := os.MkdirTemp("", "cairn-go-test-")
 	if err != nil {
@@ -106,6 +110,22 @@ func Start(listen string, args ...string) (*Server, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// StartForTest starts an extra server for one test (TLS, auth, unix socket),
+// stopped at the end of the test. Without `cairn` on PATH the test is skipped
+// when $CAIRN_TARGET names the suite's server, and fails otherwise.
+func StartForTest(t *testing.T, listen string, args ...string) *Server {
+	t.Helper()
+	srv, err := Start(listen, args...)
+	if errors.Is(err, ErrNoCairn) && os.Getenv("CAIRN_TARGET") != "" {
+		t.Skip("needs its own server, and `cairn` is not on PATH")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
 }
 
 // Stop stops a server started by Start (a no-op for $CAIRN_TARGET).
