@@ -1,7 +1,9 @@
 // Package cairn is the Go client of Cairn, a checkpoint store for durable
 // agent and workflow graphs served over gRPC.
 //
-//	c, err := cairn.Dial(ctx, "localhost:7233", cairn.WithInsecure(), cairn.WithToken(tok))
+//	import cairn "github.com/cairn-dev/cairn/client_go"
+//
+//	c, err := cairn.Dial(ctx, "localhost:50051", cairn.WithInsecure(), cairn.WithToken(tok))
 //	if err != nil { ... }
 //	defer c.Close()
 //	res, err := c.Save(ctx, &cairn.Checkpoint{ThreadID: "t1", State: state, StateType: "json"})
