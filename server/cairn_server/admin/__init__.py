@@ -45,7 +45,7 @@ def _connection_options() -> argparse.ArgumentParser:
         "--tls-server-name", default=None, help="expected server name in its certificate (with --tls-ca)"
     )
     group.add_argument(
-        "--timeout", type=float, default=None, help="seconds per call (default 10; 5 for health)"
+        "--timeout", type=float, default=None, help="seconds per call (default 10; 3 for health)"
     )
     common.add_argument("--json", action="store_true", help="print JSON (stable field names) instead of a table")
     return common

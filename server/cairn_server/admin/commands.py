@@ -337,7 +337,7 @@ def cmd_health(args: argparse.Namespace) -> int:
 
     from . import health
 
-    timeout = _timeout(args, default=5.0)
+    timeout = _timeout(args, default=3.0)
     tls = _tls(args)
     target, creds, options = _shared.channel_args(args.target, tls, args.token, 4 << 20)
     options = [o for o in options if o[0] not in ("grpc.service_config", "grpc.enable_retries")]

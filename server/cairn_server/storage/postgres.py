@@ -148,6 +148,7 @@ _UNREACHABLE = (
     asyncio.TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,
@@ -229,7 +230,13 @@ class PostgresColdStore:
         """A pooled connection; backend failures become Unavailable here, once."""
         try:
             async with self.pool.acquire(timeout=self.timeout) as conn:
-                yield conn
+                try:
+                    yield conn
+                except (asyncio.CancelledError, asyncpg.InternalClientError, asyncpg.InterfaceError):
+                    # A call cancelled mid-query (client deadline) leaves the protocol mid-operation;
+                    # returned to the pool, it would fail the next caller. Drop it instead.
+                    conn.terminate()
+                    raise
         except CairnError:
             raise
         except asyncpg.UniqueViolationError as exc:
