@@ -1,0 +1,17 @@
+# One task runner. Everything here is also a plain script under scripts/.
+.PHONY: serve test gen lint chaos
+
+serve:  ## start the server on the embedded default
+	bash scripts/serve.sh
+
+test:  ## every suite, installing what it needs (the same command CI runs)
+	bash scripts/test_all.sh
+
+gen:  ## regenerate the Python stubs from proto/ (Go: client_go/gen.sh, TS: npm run gen, Java: at build)
+	bash scripts/gen_proto.sh
+
+lint:  ## buf lint + breaking check + stub drift
+	bash scripts/check_generated.sh
+
+chaos:  ## the fault-injection suite alone, with its report
+	python3 -m pytest -q -p no:cacheprovider -s tests/test_chaos.py
