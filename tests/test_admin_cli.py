@@ -127,7 +127,7 @@ def test_threads_json_status_and_pages(admin_target: str) -> None:
     ids = [f"adm-{suite}-{i}" for i in range(3)]
     statuses = ["running", "interrupted", "done"]
     with CheckpointClient(admin_target) as c:
-        for i, (tid, status) in enumerate(zip(ids, statuses)):
+        for i, (tid, status) in enumerate(zip(ids, statuses, strict=True)):
             parent = ""
             for step in range(i + 1):  # thread i gets i+1 checkpoints
                 meta = {"suite": suite, "step": step, **({"status": status} if step == i else {})}
