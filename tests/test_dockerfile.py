@@ -383,6 +383,74 @@ def test_entrypoint_starts_and_answers_its_healthcheck(runtime: Stage, tmp_path:
     assert res.returncode == 1 and res.stderr.startswith("cairn: UNAVAILABLE:"), res  # unhealthy when down
 
 
+# Runs `cairn` the way the image has it: only the modules of cairn[<extras>] and its dependencies importable.
+_ONLY_EXTRAS = r"""
+import importlib.abc, importlib.metadata as md, re, sys
+from packaging.requirements import Requirement
+
+def closure(root, extras):
+    seen, todo = set(), [(root, tuple(extras))]
+    while todo:
+        name, extras = todo.pop()
+        key = re.sub(r"[-_.]+", "-", name).lower()
+        if (key, extras) in seen:
+            continue
+        seen.add((key, extras))
+        for text in md.distribution(name).requires or []:
+            req = Requirement(text)
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in (*extras, "")):
+                todo.append((req.name, tuple(sorted(req.extras))))
+    return {k for k, _ in seen}
+
+EXTRAS = sys.argv[1]
+allowed_dists = closure("cairn", [e for e in EXTRAS.split(",") if e])
+allowed = set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {"cairn", "cairn_client", "cairn_server"}
+for top, dists in md.packages_distributions().items():
+    if any(re.sub(r"[-_.]+", "-", d).lower() in allowed_dists for d in dists):
+        allowed.add(top)
+
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] not in allowed and not name.startswith("_"):
+            raise ModuleNotFoundError(f"No module named {name!r} (not in cairn[{EXTRAS}])", name=name)
+        return None
+
+sys.meta_path.insert(0, Block())
+sys.argv = ["cairn", *sys.argv[2:]]
+from cairn_server.cli import main
+sys.exit(main())
+"""
+
+
+def test_entrypoint_needs_only_the_installed_extras(runtime: Stage, tmp_path: Path) -> None:
+    """`cairn serve` and `cairn health` with nothing importable beyond cairn[server]'s dependency closure."""
+    pytest.importorskip("packaging", reason="resolving the dependency closure needs `packaging`")
+    extras = args_of(runtime).get("CAIRN_EXTRAS", "server")
+    script = tmp_path / "only_extras.py"
+    script.write_text(_ONLY_EXTRAS)
+    port = free_port()
+    cmd = _with_port([*runtime.last("CMD").exec_form()], port)  # type: ignore[union-attr, misc]
+    health = _with_port(_healthcheck_command(runtime.last("HEALTHCHECK"))[1:], port)  # type: ignore[arg-type]
+    base = [sys.executable, str(script), extras]
+    env = _clean_env(CAIRN_SQLITE_PATH=str(tmp_path / "cairn.db"), CAIRN_LOG_LEVEL="WARNING")
+    log = tmp_path / "cairn.log"
+    with open(log, "wb") as log_fh:
+        proc = subprocess.Popen([*base, *cmd], env=env, cwd=tmp_path, stdout=log_fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    try:
+        _wait_healthy([*base, *health], proc, env, log)
+        res = subprocess.run([*base, "threads", "--json", "--target", f"127.0.0.1:{port}"], capture_output=True,
+                             text=True, env=env, timeout=60)
+        assert res.returncode == 0, res.stderr
+        # An agent image with only the client (no extras) can still run the health probe.
+        res = subprocess.run([sys.executable, str(script), "", *health], capture_output=True, text=True, env=env,
+                             timeout=60)
+        assert (res.returncode, res.stdout.strip()) == (0, "SERVING"), res.stderr
+    finally:
+        rc = _stop(proc)
+    assert rc == 0, log.read_text()[-3000:]
+
+
 # -- docker-compose and Kubernetes ------------------------------------------------------------------
 
 
