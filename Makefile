@@ -15,3 +15,13 @@ lint:  ## buf lint + breaking check + stub drift
 
 chaos:  ## the fault-injection suite alone, with its report
 	python3 -m pytest -q -p no:cacheprovider -s tests/test_chaos.py
+
+# ---- bench: Cairn vs a bare gRPC echo server and LangGraph's AsyncPostgresSaver (bench/run.py) ----
+# Starts its own redis/postgres/cairn; prints the ratio table; writes bench/results/latest.json.
+# make bench BENCH_ARGS="--duration 8 --repeat 3 --server-arg=--postgres-pool-size=20"
+BENCH_PYTHON ?= python3
+BENCH_ARGS ?=
+
+.PHONY: bench
+bench:  ## Cairn vs an echo server and LangGraph: ratio table + bench/results/latest.json
+	$(BENCH_PYTHON) bench/run.py $(BENCH_ARGS)

@@ -1,0 +1,123 @@
+"""A bare gRPC server in Python (grpc.aio) speaking cairn.v1.CheckpointStore with no storage behind it.
+
+The reference point for `make bench`: the same load generator (`cairn bench`) drives it with the same
+messages. Requests are parsed with the real protobuf classes (as any server must); answers have the sizes a
+real server's have: Save -> a SaveResponse, Load -> a LoadResponse carrying one of the same ~37 KB agent
+states, List -> 10 checkpoints without state, BatchLoad -> one LoadResponse per item, SaveStream -> one
+SaveResponse per item. Nothing is stored, so this is the ceiling of a Python gRPC server on this machine.
+
+    python bench/echo_server.py serve --listen 127.0.0.1:50061
+(`serve --listen` so the test harness's CairnServer class can run it.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import time
+
+import grpc
+from google.protobuf import struct_pb2
+
+from cairn.v1 import checkpoint_store_pb2 as pb
+from cairn_server.bench.states import agent_states
+
+SERVICE = "cairn.v1.CheckpointStore"
+
+
+def _checkpoint(i: int, state: bytes | None) -> pb.Checkpoint:
+    meta = struct_pb2.Struct()
+    meta.update({"source": "loop", "step": i, "bench": True})
+    cp = pb.Checkpoint(
+        thread_id=f"bench-0000000000-{i:05d}",
+        checkpoint_id=f"0193a2b4-c5d6-7e8f-9a0b-{i:012d}",
+        parent_checkpoint_id=f"0193a2b4-c5d6-7e8f-9a0b-{i + 1:012d}",
+        state=state or b"",
+        state_type="json",
+        metadata=meta,
+        sequence=1000 + i,
+        node_name="agent",
+        next_nodes=["tools"],
+        state_size_bytes=37_000,
+        stored_size_bytes=14_800,
+    )
+    cp.created_at.GetCurrentTime()
+    return cp
+
+
+class Echo:
+    def __init__(self) -> None:
+        states = agent_states(64, 42).states
+        self.loads = [pb.LoadResponse(checkpoint=_checkpoint(i, s)).SerializeToString() for i, s in enumerate(states)]
+        self.load_results = [pb.BatchLoadResult(load=pb.LoadResponse.FromString(b)) for b in self.loads]
+        self.list_page = pb.ListResponse(
+            checkpoints=[_checkpoint(i, None) for i in range(10)], next_page_token="x" * 40
+        ).SerializeToString()
+        self.n = 0
+
+    def _save_response(self, req: pb.SaveRequest) -> pb.SaveResponse:
+        self.n += 1
+        resp = pb.SaveResponse(
+            checkpoint_id=req.checkpoint.checkpoint_id, sequence=self.n, stored_size_bytes=len(req.checkpoint.state)
+        )
+        resp.created_at.FromNanoseconds(time.time_ns())
+        return resp
+
+    async def save(self, req: pb.SaveRequest, context: grpc.aio.ServicerContext) -> bytes:
+        return self._save_response(req).SerializeToString()
+
+    async def load(self, req: pb.LoadRequest, context: grpc.aio.ServicerContext) -> bytes:
+        self.n += 1
+        return self.loads[self.n % len(self.loads)]
+
+    async def list(self, req: pb.ListRequest, context: grpc.aio.ServicerContext) -> bytes:
+        return self.list_page
+
+    async def batch_load(self, req: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> bytes:
+        k = len(self.load_results)
+        return pb.BatchLoadResponse(results=[self.load_results[i % k] for i in range(len(req.loads))]).SerializeToString()
+
+    async def save_stream(self, requests, context: grpc.aio.ServicerContext):
+        async for req in requests:
+            yield pb.SaveStreamResponse(save=self._save_response(req.save)).SerializeToString()
+
+
+async def serve(listen: str) -> None:
+    echo = Echo()
+    unary = grpc.unary_unary_rpc_method_handler
+    handlers = {
+        "Save": unary(echo.save, request_deserializer=pb.SaveRequest.FromString),
+        "Load": unary(echo.load, request_deserializer=pb.LoadRequest.FromString),
+        "List": unary(echo.list, request_deserializer=pb.ListRequest.FromString),
+        "BatchLoad": unary(echo.batch_load, request_deserializer=pb.BatchLoadRequest.FromString),
+        "SaveStream": grpc.stream_stream_rpc_method_handler(
+            echo.save_stream, request_deserializer=pb.SaveStreamRequest.FromString
+        ),
+    }
+    server = grpc.aio.server(
+        options=[("grpc.max_receive_message_length", 256 << 20), ("grpc.max_send_message_length", 256 << 20)]
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, handlers),))
+    if server.add_insecure_port(listen) == 0:
+        raise SystemExit(f"echo_server: cannot listen on {listen}")
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"echo server on {listen}", flush=True)
+    await stop.wait()
+    await server.stop(1)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["serve"])
+    p.add_argument("--listen", default="127.0.0.1:50061")
+    args, _ = p.parse_known_args()
+    asyncio.run(serve(args.listen))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,581 @@
+#!/usr/bin/env python3
+"""`make bench`: Cairn against its reference points, in one run, printing a table of ratios.
+
+Starts its own redis-server, postgres and `cairn serve` (tests/harness) and the bare gRPC echo server
+(bench/echo_server.py), then measures, all on this machine:
+  (a) the echo server, driven by `cairn bench` with the same messages (the ceiling of a Python gRPC server);
+  (b) LangGraph's AsyncPostgresSaver in this process against the same Postgres (another database), storing
+      the same ~37 KB agent states: aput at concurrency 32, aget_tuple, alist(limit=10);
+  (c) Cairn over gRPC on Postgres + Redis, driven by `cairn bench`: durable Save at concurrency 32, Save p99 at
+      concurrency 4, hot Load p50 at concurrency 1 and throughput at 32, List of 10 without state, SaveStream
+      checkpoints/s, BatchLoad items/s, and bytes stored per checkpoint (all tables and indexes) vs the raw
+      JSON and vs LangGraph's tables.
+Prints the ratios against the targets of issue 9 and writes them to bench/results/latest.json.
+
+Every phase also records the CPU used by the client, the server, postgres and redis, and by everything
+else on the machine (other work on a shared box makes numbers noisy; the table says so when it happened).
+Throughput phases run --repeat times, interleaved, and the best run counts (the usual defence against noise).
+
+    python bench/run.py [--duration 4] [--repeat 2] [--server-arg=--some-flag ...] [--profile-server]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from cairn_server.bench.hist import Histogram  # noqa: E402
+from cairn_server.bench.states import agent_states  # noqa: E402
+from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+TICK = os.sysconf("SC_CLK_TCK")
+STATE_POOL, SEED, THREADS = 64, 42, 100
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# CPU accounting from /proc
+# ------------------------------------------------------------------------------------------------
+
+
+def _stat(pid: int) -> tuple[int, int] | None:
+    """(ppid, utime+stime+cutime+cstime ticks) of a process."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[1]), sum(int(x) for x in fields[11:15])
+
+
+def tree_ticks(root: int | None) -> int:
+    """CPU ticks of a process and all its living descendants (exited children count through cutime)."""
+    if not root:
+        return 0
+    table: dict[int, tuple[int, int]] = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            st = _stat(int(name))
+            if st:
+                table[int(name)] = st
+    total, frontier, seen = 0, [root], set()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    while frontier:
+        pid = frontier.pop()
+        if pid in seen or pid not in table:
+            continue
+        seen.add(pid)
+        total += table[pid][1]
+        frontier.extend(children.get(pid, ()))
+    return total
+
+
+def machine_busy_ticks() -> int:
+    with open("/proc/stat") as f:
+        parts = [int(x) for x in f.readline().split()[1:]]
+    idle = parts[3] + (parts[4] if len(parts) > 4 else 0)
+    return sum(parts[:8]) - idle
+
+
+class CpuWatch:
+    """CPU seconds used during a phase by each watched process tree, and by the rest of the machine."""
+
+    def __init__(self, trees: dict[str, Callable[[], int | None]]) -> None:
+        self.trees = trees
+
+    def __enter__(self) -> CpuWatch:
+        self.t0 = time.monotonic()
+        self.r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        self.s0 = resource.getrusage(resource.RUSAGE_SELF)
+        self.before = {k: tree_ticks(f()) for k, f in self.trees.items()}
+        self.m0 = machine_busy_ticks()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall = time.monotonic() - self.t0
+        self.used = {k: (tree_ticks(f()) - self.before[k]) / TICK for k, f in self.trees.items()}
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        s1 = resource.getrusage(resource.RUSAGE_SELF)
+        # the bench clients: finished child processes of this runner (cairn bench) + this process itself
+        self.used["bench clients"] = (r1.ru_utime - self.r0.ru_utime + r1.ru_stime - self.r0.ru_stime) + (
+            s1.ru_utime - self.s0.ru_utime + s1.ru_stime - self.s0.ru_stime
+        )
+        machine = (machine_busy_ticks() - self.m0) / TICK
+        self.used["other"] = max(0.0, machine - sum(self.used.values()))
+
+    def percent(self) -> dict[str, float]:
+        return {k: round(100.0 * v / max(self.wall, 1e-9), 1) for k, v in self.used.items()}
+
+
+# ------------------------------------------------------------------------------------------------
+# cairn bench runs
+# ------------------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.phases: list[dict[str, Any]] = []
+        self.trees: dict[str, Callable[[], int | None]] = {}
+
+    def cairn_bench(self, label: str, target: str, *extra: str, duration: float | None = None) -> dict[str, Any]:
+        """One `cairn bench --json` subprocess; returns its JSON with the phase's CPU figures added."""
+        d = duration if duration is not None else self.args.duration
+        argv = [sys.executable, "-m", "cairn_server.cli", "bench", "--target", target, "--json", "--quiet",
+                "--duration", str(d), "--warmup", str(self.args.warmup), "--threads", str(THREADS),
+                "--seed", str(SEED), "--state-pool", str(STATE_POOL), *extra]
+        with CpuWatch(self.trees) as cpu:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=d * 4 + 180)
+        if proc.returncode not in (0, 1) or not proc.stdout.strip():
+            raise RuntimeError(f"{label}: cairn bench failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+        out = json.loads(proc.stdout)
+        out["phaseCpuPercent"] = cpu.percent()
+        self._note(label, out, cpu)
+        return out
+
+    def _note(self, label: str, out: dict[str, Any], cpu: CpuWatch) -> None:
+        ops = out.get("operations", {})
+        bits = []
+        for name, op in ops.items():
+            lat = {d["percentage"]: d["latency"] for d in op["latencyDistribution"]}
+            extra = f", {op['itemsPerSecond']:,.0f} items/s" if "itemsPerSecond" in op else ""
+            bits.append(f"{name} {op['rps']:,.0f}/s{extra} p50 {lat[50] / 1e6:.2f}ms p99 {lat[99] / 1e6:.2f}ms"
+                        f" err {op['errors']}")
+        cpu_txt = ", ".join(f"{k} {v:.0f}%" for k, v in cpu.percent().items())
+        log(f"{label}: {'; '.join(bits)}  [cpu: {cpu_txt}]")
+        self.phases.append({"label": label, "result": out, "cpuPercent": cpu.percent()})
+
+
+def op_of(result: dict[str, Any], op: str) -> dict[str, Any]:
+    return result["operations"][op]
+
+
+def pct(op: dict[str, Any], p: float) -> float:
+    for d in op["latencyDistribution"]:
+        if d["percentage"] == p:
+            return d["latency"] / 1e6
+    raise KeyError(p)
+
+
+# ------------------------------------------------------------------------------------------------
+# LangGraph AsyncPostgresSaver, in-process
+# ------------------------------------------------------------------------------------------------
+
+
+class LangGraphBench:
+    """The same states through AsyncPostgresSaver (a psycopg pool of `pool_size`, as its docs recommend)."""
+
+    def __init__(self, dsn: str, states: list[bytes], bench: Bench, pool_size: int) -> None:
+        self.dsn, self.bench, self.pool_size = dsn, bench, pool_size
+        self.raw = states
+        self.values = [json.loads(s) for s in states]
+        self.threads = [f"lg-{i:05d}" for i in range(THREADS)]
+        self.heads: dict[int, str | None] = {}
+        self.versions: dict[int, Any] = {}
+        self.saved_count = 0
+        self.saved_raw = 0
+
+    async def run(self, plan: list[tuple[str, int]]) -> dict[str, dict[str, Any]]:
+        from psycopg.rows import dict_row
+        from psycopg_pool import AsyncConnectionPool
+
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        out: dict[str, dict[str, Any]] = {}
+        async with AsyncConnectionPool(
+            self.dsn, min_size=self.pool_size, max_size=self.pool_size, open=False,
+            kwargs={"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row},
+        ) as pool:
+            self.saver = AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+            await self.saver.setup()
+            # every thread gets 10 checkpoints first, so aget_tuple and alist(limit=10) have data
+            await self._prefill(10)
+            for name, conc in plan:
+                fn = {"aput": self._put, "aget_tuple": self._get, "alist": self._list}[name]
+                out[f"{name}@{conc}"] = await self._timed(name, conc, self.bench.args.warmup,
+                                                           self.bench.args.duration, fn)
+        return out
+
+    async def _prefill(self, per_thread: int, conc: int = 32) -> None:
+        async def worker(w: int) -> None:
+            rnd = random.Random(w)
+            for ti in range(w, len(self.threads), conc):
+                for _ in range(per_thread):
+                    await self._put(w, conc, rnd, ti)
+
+        await asyncio.gather(*(worker(w) for w in range(conc)))
+
+    async def _put(self, w: int, conc: int, rnd: random.Random, ti: int | None = None) -> None:
+        from langgraph.checkpoint.base import empty_checkpoint
+
+        n = len(self.threads)
+        if ti is None:  # each worker writes its own threads (one writer per thread, as a graph runtime does)
+            ti = (w + conc * rnd.randrange(max(1, (n - w + conc - 1) // conc))) if n >= conc else rnd.randrange(n)
+        si = rnd.randrange(len(self.values))
+        version = self.saver.get_next_version(self.versions.get(ti), None)
+        values = self.values[si]
+        cp = empty_checkpoint()
+        cp["channel_values"] = dict(values)
+        cp["channel_versions"] = {k: version for k in values}
+        config = {"configurable": {"thread_id": self.threads[ti], "checkpoint_ns": ""}}
+        if self.heads.get(ti):
+            config["configurable"]["checkpoint_id"] = self.heads[ti]
+        metadata = {"source": "loop", "step": si, "bench": True}
+        nxt = await self.saver.aput(config, cp, metadata, dict(cp["channel_versions"]))  # type: ignore[arg-type]
+        self.heads[ti] = nxt["configurable"]["checkpoint_id"]
+        self.versions[ti] = version
+        self.saved_count += 1
+        self.saved_raw += len(self.raw[si])
+
+    async def _get(self, w: int, conc: int, rnd: random.Random) -> None:
+        t = self.threads[rnd.randrange(len(self.threads))]
+        tup = await self.saver.aget_tuple({"configurable": {"thread_id": t, "checkpoint_ns": ""}})
+        if tup is None:
+            raise LookupError("aget_tuple found no checkpoint")
+
+    async def _list(self, w: int, conc: int, rnd: random.Random) -> None:
+        t = self.threads[rnd.randrange(len(self.threads))]
+        n = 0
+        async for _ in self.saver.alist({"configurable": {"thread_id": t}}, limit=10):
+            n += 1
+        if n != 10:
+            raise LookupError(f"alist returned {n} items")
+
+    async def _timed(self, name: str, conc: int, warmup: float, duration: float, fn: Callable) -> dict[str, Any]:
+        hist, errors, state = Histogram(), {}, {"measuring": warmup == 0, "stop": False}
+
+        async def worker(w: int) -> None:
+            rnd = random.Random(SEED * 1_000_003 + w)
+            while not state["stop"]:
+                t0 = time.perf_counter_ns()
+                try:
+                    await fn(w, conc, rnd)
+                except Exception as exc:  # noqa: BLE001 - counted and reported
+                    key = f"{type(exc).__name__}: {str(exc)[:120]}"
+                    errors[key] = errors.get(key, 0) + 1
+                ns = time.perf_counter_ns() - t0
+                if state["measuring"]:
+                    hist.record(ns)
+
+        with CpuWatch(self.bench.trees) as cpu:
+            tasks = [asyncio.ensure_future(worker(w)) for w in range(conc)]
+            if warmup:
+                await asyncio.sleep(warmup)
+                state["measuring"] = True
+            t0 = time.monotonic()
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            await asyncio.sleep(duration)
+            state["stop"] = True
+            await asyncio.gather(*tasks)
+            secs = time.monotonic() - t0
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+        client_cpu = r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime
+        res = {
+            "count": hist.count, "rps": hist.count / secs, "seconds": secs, "concurrency": conc,
+            "p50Ms": hist.percentile(50) / 1e6, "p90Ms": hist.percentile(90) / 1e6,
+            "p99Ms": hist.percentile(99) / 1e6, "maxMs": hist.max / 1e6, "errors": errors,
+            "clientCpuPercent": round(100 * client_cpu / secs, 1), "phaseCpuPercent": cpu.percent(),
+        }
+        cpu_txt = ", ".join(f"{k} {v:.0f}%" for k, v in cpu.percent().items())
+        log(f"langgraph {name} c={conc}: {res['rps']:,.0f}/s p50 {res['p50Ms']:.2f}ms p99 {res['p99Ms']:.2f}ms "
+            f"errors {sum(errors.values())}  [cpu: {cpu_txt}; the saver runs in this process]")
+        self.bench.phases.append({"label": f"langgraph {name} c={conc}", "result": res, "cpuPercent": cpu.percent()})
+        return res
+
+
+# ------------------------------------------------------------------------------------------------
+# storage
+# ------------------------------------------------------------------------------------------------
+
+SIZE_SQL = (
+    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'm') "
+    "AND c.relname LIKE '{pattern}'"
+)
+
+
+def storage(pg: PostgresServer, database: str, pattern: str, count_table: str) -> dict[str, Any]:
+    pg.sql("VACUUM", database=database)
+    total = int(pg.sql(SIZE_SQL.format(pattern=pattern), database=database).strip() or 0)
+    count = int(pg.sql(f"SELECT count(*) FROM {count_table}", database=database).strip())
+    tables = pg.sql(
+        "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+        f"WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname LIKE '{pattern}' ORDER BY 2 DESC",
+        database=database,
+    )
+    return {
+        "totalBytes": total, "checkpoints": count, "bytesPerCheckpoint": total / count if count else None,
+        "tables": {row.split("|")[0]: int(row.split("|")[1]) for row in tables.splitlines() if "|" in row},
+    }
+
+
+# ------------------------------------------------------------------------------------------------
+# the run
+# ------------------------------------------------------------------------------------------------
+
+
+def best(results: list[dict[str, Any]], op: str) -> dict[str, Any]:
+    return max(results, key=lambda r: op_of(r, op)["rps"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--duration", type=float, default=4.0, help="seconds measured per phase (4)")
+    p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per phase (1)")
+    p.add_argument("--repeat", type=int, default=2, help="runs of each throughput phase; the best counts (2)")
+    p.add_argument("--server-arg", action="append", default=[], metavar="ARG",
+                   help="extra `cairn serve` argument (repeatable), e.g. --server-arg=--postgres-pool-size=20")
+    p.add_argument("--langgraph-pool", type=int, default=10, help="psycopg pool size for LangGraph (10)")
+    p.add_argument("--stream-concurrency", type=int, default=4, help="SaveStream streams (4)")
+    p.add_argument("--stream-window", type=int, default=64, help="saves in flight per stream (64)")
+    p.add_argument("--batch-size", type=int, default=50, help="loads per BatchLoad (50)")
+    p.add_argument("--procs", type=int, default=1, help="cairn bench client processes for the c=32 phases (1)")
+    p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
+                   help="postgres synchronous_commit (on: a commit waits for its WAL write; fsync is off "
+                        "in the test harness either way)")
+    p.add_argument("--skip-langgraph", action="store_true", help="leave out (b)")
+    p.add_argument("--profile-server", metavar="FILE",
+                   help="run cairn serve under py-spy and write its collapsed stacks here (slower numbers)")
+    p.add_argument("--output", default=str(RESULTS / "latest.json"), help="JSON results file")
+    args = p.parse_args(argv)
+
+    started = time.monotonic()
+    states = agent_states(STATE_POOL, SEED).states
+    raw_mean = sum(map(len, states)) / len(states)
+    bench = Bench(args)
+    log(f"states: {len(states)} agent states, mean {raw_mean / 1000:.1f} KB; starting redis, postgres, cairn, echo")
+    procs_args = ["--procs", str(args.procs)] if args.procs > 1 else []
+
+    with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on") as pg:
+        cairn_dsn = pg.create_database("cairn_bench")
+        lg_dsn = pg.create_database("langgraph_bench")
+        command = None
+        if args.profile_server:
+            command = ["py-spy", "record", "--format", "raw", "--rate", "250", "-o", args.profile_server, "--",
+                       sys.executable, "-m", "cairn_server.cli"]
+        server = CairnServer("--postgres-dsn", cairn_dsn, "--redis-url", redis.url, "--log-level", "WARNING",
+                             *args.server_arg, command=command)
+        echo = CairnServer(command=[sys.executable, str(ROOT / "bench" / "echo_server.py")], health_check=False)
+        with server, echo:
+            bench.trees = {"cairn server": lambda: server.pid, "echo server": lambda: echo.pid,
+                           "postgres": lambda: pg.pid, "redis": lambda: redis.pid}
+            E, C = echo.target, server.target
+            r: dict[str, list[dict[str, Any]]] = {}
+
+            def run(key: str, label: str, target: str, *extra: str, **kw: Any) -> None:
+                r.setdefault(key, []).append(bench.cairn_bench(label, target, *extra, **kw))
+
+            # Throughput phases, interleaved echo/cairn, repeated; latency phases once.
+            for i in range(args.repeat):
+                tag = f" #{i + 1}" if args.repeat > 1 else ""
+                run("echo_save", f"echo save c=32{tag}", E, "--mix", "save=1", "-c", "32", *procs_args)
+                run("cairn_save", f"cairn save c=32{tag}", C, "--mix", "save=1", "-c", "32", *procs_args)
+                run("echo_load", f"echo load c=32{tag}", E, "--mix", "load=1", "-c", "32", "--prefill", "0",
+                    *procs_args)
+                run("cairn_load", f"cairn load c=32{tag}", C, "--mix", "load=1", "-c", "32", *procs_args)
+                run("echo_list", f"echo list c=32{tag}", E, "--mix", "list=1", "-c", "32", "--prefill", "0",
+                    *procs_args)
+                run("cairn_list", f"cairn list c=32{tag}", C, "--mix", "list=1", "-c", "32", *procs_args)
+            run("cairn_save_c4", "cairn save c=4", C, "--mix", "save=1", "-c", "4")
+            run("echo_save_c4", "echo save c=4", E, "--mix", "save=1", "-c", "4")
+            run("cairn_load_c1", "cairn load c=1", C, "--mix", "load=1", "-c", "1")
+            run("echo_load_c1", "echo load c=1", E, "--mix", "load=1", "-c", "1", "--prefill", "0")
+            stream = ["--stream", "-c", str(args.stream_concurrency), "--stream-window", str(args.stream_window)]
+            run("echo_stream", "echo SaveStream", E, *stream)
+            run("cairn_stream", "cairn SaveStream", C, *stream)
+            batch = ["--mix", "batch_load=1", "-c", "8", "--batch-size", str(args.batch_size)]
+            run("cairn_batch", f"cairn BatchLoad x{args.batch_size} c=8", C, *batch)
+
+            lg: dict[str, dict[str, Any]] = {}
+            lg_bench = None
+            if not args.skip_langgraph:
+                lg_bench = LangGraphBench(lg_dsn, states, bench, args.langgraph_pool)
+                plan = [("aput", 32), ("aget_tuple", 32), ("aget_tuple", 1), ("alist", 32)]
+                lg = asyncio.run(lg_bench.run(plan))
+
+            cairn_store = storage(pg, "cairn_bench", "cairn\\_%", "cairn_checkpoints")
+            try:
+                raw_sum = pg.sql("SELECT sum(raw_size)::float8 / count(*) FROM cairn_checkpoints", database="cairn_bench")
+                cairn_store["rawJsonPerCheckpoint"] = float(raw_sum.strip())
+            except Exception:  # noqa: BLE001 - another schema: fall back to the pool's mean
+                cairn_store["rawJsonPerCheckpoint"] = raw_mean
+            lg_store = None
+            if lg_bench is not None:
+                lg_store = storage(pg, "langgraph_bench", "checkpoint%", "checkpoints")
+                lg_store["rawJsonPerCheckpoint"] = lg_bench.saved_raw / max(lg_bench.saved_count, 1)
+            server_log_tail = server.log_text()[-2000:]
+
+    summary = summarize(r, lg, cairn_store, lg_store, args)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    summary["phases"] = bench.phases
+    summary["serverLogTail"] = server_log_tail
+    print_table(summary)
+    out = Path(args.output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    log(f"wrote {out} ({summary['seconds']:.0f} s in all)")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+# ratios and the table
+# ------------------------------------------------------------------------------------------------
+
+
+def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, dict[str, Any]], cairn_store: dict[str, Any],
+              lg_store: dict[str, Any] | None, args: argparse.Namespace) -> dict[str, Any]:
+    def rps(key: str, op: str) -> float:
+        return op_of(best(r[key], op), op)["rps"]
+
+    m: dict[str, Any] = {
+        "echo_save_rps": rps("echo_save", "save"),
+        "echo_load_rps": rps("echo_load", "load"),
+        "echo_list_rps": rps("echo_list", "list"),
+        "echo_stream_rps": rps("echo_stream", "save_stream"),
+        "echo_save_p99_c4_ms": pct(op_of(r["echo_save_c4"][0], "save"), 99),
+        "echo_load_p50_c1_ms": pct(op_of(r["echo_load_c1"][0], "load"), 50),
+        "cairn_save_rps": rps("cairn_save", "save"),
+        "cairn_save_p99_c4_ms": pct(op_of(r["cairn_save_c4"][0], "save"), 99),
+        "cairn_load_rps": rps("cairn_load", "load"),
+        "cairn_load_p50_c1_ms": pct(op_of(r["cairn_load_c1"][0], "load"), 50),
+        "cairn_list_rps": rps("cairn_list", "list"),
+        "cairn_stream_rps": rps("cairn_stream", "save_stream"),
+        "cairn_batch_items_per_s": op_of(r["cairn_batch"][0], "batch_load")["itemsPerSecond"],
+        "cairn_bytes_per_checkpoint": cairn_store["bytesPerCheckpoint"],
+        "raw_json_per_checkpoint": cairn_store["rawJsonPerCheckpoint"],
+        "compression_ratio_reported": best(r["cairn_save"], "save")["compressionRatio"],
+    }
+    errors = {k: sum(x["errors"] for x in v) for k, v in r.items()}
+    if lg:
+        m.update({
+            "lg_aput_rps": lg["aput@32"]["rps"],
+            "lg_aget_rps": lg["aget_tuple@32"]["rps"],
+            "lg_aget_p50_c1_ms": lg["aget_tuple@1"]["p50Ms"],
+            "lg_list_rps": lg["alist@32"]["rps"],
+        })
+        errors.update({f"langgraph_{k}": sum(v["errors"].values()) for k, v in lg.items()})
+    if lg_store:
+        m["lg_bytes_per_checkpoint"] = lg_store["bytesPerCheckpoint"]
+        m["lg_raw_json_per_checkpoint"] = lg_store["rawJsonPerCheckpoint"]
+
+    def row(what: str, value: float | None, unit: str, ref: float | None, ref_what: str, target: str,
+            ok: Callable[[float], bool], ratio_is_value: bool = False) -> dict[str, Any]:
+        ratio = None if value is None or ref in (None, 0) else value / ref  # type: ignore[operator]
+        judged = value if ratio_is_value else ratio
+        return {"metric": what, "cairn": value, "unit": unit, "reference": ref, "referenceWhat": ref_what,
+                "ratio": ratio, "target": target, "met": None if judged is None else bool(ok(judged))}
+
+    g = m.get
+    rows = [
+        row("Save durable c=32 vs echo", g("cairn_save_rps"), "/s", g("echo_save_rps"), "echo Save /s", ">= 0.60",
+            lambda x: x >= 0.60),
+        row("Save durable c=32 vs LangGraph aput", g("cairn_save_rps"), "/s", g("lg_aput_rps"), "aput /s c=32",
+            ">= 3.0", lambda x: x >= 3.0),
+        row("Save p99 c=4", g("cairn_save_p99_c4_ms"), "ms", g("echo_save_p99_c4_ms"), "echo p99 ms",
+            "<= 5 ms", lambda v: v <= 5.0, ratio_is_value=True),
+        row("Load hot c=32 vs echo", g("cairn_load_rps"), "/s", g("echo_load_rps"), "echo Load /s", ">= 0.85",
+            lambda x: x >= 0.85),
+        row("Load hot c=32 vs LangGraph aget_tuple", g("cairn_load_rps"), "/s", g("lg_aget_rps"),
+            "aget_tuple /s c=32", "~2.3", lambda x: x >= 2.3),
+        row("Load hot p50 c=1", g("cairn_load_p50_c1_ms"), "ms", g("echo_load_p50_c1_ms"), "echo p50 ms",
+            "<= 1 ms", lambda v: v <= 1.0, ratio_is_value=True),
+        row("List 10, no state, c=32 vs echo", g("cairn_list_rps"), "/s", g("echo_list_rps"), "echo List /s",
+            ">= 0.50", lambda x: x >= 0.50),
+        row("List 10 vs LangGraph alist(limit=10)", g("cairn_list_rps"), "/s", g("lg_list_rps"), "alist /s c=32",
+            "~8", lambda x: x >= 8.0),
+        row("SaveStream durable", g("cairn_stream_rps"), "ckpt/s", g("echo_stream_rps"), "echo SaveStream /s",
+            ">= 15,000/s", lambda v: v >= 15000, ratio_is_value=True),
+        row(f"BatchLoad x{args.batch_size} items vs echo unary Load", g("cairn_batch_items_per_s"), "items/s",
+            g("echo_load_rps"), "echo Load /s", "> 1.0", lambda x: x > 1.0),
+        row("Bytes stored per checkpoint vs raw JSON", g("cairn_bytes_per_checkpoint"), "B",
+            g("raw_json_per_checkpoint"), "raw JSON B", "<= 0.50", lambda x: x <= 0.50),
+        row("Bytes stored per checkpoint vs LangGraph", g("cairn_bytes_per_checkpoint"), "B",
+            g("lg_bytes_per_checkpoint"), "LangGraph B", "<= 0.65", lambda x: x <= 0.65),
+    ]
+    return {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
+                    "loadavg": os.getloadavg()},
+        "settings": {"duration": args.duration, "warmup": args.warmup, "repeat": args.repeat,
+                     "serverArgs": args.server_arg, "langgraphPool": args.langgraph_pool,
+                     "postgres": f"fsync=off, synchronous_commit={args.synchronous_commit}",
+                     "streams": args.stream_concurrency, "streamWindow": args.stream_window,
+                     "batchSize": args.batch_size, "procs": args.procs, "states": f"{STATE_POOL} agent states, seed {SEED}"},
+        "ratios": rows,
+        "metrics": m,
+        "errors": errors,
+        "storage": {"cairn": cairn_store, "langgraph": lg_store},
+    }
+
+
+def _num(v: float | None, unit: str) -> str:
+    if v is None:
+        return "-"
+    if unit == "ms":
+        return f"{v:.2f} ms"
+    if unit == "B":
+        return f"{v / 1000:,.1f} KB"
+    return f"{v:,.0f}{unit}"
+
+
+def print_table(s: dict[str, Any]) -> None:
+    rows = s["ratios"]
+    head = ("metric", "cairn", "reference", "ratio", "target", "")
+    body = []
+    for r in rows:
+        ref_unit = "ms" if r["unit"] == "ms" else "B" if r["unit"] == "B" else "/s"
+        ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
+        mark = {True: "ok", False: "MISS", None: "?"}[r["met"]]
+        body.append((r["metric"], _num(r["cairn"], r["unit"] if r["unit"] in ("ms", "B") else " " + r["unit"]),
+                     f"{_num(r['reference'], ref_unit if ref_unit != '/s' else '/s')} {r['referenceWhat']}", ratio,
+                     r["target"], mark))
+    widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:{'<' if i in (0, 2, 4, 5) else '>'}{w}}}" for i, w in enumerate(widths))
+    print()
+    print(f"Cairn bench {s['date']}  ({s['settings']['states']}; postgres {s['settings']['postgres']}; "
+          f"{s['settings']['duration']:g} s phases, best of {s['settings']['repeat']})")
+    print(fmt.format(*head))
+    print("  ".join("-" * w for w in widths))
+    for b in body:
+        print(fmt.format(*b))
+    m = s["metrics"]
+    print()
+    print(f"compression reported by the server: {m.get('compression_ratio_reported') or 0:.2f}x; "
+          f"raw JSON {m['raw_json_per_checkpoint'] / 1000:.1f} KB per checkpoint")
+    st = s["storage"]
+    for name in ("cairn", "langgraph"):
+        if st.get(name):
+            tables = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in st[name]["tables"].items())
+            print(f"{name} storage: {st[name]['checkpoints']:,} checkpoints, {st[name]['totalBytes'] / 1e6:.1f} MB ({tables})")
+    errs = {k: v for k, v in s["errors"].items() if v}
+    print(f"errors: {errs if errs else 'none'}")
+    noisy = [ph for ph in s["phases"] if ph["cpuPercent"].get("other", 0) > 25]
+    if noisy:
+        worst = max(noisy, key=lambda ph: ph["cpuPercent"]["other"])
+        print(f"NOTE: other processes on this machine used >25% of a core during {len(noisy)} of "
+              f"{len(s['phases'])} phases (worst: {worst['label']}, {worst['cpuPercent']['other']:.0f}%); "
+              "numbers are noisy. Per-phase CPU is in the JSON.")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
