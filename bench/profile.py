@@ -37,6 +37,21 @@ WORKLOADS = {
     "stream": ["--stream", "--stream-window", "64"],
     "batch_load": ["--mix", "batch_load=1", "--batch-size", "50"],
 }
+# Leaf frames that are waiting, not working (py-spy --native reports the blocking syscall as busy).
+IDLE_LEAVES = {"epoll_wait", "epoll_pwait", "poll", "ppoll", "select", "pselect", "nanosleep", "clock_nanosleep",
+               "pthread_cond_wait", "pthread_cond_timedwait", "__futex_abstimed_wait_common", "futex_wait"}
+# Where a sample's time goes: the first frame from the leaf up that matches one of these (in this order).
+CATEGORIES = [
+    ("zstd (de)compression", ("zstd", "Codec.encode", "Codec.decode", "compressor.c", "decompressor.c")),
+    ("hashes/checksums", ("blake2", "content_hash", "crc32", "hashlib")),
+    ("gc", ("gc_collect",)),
+    ("postgres client (asyncpg)", ("asyncpg/",)),
+    ("redis client (redis-py)", ("redis/",)),
+    ("json", ("json/", "_json.c")),
+    ("protobuf", ("_message.abi3", "protobuf/", "json_format")),
+    ("cairn_server code (and the asyncio work under it)", ("cairn_server/",)),
+    ("grpc (cygrpc, aio)", ("grpc/", "cygrpc")),
+]
 _LINE = re.compile(r" \(([^()]*?)(?::\d+)?\)$")
 
 
@@ -50,11 +65,20 @@ def _file(frame: str) -> str:
     return m.group(1) if m else frame
 
 
+def _category(frames: list[str]) -> str:
+    for f in reversed(frames):
+        for name, needles in CATEGORIES:
+            if any(n in f for n in needles):
+                return name
+    return "asyncio loop, sockets, other"
+
+
 def summarize(path: str, top: int = 25) -> str:
     self_t: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     files: Counter[str] = Counter()
-    total = 0
+    cats: Counter[str] = Counter()
+    total = idle = 0
     for line in Path(path).read_text(errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
@@ -64,14 +88,21 @@ def summarize(path: str, top: int = 25) -> str:
         frames = [f for f in frames if not f.startswith("process ") and not f.startswith("thread ")]
         if not frames:
             continue
+        if frames[-1].split(" (")[0] in IDLE_LEAVES:
+            idle += count
+            continue
         total += count
         self_t[frames[-1]] += count
+        cats[_category(frames)] += count
         files[_file(frames[-1])] += count
         for f in set(frames):
             incl[f] += count
     if not total:
         return f"{path}: no samples"
-    out = [f"{total:,} samples (CPU-busy only)", "", f"top {top} by self time:"]
+    out = [f"{total:,} samples (CPU-busy only; {idle:,} more waiting in epoll/poll left out)", "",
+           "by subsystem (innermost matching frame):"]
+    out += [f"  {100 * c / total:5.1f}%  {k}" for k, c in cats.most_common()]
+    out += ["", f"top {top} by self time:"]
     out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in self_t.most_common(top)]
     out += ["", f"top {top} by inclusive time:"]
     out += [f"  {100 * c / total:5.1f}%  {f}" for f, c in incl.most_common(top)]
@@ -93,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--summarize", metavar="FILE", help="only summarize an existing py-spy raw file")
     args = p.parse_args(argv)
     if args.summarize:
-        print(summarize(args.summarize, args.top))
+        print(summarize(args.summarize, args.top), flush=True)
         return 0
     if not shutil.which("py-spy"):
         print("profile.py needs py-spy: pip install py-spy", file=sys.stderr)

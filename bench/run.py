@@ -396,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
                 run("echo_list", f"echo list c=32{tag}", E, "--mix", "list=1", "-c", "32", "--prefill", "0",
                     *procs_args)
                 run("cairn_list", f"cairn list c=32{tag}", C, "--mix", "list=1", "-c", "32", *procs_args)
+            # is the client the bottleneck? the same echo Load phase with two client processes
+            run("echo_load_2procs", "echo load c=32, 2 client processes", E, "--mix", "load=1", "-c", "32",
+                "--prefill", "0", "--procs", "2")
             run("cairn_save_c4", "cairn save c=4", C, "--mix", "save=1", "-c", "4")
             run("echo_save_c4", "echo save c=4", E, "--mix", "save=1", "-c", "4")
             run("cairn_load_c1", "cairn load c=1", C, "--mix", "load=1", "-c", "1")
@@ -464,6 +467,9 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, dict[str, Any]],
         "cairn_bytes_per_checkpoint": cairn_store["bytesPerCheckpoint"],
         "raw_json_per_checkpoint": cairn_store["rawJsonPerCheckpoint"],
         "compression_ratio_reported": best(r["cairn_save"], "save")["compressionRatio"],
+        "echo_load_rps_2procs": rps("echo_load_2procs", "load"),
+        "client_cpu_percent": {k: max(x["clientCpu"]["percentOfOneCore"] / x["clientCpu"]["procs"] for x in v)
+                               for k, v in r.items()},
     }
     errors = {k: sum(x["errors"] for x in v) for k, v in r.items()}
     if lg:
@@ -567,6 +573,11 @@ def print_table(s: dict[str, Any]) -> None:
         if st.get(name):
             tables = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in st[name]["tables"].items())
             print(f"{name} storage: {st[name]['checkpoints']:,} checkpoints, {st[name]['totalBytes'] / 1e6:.1f} MB ({tables})")
+    cc = m["client_cpu_percent"]
+    busiest = max(cc, key=cc.get)
+    print(f"client check: echo Load c=32 with 2 client processes {m['echo_load_rps_2procs']:,.0f}/s vs "
+          f"{m['echo_load_rps']:,.0f}/s with 1; busiest client process {cc[busiest]:.0f}% of a core ({busiest}); "
+          f"cairn c=32 phases: save {cc['cairn_save']:.0f}%, load {cc['cairn_load']:.0f}%, list {cc['cairn_list']:.0f}%")
     errs = {k: v for k, v in s["errors"].items() if v}
     print(f"errors: {errs if errs else 'none'}")
     noisy = [ph for ph in s["phases"] if ph["cpuPercent"].get("other", 0) > 25]

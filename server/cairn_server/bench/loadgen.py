@@ -353,6 +353,7 @@ class Runner:
         perf = time.perf_counter_ns
         while self._take():
             op = ops[bisect.bisect_left(cum, rnd.random())] if len(ops) > 1 else ops[0]
+            stats = self.stats  # ops issued during the warm-up land in the warm-up's (discarded) stats
             if op == SAVE:
                 ti = self._thread_for_save(rnd, gw)
                 si = rnd.randrange(ntails)
@@ -363,11 +364,11 @@ class Runner:
                     resp = await calls.save(req, metadata=md, timeout=timeout)
                 except grpc.aio.AioRpcError as err:
                     t1 = perf()
-                    st = self.stats[op]
+                    st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
                 else:
                     t1 = perf()
-                    st = self.stats[op]
+                    st = stats[op]
                     st.ok(t1 - t0)
                     self.parents[ti] = cid
                     if resp.stored_size_bytes:
@@ -383,11 +384,11 @@ class Runner:
                     resp = await calls.batch_load(req, metadata=md, timeout=timeout)
                 except grpc.aio.AioRpcError as err:
                     t1 = perf()
-                    st = self.stats[op]
+                    st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
                 else:
                     t1 = perf()
-                    st = self.stats[op]
+                    st = stats[op]
                     st.ok(t1 - t0)
                     st.items += len(resp.results)
                     st.bytes_received += resp.ByteSize()
@@ -407,15 +408,16 @@ class Runner:
                     raw = await call(req, metadata=md, timeout=timeout)
                 except grpc.aio.AioRpcError as err:
                     t1 = perf()
-                    st = self.stats[op]
+                    st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
                 else:
                     t1 = perf()
-                    st = self.stats[op]
+                    st = stats[op]
                     st.ok(t1 - t0)
                     st.bytes_received += len(raw)
                 st.bytes_sent += len(req)
-            self._sample(idx[op], t1, t1 - t0)
+            if stats is self.stats:
+                self._sample(idx[op], t1, t1 - t0)
 
     async def _stream_worker(self, w: int, calls: _Calls) -> None:
         """One SaveStream at a time, up to stream_window saves in flight; a failed stream is reopened."""
@@ -427,16 +429,15 @@ class Runner:
         while not self.stopping:
             call = calls.save_stream(metadata=self.md)
             window = asyncio.Semaphore(plan.stream_window)
-            pending: collections.deque[tuple[int, int, str, int]] = collections.deque()
+            pending: collections.deque[tuple[int, int, str, int, OpStats]] = collections.deque()
 
             async def reader() -> None:
                 while True:
                     resp = await call.read()
                     if resp is grpc.aio.EOF:
                         return
-                    t0, ti, cid, si = pending.popleft()
+                    t0, ti, cid, si, st = pending.popleft()
                     t1 = perf()
-                    st = self.stats[SAVE_STREAM]
                     if resp.HasField("save"):
                         st.ok(t1 - t0)
                         if resp.save.stored_size_bytes:
@@ -444,7 +445,8 @@ class Runner:
                             st.stored_bytes += resp.save.stored_size_bytes
                     else:
                         st.fail(t1 - t0, *_item_error_text(resp.error))
-                    self._sample(0, t1, t1 - t0)
+                    if st is self.stats[SAVE_STREAM]:
+                        self._sample(0, t1, t1 - t0)
                     window.release()
 
             read_task = asyncio.ensure_future(reader())
@@ -460,14 +462,19 @@ class Runner:
                         wire.save_request(self.thread_fields[ti], cid, self.parents[ti], self.tails[si])
                     )
                     self.parents[ti] = cid
-                    pending.append((perf(), ti, cid, si))
-                    self.stats[SAVE_STREAM].bytes_sent += len(req)
+                    st = self.stats[SAVE_STREAM]
+                    pending.append((perf(), ti, cid, si, st))
+                    st.bytes_sent += len(req)
                     await call.write(req)
                     if read_task.done():
                         break
                 if not read_task.done():
                     await call.done_writing()
                 await read_task
+                t1 = perf()
+                while pending:  # the server closed the stream without answering these
+                    t0, _ti, _cid, _si, st = pending.popleft()
+                    st.fail(t1 - t0, "Unknown", "stream ended before answering every save")
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as err:
                 if not isinstance(err, grpc.aio.AioRpcError):
                     try:
@@ -478,9 +485,10 @@ class Runner:
                         raise
                 read_task.cancel()
                 code, text = _rpc_error_text(err)
-                st, t1 = self.stats[SAVE_STREAM], perf()
+                t1 = perf()
                 while pending:
-                    st.fail(t1 - pending.popleft()[0], code, text)
+                    t0, _ti, _cid, _si, st = pending.popleft()
+                    st.fail(t1 - t0, code, text)
                 await asyncio.sleep(0.05)
                 continue
             if self.stopping or (self.limit is not None and self.issued >= self.limit):
