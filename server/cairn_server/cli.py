@@ -59,11 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _SUBCOMMANDS:
         try:
             module = importlib.import_module(f"{__package__}.{name}")
+            module.register(sub)
         except ModuleNotFoundError as exc:
             if exc.name != f"{__package__}.{name}":
-                raise
-            continue
-        module.register(sub)
+                print(f"cairn: `{name}` commands unavailable: {exc}", file=sys.stderr)
+        except Exception as exc:  # one broken optional command must not take `cairn serve`/`health` down
+            print(f"cairn: `{name}` commands unavailable: {exc!r}", file=sys.stderr)
     return parser
 
 

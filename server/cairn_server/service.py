@@ -195,7 +195,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             node_name=cp.node_name,
             next_nodes=cp.next_nodes,
             state_size_bytes=cp.raw_size,
-            stored_size_bytes=cp.stored_size if state is not None else 0,
+            stored_size_bytes=cp.stored_size,
             metadata=_struct(cp.metadata_json),
         )
         if state is not None:

@@ -39,10 +39,11 @@ class StoredCheckpoint:
     sequence: int = 0
     created_at: datetime | None = None
     row_id: int = 0
+    stored_bytes: int = -1  # from the store when `state` was left out
 
     @property
     def stored_size(self) -> int:
-        return len(self.state)
+        return len(self.state) if self.stored_bytes < 0 else self.stored_bytes
 
 
 @dataclass(slots=True)

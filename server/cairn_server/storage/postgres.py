@@ -121,7 +121,8 @@ MIGRATIONS = [
 
 _COLS = (
     "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, "
-    "state_type, node_name, next_nodes, metadata::text AS metadata, codec, raw_size, checksum, content_hash"
+    "state_type, node_name, next_nodes, metadata::text AS metadata, codec, raw_size, checksum, content_hash, "
+    "octet_length(state) AS stored_bytes"
 )
 _SAVE_ONE = "SELECT status, seq, created, head FROM cairn_save($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb,$10,$11,$12,$13,$14,$15,$16,$17)"
 _SAVE_MANY = """
@@ -175,6 +176,7 @@ def _row_to_checkpoint(r: Any, with_state: bool) -> StoredCheckpoint:
         checksum=r["checksum"],
         content_hash=bytes(r["content_hash"]),
         state=bytes(r["state"]) if with_state else b"",
+        stored_bytes=r["stored_bytes"],
     )
 
 
@@ -201,9 +203,11 @@ class PostgresColdStore:
 
     name = "postgres"
 
-    def __init__(self, pool: asyncpg.Pool, timeout_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, timeout_seconds: float, pool_size: int = 10) -> None:
         self.pool = pool
         self.timeout = timeout_seconds
+        # Leave connections for reads while saves are being group-committed.
+        self.max_inflight = max(1, pool_size - 2)
 
     @classmethod
     async def open(
@@ -220,7 +224,7 @@ class PostgresColdStore:
             )
         except _UNREACHABLE as exc:
             raise Unavailable(f"cannot connect to Postgres: {exc}") from exc
-        store = cls(pool, timeout_seconds)
+        store = cls(pool, timeout_seconds, pool_size)
         if migrate:
             await store.migrate()
         return store
@@ -247,6 +251,8 @@ class PostgresColdStore:
             raise Unavailable(f"Postgres aborted the transaction under contention ({exc}); retry") from exc
         except _UNREACHABLE as exc:
             raise Unavailable(f"Postgres is unreachable or not answering: {exc or type(exc).__name__}") from exc
+        except asyncpg.DataError as exc:  # SQLSTATE class 22: a value Postgres will not store; retrying won't help
+            raise InvalidArgument("request", f"Postgres rejected a value ({exc.sqlstate}): {exc}") from exc
         except asyncpg.PostgresError as exc:
             raise Unavailable(f"Postgres failed ({exc.sqlstate}): {exc}") from exc
 

@@ -63,7 +63,8 @@ MIGRATIONS = [
 
 _COLS = (
     "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, "
-    "state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash"
+    "state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash, "
+    "length(state) AS stored_bytes"
 )
 
 
@@ -94,6 +95,7 @@ def _row_to_checkpoint(r: sqlite3.Row, with_state: bool) -> StoredCheckpoint:
         checksum=r["checksum"],
         content_hash=bytes(r["content_hash"]),
         state=bytes(r["state"]) if with_state else b"",
+        stored_bytes=r["stored_bytes"],
     )
 
 
@@ -119,6 +121,7 @@ class SqliteColdStore:
     """ColdStore on a SQLite file."""
 
     name = "sqlite"
+    max_inflight = 1  # one writer thread: everything queued behind it commits together
 
     def __init__(self, path: str) -> None:
         self.path = path

@@ -40,6 +40,7 @@ from .base import (
     ThreadSummary,
 )
 from .entry import CorruptEntry, decode_entry, encode_entry
+from .group_commit import GroupCommit
 
 log = logging.getLogger("cairn.store")
 
@@ -67,6 +68,7 @@ class TieredStore:
         self.stats: Counter[str] = Counter()
         self._pending: set[tuple[str, str]] = set()
         self._healer: asyncio.Task[None] | None = None
+        self._group = GroupCommit(cold, max_inflight=getattr(cold, "max_inflight", 8))
 
     @property
     def tiers(self) -> str:
@@ -137,7 +139,10 @@ class TieredStore:
             key = (item.checkpoint.tenant, item.checkpoint.thread_id)
             if key not in gens:
                 gens[key] = await self._generation(*key)
-        outcomes = await self.cold.save(items)
+        if len(items) == 1:
+            outcomes = [await self._group.save(items[0])]
+        else:
+            outcomes = await self.cold.save(items)
         results: list[SaveOutcome | Exception] = []
         for item, outcome in zip(items, outcomes, strict=True):
             cp = item.checkpoint

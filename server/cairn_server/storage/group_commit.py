@@ -1,0 +1,58 @@
+"""Group commit: concurrent saves share cold-store transactions.
+
+No timer: a save goes straight to the cold store when fewer than `max_inflight`
+commits are running; otherwise it queues, and the next free committer takes
+everything queued (up to `max_batch`) in one transaction. Light load pays no
+extra latency; heavy load pays one commit per batch instead of per save. Each
+save is still acknowledged only after the transaction holding it committed.
+Items are committed in thread order so two batches lock thread heads in the
+same order and cannot deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from .base import ColdStore, SaveItem, SaveOutcome
+
+
+class GroupCommit:
+    def __init__(self, cold: ColdStore, max_inflight: int = 8, max_batch: int = 128) -> None:
+        self.cold = cold
+        self.max_inflight = max_inflight
+        self.max_batch = max_batch
+        self._queue: list[tuple[SaveItem, asyncio.Future[SaveOutcome]]] = []
+        self._inflight = 0
+
+    async def save(self, item: SaveItem) -> SaveOutcome:
+        future: asyncio.Future[SaveOutcome] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, future))
+        if self._inflight < self.max_inflight:
+            self._inflight += 1
+            asyncio.get_running_loop().create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._queue[: self.max_batch]
+                del self._queue[: self.max_batch]
+                batch = [entry for entry in batch if not entry[1].cancelled()]
+                if not batch:
+                    continue
+                batch.sort(key=lambda e: (e[0].checkpoint.tenant, e[0].checkpoint.thread_id,
+                                          e[0].checkpoint.namespace))
+                try:
+                    outcomes = await self.cold.save([item for item, _ in batch])
+                except BaseException as exc:  # noqa: BLE001 - handed to every waiter, then re-raised if fatal
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(exc)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():
+                        future.set_result(outcome)
+        finally:
+            self._inflight -= 1
