@@ -520,6 +520,7 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, dict[str, Any]],
     ]
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "git": _git(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
                     "loadavg": os.getloadavg()},
         "settings": {"duration": args.duration, "warmup": args.warmup, "repeat": args.repeat,
@@ -532,6 +533,17 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, dict[str, Any]],
         "errors": errors,
         "storage": {"cairn": cairn_store, "langgraph": lg_store},
     }
+
+
+def _git() -> dict[str, Any]:
+    """The commit measured (and whether the server's tree had local changes)."""
+    def out(*cmd: str) -> str:
+        try:
+            return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    return {"commit": out("rev-parse", "HEAD"), "serverDirty": bool(out("status", "--porcelain", "--", "server"))}
 
 
 def _num(v: float | None, unit: str) -> str:
@@ -558,7 +570,8 @@ def print_table(s: dict[str, Any]) -> None:
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     fmt = "  ".join(f"{{:{'<' if i in (0, 2, 4, 5) else '>'}{w}}}" for i, w in enumerate(widths))
     print()
-    print(f"Cairn bench {s['date']}  ({s['settings']['states']}; postgres {s['settings']['postgres']}; "
+    commit = (s["git"]["commit"] or "?")[:10] + (" + local server changes" if s["git"]["serverDirty"] else "")
+    print(f"Cairn bench {s['date']} at {commit}  ({s['settings']['states']}; postgres {s['settings']['postgres']}; "
           f"{s['settings']['duration']:g} s phases, best of {s['settings']['repeat']})")
     print(fmt.format(*head))
     print("  ".join("-" * w for w in widths))

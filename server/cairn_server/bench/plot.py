@@ -17,7 +17,7 @@ def available() -> bool:
     return True
 
 
-def _windows(ts: list[float], ns: list[int], width: float) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
+def _windows(ts: list[float], ns: list[int], width: float, seconds: float) -> tuple[list[float], list[float], list[float], list[float], list[float]]:
     """Per window of `width` seconds: (centre, p50 ms, p99 ms, max ms, ops/s)."""
     buckets: dict[int, list[int]] = {}
     for t, v in zip(ts, ns):
@@ -30,7 +30,8 @@ def _windows(ts: list[float], ns: list[int], width: float) -> tuple[list[float],
         p50.append(vals[(n - 1) // 2] / 1e6)
         p99.append(vals[min(n - 1, int(n * 0.99))] / 1e6)
         mx.append(vals[-1] / 1e6)
-        rate.append(n / width)
+        span = min(width, seconds - b * width)  # the last window may be cut short by the end of the run
+        rate.append(n / span if span > width * 0.2 else float("nan"))
     return xs, p50, p99, mx, rate
 
 
@@ -54,8 +55,8 @@ def plot(m: Merged, path: str, title: str) -> None:
         ts, ns = per_op[op_index]
         color = colors[i % len(colors)]
         step = max(1, len(ts) // 40_000)  # thin the scatter, not the percentiles
-        ax_lat.scatter(ts[::step], [v / 1e6 for v in ns[::step]], s=2, alpha=0.15, color=color, linewidths=0)
-        xs, p50, p99, mx, rate = _windows(ts, ns, width)
+        ax_lat.scatter(ts[::step], [v / 1e6 for v in ns[::step]], s=2, alpha=0.25, color=color, linewidths=0)
+        xs, p50, p99, mx, rate = _windows(ts, ns, width, m.seconds)
         ax_lat.plot(xs, p50, color=color, lw=1.6, label=f"{name} p50")
         ax_lat.plot(xs, p99, color=color, lw=1.2, ls="--", label=f"{name} p99")
         ax_lat.plot(xs, mx, color=color, lw=0.8, ls=":", label=f"{name} max")

@@ -123,6 +123,7 @@ def to_json(m: Merged, options: dict[str, Any], info: dict[str, Any]) -> dict[st
         "systemSeconds": round(m.cpu_sys, 3),
         "percentOfOneCore": round(m.cpu_percent, 1),
         "procs": m.procs,
+        "microsecondsPerOp": round(1e6 * m.cpu_seconds / m.overall().count, 1) if m.overall().count else None,
     }
     out.update(info)
     ops: dict[str, Any] = {}
@@ -208,6 +209,7 @@ def to_text(m: Merged, header: str, states: str) -> str:
     lines.append(
         f"  client CPU: {m.cpu_seconds:.1f} s (user {m.cpu_user:.1f} + sys {m.cpu_sys:.1f}) = "
         f"{m.cpu_percent:.0f}% of one core over {m.procs} process{'es' if m.procs > 1 else ''}"
+        + (f", {1e6 * m.cpu_seconds / total.count:.0f} us per op" if total.count else "")
     )
     if per_proc >= CLIENT_BOUND_PERCENT:
         lines.append(
