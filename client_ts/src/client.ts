@@ -1,0 +1,365 @@
+/**
+ * CairnClient: a promise-based client for the Cairn checkpoint store (cairn.v1.CheckpointStore).
+ *
+ *     const client = new CairnClient("127.0.0.1:50051", { token: process.env.CAIRN_TOKEN });
+ *     const { checkpointId } = await client.save({ threadId: "t1", state: bytes, stateType: "json" });
+ *     const { checkpoint, pendingWrites } = await client.load({ threadId: "t1" });
+ *
+ * Every method takes an optional {@link CallOptions} (AbortSignal, deadline) last, resolves with the
+ * response and rejects with a {@link CairnError} subclass. Calls failing with UNAVAILABLE are retried by
+ * gRPC itself (retry policy in the channel's service config); every RPC is safe to retry because the
+ * client generates checkpoint ids (a re-sent Save is recognised as the same checkpoint).
+ */
+import {
+  type ChannelOptions,
+  type ClientUnaryCall,
+  credentials,
+  type Metadata as MetadataT,
+  Metadata,
+  type ServiceError,
+} from "@grpc/grpc-js";
+import {
+  BatchLoadRequest,
+  type Checkpoint,
+  CheckpointStoreClient,
+  ClearRequest,
+  CopyThreadRequest,
+  DeleteRequest,
+  DeleteRunsRequest,
+  type Durability,
+  ListRequest,
+  type ListResponse,
+  ListThreadsRequest,
+  type ListThreadsResponse,
+  LoadRequest,
+  type PendingWrite,
+  PruneRequest,
+  PruneStrategy,
+  PutWritesRequest,
+  SaveRequest,
+  type SaveResponse,
+  type SaveStreamRequest,
+  type SaveStreamResponse,
+  type Write,
+} from "./gen/cairn/v1/checkpoint_store.js";
+import { CairnError, CancelledError, ConflictError, Code, fromItemError, toCairnError } from "./errors.js";
+import { uuidv7 } from "./ids.js";
+
+/** TLS settings (PEM buffers); `true` means TLS with the system's root certificates. */
+export interface TlsOptions {
+  /** CA certificates to trust instead of the system roots. */
+  rootCerts?: Buffer;
+  /** Client key and certificate, for servers that require mutual TLS. */
+  privateKey?: Buffer;
+  certChain?: Buffer;
+  /** Host name to verify the server's certificate against (`grpc.ssl_target_name_override`). */
+  serverName?: string;
+}
+
+/** Retry of calls failing with UNAVAILABLE (a gRPC retry policy: exponential backoff with jitter). */
+export interface RetryOptions {
+  /** Attempts in total, first one included (gRPC caps it at 5). Default 5. */
+  maxAttempts?: number;
+  /** Default 100 ms. */
+  initialBackoffMs?: number;
+  /** Default 5000 ms. */
+  maxBackoffMs?: number;
+}
+
+export interface CairnClientOptions {
+  /** Bearer token sent as `authorization: Bearer TOKEN` metadata with every call (also over plaintext). */
+  token?: string;
+  /** TLS for `host:port` targets; default plaintext. Ignored for `unix:` targets. */
+  tls?: boolean | TlsOptions;
+  /** Deadline of each call in milliseconds, unless the call sets its own. Default 30000; Infinity = none. */
+  deadlineMs?: number;
+  /** Retry of UNAVAILABLE calls; `false` turns retries off. */
+  retry?: RetryOptions | false;
+  /** Largest message sent or received, in bytes. Default 128 MiB (the server accepts states up to 64 MiB). */
+  maxMessageBytes?: number;
+  /** Extra grpc-js channel options. */
+  channelOptions?: ChannelOptions;
+}
+
+/** Per-call options. */
+export interface CallOptions {
+  /** Cancels the call; it then rejects with a {@link CancelledError} whose `cause` is the signal's reason. */
+  signal?: AbortSignal;
+  /** Deadline of this call in milliseconds from now (overrides the client's `deadlineMs`). */
+  deadlineMs?: number;
+}
+
+/** The checkpoint to save: `threadId` and `state` are required; `checkpointId` is generated (UUIDv7) when left out. */
+export type CheckpointInput = Pick<Checkpoint, "threadId" | "state"> &
+  Partial<Pick<Checkpoint, "namespace" | "checkpointId" | "parentCheckpointId" | "stateType" | "metadata" | "nodeName" | "nextNodes">>;
+
+/** Compare-and-set, durability and upsert flags of a Save (see SaveRequest in the proto). */
+export interface SaveFlags {
+  /** Save only if the head of (thread, namespace) is this checkpoint; else {@link ConflictError}. */
+  expectedHeadId?: string;
+  /** Save only if (thread, namespace) holds no checkpoint yet; else {@link ConflictError}. */
+  expectEmpty?: boolean;
+  durability?: Durability;
+  /** Replace a stored checkpoint with the same id (upsert) instead of failing with ALREADY_EXISTS. */
+  replaceExisting?: boolean;
+}
+
+/** One save of {@link CairnClient.saveStream}. */
+export type SaveInput = { checkpoint: CheckpointInput } & SaveFlags;
+
+/** A loaded checkpoint with its pending writes, ordered by (task_path, task_id, idx). */
+export interface LoadResult {
+  checkpoint: Checkpoint;
+  pendingWrites: PendingWrite[];
+}
+
+type Req<T, K extends keyof T> = Pick<T, K> & Partial<T>;
+export type LoadInput = Req<LoadRequest, "threadId">;
+export type ListInput = Partial<ListRequest>;
+export type ListThreadsInput = Partial<ListThreadsRequest>;
+export type DeleteInput = Req<DeleteRequest, "threadId" | "checkpointId">;
+export type WriteInput = Req<Write, "channel" | "value">;
+export type PutWritesInput = Req<Omit<PutWritesRequest, "writes">, "threadId" | "checkpointId" | "taskId"> & {
+  writes: WriteInput[];
+};
+export interface PruneOptions {
+  /** "keep_latest" (default) keeps `keepCount` (default 1) newest checkpoints per namespace; "delete_all" removes all. */
+  strategy?: "keep_latest" | "delete_all";
+  keepCount?: number;
+}
+
+const SERVICE = "cairn.v1.CheckpointStore";
+const DEFAULT_DEADLINE_MS = 30_000;
+const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+
+type Callback<Res> = (err: ServiceError | null, res: Res) => void;
+type UnaryMethod<Req, Res> = (req: Req, md: MetadataT, opts: { deadline?: Date }, cb: Callback<Res>) => ClientUnaryCall;
+
+export class CairnClient {
+  /** The generated grpc-js stub, for anything this class does not cover. */
+  readonly stub: CheckpointStoreClient;
+  readonly target: string;
+  private readonly token?: string;
+  private readonly deadlineMs: number;
+
+  /**
+   * @param target `host:port`, or `unix:/path/to.sock` (gRPC's unix scheme).
+   */
+  constructor(target: string, options: CairnClientOptions = {}) {
+    this.target = target;
+    this.token = options.token;
+    this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
+    const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    const channelOptions: ChannelOptions = {
+      "grpc.max_send_message_length": maxBytes,
+      "grpc.max_receive_message_length": maxBytes,
+      "grpc.service_config": JSON.stringify(serviceConfig(options.retry)),
+      ...(options.retry === false ? { "grpc.enable_retries": 0 } : {}),
+      ...options.channelOptions,
+    };
+    const tls = target.startsWith("unix:") ? false : options.tls ?? false;
+    let creds = credentials.createInsecure();
+    if (tls) {
+      const t: TlsOptions = tls === true ? {} : tls;
+      creds = credentials.createSsl(t.rootCerts ?? null, t.privateKey ?? null, t.certChain ?? null);
+      if (t.serverName) channelOptions["grpc.ssl_target_name_override"] = t.serverName;
+    }
+    this.stub = new CheckpointStoreClient(target, creds, channelOptions);
+  }
+
+  /** Closes the channel; calls in flight are cancelled. */
+  close(): void {
+    this.stub.close();
+  }
+
+  /**
+   * Saves one checkpoint and makes it the head of its (thread, namespace). Generates a UUIDv7
+   * `checkpointId` when none is given, so a retry stores the same checkpoint once (`alreadyExisted`).
+   */
+  async save(checkpoint: CheckpointInput, options: SaveFlags & CallOptions = {}): Promise<SaveResponse> {
+    const req = saveRequest({ ...options, checkpoint });
+    try {
+      return await this.unary(this.stub.save, req, options);
+    } catch (err) {
+      // A compare-and-set save that gRPC retried after the first attempt committed finds itself as the head.
+      const id = req.checkpoint?.checkpointId;
+      if (err instanceof ConflictError && id && err.currentHeadId === id && (req.expectedHeadId || req.expectEmpty)) {
+        return this.unary(this.stub.save, { ...req, expectedHeadId: "", expectEmpty: false }, options);
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Saves many checkpoints over one stream. Yields, in request order, the {@link SaveResponse} of each save
+   * or the {@link CairnError} it failed with (a failed item does not end the stream).
+   */
+  async *saveStream(
+    saves: Iterable<SaveInput> | AsyncIterable<SaveInput>,
+    options: CallOptions = {},
+  ): AsyncGenerator<SaveResponse | CairnError> {
+    const signal = options.signal;
+    if (signal?.aborted) throw aborted(signal);
+    const call = this.stub.saveStream(this.metadata(), this.callOptions(options));
+    const onAbort = () => call.cancel();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const writer = (async () => {
+      for await (const save of saves) {
+        const msg: SaveStreamRequest = { save: saveRequest(save) };
+        if (!call.write(msg)) await new Promise((resolve) => call.once("drain", resolve));
+      }
+      call.end();
+    })();
+    writer.catch((err) => call.destroy(err instanceof Error ? err : new Error(String(err))));
+    try {
+      for await (const res of call as AsyncIterable<SaveStreamResponse>) {
+        yield res.error ? fromItemError(res.error) : res.save!;
+      }
+      await writer;
+    } catch (err) {
+      throw signal?.aborted ? aborted(signal) : toCairnError(err);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      call.cancel(); // no-op when the stream completed; stops it when the consumer broke out early
+    }
+  }
+
+  /** Loads a checkpoint (the head when no `checkpointId` is given) with its pending writes. */
+  async load(input: LoadInput, options?: CallOptions): Promise<LoadResult> {
+    const res = await this.unary(this.stub.load, LoadRequest.fromPartial(input), options);
+    return { checkpoint: res.checkpoint!, pendingWrites: res.pendingWrites };
+  }
+
+  /** Loads many checkpoints in one call: one result or {@link CairnError} per load, in order. */
+  async batchLoad(loads: LoadInput[], options?: CallOptions): Promise<Array<LoadResult | CairnError>> {
+    const req = BatchLoadRequest.fromPartial({ loads });
+    const res = await this.unary(this.stub.batchLoad, req, options);
+    return res.results.map((r) =>
+      r.error ? fromItemError(r.error) : { checkpoint: r.load!.checkpoint!, pendingWrites: r.load!.pendingWrites },
+    );
+  }
+
+  /** One page of checkpoints, newest first (`namespace` unset = every namespace, "" = the root only). */
+  list(input: ListInput = {}, options?: CallOptions): Promise<ListResponse> {
+    return this.unary(this.stub.list, ListRequest.fromPartial(input), options);
+  }
+
+  /** Every page of a List, following `nextPageToken`. */
+  async *listPages(input: ListInput = {}, options?: CallOptions): AsyncGenerator<ListResponse> {
+    let pageToken = input.pageToken ?? "";
+    do {
+      const page = await this.list({ ...input, pageToken }, options);
+      yield page;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /** One page of the caller's threads, most recently updated first. */
+  listThreads(input: ListThreadsInput = {}, options?: CallOptions): Promise<ListThreadsResponse> {
+    return this.unary(this.stub.listThreads, ListThreadsRequest.fromPartial(input), options);
+  }
+
+  /** Every page of ListThreads. */
+  async *listThreadsPages(input: ListThreadsInput = {}, options?: CallOptions): AsyncGenerator<ListThreadsResponse> {
+    let pageToken = input.pageToken ?? "";
+    do {
+      const page = await this.listThreads({ ...input, pageToken }, options);
+      yield page;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /** Deletes one checkpoint and its writes; resolves false when there was none. */
+  async delete(input: DeleteInput, options?: CallOptions): Promise<boolean> {
+    return (await this.unary(this.stub.delete, DeleteRequest.fromPartial(input), options)).deleted;
+  }
+
+  /** Removes a whole thread (every namespace); resolves with the number of checkpoints removed. */
+  async clear(threadId: string, options?: CallOptions): Promise<number> {
+    return (await this.unary(this.stub.clear, ClearRequest.fromPartial({ threadId }), options)).deletedCount;
+  }
+
+  /** Stores the pending writes of one task; resolves with the number newly stored or replaced. */
+  async putWrites(input: PutWritesInput, options?: CallOptions): Promise<number> {
+    const res = await this.unary(this.stub.putWrites, PutWritesRequest.fromPartial(input), options);
+    return res.writtenCount;
+  }
+
+  /** Copies a thread into an empty one; resolves with the number of checkpoints copied. */
+  async copyThread(sourceThreadId: string, targetThreadId: string, options?: CallOptions): Promise<number> {
+    const req = CopyThreadRequest.fromPartial({ sourceThreadId, targetThreadId });
+    return (await this.unary(this.stub.copyThread, req, options)).copiedCount;
+  }
+
+  /** Thins out threads; resolves with the number of checkpoints removed. */
+  async prune(threadIds: string[], prune: PruneOptions = {}, options?: CallOptions): Promise<number> {
+    const strategy =
+      prune.strategy === "delete_all" ? PruneStrategy.PRUNE_STRATEGY_DELETE_ALL : PruneStrategy.PRUNE_STRATEGY_KEEP_LATEST;
+    const req = PruneRequest.fromPartial({ threadIds, strategy, keepCount: prune.keepCount ?? 0 });
+    return (await this.unary(this.stub.prune, req, options)).deletedCount;
+  }
+
+  /** Removes every checkpoint whose metadata `run_id` is one of `runIds`; resolves with the count. */
+  async deleteRuns(runIds: string[], options?: CallOptions): Promise<number> {
+    return (await this.unary(this.stub.deleteRuns, DeleteRunsRequest.fromPartial({ runIds }), options)).deletedCount;
+  }
+
+  private metadata(): MetadataT {
+    const md = new Metadata();
+    if (this.token) md.set("authorization", `Bearer ${this.token}`);
+    return md;
+  }
+
+  private callOptions(options?: CallOptions): { deadline?: Date } {
+    const ms = options?.deadlineMs ?? this.deadlineMs;
+    return Number.isFinite(ms) ? { deadline: new Date(Date.now() + ms) } : {};
+  }
+
+  private unary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, options?: CallOptions): Promise<Res> {
+    const signal = options?.signal;
+    return new Promise<Res>((resolve, reject) => {
+      if (signal?.aborted) return reject(aborted(signal));
+      const onAbort = () => call.cancel();
+      const call = method.call(this.stub, req, this.metadata(), this.callOptions(options), (err, res) => {
+        signal?.removeEventListener("abort", onAbort);
+        if (err) reject(signal?.aborted ? aborted(signal) : toCairnError(err));
+        else resolve(res);
+      });
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}
+
+function saveRequest(save: SaveInput): SaveRequest {
+  const { checkpoint, expectedHeadId, expectEmpty, durability, replaceExisting } = save;
+  return SaveRequest.fromPartial({
+    checkpoint: { ...checkpoint, checkpointId: checkpoint.checkpointId || uuidv7() },
+    expectedHeadId,
+    expectEmpty,
+    durability,
+    replaceExisting,
+  });
+}
+
+function aborted(signal: AbortSignal): CancelledError {
+  return new CancelledError({ code: Code.CANCELLED, message: "the call was aborted", cause: signal.reason });
+}
+
+function serviceConfig(retry: RetryOptions | false | undefined): object {
+  if (retry === false) return { methodConfig: [] };
+  const seconds = (ms: number) => `${(ms / 1000).toFixed(3)}s`;
+  return {
+    methodConfig: [
+      {
+        name: [{ service: SERVICE }],
+        retryPolicy: {
+          maxAttempts: Math.min(Math.max(retry?.maxAttempts ?? 5, 2), 5),
+          initialBackoff: seconds(retry?.initialBackoffMs ?? 100),
+          maxBackoff: seconds(retry?.maxBackoffMs ?? 5000),
+          backoffMultiplier: 2,
+          retryableStatusCodes: ["UNAVAILABLE"],
+        },
+      },
+    ],
+  };
+}
