@@ -22,7 +22,7 @@ import sys
 import threading
 from typing import Annotated, Any, TypedDict
 
-from cairn_client import CheckpointClient
+from cairn_client import CheckpointClient, NotFound
 from cairn_client.graph import END, START, StateGraph
 
 NODES = ["ingest", "score_a", "score_b", "merge", "enrich", "publish"]
@@ -51,10 +51,16 @@ def build(args: argparse.Namespace, client: CheckpointClient) -> StateGraph:
         if args.crash_at != node:
             return
         if node in SIBLING:  # let the parallel sibling finish and its write reach the server first
-            while not any(w.task_id == SIBLING[node] for w in client.load(args.thread).pending_writes):
+            while not sibling_saved(SIBLING[node]):
                 threading.Event().wait(0.01)
         print(f"CRASH-POINT {node}", flush=True)
         threading.Event().wait()  # block until SIGKILLed
+
+    def sibling_saved(sibling: str) -> bool:
+        try:  # with background saving even the thread's first checkpoint may still be on its way
+            return any(w.task_id == sibling for w in client.load(args.thread).pending_writes)
+        except NotFound:
+            return False
 
     def node(name: str, fn: Any) -> Any:
         if inspect.iscoroutinefunction(fn):

@@ -21,6 +21,9 @@ How LangGraph's model maps onto Cairn:
   use their fixed negative index and replace what is stored, regular writes are
   insert-or-ignore, as in LangGraph's Postgres saver. Pending writes come back in
   LangGraph's order, ``(task_path, task_id, idx)``.
+* LangGraph saves checkpoints in the background and may send the writes of a checkpoint before its
+  put (see ``_EarlyWrites``); Cairn stores writes only for a stored checkpoint, so the saver holds such
+  writes in memory and sends them right after that put.
 * ``delete_thread`` -> Clear, ``delete_for_runs`` -> DeleteRuns, ``copy_thread``
   -> CopyThread, ``prune`` -> Prune (``"keep_latest"`` keeps the newest checkpoint
   of each namespace along the head's parent chain, ``"delete"`` removes all).
@@ -79,8 +82,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
         tls: ``cairn_client.TLS`` settings.
         serde: LangGraph serializer (default ``JsonPlusSerializer``; pass an
             ``EncryptedSerializer`` to encrypt checkpoints and writes client-side).
-        client: an existing ``CheckpointClient`` to use for the sync methods
-            (not closed by ``close()``).
+        client: an existing ``CheckpointClient`` to use for the sync methods (not closed by
+            ``close()``). The async methods always use a channel of their own, made from
+            ``target`` (default: the client's), `token` and `tls`.
         timeout_seconds: per-call deadline.
         page_size: List page size used by ``list``/``alist``.
     """
