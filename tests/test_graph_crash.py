@@ -33,7 +33,11 @@ def spawn(target: str, thread: str, log: Path, *extra: str) -> subprocess.Popen[
 
 
 def finish(proc: subprocess.Popen[str]) -> dict:
-    out, err = proc.communicate()
+    try:
+        out, err = proc.communicate(timeout=100)  # a hang guard only: a healthy run takes about a second
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
     assert proc.returncode == 0, f"worker failed ({proc.returncode}):\n{out}\n{err}"
     [line] = [ln for ln in out.splitlines() if ln.startswith("RESULT ")]
     return json.loads(line[len("RESULT "):])
@@ -41,20 +45,24 @@ def finish(proc: subprocess.Popen[str]) -> dict:
 
 def crash(proc: subprocess.Popen[str], node: str) -> None:
     """Wait for the worker to report it is inside `node`, then SIGKILL it."""
-    assert proc.stdout is not None
-    while True:
-        line = proc.stdout.readline()
-        if not line:
-            _, err = proc.communicate()
-            pytest.fail(f"worker ended before reaching {node} (rc {proc.returncode}):\n{err}")
-        if line.strip() == f"CRASH-POINT {node}":
-            break
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    proc.stdout.close()
-    assert proc.stderr is not None
-    proc.stderr.close()
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        while True:
+            line = proc.stdout.readline()
+            if not line:
+                proc.wait()
+                pytest.fail(f"worker ended before reaching {node} (rc {proc.returncode}):\n{proc.stderr.read()}")
+            if line.strip() == f"CRASH-POINT {node}":
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert proc.returncode == -signal.SIGKILL
+    finally:
+        if proc.poll() is None:  # never leave a blocked worker behind
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
 
 
 def effects(log: Path) -> tuple[Counter[str], Counter[str]]:
