@@ -22,4 +22,4 @@ if [ "${java_major%%.*}" -lt 17 ] 2>/dev/null; then
 fi
 
 echo "== client_java: mvn test"
-exec mvn -q -B -Dstyle.color=never test
+exec mvn -B -ntp -Dstyle.color=never test
