@@ -163,3 +163,28 @@ def test_start_line_prints_redacted_config(tmp_path: Path) -> None:
     record = json.loads(line)
     assert "cairn serving" in record["msg"] and "hot=memory cold=sqlite" in record["msg"]
     assert "tok-123456" not in line and '"auth_tokens": "***"' in record["msg"]
+
+
+def test_opentelemetry_spans_when_instrumented(tmp_path: Path) -> None:
+    """`opentelemetry-instrument cairn serve` exports one span per RPC, with method, thread, code and tenant."""
+    port = free_port()
+    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none",
+           "OTEL_LOGS_EXPORTER": "none", "OTEL_SERVICE_NAME": "cairn", "OTEL_BSP_SCHEDULE_DELAY": "100"}
+    out = open(tmp_path / "spans.txt", "wb")
+    proc = subprocess.Popen(
+        ["opentelemetry-instrument", "cairn", "serve", "--listen", f"127.0.0.1:{port}",
+         "--sqlite-path", str(tmp_path / "c.db")],
+        stdout=out, stderr=subprocess.DEVNULL, env=env,
+    )
+    try:
+        with CheckpointClient(f"127.0.0.1:{port}", timeout_seconds=5) as c:
+            wait_for(lambda: _saves(c, "traced"), what="instrumented server")
+            with pytest.raises(Exception):
+                c.load("not-there")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+        out.close()
+    spans = (tmp_path / "spans.txt").read_text()
+    assert '"name": "cairn.v1.CheckpointStore/Save"' in spans
+    assert '"rpc.grpc.status_code": "NOT_FOUND"' in spans and '"cairn.thread_id": "not-there"' in spans

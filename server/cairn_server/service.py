@@ -42,6 +42,15 @@ from .validation import Limits
 
 log = logging.getLogger("cairn.rpc")
 
+try:  # Optional tracing: spans go wherever the OpenTelemetry SDK is configured to send them
+    # (e.g. `opentelemetry-instrument cairn serve` with OTEL_* env vars); without the package, nothing.
+    from opentelemetry import trace as _otel_trace
+
+    _tracer = _otel_trace.get_tracer("cairn")
+    _SPAN_KIND = _otel_trace.SpanKind.SERVER
+except ImportError:  # pragma: no cover - depends on what is installed
+    _tracer = None
+
 R = TypeVar("R")
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
 
@@ -96,6 +105,11 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
              "thread_id": getattr(request, "thread_id", "") or ""}
         )
         code = "OK"
+        span = None
+        if _tracer is not None:
+            span = _tracer.start_span(f"cairn.v1.CheckpointStore/{method}", kind=_SPAN_KIND)
+            span.set_attribute("rpc.system", "grpc")
+            span.set_attribute("cairn.thread_id", getattr(request, "thread_id", "") or "")
         try:
             if isinstance(request, Malformed):
                 raise request.invalid()
@@ -117,6 +131,10 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         finally:
             if self.metrics is not None:
                 self.metrics.rpc(method, code, time.perf_counter() - started)
+            if span is not None:
+                span.set_attribute("rpc.grpc.status_code", code)
+                span.set_attribute("cairn.tenant", request_context.get().get("tenant", ""))
+                span.end()
         raise AssertionError("unreachable")  # context.abort raises
 
     return wrapper
