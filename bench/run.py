@@ -17,7 +17,8 @@ else on the machine (other work on a shared box makes numbers noisy; the table s
 Every phase runs --repeat times, interleaved, and the best run counts (the usual defence against noise);
 the table shows how much CPU other processes took during each counted phase.
 
-    python bench/run.py [--duration 4] [--repeat 2] [--server-arg=--some-flag ...] [--profile-server]
+    python bench/run.py [--duration 4] [--repeat 2] [--server-arg=--some-flag ...]
+(profiling: bench/profile.py)
 """
 
 from __future__ import annotations
@@ -360,8 +361,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="postgres synchronous_commit (on: a commit waits for its WAL write; fsync is off "
                         "in the test harness either way)")
     p.add_argument("--skip-langgraph", action="store_true", help="leave out (b)")
-    p.add_argument("--profile-server", metavar="FILE",
-                   help="run cairn serve under py-spy and write its collapsed stacks here (slower numbers)")
     p.add_argument("--output", default=str(RESULTS / "latest.json"), help="JSON results file")
     args = p.parse_args(argv)
 
@@ -375,12 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on") as pg:
         cairn_dsn = pg.create_database("cairn_bench")
         lg_dsn = pg.create_database("langgraph_bench")
-        command = None
-        if args.profile_server:
-            command = ["py-spy", "record", "--format", "raw", "--rate", "250", "-o", args.profile_server, "--",
-                       sys.executable, "-m", "cairn_server.cli"]
         server = CairnServer("--postgres-dsn", cairn_dsn, "--redis-url", redis.url, "--log-level", "WARNING",
-                             *args.server_arg, command=command)
+                             *args.server_arg)
         echo = CairnServer(command=[sys.executable, str(ROOT / "bench" / "echo_server.py")], health_check=False)
         with server, echo:
             bench.trees = {"cairn server": lambda: server.pid, "echo server": lambda: echo.pid,
