@@ -1,4 +1,6 @@
 /** CairnClient against a real Cairn server: every RPC, the error mapping, auth, unix sockets, cancellation. */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { inject } from "vitest";
 import {
   AlreadyExistsError,
@@ -315,6 +317,25 @@ describe("call options and transport", () => {
       await authed.clear(threadId);
     } finally {
       for (const c of [authed, anonymous, wrong]) c.close();
+    }
+  });
+
+  it.skipIf(!inject("tlsTarget"))("speaks (mutual) TLS with the tls option", async () => {
+    const pem = (name: string) => readFileSync(join(inject("tlsDir"), name));
+    const tlsTarget = inject("tlsTarget");
+    const secure = new CairnClient(tlsTarget, {
+      tls: { rootCerts: pem("ca.crt"), privateKey: pem("client.key"), certChain: pem("client.crt") },
+    });
+    const noClientCert = new CairnClient(tlsTarget, { tls: { rootCerts: pem("ca.crt") }, retry: false });
+    const plaintext = new CairnClient(tlsTarget, { retry: false });
+    try {
+      const threadId = newThread();
+      await secure.save({ threadId, state: utf8("x") });
+      expect((await secure.load({ threadId })).checkpoint.threadId).toBe(threadId);
+      await rejection(noClientCert.load({ threadId }), UnavailableError);
+      await rejection(plaintext.load({ threadId }), UnavailableError);
+    } finally {
+      for (const c of [secure, noClientCert, plaintext]) c.close();
     }
   });
 

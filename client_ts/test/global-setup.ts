@@ -7,10 +7,12 @@
  *   fixed thread ids ("1", "thread-1"), so it needs a store nobody else writes to. It listens on a unix
  *   socket and requires a bearer token mapped to a fresh tenant; with $CAIRN_TEST_POSTGRES_DSN and
  *   $CAIRN_TEST_REDIS_URL set it runs on those (the tenant keeps it apart), else on a temp SQLite file.
+ * - A mutual-TLS server (certificates made with openssl for this run) for the client's `tls` option; left
+ *   out (its test skipped) when openssl is missing.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -22,6 +24,8 @@ declare module "vitest" {
     privateTarget: string;
     privateToken: string;
     privateError: string;
+    tlsTarget: string;
+    tlsDir: string;
   }
 }
 
@@ -66,6 +70,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide("privateToken", token);
   project.provide("privateError", privateError);
 
+  let tlsTarget = "";
+  let tlsDir = "";
+  if (haveCairn && spawnSync("openssl", ["version"], { stdio: "ignore" }).status === 0) {
+    tlsDir = mkdtempSync(join(tmpdir(), "cairn-ts-tls-"));
+    makeCertificates(tlsDir);
+    const port = await freePort();
+    tlsTarget = `localhost:${port}`; // a host name, as TLS server name indication wants
+    const pem = (name: string) => join(tlsDir, name);
+    const tlsArgs = ["--tls-cert", pem("server.crt"), "--tls-key", pem("server.key"), "--tls-client-ca", pem("ca.crt")];
+    await startServer(cairn, ["--listen", `127.0.0.1:${port}`, ...tlsArgs], { host: "127.0.0.1", port }, tlsDir);
+  }
+  project.provide("tlsTarget", tlsTarget);
+  project.provide("tlsDir", tlsDir);
+
   return async () => {
     for (const { proc, dir } of started.reverse()) {
       if (proc.exitCode === null) {
@@ -78,6 +96,23 @@ export default async function setup(project: TestProject): Promise<() => Promise
       rmSync(dir, { recursive: true, force: true });
     }
   };
+}
+
+/** A CA, a server certificate for localhost/127.0.0.1 and a client certificate, as PEM files in `dir`. */
+function makeCertificates(dir: string): void {
+  const ssl = (...args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")} failed: ${r.stderr}`);
+  };
+  const key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  ssl("req", "-x509", ...key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=cairn-test-ca");
+  writeFileSync(join(dir, "server.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n");
+  writeFileSync(join(dir, "client.ext"), "extendedKeyUsage=clientAuth\n");
+  for (const who of ["server", "client"]) {
+    ssl("req", ...key, "-keyout", `${who}.key`, "-out", `${who}.csr`, "-subj", `/CN=${who === "server" ? "localhost" : "client"}`);
+    ssl("x509", "-req", "-in", `${who}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+      "-out", `${who}.crt`, "-days", "2", "-extfile", `${who}.ext`);
+  }
 }
 
 /** Starts `cairn serve` with a temp SQLite file and waits until it accepts connections. */
