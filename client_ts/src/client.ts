@@ -10,14 +10,8 @@
  * gRPC itself (retry policy in the channel's service config); every RPC is safe to retry because the
  * client generates checkpoint ids (a re-sent Save is recognised as the same checkpoint).
  */
-import {
-  type ChannelOptions,
-  type ClientUnaryCall,
-  credentials,
-  type Metadata as MetadataT,
-  Metadata,
-  type ServiceError,
-} from "@grpc/grpc-js";
+import { once } from "node:events";
+import { type ChannelOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   BatchLoadRequest,
   type Checkpoint,
@@ -133,7 +127,7 @@ const DEFAULT_DEADLINE_MS = 30_000;
 const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
 
 type Callback<Res> = (err: ServiceError | null, res: Res) => void;
-type UnaryMethod<Req, Res> = (req: Req, md: MetadataT, opts: { deadline?: Date }, cb: Callback<Res>) => ClientUnaryCall;
+type UnaryMethod<Req, Res> = (req: Req, md: Metadata, opts: { deadline?: Date }, cb: Callback<Res>) => ClientUnaryCall;
 
 export class CairnClient {
   /** The generated grpc-js stub, for anything this class does not cover. */
@@ -206,7 +200,7 @@ export class CairnClient {
     const writer = (async () => {
       for await (const save of saves) {
         const msg: SaveStreamRequest = { save: saveRequest(save) };
-        if (!call.write(msg)) await new Promise((resolve) => call.once("drain", resolve));
+        if (!call.write(msg)) await once(call, "drain"); // rejects if the stream fails meanwhile
       }
       call.end();
     })();
@@ -304,7 +298,7 @@ export class CairnClient {
     return (await this.unary(this.stub.deleteRuns, DeleteRunsRequest.fromPartial({ runIds }), options)).deletedCount;
   }
 
-  private metadata(): MetadataT {
+  private metadata(): Metadata {
     const md = new Metadata();
     if (this.token) md.set("authorization", `Bearer ${this.token}`);
     return md;

@@ -43,7 +43,11 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { CairnClient, type CairnClientOptions, type LoadResult, type WriteInput } from "./client.js";
 import { AlreadyExistsError, NotFoundError } from "./errors.js";
-import type { Checkpoint as StoredCheckpoint, PendingWrite as StoredWrite } from "./gen/cairn/v1/checkpoint_store.js";
+import type {
+  ListResponse,
+  Checkpoint as StoredCheckpoint,
+  PendingWrite as StoredWrite,
+} from "./gen/cairn/v1/checkpoint_store.js";
 
 export interface CairnSaverOptions extends CairnClientOptions {
   /** LangGraph serializer; default LangGraph's JsonPlusSerializer. */
@@ -65,11 +69,12 @@ export class CairnSaver extends BaseCheckpointSaver {
    * @param target `host:port`, `unix:/path`, or an existing {@link CairnClient} (not closed by `close()`).
    */
   constructor(target: string | CairnClient, options: CairnSaverOptions = {}) {
-    super(options.serde);
+    const { serde, pageSize = 100, writesWaitMs = 10_000, ...clientOptions } = options;
+    super(serde);
     this.ownsClient = typeof target === "string";
-    this.client = typeof target === "string" ? new CairnClient(target, options) : target;
-    this.pageSize = Math.max(1, Math.min(options.pageSize ?? 100, 1000));
-    this.writesWaitMs = options.writesWaitMs ?? 10_000;
+    this.client = typeof target === "string" ? new CairnClient(target, clientOptions) : target;
+    this.pageSize = Math.max(1, Math.min(pageSize, 1000));
+    this.writesWaitMs = writesWaitMs;
   }
 
   /** Closes the client's channel, when the saver created it. */
@@ -112,13 +117,15 @@ export class CairnSaver extends BaseCheckpointSaver {
       includeState: true,
       includeWrites: true,
     };
+    // The server narrows by `before` (older = stored earlier); `matches` then applies LangGraph's rule (a
+    // smaller id). When `before` names no checkpoint in this scope the server says NOT_FOUND, and the ids
+    // are compared on the client only, as LangGraph's SQL savers do.
     let pages = this.client.listPages({ ...query, beforeCheckpointId: beforeId });
-    let first: IteratorResult<Awaited<ReturnType<CairnClient["list"]>>>;
+    let first: IteratorResult<ListResponse>;
     try {
       first = await pages.next();
     } catch (err) {
       if (!(err instanceof NotFoundError) || beforeId === undefined) throw err;
-      // `before` names no checkpoint in this scope: compare ids on the client, as LangGraph's SQL savers do.
       pages = this.client.listPages(query);
       first = await pages.next();
     }
@@ -225,7 +232,7 @@ export class CairnSaver extends BaseCheckpointSaver {
     return {
       config: at(cp.checkpointId),
       checkpoint,
-      metadata: await this.serde.loadsTyped("json", JSON.stringify(cp.metadata ?? {})),
+      metadata: await this.loadMetadata(cp.metadata ?? {}),
       parentConfig: cp.parentCheckpointId ? at(cp.parentCheckpointId) : undefined,
       pendingWrites,
     };
@@ -249,6 +256,12 @@ export class CairnSaver extends BaseCheckpointSaver {
       ...checkpoint.channel_versions,
       [TASKS]: versions.length > 0 ? maxChannelVersion(...versions) : this.getNextVersion(undefined),
     };
+  }
+
+  /** Metadata revived by the serde (a round trip through it, as LangGraph's Postgres saver does). */
+  private async loadMetadata(metadata: Record<string, unknown>): Promise<CheckpointMetadata> {
+    const [type, raw] = await this.serde.dumpsTyped(metadata);
+    return this.serde.loadsTyped(type, raw);
   }
 
   /** Metadata in the serde's JSON form (what LangGraph's Postgres saver stores); plain JSON for other serdes. */

@@ -244,6 +244,34 @@ describe("batch and stream", () => {
   });
 });
 
+describe("saveStream lifecycle", () => {
+  it("stops cleanly when the consumer breaks out early or the signal aborts", async () => {
+    const threadId = newThread();
+    function* many() {
+      for (let i = 0; i < 1000; i++) yield { checkpoint: { threadId, state: utf8(`${i}`) } };
+    }
+    let seen = 0;
+    for await (const r of client.saveStream(many())) {
+      expect(r).not.toBeInstanceOf(CairnError);
+      if (++seen === 2) break;
+    }
+    expect(seen).toBe(2);
+
+    const controller = new AbortController();
+    const stream = client.saveStream(many(), { signal: controller.signal });
+    await stream.next();
+    controller.abort("enough");
+    const err = await rejection(
+      (async () => {
+        for await (const _ of stream);
+      })(),
+      CancelledError,
+    );
+    expect(err.cause).toBe("enough");
+    expect((await client.list({ threadId })).checkpoints.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
 describe("deleting, copying, pruning", () => {
   it("delete, clear, copyThread, prune and deleteRuns", async () => {
     const threadId = newThread();
