@@ -7,8 +7,8 @@
  *
  * Every method takes an optional {@link CallOptions} (AbortSignal, deadline) last, resolves with the
  * response and rejects with a {@link CairnError} subclass. Calls failing with UNAVAILABLE are retried by
- * gRPC itself (retry policy in the channel's service config); every RPC is safe to retry because the
- * client generates checkpoint ids (a re-sent Save is recognised as the same checkpoint).
+ * gRPC itself (retry policy in the channel's service config). Retried saves stay idempotent because the
+ * client generates checkpoint ids: a re-sent Save is recognised as the same checkpoint (`alreadyExisted`).
  */
 import { once } from "node:events";
 import { type ChannelOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";

@@ -8,11 +8,11 @@
  * - The checkpoint is serialized whole with the saver's serde (`this.serde.dumpsTyped`) and stored as the
  *   Cairn state, with the serde's type tag ("json", ...) as `state_type`. The checkpoint id, the parent
  *   (`config.configurable.checkpoint_id` on put) and `checkpoint_ns` (Cairn's namespace) map one to one.
- * - Channel values: LangGraph's SQL savers store a channel's value once per version and rebuild a
- *   checkpoint's values by version. Cairn keeps each checkpoint whole, so `put` stores the values of the
- *   channels in `newVersions` plus, when the checkpoint has a parent, the unchanged channels carried over
- *   from it (LangGraph hands them in with the checkpoint); a checkpoint without a parent has nothing to
- *   carry over, so only its new channels are kept — the result the SQL savers' lookup by version gives.
+ * - Channel values: LangGraph's SQL savers store a channel's value once per version (only the channels
+ *   in `newVersions`) and rebuild a checkpoint's values from its parents' versions. Cairn keeps each
+ *   checkpoint whole instead: `put` stores the values of the channels in `newVersions` plus, when the
+ *   checkpoint has a parent, the unchanged channels LangGraph carries over from it; a checkpoint without a
+ *   parent has nothing to carry over, so only its new channels are kept (what the validation suite checks).
  * - Metadata is stored as Cairn metadata (a JSON object, the serde's JSON form as LangGraph's Postgres
  *   saver stores it), so `list({ filter })` filters on the server by JSON containment.
  * - `put` upserts (`replaceExisting`). Writes go through PutWrites: special channels (WRITES_IDX_MAP:
