@@ -188,3 +188,34 @@ def test_opentelemetry_spans_when_instrumented(tmp_path: Path) -> None:
     spans = (tmp_path / "spans.txt").read_text()
     assert '"name": "cairn.v1.CheckpointStore/Save"' in spans
     assert '"rpc.grpc.status_code": "NOT_FOUND"' in spans and '"cairn.thread_id": "not-there"' in spans
+
+
+def test_workers_share_one_port(redis_proc, postgres_proc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """--workers 2: two processes on one port (SO_REUSEPORT), one Redis cache, one SIGTERM stops both."""
+    from tests.conftest import new_database
+
+    port = free_port()
+    proc = subprocess.Popen(
+        ["cairn", "serve", "--listen", f"127.0.0.1:{port}", "--workers", "2", "--redis-url", redis_proc.url,
+         "--postgres-dsn", new_database(postgres_proc), "--log-format", "json"],
+        stderr=open(tmp_path / "log", "wb"),
+    )
+    try:
+        clients = [CheckpointClient(f"127.0.0.1:{port}", timeout_seconds=5) for _ in range(6)]
+        for c in clients:
+            wait_for(lambda c=c: _saves(c, "workers"), what="workers up")
+        ids = [c.save("workers-thread", {"i": i}).checkpoint_id for i, c in enumerate(clients)]
+        clients[0].delete("workers-thread", ids[-1])
+        for c in clients:  # whichever worker answers, nobody sees the deleted head
+            assert c.load("workers-thread").checkpoint_id == ids[-2]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    starts = [json.loads(line) for line in (tmp_path / "log").read_text().splitlines() if "cairn serving" in line]
+    assert sorted(s["msg"].split(" as worker ")[1].split(";")[0] for s in starts) == ["1 of 2", "2 of 2"]
+
+
+def test_workers_refuse_a_private_cache() -> None:
+    out = subprocess.run(["cairn", "serve", "--listen", "127.0.0.1:1", "--workers", "2"], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode != 0 and "--workers above 1 needs --redis-url" in out.stderr

@@ -27,9 +27,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     _setup_logging(config.log_level, config.log_format)
     from .auth import Authenticator
-    from .server import serve
+    from .server import check_workers, serve, serve_workers
 
-    asyncio.run(serve(config, Authenticator.from_config(config)))
+    auth = Authenticator.from_config(config)
+    check_workers(config)
+    if config.workers > 1:
+        return serve_workers(config, auth)
+    asyncio.run(serve(config, auth))
     return 0
 
 
@@ -70,7 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, OSError) as exc:  # bad configuration: one line, no traceback
+        print(f"cairn: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ class Config:
     log_level: str = _opt("DEBUG, INFO, WARNING or ERROR", default="INFO")
     log_format: str = _opt("json, text, or auto (json when stderr is not a terminal)", default="auto")
     grace_seconds: float = _opt("on SIGTERM, how long in-flight calls may finish", default=10.0)
+    workers: int = _opt("server processes sharing the port (SO_REUSEPORT); >1 needs --redis-url", default=1)
     metrics_listen: str | None = _opt("serve Prometheus /metrics on host:port", default=None)
     tls_cert: str | None = _opt("PEM certificate chain: serve TLS", default=None)
     tls_key: str | None = _opt("PEM private key of --tls-cert", default=None)
@@ -136,14 +137,18 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
                 continue
         if raw is None:
             continue
-        if isinstance(raw, bool) or f.type == "str" or f.type == "str | None":
-            values[f.name] = raw
-        elif f.type == "bool":
-            values[f.name] = _parse_bool(raw)
-        elif f.type == "int":
-            values[f.name] = int(raw)
-        elif f.type == "float":
-            values[f.name] = float(raw)
-        else:  # pragma: no cover - every field type is handled above
-            raise TypeError(f.type)
+        try:
+            if isinstance(raw, bool) or f.type == "str" or f.type == "str | None":
+                values[f.name] = raw
+            elif f.type == "bool":
+                values[f.name] = _parse_bool(raw)
+            elif f.type == "int":
+                values[f.name] = int(raw)
+            elif f.type == "float":
+                values[f.name] = float(raw)
+            else:  # pragma: no cover - every field type is handled above
+                raise TypeError(f.type)
+        except ValueError as exc:
+            flag = "--" + f.name.replace("_", "-")
+            raise ValueError(f"{flag} ({_env_name(f.name)}) expects a {f.type}, got {raw!r}") from exc
     return Config(**values)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -55,8 +56,22 @@ def grpc_options(config: Config) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", config.max_message_bytes),
         ("grpc.max_send_message_length", config.max_message_bytes),
-        ("grpc.so_reuseport", 0),
+        # Off unless several workers share the port, so a second server on a busy port fails loudly.
+        ("grpc.so_reuseport", 1 if config.workers > 1 else 0),
     ]
+
+
+def check_workers(config: Config) -> None:
+    """Several processes are only safe with a cache they share and a port they can share."""
+    if config.workers <= 1:
+        return
+    if not config.redis_url:
+        raise ValueError(
+            "--workers above 1 needs --redis-url: each process would otherwise keep its own in-process cache, "
+            "and one process could serve a checkpoint another has deleted"
+        )
+    if config.listen.startswith("unix:") or config.listen.endswith(":0"):
+        raise ValueError("--workers above 1 needs a TCP --listen host:port with a fixed port (SO_REUSEPORT)")
 
 
 def server_credentials(config: Config) -> grpc.ServerCredentials | None:
@@ -118,7 +133,45 @@ class CairnServer:
         await self.store.aclose()
 
 
-async def serve(config: Config, auth: Authenticator | None = None) -> None:
+def serve_workers(config: Config, auth: Authenticator | None) -> int:
+    """Run config.workers server processes on one port; forward SIGTERM/SIGINT; exit with the worst code."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: gRPC must not be forked after init
+    procs = []
+    for index in range(config.workers):
+        worker_config = replace(config, metrics_listen=_offset_port(config.metrics_listen, index))
+        proc = ctx.Process(target=_worker_main, args=(worker_config, auth, index), name=f"cairn-worker-{index}")
+        proc.start()
+        procs.append(proc)
+
+    def forward(signum: int, _frame: Any) -> None:
+        for proc in procs:
+            if proc.pid and proc.is_alive():
+                os.kill(proc.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for proc in procs:
+        proc.join()
+    return max((proc.exitcode or 0) for proc in procs)
+
+
+def _offset_port(listen: str | None, index: int) -> str | None:
+    if not listen or index == 0:
+        return listen
+    host, _, port = listen.rpartition(":")
+    return f"{host}:{int(port) + index}"
+
+
+def _worker_main(config: Config, auth: Authenticator | None, index: int) -> None:
+    from . import logs
+
+    logs.setup(config.log_level, config.log_format)
+    asyncio.run(serve(config, auth, worker_index=index))
+
+
+async def serve(config: Config, auth: Authenticator | None = None, worker_index: int = 0) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,16 +187,17 @@ async def serve(config: Config, auth: Authenticator | None = None) -> None:
     server = CairnServer(config, store, auth, metrics)
     await server.start()
     retention = None
-    if config.retention_max_checkpoints or config.retention_max_age_seconds:
+    if worker_index == 0 and (config.retention_max_checkpoints or config.retention_max_age_seconds):
         from .retention import run_retention
 
         retention = asyncio.get_running_loop().create_task(run_retention(store, config))
     log.info(
-        "cairn serving on %s (%s%s%s); config %s",
+        "cairn serving on %s (%s%s%s)%s; config %s",
         config.listen if not config.listen.endswith(":0") else f"{config.listen[:-2]}:{server.port}",
         store.tiers,
         ", tls" + (" with client certificates" if config.tls_client_ca else "") if config.tls_cert else "",
         ", auth on" if auth is not None and auth.enabled else "",
+        f" as worker {worker_index + 1} of {config.workers}" if config.workers > 1 else "",
         json.dumps(config.redacted()),
     )
     await stop.wait()
