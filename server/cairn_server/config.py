@@ -150,5 +150,6 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
                 raise TypeError(f.type)
         except ValueError as exc:
             flag = "--" + f.name.replace("_", "-")
-            raise ValueError(f"{flag} ({_env_name(f.name)}) expects a {f.type}, got {raw!r}") from exc
+            kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(f.type, f.type)
+            raise ValueError(f"{flag} ({_env_name(f.name)}) expects {kind}, got {raw!r}") from exc
     return Config(**values)
