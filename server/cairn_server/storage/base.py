@@ -237,6 +237,14 @@ class HotCache(Protocol):
         """Store blob only if the thread's generation is still `generation`."""
         ...
 
+    async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
+        """generation() of several (tenant, thread_id) in one round trip."""
+        ...
+
+    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
+        """fill(..., make_head=True) of several (checkpoint, generation, blob) in one round trip."""
+        ...
+
     async def bump(self, tenant: str, thread_id: str) -> None:
         """Invalidate everything cached for the thread (delete, clear, writes...)."""
         ...

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
+from .base import StoredCheckpoint
 from .entry import entry_generation
 
 
@@ -78,6 +79,14 @@ class MemoryCache:
                 if len(self._heads) >= self.max_entries and hkey not in self._heads:
                     self._heads.clear()  # heads are cheap to rebuild: a bounded cache beats an LRU here
                 self._heads[hkey] = (generation, sequence, checkpoint_id)
+
+    async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
+        return [self._gen(tenant, thread_id) for tenant, thread_id in threads]
+
+    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
+        for cp, generation, blob in fills:
+            await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
+                            True)
 
     async def bump(self, tenant: str, thread_id: str) -> None:
         # Entries and heads tagged with the old generation become misses; no scan needed.

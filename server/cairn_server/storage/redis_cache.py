@@ -16,6 +16,7 @@ import hashlib
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from .base import StoredCheckpoint
 from .entry import CorruptEntry, entry_generation
 from .tiered import CacheUnavailable
 
@@ -127,6 +128,35 @@ class RedisCache:
         args = [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
         try:
             await self._fill(keys=keys, args=args)
+        except RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+
+    async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
+        if len(threads) == 1:  # a pipeline costs more than one plain command
+            return [await self.generation(*threads[0])]
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for tenant, thread_id in threads:
+                    pipe.get(_tag(tenant, thread_id) + ":g")
+                values = await pipe.execute()
+        except RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return [int(v or 0) for v in values]
+
+    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
+        if len(fills) == 1:
+            cp, generation, blob = fills[0]
+            await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
+                            True)
+            return
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for cp, generation, blob in fills:
+                    tag = _tag(cp.tenant, cp.thread_id)
+                    keys = [tag + ":g", f"{tag}:c:{cp.namespace}\x00{cp.checkpoint_id}", f"{tag}:h:{cp.namespace}"]
+                    args = [generation, blob, self.ttl_ms, "1", cp.sequence, cp.checkpoint_id]
+                    await self._fill(keys=keys, args=args, client=pipe)
+                await pipe.execute()
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 

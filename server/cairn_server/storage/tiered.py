@@ -134,15 +134,18 @@ class TieredStore:
 
     async def save_many(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         """Commit the saves in one cold-store transaction, in order; per-item failures are returned."""
-        gens: dict[tuple[str, str], int | None] = {}
-        for item in items:
-            key = (item.checkpoint.tenant, item.checkpoint.thread_id)
-            if key not in gens:
-                gens[key] = await self._generation(*key)
+        threads = list(dict.fromkeys((i.checkpoint.tenant, i.checkpoint.thread_id) for i in items))
+        usable = [key for key in threads if key not in self._pending]
+        gens: dict[tuple[str, str], int | None] = dict.fromkeys(threads)
+        if usable:
+            found = await self._cache("generations", self.cache.generations(usable))
+            if found is not _FAILED:
+                gens.update(zip(usable, found, strict=True))
         if len(items) == 1:
             outcomes = [await self._group.save(items[0])]
         else:
             outcomes = await self.cold.save(items)
+        fills: list[tuple[StoredCheckpoint, int, bytes]] = []
         results: list[SaveOutcome | Exception] = []
         for item, outcome in zip(items, outcomes, strict=True):
             cp = item.checkpoint
@@ -162,9 +165,14 @@ class TieredStore:
                 await self._invalidate(cp.tenant, cp.thread_id)
             elif outcome.status == "inserted":
                 gen = gens[(cp.tenant, cp.thread_id)]
-                if gen is None or not await self._fill(gen, cp, [], make_head=True):
+                if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
+                else:
+                    fills.append((cp, gen, encode_entry(gen, cp, [])))
             results.append(outcome)
+        if fills and await self._cache("fill", self.cache.fill_many(fills)) is _FAILED:
+            for cp, _, _ in fills:
+                self._mark_pending(cp.tenant, cp.thread_id)
         return results
 
     async def put_writes(
