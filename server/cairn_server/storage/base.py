@@ -256,6 +256,44 @@ class HotCache(Protocol):
     async def aclose(self) -> None: ...
 
 
+def checkpoint_from_row(r: Any, with_state: bool, created_at: datetime, next_nodes: list[str]) -> StoredCheckpoint:
+    """A StoredCheckpoint from a row of either cold store (asyncpg Record or sqlite3.Row: both index by name)."""
+    return StoredCheckpoint(
+        row_id=r["row_id"],
+        tenant=r["tenant"],
+        thread_id=r["thread_id"],
+        namespace=r["namespace"],
+        checkpoint_id=r["checkpoint_id"],
+        parent_checkpoint_id=r["parent_checkpoint_id"],
+        sequence=r["sequence"],
+        created_at=created_at,
+        state_type=r["state_type"],
+        node_name=r["node_name"],
+        next_nodes=next_nodes,
+        metadata_json=r["metadata"],
+        codec=r["codec"],
+        raw_size=r["raw_size"],
+        checksum=r["checksum"],
+        content_hash=bytes(r["content_hash"]),
+        state=bytes(r["state"]) if with_state else b"",
+        stored_bytes=r["stored_bytes"],
+    )
+
+
+def write_from_row(r: Any) -> StoredWrite:
+    return StoredWrite(
+        task_id=r["task_id"],
+        task_path=r["task_path"],
+        idx=r["idx"],
+        channel=r["channel"],
+        value_type=r["value_type"],
+        value=bytes(r["value"]),
+        thread_id=r["thread_id"],
+        namespace=r["namespace"],
+        checkpoint_id=r["checkpoint_id"],
+    )
+
+
 def missing_checkpoint(thread_id: str, namespace: str, checkpoint_id: str) -> NotFound:
     return NotFound(
         f"checkpoint {checkpoint_id!r} does not exist in thread {thread_id!r} namespace {namespace!r}; "

@@ -29,9 +29,11 @@ from .base import (
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
+    checkpoint_from_row,
     missing_checkpoint,
     outside_head_chains,
     write_conflict,
+    write_from_row,
 )
 
 # Ordered list: the index + 1 is the schema version. Never edit a released entry; append.
@@ -158,40 +160,7 @@ _UNREACHABLE = (
 
 
 def _row_to_checkpoint(r: Any, with_state: bool) -> StoredCheckpoint:
-    return StoredCheckpoint(
-        row_id=r["row_id"],
-        tenant=r["tenant"],
-        thread_id=r["thread_id"],
-        namespace=r["namespace"],
-        checkpoint_id=r["checkpoint_id"],
-        parent_checkpoint_id=r["parent_checkpoint_id"],
-        sequence=r["sequence"],
-        created_at=r["created_at"],
-        state_type=r["state_type"],
-        node_name=r["node_name"],
-        next_nodes=list(r["next_nodes"]),
-        metadata_json=r["metadata"],
-        codec=r["codec"],
-        raw_size=r["raw_size"],
-        checksum=r["checksum"],
-        content_hash=bytes(r["content_hash"]),
-        state=bytes(r["state"]) if with_state else b"",
-        stored_bytes=r["stored_bytes"],
-    )
-
-
-def _row_to_write(r: Any) -> StoredWrite:
-    return StoredWrite(
-        task_id=r["task_id"],
-        task_path=r["task_path"],
-        idx=r["idx"],
-        channel=r["channel"],
-        value_type=r["value_type"],
-        value=bytes(r["value"]),
-        thread_id=r["thread_id"],
-        namespace=r["namespace"],
-        checkpoint_id=r["checkpoint_id"],
-    )
+    return checkpoint_from_row(r, with_state, r["created_at"], list(r["next_nodes"]))
 
 
 def _outcome(r: Any) -> SaveOutcome:
@@ -493,7 +462,7 @@ class PostgresColdStore:
                 return None
             cp = _row_to_checkpoint(row, with_state=True)
             writes = await conn.fetch(_WRITES_OF, tenant, thread_id, namespace, cp.checkpoint_id, timeout=self.timeout)
-            return cp, [_row_to_write(w) for w in writes]
+            return cp, [write_from_row(w) for w in writes]
 
     async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
         async with self._conn() as conn:
@@ -551,7 +520,7 @@ class PostgresColdStore:
                     [r.checkpoint_id for r in rows],
                     timeout=self.timeout,
                 )
-                writes = [_row_to_write(w) for w in found]
+                writes = [write_from_row(w) for w in found]
             return rows, writes
 
     async def list_threads(

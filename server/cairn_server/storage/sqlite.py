@@ -24,9 +24,11 @@ from .base import (
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
+    checkpoint_from_row,
     missing_checkpoint,
     outside_head_chains,
     write_conflict,
+    write_from_row,
 )
 from .jsonmatch import json_contains
 
@@ -76,41 +78,8 @@ def _dt(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1e6, tz=timezone.utc)
 
 
-def _row_to_checkpoint(r: sqlite3.Row, with_state: bool) -> StoredCheckpoint:
-    return StoredCheckpoint(
-        row_id=r["row_id"],
-        tenant=r["tenant"],
-        thread_id=r["thread_id"],
-        namespace=r["namespace"],
-        checkpoint_id=r["checkpoint_id"],
-        parent_checkpoint_id=r["parent_checkpoint_id"],
-        sequence=r["sequence"],
-        created_at=_dt(r["created_us"]),
-        state_type=r["state_type"],
-        node_name=r["node_name"],
-        next_nodes=json.loads(r["next_nodes"]),
-        metadata_json=r["metadata"],
-        codec=r["codec"],
-        raw_size=r["raw_size"],
-        checksum=r["checksum"],
-        content_hash=bytes(r["content_hash"]),
-        state=bytes(r["state"]) if with_state else b"",
-        stored_bytes=r["stored_bytes"],
-    )
-
-
-def _row_to_write(r: sqlite3.Row) -> StoredWrite:
-    return StoredWrite(
-        task_id=r["task_id"],
-        task_path=r["task_path"],
-        idx=r["idx"],
-        channel=r["channel"],
-        value_type=r["value_type"],
-        value=bytes(r["value"]),
-        thread_id=r["thread_id"],
-        namespace=r["namespace"],
-        checkpoint_id=r["checkpoint_id"],
-    )
+def _row_to_checkpoint(r: Any, with_state: bool) -> StoredCheckpoint:
+    return checkpoint_from_row(r, with_state, _dt(r["created_us"]), json.loads(r["next_nodes"]))
 
 
 def _sqlite_json_contains(doc: str, flt: str) -> int:
@@ -429,7 +398,7 @@ class SqliteColdStore:
                 return None
             cp = _row_to_checkpoint(row, with_state=True)
             writes = [
-                _row_to_write(w)
+                write_from_row(w)
                 for w in db.execute(
                     "SELECT * FROM cairn_writes WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=? "
                     "ORDER BY task_path, task_id, idx",
@@ -483,7 +452,7 @@ class SqliteColdStore:
             if query.include_writes:
                 for cp in cps:
                     writes.extend(
-                        _row_to_write(w)
+                        write_from_row(w)
                         for w in db.execute(
                             "SELECT * FROM cairn_writes WHERE tenant=? AND thread_id=? AND namespace=? "
                             "AND checkpoint_id=? ORDER BY task_path, task_id, idx",
