@@ -144,7 +144,8 @@ class Bench:
         d = duration if duration is not None else self.args.duration
         argv = [sys.executable, "-m", "cairn_server.cli", "bench", "--target", target, "--json", "--quiet",
                 "--duration", str(d), "--warmup", str(self.args.warmup), "--threads", str(THREADS),
-                "--seed", str(SEED), "--state-pool", str(STATE_POOL), *extra]
+                "--seed", str(SEED), "--state-pool", str(STATE_POOL),
+                "--connections", str(self.args.connections), *extra]
         with CpuWatch(self.trees) as cpu:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=d * 4 + 180)
         if proc.returncode not in (0, 1) or not proc.stdout.strip():
@@ -357,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stream-window", type=int, default=64, help="saves in flight per stream (64)")
     p.add_argument("--batch-size", type=int, default=50, help="loads per BatchLoad (50)")
     p.add_argument("--procs", type=int, default=1, help="cairn bench client processes for the c=32 phases (1)")
+    p.add_argument("--connections", type=int, default=1,
+                   help="gRPC connections per client process, every phase (1); with `cairn serve --workers N` "
+                        "use at least N (SO_REUSEPORT spreads connections, not calls, over the workers)")
     p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
                    help="postgres synchronous_commit (on: a commit waits for its WAL write; fsync is off "
                         "in the test harness either way)")
@@ -540,7 +544,7 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
                      "serverArgs": args.server_arg, "langgraphPool": args.langgraph_pool,
                      "postgres": f"fsync=off, synchronous_commit={args.synchronous_commit}",
                      "streams": args.stream_concurrency, "streamWindow": args.stream_window,
-                     "batchSize": args.batch_size, "procs": args.procs, "states": f"{STATE_POOL} agent states, seed {SEED}"},
+                     "batchSize": args.batch_size, "procs": args.procs, "connections": args.connections, "states": f"{STATE_POOL} agent states, seed {SEED}"},
         "ratios": rows,
         "metrics": m,
         "errors": errors,
