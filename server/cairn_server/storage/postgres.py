@@ -167,6 +167,10 @@ def _outcome(r: Any) -> SaveOutcome:
     return SaveOutcome(r["status"], r["seq"] or 0, r["created"], r["head"] or "")
 
 
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None
+
+
 class PostgresColdStore:
     """ColdStore on Postgres through an asyncpg pool."""
 
@@ -190,6 +194,9 @@ class PostgresColdStore:
                 timeout=timeout_seconds,
                 command_timeout=timeout_seconds,
                 max_inactive_connection_lifetime=60,
+                # Cairn never changes session state (no SET, LISTEN or session locks; transactions are scoped),
+                # so asyncpg's RESET ALL on every release is pure cost (6% of List CPU in the profile).
+                reset=_no_reset,
             )
         except _UNREACHABLE as exc:
             raise Unavailable(f"cannot connect to Postgres: {exc}") from exc

@@ -220,8 +220,10 @@ class TieredStore:
     # -- reads -------------------------------------------------------------
 
     async def load(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None) -> Loaded:
-        gen = await self._generation(tenant, thread_id)
-        if gen is not None:
+        # One cache round trip: the get returns the thread's generation as read before any cold read,
+        # which is all a later fill needs to be dropped if a delete lands in between.
+        gen: int | None = None
+        if (tenant, thread_id) not in self._pending:
             hit = await self._cache("get", self.cache.get(tenant, thread_id, namespace, checkpoint_id))
             if hit is not _FAILED:
                 gen, blob = hit
