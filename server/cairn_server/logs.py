@@ -11,9 +11,14 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
-request_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("cairn_request", default={})
+# Never mutated: each request sets a new mapping (so concurrent requests cannot see each other's fields).
+request_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
+    "cairn_request", default=MappingProxyType({})
+)
 
 
 class _ContextFilter(logging.Filter):

@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import errno
 import importlib.util
 import os
 import pwd
