@@ -188,3 +188,27 @@ def test_stale_cache_after_redis_restart_with_persistence(server_factory, thread
                     c.load(thread_id, checkpoint_id=ids[-1])
                 assert type(err.value).__name__ == "NotFound"
                 time.sleep(0.1)
+
+
+def test_cancelled_call_still_invalidates_the_cache(postgres_proc, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A delete whose caller gives up while the cache is slow must still invalidate (or mark pending) after commit."""
+    from tests.conftest import new_database
+    from tests.harness import RedisServer
+
+    with RedisServer() as rds, CairnServer("--postgres-dsn", new_database(postgres_proc), "--redis-url", rds.url,
+                                           "--cache-timeout-seconds", "1") as cairn:
+        with CheckpointClient(cairn.target, timeout_seconds=5) as c:
+            first = c.save(thread_id, {"n": 1}).checkpoint_id
+            second = c.save(thread_id, {"n": 2}).checkpoint_id
+            assert c.load(thread_id, checkpoint_id=second).json() == {"n": 2}  # cached
+            rds.pause()  # the cache hangs: the delete commits, then waits on the invalidation
+            with pytest.raises(DeadlineExceeded):
+                c.delete(thread_id, second, timeout=0.3)
+            time.sleep(1.5)  # the server finishes the delete it had started
+            rds.resume()
+            for _ in range(20):
+                with pytest.raises(Exception) as err:
+                    c.load(thread_id, checkpoint_id=second)
+                assert type(err.value).__name__ == "NotFound"
+                assert c.load(thread_id).checkpoint_id == first
+                time.sleep(0.05)

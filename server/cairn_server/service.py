@@ -199,7 +199,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     def _tenant(self, context: grpc.aio.ServicerContext) -> str:
         tenant = self.auth.tenant(context)
-        request_context.get()["tenant"] = tenant
+        request_context.set({**request_context.get(), "tenant": tenant})
         return tenant
 
     def _to_proto(self, cp: StoredCheckpoint, state: bytes | None) -> pb.Checkpoint:
@@ -344,6 +344,10 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                     yield response
         except CairnError as err:  # the cold store went away: end the stream with its status
             await _abort(context, err)
+        except Exception:  # a bug: logged with its traceback, answered without one
+            incident = uuid.uuid4().hex[:12]
+            log.exception("unexpected error in SaveStream (incident %s)", incident)
+            await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
         finally:
             reader.cancel()
 

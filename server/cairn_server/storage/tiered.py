@@ -23,6 +23,7 @@ entry is evicted and the cold store answers instead.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -43,6 +44,28 @@ from .entry import CorruptEntry, decode_entry, encode_entry
 from .group_commit import GroupCommit
 
 log = logging.getLogger("cairn.store")
+
+
+def _finish_even_if_cancelled(fn):  # type: ignore[no-untyped-def]
+    """Run a mutation to its end (cold commit, then cache invalidation) even if the caller is cancelled.
+
+    A client deadline cancels the RPC handler. Cancelled between the commit and the bump, a delete would leave
+    its checkpoint in the cache without even marking the thread pending: a stale read. Shielded, the work
+    finishes in its own task and the caller just stops waiting for it.
+    """
+
+    @functools.wraps(fn)
+    async def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        task = asyncio.ensure_future(fn(*args, **kwargs))
+        task.add_done_callback(_consume_result)
+        return await asyncio.shield(task)
+
+    return wrapper
+
+
+def _consume_result(task: asyncio.Future) -> None:  # type: ignore[type-arg]
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("mutation finished after its caller left: %s", task.exception())
 
 
 class CacheUnavailable(Exception):
@@ -132,6 +155,7 @@ class TieredStore:
             raise result
         return result
 
+    @_finish_even_if_cancelled
     async def save_many(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         """Commit the saves in one cold-store transaction, in order; per-item failures are returned."""
         threads = list(dict.fromkeys((i.checkpoint.tenant, i.checkpoint.thread_id) for i in items))
@@ -161,7 +185,9 @@ class TieredStore:
                 results.append(HeadMoved(cp.thread_id, cp.namespace, outcome.current_head_id))
                 continue
             cp.sequence, cp.created_at = outcome.sequence, outcome.created_at
-            if outcome.status == "replaced":
+            if outcome.status in ("replaced", "exists"):
+                # A retry ("exists") may follow a first try whose cache update never happened; the stored
+                # checkpoint may also carry writes this request does not know about. Invalidate, don't fill.
                 await self._invalidate(cp.tenant, cp.thread_id)
             elif outcome.status == "inserted":
                 gen = gens[(cp.tenant, cp.thread_id)]
@@ -175,6 +201,7 @@ class TieredStore:
                 self._mark_pending(cp.tenant, cp.thread_id)
         return results
 
+    @_finish_even_if_cancelled
     async def put_writes(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, writes: list[StoredWrite],
         replace: bool,
@@ -184,33 +211,39 @@ class TieredStore:
             await self._invalidate(tenant, thread_id)
         return n
 
+    @_finish_even_if_cancelled
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
         deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
         await self._invalidate(tenant, thread_id)
         return deleted
 
+    @_finish_even_if_cancelled
     async def clear(self, tenant: str, thread_id: str) -> int:
         n = await self.cold.clear(tenant, thread_id)
         await self._invalidate(tenant, thread_id)
         return n
 
+    @_finish_even_if_cancelled
     async def copy_thread(self, tenant: str, source: str, target: str) -> int:
         n = await self.cold.copy_thread(tenant, source, target)
         await self._invalidate(tenant, target)
         return n
 
+    @_finish_even_if_cancelled
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
         n = await self.cold.prune(tenant, thread_ids, keep)
         for thread_id in thread_ids:
             await self._invalidate(tenant, thread_id)
         return n
 
+    @_finish_even_if_cancelled
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> int:
         n, threads = await self.cold.delete_runs(tenant, run_ids)
         for thread_id in threads:
             await self._invalidate(tenant, thread_id)
         return n
 
+    @_finish_even_if_cancelled
     async def delete_older_than(self, cutoff, limit: int) -> int:  # type: ignore[no-untyped-def]
         n, threads = await self.cold.delete_older_than(cutoff, limit)
         for key in threads:
