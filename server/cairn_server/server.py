@@ -20,6 +20,7 @@ from .auth import Authenticator
 from .codec import Codec, parse_keys
 from .config import Config
 from .service import CheckpointStoreService
+from .storage.base import ColdStore, HotCache
 from .storage.memory_cache import MemoryCache
 from .storage.tiered import TieredStore
 
@@ -29,6 +30,8 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CheckpointStore"].full_name
 
 async def open_store(config: Config) -> TieredStore:
     """The tiers the config asks for; no Redis/Postgres given = the embedded default."""
+    cold: ColdStore
+    cache: HotCache
     if config.postgres_dsn:
         from .storage.postgres import PostgresColdStore
 

@@ -444,7 +444,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             include_state=request.include_state,
             include_writes=request.include_writes,
         )
-        rows, writes = await self.store.list(query)
+        rows, writes = await self.store.list_checkpoints(query)
         more = len(rows) > limit
         rows = rows[:limit]
         resp = pb.ListResponse(

@@ -492,7 +492,7 @@ class PostgresColdStore:
         async with self._conn() as conn:
             return await conn.fetchval(sql, *args, timeout=self.timeout)
 
-    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+    async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
         cols = _COLS + (", state" if query.include_state else "")
         args: list[Any] = [query.tenant]
         sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=$1"

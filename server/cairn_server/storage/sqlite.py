@@ -426,7 +426,7 @@ class SqliteColdStore:
 
         return await self._run(work)
 
-    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+    async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
         def work() -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
             db = self._conn
             cols = _COLS + (", state" if query.include_state else "")

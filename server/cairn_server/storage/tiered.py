@@ -308,8 +308,8 @@ class TieredStore:
     async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
         return await self.cold.head_id(tenant, thread_id, namespace)
 
-    async def list(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
-        return await self.cold.list(query)
+    async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
+        return await self.cold.list_checkpoints(query)
 
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
         return await self.cold.row_id_of(tenant, thread_id, namespace, checkpoint_id)
