@@ -63,10 +63,6 @@ class Codec:
             self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
             self._active = keys[0][0]
 
-    @property
-    def encrypting(self) -> bool:
-        return self._active is not None
-
     def encode(self, raw: bytes, tenant: str = "") -> tuple[int, bytes, int]:
         """Return (codec id, stored bytes, checksum of raw)."""
         checksum = zlib.crc32(raw)

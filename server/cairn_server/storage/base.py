@@ -160,14 +160,13 @@ class ColdStore(Protocol):
     """The durable tier. Every method raises only errors from ..errors (Unavailable for backend trouble)."""
 
     name: str
+    max_inflight: int  # how many save transactions group commit may run at once
 
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]: ...
 
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[StoredCheckpoint, list[StoredWrite]] | None: ...
-
-    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str: ...
 
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None: ...
 
@@ -221,8 +220,6 @@ class HotCache(Protocol):
         With checkpoint_id None, the entry of the thread's cached head."""
         ...
 
-    async def generation(self, tenant: str, thread_id: str) -> int: ...
-
     async def fill(
         self,
         tenant: str,
@@ -238,7 +235,7 @@ class HotCache(Protocol):
         ...
 
     async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
-        """generation() of several (tenant, thread_id) in one round trip."""
+        """The current generation of each (tenant, thread_id), in one round trip."""
         ...
 
     async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
@@ -248,10 +245,6 @@ class HotCache(Protocol):
     async def bump(self, tenant: str, thread_id: str) -> None:
         """Invalidate everything cached for the thread (delete, clear, writes...)."""
         ...
-
-    async def evict(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> None: ...
-
-    async def ping(self) -> None: ...
 
     async def aclose(self) -> None: ...
 

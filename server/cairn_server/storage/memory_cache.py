@@ -26,9 +26,6 @@ class MemoryCache:
     def _gen(self, tenant: str, thread_id: str) -> int:
         return self._generations.get((tenant, thread_id), 0)
 
-    async def generation(self, tenant: str, thread_id: str) -> int:
-        return self._gen(tenant, thread_id)
-
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[int, bytes | None]:
@@ -92,12 +89,6 @@ class MemoryCache:
         # Entries and heads tagged with the old generation become misses; no scan needed.
         key = (tenant, thread_id)
         self._generations[key] = self._generations.get(key, 0) + 1
-
-    async def evict(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> None:
-        self._entries.pop((tenant, thread_id, namespace, checkpoint_id), None)
-
-    async def ping(self) -> None:
-        return None
 
     async def aclose(self) -> None:
         self._entries.clear()

@@ -471,15 +471,6 @@ class PostgresColdStore:
             writes = await conn.fetch(_WRITES_OF, tenant, thread_id, namespace, cp.checkpoint_id, timeout=self.timeout)
             return cp, [write_from_row(w) for w in writes]
 
-    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
-        async with self._conn() as conn:
-            head = await conn.fetchval(
-                "SELECT checkpoint_id FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
-                "ORDER BY row_id DESC LIMIT 1",
-                tenant, thread_id, namespace, timeout=self.timeout,
-            )
-            return head or ""
-
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
         sql = "SELECT max(row_id) FROM cairn_checkpoints WHERE tenant=$1 AND checkpoint_id=$2"
         args: list[Any] = [tenant, checkpoint_id]

@@ -82,7 +82,7 @@ class RedisCache:
         )
         return cls(client, ttl_seconds)
 
-    async def generation(self, tenant: str, thread_id: str) -> int:
+    async def _generation(self, tenant: str, thread_id: str) -> int:
         try:
             value = await self.client.get(_tag(tenant, thread_id) + ":g")
         except RedisError as exc:
@@ -133,7 +133,7 @@ class RedisCache:
 
     async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
         if len(threads) == 1:  # a pipeline costs more than one plain command
-            return [await self.generation(*threads[0])]
+            return [await self._generation(*threads[0])]
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for tenant, thread_id in threads:
@@ -163,18 +163,6 @@ class RedisCache:
     async def bump(self, tenant: str, thread_id: str) -> None:
         try:
             await self._bump(keys=[_tag(tenant, thread_id) + ":g"], args=[self.ttl_ms * 2])
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
-
-    async def evict(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> None:
-        try:
-            await self.client.delete(f"{_tag(tenant, thread_id)}:c:{namespace}\x00{checkpoint_id}")
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
-
-    async def ping(self) -> None:
-        try:
-            await self.client.ping()
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 

@@ -409,9 +409,6 @@ class SqliteColdStore:
 
         return await self._run(work)
 
-    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
-        return await self._run(lambda: self._head(self._conn, tenant, thread_id, namespace))
-
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
         def work() -> int | None:
             sql = "SELECT max(row_id) FROM cairn_checkpoints WHERE tenant=? AND checkpoint_id=?"

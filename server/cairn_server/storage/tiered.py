@@ -79,7 +79,6 @@ class Loaded:
     checkpoint: StoredCheckpoint
     state: bytes
     writes: list[StoredWrite]
-    from_cache: bool
 
 
 class TieredStore:
@@ -91,7 +90,7 @@ class TieredStore:
         self.stats: Counter[str] = Counter()
         self._pending: set[tuple[str, str]] = set()
         self._healer: asyncio.Task[None] | None = None
-        self._group = GroupCommit(cold, max_inflight=getattr(cold, "max_inflight", 8))
+        self._group = GroupCommit(cold, max_inflight=cold.max_inflight)
 
     @property
     def tiers(self) -> str:
@@ -126,13 +125,6 @@ class TieredStore:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
         log.info("cache recovered; every thread touched while it was away has been invalidated")
-
-    async def _generation(self, tenant: str, thread_id: str) -> int | None:
-        """The thread's generation, or None when the cache must not be used for it now."""
-        if (tenant, thread_id) in self._pending:
-            return None
-        gen = await self._cache("generation", self.cache.generation(tenant, thread_id))
-        return None if gen is _FAILED else gen
 
     async def _invalidate(self, tenant: str, thread_id: str) -> None:
         if await self._cache("bump", self.cache.bump(tenant, thread_id)) is _FAILED:
@@ -283,7 +275,7 @@ class TieredStore:
         state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
         if gen is not None:
             await self._fill(gen, cp, writes, make_head=checkpoint_id is None)
-        return Loaded(cp, state, writes, from_cache=False)
+        return Loaded(cp, state, writes)
 
     def _from_entry(
         self, blob: bytes, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -298,15 +290,9 @@ class TieredStore:
         except (CorruptEntry, DataLoss) as exc:
             self.stats["cache_corrupt"] += 1
             log.warning("corrupt cache entry for thread %r evicted: %s", thread_id, exc)
-            asyncio.get_running_loop().create_task(self._evict_corrupt(tenant, thread_id))
+            asyncio.get_running_loop().create_task(self._invalidate(tenant, thread_id))
             return None
-        return Loaded(cp, state, writes, from_cache=True)
-
-    async def _evict_corrupt(self, tenant: str, thread_id: str) -> None:
-        await self._invalidate(tenant, thread_id)
-
-    async def head_id(self, tenant: str, thread_id: str, namespace: str) -> str:
-        return await self.cold.head_id(tenant, thread_id, namespace)
+        return Loaded(cp, state, writes)
 
     async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
         return await self.cold.list_checkpoints(query)
