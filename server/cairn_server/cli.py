@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import logging
 import sys
 
-from .config import Config, add_config_flags, load_config
+from .config import add_config_flags, load_config
 
 
 _SUBCOMMANDS = ("admin", "bench", "dictionary")
@@ -43,7 +44,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     from .server import open_store
 
     async def run() -> None:
-        store = await open_store(Config(**{**config.__dict__, "migrate": True}))
+        store = await open_store(dataclasses.replace(config, migrate=True))
         await store.aclose()
 
     asyncio.run(run())

@@ -48,7 +48,9 @@ async def open_store(config: Config) -> TieredStore:
     if config.redis_url:
         from .storage.redis_cache import RedisCache
 
-        cache = RedisCache.from_url(config.redis_url, ttl_seconds=config.cache_ttl_seconds)
+        cache = RedisCache.from_url(
+            config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds
+        )
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import time
 import uuid
@@ -156,8 +157,6 @@ async def _abort(context: grpc.aio.ServicerContext, err: CairnError) -> None:
 
 
 def _struct(json_text: str) -> struct_pb2.Struct:
-    import json
-
     s = struct_pb2.Struct()
     doc = json.loads(json_text)
     if doc:

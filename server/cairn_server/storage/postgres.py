@@ -14,6 +14,7 @@ Every asyncpg/OS exception is mapped here, once, to the errors of ..errors.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -257,8 +258,6 @@ class PostgresColdStore:
                     timeout=self.timeout,
                 )
                 return [_outcome(row)]
-            import json
-
             cols: list[list[Any]] = [[] for _ in range(17)]
             for item in items:
                 cp = item.checkpoint
