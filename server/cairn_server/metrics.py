@@ -61,6 +61,7 @@ class Metrics:
 
     def watch_store(self, store: Any) -> None:
         self.registry.register(_StoreCollector(store))
+        store.on_batch = self.batch_size.observe
 
     def rpc(self, method: str, code: str, seconds: float) -> None:
         self.requests.labels(method, code).inc()

@@ -141,6 +141,7 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     return wrapper
 
 
+_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
 _SERVER_SIDE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS, grpc.StatusCode.INTERNAL)
 
 
@@ -240,7 +241,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             pending_writes=[self._write_to_proto(w) for w in loaded.writes],
         )
 
-    def _save_item(self, tenant: str, req: pb.SaveRequest) -> tuple[SaveItem, bytes]:
+    def _save_item(self, tenant: str, req: pb.SaveRequest) -> SaveItem:
         lim = self.limits
         if not req.HasField("checkpoint"):
             raise InvalidArgument("checkpoint", "checkpoint is required")
@@ -283,8 +284,12 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             content_hash=content_hash(raw, state_type, metadata_json, parent, node_name, next_nodes),
             state=stored,
         )
-        item = SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing)
-        return item, raw
+        return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing)
+
+    def _count_saved(self, item: SaveItem) -> None:
+        if self.metrics is not None:
+            self.metrics.state_bytes.labels("raw_in").inc(item.checkpoint.raw_size)
+            self.metrics.state_bytes.labels("stored").inc(item.checkpoint.stored_size)
 
     @staticmethod
     def _save_response(item: SaveItem, outcome: Any) -> pb.SaveResponse:
@@ -302,12 +307,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
     @rpc
     async def Save(self, request: pb.SaveRequest, context: grpc.aio.ServicerContext) -> pb.SaveResponse:
         tenant = self._tenant(context)
-        item, raw = self._save_item(tenant, request)
+        item = self._save_item(tenant, request)
         outcome = await self.store.save(item)
-        if self.metrics is not None:
-            self.metrics.state_bytes.labels("raw_in").inc(len(raw))
-            self.metrics.state_bytes.labels("stored").inc(item.checkpoint.stored_size)
-            self.metrics.batch_size.observe(1)
+        self._count_saved(item)
         return self._save_response(item, outcome)
 
     async def SaveStream(
@@ -357,16 +359,13 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             try:
                 if isinstance(req, Malformed):
                     raise req.invalid()
-                item, _raw = self._save_item(tenant, req.save)
+                item = self._save_item(tenant, req.save)
             except CairnError as err:
                 slots.append(pb.SaveStreamResponse(error=item_error(err)))
                 continue
             slots.append(item)
             items.append(item)
         results = iter(await self.store.save_many(items) if items else [])
-        if self.metrics is not None and items:
-            self.metrics.batch_size.observe(len(items))
-            self.metrics.requests.labels("SaveStream.item", "OK").inc(len(items))
         out: list[pb.SaveStreamResponse] = []
         for slot in slots:
             if isinstance(slot, pb.SaveStreamResponse):
@@ -376,7 +375,12 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             if isinstance(result, CairnError):
                 out.append(pb.SaveStreamResponse(error=item_error(result)))
             else:
+                self._count_saved(slot)
                 out.append(pb.SaveStreamResponse(save=self._save_response(slot, result)))
+        if self.metrics is not None:
+            for response in out:
+                code = "OK" if response.HasField("save") else _CODE_NAMES[response.error.code]
+                self.metrics.requests.labels("SaveStream.item", code).inc()
         return out
 
     @rpc

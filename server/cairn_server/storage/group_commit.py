@@ -12,13 +12,18 @@ same order and cannot deadlock.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from .base import ColdStore, SaveItem, SaveOutcome
 
 
 class GroupCommit:
-    def __init__(self, cold: ColdStore, max_inflight: int = 8, max_batch: int = 128) -> None:
+    def __init__(
+        self, cold: ColdStore, max_inflight: int = 8, max_batch: int = 128,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> None:
         self.cold = cold
+        self.on_batch = on_batch  # told the size of every transaction it commits (metrics)
         self.max_inflight = max_inflight
         self.max_batch = max_batch
         self._queue: list[tuple[SaveItem, asyncio.Future[SaveOutcome]]] = []
@@ -40,6 +45,8 @@ class GroupCommit:
                 batch = [entry for entry in batch if not entry[1].cancelled()]
                 if not batch:
                     continue
+                if self.on_batch is not None:
+                    self.on_batch(len(batch))
                 batch.sort(key=lambda e: (e[0].checkpoint.tenant, e[0].checkpoint.thread_id,
                                           e[0].checkpoint.namespace))
                 try:

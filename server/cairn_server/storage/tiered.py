@@ -26,6 +26,7 @@ import asyncio
 import functools
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..codec import Codec
@@ -90,7 +91,12 @@ class TieredStore:
         self.stats: Counter[str] = Counter()
         self._pending: set[tuple[str, str]] = set()
         self._healer: asyncio.Task[None] | None = None
-        self._group = GroupCommit(cold, max_inflight=cold.max_inflight)
+        self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
+        self._group = GroupCommit(cold, max_inflight=cold.max_inflight, on_batch=self._observe_batch)
+
+    def _observe_batch(self, size: int) -> None:
+        if self.on_batch is not None:
+            self.on_batch(size)
 
     @property
     def tiers(self) -> str:
@@ -160,6 +166,7 @@ class TieredStore:
         if len(items) == 1:
             outcomes = [await self._group.save(items[0])]
         else:
+            self._observe_batch(len(items))
             outcomes = await self.cold.save(items)
         fills: list[tuple[StoredCheckpoint, int, bytes]] = []
         results: list[SaveOutcome | Exception] = []
