@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import grpc
-from google.protobuf import struct_pb2
+from google.protobuf import json_format, struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
@@ -92,8 +93,6 @@ def _plain(value: Any) -> Any:
 
 
 def from_struct(s: struct_pb2.Struct) -> dict[str, Any]:
-    from google.protobuf import json_format
-
     return _plain(json_format.MessageToDict(s))
 
 
@@ -143,16 +142,15 @@ def save_result(r: pb.SaveResponse) -> SaveResult:
     return SaveResult(
         checkpoint_id=r.checkpoint_id,
         sequence=r.sequence,
-        created_at=r.created_at.ToDatetime(tzinfo=_utc()) if r.HasField("created_at") else None,
+        created_at=_when(r, "created_at"),
         already_existed=r.already_existed,
         stored_size_bytes=r.stored_size_bytes,
     )
 
 
-def _utc() -> Any:
-    from datetime import timezone
-
-    return timezone.utc
+def _when(message: Any, field: str) -> datetime | None:
+    """A Timestamp field as an aware UTC datetime, or None when unset."""
+    return getattr(message, field).ToDatetime(tzinfo=timezone.utc) if message.HasField(field) else None
 
 
 def write_from_proto(w: pb.PendingWrite) -> PendingWrite:
@@ -178,7 +176,7 @@ def checkpoint_from_proto(c: pb.Checkpoint, writes: Iterable[pb.PendingWrite] = 
         state=c.state,
         state_type=c.state_type,
         metadata=from_struct(c.metadata),
-        created_at=c.created_at.ToDatetime(tzinfo=_utc()) if c.HasField("created_at") else None,
+        created_at=_when(c, "created_at"),
         sequence=c.sequence,
         node_name=c.node_name,
         next_nodes=list(c.next_nodes),
@@ -239,7 +237,7 @@ def threads_result(r: pb.ListThreadsResponse) -> ThreadPage:
                 checkpoint_count=t.checkpoint_count,
                 head_checkpoint_id=t.head_checkpoint_id,
                 head_metadata=from_struct(t.head_metadata),
-                updated_at=t.updated_at.ToDatetime(tzinfo=_utc()) if t.HasField("updated_at") else None,
+                updated_at=_when(t, "updated_at"),
                 head_node_name=t.head_node_name,
                 head_next_nodes=list(t.head_next_nodes),
             )
