@@ -49,7 +49,7 @@ def test_metrics_endpoint(server_factory, thread_id: str) -> None:  # type: igno
     assert stored < raw  # the compression ratio is there to read
 
 
-def test_sigterm_drains_a_call_in_flight(postgres_proc, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_drains_a_call_in_flight(tmp_path: Path) -> None:
     """A save blocked on a paused Postgres still completes after SIGTERM; then the server exits 0."""
     from tests.harness import PostgresServer
 

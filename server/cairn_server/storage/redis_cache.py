@@ -112,6 +112,15 @@ class RedisCache:
             pass  # handed back so the tiered store counts it and evicts it
         return gen, blob
 
+    def _fill_call(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, sequence: int, generation: int,
+        blob: bytes, make_head: bool,
+    ) -> tuple[list[str], list[object]]:
+        """KEYS and ARGV of the _FILL script for one entry."""
+        tag = _tag(tenant, thread_id)
+        keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}"]
+        return keys, [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
+
     async def fill(
         self,
         tenant: str,
@@ -123,9 +132,8 @@ class RedisCache:
         blob: bytes,
         make_head: bool,
     ) -> None:
-        tag = _tag(tenant, thread_id)
-        keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}"]
-        args = [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
+        keys, args = self._fill_call(tenant, thread_id, namespace, checkpoint_id, sequence, generation, blob,
+                                     make_head)
         try:
             await self._fill(keys=keys, args=args)
         except RedisError as exc:
@@ -152,9 +160,8 @@ class RedisCache:
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for cp, generation, blob in fills:
-                    tag = _tag(cp.tenant, cp.thread_id)
-                    keys = [tag + ":g", f"{tag}:c:{cp.namespace}\x00{cp.checkpoint_id}", f"{tag}:h:{cp.namespace}"]
-                    args = [generation, blob, self.ttl_ms, "1", cp.sequence, cp.checkpoint_id]
+                    keys, args = self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id,
+                                                 cp.sequence, generation, blob, True)
                     await self._fill(keys=keys, args=args, client=pipe)
                 await pipe.execute()
         except RedisError as exc:
