@@ -18,7 +18,8 @@ import pytest
 from cairn_client import AsyncCheckpointClient, CheckpointClient
 from tests.harness import CairnServer, existing_or_start_postgres, existing_or_start_redis
 
-BACKENDS = ["embedded", "redis+postgres", "postgres"]
+# "+near": the opt-in in-process near cache on the Redis tiers (embedded and postgres have it by default).
+BACKENDS = ["embedded", "redis+postgres", "redis+postgres+near", "postgres"]
 
 
 @pytest.fixture(scope="session")
@@ -64,9 +65,11 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         else:
             dsn = new_database(request.getfixturevalue("postgres_proc"))
             args += ["--postgres-dsn", dsn]
-            if kind == "redis+postgres":
+            if kind.startswith("redis+postgres"):
                 redis_url = request.getfixturevalue("redis_proc").url
                 args += ["--redis-url", redis_url]
+            if kind.endswith("+near"):
+                args += ["--near-cache-mb", "64"]
         for key, value in config.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         # The harness' readiness probe speaks plaintext gRPC; a TLS-only server is probed by TCP alone.

@@ -28,6 +28,12 @@ class Config:
     sqlite_path: str = _opt("SQLite file of the embedded cold store", default="./cairn.db")
     cache_ttl_seconds: int = _opt("how long a checkpoint stays in the hot cache", default=3600)
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
+    near_cache_mb: int = _opt(
+        "decoded checkpoints kept inside each server process (MB), in front of the hot cache; -1 = 64 without "
+        "--redis-url, off with it. With Redis, other processes' changes reach it by pub/sub, so a read may trail "
+        "another process's write by that delivery (about a millisecond)",
+        default=-1,
+    )
     zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)
     max_state_bytes: int = _opt("largest state accepted; gRPC's max message size follows it", default=64 << 20)
     max_id_bytes: int = _opt("longest thread, namespace, checkpoint, task id (UTF-8 bytes)", default=512)

@@ -23,8 +23,8 @@ class _StoreCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         stats = self.store.stats
-        cache = CounterMetricFamily("cairn_cache_lookups", "Hot-cache lookups by result", labels=["result"])
-        for result in ("hits", "misses", "corrupt"):
+        cache = CounterMetricFamily("cairn_cache_lookups", "Cache lookups by result (near_hits: served from the in-process near cache)", labels=["result"])
+        for result in ("hits", "misses", "corrupt", "near_hits"):
             cache.add_metric([result], stats.get(f"cache_{result}", 0))
         yield cache
         errors = CounterMetricFamily("cairn_backend_errors", "Backend errors by tier", labels=["backend"])

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from .config import Config
 from .service import CheckpointStoreService
 from .storage.base import ColdStore, HotCache
 from .storage.memory_cache import MemoryCache
+from .storage.near_cache import NearCache
 from .storage.tiered import TieredStore
 
 log = logging.getLogger("cairn.server")
@@ -54,7 +56,13 @@ async def open_store(config: Config) -> TieredStore:
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
-    return TieredStore(cold, cache, Codec(config.zstd_level, keys), config.cache_timeout_seconds)
+    near_mb = config.near_cache_mb if config.near_cache_mb >= 0 else (0 if config.redis_url else 64)
+    store = TieredStore(
+        cold, cache, Codec(config.zstd_level, keys), config.cache_timeout_seconds,
+        near=NearCache(near_mb << 20) if near_mb else None,
+    )
+    store.share_near_cache(origin=uuid.uuid4().hex[:16])
+    return store
 
 
 def grpc_options(config: Config) -> list[tuple[str, int]]:

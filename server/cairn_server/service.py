@@ -284,7 +284,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             content_hash=content_hash(raw, state_type, metadata_json, parent, node_name, next_nodes),
             state=stored,
         )
-        return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing)
+        return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw)
 
     def _count_saved(self, item: SaveItem) -> None:
         if self.metrics is not None:
@@ -396,7 +396,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         loaded = await self.store.load(tenant, thread_id, namespace, checkpoint_id)
         if self.metrics is not None:
             self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
-        return self._load_response(loaded)
+        if loaded.rendered is None:  # a near-cache hit was rendered by the call that put it there
+            loaded.rendered = self._load_response(loaded)
+        return loaded.rendered  # type: ignore[return-value]
 
     @rpc
     async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> pb.BatchLoadResponse:

@@ -79,6 +79,7 @@ class SaveItem:
     expected_head_id: str | None = None
     expect_empty: bool = False
     replace_existing: bool = False
+    raw_state: bytes | None = None  # the uncompressed state, for the near cache; cold stores ignore it
 
 
 @dataclass(slots=True)

@@ -7,18 +7,33 @@ shard and the Lua scripts below touch one slot:
     cairn:{TAG}:c:NS\\0ID     entry (see entry.py), tagged with its generation
 TAG is a hash of (tenant, thread id), so ids with `{`, `}` or odd bytes are safe.
 Reads and conditional fills are single round trips (EVALSHA).
+
+With near caches (`announce_as`), saves and invalidations also PUBLISH
+"ORIGIN\x1fTENANT\x1fTHREAD" on the channel `cairn:near` inside the same
+script, and `watch` applies other processes' messages to this one's near cache.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
+import time
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from .base import StoredCheckpoint
 from .entry import CorruptEntry, entry_generation
+from .near_cache import NearCache
 from .tiered import CacheUnavailable
+
+log = logging.getLogger("cairn.store")
+
+CHANNEL = "cairn:near"
+_SEP = "\x1f"  # ids and tenants never contain control characters (validation.py)
 
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
@@ -47,12 +62,14 @@ if ARGV[4] == '1' then
   if write then redis.call('SET', KEYS[3], cur .. '|' .. ARGV[5] .. '|' .. ARGV[6], 'PX', ARGV[3]) end
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
 return 1
 """
 
 _BUMP = """
 local g = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return g
 """
 
@@ -65,9 +82,12 @@ def _tag(tenant: str, thread_id: str) -> str:
 class RedisCache:
     name = "redis"
 
-    def __init__(self, client: aioredis.Redis, ttl_seconds: int = 3600) -> None:
+    def __init__(self, client: aioredis.Redis, ttl_seconds: int = 3600, timeout_seconds: float = 0.5) -> None:
         self.client = client
         self.ttl_ms = int(ttl_seconds * 1000)
+        self.timeout_seconds = timeout_seconds
+        self.url: str | None = None
+        self.origin = ""  # set by announce_as: saves and bumps are then published for other near caches
         self._get = client.register_script(_GET)
         self._fill = client.register_script(_FILL)
         self._bump = client.register_script(_BUMP)
@@ -80,7 +100,17 @@ class RedisCache:
             socket_connect_timeout=timeout_seconds,
             retry_on_timeout=False,
         )
-        return cls(client, ttl_seconds)
+        cache = cls(client, ttl_seconds, timeout_seconds)
+        cache.url = url
+        return cache
+
+    def announce_as(self, origin: str) -> None:
+        self.origin = origin
+
+    def _announcement(self, tenant: str, thread_id: str) -> list[str]:
+        if not self.origin:
+            return ["", ""]
+        return [CHANNEL, _SEP.join((self.origin, tenant, thread_id))]
 
     async def _generation(self, tenant: str, thread_id: str) -> int:
         try:
@@ -114,12 +144,13 @@ class RedisCache:
 
     def _fill_call(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, sequence: int, generation: int,
-        blob: bytes, make_head: bool,
+        blob: bytes, make_head: bool, announce: bool = False,
     ) -> tuple[list[str], list[object]]:
-        """KEYS and ARGV of the _FILL script for one entry."""
+        """KEYS and ARGV of the _FILL script for one entry; `announce` (a save) publishes it to near caches."""
         tag = _tag(tenant, thread_id)
         keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}"]
-        return keys, [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
+        args: list[object] = [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
+        return keys, args + (self._announcement(tenant, thread_id) if announce else ["", ""])
 
     async def fill(
         self,
@@ -131,9 +162,10 @@ class RedisCache:
         generation: int,
         blob: bytes,
         make_head: bool,
+        announce: bool = False,
     ) -> None:
         keys, args = self._fill_call(tenant, thread_id, namespace, checkpoint_id, sequence, generation, blob,
-                                     make_head)
+                                     make_head, announce)
         try:
             await self._fill(keys=keys, args=args)
         except RedisError as exc:
@@ -155,13 +187,13 @@ class RedisCache:
         if len(fills) == 1:
             cp, generation, blob = fills[0]
             await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
-                            True)
+                            True, announce=True)
             return
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for cp, generation, blob in fills:
                     keys, args = self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id,
-                                                 cp.sequence, generation, blob, True)
+                                                 cp.sequence, generation, blob, True, announce=True)
                     await self._fill(keys=keys, args=args, client=pipe)
                 await pipe.execute()
         except RedisError as exc:
@@ -169,9 +201,66 @@ class RedisCache:
 
     async def bump(self, tenant: str, thread_id: str) -> None:
         try:
-            await self._bump(keys=[_tag(tenant, thread_id) + ":g"], args=[self.ttl_ms * 2])
+            await self._bump(
+                keys=[_tag(tenant, thread_id) + ":g"], args=[self.ttl_ms * 2, *self._announcement(tenant, thread_id)]
+            )
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
+
+    async def watch(self, near: NearCache) -> None:
+        """Apply other processes' announcements to `near` until cancelled.
+
+        The near cache serves only while the subscription is known to be alive: it is suspended (emptied) on
+        any error, and when the channel has been silent past the timeout after a PING, since a dead connection
+        looks like a quiet one. Reconnecting resumes it empty.
+        """
+        if self.url is None:
+            raise ValueError("watch needs a cache made by RedisCache.from_url")
+        # Its own connection: a subscriber blocks on reads, and must not reconnect silently (lost messages).
+        client = aioredis.Redis.from_url(
+            self.url, socket_connect_timeout=self.timeout_seconds, retry=Retry(NoBackoff(), 0)
+        )
+        delay = 0.05
+        try:
+            while True:
+                pubsub = client.pubsub()
+                try:
+                    await asyncio.wait_for(pubsub.subscribe(CHANNEL), self.timeout_seconds)
+                    near.resume()
+                    delay = 0.05
+                    await self._follow(pubsub, near)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # RedisError, OSError, timeouts: all mean messages may be lost
+                    log.warning("near-cache invalidation channel lost, near cache off until it is back: %s",
+                                exc or type(exc).__name__)
+                finally:
+                    near.suspend()
+                    await asyncio.shield(pubsub.aclose())
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        finally:
+            await client.aclose()
+
+    async def _follow(self, pubsub: aioredis.client.PubSub, near: NearCache) -> None:
+        heard = pinged = time.monotonic()
+        patience = max(1.0, self.timeout_seconds * 4)
+        while True:
+            msg = await pubsub.get_message(timeout=patience / 4)
+            now = time.monotonic()
+            if msg is None:
+                if now - heard > patience:
+                    raise CacheUnavailable(f"no answer on {CHANNEL} for {now - heard:.1f} s")
+                if now - pinged >= patience / 4:
+                    await pubsub.ping()
+                    pinged = now
+                continue
+            heard = now
+            if msg["type"] != "message":
+                continue
+            origin, tenant, thread_id = msg["data"].decode("utf-8", "surrogatepass").split(_SEP, 2)
+            if origin != self.origin:
+                near.invalidate(tenant, thread_id)
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -16,6 +16,8 @@ Why a cache entry can never outlive a delete ("stale read"):
 - When the cache cannot be told (it is down or slow), the thread goes into a
   pending set: the cache is bypassed for that thread until a background task
   has bumped its generation on the recovered cache.
+- An optional near cache (near_cache.py) of decoded checkpoints sits in front
+  of all this; it is invalidated with the same calls, before the hot cache.
 Cache errors are counted and logged, never returned to clients; a corrupt cache
 entry is evicted and the cold store answers instead.
 """
@@ -43,6 +45,7 @@ from .base import (
 )
 from .entry import CorruptEntry, decode_entry, encode_entry
 from .group_commit import GroupCommit
+from .near_cache import NearCache
 
 log = logging.getLogger("cairn.store")
 
@@ -80,19 +83,40 @@ class Loaded:
     checkpoint: StoredCheckpoint
     state: bytes
     writes: list[StoredWrite]
+    rendered: object = None  # the service's response for it, memoized while the near cache keeps it
+
+    @property
+    def size(self) -> int:
+        return len(self.state) + len(self.checkpoint.state) + sum(len(w.value) for w in self.writes) + 512
 
 
 class TieredStore:
-    def __init__(self, cold: ColdStore, cache: HotCache, codec: Codec, cache_timeout_seconds: float = 0.5) -> None:
+    def __init__(
+        self, cold: ColdStore, cache: HotCache, codec: Codec, cache_timeout_seconds: float = 0.5,
+        near: NearCache | None = None,
+    ) -> None:
         self.cold = cold
         self.cache = cache
+        self.near = near
         self.codec = codec
         self.cache_timeout_seconds = cache_timeout_seconds
         self.stats: Counter[str] = Counter()
         self._pending: set[tuple[str, str]] = set()
         self._healer: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(cold, max_inflight=cold.max_inflight, on_batch=self._observe_batch)
+
+    def share_near_cache(self, origin: str) -> None:
+        """Keep the near cache coherent with other processes on the same hot cache (Redis pub/sub).
+
+        Call from the event loop. The near cache serves nothing until the subscription is up.
+        """
+        if self.near is None or not hasattr(self.cache, "watch"):
+            return
+        self.cache.announce_as(origin)  # type: ignore[attr-defined]
+        self.near.suspend()
+        self._watcher = asyncio.get_running_loop().create_task(self.cache.watch(self.near))  # type: ignore[attr-defined]
 
     def _observe_batch(self, size: int) -> None:
         if self.on_batch is not None:
@@ -133,6 +157,8 @@ class TieredStore:
         log.info("cache recovered; every thread touched while it was away has been invalidated")
 
     async def _invalidate(self, tenant: str, thread_id: str) -> None:
+        if self.near is not None:
+            self.near.invalidate(tenant, thread_id)
         if await self._cache("bump", self.cache.bump(tenant, thread_id)) is _FAILED:
             self._mark_pending(tenant, thread_id)
 
@@ -156,6 +182,7 @@ class TieredStore:
     @_finish_even_if_cancelled
     async def save_many(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         """Commit the saves in one cold-store transaction, in order; per-item failures are returned."""
+        started = self.near.epoch() if self.near is not None else 0
         threads = list(dict.fromkeys((i.checkpoint.tenant, i.checkpoint.thread_id) for i in items))
         usable = [key for key in threads if key not in self._pending]
         gens: dict[tuple[str, str], int | None] = dict.fromkeys(threads)
@@ -189,6 +216,8 @@ class TieredStore:
                 # checkpoint may also carry writes this request does not know about. Invalidate, don't fill.
                 await self._invalidate(cp.tenant, cp.thread_id)
             elif outcome.status == "inserted":
+                if self.near is not None and item.raw_state is not None:
+                    self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True)
                 gen = gens[(cp.tenant, cp.thread_id)]
                 if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
@@ -254,6 +283,13 @@ class TieredStore:
     async def load(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None) -> Loaded:
         # One cache round trip: the get returns the thread's generation as read before any cold read,
         # which is all a later fill needs to be dropped if a delete lands in between.
+        started = 0
+        if self.near is not None:
+            near_hit = self.near.get(tenant, thread_id, namespace, checkpoint_id)
+            if near_hit is not None:
+                self.stats["cache_near_hits"] += 1
+                return near_hit  # type: ignore[no-any-return]
+            started = self.near.epoch()
         gen: int | None = None
         if (tenant, thread_id) not in self._pending:
             hit = await self._cache("get", self.cache.get(tenant, thread_id, namespace, checkpoint_id))
@@ -263,6 +299,7 @@ class TieredStore:
                     loaded = self._from_entry(blob, tenant, thread_id, namespace, checkpoint_id)
                     if loaded is not None:
                         self.stats["cache_hits"] += 1
+                        self._keep_near(started, loaded, make_head=checkpoint_id is None)
                         return loaded
                 self.stats["cache_misses"] += 1
             else:
@@ -282,7 +319,15 @@ class TieredStore:
         state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
         if gen is not None:
             await self._fill(gen, cp, writes, make_head=checkpoint_id is None)
-        return Loaded(cp, state, writes)
+        loaded = Loaded(cp, state, writes)
+        self._keep_near(started, loaded, make_head=checkpoint_id is None)
+        return loaded
+
+    def _keep_near(self, started: int, loaded: Loaded, make_head: bool) -> None:
+        if self.near is not None:
+            cp = loaded.checkpoint
+            self.near.put(started, cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, loaded,
+                          loaded.size, make_head)
 
     def _from_entry(
         self, blob: bytes, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -315,8 +360,9 @@ class TieredStore:
         return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
 
     async def aclose(self) -> None:
-        if self._healer is not None:
-            self._healer.cancel()
+        for task in (self._healer, self._watcher):
+            if task is not None:
+                task.cancel()
         await self.cache.aclose()
         await self.cold.aclose()
 

@@ -1,0 +1,126 @@
+"""Near cache: decoded checkpoints kept in the server process, in front of the hot cache.
+
+A hot-cache hit still costs a round trip to Redis, a checksum and a decompression; a near hit costs a dict
+lookup, and the service memoizes its rendered response on the entry. It is bounded by the bytes of the states
+and pending writes it holds (LRU).
+
+Coherence, the same discipline as the hot cache's generations but local:
+- Every mutation in this process drops the thread's entries before it is acknowledged (`invalidate`).
+- A reader or saver takes `epoch()` before touching another tier and hands it to `put`; the put is refused
+  when the thread was invalidated after that epoch, so a read that raced a delete cannot re-insert it.
+- Other processes' changes arrive by the hot cache's invalidation channel (Redis pub/sub). While that channel
+  is down, nothing is served or stored here (`suspend`): messages may have been missed.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+ThreadKey = tuple[str, str]  # (tenant, thread_id)
+EntryKey = tuple[str, str, str, str]  # (tenant, thread_id, namespace, checkpoint_id)
+
+_MAX_TRACKED_INVALIDATIONS = 50_000
+
+
+class NearCache:
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[EntryKey, tuple[Any, int]] = OrderedDict()  # -> (value, bytes)
+        self._heads: dict[tuple[str, str, str], tuple[int, str]] = {}  # (tenant, thread, ns) -> (sequence, id)
+        self._threads: dict[ThreadKey, set[EntryKey]] = {}
+        self._epoch = 0
+        self._invalidated: dict[ThreadKey, int] = {}  # thread -> epoch of its last invalidation
+        self._floor = 0  # puts that started before this epoch are refused (tracking was reset, or suspended)
+        self._suspended = False
+
+    def epoch(self) -> int:
+        return self._epoch
+
+    def get(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None) -> Any | None:
+        if self._suspended:
+            return None
+        if checkpoint_id is None:
+            head = self._heads.get((tenant, thread_id, namespace))
+            if head is None:
+                return None
+            checkpoint_id = head[1]
+        key = (tenant, thread_id, namespace, checkpoint_id)
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(
+        self, started: int, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, sequence: int,
+        value: Any, size: int, make_head: bool,
+    ) -> None:
+        """Keep `value` unless the thread changed since epoch `started` (then it may be stale)."""
+        thread = (tenant, thread_id)
+        if (
+            self._suspended
+            or started < self._floor
+            or self._invalidated.get(thread, -1) > started
+            or size > self.max_bytes // 8
+        ):
+            return
+        key = (tenant, thread_id, namespace, checkpoint_id)
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        self._entries[key] = (value, size)
+        self.size += size
+        self._threads.setdefault(thread, set()).add(key)
+        if make_head:
+            head_key = (tenant, thread_id, namespace)
+            head = self._heads.get(head_key)
+            if head is None or head[0] < sequence:
+                self._heads[head_key] = (sequence, checkpoint_id)
+        while self.size > self.max_bytes:
+            self._evict(next(iter(self._entries)))
+
+    def _evict(self, key: EntryKey) -> None:
+        _, size = self._entries.pop(key)
+        self.size -= size
+        thread = (key[0], key[1])
+        keys = self._threads.get(thread)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._threads[thread]
+        head_key = key[:3]
+        head = self._heads.get(head_key)
+        if head is not None and head[1] == key[3]:
+            del self._heads[head_key]
+
+    def invalidate(self, tenant: str, thread_id: str) -> None:
+        """Forget the thread; puts that started before now are refused."""
+        self._epoch += 1
+        thread = (tenant, thread_id)
+        self._invalidated[thread] = self._epoch
+        if len(self._invalidated) > _MAX_TRACKED_INVALIDATIONS:
+            self._invalidated.clear()
+            self._floor = self._epoch
+        for key in list(self._threads.get(thread, ())):
+            self._evict(key)
+        # Every head points at a kept entry (_evict drops it with its entry), so the thread's heads are gone too.
+
+    def suspend(self) -> None:
+        """Invalidations may be lost from now on: drop everything, serve nothing until `resume`."""
+        self._suspended = True
+        self.clear()
+
+    def resume(self) -> None:
+        self.clear()
+        self._suspended = False
+
+    def clear(self) -> None:
+        self._epoch += 1
+        self._floor = self._epoch
+        self._invalidated.clear()
+        self._entries.clear()
+        self._heads.clear()
+        self._threads.clear()
+        self.size = 0

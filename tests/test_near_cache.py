@@ -1,0 +1,156 @@
+"""The near cache: its own rules (unit), and coherence between server processes sharing Redis (real servers)."""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+
+import pytest
+
+from cairn_client import CheckpointClient, NotFound
+from cairn_server.storage.near_cache import NearCache
+from tests.harness import free_port
+
+
+def _put(near: NearCache, started: int, cp_id: str, seq: int, size: int = 10, head: bool = True,
+         thread: str = "t", value: object = None) -> None:
+    near.put(started, "tenant", thread, "", cp_id, seq, value or cp_id, size, head)
+
+
+def test_head_moves_only_forward_and_ids_stay_addressable() -> None:
+    near = NearCache(1 << 20)
+    _put(near, near.epoch(), "b", 2)
+    _put(near, near.epoch(), "a", 1)  # a slower load of an older head
+    assert near.get("tenant", "t", "", None) == "b"
+    assert near.get("tenant", "t", "", "a") == "a"
+    assert near.get("tenant", "t", "other-ns", None) is None
+
+
+def test_a_put_that_started_before_an_invalidation_is_refused() -> None:
+    near = NearCache(1 << 20)
+    started = near.epoch()  # a load begins, reads the old head from Redis...
+    near.invalidate("tenant", "t")  # ...a delete commits meanwhile
+    _put(near, started, "old", 1)
+    assert near.get("tenant", "t", "", None) is None
+    _put(near, near.epoch(), "new", 2)  # a read that began after the delete is kept
+    assert near.get("tenant", "t", "", None) == "new"
+    _put(near, started, "x", 3, thread="other")  # other threads are not affected
+    assert near.get("tenant", "other", "", None) == "x"
+
+
+def test_invalidate_drops_every_entry_and_head_of_the_thread() -> None:
+    near = NearCache(1 << 20)
+    for i in range(5):
+        _put(near, near.epoch(), f"c{i}", i)
+    _put(near, near.epoch(), "keep", 1, thread="u")
+    near.invalidate("tenant", "t")
+    assert all(near.get("tenant", "t", "", f"c{i}") is None for i in range(5))
+    assert near.get("tenant", "t", "", None) is None
+    assert near.get("tenant", "u", "", None) == "keep"
+    assert near.size == 10
+
+
+def test_bounded_by_bytes_least_recently_used_first() -> None:
+    near = NearCache(1000)
+    for i in range(10):
+        _put(near, near.epoch(), f"c{i}", i, size=100, thread=f"t{i}")
+    near.get("tenant", "t0", "", "c0")  # touch the oldest
+    _put(near, near.epoch(), "c10", 10, size=100, thread="t10")
+    assert near.size <= 1000
+    assert near.get("tenant", "t0", "", "c0") == "c0"
+    assert near.get("tenant", "t1", "", "c1") is None  # evicted, and its head pointer with it
+    assert near.get("tenant", "t1", "", None) is None
+    _put(near, near.epoch(), "huge", 11, size=900)  # larger than an eighth of the cache: not kept
+    assert near.get("tenant", "t", "", "huge") is None
+
+
+def test_suspended_serves_and_keeps_nothing() -> None:
+    near = NearCache(1 << 20)
+    _put(near, near.epoch(), "a", 1)
+    started = near.epoch()
+    near.suspend()
+    assert near.get("tenant", "t", "", None) is None
+    _put(near, near.epoch(), "b", 2)
+    assert near.get("tenant", "t", "", None) is None
+    near.resume()
+    _put(near, started, "c", 3)  # began before the channel was lost: may have missed a message
+    assert near.get("tenant", "t", "", None) is None
+
+
+def test_tracking_many_invalidations_stays_bounded_and_safe() -> None:
+    near = NearCache(1 << 20)
+    started = near.epoch()
+    for i in range(60_000):
+        near.invalidate("tenant", f"t{i}")
+    assert len(near._invalidated) <= 50_000
+    _put(near, started, "stale", 1, thread="t0")  # its invalidation record was dropped: refused by the floor
+    assert near.get("tenant", "t0", "", None) is None
+
+
+def _eventually(fn, what: str, seconds: float = 5.0):  # type: ignore[no-untyped-def]
+    """Coherence across processes is by pub/sub, so it arrives shortly after; not a timing assertion."""
+    deadline = time.monotonic() + seconds
+    while True:
+        value = fn()
+        if value is not None or time.monotonic() > deadline:
+            assert value is not None, f"{what} did not happen within {seconds} s"
+            return value
+        time.sleep(0.01)
+
+
+@pytest.fixture
+def two_near_servers(server_factory, postgres_proc):  # type: ignore[no-untyped-def]
+    """Two server processes on one Postgres database and one Redis, both with near caches."""
+    from tests.harness import CairnServer, RedisServer
+
+    metrics = f"127.0.0.1:{free_port()}"
+    with RedisServer() as rds:
+        a = server_factory("postgres", redis_url=rds.url, near_cache_mb=16)
+        b = CairnServer("--log-level", "WARNING", "--postgres-dsn", a.dsn, "--redis-url", rds.url,
+                        "--near-cache-mb", "16", "--metrics-listen", metrics)
+        with b:
+            yield a.target, b.target, rds, f"http://{metrics}/metrics"
+
+
+def _near_hits(url: str) -> float:
+    text = urllib.request.urlopen(url, timeout=5).read().decode()
+    return float(text.split('cairn_cache_lookups_total{result="near_hits"} ')[1].split()[0])
+
+
+def test_other_processes_see_new_heads_and_deletes(two_near_servers, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    target_a, target_b, _, metrics = two_near_servers
+    with CheckpointClient(target_a) as a, CheckpointClient(target_b) as b:
+        first = a.save(thread_id, {"step": 1})
+        assert b.load(thread_id).checkpoint_id == first.checkpoint_id  # now in B's near cache
+        hits = _near_hits(metrics)
+        assert b.load(thread_id).checkpoint_id == first.checkpoint_id
+        assert _near_hits(metrics) == hits + 1  # served by B's near cache, which is what is under test
+        second = a.save(thread_id, {"step": 2}, parent_checkpoint_id=first.checkpoint_id)
+        _eventually(lambda: b.load(thread_id).checkpoint_id == second.checkpoint_id or None, "B seeing A's save")
+        assert b.load(thread_id).json() == {"step": 2}
+        assert b.load(thread_id, checkpoint_id=second.checkpoint_id).json() == {"step": 2}
+        a.delete(thread_id, second.checkpoint_id)
+
+        def deleted() -> bool | None:
+            try:
+                b.load(thread_id, checkpoint_id=second.checkpoint_id)
+            except NotFound:
+                return True
+            return None
+
+        _eventually(deleted, "B forgetting a checkpoint A deleted")
+        assert b.load(thread_id).checkpoint_id == first.checkpoint_id
+
+
+def test_near_cache_stops_serving_while_redis_is_away(two_near_servers, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Messages sent while B is cut off are lost; B must not answer from what it kept before."""
+    target_a, target_b, rds, _ = two_near_servers
+    with CheckpointClient(target_a, timeout_seconds=10) as a, CheckpointClient(target_b, timeout_seconds=10) as b:
+        first = a.save(thread_id, {"step": 1})
+        assert b.load(thread_id).checkpoint_id == first.checkpoint_id
+        rds.kill()
+        second = a.save(thread_id, {"step": 2}, parent_checkpoint_id=first.checkpoint_id)  # no pub/sub now
+        assert b.load(thread_id).checkpoint_id == second.checkpoint_id
+        rds.start()  # empty: no persistence
+        third = a.save(thread_id, {"step": 3}, parent_checkpoint_id=second.checkpoint_id)
+        assert b.load(thread_id).checkpoint_id == third.checkpoint_id
