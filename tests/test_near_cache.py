@@ -87,6 +87,32 @@ def test_tracking_many_invalidations_stays_bounded_and_safe() -> None:
     assert near.get("tenant", "t0", "", None) is None
 
 
+def test_a_refused_save_invalidates_the_thread() -> None:
+    """A read that raced the save may have put an older head; the save cannot leave it there."""
+    near = NearCache(1 << 20)
+    save_started = near.epoch()
+    near.invalidate("tenant", "t")  # a delete elsewhere in the thread
+    _put(near, near.epoch(), "older", 5)  # a head read after the delete, before the save committed
+    near.put(save_started, "tenant", "t", "", "saved", 6, "saved", 10, True, saved=True)
+    assert near.get("tenant", "t", "", None) is None
+
+
+def test_pages_go_with_any_save_and_are_refused_when_read_before_it() -> None:
+    near = NearCache(1 << 20)
+    _put(near, near.epoch(), "a", 1)
+    near.put_page(near.epoch(), "tenant", "t", ("page", 1), "page-1", 10)
+    assert near.get_page("tenant", "t", ("page", 1)) == "page-1"
+    started = near.epoch()  # a List starts...
+    near.moved("tenant", "t")  # ...a save lands
+    assert near.get_page("tenant", "t", ("page", 1)) is None
+    assert near.get("tenant", "t", "", None) == "a"  # checkpoints stay: a save changes no stored checkpoint
+    near.put_page(started, "tenant", "t", ("page", 1), "stale", 10)
+    assert near.get_page("tenant", "t", ("page", 1)) is None
+    near.put_page(near.epoch(), "tenant", "t", ("page", 1), "fresh", 10)
+    near.invalidate("tenant", "t")
+    assert near.get_page("tenant", "t", ("page", 1)) is None
+
+
 def _eventually(fn, what: str, seconds: float = 5.0):  # type: ignore[no-untyped-def]
     """Coherence across processes is by pub/sub, so it arrives shortly after; not a timing assertion."""
     deadline = time.monotonic() + seconds
@@ -140,6 +166,19 @@ def test_other_processes_see_new_heads_and_deletes(two_near_servers, thread_id: 
 
         _eventually(deleted, "B forgetting a checkpoint A deleted")
         assert b.load(thread_id).checkpoint_id == first.checkpoint_id
+
+
+def test_other_processes_list_pages_follow_saves(two_near_servers, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    target_a, target_b, _, metrics = two_near_servers
+    with CheckpointClient(target_a) as a, CheckpointClient(target_b) as b:
+        first = a.save(thread_id, {"step": 1})
+        assert [c.checkpoint_id for c in b.list(thread_id, page_size=10).checkpoints] == [first.checkpoint_id]
+        hits = _near_hits(metrics)
+        assert [c.checkpoint_id for c in b.list(thread_id, page_size=10).checkpoints] == [first.checkpoint_id]
+        assert _near_hits(metrics) == hits + 1
+        second = a.save(thread_id, {"step": 2}, parent_checkpoint_id=first.checkpoint_id)
+        _eventually(lambda: len(b.list(thread_id, page_size=10).checkpoints) == 2 or None, "B's List showing A's save")
+        assert [c.checkpoint_id for c in b.list(thread_id, page_size=10).checkpoints] == [second.checkpoint_id, first.checkpoint_id]
 
 
 def test_near_cache_stops_serving_while_redis_is_away(two_near_servers, thread_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -212,3 +212,33 @@ def test_cancelled_call_still_invalidates_the_cache(postgres_proc, thread_id: st
                 assert type(err.value).__name__ == "NotFound"
                 assert c.load(thread_id).checkpoint_id == first
                 time.sleep(0.05)
+
+
+@pytest.mark.parametrize("cache_kind", ["redis", "memory"])
+async def test_a_save_that_raced_an_invalidation_cannot_leave_an_older_head_cached(  # type: ignore[no-untyped-def]
+    cache_kind: str, redis_proc, thread_id: str
+) -> None:
+    """Save S reads generation g0; a delete bumps it to g1; a head read fills the older head X under g1; then S
+    commits and fills under g0. S's fill is dropped, and it must drop X with it: X is no longer the head."""
+    from cairn_server.storage.base import StoredCheckpoint
+    from cairn_server.storage.entry import encode_entry
+    from cairn_server.storage.memory_cache import MemoryCache
+    from cairn_server.storage.redis_cache import RedisCache
+
+    cache = RedisCache.from_url(redis_proc.url) if cache_kind == "redis" else MemoryCache()
+
+    def cp(cp_id: str, seq: int) -> StoredCheckpoint:
+        return StoredCheckpoint("t", thread_id, "", cp_id, "", "json", "", [], "{}", 0, 2, 0, b"", b"{}", seq)
+
+    try:
+        (g0,) = await cache.generations([("t", thread_id)])  # S, before its cold commit
+        await cache.bump("t", thread_id)  # a delete elsewhere in the thread
+        (g1,) = await cache.generations([("t", thread_id)])
+        older = cp("x", 5)
+        await cache.fill("t", thread_id, "", "x", 5, g1, encode_entry(g1, older, []), True)  # a head read
+        assert (await cache.get("t", thread_id, "", None))[1] is not None
+        saved = cp("s", 6)
+        await cache.fill_many([(saved, g0, encode_entry(g0, saved, []))])  # S lands
+        assert (await cache.get("t", thread_id, "", None))[1] is None
+    finally:
+        await cache.aclose()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import json
 import logging
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -43,14 +45,23 @@ from .validation import Limits
 
 log = logging.getLogger("cairn.rpc")
 
-try:  # Optional tracing: spans go wherever the OpenTelemetry SDK is configured to send them
-    # (e.g. `opentelemetry-instrument cairn serve` with OTEL_* env vars); without the package, nothing.
-    from opentelemetry import trace as _otel_trace
 
-    _tracer = _otel_trace.get_tracer("cairn")
-    _SPAN_KIND = _otel_trace.SpanKind.SERVER
-except ImportError:  # pragma: no cover - depends on what is installed
-    _tracer = None
+
+def _configured_tracer() -> tuple[Any, Any] | None:
+    """A tracer when an OpenTelemetry SDK is configured (e.g. `opentelemetry-instrument cairn serve` with OTEL_*
+    env vars), with the span kind to use; else None: spans through OpenTelemetry's no-op proxy still cost several microseconds a call."""
+    try:
+        from opentelemetry import trace
+    except ImportError:  # pragma: no cover - depends on what is installed
+        return None
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
+        return None
+    return provider.get_tracer("cairn"), trace.SpanKind.SERVER
+
+
+_REQUEST_PREFIX = os.urandom(4).hex()
+_request_numbers = itertools.count(1)
 
 R = TypeVar("R")
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
@@ -107,8 +118,9 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         )
         code = "OK"
         span = None
-        if _tracer is not None:
-            span = _tracer.start_span(f"cairn.v1.CheckpointStore/{method}", kind=_SPAN_KIND)
+        if self.tracing is not None:
+            tracer, kind = self.tracing
+            span = tracer.start_span(f"cairn.v1.CheckpointStore/{method}", kind=kind)
             span.set_attribute("rpc.system", "grpc")
             span.set_attribute("cairn.thread_id", getattr(request, "thread_id", "") or "")
         try:
@@ -149,7 +161,7 @@ def _request_id(context: grpc.aio.ServicerContext) -> str:
     for key, value in context.invocation_metadata() or ():
         if key == "x-request-id":
             return str(value)[:64]
-    return uuid.uuid4().hex[:16]
+    return f"{_REQUEST_PREFIX}-{next(_request_numbers):x}"  # unique per process run, cheaper than a uuid4
 
 
 async def _abort(context: grpc.aio.ServicerContext, err: CairnError) -> None:
@@ -194,6 +206,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         self.limits = Limits(config)
         self.auth = auth or Authenticator()
         self.metrics = metrics
+        self.tracing = _configured_tracer()
 
     # -- conversions -------------------------------------------------------
 
@@ -449,22 +462,25 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             include_state=request.include_state,
             include_writes=request.include_writes,
         )
-        rows, writes = await self.store.list_checkpoints(query)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        resp = pb.ListResponse(
-            checkpoints=[
-                self._to_proto(cp, self.store.decode_state(cp) if request.include_state else None) for cp in rows
-            ],
-        )
-        if request.include_writes:
-            kept = {(cp.thread_id, cp.namespace, cp.checkpoint_id) for cp in rows}
-            resp.pending_writes.extend(
-                self._write_to_proto(w) for w in writes if (w.thread_id, w.namespace, w.checkpoint_id) in kept
+
+        def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> pb.ListResponse:
+            more = len(rows) > limit
+            rows = rows[:limit]
+            resp = pb.ListResponse(
+                checkpoints=[
+                    self._to_proto(cp, self.store.decode_state(cp) if request.include_state else None) for cp in rows
+                ],
             )
-        if more:
-            resp.next_page_token = PageToken.encode(rows[-1].row_id, fp)
-        return resp
+            if request.include_writes:
+                kept = {(cp.thread_id, cp.namespace, cp.checkpoint_id) for cp in rows}
+                resp.pending_writes.extend(
+                    self._write_to_proto(w) for w in writes if (w.thread_id, w.namespace, w.checkpoint_id) in kept
+                )
+            if more:
+                resp.next_page_token = PageToken.encode(rows[-1].row_id, fp)
+            return resp
+
+        return await self.store.list_page(query, render, size=pb.ListResponse.ByteSize)  # type: ignore[no-any-return]
 
     @rpc
     async def ListThreads(

@@ -240,7 +240,9 @@ class HotCache(Protocol):
         ...
 
     async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
-        """fill(..., make_head=True) of several (checkpoint, generation, blob) in one round trip."""
+        """The entries of saved checkpoints, as heads, in one round trip. Unlike `fill`, an entry whose generation
+        moved bumps the generation: a read may have cached an older head between the save's generation read and
+        now, which must not outlive this save."""
         ...
 
     async def bump(self, tenant: str, thread_id: str) -> None:

@@ -82,6 +82,10 @@ class MemoryCache:
 
     async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
         for cp, generation, blob in fills:
+            if self._gen(cp.tenant, cp.thread_id) != generation:
+                # a save that raced an invalidation: a read may have cached an older head since
+                await self.bump(cp.tenant, cp.thread_id)
+                continue
             await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
                             True)
 

@@ -1,13 +1,15 @@
 """Near cache: decoded checkpoints kept in the server process, in front of the hot cache.
 
 A hot-cache hit still costs a round trip to Redis, a checksum and a decompression; a near hit costs a dict
-lookup, and the service memoizes its rendered response on the entry. It is bounded by the bytes of the states
-and pending writes it holds (LRU).
+lookup, and the service memoizes its rendered response on the entry. Rendered List pages of one thread are kept
+too, until the thread changes in any way (a save included). It is bounded by the bytes it holds (LRU).
 
 Coherence, the same discipline as the hot cache's generations but local:
 - Every mutation in this process drops the thread's entries before it is acknowledged (`invalidate`).
 - A reader or saver takes `epoch()` before touching another tier and hands it to `put`; the put is refused
-  when the thread was invalidated after that epoch, so a read that raced a delete cannot re-insert it.
+  when the thread was invalidated after that epoch, so a read that raced a delete cannot re-insert it. A save
+  whose put is refused invalidates the thread instead: a read that raced it may have put an older head.
+- A save calls `moved`: the thread's pages go, and pages read before it are refused.
 - Other processes' changes arrive by the hot cache's invalidation channel (Redis pub/sub). While that channel
   is down, nothing is served or stored here (`suspend`): messages may have been missed.
 """
@@ -18,7 +20,9 @@ from collections import OrderedDict
 from typing import Any
 
 ThreadKey = tuple[str, str]  # (tenant, thread_id)
-EntryKey = tuple[str, str, str, str]  # (tenant, thread_id, namespace, checkpoint_id)
+EntryKey = tuple[str, str, str, Any]  # (tenant, thread_id, namespace, checkpoint_id) or (.., _PAGE, page key)
+
+_PAGE = "\x00page"  # in the namespace slot: namespaces never contain control characters
 
 _MAX_TRACKED_INVALIDATIONS = 50_000
 
@@ -32,6 +36,7 @@ class NearCache:
         self._threads: dict[ThreadKey, set[EntryKey]] = {}
         self._epoch = 0
         self._invalidated: dict[ThreadKey, int] = {}  # thread -> epoch of its last invalidation
+        self._moved: dict[ThreadKey, int] = {}  # thread -> epoch of its last save (pages only)
         self._floor = 0  # puts that started before this epoch are refused (tracking was reset, or suspended)
         self._suspended = False
 
@@ -53,31 +58,54 @@ class NearCache:
         self._entries.move_to_end(key)
         return found[0]
 
+    def _refused(self, started: int, thread: ThreadKey) -> bool:
+        return self._suspended or started < self._floor or self._invalidated.get(thread, -1) > started
+
     def put(
         self, started: int, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, sequence: int,
-        value: Any, size: int, make_head: bool,
+        value: Any, size: int, make_head: bool, saved: bool = False,
     ) -> None:
         """Keep `value` unless the thread changed since epoch `started` (then it may be stale)."""
         thread = (tenant, thread_id)
-        if (
-            self._suspended
-            or started < self._floor
-            or self._invalidated.get(thread, -1) > started
-            or size > self.max_bytes // 8
-        ):
+        if self._refused(started, thread):
+            if saved:
+                self.invalidate(tenant, thread_id)
             return
-        key = (tenant, thread_id, namespace, checkpoint_id)
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self.size -= old[1]
-        self._entries[key] = (value, size)
-        self.size += size
-        self._threads.setdefault(thread, set()).add(key)
+        self._keep((tenant, thread_id, namespace, checkpoint_id), value, size)
         if make_head:
             head_key = (tenant, thread_id, namespace)
             head = self._heads.get(head_key)
             if head is None or head[0] < sequence:
                 self._heads[head_key] = (sequence, checkpoint_id)
+
+    def get_page(self, tenant: str, thread_id: str, page: Any) -> Any | None:
+        return self.get(tenant, thread_id, _PAGE, page)
+
+    def put_page(self, started: int, tenant: str, thread_id: str, page: Any, value: Any, size: int) -> None:
+        thread = (tenant, thread_id)
+        if not self._refused(started, thread) and self._moved.get(thread, -1) <= started:
+            self._keep((tenant, thread_id, _PAGE, page), value, size)
+
+    def moved(self, tenant: str, thread_id: str) -> None:
+        """A save landed in the thread: its List pages are out of date."""
+        self._epoch += 1
+        thread = (tenant, thread_id)
+        self._moved[thread] = self._epoch
+        if len(self._moved) > _MAX_TRACKED_INVALIDATIONS:
+            self._moved.clear()
+            self._floor = self._epoch
+        for key in [k for k in self._threads.get(thread, ()) if k[2] == _PAGE]:
+            self._evict(key)
+
+    def _keep(self, key: EntryKey, value: Any, size: int) -> None:
+        if size > self.max_bytes // 8:
+            return
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self.size -= old[1]
+        self._entries[key] = (value, size)
+        self.size += size
+        self._threads.setdefault((key[0], key[1]), set()).add(key)
         while self.size > self.max_bytes:
             self._evict(next(iter(self._entries)))
 
@@ -120,6 +148,7 @@ class NearCache:
         self._epoch += 1
         self._floor = self._epoch
         self._invalidated.clear()
+        self._moved.clear()
         self._entries.clear()
         self._heads.clear()
         self._threads.clear()

@@ -50,7 +50,15 @@ return {gen, redis.call('GET', key)}
 
 _FILL = """
 local cur = redis.call('GET', KEYS[1]) or '0'
-if cur ~= ARGV[1] then return 0 end
+if cur ~= ARGV[1] then
+  if ARGV[7] == '1' then
+    -- a save that raced an invalidation: a read may have cached an older head since, so invalidate again
+    redis.call('INCR', KEYS[1])
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
+    if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+  end
+  return 0
+end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if ARGV[4] == '1' then
   local h = redis.call('GET', KEYS[3])
@@ -62,7 +70,7 @@ if ARGV[4] == '1' then
   if write then redis.call('SET', KEYS[3], cur .. '|' .. ARGV[5] .. '|' .. ARGV[6], 'PX', ARGV[3]) end
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8]) end
+if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
 return 1
 """
 
@@ -144,13 +152,16 @@ class RedisCache:
 
     def _fill_call(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, sequence: int, generation: int,
-        blob: bytes, make_head: bool, announce: bool = False,
+        blob: bytes, make_head: bool, saved: bool = False,
     ) -> tuple[list[str], list[object]]:
-        """KEYS and ARGV of the _FILL script for one entry; `announce` (a save) publishes it to near caches."""
+        """KEYS and ARGV of the _FILL script for one entry. `saved`: a save's fill, which bumps the generation
+        when it finds it moved, and is published to other processes' near caches."""
         tag = _tag(tenant, thread_id)
         keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}"]
         args: list[object] = [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
-        return keys, args + (self._announcement(tenant, thread_id) if announce else ["", ""])
+        if not saved:
+            return keys, [*args, "0", "", ""]
+        return keys, [*args, "1", *self._announcement(tenant, thread_id)]
 
     async def fill(
         self,
@@ -162,10 +173,10 @@ class RedisCache:
         generation: int,
         blob: bytes,
         make_head: bool,
-        announce: bool = False,
+        saved: bool = False,
     ) -> None:
         keys, args = self._fill_call(tenant, thread_id, namespace, checkpoint_id, sequence, generation, blob,
-                                     make_head, announce)
+                                     make_head, saved)
         try:
             await self._fill(keys=keys, args=args)
         except RedisError as exc:
@@ -187,13 +198,13 @@ class RedisCache:
         if len(fills) == 1:
             cp, generation, blob = fills[0]
             await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
-                            True, announce=True)
+                            True, saved=True)
             return
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for cp, generation, blob in fills:
                     keys, args = self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id,
-                                                 cp.sequence, generation, blob, True, announce=True)
+                                                 cp.sequence, generation, blob, True, saved=True)
                     await self._fill(keys=keys, args=args, client=pipe)
                 await pipe.execute()
         except RedisError as exc:

@@ -25,10 +25,12 @@ entry is evicted and the cold store answers instead.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 from ..codec import Codec
@@ -216,8 +218,10 @@ class TieredStore:
                 # checkpoint may also carry writes this request does not know about. Invalidate, don't fill.
                 await self._invalidate(cp.tenant, cp.thread_id)
             elif outcome.status == "inserted":
-                if self.near is not None and item.raw_state is not None:
-                    self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True)
+                if self.near is not None:
+                    self.near.moved(cp.tenant, cp.thread_id)
+                    if item.raw_state is not None:
+                        self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True, saved=True)
                 gen = gens[(cp.tenant, cp.thread_id)]
                 if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
@@ -323,11 +327,11 @@ class TieredStore:
         self._keep_near(started, loaded, make_head=checkpoint_id is None)
         return loaded
 
-    def _keep_near(self, started: int, loaded: Loaded, make_head: bool) -> None:
+    def _keep_near(self, started: int, loaded: Loaded, make_head: bool, saved: bool = False) -> None:
         if self.near is not None:
             cp = loaded.checkpoint
             self.near.put(started, cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, loaded,
-                          loaded.size, make_head)
+                          loaded.size, make_head, saved)
 
     def _from_entry(
         self, blob: bytes, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -346,8 +350,23 @@ class TieredStore:
             return None
         return Loaded(cp, state, writes)
 
-    async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
-        return await self.cold.list_checkpoints(query)
+    async def list_page(
+        self, query: ListQuery, render: Callable[[list[StoredCheckpoint], list[StoredWrite]], Any],
+        size: Callable[[Any], int],
+    ) -> Any:
+        """render(rows, writes) of the query; a thread's rendered pages are kept in the near cache until it changes."""
+        near = self.near
+        if near is None or not query.thread_id:  # a listing across threads changes with every save anywhere
+            return render(*await self.cold.list_checkpoints(query))
+        page = dataclasses.astuple(query)
+        found = near.get_page(query.tenant, query.thread_id, page)
+        if found is not None:
+            self.stats["cache_near_hits"] += 1
+            return found
+        started = near.epoch()
+        rendered = render(*await self.cold.list_checkpoints(query))
+        near.put_page(started, query.tenant, query.thread_id, page, rendered, size(rendered))
+        return rendered
 
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
         return await self.cold.row_id_of(tenant, thread_id, namespace, checkpoint_id)
