@@ -4,6 +4,12 @@ The codec id is stored per row so rows written with an older codec stay
 readable. The checksum (CRC-32 of the uncompressed state) is verified on every
 read, from either tier; a mismatch is DATA_LOSS, never wrong data.
 
+With a trained dictionary (`cairn dict train`, stored in the cold store), new
+states are compressed with the newest one (codec CODEC_ZSTD_DICT); the zstd frame
+itself names its dictionary id, so every row stays readable after newer
+dictionaries arrive. A row naming a dictionary this process has not loaded yet
+raises UnknownDictionary, and the store reloads them from the cold store.
+
 Encryption at rest (AES-256-GCM) wraps the compressed bytes as
     b"E1" | u8 len(key_id) | key_id | 12-byte nonce | ciphertext+tag
 with the tenant as associated data, so a row moved to another tenant does not
@@ -24,6 +30,7 @@ from .errors import DataLoss
 
 CODEC_RAW = 0
 CODEC_ZSTD = 1
+CODEC_ZSTD_DICT = 2  # the dictionary id is in the zstd frame header
 ENCRYPTED = 0x10  # flag or-ed into the codec id
 
 # Below this size compression costs more than it saves.
@@ -48,13 +55,28 @@ def parse_keys(spec: str) -> list[tuple[str, bytes]]:
     return keys
 
 
-class Codec:
-    """zstd at a configurable level, then AES-GCM when keys are given. Use from the event loop thread."""
+class UnknownDictionary(DataLoss):
+    """A row was compressed with a dictionary this process has not loaded (DATA_LOSS if it exists nowhere)."""
 
-    def __init__(self, level: int = 3, keys: list[tuple[str, bytes]] | None = None) -> None:
+    def __init__(self, where: str, dict_id: int) -> None:
+        super().__init__(f"{where}: compressed with zstd dictionary {dict_id}, which is not in the cold store")
+        self.dict_id = dict_id
+
+
+class Codec:
+    """zstd at a configurable level (with the newest trained dictionary when `use_dictionary`), then AES-GCM when
+    keys are given. Use from the event loop thread."""
+
+    def __init__(
+        self, level: int = 3, keys: list[tuple[str, bytes]] | None = None, use_dictionary: bool = False
+    ) -> None:
         self.level = level
+        self.use_dictionary = use_dictionary
         self._compressor = zstandard.ZstdCompressor(level=level)
         self._decompressor = zstandard.ZstdDecompressor()
+        self._dict_compressor: zstandard.ZstdCompressor | None = None
+        self._dict_decompressors: dict[int, zstandard.ZstdDecompressor] = {}
+        self.dictionary_id: int | None = None  # the one new states are compressed with
         self._ciphers: dict[str, object] = {}
         self._active: str | None = None
         if keys:
@@ -63,14 +85,33 @@ class Codec:
             self._ciphers = {key_id: AESGCM(key) for key_id, key in keys}
             self._active = keys[0][0]
 
+    def add_dictionaries(self, dictionaries: list[tuple[int, bytes]]) -> None:
+        """Learn dictionaries (oldest first); with use_dictionary, the last one compresses from now on."""
+        for dict_id, data in dictionaries:
+            if dict_id not in self._dict_decompressors:
+                self._dict_decompressors[dict_id] = zstandard.ZstdDecompressor(
+                    dict_data=zstandard.ZstdCompressionDict(data)
+                )
+        if self.use_dictionary and dictionaries and dictionaries[-1][0] != self.dictionary_id:
+            dict_id, data = dictionaries[-1]
+            dictionary = zstandard.ZstdCompressionDict(data)
+            dictionary.precompute_compress(level=self.level)
+            self._dict_compressor = zstandard.ZstdCompressor(level=self.level, dict_data=dictionary)
+            self.dictionary_id = dict_id
+
     def encode(self, raw: bytes, tenant: str = "") -> tuple[int, bytes, int]:
         """Return (codec id, stored bytes, checksum of raw)."""
         checksum = zlib.crc32(raw)
         codec, stored = CODEC_RAW, raw
         if len(raw) >= MIN_COMPRESS_BYTES:
-            packed = self._compressor.compress(raw)
+            if self._dict_compressor is not None:
+                codec, packed = CODEC_ZSTD_DICT, self._dict_compressor.compress(raw)
+            else:
+                codec, packed = CODEC_ZSTD, self._compressor.compress(raw)
             if len(packed) < len(raw):
-                codec, stored = CODEC_ZSTD, packed
+                stored = packed
+            else:
+                codec = CODEC_RAW
         if self._active is not None:
             nonce = os.urandom(12)
             kid = self._active.encode()
@@ -103,6 +144,12 @@ class Codec:
         try:
             if codec == CODEC_ZSTD:
                 raw = self._decompressor.decompress(stored, max_output_size=raw_size)
+            elif codec == CODEC_ZSTD_DICT:
+                dict_id = zstandard.get_frame_parameters(stored).dict_id
+                decompressor = self._dict_decompressors.get(dict_id)
+                if decompressor is None:
+                    raise UnknownDictionary(where, dict_id)
+                raw = decompressor.decompress(stored, max_output_size=raw_size)
             elif codec == CODEC_RAW:
                 raw = bytes(stored)
             else:

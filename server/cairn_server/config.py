@@ -35,6 +35,11 @@ class Config:
         default=-1,
     )
     zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)
+    zstd_dictionary: str = _opt(
+        "latest: compress new states with the newest dictionary `cairn dict train` stored (read at start); "
+        "off: plain zstd. Rows written with any dictionary stay readable either way",
+        default="latest",
+    )
     max_state_bytes: int = _opt("largest state accepted; gRPC's max message size follows it", default=64 << 20)
     max_id_bytes: int = _opt("longest thread, namespace, checkpoint, task id (UTF-8 bytes)", default=512)
     max_metadata_bytes: int = _opt("largest metadata or filter, as JSON bytes", default=64 << 10)
@@ -158,4 +163,6 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
             flag = "--" + f.name.replace("_", "-")
             kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(f.type, f.type)
             raise ValueError(f"{flag} ({_env_name(f.name)}) expects {kind}, got {raw!r}") from exc
+    if values.get("zstd_dictionary", "latest") not in ("latest", "off"):
+        raise ValueError(f"--zstd-dictionary expects latest or off, got {values['zstd_dictionary']!r}")
     return Config(**values)

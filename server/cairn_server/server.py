@@ -30,23 +30,26 @@ log = logging.getLogger("cairn.server")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CheckpointStore"].full_name
 
 
-async def open_store(config: Config) -> TieredStore:
-    """The tiers the config asks for; no Redis/Postgres given = the embedded default."""
-    cold: ColdStore
-    cache: HotCache
+async def open_cold(config: Config) -> ColdStore:
+    """The durable tier alone: Postgres when a DSN is given, else the SQLite file."""
     if config.postgres_dsn:
         from .storage.postgres import PostgresColdStore
 
-        cold = await PostgresColdStore.open(
+        return await PostgresColdStore.open(
             config.postgres_dsn,
             pool_size=config.postgres_pool_size,
             timeout_seconds=config.cold_timeout_seconds,
             migrate=config.migrate,
         )
-    else:
-        from .storage.sqlite import SqliteColdStore
+    from .storage.sqlite import SqliteColdStore
 
-        cold = await SqliteColdStore.open(config.sqlite_path, migrate=config.migrate)
+    return await SqliteColdStore.open(config.sqlite_path, migrate=config.migrate)
+
+
+async def open_store(config: Config) -> TieredStore:
+    """The tiers the config asks for; no Redis/Postgres given = the embedded default."""
+    cold = await open_cold(config)
+    cache: HotCache
     if config.redis_url:
         from .storage.redis_cache import RedisCache
 
@@ -56,9 +59,11 @@ async def open_store(config: Config) -> TieredStore:
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
+    codec = Codec(config.zstd_level, keys, use_dictionary=config.zstd_dictionary == "latest")
+    codec.add_dictionaries(await cold.dictionaries())
     near_mb = config.near_cache_mb if config.near_cache_mb >= 0 else (0 if config.redis_url else 64)
     store = TieredStore(
-        cold, cache, Codec(config.zstd_level, keys), config.cache_timeout_seconds,
+        cold, cache, codec, config.cache_timeout_seconds,
         near=NearCache(near_mb << 20) if near_mb else None,
     )
     store.share_near_cache(origin=uuid.uuid4().hex[:16])

@@ -165,6 +165,16 @@ class ColdStore(Protocol):
 
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]: ...
 
+    async def dictionaries(self) -> list[tuple[int, bytes]]:
+        """Trained zstd dictionaries as (dictionary id, data), oldest first."""
+        ...
+
+    async def add_dictionary(self, dict_id: int, data: bytes, samples: int) -> None: ...
+
+    async def recent_states(self, limit: int) -> list[StoredCheckpoint]:
+        """The newest checkpoints of all tenants, with their stored states (samples for training)."""
+        ...
+
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[StoredCheckpoint, list[StoredWrite]] | None: ...

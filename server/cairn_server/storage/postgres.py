@@ -120,6 +120,12 @@ MIGRATIONS = [
     END
     $fn$;
     """,
+    """
+    CREATE TABLE cairn_dictionaries (
+        dict_id bigint PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+        samples integer NOT NULL, data bytea NOT NULL
+    );
+    """,
 ]
 
 _COLS = (
@@ -469,6 +475,28 @@ class PostgresColdStore:
             cp = _row_to_checkpoint(row, with_state=True)
             writes = await conn.fetch(_WRITES_OF, tenant, thread_id, namespace, cp.checkpoint_id, timeout=self.timeout)
             return cp, [write_from_row(w) for w in writes]
+
+    async def dictionaries(self) -> list[tuple[int, bytes]]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT dict_id, data FROM cairn_dictionaries ORDER BY created_at, dict_id", timeout=self.timeout
+            )
+        return [(r["dict_id"], bytes(r["data"])) for r in rows]
+
+    async def add_dictionary(self, dict_id: int, data: bytes, samples: int) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "INSERT INTO cairn_dictionaries (dict_id, samples, data) VALUES ($1, $2, $3)", dict_id, samples, data,
+                timeout=self.timeout,
+            )
+
+    async def recent_states(self, limit: int) -> list[StoredCheckpoint]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_COLS}, state FROM cairn_checkpoints ORDER BY row_id DESC LIMIT $1", limit,
+                timeout=self.timeout,
+            )
+        return [_row_to_checkpoint(r, True) for r in rows]
 
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
         sql = "SELECT max(row_id) FROM cairn_checkpoints WHERE tenant=$1 AND checkpoint_id=$2"

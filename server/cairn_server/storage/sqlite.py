@@ -61,6 +61,11 @@ MIGRATIONS = [
             REFERENCES cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id) ON DELETE CASCADE
     );
     """,
+    """
+    CREATE TABLE cairn_dictionaries (
+        dict_id INTEGER PRIMARY KEY, created_us INTEGER NOT NULL, samples INTEGER NOT NULL, data BLOB NOT NULL
+    );
+    """,
 ]
 
 _COLS = (
@@ -406,6 +411,32 @@ class SqliteColdStore:
                 )
             ]
             return cp, writes
+
+        return await self._run(work)
+
+    async def dictionaries(self) -> list[tuple[int, bytes]]:
+        def work() -> list[tuple[int, bytes]]:
+            rows = self._conn.execute("SELECT dict_id, data FROM cairn_dictionaries ORDER BY created_us, dict_id")
+            return [(r[0], bytes(r[1])) for r in rows]
+
+        return await self._run(work)
+
+    async def add_dictionary(self, dict_id: int, data: bytes, samples: int) -> None:
+        def work() -> None:
+            with self._conn:
+                self._conn.execute(
+                    "INSERT INTO cairn_dictionaries (dict_id, created_us, samples, data) VALUES (?, ?, ?, ?)",
+                    (dict_id, _us_now(), samples, data),
+                )
+
+        await self._run(work)
+
+    async def recent_states(self, limit: int) -> list[StoredCheckpoint]:
+        def work() -> list[StoredCheckpoint]:
+            rows = self._conn.execute(
+                f"SELECT {_COLS}, state FROM cairn_checkpoints ORDER BY row_id DESC LIMIT ?", (limit,)
+            )
+            return [_row_to_checkpoint(r, True) for r in rows]
 
         return await self._run(work)
 

@@ -33,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 from dataclasses import dataclass
 
-from ..codec import Codec
+from ..codec import Codec, UnknownDictionary
 from ..errors import AlreadyExists, DataLoss, HeadMoved, NotFound
 from .base import (
     ColdStore,
@@ -319,8 +319,7 @@ class TieredStore:
                 reason="THREAD_EMPTY",
             )
         cp, writes = found
-        where = f"checkpoint {cp.checkpoint_id!r} of thread {thread_id!r} in the {self.cold.name} store"
-        state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
+        state = await self._with_dictionaries(self.decode_state, cp)
         if gen is not None:
             await self._fill(gen, cp, writes, make_head=checkpoint_id is None)
         loaded = Loaded(cp, state, writes)
@@ -357,14 +356,14 @@ class TieredStore:
         """render(rows, writes) of the query; a thread's rendered pages are kept in the near cache until it changes."""
         near = self.near
         if near is None or not query.thread_id:  # a listing across threads changes with every save anywhere
-            return render(*await self.cold.list_checkpoints(query))
+            return await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
         page = dataclasses.astuple(query)
         found = near.get_page(query.tenant, query.thread_id, page)
         if found is not None:
             self.stats["cache_near_hits"] += 1
             return found
         started = near.epoch()
-        rendered = render(*await self.cold.list_checkpoints(query))
+        rendered = await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
         near.put_page(started, query.tenant, query.thread_id, page, rendered, size(rendered))
         return rendered
 
@@ -373,6 +372,14 @@ class TieredStore:
 
     async def list_threads(self, *args, **kwargs) -> list[ThreadSummary]:  # type: ignore[no-untyped-def]
         return await self.cold.list_threads(*args, **kwargs)
+
+    async def _with_dictionaries(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args), which decodes states; once more after loading dictionaries another process trained."""
+        try:
+            return fn(*args)
+        except UnknownDictionary:
+            self.codec.add_dictionaries(await self.cold.dictionaries())
+            return fn(*args)
 
     def decode_state(self, cp: StoredCheckpoint) -> bytes:
         where = f"checkpoint {cp.checkpoint_id!r} of thread {cp.thread_id!r} in the {self.cold.name} store"
