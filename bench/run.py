@@ -337,6 +337,44 @@ def storage(pg: PostgresServer, database: str, pattern: str, count_table: str) -
     }
 
 
+def dictionary_phase(args: argparse.Namespace, bench: Bench, pg: PostgresServer, redis: RedisServer,
+                     r: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """(d) zstd dictionary: train on other states (another seed), then Save the usual ones with it.
+
+    A fresh database; `cairn dict train` on 600 states of seed 7 saved through Cairn; the checkpoints are then
+    truncated (the dictionary stays), Cairn restarts and the measured Save phases store the bench's states
+    (seed 42, none of them trained on). Bytes per checkpoint are those rows' alone."""
+    dsn = pg.create_database("cairn_dict")
+    redis_db1 = f"redis://127.0.0.1:{redis.port}/1"  # not the other server's cache
+    server = CairnServer("--postgres-dsn", dsn, "--redis-url", redis_db1, "--log-level", "WARNING", *args.server_arg)
+    with server:
+        subprocess.run([sys.executable, "-m", "cairn_server.cli", "bench", "--target", server.target, "--quiet",
+                        "--mix", "save=1", "-c", "8", "--requests", "600", "--warmup", "0", "--seed", "7",
+                        "--state-pool", "600", "--threads", "60"], check=True, capture_output=True, timeout=300)
+        trained = subprocess.run([sys.executable, "-m", "cairn_server.cli", "dict", "train", "--postgres-dsn", dsn,
+                                  "--samples", "600", "--json"], capture_output=True, text=True, timeout=300)
+        if not trained.stdout.strip():
+            raise RuntimeError(f"cairn dict train failed: {trained.stderr[-2000:]}")
+        result = json.loads(trained.stdout)
+        log(f"dictionary: trained on {result['samples']} states of seed 7, held-out ratio "
+            f"{result['ratio_without']:.3f} -> {result['ratio_with']:.3f}, stored={result['stored']}")
+        pg.sql("TRUNCATE cairn_checkpoints, cairn_writes, cairn_threads", database="cairn_dict")
+        server.stop()
+        import redis as redis_client
+
+        redis_client.Redis.from_url(redis_db1).flushdb()
+        server.start()
+        bench.trees["cairn server"] = lambda: server.pid
+        for i in range(args.repeat):
+            tag = f" #{i + 1}" if args.repeat > 1 else ""
+            r.setdefault("cairn_save_dict", []).append(
+                bench.cairn_bench(f"cairn save c=32, dictionary{tag}", server.target, "--mix", "save=1", "-c", "32")
+            )
+    out = storage(pg, "cairn_dict", "cairn\\_%", "cairn_checkpoints")
+    out["training"] = result
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # the run
 # ------------------------------------------------------------------------------------------------
@@ -432,7 +470,9 @@ def main(argv: list[str] | None = None) -> int:
                 lg_store = storage(pg, "langgraph_bench", "checkpoint%", "checkpoints")
                 lg_store["rawJsonPerCheckpoint"] = lg_bench.saved_raw / max(lg_bench.saved_count, 1)
             server_log_tail = server.log_text()[-2000:]
+        dict_store = dictionary_phase(args, bench, pg, redis, r)
 
+    cairn_store["withDictionary"] = dict_store
     summary = summarize(r, lg, cairn_store, lg_store, args)
     summary["seconds"] = round(time.monotonic() - started, 1)
     summary["phases"] = bench.phases
@@ -483,8 +523,10 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
     take("cairn_stream_rps", "cairn_stream", "save_stream")
     take("cairn_batch_items_per_s", "cairn_batch", "batch_load", field="itemsPerSecond")
     take("echo_load_rps_2procs", "echo_load_2procs", "load")
+    take("cairn_save_dict_rps", "cairn_save_dict", "save")
     m.update({
         "cairn_bytes_per_checkpoint": cairn_store["bytesPerCheckpoint"],
+        "cairn_dict_bytes_per_checkpoint": cairn_store["withDictionary"]["bytesPerCheckpoint"],
         "raw_json_per_checkpoint": cairn_store["rawJsonPerCheckpoint"],
         "compression_ratio_reported": best(r["cairn_save"], "save")["compressionRatio"],
         "client_cpu_percent": {k: max(x["clientCpu"]["percentOfOneCore"] / x["clientCpu"]["procs"] for x in v)
@@ -534,6 +576,12 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
             "raw_json_per_checkpoint", "raw JSON B", "<= 0.50", lambda x: x <= 0.50),
         row("Bytes stored per checkpoint vs LangGraph", "cairn_bytes_per_checkpoint", "B",
             "lg_bytes_per_checkpoint", "LangGraph B", "<= 0.65", lambda x: x <= 0.65),
+        row("  with a zstd dictionary: bytes vs raw JSON", "cairn_dict_bytes_per_checkpoint", "B",
+            "raw_json_per_checkpoint", "raw JSON B", "<= 0.50", lambda x: x <= 0.50),
+        row("  with a zstd dictionary: bytes vs LangGraph", "cairn_dict_bytes_per_checkpoint", "B",
+            "lg_bytes_per_checkpoint", "LangGraph B", "<= 0.65", lambda x: x <= 0.65),
+        row("  with a zstd dictionary: Save c=32 vs LangGraph", "cairn_save_dict_rps", "/s", "lg_aput_rps",
+            "aput /s c=32", ">= 3.0", lambda x: x >= 3.0),
     ]
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
