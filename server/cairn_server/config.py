@@ -47,6 +47,12 @@ class Config:
     default_page_size: int = _opt("page size when a List asks for 0", default=100)
     max_page_size: int = _opt("page sizes above this are capped", default=1000)
     max_batch_items: int = _opt("most loads in one BatchLoad, writes in one PutWrites", default=1000)
+    commit_concurrency: int = _opt(
+        "save commits (cache round trips + one cold transaction each) run at once; saves arriving meanwhile "
+        "queue and share the next one. 1 batches most; raise it when the cold store's latency, not this "
+        "server's CPU, limits saves",
+        default=1,
+    )
     postgres_pool_size: int = _opt("Postgres connections per server process", default=10)
     cold_timeout_seconds: float = _opt("a cold-store call slower than this fails with UNAVAILABLE", default=5.0)
     cache_timeout_seconds: float = _opt("a cache call slower than this falls through to the cold store", default=0.5)

@@ -64,7 +64,7 @@ async def open_store(config: Config) -> TieredStore:
     near_mb = config.near_cache_mb if config.near_cache_mb >= 0 else (0 if config.redis_url else 64)
     store = TieredStore(
         cold, cache, codec, config.cache_timeout_seconds,
-        near=NearCache(near_mb << 20) if near_mb else None,
+        near=NearCache(near_mb << 20) if near_mb else None, commit_concurrency=max(1, config.commit_concurrency),
     )
     store.share_near_cache(origin=uuid.uuid4().hex[:16])
     return store

@@ -1,36 +1,36 @@
-"""Group commit: concurrent saves share cold-store transactions.
+"""Group commit: concurrent saves share one commit (cache round trips and cold transaction).
 
-No timer: a save goes straight to the cold store when fewer than `max_inflight`
+No timer: a save goes straight to `commit` when fewer than `max_inflight`
 commits are running; otherwise it queues, and the next free committer takes
-everything queued (up to `max_batch`) in one transaction. Light load pays no
-extra latency; heavy load pays one commit per batch instead of per save. Each
-save is still acknowledged only after the transaction holding it committed.
-Items are committed in thread order so two batches lock thread heads in the
-same order and cannot deadlock.
+everything queued (up to `max_batch`) in one call. Light load pays no extra
+latency; heavy load pays one commit per batch instead of per save. Each save is
+still acknowledged only after the commit holding it returned.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from .base import ColdStore, SaveItem, SaveOutcome
+from .base import SaveItem, SaveOutcome
+
+Commit = Callable[[list[SaveItem]], Awaitable[list[SaveOutcome | Exception]]]
 
 
 class GroupCommit:
     def __init__(
-        self, cold: ColdStore, max_inflight: int = 8, max_batch: int = 128,
+        self, commit: Commit, max_inflight: int = 8, max_batch: int = 128,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
-        self.cold = cold
+        self.commit = commit  # items -> one outcome or error per item, in order
         self.on_batch = on_batch  # told the size of every transaction it commits (metrics)
         self.max_inflight = max_inflight
         self.max_batch = max_batch
-        self._queue: list[tuple[SaveItem, asyncio.Future[SaveOutcome]]] = []
+        self._queue: list[tuple[SaveItem, asyncio.Future[SaveOutcome | Exception]]] = []
         self._inflight = 0
 
-    async def save(self, item: SaveItem) -> SaveOutcome:
-        future: asyncio.Future[SaveOutcome] = asyncio.get_running_loop().create_future()
+    async def save(self, item: SaveItem) -> SaveOutcome | Exception:
+        future: asyncio.Future[SaveOutcome | Exception] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._inflight < self.max_inflight:
             self._inflight += 1
@@ -47,10 +47,8 @@ class GroupCommit:
                     continue
                 if self.on_batch is not None:
                     self.on_batch(len(batch))
-                batch.sort(key=lambda e: (e[0].checkpoint.tenant, e[0].checkpoint.thread_id,
-                                          e[0].checkpoint.namespace))
                 try:
-                    outcomes = await self.cold.save([item for item, _ in batch])
+                    outcomes = await self.commit([item for item, _ in batch])
                 except BaseException as exc:  # noqa: BLE001 - handed to every waiter, then re-raised if fatal
                     for _, future in batch:
                         if not future.done():

@@ -19,11 +19,12 @@ import asyncio
 import hashlib
 import logging
 import time
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from .base import StoredCheckpoint
 from .entry import CorruptEntry, entry_generation
@@ -183,13 +184,10 @@ class RedisCache:
             raise CacheUnavailable(str(exc)) from exc
 
     async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
-        if len(threads) == 1:  # a pipeline costs more than one plain command
+        if len(threads) == 1:
             return [await self._generation(*threads[0])]
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for tenant, thread_id in threads:
-                    pipe.get(_tag(tenant, thread_id) + ":g")
-                values = await pipe.execute()
+            values = await self.client.mget([_tag(tenant, thread_id) + ":g" for tenant, thread_id in threads])
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
         return [int(v or 0) for v in values]
@@ -200,15 +198,32 @@ class RedisCache:
             await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
                             True, saved=True)
             return
+        calls = [
+            self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
+                            True, saved=True)
+            for cp, generation, blob in fills
+        ]
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for cp, generation, blob in fills:
-                    keys, args = self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id,
-                                                 cp.sequence, generation, blob, True, saved=True)
-                    await self._fill(keys=keys, args=args, client=pipe)
-                await pipe.execute()
+            await self._evalsha_pipelined(self._fill, calls)
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
+
+    async def _evalsha_pipelined(self, script: Any, calls: list[tuple[list[str], list[object]]]) -> None:
+        """EVALSHA per call in one pipeline. redis-py's own script pipelining first asks SCRIPT EXISTS on every
+        execute, one more round trip; here the script is loaded only when Redis says it lacks it (NOSCRIPT)."""
+        for attempt in (1, 2):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for keys, args in calls:
+                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+                results = await pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, NoScriptError) for r in results):
+                break
+            if attempt == 2:
+                raise next(r for r in results if isinstance(r, NoScriptError))
+            await self.client.script_load(script.script)
+        failed = next((r for r in results if isinstance(r, Exception)), None)
+        if failed is not None:
+            raise failed
 
     async def bump(self, tenant: str, thread_id: str) -> None:
         try:

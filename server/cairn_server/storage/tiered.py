@@ -95,7 +95,7 @@ class Loaded:
 class TieredStore:
     def __init__(
         self, cold: ColdStore, cache: HotCache, codec: Codec, cache_timeout_seconds: float = 0.5,
-        near: NearCache | None = None,
+        near: NearCache | None = None, commit_concurrency: int = 1,
     ) -> None:
         self.cold = cold
         self.cache = cache
@@ -107,7 +107,9 @@ class TieredStore:
         self._healer: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
-        self._group = GroupCommit(cold, max_inflight=cold.max_inflight, on_batch=self._observe_batch)
+        self._group = GroupCommit(
+            self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
+        )
 
     def share_near_cache(self, origin: str) -> None:
         """Keep the near cache coherent with other processes on the same hot cache (Redis pub/sub).
@@ -176,14 +178,33 @@ class TieredStore:
     # -- writes ------------------------------------------------------------
 
     async def save(self, item: SaveItem) -> SaveOutcome:
-        (result,) = await self.save_many([item])
+        """One save. Concurrent saves share a commit (group_commit.py), which runs on even if the caller leaves."""
+        result = await self._group.save(item)
         if isinstance(result, Exception):
             raise result
         return result
 
     @_finish_even_if_cancelled
     async def save_many(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
-        """Commit the saves in one cold-store transaction, in order; per-item failures are returned."""
+        """Commit a stream's batch of saves in one commit; per-item failures are returned, in order."""
+        self._observe_batch(len(items))
+        return await self._commit(items)
+
+    async def _commit(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
+        """One generations read, one cold transaction, one cache fill for all the items.
+
+        The cold store gets them sorted by thread (stable: a thread's saves keep their order), so two
+        concurrent transactions lock thread heads in the same order and cannot deadlock.
+        """
+        order = sorted(range(len(items)), key=lambda i: (items[i].checkpoint.tenant, items[i].checkpoint.thread_id,
+                                                        items[i].checkpoint.namespace))
+        by_position = await self._commit_sorted([items[i] for i in order])
+        results: list[SaveOutcome | Exception] = [None] * len(items)  # type: ignore[list-item]
+        for position, i in enumerate(order):
+            results[i] = by_position[position]
+        return results
+
+    async def _commit_sorted(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         started = self.near.epoch() if self.near is not None else 0
         threads = list(dict.fromkeys((i.checkpoint.tenant, i.checkpoint.thread_id) for i in items))
         usable = [key for key in threads if key not in self._pending]
@@ -192,11 +213,7 @@ class TieredStore:
             found = await self._cache("generations", self.cache.generations(usable))
             if found is not _FAILED:
                 gens.update(zip(usable, found, strict=True))
-        if len(items) == 1:
-            outcomes = [await self._group.save(items[0])]
-        else:
-            self._observe_batch(len(items))
-            outcomes = await self.cold.save(items)
+        outcomes = await self.cold.save(items)
         fills: list[tuple[StoredCheckpoint, int, bytes]] = []
         results: list[SaveOutcome | Exception] = []
         for item, outcome in zip(items, outcomes, strict=True):
