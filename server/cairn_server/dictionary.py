@@ -70,7 +70,8 @@ async def train(config: Any, samples: int, dict_size: int) -> dict[str, Any]:
                 continue  # a corrupt row is no sample; `cairn show` reports it
         if len(raws) < _MIN_SAMPLES:
             raise TrainingError(f"need at least {_MIN_SAMPLES} stored checkpoints to train on, found {len(raws)}")
-        held_out, training = raws[::10], [r for i, r in enumerate(raws) if i % 10]
+        held_out = raws[::10]
+        training: list[bytes | bytearray | memoryview] = [r for i, r in enumerate(raws) if i % 10]
         try:
             dictionary = zstandard.train_dictionary(dict_size, training, level=config.zstd_level)
         except zstandard.ZstdError as exc:
