@@ -110,7 +110,8 @@ def _worker(n: int, target: str, stop: threading.Event, ledger: Ledger) -> None:
                 ledger.bad_errors.append(f"{op}: {err}")
 
 
-def test_chaos(tmp_path) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("near_cache_mb", ["0", "64"], ids=["redis", "redis+near"])
+def test_chaos(tmp_path, near_cache_mb: str) -> None:  # type: ignore[no-untyped-def]
     with (
         RedisServer(persistent=True) as redis,
         PostgresServer(synchronous_commit=True) as pg,
@@ -118,7 +119,8 @@ def test_chaos(tmp_path) -> None:  # type: ignore[no-untyped-def]
         dsn = pg.create_database("chaos")
         metrics = f"127.0.0.1:{free_port()}"
         with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--cold-timeout-seconds", "1",
-                         "--metrics-listen", metrics, "--log-level", "WARNING") as cairn:
+                         "--metrics-listen", metrics, "--log-level", "WARNING", "--near-cache-mb", near_cache_mb,
+                         ) as cairn:
             stop = threading.Event()
             ledgers = [Ledger() for _ in range(WORKERS)]
             workers = [threading.Thread(target=_worker, args=(i, cairn.target, stop, ledgers[i]), daemon=True)
@@ -166,9 +168,13 @@ def test_chaos(tmp_path) -> None:  # type: ignore[no-untyped-def]
                         verified += 1
                         c.load(thread, checkpoint_id=cid)  # filled above: this one must be a cache hit
             scraped = urllib.request.urlopen(f"http://{metrics}/metrics", timeout=5).read().decode()
-            cache_hits = float(scraped.split('cairn_cache_lookups_total{result="hits"} ')[1].split()[0])
+            cache_hits = sum(
+                float(scraped.split(f'cairn_cache_lookups_total{{result="{result}"}} ')[1].split()[0])
+                for result in ("hits", "near_hits")
+            )
     total = lambda attr: sum((getattr(lg, attr) for lg in ledgers), Counter())  # noqa: E731
     report = {
+        "near_cache_mb": int(near_cache_mb),
         "faults": dict(faults),
         "ops": dict(total("ops")),
         "acked_saves": sum(len(lg.acked) for lg in ledgers),
