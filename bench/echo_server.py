@@ -22,6 +22,7 @@ from google.protobuf import struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn_server.bench.states import agent_states
+from cairn_server.server import run_event_loop
 
 SERVICE = "cairn.v1.CheckpointStore"
 
@@ -116,7 +117,7 @@ def main() -> None:
     p.add_argument("command", choices=["serve"])
     p.add_argument("--listen", default="127.0.0.1:50061")
     args, _ = p.parse_known_args()
-    asyncio.run(serve(args.listen))
+    run_event_loop(serve(args.listen))  # the same event loop as `cairn serve` (uvloop when installed)
 
 
 if __name__ == "__main__":

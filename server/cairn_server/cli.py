@@ -28,13 +28,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_config(args)
     _setup_logging(config.log_level, config.log_format)
     from .auth import Authenticator
-    from .server import check_workers, serve, serve_workers
+    from .server import check_workers, run_event_loop, serve, serve_workers
 
     auth = Authenticator.from_config(config)
     check_workers(config)
     if config.workers > 1:
         return serve_workers(config, auth)
-    asyncio.run(serve(config, auth))
+    run_event_loop(serve(config, auth), config.event_loop)
     return 0
 
 

@@ -59,6 +59,7 @@ class Config:
     migrate: bool = _opt("apply schema migrations on start", default=True)
     log_level: str = _opt("DEBUG, INFO, WARNING or ERROR", default="INFO")
     log_format: str = _opt("json, text, or auto (json when stderr is not a terminal)", default="auto")
+    event_loop: str = _opt("auto (uvloop when installed), uvloop or asyncio", default="auto")
     grace_seconds: float = _opt("on SIGTERM, how long in-flight calls may finish", default=10.0)
     workers: int = _opt("server processes sharing the port (SO_REUSEPORT); >1 needs --redis-url", default=1)
     metrics_listen: str | None = _opt("serve Prometheus /metrics on host:port", default=None)
@@ -169,6 +170,8 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
             flag = "--" + f.name.replace("_", "-")
             kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(f.type, f.type)
             raise ValueError(f"{flag} ({_env_name(f.name)}) expects {kind}, got {raw!r}") from exc
+    if values.get("event_loop", "auto") not in ("auto", "uvloop", "asyncio"):
+        raise ValueError(f"--event-loop expects auto, uvloop or asyncio, got {values['event_loop']!r}")
     if values.get("zstd_dictionary", "latest") not in ("latest", "off"):
         raise ValueError(f"--zstd-dictionary expects latest or off, got {values['zstd_dictionary']!r}")
     return Config(**values)
