@@ -28,13 +28,16 @@ class GroupCommit:
         self.max_batch = max_batch
         self._queue: list[tuple[SaveItem, asyncio.Future[SaveOutcome | Exception]]] = []
         self._inflight = 0
+        self._drainers: set[asyncio.Task[None]] = set()  # the loop itself keeps only weak references to tasks
 
     async def save(self, item: SaveItem) -> SaveOutcome | Exception:
         future: asyncio.Future[SaveOutcome | Exception] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._inflight < self.max_inflight:
             self._inflight += 1
-            asyncio.get_running_loop().create_task(self._drain())
+            task = asyncio.get_running_loop().create_task(self._drain())
+            self._drainers.add(task)
+            task.add_done_callback(self._drainers.discard)
         return await future
 
     async def _drain(self) -> None:
