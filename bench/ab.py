@@ -1,0 +1,75 @@
+"""Interleaved A/B of `cairn serve` variants: is a lever worth keeping?
+
+One Redis and one Postgres; each run starts a fresh database and server for one variant, drives one phase with
+`cairn bench`, and the variants alternate (A B B A A B ...), so drift on a shared machine hits both alike.
+Prints every run and the medians. A variant is a set of `cairn serve` flags, optionally with another source tree
+(e.g. a `git worktree` of the previous commit):
+
+    python bench/ab.py --mix save=1 -c 32 --rounds 6 \\
+        --variant "one=--commit-concurrency 1" --variant "eight=--commit-concurrency 8"
+    git worktree add /tmp/base HEAD~1
+    python bench/ab.py --mix load=1 --variant "base@/tmp/base=" --variant "new=" --server-arg=--near-cache-mb=64
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
+
+
+def parse_variant(text: str) -> tuple[str, Path, list[str]]:
+    """'NAME[@SOURCE_TREE]=FLAGS' -> (name, tree, flags)."""
+    head, sep, flags = text.partition("=")
+    if not sep or not head:
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME[@TREE]=FLAGS")
+    name, _, tree = head.partition("@")
+    return name, Path(tree) if tree else ROOT, shlex.split(flags)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--variant", action="append", type=parse_variant, required=True, help="NAME[@TREE]=FLAGS")
+    p.add_argument("--mix", default="save=1")
+    p.add_argument("-c", "--concurrency", default="32")
+    p.add_argument("--duration", default="4")
+    p.add_argument("--rounds", type=int, default=4, help="runs of each variant (4)")
+    p.add_argument("--server-arg", action="append", default=[], help="flag for every variant")
+    args = p.parse_args()
+    op_name = args.mix.split("=")[0].split(",")[0]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in args.variant}
+    with RedisServer() as redis, PostgresServer() as pg:
+        for rnd in range(args.rounds):
+            for name, tree, flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
+                dsn = pg.create_database(f"ab_{rnd}_{name}")
+                env = {"PYTHONPATH": f"{tree}/server:{tree}/client_py:{tree}"}
+                with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
+                                 *args.server_arg, *flags, env=env) as server:
+                    proc = subprocess.run(
+                        [sys.executable, "-m", "cairn_server.cli", "bench", "--target", server.target, "--quiet",
+                         "--json", "--mix", args.mix, "-c", args.concurrency, "--duration", args.duration],
+                        capture_output=True, text=True, check=True,
+                    )
+                op = json.loads(proc.stdout)["operations"][op_name]
+                p99 = next(d["latency"] for d in op["latencyDistribution"] if d["percentage"] == 99) / 1e6
+                runs[name].append((op["rps"], p99))
+                print(f"{name:>12}  {op['rps']:>9,.0f}/s  p99 {p99:6.2f} ms", flush=True)
+    print()
+    for name, results in runs.items():
+        rps = sorted(r for r, _ in results)
+        p99s = sorted(q for _, q in results)
+        print(f"{name:>12}  median {rps[len(rps) // 2]:>9,.0f}/s  p99 median {p99s[len(p99s) // 2]:6.2f} ms"
+              f"  ({args.mix}, c={args.concurrency}, {len(results)} runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
