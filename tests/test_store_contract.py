@@ -385,6 +385,25 @@ class TestBatchAndStream:
         assert results[1].checkpoint_id == ids[1]  # type: ignore[union-attr]
         assert isinstance(results[2], NotFound)
 
+    def test_batch_load_mixes_cached_uncached_missing_and_invalid(self, client: CheckpointClient, thread_id: str) -> None:
+        """One batch over many threads: heads and ids, some never read before (cold), some read (cached),
+        a deleted one, a missing one and an invalid request, each answered in its place."""
+        threads = [f"{thread_id}-{i}" for i in range(12)]
+        heads = {t: chain(client, t, 2) for t in threads}
+        for t in threads[:6]:
+            client.load(t)  # cached from here on, in whichever tiers the backend has
+        client.delete(threads[0], heads[threads[0]][1])  # the cached head is gone: the older one is the head now
+        loads = [(t, "", None) for t in threads] + [(t, "", heads[t][0]) for t in threads]
+        loads += [(threads[1], "", "missing"), ("", "", None), (threads[0], "", heads[threads[0]][1])]
+        results = client.batch_load(loads)
+        assert len(results) == len(loads)
+        for i, t in enumerate(threads):
+            assert results[i].checkpoint_id == (heads[t][0] if i == 0 else heads[t][1])  # type: ignore[union-attr]
+            assert results[len(threads) + i].checkpoint_id == heads[t][0]  # type: ignore[union-attr]
+        assert isinstance(results[-3], NotFound)
+        assert isinstance(results[-2], InvalidArgument)
+        assert isinstance(results[-1], NotFound)
+
     def test_save_stream_in_order_with_item_errors(self, client: CheckpointClient, thread_id: str) -> None:
         reqs = [save_request(thread_id, {"i": i}, checkpoint_id=f"s{i}") for i in range(300)]
         reqs.insert(5, save_request("", {}))  # invalid: no thread

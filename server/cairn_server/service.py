@@ -401,12 +401,16 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         tenant = self._tenant(context)
         return await self._load(tenant, request)
 
-    async def _load(self, tenant: str, request: pb.LoadRequest) -> pb.LoadResponse:
+    def _load_key(self, request: pb.LoadRequest) -> tuple[str, str, str | None]:
         lim = self.limits
         thread_id = lim.id("thread_id", request.thread_id, required=True)
         namespace = lim.id("namespace", request.namespace, required=False)
-        checkpoint_id = lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
-        loaded = await self.store.load(tenant, thread_id, namespace, checkpoint_id)
+        return thread_id, namespace, lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
+
+    async def _load(self, tenant: str, request: pb.LoadRequest) -> pb.LoadResponse:
+        return self._rendered(await self.store.load(tenant, *self._load_key(request)))
+
+    def _rendered(self, loaded: Loaded) -> pb.LoadResponse:
         if self.metrics is not None:
             self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
         if loaded.rendered is None:  # a near-cache hit was rendered by the call that put it there
@@ -418,15 +422,22 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         tenant = self._tenant(context)
         self.limits.batch("loads", len(request.loads))
 
-        async def one(load: pb.LoadRequest) -> pb.BatchLoadResult:
+        results: list[pb.BatchLoadResult | None] = []
+        wanted: list[tuple[str, str, str | None]] = []
+        for load in request.loads:
             try:
-                return pb.BatchLoadResult(load=await self._load(tenant, load))
+                wanted.append(self._load_key(load))
+                results.append(None)
             except CairnError as err:
-                if err.code == grpc.StatusCode.UNAVAILABLE:
-                    raise
-                return pb.BatchLoadResult(error=item_error(err))
-
-        results = await asyncio.gather(*(one(load) for load in request.loads))
+                results.append(pb.BatchLoadResult(error=item_error(err)))
+        loaded = iter(await self.store.load_many(tenant, wanted))
+        for i, result in enumerate(results):
+            if result is None:
+                item = next(loaded)
+                results[i] = (
+                    pb.BatchLoadResult(error=item_error(item)) if isinstance(item, CairnError)
+                    else pb.BatchLoadResult(load=self._rendered(item))
+                )
         return pb.BatchLoadResponse(results=results)
 
     @rpc

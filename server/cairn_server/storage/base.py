@@ -231,6 +231,12 @@ class HotCache(Protocol):
         With checkpoint_id None, the entry of the thread's cached head."""
         ...
 
+    async def get_many(
+        self, tenant: str, requests: list[tuple[str, str, str | None]]
+    ) -> list[tuple[int, bytes | None]]:
+        """get() of each (thread_id, namespace, checkpoint_id|None) of one tenant, in one round trip."""
+        ...
+
     async def fill(
         self,
         tenant: str,

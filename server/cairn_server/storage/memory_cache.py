@@ -51,6 +51,11 @@ class MemoryCache:
             return gen, blob  # let the caller find it corrupt, count it and evict it
         return gen, blob
 
+    async def get_many(
+        self, tenant: str, requests: list[tuple[str, str, str | None]]
+    ) -> list[tuple[int, bytes | None]]:
+        return [await self.get(tenant, *request) for request in requests]
+
     async def fill(
         self,
         tenant: str,

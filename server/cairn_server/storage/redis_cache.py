@@ -131,16 +131,37 @@ class RedisCache:
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[int, bytes | None]:
-        tag = _tag(tenant, thread_id)
-        prefix = f"{tag}:c:{namespace}\x00"
-        if checkpoint_id is None:
-            keys, args = [tag + ":g", f"{tag}:h:{namespace}"], ["head", prefix]
-        else:
-            keys, args = [tag + ":g", prefix + checkpoint_id], ["id", ""]
+        keys, args = self._get_call(tenant, thread_id, namespace, checkpoint_id)
         try:
             gen_raw, blob = await self._get(keys=keys, args=args)
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
+        return self._current(gen_raw, blob)
+
+    async def get_many(
+        self, tenant: str, requests: list[tuple[str, str, str | None]]
+    ) -> list[tuple[int, bytes | None]]:
+        calls = [self._get_call(tenant, *request) for request in requests]
+        try:
+            replies = await self._evalsha_pipelined(self._get, calls)
+        except RedisError as exc:
+            raise CacheUnavailable(str(exc)) from exc
+        return [self._current(gen_raw, blob) for gen_raw, blob in replies]
+
+    @staticmethod
+    def _get_call(
+        tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
+    ) -> tuple[list[str], list[object]]:
+        """KEYS and ARGV of the _GET script."""
+        tag = _tag(tenant, thread_id)
+        prefix = f"{tag}:c:{namespace}\x00"
+        if checkpoint_id is None:
+            return [tag + ":g", f"{tag}:h:{namespace}"], ["head", prefix]
+        return [tag + ":g", prefix + checkpoint_id], ["id", ""]
+
+    @staticmethod
+    def _current(gen_raw: bytes, blob: bytes | None) -> tuple[int, bytes | None]:
+        """(generation, entry), the entry dropped when it was filled under another generation."""
         gen = int(gen_raw)
         if blob is None:
             return gen, None
@@ -208,8 +229,8 @@ class RedisCache:
         except RedisError as exc:
             raise CacheUnavailable(str(exc)) from exc
 
-    async def _evalsha_pipelined(self, script: Any, calls: list[tuple[list[str], list[object]]]) -> None:
-        """EVALSHA per call in one pipeline. redis-py's own script pipelining first asks SCRIPT EXISTS on every
+    async def _evalsha_pipelined(self, script: Any, calls: list[tuple[list[str], list[object]]]) -> list[Any]:
+        """EVALSHA per call in one pipeline; the replies. redis-py's own script pipelining first asks SCRIPT EXISTS on every
         execute, one more round trip; here the script is loaded only when Redis says it lacks it (NOSCRIPT)."""
         for attempt in (1, 2):
             async with self.client.pipeline(transaction=False) as pipe:
@@ -224,6 +245,7 @@ class RedisCache:
         failed = next((r for r in results if isinstance(r, Exception)), None)
         if failed is not None:
             raise failed
+        return results
 
     async def bump(self, tenant: str, thread_id: str) -> None:
         try:

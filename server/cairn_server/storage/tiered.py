@@ -34,7 +34,7 @@ from typing import Any
 from dataclasses import dataclass
 
 from ..codec import Codec, UnknownDictionary
-from ..errors import AlreadyExists, DataLoss, HeadMoved, NotFound
+from ..errors import AlreadyExists, CairnError, DataLoss, HeadMoved, NotFound, Unavailable
 from .base import (
     ColdStore,
     HotCache,
@@ -311,20 +311,60 @@ class TieredStore:
                 self.stats["cache_near_hits"] += 1
                 return near_hit  # type: ignore[no-any-return]
             started = self.near.epoch()
-        gen: int | None = None
+        hit = None
         if (tenant, thread_id) not in self._pending:
             hit = await self._cache("get", self.cache.get(tenant, thread_id, namespace, checkpoint_id))
-            if hit is not _FAILED:
-                gen, blob = hit
-                if blob is not None:
-                    loaded = self._from_entry(blob, tenant, thread_id, namespace, checkpoint_id)
-                    if loaded is not None:
-                        self.stats["cache_hits"] += 1
-                        self._keep_near(started, loaded, make_head=checkpoint_id is None)
-                        return loaded
-                self.stats["cache_misses"] += 1
+        return await self._finish_load(tenant, thread_id, namespace, checkpoint_id, started, hit)
+
+    async def load_many(
+        self, tenant: str, requests: list[tuple[str, str, str | None]]
+    ) -> list[Loaded | CairnError]:
+        """Load each (thread_id, namespace, checkpoint_id|None); per-item errors are returned, Unavailable raised.
+
+        Near-cache hits first, then one hot-cache round trip for all the rest, then the cold store for the
+        misses, concurrently."""
+        results: list[Loaded | CairnError | None] = [None] * len(requests)
+        todo: list[int] = []
+        for i, (thread_id, namespace, checkpoint_id) in enumerate(requests):
+            near_hit = self.near.get(tenant, thread_id, namespace, checkpoint_id) if self.near is not None else None
+            if near_hit is not None:
+                self.stats["cache_near_hits"] += 1
+                results[i] = near_hit
             else:
-                gen = None
+                todo.append(i)
+        started = self.near.epoch() if self.near is not None else 0
+        lookup = [i for i in todo if (tenant, requests[i][0]) not in self._pending]
+        hits: dict[int, object] = {}
+        if lookup:
+            found = await self._cache("get_many", self.cache.get_many(tenant, [requests[i] for i in lookup]))
+            hits = dict.fromkeys(lookup, _FAILED) if found is _FAILED else dict(zip(lookup, found, strict=True))
+
+        async def one(i: int) -> None:
+            try:
+                results[i] = await self._finish_load(tenant, *requests[i], started, hits.get(i))
+            except Unavailable:
+                raise
+            except CairnError as err:
+                results[i] = err
+
+        await asyncio.gather(*(one(i) for i in todo))
+        return results  # type: ignore[return-value]
+
+    async def _finish_load(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None, started: int, hit: Any
+    ) -> Loaded:
+        """A load after its hot-cache lookup: `hit` is (generation, entry or None), or None/_FAILED when the
+        cache was skipped or failed (then nothing is filled)."""
+        gen: int | None = None
+        if hit is not None and hit is not _FAILED:
+            gen, blob = hit
+            if blob is not None:
+                loaded = self._from_entry(blob, tenant, thread_id, namespace, checkpoint_id)
+                if loaded is not None:
+                    self.stats["cache_hits"] += 1
+                    self._keep_near(started, loaded, make_head=checkpoint_id is None)
+                    return loaded
+            self.stats["cache_misses"] += 1
         found = await self.cold.load(tenant, thread_id, namespace, checkpoint_id)
         if found is None:
             if checkpoint_id:
