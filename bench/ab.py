@@ -45,7 +45,7 @@ def main() -> int:
     p.add_argument("--server-arg", action="append", default=[], help="flag for every variant")
     p.add_argument("--bench-arg", action="append", default=[], help="extra `cairn bench` flag, e.g. --batch-size=50")
     args = p.parse_args()
-    op_name = args.mix.split("=")[0].split(",")[0]
+    op_name = "save_stream" if "--stream" in args.bench_arg else args.mix.split("=")[0].split(",")[0]
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in args.variant}
     with RedisServer() as redis, PostgresServer() as pg:
         for rnd in range(args.rounds):

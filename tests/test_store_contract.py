@@ -415,6 +415,9 @@ class TestBatchAndStream:
         ok = [r for r in results if not isinstance(r, Exception)]
         assert [r.sequence for r in ok] == list(range(1, 301))
         assert client.load(thread_id).checkpoint_id == "s299"
+        # only a batch's newest checkpoint of a thread is cached; the others load from the cold store, then cached
+        for _ in range(2):
+            assert client.load(thread_id, checkpoint_id="s5").json() == {"i": 5}
 
 
 class TestBadInput:

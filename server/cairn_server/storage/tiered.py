@@ -214,9 +214,14 @@ class TieredStore:
             if found is not _FAILED:
                 gens.update(zip(usable, found, strict=True))
         outcomes = await self.cold.save(items)
+        # Only a namespace's newest inserted checkpoint of the batch is cached: it is the head, and the older ones
+        # (a stream replaying history) would be written to the cache only to stop being heads at once.
+        newest = {(item.checkpoint.tenant, item.checkpoint.thread_id, item.checkpoint.namespace): position
+                  for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True))
+                  if outcome.status == "inserted"}
         fills: list[tuple[StoredCheckpoint, int, bytes]] = []
         results: list[SaveOutcome | Exception] = []
-        for item, outcome in zip(items, outcomes, strict=True):
+        for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             cp = item.checkpoint
             if outcome.status == "conflict":
                 results.append(
@@ -237,8 +242,11 @@ class TieredStore:
             elif outcome.status == "inserted":
                 if self.near is not None:
                     self.near.moved(cp.tenant, cp.thread_id)
-                    if item.raw_state is not None:
-                        self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True, saved=True)
+                if newest[(cp.tenant, cp.thread_id, cp.namespace)] != position:
+                    results.append(outcome)
+                    continue
+                if self.near is not None and item.raw_state is not None:
+                    self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True, saved=True)
                 gen = gens[(cp.tenant, cp.thread_id)]
                 if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
