@@ -64,6 +64,30 @@ def test_bounded_by_bytes_least_recently_used_first() -> None:
     assert near.get("tenant", "t", "", "huge") is None
 
 
+def test_a_newer_head_too_big_to_keep_still_hides_the_older_one() -> None:
+    near = NearCache(1000)
+    _put(near, near.epoch(), "small", 1, size=10)
+    _put(near, near.epoch(), "big", 2, size=900)  # the new head, not kept
+    assert near.get("tenant", "t", "", None) is None  # not "small": it is no longer the head
+    assert near.get("tenant", "t", "", "small") == "small"
+    near.invalidate("tenant", "t")  # e.g. "big" was deleted: "small" is the head again, and may be kept as such
+    _put(near, near.epoch(), "small", 1, size=10)
+    assert near.get("tenant", "t", "", None) == "small"
+
+
+def test_a_read_that_began_before_a_save_cannot_make_the_older_head_current() -> None:
+    near = NearCache(1000)
+    started = near.epoch()  # a head load reads X from Redis...
+    near.moved("tenant", "t")  # ...a save of Y lands
+    near.put(near.epoch(), "tenant", "t", "", "Y", 6, "Y", 100, True, saved=True)
+    for i in range(20):  # and Y is evicted under pressure
+        _put(near, near.epoch(), f"o{i}", 1, size=100, thread=f"other{i}")
+    assert near.get("tenant", "t", "", "Y") is None
+    _put(near, started, "X", 5)  # the load finishes
+    assert near.get("tenant", "t", "", None) is None  # not X: Y is the head
+    assert near.get("tenant", "t", "", "X") == "X"  # X itself is still X
+
+
 def test_suspended_serves_and_keeps_nothing() -> None:
     near = NearCache(1 << 20)
     _put(near, near.epoch(), "a", 1)
@@ -193,3 +217,11 @@ def test_near_cache_stops_serving_while_redis_is_away(two_near_servers, thread_i
         rds.start()  # empty: no persistence
         third = a.save(thread_id, {"step": 3}, parent_checkpoint_id=second.checkpoint_id)
         assert b.load(thread_id).checkpoint_id == third.checkpoint_id
+
+
+def test_bookkeeping_does_not_outgrow_the_entries() -> None:
+    near = NearCache(10_000)
+    for i in range(5_000):  # many threads, each evicted in turn
+        _put(near, near.epoch(), f"c{i}", 1, size=100, thread=f"t{i}")
+    assert len(near._entries) <= 100
+    assert len(near._heads) <= 100 and len(near._threads) <= 100

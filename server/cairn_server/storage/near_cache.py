@@ -9,7 +9,7 @@ Coherence, the same discipline as the hot cache's generations but local:
 - A reader or saver takes `epoch()` before touching another tier and hands it to `put`; the put is refused
   when the thread was invalidated after that epoch, so a read that raced a delete cannot re-insert it. A save
   whose put is refused invalidates the thread instead: a read that raced it may have put an older head.
-- A save calls `moved`: the thread's pages go, and pages read before it are refused.
+- A save calls `moved`: the thread's pages go, and pages and heads read before it are refused.
 - Other processes' changes arrive by the hot cache's invalidation channel (Redis pub/sub). While that channel
   is down, nothing is served or stored here (`suspend`): messages may have been missed.
 """
@@ -71,12 +71,17 @@ class NearCache:
             if saved:
                 self.invalidate(tenant, thread_id)
             return
-        self._keep((tenant, thread_id, namespace, checkpoint_id), value, size)
-        if make_head:
+        kept = self._keep((tenant, thread_id, namespace, checkpoint_id), value, size)
+        # A read that began before a save of this thread may hold the older head: kept by id, not as the head
+        # (the save's own put has moved the head, unless its entry was too big or has been evicted since).
+        if make_head and (saved or self._moved.get(thread, -1) <= started):
             head_key = (tenant, thread_id, namespace)
             head = self._heads.get(head_key)
             if head is None or head[0] < sequence:
-                self._heads[head_key] = (sequence, checkpoint_id)
+                if kept:
+                    self._heads[head_key] = (sequence, checkpoint_id)
+                else:  # too big to keep, but still newer: the older head must stop being served
+                    self._heads.pop(head_key, None)
 
     def get_page(self, tenant: str, thread_id: str, page: Any) -> Any | None:
         return self.get(tenant, thread_id, _PAGE, page)
@@ -97,9 +102,9 @@ class NearCache:
         for key in [k for k in self._threads.get(thread, ()) if k[2] == _PAGE]:
             self._evict(key)
 
-    def _keep(self, key: EntryKey, value: Any, size: int) -> None:
+    def _keep(self, key: EntryKey, value: Any, size: int) -> bool:
         if size > self.max_bytes // 8:
-            return
+            return False
         old = self._entries.pop(key, None)
         if old is not None:
             self.size -= old[1]
@@ -108,6 +113,7 @@ class NearCache:
         self._threads.setdefault((key[0], key[1]), set()).add(key)
         while self.size > self.max_bytes:
             self._evict(next(iter(self._entries)))
+        return True
 
     def _evict(self, key: EntryKey) -> None:
         _, size = self._entries.pop(key)
