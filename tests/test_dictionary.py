@@ -9,9 +9,9 @@ import sys
 
 import asyncpg
 import pytest
-
 from cairn_client import CheckpointClient, DataLoss
 from cairn_server.bench.states import agent_states
+
 from tests.harness import CairnServer
 
 STATES = [json.loads(s) for s in agent_states(60, seed=11).states]

@@ -6,9 +6,9 @@ import time
 import urllib.request
 
 import pytest
-
 from cairn_client import CheckpointClient, NotFound
 from cairn_server.storage.near_cache import NearCache
+
 from tests.harness import free_port
 
 

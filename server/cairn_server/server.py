@@ -8,8 +8,8 @@ import logging
 import os
 import signal
 import uuid
-from dataclasses import replace
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc

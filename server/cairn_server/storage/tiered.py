@@ -30,11 +30,18 @@ import functools
 import logging
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 from ..codec import Codec, UnknownDictionary
-from ..errors import AlreadyExists, CairnError, DataLoss, HeadMoved, NotFound, Unavailable
+from ..errors import (
+    AlreadyExists,
+    CairnError,
+    DataLoss,
+    HeadMoved,
+    NotFound,
+    Unavailable,
+)
 from .base import (
     ColdStore,
     HotCache,
