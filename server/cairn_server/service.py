@@ -46,10 +46,9 @@ from .validation import Limits
 log = logging.getLogger("cairn.rpc")
 
 
-
 def _configured_tracer() -> tuple[Any, Any] | None:
-    """A tracer when an OpenTelemetry SDK is configured (e.g. `opentelemetry-instrument cairn serve` with OTEL_*
-    env vars), with the span kind to use; else None: spans through OpenTelemetry's no-op proxy still cost several microseconds a call."""
+    """A tracer and the span kind to use when an OpenTelemetry SDK is configured (e.g. `opentelemetry-instrument
+    cairn serve` with OTEL_* env vars); else None: spans through the no-op proxy still cost microseconds a call."""
     try:
         from opentelemetry import trace
     except ImportError:  # pragma: no cover - depends on what is installed

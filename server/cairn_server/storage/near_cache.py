@@ -91,14 +91,18 @@ class NearCache:
         if not self._refused(started, thread) and self._moved.get(thread, -1) <= started:
             self._keep((tenant, thread_id, _PAGE, page), value, size)
 
+    def _mark(self, marks: dict[ThreadKey, int], thread: ThreadKey) -> None:
+        """Record a change of the thread at a new epoch; past the tracking bound, refuse every older put instead."""
+        self._epoch += 1
+        marks[thread] = self._epoch
+        if len(marks) > _MAX_TRACKED_INVALIDATIONS:
+            marks.clear()
+            self._floor = self._epoch
+
     def moved(self, tenant: str, thread_id: str) -> None:
         """A save landed in the thread: its List pages are out of date."""
-        self._epoch += 1
         thread = (tenant, thread_id)
-        self._moved[thread] = self._epoch
-        if len(self._moved) > _MAX_TRACKED_INVALIDATIONS:
-            self._moved.clear()
-            self._floor = self._epoch
+        self._mark(self._moved, thread)
         for key in [k for k in self._threads.get(thread, ()) if k[2] == _PAGE]:
             self._evict(key)
 
@@ -131,12 +135,8 @@ class NearCache:
 
     def invalidate(self, tenant: str, thread_id: str) -> None:
         """Forget the thread; puts that started before now are refused."""
-        self._epoch += 1
         thread = (tenant, thread_id)
-        self._invalidated[thread] = self._epoch
-        if len(self._invalidated) > _MAX_TRACKED_INVALIDATIONS:
-            self._invalidated.clear()
-            self._floor = self._epoch
+        self._mark(self._invalidated, thread)
         for key in list(self._threads.get(thread, ())):
             self._evict(key)
         # Every head points at a kept entry (_evict drops it with its entry), so the thread's heads are gone too.

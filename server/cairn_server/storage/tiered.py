@@ -247,13 +247,13 @@ class TieredStore:
                 # checkpoint may also carry writes this request does not know about. Invalidate, don't fill.
                 await self._invalidate(cp.tenant, cp.thread_id)
             elif outcome.status == "inserted":
-                if self.near is not None:
-                    self.near.moved(cp.tenant, cp.thread_id)
                 if newest[(cp.tenant, cp.thread_id, cp.namespace)] != position:
                     results.append(outcome)
                     continue
-                if self.near is not None and item.raw_state is not None:
-                    self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True, saved=True)
+                if self.near is not None:  # once per namespace and batch: all of the batch committed together
+                    self.near.moved(cp.tenant, cp.thread_id)
+                    if item.raw_state is not None:
+                        self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True, saved=True)
                 gen = gens[(cp.tenant, cp.thread_id)]
                 if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
