@@ -8,7 +8,7 @@ Prints every run and the medians. A variant is a set of `cairn serve` flags, opt
     python bench/ab.py --mix save=1 -c 32 --rounds 6 \\
         --variant "one=--commit-concurrency 1" --variant "eight=--commit-concurrency 8"
     git worktree add /tmp/base HEAD~1
-    python bench/ab.py --mix load=1 --variant "base@/tmp/base=" --variant "new=" --server-arg=--near-cache-mb=64
+    python bench/ab.py --mix load=1 --variant "base@/tmp/base=" --variant "new=" --server-arg=--near-cache-mb=0
 """
 
 from __future__ import annotations

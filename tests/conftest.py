@@ -68,8 +68,8 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             if kind.startswith("redis+postgres"):
                 redis_url = request.getfixturevalue("redis_proc").url
                 args += ["--redis-url", redis_url]
-            if kind.endswith("+near"):
-                args += ["--near-cache-mb", "64"]
+                # The default keeps a near cache; the plain Redis backend turns it off so both paths are tested.
+                args += ["--near-cache-mb", "64" if kind.endswith("+near") else "0"]
         for key, value in config.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         # The harness' readiness probe speaks plaintext gRPC; a TLS-only server is probed by TCP alone.

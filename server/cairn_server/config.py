@@ -29,10 +29,10 @@ class Config:
     cache_ttl_seconds: int = _opt("how long a checkpoint stays in the hot cache", default=3600)
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
     near_cache_mb: int = _opt(
-        "decoded checkpoints kept inside each server process (MB), in front of the hot cache; -1 = 64 without "
-        "--redis-url, off with it. With Redis, other processes' changes reach it by pub/sub, so a read may trail "
-        "another process's write by that delivery (about a millisecond)",
-        default=-1,
+        "decoded checkpoints and List pages kept inside each server process (MB), in front of the hot cache; "
+        "0 = off. With Redis, each near hit is first confirmed current by Redis (one round trip shared by "
+        "concurrent reads), so it is never staler than Redis itself",
+        default=64,
     )
     zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)
     zstd_dictionary: str = _opt(
@@ -174,4 +174,6 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         raise ValueError(f"--event-loop expects auto, uvloop or asyncio, got {values['event_loop']!r}")
     if values.get("zstd_dictionary", "latest") not in ("latest", "off"):
         raise ValueError(f"--zstd-dictionary expects latest or off, got {values['zstd_dictionary']!r}")
+    if values.get("near_cache_mb", 0) < 0:
+        raise ValueError(f"--near-cache-mb expects 0 (off) or more, got {values['near_cache_mb']}")
     return Config(**values)

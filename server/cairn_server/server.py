@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import uuid
 from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -63,13 +62,13 @@ async def open_store(config: Config) -> TieredStore:
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
     codec = Codec(config.zstd_level, keys, use_dictionary=config.zstd_dictionary == "latest")
     codec.add_dictionaries(await cold.dictionaries())
-    near_mb = config.near_cache_mb if config.near_cache_mb >= 0 else (0 if config.redis_url else 64)
-    store = TieredStore(
+    near_mb = config.near_cache_mb
+    # With Redis, entries live no longer than Redis's own (see near_cache.py: generations restart when they expire).
+    near = NearCache(near_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None)
+    return TieredStore(
         cold, cache, codec, config.cache_timeout_seconds,
-        near=NearCache(near_mb << 20) if near_mb else None, commit_concurrency=max(1, config.commit_concurrency),
+        near=near if near_mb else None, commit_concurrency=max(1, config.commit_concurrency),
     )
-    store.share_near_cache(origin=uuid.uuid4().hex[:16])
-    return store
 
 
 def grpc_options(config: Config) -> list[tuple[str, int]]:

@@ -13,6 +13,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
@@ -95,6 +96,16 @@ class ListQuery:
     limit: int
     include_state: bool
     include_writes: bool
+
+
+@dataclass(slots=True, frozen=True)
+class Current:
+    """What a shared hot cache says of a thread now: a near cache serves an entry only if its stamp matches."""
+
+    token: bytes  # changes when the hot cache lost its keys (restart, flush)
+    generation: int  # bumped by every invalidation
+    saves: int  # counts saves: List pages are stamped with (generation, saves)
+    head: str | None  # the namespace's head checkpoint id, if the hot cache knows it under this generation
 
 
 @dataclass(slots=True)
@@ -222,6 +233,7 @@ class HotCache(Protocol):
     """The fast tier. Entries are tagged with their thread's generation; see tiered.py."""
 
     name: str
+    shared: bool  # other processes write through it too (Redis): a near cache must ask `current` before a hit
 
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -263,6 +275,14 @@ class HotCache(Protocol):
 
     async def bump(self, tenant: str, thread_id: str) -> None:
         """Invalidate everything cached for the thread (delete, clear, writes...)."""
+        ...
+
+    def current(self, tenant: str, thread_id: str, namespace: str) -> Awaitable[Current]:
+        """Shared caches only: the thread's Current (concurrent callers may share a round trip)."""
+        ...
+
+    async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
+        """Shared caches only: current() of each (tenant, thread_id, namespace), in one round trip."""
         ...
 
     async def aclose(self) -> None: ...

@@ -15,6 +15,7 @@ from .entry import entry_generation
 
 class MemoryCache:
     name = "memory"
+    shared = False  # one process: its near cache sees every change itself
 
     def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600) -> None:
         self.max_entries = max_entries

@@ -10,12 +10,17 @@ Coherence, the same discipline as the hot cache's generations but local:
   when the thread was invalidated after that epoch, so a read that raced a delete cannot re-insert it. A save
   whose put is refused invalidates the thread instead: a read that raced it may have put an older head.
 - A save calls `moved`: the thread's pages go, and pages and heads read before it are refused.
-- Other processes' changes arrive by the hot cache's invalidation channel (Redis pub/sub). While that channel
-  is down, nothing is served or stored here (`suspend`): messages may have been missed.
+- Other processes' changes are not seen here. With a shared hot cache (Redis), every entry carries a stamp: what
+  the hot cache said of its thread before it was read (generation; for pages also the thread's save counter).
+  The tiered store asks the hot cache again before each near hit (one batched round trip) and serves an entry
+  only when its stamp still matches; the hot cache's head pointer picks the head. A near hit is then exactly
+  as fresh as the hot cache, not a pub/sub delivery behind it. `max_age` (the hot cache's TTL) bounds how long
+  an entry can be, so a generation key that expired and restarted from 0 cannot match an old stamp again.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -25,27 +30,30 @@ EntryKey = tuple[str, str, str, Any]  # (tenant, thread_id, namespace, checkpoin
 _PAGE = "\x00page"  # in the namespace slot: namespaces never contain control characters
 
 _MAX_TRACKED_INVALIDATIONS = 50_000
+UNCHECKED = object()  # get(stamp=UNCHECKED): serve whatever stamp the entry has (no shared hot cache)
 
 
 class NearCache:
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, max_age_seconds: float | None = None) -> None:
         self.max_bytes = max_bytes
+        self.max_age_seconds = max_age_seconds
         self.size = 0
-        self._entries: OrderedDict[EntryKey, tuple[Any, int]] = OrderedDict()  # -> (value, bytes)
+        # -> (value, bytes, stamp, monotonic time kept)
+        self._entries: OrderedDict[EntryKey, tuple[Any, int, Any, float]] = OrderedDict()
         self._heads: dict[tuple[str, str, str], tuple[int, str]] = {}  # (tenant, thread, ns) -> (sequence, id)
         self._threads: dict[ThreadKey, set[EntryKey]] = {}
         self._epoch = 0
         self._invalidated: dict[ThreadKey, int] = {}  # thread -> epoch of its last invalidation
         self._moved: dict[ThreadKey, int] = {}  # thread -> epoch of its last save (pages only)
-        self._floor = 0  # puts that started before this epoch are refused (tracking was reset, or suspended)
-        self._suspended = False
+        self._floor = 0  # puts that started before this epoch are refused (tracking was reset, or cleared)
 
     def epoch(self) -> int:
         return self._epoch
 
-    def get(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None) -> Any | None:
-        if self._suspended:
-            return None
+    def get(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None, stamp: Any = UNCHECKED
+    ) -> Any | None:
+        """The kept value, if any and (unless UNCHECKED) kept under `stamp`; a stale one is dropped."""
         if checkpoint_id is None:
             head = self._heads.get((tenant, thread_id, namespace))
             if head is None:
@@ -55,15 +63,20 @@ class NearCache:
         found = self._entries.get(key)
         if found is None:
             return None
+        if (stamp is not UNCHECKED and found[2] != stamp) or (
+            self.max_age_seconds is not None and time.monotonic() - found[3] > self.max_age_seconds
+        ):
+            self._evict(key)
+            return None
         self._entries.move_to_end(key)
         return found[0]
 
     def _refused(self, started: int, thread: ThreadKey) -> bool:
-        return self._suspended or started < self._floor or self._invalidated.get(thread, -1) > started
+        return started < self._floor or self._invalidated.get(thread, -1) > started
 
     def put(
         self, started: int, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, sequence: int,
-        value: Any, size: int, make_head: bool, saved: bool = False,
+        value: Any, size: int, make_head: bool, saved: bool = False, stamp: Any = None,
     ) -> None:
         """Keep `value` unless the thread changed since epoch `started` (then it may be stale)."""
         thread = (tenant, thread_id)
@@ -71,7 +84,7 @@ class NearCache:
             if saved:
                 self.invalidate(tenant, thread_id)
             return
-        kept = self._keep((tenant, thread_id, namespace, checkpoint_id), value, size)
+        kept = self._keep((tenant, thread_id, namespace, checkpoint_id), value, size, stamp)
         # A read that began before a save of this thread may hold the older head: kept by id, not as the head
         # (the save's own put has moved the head, unless its entry was too big or has been evicted since).
         if make_head and (saved or self._moved.get(thread, -1) <= started):
@@ -83,13 +96,15 @@ class NearCache:
                 else:  # too big to keep, but still newer: the older head must stop being served
                     self._heads.pop(head_key, None)
 
-    def get_page(self, tenant: str, thread_id: str, page: Any) -> Any | None:
-        return self.get(tenant, thread_id, _PAGE, page)
+    def get_page(self, tenant: str, thread_id: str, page: Any, stamp: Any = UNCHECKED) -> Any | None:
+        return self.get(tenant, thread_id, _PAGE, page, stamp)
 
-    def put_page(self, started: int, tenant: str, thread_id: str, page: Any, value: Any, size: int) -> None:
+    def put_page(
+        self, started: int, tenant: str, thread_id: str, page: Any, value: Any, size: int, stamp: Any = None
+    ) -> None:
         thread = (tenant, thread_id)
         if not self._refused(started, thread) and self._moved.get(thread, -1) <= started:
-            self._keep((tenant, thread_id, _PAGE, page), value, size)
+            self._keep((tenant, thread_id, _PAGE, page), value, size, stamp)
 
     def _mark(self, marks: dict[ThreadKey, int], thread: ThreadKey) -> None:
         """Record a change of the thread at a new epoch; past the tracking bound, refuse every older put instead."""
@@ -106,13 +121,13 @@ class NearCache:
         for key in [k for k in self._threads.get(thread, ()) if k[2] == _PAGE]:
             self._evict(key)
 
-    def _keep(self, key: EntryKey, value: Any, size: int) -> bool:
+    def _keep(self, key: EntryKey, value: Any, size: int, stamp: Any) -> bool:
         if size > self.max_bytes // 8:
             return False
         old = self._entries.pop(key, None)
         if old is not None:
             self.size -= old[1]
-        self._entries[key] = (value, size)
+        self._entries[key] = (value, size, stamp, time.monotonic())
         self.size += size
         self._threads.setdefault((key[0], key[1]), set()).add(key)
         while self.size > self.max_bytes:
@@ -120,7 +135,7 @@ class NearCache:
         return True
 
     def _evict(self, key: EntryKey) -> None:
-        _, size = self._entries.pop(key)
+        size = self._entries.pop(key)[1]
         self.size -= size
         thread = (key[0], key[1])
         keys = self._threads.get(thread)
@@ -141,16 +156,8 @@ class NearCache:
             self._evict(key)
         # Every head points at a kept entry (_evict drops it with its entry), so the thread's heads are gone too.
 
-    def suspend(self) -> None:
-        """Invalidations may be lost from now on: drop everything, serve nothing until `resume`."""
-        self._suspended = True
-        self.clear()
-
-    def resume(self) -> None:
-        self.clear()
-        self._suspended = False
-
     def clear(self) -> None:
+        """Forget everything; puts that started before now are refused (the hot cache was emptied)."""
         self._epoch += 1
         self._floor = self._epoch
         self._invalidated.clear()

@@ -5,12 +5,14 @@ shard and the Lua scripts below touch one slot:
     cairn:{TAG}:g            the thread's generation (INCR on invalidation)
     cairn:{TAG}:h:NS         head pointer "generation|sequence|checkpoint_id"
     cairn:{TAG}:c:NS\\0ID     entry (see entry.py), tagged with its generation
+    cairn:{TAG}:v            the thread's save counter (INCR by every save's fill)
+    cairn:near-token         a random value set when missing: a new one means Redis lost its keys
 TAG is a hash of (tenant, thread id), so ids with `{`, `}` or odd bytes are safe.
-Reads and conditional fills are single round trips (EVALSHA).
+Reads and conditional fills are single round trips (EVALSHA), all over one pipelined
+connection (resp.py).
 
-With near caches (`announce_as`), saves and invalidations also PUBLISH
-"ORIGIN\x1fTENANT\x1fTHREAD" on the channel `cairn:near` inside the same
-script, and `watch` applies other processes' messages to this one's near cache.
+`current` tells a near cache what Redis says of threads now (token, generation, save counter, head),
+batching concurrent callers into one round trip.
 """
 
 from __future__ import annotations
@@ -18,23 +20,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import time
+import os
 from typing import Any
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
-
-from .base import StoredCheckpoint
+from .base import Current, StoredCheckpoint
 from .entry import CorruptEntry, entry_generation
-from .near_cache import NearCache
+from .resp import Multiplexed, ReplyError
 from .tiered import CacheUnavailable
 
 log = logging.getLogger("cairn.store")
 
-CHANNEL = "cairn:near"
-_SEP = "\x1f"  # ids and tenants never contain control characters (validation.py)
+TOKEN_KEY = "cairn:near-token"
 
 _GET = """
 local gen = redis.call('GET', KEYS[1]) or '0'
@@ -56,7 +52,6 @@ if cur ~= ARGV[1] then
     -- a save that raced an invalidation: a read may have cached an older head since, so invalidate again
     redis.call('INCR', KEYS[1])
     redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-    if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
   end
   return 0
 end
@@ -71,15 +66,40 @@ if ARGV[4] == '1' then
   if write then redis.call('SET', KEYS[3], cur .. '|' .. ARGV[5] .. '|' .. ARGV[6], 'PX', ARGV[3]) end
 end
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
-if ARGV[8] ~= '' then redis.call('PUBLISH', ARGV[8], ARGV[9]) end
+if ARGV[7] == '1' then
+  redis.call('INCR', KEYS[4])
+  redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[3]) * 2)
+end
 return 1
 """
 
 _BUMP = """
 local g = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if ARGV[2] ~= '' then redis.call('PUBLISH', ARGV[2], ARGV[3]) end
 return g
+"""
+
+# KEYS: the token, then per thread its generation, save counter and one head pointer. ARGV[1]: a fresh token.
+_CURRENT = """
+local token = redis.call('GET', KEYS[1])
+if not token then
+  token = ARGV[1]
+  redis.call('SET', KEYS[1], token)
+end
+local out = {token}
+for i = 2, #KEYS, 3 do
+  local g = redis.call('GET', KEYS[i]) or '0'
+  local head = false
+  local h = redis.call('GET', KEYS[i + 2])
+  if h then
+    local hg, s, id = string.match(h, '^(%d+)|(%d+)|(.*)$')
+    if hg == g then head = id end
+  end
+  out[#out + 1] = g
+  out[#out + 1] = redis.call('GET', KEYS[i + 1]) or '0'
+  out[#out + 1] = head
+end
+return out
 """
 
 
@@ -88,64 +108,56 @@ def _tag(tenant: str, thread_id: str) -> str:
     return "cairn:{" + digest + "}"
 
 
+class _Script:
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.sha = hashlib.sha1(source.encode()).hexdigest()
+
+
+_GET_SCRIPT, _FILL_SCRIPT, _BUMP_SCRIPT, _CURRENT_SCRIPT = map(_Script, (_GET, _FILL, _BUMP, _CURRENT))
+
+
 class RedisCache:
     name = "redis"
+    shared = True
 
-    def __init__(self, client: aioredis.Redis, ttl_seconds: int = 3600, timeout_seconds: float = 0.5) -> None:
-        self.client = client
+    def __init__(self, redis: Multiplexed, ttl_seconds: int = 3600) -> None:
+        self.redis = redis
         self.ttl_ms = int(ttl_seconds * 1000)
-        self.timeout_seconds = timeout_seconds
-        self.url: str | None = None
-        self.origin = ""  # set by announce_as: saves and bumps are then published for other near caches
-        self._get = client.register_script(_GET)
-        self._fill = client.register_script(_FILL)
-        self._bump = client.register_script(_BUMP)
 
     @classmethod
     def from_url(cls, url: str, ttl_seconds: int = 3600, timeout_seconds: float = 0.5) -> RedisCache:
-        client = aioredis.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            retry_on_timeout=False,
-        )
-        cache = cls(client, ttl_seconds, timeout_seconds)
-        cache.url = url
-        return cache
+        return cls(Multiplexed(url, timeout_seconds), ttl_seconds)
 
-    def announce_as(self, origin: str) -> None:
-        self.origin = origin
+    async def _eval(self, script: _Script, calls: list[tuple[list[str], list[object]]]) -> list[Any]:
+        """EVALSHA per call, written together; the replies. The script is loaded only when Redis lacks it."""
+        commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+        for attempt in (1, 2):
+            replies = await self.redis.execute(commands)  # type: ignore[arg-type]
+            if attempt == 2 or not any(isinstance(r, ReplyError) and str(r).startswith("NOSCRIPT") for r in replies):
+                break
+            await self._load_script(script)
+        failed = next((r for r in replies if isinstance(r, ReplyError)), None)
+        if failed is not None:
+            raise CacheUnavailable(f"Redis refused a cache script: {failed}")
+        return replies
 
-    def _announcement(self, tenant: str, thread_id: str) -> list[str]:
-        if not self.origin:
-            return ["", ""]
-        return [CHANNEL, _SEP.join((self.origin, tenant, thread_id))]
-
-    async def _generation(self, tenant: str, thread_id: str) -> int:
+    async def _load_script(self, script: _Script) -> None:
         try:
-            value = await self.client.get(_tag(tenant, thread_id) + ":g")
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
-        return int(value or 0)
+            await self.redis.call("SCRIPT", "LOAD", script.source)
+        except ReplyError as exc:
+            raise CacheUnavailable(f"Redis refused to load a cache script: {exc}") from exc
 
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[int, bytes | None]:
-        keys, args = self._get_call(tenant, thread_id, namespace, checkpoint_id)
-        try:
-            gen_raw, blob = await self._get(keys=keys, args=args)
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        (gen_raw, blob), = await self._eval(_GET_SCRIPT, [self._get_call(tenant, thread_id, namespace, checkpoint_id)])
         return self._current(gen_raw, blob)
 
     async def get_many(
         self, tenant: str, requests: list[tuple[str, str, str | None]]
     ) -> list[tuple[int, bytes | None]]:
-        calls = [self._get_call(tenant, *request) for request in requests]
-        try:
-            replies = await self._evalsha_pipelined(self._get, calls)
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        replies = await self._eval(_GET_SCRIPT, [self._get_call(tenant, *request) for request in requests])
         return [self._current(gen_raw, blob) for gen_raw, blob in replies]
 
     @staticmethod
@@ -177,13 +189,11 @@ class RedisCache:
         blob: bytes, make_head: bool, saved: bool = False,
     ) -> tuple[list[str], list[object]]:
         """KEYS and ARGV of the _FILL script for one entry. `saved`: a save's fill, which bumps the generation
-        when it finds it moved, and is published to other processes' near caches."""
+        when it finds it moved, and counts the save (near caches' List pages are stamped with the count)."""
         tag = _tag(tenant, thread_id)
-        keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}"]
-        args: list[object] = [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id]
-        if not saved:
-            return keys, [*args, "0", "", ""]
-        return keys, [*args, "1", *self._announcement(tenant, thread_id)]
+        keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}", tag + ":v"]
+        return keys, [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id,
+                      "1" if saved else "0"]
 
     async def fill(
         self,
@@ -197,118 +207,43 @@ class RedisCache:
         make_head: bool,
         saved: bool = False,
     ) -> None:
-        keys, args = self._fill_call(tenant, thread_id, namespace, checkpoint_id, sequence, generation, blob,
-                                     make_head, saved)
-        try:
-            await self._fill(keys=keys, args=args)
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        await self._eval(_FILL_SCRIPT, [self._fill_call(tenant, thread_id, namespace, checkpoint_id, sequence,
+                                                        generation, blob, make_head, saved)])
 
     async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
-        if len(threads) == 1:
-            return [await self._generation(*threads[0])]
+        keys = [_tag(tenant, thread_id) + ":g" for tenant, thread_id in threads]
         try:
-            values = await self.client.mget([_tag(tenant, thread_id) + ":g" for tenant, thread_id in threads])
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
+            values = await self.redis.call("MGET", *keys)
+        except ReplyError as exc:
+            raise CacheUnavailable(f"Redis refused MGET: {exc}") from exc
         return [int(v or 0) for v in values]
 
     async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
-        if len(fills) == 1:
-            cp, generation, blob = fills[0]
-            await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
-                            True, saved=True)
-            return
-        calls = [
+        await self._eval(_FILL_SCRIPT, [
             self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
                             True, saved=True)
             for cp, generation, blob in fills
-        ]
-        try:
-            await self._evalsha_pipelined(self._fill, calls)
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
-
-    async def _evalsha_pipelined(self, script: Any, calls: list[tuple[list[str], list[object]]]) -> list[Any]:
-        """EVALSHA per call in one pipeline; the replies. redis-py's own script pipelining first asks SCRIPT EXISTS on every
-        execute, one more round trip; here the script is loaded only when Redis says it lacks it (NOSCRIPT)."""
-        for attempt in (1, 2):
-            async with self.client.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-                results = await pipe.execute(raise_on_error=False)
-            if not any(isinstance(r, NoScriptError) for r in results):
-                break
-            if attempt == 2:
-                raise next(r for r in results if isinstance(r, NoScriptError))
-            await self.client.script_load(script.script)
-        failed = next((r for r in results if isinstance(r, Exception)), None)
-        if failed is not None:
-            raise failed
-        return results
+        ])
 
     async def bump(self, tenant: str, thread_id: str) -> None:
-        try:
-            await self._bump(
-                keys=[_tag(tenant, thread_id) + ":g"], args=[self.ttl_ms * 2, *self._announcement(tenant, thread_id)]
-            )
-        except RedisError as exc:
-            raise CacheUnavailable(str(exc)) from exc
+        await self._eval(_BUMP_SCRIPT, [([_tag(tenant, thread_id) + ":g"], [self.ttl_ms * 2])])
 
-    async def watch(self, near: NearCache) -> None:
-        """Apply other processes' announcements to `near` until cancelled.
+    async def current(self, tenant: str, thread_id: str, namespace: str) -> Current:
+        """What Redis says of the thread now."""
+        return (await self.current_many([(tenant, thread_id, namespace)]))[0]
 
-        The near cache serves only while the subscription is known to be alive: it is suspended (emptied) on
-        any error, and when the channel has been silent past the timeout after a PING, since a dead connection
-        looks like a quiet one. Reconnecting resumes it empty.
-        """
-        if self.url is None:
-            raise ValueError("watch needs a cache made by RedisCache.from_url")
-        # Its own connection: a subscriber blocks on reads, and must not reconnect silently (lost messages).
-        client = aioredis.Redis.from_url(
-            self.url, socket_connect_timeout=self.timeout_seconds, retry=Retry(NoBackoff(), 0)
-        )
-        delay = 0.05
-        try:
-            while True:
-                pubsub = client.pubsub()
-                try:
-                    await asyncio.wait_for(pubsub.subscribe(CHANNEL), self.timeout_seconds)
-                    near.resume()
-                    delay = 0.05
-                    await self._follow(pubsub, near)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # RedisError, OSError, timeouts: all mean messages may be lost
-                    log.warning("near-cache invalidation channel lost, near cache off until it is back: %s",
-                                exc or type(exc).__name__)
-                finally:
-                    near.suspend()
-                    await asyncio.shield(pubsub.aclose())
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
-        finally:
-            await client.aclose()
-
-    async def _follow(self, pubsub: aioredis.client.PubSub, near: NearCache) -> None:
-        heard = pinged = time.monotonic()
-        patience = max(1.0, self.timeout_seconds * 4)
-        while True:
-            msg = await pubsub.get_message(timeout=patience / 4)
-            now = time.monotonic()
-            if msg is None:
-                if now - heard > patience:
-                    raise CacheUnavailable(f"no answer on {CHANNEL} for {now - heard:.1f} s")
-                if now - pinged >= patience / 4:
-                    await pubsub.ping()
-                    pinged = now
-                continue
-            heard = now
-            if msg["type"] != "message":
-                continue
-            origin, tenant, thread_id = msg["data"].decode("utf-8", "surrogatepass").split(_SEP, 2)
-            if origin != self.origin:
-                near.invalidate(tenant, thread_id)
+    async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
+        """current() of each (tenant, thread_id, namespace), in one round trip."""
+        keys = [TOKEN_KEY]
+        for tenant, thread_id, namespace in requests:
+            tag = _tag(tenant, thread_id)
+            keys += (tag + ":g", tag + ":v", f"{tag}:h:{namespace}")
+        reply, = await self._eval(_CURRENT_SCRIPT, [(keys, [os.urandom(12).hex()])])
+        token = bytes(reply[0])
+        return [
+            Current(token, int(reply[i]), int(reply[i + 1]), None if reply[i + 2] is None else reply[i + 2].decode())
+            for i in range(1, len(reply), 3)
+        ]
 
     async def aclose(self) -> None:
-        await self.client.aclose()
+        await self.redis.aclose()

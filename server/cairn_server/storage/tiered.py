@@ -18,6 +18,9 @@ Why a cache entry can never outlive a delete ("stale read"):
   has bumped its generation on the recovered cache.
 - An optional near cache (near_cache.py) of decoded checkpoints sits in front
   of all this; it is invalidated with the same calls, before the hot cache.
+  With a shared hot cache (Redis) it serves an entry only after the hot cache
+  confirms, in a round trip batched across concurrent reads, that the entry's
+  generation (and for a head, the head pointer) is still current there.
 Cache errors are counted and logged, never returned to clients; a corrupt cache
 entry is evicted and the cold store answers instead.
 """
@@ -44,6 +47,7 @@ from ..errors import (
 )
 from .base import (
     ColdStore,
+    Current,
     HotCache,
     ListQuery,
     SaveItem,
@@ -112,22 +116,11 @@ class TieredStore:
         self.stats: Counter[str] = Counter()
         self._pending: set[tuple[str, str]] = set()
         self._healer: asyncio.Task[None] | None = None
-        self._watcher: asyncio.Task[None] | None = None
+        self._token: bytes | None = None  # the shared hot cache's token the near cache's entries were read under
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
             self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
         )
-
-    def share_near_cache(self, origin: str) -> None:
-        """Keep the near cache coherent with other processes on the same hot cache (Redis pub/sub).
-
-        Call from the event loop. The near cache serves nothing until the subscription is up.
-        """
-        if self.near is None or not hasattr(self.cache, "watch"):
-            return
-        self.cache.announce_as(origin)  # type: ignore[attr-defined]
-        self.near.suspend()
-        self._watcher = asyncio.get_running_loop().create_task(self.cache.watch(self.near))  # type: ignore[attr-defined]
 
     def _observe_batch(self, size: int) -> None:
         if self.on_batch is not None:
@@ -250,11 +243,11 @@ class TieredStore:
                 if newest[(cp.tenant, cp.thread_id, cp.namespace)] != position:
                     results.append(outcome)
                     continue
+                gen = gens[(cp.tenant, cp.thread_id)]
                 if self.near is not None:  # once per namespace and batch: all of the batch committed together
                     self.near.moved(cp.tenant, cp.thread_id)
                     if item.raw_state is not None:
-                        self._keep_near(started, Loaded(cp, item.raw_state, []), make_head=True, saved=True)
-                gen = gens[(cp.tenant, cp.thread_id)]
+                        self._keep_near(started, Loaded(cp, item.raw_state, []), True, gen, saved=True)
                 if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
                 else:
@@ -321,7 +314,11 @@ class TieredStore:
         # which is all a later fill needs to be dropped if a delete lands in between.
         started = 0
         if self.near is not None:
-            near_hit = self.near.get(tenant, thread_id, namespace, checkpoint_id)
+            if self.cache.shared:
+                current = await self._current(tenant, thread_id, namespace)
+                near_hit = self._near_get(tenant, thread_id, namespace, checkpoint_id, current)
+            else:
+                near_hit = self.near.get(tenant, thread_id, namespace, checkpoint_id)
             if near_hit is not None:
                 self.stats["cache_near_hits"] += 1
                 return near_hit  # type: ignore[no-any-return]
@@ -340,8 +337,22 @@ class TieredStore:
         misses, concurrently."""
         results: list[Loaded | CairnError | None] = [None] * len(requests)
         todo: list[int] = []
+        currents: list[Current | None] = [None] * len(requests)
+        if self.near is not None and self.cache.shared:
+            found_now = await self._cache(
+                "current", self.cache.current_many([(tenant, t, ns) for t, ns, _ in requests])
+            )
+            if found_now is not _FAILED:
+                self._follow_token(found_now[0].token)
+                currents = [None if (tenant, t) in self._pending else c
+                            for (t, _, _), c in zip(requests, found_now, strict=True)]
         for i, (thread_id, namespace, checkpoint_id) in enumerate(requests):
-            near_hit = self.near.get(tenant, thread_id, namespace, checkpoint_id) if self.near is not None else None
+            near_hit = None
+            if self.near is not None:
+                near_hit = (
+                    self._near_get(tenant, thread_id, namespace, checkpoint_id, currents[i]) if self.cache.shared
+                    else self.near.get(tenant, thread_id, namespace, checkpoint_id)
+                )
             if near_hit is not None:
                 self.stats["cache_near_hits"] += 1
                 results[i] = near_hit
@@ -377,7 +388,7 @@ class TieredStore:
                 loaded = self._from_entry(blob, tenant, thread_id, namespace, checkpoint_id)
                 if loaded is not None:
                     self.stats["cache_hits"] += 1
-                    self._keep_near(started, loaded, make_head=checkpoint_id is None)
+                    self._keep_near(started, loaded, checkpoint_id is None, gen)
                     return loaded
             self.stats["cache_misses"] += 1
         found = await self.cold.load(tenant, thread_id, namespace, checkpoint_id)
@@ -395,14 +406,42 @@ class TieredStore:
         if gen is not None:
             await self._fill(gen, cp, writes, make_head=checkpoint_id is None)
         loaded = Loaded(cp, state, writes)
-        self._keep_near(started, loaded, make_head=checkpoint_id is None)
+        self._keep_near(started, loaded, checkpoint_id is None, gen)
         return loaded
 
-    def _keep_near(self, started: int, loaded: Loaded, make_head: bool, saved: bool = False) -> None:
-        if self.near is not None:
-            cp = loaded.checkpoint
-            self.near.put(started, cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, loaded,
-                          loaded.size, make_head, saved)
+    def _keep_near(self, started: int, loaded: Loaded, make_head: bool, gen: int | None, saved: bool = False) -> None:
+        """Keep `loaded` in the near cache, stamped with the generation read before it was (None: not read)."""
+        if self.near is None or (gen is None and self.cache.shared):  # an unstamped entry could never be served
+            return
+        cp = loaded.checkpoint
+        self.near.put(started, cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, loaded,
+                      loaded.size, make_head, saved, stamp=gen)
+
+    async def _current(self, tenant: str, thread_id: str, namespace: str) -> Current | None:
+        """What the shared hot cache says of the thread now, or None when the near cache may not be used."""
+        found = await self._cache("current", self.cache.current(tenant, thread_id, namespace))
+        if found is _FAILED:
+            return None
+        self._follow_token(found.token)
+        return None if (tenant, thread_id) in self._pending else found  # type: ignore[no-any-return]
+
+    def _follow_token(self, token: bytes) -> None:
+        """The near cache holds only what was read under the hot cache's current token: a new token (Redis
+        restarted or was flushed, so its generations started again from 0) empties it."""
+        if token != self._token and self.near is not None:
+            self.near.clear()
+            self._token = token
+
+    def _near_get(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None, current: Current | None
+    ) -> Loaded | None:
+        """A near hit the shared hot cache vouches for: same generation, and for a head read its head pointer."""
+        if current is None or self.near is None:
+            return None
+        wanted = checkpoint_id or current.head
+        if wanted is None:
+            return None
+        return self.near.get(tenant, thread_id, namespace, wanted, stamp=current.generation)  # type: ignore[no-any-return]
 
     def _from_entry(
         self, blob: bytes, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -430,13 +469,21 @@ class TieredStore:
         if near is None or not query.thread_id:  # a listing across threads changes with every save anywhere
             return await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
         page = dataclasses.astuple(query)
-        found = near.get_page(query.tenant, query.thread_id, page)
+        stamp: Any = None
+        if self.cache.shared:  # read before the cold store, so a save landing in between leaves the stamp behind
+            current = await self._current(query.tenant, query.thread_id, "")
+            if current is None:
+                return await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
+            stamp = (current.generation, current.saves)
+            found = near.get_page(query.tenant, query.thread_id, page, stamp)
+        else:
+            found = near.get_page(query.tenant, query.thread_id, page)
         if found is not None:
             self.stats["cache_near_hits"] += 1
             return found
         started = near.epoch()
         rendered = await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
-        near.put_page(started, query.tenant, query.thread_id, page, rendered, size(rendered))
+        near.put_page(started, query.tenant, query.thread_id, page, rendered, size(rendered), stamp)
         return rendered
 
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
@@ -458,9 +505,8 @@ class TieredStore:
         return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
 
     async def aclose(self) -> None:
-        for task in (self._healer, self._watcher):
-            if task is not None:
-                task.cancel()
+        if self._healer is not None:
+            self._healer.cancel()
         await self.cache.aclose()
         await self.cold.aclose()
 
