@@ -18,7 +18,7 @@ import pytest
 from cairn_client import AsyncCheckpointClient, CheckpointClient
 from tests.harness import CairnServer, existing_or_start_postgres, existing_or_start_redis
 
-# "+near": the opt-in in-process near cache on the Redis tiers (embedded and postgres have it by default).
+# Every server keeps a near cache by default; "redis+postgres" turns it off so the Redis path alone is tested too.
 BACKENDS = ["embedded", "redis+postgres", "redis+postgres+near", "postgres"]
 
 

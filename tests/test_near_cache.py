@@ -211,7 +211,7 @@ def test_near_cache_stops_serving_while_redis_is_away(two_near_servers, thread_i
         first = a.save(thread_id, {"step": 1})
         assert b.load(thread_id).checkpoint_id == first.checkpoint_id
         rds.kill()
-        second = a.save(thread_id, {"step": 2}, parent_checkpoint_id=first.checkpoint_id)  # no pub/sub now
+        second = a.save(thread_id, {"step": 2}, parent_checkpoint_id=first.checkpoint_id)  # Redis is not told
         assert b.load(thread_id).checkpoint_id == second.checkpoint_id
         rds.start()  # empty: no persistence
         third = a.save(thread_id, {"step": 3}, parent_checkpoint_id=second.checkpoint_id)
