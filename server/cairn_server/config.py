@@ -30,8 +30,8 @@ class Config:
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
     near_cache_mb: int = _opt(
         "decoded checkpoints and List pages kept inside each server process (MB), in front of the hot cache; "
-        "0 = off. With Redis, each near hit is first confirmed current by Redis (one round trip shared by "
-        "concurrent reads), so it is never staler than Redis itself",
+        "0 = off. With Redis, each near hit is first confirmed current by Redis (one small round trip), so it is "
+        "never staler than Redis itself",
         default=64,
     )
     zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)

@@ -62,12 +62,15 @@ async def open_store(config: Config) -> TieredStore:
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
     codec = Codec(config.zstd_level, keys, use_dictionary=config.zstd_dictionary == "latest")
     codec.add_dictionaries(await cold.dictionaries())
-    near_mb = config.near_cache_mb
-    # With Redis, entries live no longer than Redis's own (see near_cache.py: generations restart when they expire).
-    near = NearCache(near_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None)
+    near = None
+    if config.near_cache_mb:
+        # With Redis, entries live no longer than Redis's own (near_cache.py: generations restart when they expire).
+        near = NearCache(
+            config.near_cache_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None
+        )
     return TieredStore(
-        cold, cache, codec, config.cache_timeout_seconds,
-        near=near if near_mb else None, commit_concurrency=max(1, config.commit_concurrency),
+        cold, cache, codec, config.cache_timeout_seconds, near=near,
+        commit_concurrency=max(1, config.commit_concurrency),
     )
 
 

@@ -13,7 +13,6 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from ..errors import AlreadyExists, InvalidArgument, NotFound
@@ -233,7 +232,7 @@ class HotCache(Protocol):
     """The fast tier. Entries are tagged with their thread's generation; see tiered.py."""
 
     name: str
-    shared: bool  # other processes write through it too (Redis): a near cache must ask `current` before a hit
+    shared: bool  # other processes write through it too (Redis): a near cache must ask `current_many` first
 
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -275,10 +274,6 @@ class HotCache(Protocol):
 
     async def bump(self, tenant: str, thread_id: str) -> None:
         """Invalidate everything cached for the thread (delete, clear, writes...)."""
-        ...
-
-    def current(self, tenant: str, thread_id: str, namespace: str) -> Awaitable[Current]:
-        """Shared caches only: the thread's Current (concurrent callers may share a round trip)."""
         ...
 
     async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:

@@ -12,7 +12,7 @@ Coherence, the same discipline as the hot cache's generations but local:
 - A save calls `moved`: the thread's pages go, and pages and heads read before it are refused.
 - Other processes' changes are not seen here. With a shared hot cache (Redis), every entry carries a stamp: what
   the hot cache said of its thread before it was read (generation; for pages also the thread's save counter).
-  The tiered store asks the hot cache again before each near hit (one batched round trip) and serves an entry
+  The tiered store asks the hot cache again before each near hit (one round trip) and serves an entry
   only when its stamp still matches; the hot cache's head pointer picks the head. A near hit is then exactly
   as fresh as the hot cache, not a pub/sub delivery behind it. `max_age` (the hot cache's TTL) bounds how long
   an entry can be, so a generation key that expired and restarted from 0 cannot match an old stamp again.

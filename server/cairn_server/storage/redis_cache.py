@@ -11,8 +11,7 @@ TAG is a hash of (tenant, thread id), so ids with `{`, `}` or odd bytes are safe
 Reads and conditional fills are single round trips (EVALSHA), all over one pipelined
 connection (resp.py).
 
-`current` tells a near cache what Redis says of threads now (token, generation, save counter, head),
-batching concurrent callers into one round trip.
+`current_many` tells a near cache what Redis says of threads now (token, generation, save counter, head).
 """
 
 from __future__ import annotations
@@ -228,12 +227,8 @@ class RedisCache:
     async def bump(self, tenant: str, thread_id: str) -> None:
         await self._eval(_BUMP_SCRIPT, [([_tag(tenant, thread_id) + ":g"], [self.ttl_ms * 2])])
 
-    async def current(self, tenant: str, thread_id: str, namespace: str) -> Current:
-        """What Redis says of the thread now."""
-        return (await self.current_many([(tenant, thread_id, namespace)]))[0]
-
     async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
-        """current() of each (tenant, thread_id, namespace), in one round trip."""
+        """What Redis says now of each (tenant, thread_id, namespace), in one round trip."""
         keys = [TOKEN_KEY]
         for tenant, thread_id, namespace in requests:
             tag = _tag(tenant, thread_id)

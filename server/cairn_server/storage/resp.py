@@ -3,7 +3,7 @@
 Commands are written the moment they are issued and replies are matched to callers in order (Redis answers
 each connection in order), parsed by hiredis. redis-py's client spends about 50 µs of this process's CPU per
 call (pool checkout, retry wrapper, observability hooks); this spends about 8 µs, and a near-cache hit costs
-one such call (measured with a 32-way loop of the `current` script on this 2-core box). redis-py still parses
+one such call (measured with one call at a time of the `_CURRENT` script, on this 2-core box). redis-py still parses
 the URL, so every form `redis-py` accepts (redis://, rediss://, unix://, user:password@, /db) works the same.
 
 A connection that fails, or leaves a reply outstanding past the timeout (a dead peer looks like a slow one),

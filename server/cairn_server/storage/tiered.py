@@ -19,7 +19,7 @@ Why a cache entry can never outlive a delete ("stale read"):
 - An optional near cache (near_cache.py) of decoded checkpoints sits in front
   of all this; it is invalidated with the same calls, before the hot cache.
   With a shared hot cache (Redis) it serves an entry only after the hot cache
-  confirms, in a round trip batched across concurrent reads, that the entry's
+  confirms, in one round trip per read (per BatchLoad call), that the entry's
   generation (and for a head, the head pointer) is still current there.
 Cache errors are counted and logged, never returned to clients; a corrupt cache
 entry is evicted and the cold store answers instead.
@@ -58,7 +58,7 @@ from .base import (
 )
 from .entry import CorruptEntry, decode_entry, encode_entry
 from .group_commit import GroupCommit
-from .near_cache import NearCache
+from .near_cache import UNCHECKED, NearCache
 
 log = logging.getLogger("cairn.store")
 
@@ -314,11 +314,8 @@ class TieredStore:
         # which is all a later fill needs to be dropped if a delete lands in between.
         started = 0
         if self.near is not None:
-            if self.cache.shared:
-                current = await self._current(tenant, thread_id, namespace)
-                near_hit = self._near_get(tenant, thread_id, namespace, checkpoint_id, current)
-            else:
-                near_hit = self.near.get(tenant, thread_id, namespace, checkpoint_id)
+            current = (await self._currents(tenant, [(thread_id, namespace)]))[0] if self.cache.shared else None
+            near_hit = self._near_get(tenant, thread_id, namespace, checkpoint_id, current)
             if near_hit is not None:
                 self.stats["cache_near_hits"] += 1
                 return near_hit  # type: ignore[no-any-return]
@@ -339,20 +336,9 @@ class TieredStore:
         todo: list[int] = []
         currents: list[Current | None] = [None] * len(requests)
         if self.near is not None and self.cache.shared:
-            found_now = await self._cache(
-                "current", self.cache.current_many([(tenant, t, ns) for t, ns, _ in requests])
-            )
-            if found_now is not _FAILED:
-                self._follow_token(found_now[0].token)
-                currents = [None if (tenant, t) in self._pending else c
-                            for (t, _, _), c in zip(requests, found_now, strict=True)]
+            currents = await self._currents(tenant, [(thread_id, namespace) for thread_id, namespace, _ in requests])
         for i, (thread_id, namespace, checkpoint_id) in enumerate(requests):
-            near_hit = None
-            if self.near is not None:
-                near_hit = (
-                    self._near_get(tenant, thread_id, namespace, checkpoint_id, currents[i]) if self.cache.shared
-                    else self.near.get(tenant, thread_id, namespace, checkpoint_id)
-                )
+            near_hit = self._near_get(tenant, thread_id, namespace, checkpoint_id, currents[i])
             if near_hit is not None:
                 self.stats["cache_near_hits"] += 1
                 results[i] = near_hit
@@ -417,26 +403,30 @@ class TieredStore:
         self.near.put(started, cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, loaded,
                       loaded.size, make_head, saved, stamp=gen)
 
-    async def _current(self, tenant: str, thread_id: str, namespace: str) -> Current | None:
-        """What the shared hot cache says of the thread now, or None when the near cache may not be used."""
-        found = await self._cache("current", self.cache.current(tenant, thread_id, namespace))
-        if found is _FAILED:
-            return None
-        self._follow_token(found.token)
-        return None if (tenant, thread_id) in self._pending else found  # type: ignore[no-any-return]
+    async def _currents(self, tenant: str, threads: list[tuple[str, str]]) -> list[Current | None]:
+        """What the shared hot cache says now of each (thread_id, namespace), in one round trip; None where the
+        near cache may not be used (the cache failed, or the thread is pending).
 
-    def _follow_token(self, token: bytes) -> None:
-        """The near cache holds only what was read under the hot cache's current token: a new token (Redis
+        The near cache holds only what was read under the hot cache's current token: a new token (Redis
         restarted or was flushed, so its generations started again from 0) empties it."""
-        if token != self._token and self.near is not None:
+        found = await self._cache("current", self.cache.current_many([(tenant, t, ns) for t, ns in threads]))
+        if found is _FAILED:
+            return [None] * len(threads)
+        if found[0].token != self._token and self.near is not None:
             self.near.clear()
-            self._token = token
+            self._token = found[0].token
+        return [None if (tenant, t) in self._pending else c for (t, _), c in zip(threads, found, strict=True)]
 
     def _near_get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None, current: Current | None
     ) -> Loaded | None:
-        """A near hit the shared hot cache vouches for: same generation, and for a head read its head pointer."""
-        if current is None or self.near is None:
+        """A near hit; with a shared hot cache, one it vouches for (`current`): same generation, and for a head
+        read its head pointer."""
+        if self.near is None:
+            return None
+        if not self.cache.shared:
+            return self.near.get(tenant, thread_id, namespace, checkpoint_id)  # type: ignore[no-any-return]
+        if current is None:
             return None
         wanted = checkpoint_id or current.head
         if wanted is None:
@@ -466,18 +456,16 @@ class TieredStore:
     ) -> Any:
         """render(rows, writes) of the query; a thread's rendered pages are kept in the near cache until it changes."""
         near = self.near
-        if near is None or not query.thread_id:  # a listing across threads changes with every save anywhere
+        stamp: Any = UNCHECKED
+        # A listing across threads changes with every save anywhere: never kept. With a shared hot cache the
+        # stamp is read before the cold store, so a save landing in between leaves the stamp behind.
+        if near is not None and query.thread_id and self.cache.shared:
+            current = (await self._currents(query.tenant, [(query.thread_id, "")]))[0]
+            stamp = None if current is None else (current.generation, current.saves)
+        if near is None or not query.thread_id or stamp is None:
             return await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
         page = dataclasses.astuple(query)
-        stamp: Any = None
-        if self.cache.shared:  # read before the cold store, so a save landing in between leaves the stamp behind
-            current = await self._current(query.tenant, query.thread_id, "")
-            if current is None:
-                return await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
-            stamp = (current.generation, current.saves)
-            found = near.get_page(query.tenant, query.thread_id, page, stamp)
-        else:
-            found = near.get_page(query.tenant, query.thread_id, page)
+        found = near.get_page(query.tenant, query.thread_id, page, stamp)
         if found is not None:
             self.stats["cache_near_hits"] += 1
             return found
