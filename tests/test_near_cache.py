@@ -152,16 +152,62 @@ def test_pages_go_with_any_save_and_are_refused_when_read_before_it() -> None:
     assert near.get_page("tenant", "t", ("page", 1)) is None
 
 
-@pytest.fixture
-def two_near_servers(server_factory, postgres_proc):  # type: ignore[no-untyped-def]
-    """Two server processes on one Postgres database and one Redis, both with near caches."""
+def test_a_lease_is_trusted_until_it_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    near, now = NearCache(10_000), [100.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    near.grant(near.epoch(), "tenant", "t", "", "answer", until=100.5)
+    assert near.leased("tenant", "t", "") == "answer"
+    assert near.leased("tenant", "t", "other-namespace") is None
+    now[0] = 100.5
+    assert near.leased("tenant", "t", "") is None
+
+
+def test_a_lease_asked_for_before_a_change_reached_redis_is_refused() -> None:
+    """The answer may predate the change: trusting it after the change is acknowledged would be a stale read."""
+    near = NearCache(10_000)
+    asked = near.epoch()
+    near.release("tenant", "t")  # this process's change is now in Redis
+    near.grant(asked, "tenant", "t", "", "older answer", until=time.monotonic() + 60)
+    assert near.leased("tenant", "t", "") is None
+    near.grant(near.epoch(), "tenant", "t", "", "newer answer", until=time.monotonic() + 60)
+    assert near.leased("tenant", "t", "") == "newer answer"
+
+
+@pytest.mark.parametrize("drop", ["release", "invalidate", "moved", "clear"])
+def test_changes_drop_the_threads_leases(drop: str) -> None:
+    near = NearCache(10_000)
+    for ns in ("", "sub"):
+        near.grant(near.epoch(), "tenant", "t", ns, "answer", until=time.monotonic() + 60)
+    near.grant(near.epoch(), "tenant", "other", "", "answer", until=time.monotonic() + 60)
+    if drop == "clear":
+        near.clear()
+    else:
+        getattr(near, drop)("tenant", "t")
+    assert near.leased("tenant", "t", "") is None and near.leased("tenant", "t", "sub") is None
+    assert (near.leased("tenant", "other", "") is None) == (drop == "clear")
+
+
+def test_ended_leases_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
+    near, now = NearCache(10_000), [0.0]
+    monkeypatch.setattr(time, "monotonic", lambda: now[0])
+    for i in range(1_000):
+        now[0] = float(i)
+        near.grant(near.epoch(), "tenant", f"t{i}", "", "answer", until=now[0] + 1.5)
+    assert len(near._leases) <= 2 and len(near._leased) <= 2
+
+
+@pytest.fixture(params=[0, 1000], ids=["ask-redis-every-hit", "lease-1s"])
+def two_near_servers(request, server_factory, postgres_proc):  # type: ignore[no-untyped-def]
+    """Two server processes on one Postgres database and one Redis, both with near caches; with leases, every
+    cross-process change below must wait for the other's lease before it is acknowledged."""
     from tests.harness import CairnServer, RedisServer
 
     metrics = f"127.0.0.1:{free_port()}"
+    lease = str(request.param)
     with RedisServer() as rds:
-        a = server_factory("postgres", redis_url=rds.url, near_cache_mb=16)
+        a = server_factory("postgres", redis_url=rds.url, near_cache_mb=16, near_lease_ms=lease)
         b = CairnServer("--log-level", "WARNING", "--postgres-dsn", a.dsn, "--redis-url", rds.url,
-                        "--near-cache-mb", "16", "--metrics-listen", metrics)
+                        "--near-cache-mb", "16", "--near-lease-ms", lease, "--metrics-listen", metrics)
         with b:
             yield a.target, b.target, rds, f"http://{metrics}/metrics", a.server
 
@@ -237,6 +283,25 @@ def test_a_delete_while_redis_was_away_is_not_served_after_it_restarts(two_near_
             assert b.load(thread_id).checkpoint_id == second.checkpoint_id
         with pytest.raises(NotFound):
             b.load(thread_id, checkpoint_id=first.checkpoint_id)
+        assert b.load(thread_id).checkpoint_id == second.checkpoint_id
+
+
+def test_a_lease_from_before_redis_restarted_empty_is_waited_out(two_near_servers, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """B holds a lease Redis no longer knows of after an empty restart: nothing is left to revoke. A's next change
+    must still wait it out (a lease's length after Redis's new token was born) before it is acknowledged."""
+    target_a, target_b, rds, metrics, _ = two_near_servers
+    with CheckpointClient(target_a, timeout_seconds=10) as a, CheckpointClient(target_b, timeout_seconds=10) as b:
+        first = a.save(thread_id, {"step": 1})
+        assert b.load(thread_id).checkpoint_id == first.checkpoint_id
+        hits = _near_hits(metrics)
+        assert b.load(thread_id).checkpoint_id == first.checkpoint_id  # near hit; with leases, B now holds one
+        assert _near_hits(metrics) == hits + 1
+        other = a.save(thread_id + "-other", {"step": 1})
+        rds.kill()
+        rds.start()  # empty
+        for _ in range(3):  # A's connection to the old Redis fails once, then A reconnects: its save below is
+            a.load(thread_id + "-other", checkpoint_id=other.checkpoint_id)  # told to the new Redis
+        second = a.save(thread_id, {"step": 2}, parent_checkpoint_id=first.checkpoint_id)
         assert b.load(thread_id).checkpoint_id == second.checkpoint_id
 
 

@@ -34,6 +34,13 @@ class Config:
         "never staler than Redis itself",
         default=64,
     )
+    near_lease_ms: int = _opt(
+        "with Redis and a near cache: how long Redis's answer for a thread is trusted without asking again "
+        "(0-1000). A change of the thread made through another server process waits for the lease to end "
+        "before it is acknowledged, so a near hit is still never staler than an acknowledged change. Use one "
+        "value on every server sharing a Redis",
+        default=50,
+    )
     zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)
     zstd_dictionary: str = _opt(
         "latest: compress new states with the newest dictionary `cairn dict train` stored (read at start); "
@@ -174,6 +181,10 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         raise ValueError(f"--event-loop expects auto, uvloop or asyncio, got {values['event_loop']!r}")
     if values.get("zstd_dictionary", "latest") not in ("latest", "off"):
         raise ValueError(f"--zstd-dictionary expects latest or off, got {values['zstd_dictionary']!r}")
+    if not 0 <= values.get("near_lease_ms", 0) <= 1000:
+        raise ValueError(
+            f"--near-lease-ms expects 0 (ask Redis before every near hit) to 1000, got {values['near_lease_ms']}"
+        )
     if values.get("near_cache_mb", 0) < 0:
         raise ValueError(f"--near-cache-mb expects 0 (off) or more, got {values['near_cache_mb']}")
     return Config(**values)

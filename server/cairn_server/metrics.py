@@ -34,6 +34,14 @@ class _StoreCollector(Collector):
         retention = CounterMetricFamily("cairn_retention_deleted", "Checkpoints removed by retention")
         retention.add_metric([], stats.get("retention_deleted", 0))
         yield retention
+        waits = CounterMetricFamily(
+            "cairn_lease_waits", "Acknowledgements delayed until another server process's near lease ended"
+        )
+        waits.add_metric([], stats.get("lease_waits", 0))
+        yield waits
+        waited = CounterMetricFamily("cairn_lease_wait_seconds", "Time acknowledgements spent waiting for near leases")
+        waited.add_metric([], stats.get("lease_wait_seconds", 0))
+        yield waited
         pending = GaugeMetricFamily("cairn_cache_pending_invalidations", "Threads waiting for the cache to return")
         pending.add_metric([], len(getattr(self.store, "_pending", ())))
         yield pending

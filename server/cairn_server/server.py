@@ -55,7 +55,8 @@ async def open_store(config: Config) -> TieredStore:
         from .storage.redis_cache import RedisCache
 
         cache = RedisCache.from_url(
-            config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds
+            config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds,
+            lease_ms=config.near_lease_ms if config.near_cache_mb else 0,
         )
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)

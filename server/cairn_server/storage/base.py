@@ -69,6 +69,7 @@ class SaveOutcome:
     sequence: int = 0
     created_at: datetime | None = None
     current_head_id: str = ""
+    ack_at: float = 0.0  # event-loop time before which the save is not acknowledged (near leases elsewhere)
 
 
 @dataclass(slots=True)
@@ -233,6 +234,7 @@ class HotCache(Protocol):
 
     name: str
     shared: bool  # other processes write through it too (Redis): a near cache must ask `current_many` first
+    lease_ms: int  # how long `current_many`'s answer may be trusted without asking again (0: not at all)
 
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -266,18 +268,20 @@ class HotCache(Protocol):
         """The current generation of each (tenant, thread_id), in one round trip."""
         ...
 
-    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
+    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> int:
         """The entries of saved checkpoints, as heads, in one round trip. Unlike `fill`, an entry whose generation
         moved bumps the generation: a read may have cached an older head between the save's generation read and
-        now, which must not outlive this save."""
+        now, which must not outlive this save. Returns the ms to wait before acknowledging (see `bump`)."""
         ...
 
-    async def bump(self, tenant: str, thread_id: str) -> None:
-        """Invalidate everything cached for the thread (delete, clear, writes...)."""
+    async def bump(self, tenant: str, thread_id: str) -> int:
+        """Invalidate everything cached for the thread (delete, clear, writes...). Returns how many ms the change
+        must wait before it is acknowledged: other processes' near leases on the thread run out then."""
         ...
 
     async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
-        """Shared caches only: current() of each (tenant, thread_id, namespace), in one round trip."""
+        """Shared caches only: what the cache says now of each (tenant, thread_id, namespace), in one round trip,
+        with a lease of `lease_ms` on each thread for this process."""
         ...
 
     async def aclose(self) -> None: ...

@@ -16,6 +16,7 @@ from .entry import entry_generation
 class MemoryCache:
     name = "memory"
     shared = False  # one process: its near cache sees every change itself
+    lease_ms = 0
 
     def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600) -> None:
         self.max_entries = max_entries
@@ -86,7 +87,7 @@ class MemoryCache:
     async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
         return [self._gen(tenant, thread_id) for tenant, thread_id in threads]
 
-    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
+    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> int:
         for cp, generation, blob in fills:
             if self._gen(cp.tenant, cp.thread_id) != generation:
                 # a save that raced an invalidation: a read may have cached an older head since
@@ -94,11 +95,13 @@ class MemoryCache:
                 continue
             await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
                             True)
+        return 0
 
-    async def bump(self, tenant: str, thread_id: str) -> None:
+    async def bump(self, tenant: str, thread_id: str) -> int:
         # Entries and heads tagged with the old generation become misses; no scan needed.
         key = (tenant, thread_id)
         self._generations[key] = self._generations.get(key, 0) + 1
+        return 0
 
     async def aclose(self) -> None:
         self._entries.clear()

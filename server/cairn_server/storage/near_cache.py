@@ -16,6 +16,10 @@ Coherence, the same discipline as the hot cache's generations but local:
   only when its stamp still matches; the hot cache's head pointer picks the head. A near hit is then exactly
   as fresh as the hot cache, not a pub/sub delivery behind it. `max_age` (the hot cache's TTL) bounds how long
   an entry can be, so a generation key that expired and restarted from 0 cannot match an old stamp again.
+- Leases save that round trip for a hot thread: the hot cache's answer is kept (`grant`) until the lease Redis
+  granted with it ends, measured from before the question was sent. Another process's change of the thread
+  revokes the lease in Redis and waits for it to run out before it is acknowledged (redis_cache.py). This
+  process's own changes `release` it once Redis has the change, and refuse leases asked for before that.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ class NearCache:
         self._invalidated: dict[ThreadKey, int] = {}  # thread -> epoch of its last invalidation
         self._moved: dict[ThreadKey, int] = {}  # thread -> epoch of its last save (pages only)
         self._floor = 0  # puts that started before this epoch are refused (tracking was reset, or cleared)
+        # (tenant, thread, ns) -> (monotonic end, the hot cache's answer); in grant order = end order
+        self._leases: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
+        self._leased: dict[ThreadKey, set[str]] = {}  # thread -> namespaces with a lease
+        self._released: dict[ThreadKey, int] = {}  # thread -> epoch of its last release
 
     def epoch(self) -> int:
         return self._epoch
@@ -118,6 +126,7 @@ class NearCache:
         """A save landed in the thread: its List pages are out of date."""
         thread = (tenant, thread_id)
         self._mark(self._moved, thread)
+        self._drop_leases(thread)
         for key in [k for k in self._threads.get(thread, ()) if k[2] == _PAGE]:
             self._evict(key)
 
@@ -148,10 +157,44 @@ class NearCache:
         if head is not None and head[1] == key[3]:
             del self._heads[head_key]
 
+    def leased(self, tenant: str, thread_id: str, namespace: str) -> Any | None:
+        """The hot cache's answer for the thread, while its lease lasts."""
+        found = self._leases.get((tenant, thread_id, namespace))
+        if found is None or found[0] <= time.monotonic():
+            return None
+        return found[1]
+
+    def grant(self, started: int, tenant: str, thread_id: str, namespace: str, answer: Any, until: float) -> None:
+        """Trust `answer` until `until` (monotonic), unless the thread changed here since epoch `started`."""
+        thread = (tenant, thread_id)
+        if self._refused(started, thread) or self._released.get(thread, -1) > started:
+            return
+        key = (tenant, thread_id, namespace)
+        self._leases.pop(key, None)
+        self._leases[key] = (until, answer)
+        self._leased.setdefault(thread, set()).add(namespace)
+        now = time.monotonic()
+        while self._leases:  # leases all last alike, so the ended ones are at the front
+            first, (end, _) = next(iter(self._leases.items()))
+            if end > now:
+                break
+            self._drop_leases(first[:2])
+
+    def release(self, tenant: str, thread_id: str) -> None:
+        """The hot cache has a change of the thread: drop its leases, and refuse those asked for before now."""
+        thread = (tenant, thread_id)
+        self._mark(self._released, thread)
+        self._drop_leases(thread)
+
+    def _drop_leases(self, thread: ThreadKey) -> None:
+        for namespace in self._leased.pop(thread, ()):
+            self._leases.pop((*thread, namespace), None)
+
     def invalidate(self, tenant: str, thread_id: str) -> None:
         """Forget the thread; puts that started before now are refused."""
         thread = (tenant, thread_id)
         self._mark(self._invalidated, thread)
+        self._drop_leases(thread)
         for key in list(self._threads.get(thread, ())):
             self._evict(key)
         # Every head points at a kept entry (_evict drops it with its entry), so the thread's heads are gone too.
@@ -162,6 +205,9 @@ class NearCache:
         self._floor = self._epoch
         self._invalidated.clear()
         self._moved.clear()
+        self._released.clear()
+        self._leases.clear()
+        self._leased.clear()
         self._entries.clear()
         self._heads.clear()
         self._threads.clear()

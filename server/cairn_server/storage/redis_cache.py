@@ -6,12 +6,18 @@ shard and the Lua scripts below touch one slot:
     cairn:{TAG}:h:NS         head pointer "generation|sequence|checkpoint_id"
     cairn:{TAG}:c:NS\\0ID     entry (see entry.py), tagged with its generation
     cairn:{TAG}:v            the thread's save counter (INCR by every save's fill)
-    cairn:near-token         a random value set when missing: a new one means Redis lost its keys
+    cairn:{TAG}:r            near leases: server process id -> lease end (Redis ms)
+    cairn:near-token         "RANDOM|BORN_MS", set when missing: a new one means Redis lost its keys
 TAG is a hash of (tenant, thread id), so ids with `{`, `}` or odd bytes are safe.
 Reads and conditional fills are single round trips (EVALSHA), all over one pipelined
 connection (resp.py).
 
-`current_many` tells a near cache what Redis says of threads now (token, generation, save counter, head).
+`current_many` tells a near cache what Redis says of threads now (token, generation, save counter, head) and,
+with `lease_ms`, grants this process a lease: until it ends, its near cache may trust that answer without asking
+again. Every change of a thread (`bump`, a save's fill) revokes the thread's leases in the same script and returns
+how long the longest other process's lease still runs: the change is acknowledged only after that (tiered.py),
+so no process serves a checkpoint older than an acknowledged change. The same wait covers leases granted by a
+Redis that restarted empty (nothing of them is left to revoke): for `lease_ms` after a new token is born.
 """
 
 from __future__ import annotations
@@ -44,7 +50,34 @@ end
 return {gen, redis.call('GET', key)}
 """
 
-_FILL = """
+# Revoke a thread's near leases; the wait (ms) before a change may be acknowledged. KEYS: leases, token;
+# ARGV: this process, its lease ms, a fresh token.
+_REVOKE = """
+local function revoke(leases, token_key, me, lease_ms, fresh)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local wait = 0
+  local token = redis.call('GET', token_key)
+  if not token then
+    redis.call('SET', token_key, fresh .. '|' .. now)
+    wait = lease_ms
+  else
+    local born = tonumber(string.match(token, '|(%d+)$') or '0')
+    if born + lease_ms > now then wait = born + lease_ms - now end
+  end
+  local held = redis.call('HGETALL', leases)
+  for i = 1, #held, 2 do
+    local left = tonumber(held[i + 1]) - now
+    if held[i] ~= me and left > wait then wait = left end
+  end
+  if #held > 0 then redis.call('DEL', leases) end
+  return wait
+end
+"""
+
+_FILL = _REVOKE + """
+local wait = 0
+if ARGV[7] == '1' then wait = revoke(KEYS[5], KEYS[6], ARGV[8], tonumber(ARGV[9]), ARGV[10]) end
 local cur = redis.call('GET', KEYS[1]) or '0'
 if cur ~= ARGV[1] then
   if ARGV[7] == '1' then
@@ -52,7 +85,7 @@ if cur ~= ARGV[1] then
     redis.call('INCR', KEYS[1])
     redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) * 2)
   end
-  return 0
+  return {0, wait}
 end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if ARGV[4] == '1' then
@@ -69,24 +102,29 @@ if ARGV[7] == '1' then
   redis.call('INCR', KEYS[4])
   redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[3]) * 2)
 end
-return 1
+return {1, wait}
 """
 
-_BUMP = """
-local g = redis.call('INCR', KEYS[1])
+_BUMP = _REVOKE + """
+local wait = revoke(KEYS[2], KEYS[3], ARGV[2], tonumber(ARGV[3]), ARGV[4])
+redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return g
+return wait
 """
 
-# KEYS: the token, then per thread its generation, save counter and one head pointer. ARGV[1]: a fresh token.
+# KEYS: the token, then per thread its generation, save counter, one head pointer and its leases.
+# ARGV: a fresh token, this process, its lease ms (0: no lease).
 _CURRENT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local token = redis.call('GET', KEYS[1])
 if not token then
-  token = ARGV[1]
+  token = ARGV[1] .. '|' .. now
   redis.call('SET', KEYS[1], token)
 end
+local lease_ms = tonumber(ARGV[3])
 local out = {token}
-for i = 2, #KEYS, 3 do
+for i = 2, #KEYS, 4 do
   local g = redis.call('GET', KEYS[i]) or '0'
   local head = false
   local h = redis.call('GET', KEYS[i + 2])
@@ -97,6 +135,10 @@ for i = 2, #KEYS, 3 do
   out[#out + 1] = g
   out[#out + 1] = redis.call('GET', KEYS[i + 1]) or '0'
   out[#out + 1] = head
+  if lease_ms > 0 then
+    redis.call('HSET', KEYS[i + 3], ARGV[2], now + lease_ms)
+    if redis.call('PTTL', KEYS[i + 3]) < lease_ms then redis.call('PEXPIRE', KEYS[i + 3], lease_ms) end
+  end
 end
 return out
 """
@@ -120,13 +162,20 @@ class RedisCache:
     name = "redis"
     shared = True
 
-    def __init__(self, redis: Multiplexed, ttl_seconds: int = 3600) -> None:
+    def __init__(self, redis: Multiplexed, ttl_seconds: int = 3600, lease_ms: int = 0) -> None:
         self.redis = redis
         self.ttl_ms = int(ttl_seconds * 1000)
+        self.lease_ms = lease_ms
+        self.me = os.urandom(8).hex()  # this process, in lease hashes
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int = 3600, timeout_seconds: float = 0.5) -> RedisCache:
-        return cls(Multiplexed(url, timeout_seconds), ttl_seconds)
+    def from_url(
+        cls, url: str, ttl_seconds: int = 3600, timeout_seconds: float = 0.5, lease_ms: int = 0
+    ) -> RedisCache:
+        return cls(Multiplexed(url, timeout_seconds), ttl_seconds, lease_ms)
+
+    def _revoke_args(self) -> list[object]:
+        return [self.me, self.lease_ms, os.urandom(12).hex()]
 
     async def _eval(self, script: _Script, calls: list[tuple[list[str], list[object]]]) -> list[Any]:
         """EVALSHA per call, written together; the replies. The script is loaded only when Redis lacks it."""
@@ -190,9 +239,10 @@ class RedisCache:
         """KEYS and ARGV of the _FILL script for one entry. `saved`: a save's fill, which bumps the generation
         when it finds it moved, and counts the save (near caches' List pages are stamped with the count)."""
         tag = _tag(tenant, thread_id)
-        keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}", tag + ":v"]
+        keys = [tag + ":g", f"{tag}:c:{namespace}\x00{checkpoint_id}", f"{tag}:h:{namespace}", tag + ":v",
+                tag + ":r", TOKEN_KEY]
         return keys, [generation, blob, self.ttl_ms, "1" if make_head else "0", sequence, checkpoint_id,
-                      "1" if saved else "0"]
+                      "1" if saved else "0", *self._revoke_args()]
 
     async def fill(
         self,
@@ -217,23 +267,28 @@ class RedisCache:
             raise CacheUnavailable(f"Redis refused MGET: {exc}") from exc
         return [int(v or 0) for v in values]
 
-    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> None:
-        await self._eval(_FILL_SCRIPT, [
+    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> int:
+        replies = await self._eval(_FILL_SCRIPT, [
             self._fill_call(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
                             True, saved=True)
             for cp, generation, blob in fills
         ])
+        return max(int(wait) for _, wait in replies)
 
-    async def bump(self, tenant: str, thread_id: str) -> None:
-        await self._eval(_BUMP_SCRIPT, [([_tag(tenant, thread_id) + ":g"], [self.ttl_ms * 2])])
+    async def bump(self, tenant: str, thread_id: str) -> int:
+        tag = _tag(tenant, thread_id)
+        wait, = await self._eval(_BUMP_SCRIPT, [([tag + ":g", tag + ":r", TOKEN_KEY],
+                                                 [self.ttl_ms * 2, *self._revoke_args()])])
+        return int(wait)
 
     async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
-        """What Redis says now of each (tenant, thread_id, namespace), in one round trip."""
+        """What Redis says now of each (tenant, thread_id, namespace), in one round trip; with `lease_ms`, a lease
+        on each thread for this process."""
         keys = [TOKEN_KEY]
         for tenant, thread_id, namespace in requests:
             tag = _tag(tenant, thread_id)
-            keys += (tag + ":g", tag + ":v", f"{tag}:h:{namespace}")
-        reply, = await self._eval(_CURRENT_SCRIPT, [(keys, [os.urandom(12).hex()])])
+            keys += (tag + ":g", tag + ":v", f"{tag}:h:{namespace}", tag + ":r")
+        reply, = await self._eval(_CURRENT_SCRIPT, [(keys, [os.urandom(12).hex(), self.me, self.lease_ms])])
         token = bytes(reply[0])
         return [
             Current(token, int(reply[i]), int(reply[i + 1]), None if reply[i + 2] is None else reply[i + 2].decode())

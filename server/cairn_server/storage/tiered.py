@@ -20,7 +20,10 @@ Why a cache entry can never outlive a delete ("stale read"):
   of all this; it is invalidated with the same calls, before the hot cache.
   With a shared hot cache (Redis) it serves an entry only after the hot cache
   confirms, in one round trip per read (per BatchLoad call), that the entry's
-  generation (and for a head, the head pointer) is still current there.
+  generation (and for a head, the head pointer) is still current there; or,
+  with `--near-lease-ms`, while a lease on that answer lasts. A change is then
+  acknowledged only after every other process's lease on its thread has ended
+  (the hot cache says how long; when it cannot be told, a whole lease).
 Cache errors are counted and logged, never returned to clients; a corrupt cache
 entry is evicted and the cold store answers instead.
 """
@@ -31,6 +34,7 @@ import asyncio
 import dataclasses
 import functools
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -160,11 +164,36 @@ class TieredStore:
             delay = min(delay * 2, 1.0)
         log.info("cache recovered; every thread touched while it was away has been invalidated")
 
-    async def _invalidate(self, tenant: str, thread_id: str) -> None:
+    async def _invalidate(self, *threads: tuple[str, str]) -> None:
+        """Invalidate the threads; return once no process's near cache can serve what they held."""
+        hold = 0.0
+        for tenant, thread_id in threads:
+            hold = max(hold, await self._bump(tenant, thread_id))
+        await self._hold(hold)
+
+    async def _bump(self, tenant: str, thread_id: str) -> float:
+        """Invalidate one thread here and in the hot cache; the seconds to wait before acknowledging it."""
         if self.near is not None:
             self.near.invalidate(tenant, thread_id)
-        if await self._cache("bump", self.cache.bump(tenant, thread_id)) is _FAILED:
+        waited = await self._cache("bump", self.cache.bump(tenant, thread_id))
+        if waited is _FAILED:
             self._mark_pending(tenant, thread_id)
+        return self._changed(tenant, thread_id, waited)
+
+    def _changed(self, tenant: str, thread_id: str, waited: Any) -> float:
+        """After the hot cache was told of a change (`waited`: the ms it said to wait, or _FAILED): drop this
+        process's leases on the thread; the seconds the change must wait. Not told, other processes' leases
+        could not be revoked: wait out a whole lease."""
+        if self.near is not None:
+            self.near.release(tenant, thread_id)
+        return (self.cache.lease_ms if waited is _FAILED else waited) / 1000
+
+    async def _hold(self, seconds: float) -> None:
+        """Delay an acknowledgement until other processes' near leases on what it changed have ended."""
+        if seconds > 0:
+            self.stats["lease_waits"] += 1
+            self.stats["lease_wait_seconds"] += seconds  # type: ignore[assignment]
+            await asyncio.sleep(seconds)
 
     async def _fill(self, gen: int, cp: StoredCheckpoint, writes: list[StoredWrite], make_head: bool) -> bool:
         blob = encode_entry(gen, cp, writes)
@@ -182,13 +211,17 @@ class TieredStore:
         result = await self._group.save(item)
         if isinstance(result, Exception):
             raise result
+        await self._hold(result.ack_at - asyncio.get_running_loop().time())
         return result
 
     @_finish_even_if_cancelled
     async def save_many(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         """Commit a stream's batch of saves in one commit; per-item failures are returned, in order."""
         self._observe_batch(len(items))
-        return await self._commit(items)
+        results = await self._commit(items)
+        ack_at = max((r.ack_at for r in results if isinstance(r, SaveOutcome)), default=0.0)
+        await self._hold(ack_at - asyncio.get_running_loop().time())
+        return results
 
     async def _commit(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         """One generations read, one cold transaction, one cache fill for all the items.
@@ -221,6 +254,8 @@ class TieredStore:
                   if outcome.status == "inserted"}
         fills: list[tuple[StoredCheckpoint, int, bytes]] = []
         results: list[SaveOutcome | Exception] = []
+        hold = 0.0
+        changed: set[tuple[str, str]] = set()  # threads whose leases go once the hot cache has the change
         for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             cp = item.checkpoint
             if outcome.status == "conflict":
@@ -238,7 +273,7 @@ class TieredStore:
             if outcome.status in ("replaced", "exists"):
                 # A retry ("exists") may follow a first try whose cache update never happened; the stored
                 # checkpoint may also carry writes this request does not know about. Invalidate, don't fill.
-                await self._invalidate(cp.tenant, cp.thread_id)
+                hold = max(hold, await self._bump(cp.tenant, cp.thread_id))
             elif outcome.status == "inserted":
                 if newest[(cp.tenant, cp.thread_id, cp.namespace)] != position:
                     results.append(outcome)
@@ -250,12 +285,23 @@ class TieredStore:
                         self._keep_near(started, Loaded(cp, item.raw_state, []), True, gen, saved=True)
                 if gen is None:
                     self._mark_pending(cp.tenant, cp.thread_id)
+                    hold = max(hold, self._changed(cp.tenant, cp.thread_id, _FAILED))
                 else:
                     fills.append((cp, gen, encode_entry(gen, cp, [])))
+                    changed.add((cp.tenant, cp.thread_id))
             results.append(outcome)
-        if fills and await self._cache("fill", self.cache.fill_many(fills)) is _FAILED:
-            for cp, _, _ in fills:
-                self._mark_pending(cp.tenant, cp.thread_id)
+        if fills:
+            waited = await self._cache("fill", self.cache.fill_many(fills))
+            if waited is _FAILED:
+                for cp, _, _ in fills:
+                    self._mark_pending(cp.tenant, cp.thread_id)
+            for tenant, thread_id in changed:
+                hold = max(hold, self._changed(tenant, thread_id, waited))
+        if hold > 0:
+            ack_at = asyncio.get_running_loop().time() + hold
+            for result in results:
+                if isinstance(result, SaveOutcome):
+                    result.ack_at = ack_at
         return results
 
     @_finish_even_if_cancelled
@@ -265,46 +311,43 @@ class TieredStore:
     ) -> int:
         n = await self.cold.put_writes(tenant, thread_id, namespace, checkpoint_id, writes, replace)
         if n:
-            await self._invalidate(tenant, thread_id)
+            await self._invalidate((tenant, thread_id))
         return n
 
     @_finish_even_if_cancelled
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
         deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
-        await self._invalidate(tenant, thread_id)
+        await self._invalidate((tenant, thread_id))
         return deleted
 
     @_finish_even_if_cancelled
     async def clear(self, tenant: str, thread_id: str) -> int:
         n = await self.cold.clear(tenant, thread_id)
-        await self._invalidate(tenant, thread_id)
+        await self._invalidate((tenant, thread_id))
         return n
 
     @_finish_even_if_cancelled
     async def copy_thread(self, tenant: str, source: str, target: str) -> int:
         n = await self.cold.copy_thread(tenant, source, target)
-        await self._invalidate(tenant, target)
+        await self._invalidate((tenant, target))
         return n
 
     @_finish_even_if_cancelled
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
         n = await self.cold.prune(tenant, thread_ids, keep)
-        for thread_id in thread_ids:
-            await self._invalidate(tenant, thread_id)
+        await self._invalidate(*((tenant, thread_id) for thread_id in thread_ids))
         return n
 
     @_finish_even_if_cancelled
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> int:
         n, threads = await self.cold.delete_runs(tenant, run_ids)
-        for thread_id in threads:
-            await self._invalidate(tenant, thread_id)
+        await self._invalidate(*((tenant, thread_id) for thread_id in threads))
         return n
 
     @_finish_even_if_cancelled
     async def delete_older_than(self, cutoff, limit: int) -> int:  # type: ignore[no-untyped-def]
         n, threads = await self.cold.delete_older_than(cutoff, limit)
-        for key in threads:
-            await self._invalidate(*key)
+        await self._invalidate(*threads)
         return n
 
     # -- reads -------------------------------------------------------------
@@ -404,18 +447,40 @@ class TieredStore:
                       loaded.size, make_head, saved, stamp=gen)
 
     async def _currents(self, tenant: str, threads: list[tuple[str, str]]) -> list[Current | None]:
-        """What the shared hot cache says now of each (thread_id, namespace), in one round trip; None where the
-        near cache may not be used (the cache failed, or the thread is pending).
+        """What the shared hot cache says now of each (thread_id, namespace): from a lease this process holds, or
+        in one round trip for the rest (which renews their leases); None where the near cache may not be used
+        (the cache failed, or the thread is pending).
 
         The near cache holds only what was read under the hot cache's current token: a new token (Redis
         restarted or was flushed, so its generations started again from 0) empties it."""
-        found = await self._cache("current", self.cache.current_many([(tenant, t, ns) for t, ns in threads]))
+        near = self.near
+        assert near is not None
+        out: list[Current | None] = [None] * len(threads)
+        ask: list[int] = []
+        for i, (thread_id, namespace) in enumerate(threads):
+            if (tenant, thread_id) not in self._pending:
+                out[i] = near.leased(tenant, thread_id, namespace)
+                if out[i] is None:
+                    ask.append(i)
+        if not ask:
+            return out
+        started, sent = near.epoch(), time.monotonic()
+        found = await self._cache("current", self.cache.current_many([(tenant, *threads[i]) for i in ask]))
         if found is _FAILED:
-            return [None] * len(threads)
-        if found[0].token != self._token and self.near is not None:
-            self.near.clear()
+            return out
+        if found[0].token != self._token:
+            near.clear()
             self._token = found[0].token
-        return [None if (tenant, t) in self._pending else c for (t, _), c in zip(threads, found, strict=True)]
+        # Redis timed the lease from when it ran the script, after `sent`: ours ends no later than its own.
+        until = sent + self.cache.lease_ms / 1000
+        for i, current in zip(ask, found, strict=True):
+            thread_id, namespace = threads[i]
+            if (tenant, thread_id) in self._pending:
+                continue
+            out[i] = current
+            if self.cache.lease_ms:
+                near.grant(started, tenant, thread_id, namespace, current, until)
+        return out
 
     def _near_get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None, current: Current | None
@@ -446,7 +511,7 @@ class TieredStore:
         except (CorruptEntry, DataLoss) as exc:
             self.stats["cache_corrupt"] += 1
             log.warning("corrupt cache entry for thread %r evicted: %s", thread_id, exc)
-            asyncio.get_running_loop().create_task(self._invalidate(tenant, thread_id))
+            asyncio.get_running_loop().create_task(self._invalidate((tenant, thread_id)))
             return None
         return Loaded(cp, state, writes)
 
