@@ -56,7 +56,8 @@ async def open_store(config: Config) -> TieredStore:
 
         cache = RedisCache.from_url(
             config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds,
-            lease_ms=config.near_lease_ms if config.near_cache_mb else 0,
+            # Even without a near cache of its own: its changes wait out the leases of servers that have one.
+            lease_ms=config.near_lease_ms,
         )
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
