@@ -178,7 +178,12 @@ class NearCache:
             first, (end, _) = next(iter(self._leases.items()))
             if end > now:
                 break
-            self._drop_leases(first[:2])
+            del self._leases[first]
+            namespaces = self._leased.get(first[:2])
+            if namespaces is not None:
+                namespaces.discard(first[2])
+                if not namespaces:
+                    del self._leased[first[:2]]
 
     def release(self, tenant: str, thread_id: str) -> None:
         """The hot cache has a change of the thread: drop its leases, and refuse those asked for before now."""
