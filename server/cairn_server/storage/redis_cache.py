@@ -50,21 +50,29 @@ end
 return {gen, redis.call('GET', key)}
 """
 
-# Revoke a thread's near leases; the wait (ms) before a change may be acknowledged. KEYS: leases, token;
-# ARGV: this process, its lease ms, a fresh token.
-_REVOKE = """
-local function revoke(leases, token_key, me, lease_ms, fresh)
+# Redis's clock in ms, and the near token ("RANDOM|BORN_MS"), set (from a fresh RANDOM) when missing.
+_CLOCK = """
+local function now_ms()
   local t = redis.call('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  local wait = 0
-  local token = redis.call('GET', token_key)
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function near_token(key, fresh, now)
+  local token = redis.call('GET', key)
   if not token then
-    redis.call('SET', token_key, fresh .. '|' .. now)
-    wait = lease_ms
-  else
-    local born = tonumber(string.match(token, '|(%d+)$') or '0')
-    if born + lease_ms > now then wait = born + lease_ms - now end
+    token = fresh .. '|' .. now
+    redis.call('SET', key, token)
   end
+  return token
+end
+"""
+
+# Revoke a thread's near leases; the wait (ms) before a change may be acknowledged: the longest other process's
+# lease, and at least what is left of one lease since the token was born (a token from before leases: born 0).
+_REVOKE = _CLOCK + """
+local function revoke(leases, token_key, me, lease_ms, fresh)
+  local now = now_ms()
+  local born = tonumber(string.match(near_token(token_key, fresh, now), '|(%d+)$') or '0')
+  local wait = math.max(0, born + lease_ms - now)
   local held = redis.call('HGETALL', leases)
   for i = 1, #held, 2 do
     local left = tonumber(held[i + 1]) - now
@@ -114,14 +122,9 @@ return wait
 
 # KEYS: the token, then per thread its generation, save counter, one head pointer and its leases.
 # ARGV: a fresh token, this process, its lease ms (0: no lease).
-_CURRENT = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local token = redis.call('GET', KEYS[1])
-if not token then
-  token = ARGV[1] .. '|' .. now
-  redis.call('SET', KEYS[1], token)
-end
+_CURRENT = _CLOCK + """
+local now = now_ms()
+local token = near_token(KEYS[1], ARGV[1], now)
 local lease_ms = tonumber(ARGV[3])
 local out = {token}
 for i = 2, #KEYS, 4 do
