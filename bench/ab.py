@@ -9,6 +9,10 @@ Prints every run and the medians. A variant is a set of `cairn serve` flags, opt
         --variant "one=--commit-concurrency 1" --variant "eight=--commit-concurrency 8"
     git worktree add /tmp/base HEAD~1
     python bench/ab.py --mix load=1 --variant "base@/tmp/base=" --variant "new=" --server-arg=--near-cache-mb=0
+
+After ` -- ` a variant names `cairn bench` flags of its own (a client-side lever on the same server):
+
+    python bench/ab.py --mix save=1 --variant "identity=" --variant "zstd= -- --compress-states"
 """
 
 from __future__ import annotations
@@ -23,21 +27,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.run import TICK, tree_ticks  # noqa: E402
 from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
 
 
-def parse_variant(text: str) -> tuple[str, Path, list[str]]:
-    """'NAME[@SOURCE_TREE]=FLAGS' -> (name, tree, flags)."""
+def parse_variant(text: str) -> tuple[str, Path, list[str], list[str]]:
+    """'NAME[@SOURCE_TREE]=FLAGS[ -- BENCH_FLAGS]' -> (name, tree, server flags, bench flags)."""
     head, sep, flags = text.partition("=")
     if not sep or not head:
-        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME[@TREE]=FLAGS")
+        raise argparse.ArgumentTypeError(f"--variant {text!r}: expected NAME[@TREE]=FLAGS[ -- BENCH_FLAGS]")
     name, _, tree = head.partition("@")
-    return name, Path(tree) if tree else ROOT, shlex.split(flags)
+    words = shlex.split(flags)
+    cut = words.index("--") if "--" in words else len(words)
+    return name, Path(tree) if tree else ROOT, words[:cut], words[cut + 1 :]
 
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--variant", action="append", type=parse_variant, required=True, help="NAME[@TREE]=FLAGS")
+    p.add_argument("--variant", action="append", type=parse_variant, required=True,
+                   help="NAME[@TREE]=FLAGS[ -- BENCH_FLAGS]")
     p.add_argument("--mix", default="save=1")
     p.add_argument("-c", "--concurrency", default="32")
     p.add_argument("--duration", default="4")
@@ -46,30 +54,37 @@ def main() -> int:
     p.add_argument("--bench-arg", action="append", default=[], help="extra `cairn bench` flag, e.g. --batch-size=50")
     args = p.parse_args()
     op_name = "save_stream" if "--stream" in args.bench_arg else args.mix.split("=")[0].split(",")[0]
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name, _, _ in args.variant}
+    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in args.variant}
     with RedisServer() as redis, PostgresServer() as pg:
         for rnd in range(args.rounds):
-            for name, tree, flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
+            for name, tree, flags, bench_flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
                 dsn = pg.create_database(f"ab_{rnd}_{name}")
                 env = {"PYTHONPATH": f"{tree}/server:{tree}/client_py:{tree}"}
                 with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
                                  *args.server_arg, *flags, env=env) as server:
+                    ticks = tree_ticks(server.pid)
                     proc = subprocess.run(
                         [sys.executable, "-m", "cairn_server.cli", "bench", "--target", server.target, "--quiet",
-                         "--json", "--mix", args.mix, "-c", args.concurrency, "--duration", args.duration, *args.bench_arg],
+                         "--json", "--mix", args.mix, "-c", args.concurrency, "--duration", args.duration, *args.bench_arg,
+                         *bench_flags],
                         capture_output=True, text=True, check=True,
                     )
-                op = json.loads(proc.stdout)["operations"][op_name]
+                    server_cpu = (tree_ticks(server.pid) - ticks) / TICK  # the run, warm-up included
+                out = json.loads(proc.stdout)
+                op = out["operations"][op_name]
+                calls = sum(o["count"] for o in out["operations"].values()) * (1 + float(out["options"]["warmup"])
+                                                                                / float(args.duration))
                 p99 = next(d["latency"] for d in op["latencyDistribution"] if d["percentage"] == 99) / 1e6
                 rate = op.get("itemsPerSecond", op["rps"])  # BatchLoad: items, not calls
-                runs[name].append((rate, p99))
-                print(f"{name:>12}  {rate:>9,.0f}/s  p99 {p99:6.2f} ms", flush=True)
+                us = 1e6 * server_cpu / max(calls, 1)
+                runs[name].append((rate, p99, us))
+                print(f"{name:>12}  {rate:>9,.0f}/s  p99 {p99:6.2f} ms  server {us:5.0f} us CPU/call", flush=True)
     print()
     for name, results in runs.items():
-        rps = sorted(r for r, _ in results)
-        p99s = sorted(q for _, q in results)
-        print(f"{name:>12}  median {rps[len(rps) // 2]:>9,.0f}/s  p99 median {p99s[len(p99s) // 2]:6.2f} ms"
-              f"  ({args.mix}, c={args.concurrency}, {len(results)} runs)")
+        rps, p99s, uss = (sorted(col) for col in zip(*results))
+        mid = len(rps) // 2
+        print(f"{name:>12}  median {rps[mid]:>9,.0f}/s  p99 median {p99s[mid]:6.2f} ms  server CPU/call "
+              f"median {uss[mid]:4.0f} us  ({args.mix}, c={args.concurrency}, {len(results)} runs)")
     return 0
 
 

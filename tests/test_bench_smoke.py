@@ -86,6 +86,19 @@ def test_bench_stream_two_procs_json_shape(pg_redis) -> None:  # type: ignore[no
     assert out["options"]["states"] == "fixed" and out["options"]["meanStateBytes"] == 2000
 
 
+def test_bench_compress_states(pg_redis) -> None:  # type: ignore[no-untyped-def]
+    """--compress-states: saves carry zstd frames (fewer bytes sent than the states hold), reads ask for zstd."""
+    code, out, stderr = run_bench(pg_redis.target, "--mix", "save=3,load=1,list=1", "--list-include-state",
+                                  "--compress-states")
+    assert code == 0, stderr
+    assert out["statusCodeDistribution"] == {"OK": out["count"]}, out["errorDistribution"]
+    save = out["operations"]["save"]
+    assert save["bytesSent"] < save["stateBytes"] / 2
+    load = out["operations"]["load"]
+    assert load["bytesReceived"] / load["count"] < out["options"]["meanStateBytes"] / 2
+    assert out["options"]["compressStates"] is True
+
+
 def test_bench_errors_are_counted_not_fatal(pg_redis, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Loads of threads that were never saved: NOT_FOUND in the distributions; the run still reports."""
     code, out, stderr = run_bench(pg_redis.target, "--mix", "save=1,load=1", "--prefill", "0", "--threads", "500")

@@ -116,6 +116,13 @@ async def test_conformance_sync_methods(pg_redis_server, capsys) -> None:  # typ
     await run_suite("CairnSaver (sync)", lambda: SyncDrivenSaver(pg_redis_server.target), capsys)
 
 
+async def test_conformance_compressed_states(pg_redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The same suite with states zstd-compressed on the wire both ways (CairnSaver(compress_states=True))."""
+    await run_suite(
+        "CairnSaver (compress_states)", lambda: CairnSaver(pg_redis_server.target, compress_states=True), capsys
+    )
+
+
 async def test_conformance_encrypted_serde(pg_redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
     serde = EncryptedSerializer(AesGcmCipher(os.urandom(32)))
     await run_suite("CairnSaver (encrypted)", lambda: CairnSaver(pg_redis_server.target, serde=serde), capsys)

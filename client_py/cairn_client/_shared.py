@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import grpc
+import zstandard
 from google.protobuf import json_format, struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
+from .errors import DataLoss
 from .ids import uuid7
 from .types import Checkpoint, Page, PendingWrite, SaveResult, ThreadInfo, ThreadPage
 
@@ -167,13 +170,76 @@ def write_from_proto(w: pb.PendingWrite) -> PendingWrite:
     )
 
 
-def checkpoint_from_proto(c: pb.Checkpoint, writes: Iterable[pb.PendingWrite] = ()) -> Checkpoint:
+class StateWire:
+    """compress_states=True: states travel zstd-compressed, so the server neither compresses saves nor sends
+    (or decompresses) the full bytes of loads. Saves are compressed only after a SaveResponse said the server
+    accepts it (an older server would store the frame as the state); the option is for deployments where every
+    server the client may reach accepts it. Loads ask for zstd and take either answer."""
+
+    MIN_BYTES = 256  # below this compression costs more than it saves (the server's rule too)
+
+    def __init__(self, enabled: bool, level: int = 3) -> None:
+        self.enabled = enabled
+        self.level = level
+        self.server_accepts = False
+        self.accept: list[int] = [pb.STATE_ENCODING_ZSTD] if enabled else []
+        self._local = threading.local()  # zstd contexts are not thread-safe
+
+    def _ctx(self) -> threading.local:
+        local = self._local
+        if not hasattr(local, "c"):
+            local.c = zstandard.ZstdCompressor(level=self.level)
+            local.d = zstandard.ZstdDecompressor()
+        return local
+
+    def outgoing(self, req: pb.SaveRequest) -> pb.SaveRequest:
+        """`req`, or a copy with its state compressed (the caller's request is left as it was)."""
+        state = req.checkpoint.state
+        if not self.server_accepts or req.checkpoint.state_encoding or len(state) < self.MIN_BYTES:
+            return req
+        frame = self._ctx().c.compress(state)
+        if len(frame) >= len(state):
+            return req
+        out = pb.SaveRequest()
+        out.CopyFrom(req)
+        out.checkpoint.state, out.checkpoint.state_encoding = frame, pb.STATE_ENCODING_ZSTD
+        return out
+
+    def saved(self, resp: pb.SaveResponse) -> pb.SaveResponse:
+        if self.enabled and not self.server_accepts:
+            self.server_accepts = pb.STATE_ENCODING_ZSTD in resp.accepted_state_encodings
+        return resp
+
+    def state(self, c: pb.Checkpoint) -> bytes:
+        """The state of a returned checkpoint; DataLoss when the server's frame is not what it says."""
+        if c.state_encoding == pb.STATE_ENCODING_UNSPECIFIED:
+            return c.state
+        where = f"checkpoint {c.checkpoint_id!r} of thread {c.thread_id!r}"
+        if c.state_encoding != pb.STATE_ENCODING_ZSTD:
+            raise DataLoss(f"{where}: the server sent state_encoding {c.state_encoding}, which was not asked for",
+                           grpc.StatusCode.DATA_LOSS, "STATE_ENCODING")
+        try:
+            declared = zstandard.get_frame_parameters(c.state).content_size
+            if declared != c.state_size_bytes:
+                raise zstandard.ZstdError(f"the frame declares {declared} bytes, state_size_bytes {c.state_size_bytes}")
+            return self._ctx().d.decompress(c.state)  # type: ignore[no-any-return]
+        except zstandard.ZstdError as exc:
+            raise DataLoss(f"{where}: the zstd-encoded state does not decompress ({exc})",
+                           grpc.StatusCode.DATA_LOSS, "STATE_ENCODING") from None
+
+
+IDENTITY = StateWire(False)
+
+
+def checkpoint_from_proto(
+    c: pb.Checkpoint, writes: Iterable[pb.PendingWrite] = (), wire: StateWire = IDENTITY
+) -> Checkpoint:
     return Checkpoint(
         thread_id=c.thread_id,
         namespace=c.namespace,
         checkpoint_id=c.checkpoint_id,
         parent_checkpoint_id=c.parent_checkpoint_id,
-        state=c.state,
+        state=wire.state(c),
         state_type=c.state_type,
         metadata=from_struct(c.metadata),
         created_at=_when(c, "created_at"),
@@ -186,8 +252,8 @@ def checkpoint_from_proto(c: pb.Checkpoint, writes: Iterable[pb.PendingWrite] = 
     )
 
 
-def load_result(r: pb.LoadResponse) -> Checkpoint:
-    return checkpoint_from_proto(r.checkpoint, r.pending_writes)
+def load_result(r: pb.LoadResponse, wire: StateWire = IDENTITY) -> Checkpoint:
+    return checkpoint_from_proto(r.checkpoint, r.pending_writes, wire)
 
 
 def list_request(
@@ -200,8 +266,10 @@ def list_request(
     page_token: str = "",
     include_state: bool = False,
     include_writes: bool = False,
+    accept: Sequence[int] = (),
 ) -> pb.ListRequest:
     req = pb.ListRequest(
+        accept_state_encodings=list(accept),
         thread_id=thread_id,
         before_checkpoint_id=before or "",
         page_size=page_size,
@@ -216,13 +284,13 @@ def list_request(
     return req
 
 
-def list_result(r: pb.ListResponse) -> Page:
+def list_result(r: pb.ListResponse, wire: StateWire = IDENTITY) -> Page:
     by_cp: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
     for w in r.pending_writes:
         by_cp.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(w)
     return Page(
         checkpoints=[
-            checkpoint_from_proto(c, by_cp.get((c.thread_id, c.namespace, c.checkpoint_id), ()))
+            checkpoint_from_proto(c, by_cp.get((c.thread_id, c.namespace, c.checkpoint_id), ()), wire)
             for c in r.checkpoints
         ],
         next_page_token=r.next_page_token,

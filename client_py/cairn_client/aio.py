@@ -30,6 +30,7 @@ class AsyncCheckpointClient:
         tls: s.TLS | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_message_bytes: int = 80 << 20,
+        compress_states: bool = False,
     ) -> None:
         self.target = target
         self.timeout_seconds = timeout_seconds
@@ -39,6 +40,7 @@ class AsyncCheckpointClient:
         )
         self._stub = pb_grpc.CheckpointStoreStub(self._channel)
         self._metadata = s.call_metadata(token, tls)
+        self._wire = s.StateWire(compress_states)
 
     async def __aenter__(self) -> AsyncCheckpointClient:
         return self
@@ -56,38 +58,54 @@ class AsyncCheckpointClient:
             raise from_rpc_error(err) from None
 
     async def save(self, thread_id: str, state: Any, *, timeout: float | None = None, **fields: Any) -> SaveResult:
-        resp = await self._call(self._stub.Save, s.save_request(thread_id, state, **fields), timeout)
-        return s.save_result(resp)
+        req = self._wire.outgoing(s.save_request(thread_id, state, **fields))
+        return s.save_result(self._wire.saved(await self._call(self._stub.Save, req, timeout)))
 
     async def save_stream(
         self, requests: Iterable[pb.SaveRequest], *, timeout: float | None = None
     ) -> AsyncIterator[SaveResult | CairnError]:
         call = self._stub.SaveStream(
-            (pb.SaveStreamRequest(save=r) for r in requests), timeout=timeout, metadata=self._metadata
+            (pb.SaveStreamRequest(save=self._wire.outgoing(r)) for r in requests),
+            timeout=timeout, metadata=self._metadata,
         )
         try:
             async for resp in call:
-                yield s.save_result(resp.save) if resp.HasField("save") else from_item_error(resp.error)
+                yield (
+                    s.save_result(self._wire.saved(resp.save)) if resp.HasField("save")
+                    else from_item_error(resp.error)
+                )
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
     async def load(
         self, thread_id: str, *, namespace: str = "", checkpoint_id: str | None = None, timeout: float | None = None
     ) -> Checkpoint:
-        req = pb.LoadRequest(thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "")
-        return s.load_result(await self._call(self._stub.Load, req, timeout))
+        req = pb.LoadRequest(
+            thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "",
+            accept_state_encodings=self._wire.accept,
+        )
+        return s.load_result(await self._call(self._stub.Load, req, timeout), self._wire)
 
     async def batch_load(
         self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None
     ) -> list[Checkpoint | CairnError]:
         req = pb.BatchLoadRequest(
-            loads=[pb.LoadRequest(thread_id=t, namespace=n, checkpoint_id=c or "") for t, n, c in loads]
+            loads=[
+                pb.LoadRequest(
+                    thread_id=t, namespace=n, checkpoint_id=c or "", accept_state_encodings=self._wire.accept
+                )
+                for t, n, c in loads
+            ]
         )
         resp = await self._call(self._stub.BatchLoad, req, timeout)
-        return [s.load_result(r.load) if r.HasField("load") else from_item_error(r.error) for r in resp.results]
+        return [
+            s.load_result(r.load, self._wire) if r.HasField("load") else from_item_error(r.error)
+            for r in resp.results
+        ]
 
     async def list(self, thread_id: str = "", *, timeout: float | None = None, **query: Any) -> Page:
-        return s.list_result(await self._call(self._stub.List, s.list_request(thread_id, **query), timeout))
+        req = s.list_request(thread_id, accept=self._wire.accept, **query)
+        return s.list_result(await self._call(self._stub.List, req, timeout), self._wire)
 
     async def iter_checkpoints(
         self, thread_id: str = "", *, limit: int | None = None, **query: Any

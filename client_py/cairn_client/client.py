@@ -32,6 +32,7 @@ class CheckpointClient:
         tls: s.TLS | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_message_bytes: int = 80 << 20,
+        compress_states: bool = False,
     ) -> None:
         self.target = target
         self.timeout_seconds = timeout_seconds
@@ -41,6 +42,7 @@ class CheckpointClient:
         )
         self._stub = pb_grpc.CheckpointStoreStub(self._channel)
         self._metadata = s.call_metadata(token, tls)
+        self._wire = s.StateWire(compress_states)
 
     def __enter__(self) -> CheckpointClient:
         return self
@@ -63,7 +65,9 @@ class CheckpointClient:
         fields: namespace, checkpoint_id, parent_checkpoint_id, state_type, metadata, node_name,
         next_nodes, expected_head_id, expect_empty, replace_existing.
         """
-        return s.save_result(self._call(self._stub.Save, s.save_request(thread_id, state, **fields), timeout))
+        return s.save_result(self._wire.saved(self._call(
+            self._stub.Save, self._wire.outgoing(s.save_request(thread_id, state, **fields)), timeout
+        )))
 
     def save_stream(
         self, requests: Iterable[pb.SaveRequest], *, timeout: float | None = None
@@ -71,9 +75,13 @@ class CheckpointClient:
         """Save many checkpoints over one stream; yields one result or error per request, in order."""
         try:
             for resp in self._stub.SaveStream(
-                (pb.SaveStreamRequest(save=r) for r in requests), timeout=timeout, metadata=self._metadata
+                (pb.SaveStreamRequest(save=self._wire.outgoing(r)) for r in requests),
+                timeout=timeout, metadata=self._metadata,
             ):
-                yield s.save_result(resp.save) if resp.HasField("save") else from_item_error(resp.error)
+                yield (
+                    s.save_result(self._wire.saved(resp.save)) if resp.HasField("save")
+                    else from_item_error(resp.error)
+                )
         except grpc.RpcError as err:
             raise from_rpc_error(err) from None
 
@@ -81,23 +89,35 @@ class CheckpointClient:
         self, thread_id: str, *, namespace: str = "", checkpoint_id: str | None = None, timeout: float | None = None
     ) -> Checkpoint:
         """The checkpoint (the head when no id is given) with its pending writes."""
-        req = pb.LoadRequest(thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "")
-        return s.load_result(self._call(self._stub.Load, req, timeout))
+        req = pb.LoadRequest(
+            thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "",
+            accept_state_encodings=self._wire.accept,
+        )
+        return s.load_result(self._call(self._stub.Load, req, timeout), self._wire)
 
     def batch_load(
         self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None
     ) -> list[Checkpoint | CairnError]:
         """Load (thread_id, namespace, checkpoint_id or None) triples in one call."""
         req = pb.BatchLoadRequest(
-            loads=[pb.LoadRequest(thread_id=t, namespace=n, checkpoint_id=c or "") for t, n, c in loads]
+            loads=[
+                pb.LoadRequest(
+                    thread_id=t, namespace=n, checkpoint_id=c or "", accept_state_encodings=self._wire.accept
+                )
+                for t, n, c in loads
+            ]
         )
         resp = self._call(self._stub.BatchLoad, req, timeout)
-        return [s.load_result(r.load) if r.HasField("load") else from_item_error(r.error) for r in resp.results]
+        return [
+            s.load_result(r.load, self._wire) if r.HasField("load") else from_item_error(r.error)
+            for r in resp.results
+        ]
 
     def list(self, thread_id: str = "", *, timeout: float | None = None, **query: Any) -> Page:
         """One page, newest first. query: namespace, metadata_filter, before, page_size, page_token,
         include_state, include_writes."""
-        return s.list_result(self._call(self._stub.List, s.list_request(thread_id, **query), timeout))
+        req = s.list_request(thread_id, accept=self._wire.accept, **query)
+        return s.list_result(self._call(self._stub.List, req, timeout), self._wire)
 
     def iter_checkpoints(self, thread_id: str = "", *, limit: int | None = None, **query: Any) -> Iterator[Checkpoint]:
         """Every matching checkpoint across pages, newest first, up to `limit`."""

@@ -87,6 +87,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
             ``target`` (default: the client's), `token` and `tls`.
         timeout_seconds: per-call deadline.
         page_size: List page size used by ``list``/``alist``.
+        compress_states: send and receive checkpoints zstd-compressed (``CheckpointClient(compress_states=)``).
     """
 
     def __init__(
@@ -99,12 +100,15 @@ class CairnSaver(BaseCheckpointSaver[str]):
         client: CheckpointClient | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         page_size: int = 100,
+        compress_states: bool = False,
     ) -> None:
         super().__init__(serde=serde)
         if target is None and client is None:
             raise ValueError("CairnSaver needs a target ('host:port') or a client")
         self.target = target if target is not None else client.target  # type: ignore[union-attr]
-        self._client_args: dict[str, Any] = {"token": token, "tls": tls, "timeout_seconds": timeout_seconds}
+        self._client_args: dict[str, Any] = {
+            "token": token, "tls": tls, "timeout_seconds": timeout_seconds, "compress_states": compress_states,
+        }
         self._owns_client = client is None
         self.client = client if client is not None else CheckpointClient(self.target, **self._client_args)
         self.page_size = max(1, min(page_size, _MAX_PAGE))

@@ -23,6 +23,7 @@ import base64
 import binascii
 import os
 import zlib
+from collections.abc import Callable
 
 import zstandard
 
@@ -99,11 +100,34 @@ class Codec:
             self._dict_compressor = zstandard.ZstdCompressor(level=self.level, dict_data=dictionary)
             self.dictionary_id = dict_id
 
-    def encode(self, raw: bytes, tenant: str = "") -> tuple[int, bytes, int]:
-        """Return (codec id, stored bytes, checksum of raw)."""
+    def unframe(self, frame: bytes, check_size: Callable[[int], None]) -> bytes:
+        """The state inside a client's zstd frame (STATE_ENCODING_ZSTD). `check_size(declared size)` runs before
+        anything is decompressed (it raises when the state would be too large); ValueError says what else is
+        wrong with the frame."""
+        try:
+            params = zstandard.get_frame_parameters(frame)
+        except zstandard.ZstdError as exc:
+            raise ValueError(f"is not a zstd frame ({exc})") from exc
+        if params.dict_id:
+            raise ValueError(f"was compressed with zstd dictionary {params.dict_id}; compress without a dictionary")
+        # The size must be declared and is checked first: zstd trusts it over max_output_size.
+        if params.content_size == zstandard.CONTENTSIZE_UNKNOWN:
+            raise ValueError("does not declare its content size; compress in one shot (zstd's default) so it does")
+        check_size(params.content_size)
+        try:
+            return self._decompressor.decompress(frame, allow_extra_data=False)
+        except zstandard.ZstdError as exc:
+            raise ValueError(f"does not decompress ({exc})") from exc
+
+    def encode(self, raw: bytes, tenant: str = "", packed: bytes | None = None) -> tuple[int, bytes, int]:
+        """Return (codec id, stored bytes, checksum of raw). `packed` is a plain zstd frame of `raw` the client
+        sent; it is stored as is unless a dictionary compresses better (so Save skips compressing)."""
         checksum = zlib.crc32(raw)
         codec, stored = CODEC_RAW, raw
-        if len(raw) >= MIN_COMPRESS_BYTES:
+        if packed is not None and self._dict_compressor is None:
+            if len(packed) < len(raw):
+                codec, stored = CODEC_ZSTD, packed
+        elif len(raw) >= MIN_COMPRESS_BYTES:
             if self._dict_compressor is not None:
                 codec, packed = CODEC_ZSTD_DICT, self._dict_compressor.compress(raw)
             else:

@@ -28,6 +28,7 @@ from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 from cairn_client.ids import uuid7
 
 from .auth import Authenticator
+from .codec import CODEC_ZSTD
 from .config import Config
 from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
 from .logs import request_context
@@ -63,6 +64,7 @@ _REQUEST_PREFIX = os.urandom(4).hex()
 _request_numbers = itertools.count(1)
 
 R = TypeVar("R")
+_ACCEPTED_ENCODINGS = [pb.STATE_ENCODING_ZSTD]  # SaveResponse.accepted_state_encodings
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
 
 
@@ -176,6 +178,10 @@ def _struct(json_text: str) -> struct_pb2.Struct:
     return s
 
 
+def _accepts_zstd(request: pb.LoadRequest | pb.ListRequest) -> bool:
+    return pb.STATE_ENCODING_ZSTD in request.accept_state_encodings
+
+
 def _set_time(ts: Any, dt: datetime | None) -> None:
     if dt is not None:
         ts.FromDatetime(dt)
@@ -214,7 +220,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         request_context.set({**request_context.get(), "tenant": tenant})
         return tenant
 
-    def _to_proto(self, cp: StoredCheckpoint, state: bytes | None) -> pb.Checkpoint:
+    def _to_proto(self, cp: StoredCheckpoint, state: bytes | None, zstd: bool = False) -> pb.Checkpoint:
+        """`state` is the decoded (checked) state; with `zstd` the stored frame goes instead when it is a plain one."""
         out = pb.Checkpoint(
             thread_id=cp.thread_id,
             namespace=cp.namespace,
@@ -229,7 +236,10 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             metadata=_struct(cp.metadata_json),
         )
         if state is not None:
-            out.state = state
+            if zstd and cp.codec == CODEC_ZSTD:
+                out.state, out.state_encoding = cp.state, pb.STATE_ENCODING_ZSTD
+            else:
+                out.state = state
         _set_time(out.created_at, cp.created_at)
         return out
 
@@ -247,9 +257,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             checkpoint_id=w.checkpoint_id,
         )
 
-    def _load_response(self, loaded: Loaded) -> pb.LoadResponse:
+    def _load_response(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
         return pb.LoadResponse(
-            checkpoint=self._to_proto(loaded.checkpoint, loaded.state),
+            checkpoint=self._to_proto(loaded.checkpoint, loaded.state, zstd),
             pending_writes=[self._write_to_proto(w) for w in loaded.writes],
         )
 
@@ -266,6 +276,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         state_type = lim.text("checkpoint.state_type", c.state_type)
         next_nodes = [lim.text("checkpoint.next_nodes", n) for n in c.next_nodes]
         lim.state(len(c.state))
+        raw, packed = self._unpacked_state(c)
         metadata_json = lim.metadata("checkpoint.metadata", c.metadata)
         if req.expected_head_id and req.expect_empty:
             raise InvalidArgument(
@@ -278,8 +289,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                     "durability", "DURABILITY_ASYNC is not offered by this server yet; use DURABILITY_SYNC"
                 )
             raise InvalidArgument("durability", f"unknown durability {req.durability}; use DURABILITY_SYNC")
-        raw = c.state
-        codec, stored, checksum = self.store.codec.encode(raw, tenant)
+        codec, stored, checksum = self.store.codec.encode(raw, tenant, packed)
         stored_cp = StoredCheckpoint(
             tenant=tenant,
             thread_id=thread_id,
@@ -298,6 +308,23 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         )
         return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw)
 
+    def _unpacked_state(self, c: pb.Checkpoint) -> tuple[bytes, bytes | None]:
+        """(the state, the client's zstd frame of it if it sent one)."""
+        if c.state_encoding == pb.STATE_ENCODING_UNSPECIFIED:
+            return c.state, None
+        if c.state_encoding != pb.STATE_ENCODING_ZSTD:
+            raise InvalidArgument(
+                "checkpoint.state_encoding",
+                f"unknown state_encoding {c.state_encoding}; use STATE_ENCODING_UNSPECIFIED (identity) or "
+                "STATE_ENCODING_ZSTD",
+            )
+        try:
+            return self.store.codec.unframe(c.state, self.limits.state), c.state
+        except ValueError as exc:
+            raise InvalidArgument(
+                "checkpoint.state", f"state_encoding is STATE_ENCODING_ZSTD but the state {exc}"
+            ) from None
+
     def _count_saved(self, item: SaveItem) -> None:
         if self.metrics is not None:
             self.metrics.state_bytes.labels("raw_in").inc(item.checkpoint.raw_size)
@@ -310,6 +337,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             sequence=outcome.sequence,
             already_existed=outcome.status == "exists",
             stored_size_bytes=item.checkpoint.stored_size,
+            accepted_state_encodings=_ACCEPTED_ENCODINGS,
         )
         _set_time(resp.created_at, outcome.created_at)
         return resp
@@ -407,14 +435,17 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         return thread_id, namespace, lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
 
     async def _load(self, tenant: str, request: pb.LoadRequest) -> pb.LoadResponse:
-        return self._rendered(await self.store.load(tenant, *self._load_key(request)))
+        return self._rendered(await self.store.load(tenant, *self._load_key(request)), _accepts_zstd(request))
 
-    def _rendered(self, loaded: Loaded) -> pb.LoadResponse:
+    def _rendered(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
         if self.metrics is not None:
             self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
-        if loaded.rendered is None:  # a near-cache hit was rendered by the call that put it there
-            loaded.rendered = self._load_response(loaded)
-        return loaded.rendered  # type: ignore[return-value]
+        # A near-cache hit was rendered by the call that put it there (once per encoding asked for).
+        zstd = zstd and loaded.checkpoint.codec == CODEC_ZSTD
+        rendered = loaded.rendered.get(zstd)
+        if rendered is None:
+            rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd)
+        return rendered  # type: ignore[return-value]
 
     @rpc
     async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> pb.BatchLoadResponse:
@@ -435,7 +466,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 item = next(loaded)
                 results[i] = (
                     pb.BatchLoadResult(error=item_error(item)) if isinstance(item, CairnError)
-                    else pb.BatchLoadResult(load=self._rendered(item))
+                    else pb.BatchLoadResult(load=self._rendered(item, _accepts_zstd(request.loads[i])))
                 )
         return pb.BatchLoadResponse(results=results)
 
@@ -471,6 +502,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             limit=limit + 1,
             include_state=request.include_state,
             include_writes=request.include_writes,
+            zstd_states=request.include_state and _accepts_zstd(request),
         )
 
         def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> pb.ListResponse:
@@ -478,7 +510,10 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             rows = rows[:limit]
             resp = pb.ListResponse(
                 checkpoints=[
-                    self._to_proto(cp, self.store.decode_state(cp) if request.include_state else None) for cp in rows
+                    self._to_proto(
+                        cp, self.store.decode_state(cp) if request.include_state else None, query.zstd_states
+                    )
+                    for cp in rows
                 ],
             )
             if request.include_writes:

@@ -11,6 +11,11 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class StateEncoding(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    STATE_ENCODING_UNSPECIFIED: _ClassVar[StateEncoding]
+    STATE_ENCODING_ZSTD: _ClassVar[StateEncoding]
+
 class Durability(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     DURABILITY_UNSPECIFIED: _ClassVar[Durability]
@@ -22,6 +27,8 @@ class PruneStrategy(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRUNE_STRATEGY_UNSPECIFIED: _ClassVar[PruneStrategy]
     PRUNE_STRATEGY_KEEP_LATEST: _ClassVar[PruneStrategy]
     PRUNE_STRATEGY_DELETE_ALL: _ClassVar[PruneStrategy]
+STATE_ENCODING_UNSPECIFIED: StateEncoding
+STATE_ENCODING_ZSTD: StateEncoding
 DURABILITY_UNSPECIFIED: Durability
 DURABILITY_SYNC: Durability
 DURABILITY_ASYNC: Durability
@@ -30,7 +37,7 @@ PRUNE_STRATEGY_KEEP_LATEST: PruneStrategy
 PRUNE_STRATEGY_DELETE_ALL: PruneStrategy
 
 class Checkpoint(_message.Message):
-    __slots__ = ("thread_id", "namespace", "checkpoint_id", "parent_checkpoint_id", "state", "state_type", "metadata", "created_at", "sequence", "node_name", "next_nodes", "state_size_bytes", "stored_size_bytes")
+    __slots__ = ("thread_id", "namespace", "checkpoint_id", "parent_checkpoint_id", "state", "state_type", "metadata", "created_at", "sequence", "node_name", "next_nodes", "state_size_bytes", "stored_size_bytes", "state_encoding")
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +51,7 @@ class Checkpoint(_message.Message):
     NEXT_NODES_FIELD_NUMBER: _ClassVar[int]
     STATE_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
     STORED_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    STATE_ENCODING_FIELD_NUMBER: _ClassVar[int]
     thread_id: str
     namespace: str
     checkpoint_id: str
@@ -57,7 +65,8 @@ class Checkpoint(_message.Message):
     next_nodes: _containers.RepeatedScalarFieldContainer[str]
     state_size_bytes: int
     stored_size_bytes: int
-    def __init__(self, thread_id: _Optional[str] = ..., namespace: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., state: _Optional[bytes] = ..., state_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., node_name: _Optional[str] = ..., next_nodes: _Optional[_Iterable[str]] = ..., state_size_bytes: _Optional[int] = ..., stored_size_bytes: _Optional[int] = ...) -> None: ...
+    state_encoding: StateEncoding
+    def __init__(self, thread_id: _Optional[str] = ..., namespace: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., parent_checkpoint_id: _Optional[str] = ..., state: _Optional[bytes] = ..., state_type: _Optional[str] = ..., metadata: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sequence: _Optional[int] = ..., node_name: _Optional[str] = ..., next_nodes: _Optional[_Iterable[str]] = ..., state_size_bytes: _Optional[int] = ..., stored_size_bytes: _Optional[int] = ..., state_encoding: _Optional[_Union[StateEncoding, str]] = ...) -> None: ...
 
 class SaveRequest(_message.Message):
     __slots__ = ("checkpoint", "expected_head_id", "expect_empty", "durability", "replace_existing")
@@ -74,18 +83,20 @@ class SaveRequest(_message.Message):
     def __init__(self, checkpoint: _Optional[_Union[Checkpoint, _Mapping]] = ..., expected_head_id: _Optional[str] = ..., expect_empty: _Optional[bool] = ..., durability: _Optional[_Union[Durability, str]] = ..., replace_existing: _Optional[bool] = ...) -> None: ...
 
 class SaveResponse(_message.Message):
-    __slots__ = ("checkpoint_id", "sequence", "created_at", "already_existed", "stored_size_bytes")
+    __slots__ = ("checkpoint_id", "sequence", "created_at", "already_existed", "stored_size_bytes", "accepted_state_encodings")
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     ALREADY_EXISTED_FIELD_NUMBER: _ClassVar[int]
     STORED_SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_STATE_ENCODINGS_FIELD_NUMBER: _ClassVar[int]
     checkpoint_id: str
     sequence: int
     created_at: _timestamp_pb2.Timestamp
     already_existed: bool
     stored_size_bytes: int
-    def __init__(self, checkpoint_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_existed: _Optional[bool] = ..., stored_size_bytes: _Optional[int] = ...) -> None: ...
+    accepted_state_encodings: _containers.RepeatedScalarFieldContainer[StateEncoding]
+    def __init__(self, checkpoint_id: _Optional[str] = ..., sequence: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., already_existed: _Optional[bool] = ..., stored_size_bytes: _Optional[int] = ..., accepted_state_encodings: _Optional[_Iterable[_Union[StateEncoding, str]]] = ...) -> None: ...
 
 class SaveStreamRequest(_message.Message):
     __slots__ = ("save",)
@@ -121,14 +132,16 @@ class ItemError(_message.Message):
     def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ..., reason: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class LoadRequest(_message.Message):
-    __slots__ = ("thread_id", "namespace", "checkpoint_id")
+    __slots__ = ("thread_id", "namespace", "checkpoint_id", "accept_state_encodings")
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     CHECKPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_STATE_ENCODINGS_FIELD_NUMBER: _ClassVar[int]
     thread_id: str
     namespace: str
     checkpoint_id: str
-    def __init__(self, thread_id: _Optional[str] = ..., namespace: _Optional[str] = ..., checkpoint_id: _Optional[str] = ...) -> None: ...
+    accept_state_encodings: _containers.RepeatedScalarFieldContainer[StateEncoding]
+    def __init__(self, thread_id: _Optional[str] = ..., namespace: _Optional[str] = ..., checkpoint_id: _Optional[str] = ..., accept_state_encodings: _Optional[_Iterable[_Union[StateEncoding, str]]] = ...) -> None: ...
 
 class PendingWrite(_message.Message):
     __slots__ = ("task_id", "task_path", "idx", "channel", "value_type", "value", "thread_id", "namespace", "checkpoint_id")
@@ -181,7 +194,7 @@ class BatchLoadResponse(_message.Message):
     def __init__(self, results: _Optional[_Iterable[_Union[BatchLoadResult, _Mapping]]] = ...) -> None: ...
 
 class ListRequest(_message.Message):
-    __slots__ = ("thread_id", "namespace", "metadata_filter", "before_checkpoint_id", "page_size", "page_token", "include_state", "include_writes")
+    __slots__ = ("thread_id", "namespace", "metadata_filter", "before_checkpoint_id", "page_size", "page_token", "include_state", "include_writes", "accept_state_encodings")
     THREAD_ID_FIELD_NUMBER: _ClassVar[int]
     NAMESPACE_FIELD_NUMBER: _ClassVar[int]
     METADATA_FILTER_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +203,7 @@ class ListRequest(_message.Message):
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_STATE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_WRITES_FIELD_NUMBER: _ClassVar[int]
+    ACCEPT_STATE_ENCODINGS_FIELD_NUMBER: _ClassVar[int]
     thread_id: str
     namespace: str
     metadata_filter: _struct_pb2.Struct
@@ -198,7 +212,8 @@ class ListRequest(_message.Message):
     page_token: str
     include_state: bool
     include_writes: bool
-    def __init__(self, thread_id: _Optional[str] = ..., namespace: _Optional[str] = ..., metadata_filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., before_checkpoint_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_state: _Optional[bool] = ..., include_writes: _Optional[bool] = ...) -> None: ...
+    accept_state_encodings: _containers.RepeatedScalarFieldContainer[StateEncoding]
+    def __init__(self, thread_id: _Optional[str] = ..., namespace: _Optional[str] = ..., metadata_filter: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., before_checkpoint_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., include_state: _Optional[bool] = ..., include_writes: _Optional[bool] = ..., accept_state_encodings: _Optional[_Iterable[_Union[StateEncoding, str]]] = ...) -> None: ...
 
 class ListResponse(_message.Message):
     __slots__ = ("checkpoints", "next_page_token", "pending_writes")

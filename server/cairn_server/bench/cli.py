@@ -72,6 +72,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=int, default=10, metavar="N", help="loads per BatchLoad (10)")
     g.add_argument("--list-page-size", type=int, default=10, metavar="N", help="page size of list (10)")
     g.add_argument("--list-include-state", action="store_true", help="list returns states too")
+    g.add_argument("--compress-states", action="store_true",
+                   help="zstd-compress each saved state in the client (STATE_ENCODING_ZSTD) and ask for zstd "
+                        "states on reads, decompressing them, as CheckpointClient(compress_states=True) does")
     g.add_argument("--threads", type=int, default=100, metavar="N", help="thread ids the run uses (100)")
     g.add_argument("--prefill", type=int, default=None, metavar="K",
                    help="checkpoints saved to every thread before the run (default: 10 when list is in the "
@@ -258,6 +261,7 @@ def _run(args: argparse.Namespace) -> int:
         requests=args.requests, warmup=args.warmup, seed=args.seed, total_workers=args.concurrency,
         stream_window=args.stream_window, batch_size=args.batch_size, list_page_size=args.list_page_size,
         list_include_state=args.list_include_state, timeout=args.timeout, record_samples=bool(args.plot),
+        compress_states=args.compress_states,
     )
     show = not args.quiet and sys.stderr.isatty()
     try:
@@ -284,6 +288,7 @@ def _run(args: argparse.Namespace) -> int:
         "seed": args.seed, "streamWindow": args.stream_window if "save_stream" in names else None,
         "batchSize": args.batch_size if "batch_load" in names else None,
         "listPageSize": args.list_page_size if "list" in names else None, "tls": bool(args.tls or tls_ca),
+        "compressStates": args.compress_states,
         "histogram": next(iter(merged.ops.values())).hist.kind if merged.ops else None,
     }
     conns = args.connections * args.procs

@@ -81,6 +81,7 @@ class Plan:
     list_include_state: bool = False
     timeout: float = 30.0
     record_samples: bool = False
+    compress_states: bool = False  # zstd on the wire both ways (STATE_ENCODING_ZSTD), compressed per request
 
 
 @dataclass
@@ -214,10 +215,11 @@ def metadata_of(plan: Plan) -> tuple[tuple[str, str], ...] | None:
     return (("authorization", f"Bearer {plan.token}"),) if plan.token else None
 
 
-def state_tails(plan: Plan) -> list[bytes]:
+def state_tails(plan: Plan, with_state: bool = True) -> list[bytes]:
+    """Each state's Checkpoint tail (see wire.py); without the state field when states are compressed per call."""
     return [
         wire.checkpoint_tail(
-            s,
+            s if with_state else b"",
             state_type=plan.state_type,
             metadata={"source": "loop", "step": i, "bench": True},
             node_name="agent",
@@ -225,6 +227,32 @@ def state_tails(plan: Plan) -> list[bytes]:
         )
         for i, s in enumerate(plan.states)
     ]
+
+
+_NOT_ACCEPTED = (
+    "FailedPrecondition",
+    "the server does not list STATE_ENCODING_ZSTD in SaveResponse.accepted_state_encodings; drop --compress-states",
+)
+
+
+class _Zstd:
+    """--compress-states: what a client that compresses does on every call (nothing is compressed ahead)."""
+
+    def __init__(self, plan: Plan) -> None:
+        import zstandard
+
+        self.states = plan.states
+        self.rests = [t + wire.field_varint(14, pb.STATE_ENCODING_ZSTD) for t in state_tails(plan, False)]
+        self.compressor = zstandard.ZstdCompressor(level=3)
+        self.decompressor = zstandard.ZstdDecompressor()
+
+    def tail(self, si: int) -> bytes:
+        return wire.field_bytes(5, self.compressor.compress(self.states[si])) + self.rests[si]
+
+    def read(self, checkpoints: Any) -> None:
+        for c in checkpoints:
+            if c.state_encoding == pb.STATE_ENCODING_ZSTD:
+                self.decompressor.decompress(c.state)
 
 
 async def prefill(plan: Plan, per_thread: int, concurrency: int = 32) -> list[str]:
@@ -287,8 +315,13 @@ class Runner:
         self.state_lens = [len(s) for s in plan.states]
         self.thread_fields = [wire.field_str(1, t) for t in plan.threads]
         self.parents = list(plan.heads) or [""] * len(plan.threads)
-        self.load_reqs = [wire.load_request(t) for t in plan.threads]
-        self.list_reqs = [wire.list_request(t, plan.list_page_size, plan.list_include_state) for t in plan.threads]
+        self.zstd = _Zstd(plan) if plan.compress_states else None
+        accept = plan.compress_states
+        self.load_reqs = [wire.load_request(t, accept_zstd=accept) for t in plan.threads]
+        self.list_reqs = [
+            wire.list_request(t, plan.list_page_size, plan.list_include_state, accept_zstd=accept)
+            for t in plan.threads
+        ]
         self.md = metadata_of(plan)
         self.shared = shared_counters
         self.barrier = barrier
@@ -358,8 +391,9 @@ class Runner:
                 ti = self._thread_for_save(rnd, gw)
                 si = rnd.randrange(ntails)
                 cid = uuid7()
-                req = wire.save_request(self.thread_fields[ti], cid, self.parents[ti], self.tails[si])
                 t0 = perf()
+                tail = self.tails[si] if self.zstd is None else self.zstd.tail(si)
+                req = wire.save_request(self.thread_fields[ti], cid, self.parents[ti], tail)
                 try:
                     resp = await calls.save(req, metadata=md, timeout=timeout)
                 except grpc.aio.AioRpcError as err:
@@ -369,6 +403,9 @@ class Runner:
                 else:
                     t1 = perf()
                     st = stats[op]
+                    if self.zstd is not None and not resp.accepted_state_encodings:
+                        st.fail(t1 - t0, *_NOT_ACCEPTED)
+                        continue
                     st.ok(t1 - t0)
                     self.parents[ti] = cid
                     if resp.stored_size_bytes:
@@ -406,6 +443,11 @@ class Runner:
                 t0 = perf()
                 try:
                     raw = await call(req, metadata=md, timeout=timeout)
+                    if self.zstd is not None:  # a client that asked for zstd decompresses what it got
+                        if op == LOAD:
+                            self.zstd.read((pb.LoadResponse.FromString(raw).checkpoint,))
+                        elif plan.list_include_state:
+                            self.zstd.read(pb.ListResponse.FromString(raw).checkpoints)
                 except grpc.aio.AioRpcError as err:
                     t1 = perf()
                     st = stats[op]
@@ -438,7 +480,9 @@ class Runner:
                         return
                     t0, ti, cid, si, st = pending.popleft()
                     t1 = perf()
-                    if resp.HasField("save"):
+                    if resp.HasField("save") and self.zstd is not None and not resp.save.accepted_state_encodings:
+                        st.fail(t1 - t0, *_NOT_ACCEPTED)
+                    elif resp.HasField("save"):
                         st.ok(t1 - t0)
                         if resp.save.stored_size_bytes:
                             st.state_bytes += self.state_lens[si]
@@ -458,12 +502,14 @@ class Runner:
                     ti = self._thread_for_save(rnd, gw)
                     si = rnd.randrange(ntails)
                     cid = uuid7()
+                    t0 = perf()
+                    tail = self.tails[si] if self.zstd is None else self.zstd.tail(si)
                     req = wire.save_stream_request(
-                        wire.save_request(self.thread_fields[ti], cid, self.parents[ti], self.tails[si])
+                        wire.save_request(self.thread_fields[ti], cid, self.parents[ti], tail)
                     )
                     self.parents[ti] = cid
                     st = self.stats[SAVE_STREAM]
-                    pending.append((perf(), ti, cid, si, st))
+                    pending.append((t0, ti, cid, si, st))
                     st.bytes_sent += len(req)
                     await call.write(req)
                     if read_task.done():

@@ -49,7 +49,7 @@ def checkpoint_tail(
     next_nodes: Sequence[str] = (),
 ) -> bytes:
     """Checkpoint fields 5, 6, 7, 10, 11: everything of a saved checkpoint except its ids."""
-    parts = [field_bytes(5, state), field_str(6, state_type)]
+    parts = [field_bytes(5, state) if state else b"", field_str(6, state_type)]
     if metadata:
         s = struct_pb2.Struct()
         s.update(metadata)
@@ -74,8 +74,15 @@ def save_stream_request(save_request_bytes: bytes) -> bytes:
     return b"".join((b"\x0a", varint(len(save_request_bytes)), save_request_bytes))
 
 
-def load_request(thread_id: str, namespace: str = "", checkpoint_id: str = "") -> bytes:
-    return pb.LoadRequest(thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id).SerializeToString()
+def _accept(zstd: bool) -> list[int]:
+    return [pb.STATE_ENCODING_ZSTD] if zstd else []
+
+
+def load_request(thread_id: str, namespace: str = "", checkpoint_id: str = "", accept_zstd: bool = False) -> bytes:
+    return pb.LoadRequest(
+        thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id,
+        accept_state_encodings=_accept(accept_zstd),
+    ).SerializeToString()
 
 
 def batch_load_request(load_requests: Sequence[bytes]) -> bytes:
@@ -83,5 +90,8 @@ def batch_load_request(load_requests: Sequence[bytes]) -> bytes:
     return b"".join(field_bytes(1, r) for r in load_requests)
 
 
-def list_request(thread_id: str, page_size: int, include_state: bool) -> bytes:
-    return pb.ListRequest(thread_id=thread_id, page_size=page_size, include_state=include_state).SerializeToString()
+def list_request(thread_id: str, page_size: int, include_state: bool, accept_zstd: bool = False) -> bytes:
+    return pb.ListRequest(
+        thread_id=thread_id, page_size=page_size, include_state=include_state,
+        accept_state_encodings=_accept(accept_zstd and include_state),
+    ).SerializeToString()

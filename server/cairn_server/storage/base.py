@@ -96,6 +96,7 @@ class ListQuery:
     limit: int
     include_state: bool
     include_writes: bool
+    zstd_states: bool = False  # states go out as their stored zstd frames (a rendering choice, part of the key)
 
 
 @dataclass(slots=True, frozen=True)

@@ -100,7 +100,8 @@ class Loaded:
     checkpoint: StoredCheckpoint
     state: bytes
     writes: list[StoredWrite]
-    rendered: object = None  # the service's response for it, memoized while the near cache keeps it
+    # the service's responses for it by encoding (identity, zstd), memoized while the near cache keeps it
+    rendered: dict[bool, object] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:

@@ -46,6 +46,58 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// StateEncoding is how Checkpoint.state is encoded on the wire (not how it is
+// stored: the server stores per its own codec either way).
+type StateEncoding int32
+
+const (
+	// The serialized state as is (identity).
+	StateEncoding_STATE_ENCODING_UNSPECIFIED StateEncoding = 0
+	// One zstd frame without a dictionary, of at most max_state_bytes when
+	// decompressed. A frame that does not decompress, names a dictionary, or
+	// is followed by more bytes is INVALID_ARGUMENT.
+	StateEncoding_STATE_ENCODING_ZSTD StateEncoding = 1
+)
+
+// Enum value maps for StateEncoding.
+var (
+	StateEncoding_name = map[int32]string{
+		0: "STATE_ENCODING_UNSPECIFIED",
+		1: "STATE_ENCODING_ZSTD",
+	}
+	StateEncoding_value = map[string]int32{
+		"STATE_ENCODING_UNSPECIFIED": 0,
+		"STATE_ENCODING_ZSTD":        1,
+	}
+)
+
+func (x StateEncoding) Enum() *StateEncoding {
+	p := new(StateEncoding)
+	*p = x
+	return p
+}
+
+func (x StateEncoding) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (StateEncoding) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_v1_checkpoint_store_proto_enumTypes[0].Descriptor()
+}
+
+func (StateEncoding) Type() protoreflect.EnumType {
+	return &file_cairn_v1_checkpoint_store_proto_enumTypes[0]
+}
+
+func (x StateEncoding) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use StateEncoding.Descriptor instead.
+func (StateEncoding) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{0}
+}
+
 // Durability says when a Save is acknowledged.
 type Durability int32
 
@@ -86,11 +138,11 @@ func (x Durability) String() string {
 }
 
 func (Durability) Descriptor() protoreflect.EnumDescriptor {
-	return file_cairn_v1_checkpoint_store_proto_enumTypes[0].Descriptor()
+	return file_cairn_v1_checkpoint_store_proto_enumTypes[1].Descriptor()
 }
 
 func (Durability) Type() protoreflect.EnumType {
-	return &file_cairn_v1_checkpoint_store_proto_enumTypes[0]
+	return &file_cairn_v1_checkpoint_store_proto_enumTypes[1]
 }
 
 func (x Durability) Number() protoreflect.EnumNumber {
@@ -99,7 +151,7 @@ func (x Durability) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Durability.Descriptor instead.
 func (Durability) EnumDescriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{0}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{1}
 }
 
 // PruneStrategy says what Prune keeps.
@@ -140,11 +192,11 @@ func (x PruneStrategy) String() string {
 }
 
 func (PruneStrategy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cairn_v1_checkpoint_store_proto_enumTypes[1].Descriptor()
+	return file_cairn_v1_checkpoint_store_proto_enumTypes[2].Descriptor()
 }
 
 func (PruneStrategy) Type() protoreflect.EnumType {
-	return &file_cairn_v1_checkpoint_store_proto_enumTypes[1]
+	return &file_cairn_v1_checkpoint_store_proto_enumTypes[2]
 }
 
 func (x PruneStrategy) Number() protoreflect.EnumNumber {
@@ -153,7 +205,7 @@ func (x PruneStrategy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PruneStrategy.Descriptor instead.
 func (PruneStrategy) EnumDescriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{1}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{2}
 }
 
 // Checkpoint is the state of one thread after one step of a graph.
@@ -191,8 +243,14 @@ type Checkpoint struct {
 	StateSizeBytes int64 `protobuf:"varint,12,opt,name=state_size_bytes,json=stateSizeBytes,proto3" json:"state_size_bytes,omitempty"`
 	// Server-set bytes the state takes in storage after compression.
 	StoredSizeBytes int64 `protobuf:"varint,13,opt,name=stored_size_bytes,json=storedSizeBytes,proto3" json:"stored_size_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// How `state` is encoded in this message. On Save, a client may send it
+	// zstd-compressed (STATE_ENCODING_ZSTD), sparing the server that work, once
+	// the server has listed ZSTD in SaveResponse.accepted_state_encodings. On
+	// reads the server uses ZSTD only when the request accepts it.
+	// state_size_bytes is always the uncompressed length.
+	StateEncoding StateEncoding `protobuf:"varint,14,opt,name=state_encoding,json=stateEncoding,proto3,enum=cairn.v1.StateEncoding" json:"state_encoding,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Checkpoint) Reset() {
@@ -316,6 +374,13 @@ func (x *Checkpoint) GetStoredSizeBytes() int64 {
 	return 0
 }
 
+func (x *Checkpoint) GetStateEncoding() StateEncoding {
+	if x != nil {
+		return x.StateEncoding
+	}
+	return StateEncoding_STATE_ENCODING_UNSPECIFIED
+}
+
 // SaveRequest stores one checkpoint.
 type SaveRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -416,8 +481,13 @@ type SaveResponse struct {
 	AlreadyExisted bool `protobuf:"varint,4,opt,name=already_existed,json=alreadyExisted,proto3" json:"already_existed,omitempty"`
 	// Bytes the state takes in storage after compression.
 	StoredSizeBytes int64 `protobuf:"varint,5,opt,name=stored_size_bytes,json=storedSizeBytes,proto3" json:"stored_size_bytes,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Encodings of Checkpoint.state this server accepts on Save besides the
+	// identity. A server that does not fill it (an older one) stores what it is
+	// sent as the state, so clients send compressed states only after seeing
+	// ZSTD here, and only when every server they may reach is this new.
+	AcceptedStateEncodings []StateEncoding `protobuf:"varint,6,rep,packed,name=accepted_state_encodings,json=acceptedStateEncodings,proto3,enum=cairn.v1.StateEncoding" json:"accepted_state_encodings,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *SaveResponse) Reset() {
@@ -483,6 +553,13 @@ func (x *SaveResponse) GetStoredSizeBytes() int64 {
 		return x.StoredSizeBytes
 	}
 	return 0
+}
+
+func (x *SaveResponse) GetAcceptedStateEncodings() []StateEncoding {
+	if x != nil {
+		return x.AcceptedStateEncodings
+	}
+	return nil
 }
 
 // SaveStreamRequest is one save on a SaveStream.
@@ -667,9 +744,13 @@ type LoadRequest struct {
 	// Namespace inside the thread ("" is the root).
 	Namespace string `protobuf:"bytes,2,opt,name=namespace,proto3" json:"namespace,omitempty"`
 	// Checkpoint to load; empty loads the head (latest) of (thread_id, namespace).
-	CheckpointId  string `protobuf:"bytes,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CheckpointId string `protobuf:"bytes,3,opt,name=checkpoint_id,json=checkpointId,proto3" json:"checkpoint_id,omitempty"`
+	// Encodings of the returned state the caller can decode besides the
+	// identity; the server picks one of them or the identity, and says which in
+	// Checkpoint.state_encoding.
+	AcceptStateEncodings []StateEncoding `protobuf:"varint,4,rep,packed,name=accept_state_encodings,json=acceptStateEncodings,proto3,enum=cairn.v1.StateEncoding" json:"accept_state_encodings,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *LoadRequest) Reset() {
@@ -721,6 +802,13 @@ func (x *LoadRequest) GetCheckpointId() string {
 		return x.CheckpointId
 	}
 	return ""
+}
+
+func (x *LoadRequest) GetAcceptStateEncodings() []StateEncoding {
+	if x != nil {
+		return x.AcceptStateEncodings
+	}
+	return nil
 }
 
 // PendingWrite is one write of a task, stored against a checkpoint.
@@ -1065,8 +1153,10 @@ type ListRequest struct {
 	IncludeState bool `protobuf:"varint,7,opt,name=include_state,json=includeState,proto3" json:"include_state,omitempty"`
 	// True also returns the pending writes of the listed checkpoints.
 	IncludeWrites bool `protobuf:"varint,8,opt,name=include_writes,json=includeWrites,proto3" json:"include_writes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// With include_state: as LoadRequest.accept_state_encodings.
+	AcceptStateEncodings []StateEncoding `protobuf:"varint,9,rep,packed,name=accept_state_encodings,json=acceptStateEncodings,proto3,enum=cairn.v1.StateEncoding" json:"accept_state_encodings,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *ListRequest) Reset() {
@@ -1153,6 +1243,13 @@ func (x *ListRequest) GetIncludeWrites() bool {
 		return x.IncludeWrites
 	}
 	return false
+}
+
+func (x *ListRequest) GetAcceptStateEncodings() []StateEncoding {
+	if x != nil {
+		return x.AcceptStateEncodings
+	}
+	return nil
 }
 
 // ListResponse is one page of checkpoints.
@@ -2170,7 +2267,7 @@ var File_cairn_v1_checkpoint_store_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\n" +
-	"\x1fcairn/v1/checkpoint_store.proto\x12\bcairn.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x03\n" +
+	"\x1fcairn/v1/checkpoint_store.proto\x12\bcairn.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x04\n" +
 	"\n" +
 	"Checkpoint\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1c\n" +
@@ -2189,7 +2286,8 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\n" +
 	"next_nodes\x18\v \x03(\tR\tnextNodes\x12(\n" +
 	"\x10state_size_bytes\x18\f \x01(\x03R\x0estateSizeBytes\x12*\n" +
-	"\x11stored_size_bytes\x18\r \x01(\x03R\x0fstoredSizeBytes\"\xf1\x01\n" +
+	"\x11stored_size_bytes\x18\r \x01(\x03R\x0fstoredSizeBytes\x12>\n" +
+	"\x0estate_encoding\x18\x0e \x01(\x0e2\x17.cairn.v1.StateEncodingR\rstateEncoding\"\xf1\x01\n" +
 	"\vSaveRequest\x124\n" +
 	"\n" +
 	"checkpoint\x18\x01 \x01(\v2\x14.cairn.v1.CheckpointR\n" +
@@ -2199,14 +2297,15 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\n" +
 	"durability\x18\x04 \x01(\x0e2\x14.cairn.v1.DurabilityR\n" +
 	"durability\x12)\n" +
-	"\x10replace_existing\x18\x05 \x01(\bR\x0freplaceExisting\"\xdf\x01\n" +
+	"\x10replace_existing\x18\x05 \x01(\bR\x0freplaceExisting\"\xb2\x02\n" +
 	"\fSaveResponse\x12#\n" +
 	"\rcheckpoint_id\x18\x01 \x01(\tR\fcheckpointId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x03R\bsequence\x129\n" +
 	"\n" +
 	"created_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12'\n" +
 	"\x0falready_existed\x18\x04 \x01(\bR\x0ealreadyExisted\x12*\n" +
-	"\x11stored_size_bytes\x18\x05 \x01(\x03R\x0fstoredSizeBytes\">\n" +
+	"\x11stored_size_bytes\x18\x05 \x01(\x03R\x0fstoredSizeBytes\x12Q\n" +
+	"\x18accepted_state_encodings\x18\x06 \x03(\x0e2\x17.cairn.v1.StateEncodingR\x16acceptedStateEncodings\">\n" +
 	"\x11SaveStreamRequest\x12)\n" +
 	"\x04save\x18\x01 \x01(\v2\x15.cairn.v1.SaveRequestR\x04save\"k\n" +
 	"\x12SaveStreamResponse\x12*\n" +
@@ -2219,11 +2318,12 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\bmetadata\x18\x04 \x03(\v2!.cairn.v1.ItemError.MetadataEntryR\bmetadata\x1a;\n" +
 	"\rMetadataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"m\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbc\x01\n" +
 	"\vLoadRequest\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12\x1c\n" +
 	"\tnamespace\x18\x02 \x01(\tR\tnamespace\x12#\n" +
-	"\rcheckpoint_id\x18\x03 \x01(\tR\fcheckpointId\"\x85\x02\n" +
+	"\rcheckpoint_id\x18\x03 \x01(\tR\fcheckpointId\x12M\n" +
+	"\x16accept_state_encodings\x18\x04 \x03(\x0e2\x17.cairn.v1.StateEncodingR\x14acceptStateEncodings\"\x85\x02\n" +
 	"\fPendingWrite\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\tR\x06taskId\x12\x1b\n" +
 	"\ttask_path\x18\x02 \x01(\tR\btaskPath\x12\x10\n" +
@@ -2246,7 +2346,7 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\x04load\x18\x01 \x01(\v2\x16.cairn.v1.LoadResponseR\x04load\x12)\n" +
 	"\x05error\x18\x02 \x01(\v2\x13.cairn.v1.ItemErrorR\x05error\"H\n" +
 	"\x11BatchLoadResponse\x123\n" +
-	"\aresults\x18\x01 \x03(\v2\x19.cairn.v1.BatchLoadResultR\aresults\"\xd7\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.cairn.v1.BatchLoadResultR\aresults\"\xa6\x03\n" +
 	"\vListRequest\x12\x1b\n" +
 	"\tthread_id\x18\x01 \x01(\tR\bthreadId\x12!\n" +
 	"\tnamespace\x18\x02 \x01(\tH\x00R\tnamespace\x88\x01\x01\x12@\n" +
@@ -2256,7 +2356,8 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\n" +
 	"page_token\x18\x06 \x01(\tR\tpageToken\x12#\n" +
 	"\rinclude_state\x18\a \x01(\bR\fincludeState\x12%\n" +
-	"\x0einclude_writes\x18\b \x01(\bR\rincludeWritesB\f\n" +
+	"\x0einclude_writes\x18\b \x01(\bR\rincludeWrites\x12M\n" +
+	"\x16accept_state_encodings\x18\t \x03(\x0e2\x17.cairn.v1.StateEncodingR\x14acceptStateEncodingsB\f\n" +
 	"\n" +
 	"_namespace\"\xad\x01\n" +
 	"\fListResponse\x126\n" +
@@ -2323,7 +2424,10 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\x11DeleteRunsRequest\x12\x17\n" +
 	"\arun_ids\x18\x01 \x03(\tR\x06runIds\"9\n" +
 	"\x12DeleteRunsResponse\x12#\n" +
-	"\rdeleted_count\x18\x01 \x01(\x03R\fdeletedCount*S\n" +
+	"\rdeleted_count\x18\x01 \x01(\x03R\fdeletedCount*H\n" +
+	"\rStateEncoding\x12\x1e\n" +
+	"\x1aSTATE_ENCODING_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13STATE_ENCODING_ZSTD\x10\x01*S\n" +
 	"\n" +
 	"Durability\x12\x1a\n" +
 	"\x16DURABILITY_UNSPECIFIED\x10\x00\x12\x13\n" +
@@ -2363,99 +2467,104 @@ func file_cairn_v1_checkpoint_store_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_checkpoint_store_proto_rawDescData
 }
 
-var file_cairn_v1_checkpoint_store_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_cairn_v1_checkpoint_store_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
 var file_cairn_v1_checkpoint_store_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_cairn_v1_checkpoint_store_proto_goTypes = []any{
-	(Durability)(0),               // 0: cairn.v1.Durability
-	(PruneStrategy)(0),            // 1: cairn.v1.PruneStrategy
-	(*Checkpoint)(nil),            // 2: cairn.v1.Checkpoint
-	(*SaveRequest)(nil),           // 3: cairn.v1.SaveRequest
-	(*SaveResponse)(nil),          // 4: cairn.v1.SaveResponse
-	(*SaveStreamRequest)(nil),     // 5: cairn.v1.SaveStreamRequest
-	(*SaveStreamResponse)(nil),    // 6: cairn.v1.SaveStreamResponse
-	(*ItemError)(nil),             // 7: cairn.v1.ItemError
-	(*LoadRequest)(nil),           // 8: cairn.v1.LoadRequest
-	(*PendingWrite)(nil),          // 9: cairn.v1.PendingWrite
-	(*LoadResponse)(nil),          // 10: cairn.v1.LoadResponse
-	(*BatchLoadRequest)(nil),      // 11: cairn.v1.BatchLoadRequest
-	(*BatchLoadResult)(nil),       // 12: cairn.v1.BatchLoadResult
-	(*BatchLoadResponse)(nil),     // 13: cairn.v1.BatchLoadResponse
-	(*ListRequest)(nil),           // 14: cairn.v1.ListRequest
-	(*ListResponse)(nil),          // 15: cairn.v1.ListResponse
-	(*ListThreadsRequest)(nil),    // 16: cairn.v1.ListThreadsRequest
-	(*ThreadInfo)(nil),            // 17: cairn.v1.ThreadInfo
-	(*ListThreadsResponse)(nil),   // 18: cairn.v1.ListThreadsResponse
-	(*DeleteRequest)(nil),         // 19: cairn.v1.DeleteRequest
-	(*DeleteResponse)(nil),        // 20: cairn.v1.DeleteResponse
-	(*ClearRequest)(nil),          // 21: cairn.v1.ClearRequest
-	(*ClearResponse)(nil),         // 22: cairn.v1.ClearResponse
-	(*Write)(nil),                 // 23: cairn.v1.Write
-	(*PutWritesRequest)(nil),      // 24: cairn.v1.PutWritesRequest
-	(*PutWritesResponse)(nil),     // 25: cairn.v1.PutWritesResponse
-	(*CopyThreadRequest)(nil),     // 26: cairn.v1.CopyThreadRequest
-	(*CopyThreadResponse)(nil),    // 27: cairn.v1.CopyThreadResponse
-	(*PruneRequest)(nil),          // 28: cairn.v1.PruneRequest
-	(*PruneResponse)(nil),         // 29: cairn.v1.PruneResponse
-	(*DeleteRunsRequest)(nil),     // 30: cairn.v1.DeleteRunsRequest
-	(*DeleteRunsResponse)(nil),    // 31: cairn.v1.DeleteRunsResponse
-	nil,                           // 32: cairn.v1.ItemError.MetadataEntry
-	(*structpb.Struct)(nil),       // 33: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 34: google.protobuf.Timestamp
+	(StateEncoding)(0),            // 0: cairn.v1.StateEncoding
+	(Durability)(0),               // 1: cairn.v1.Durability
+	(PruneStrategy)(0),            // 2: cairn.v1.PruneStrategy
+	(*Checkpoint)(nil),            // 3: cairn.v1.Checkpoint
+	(*SaveRequest)(nil),           // 4: cairn.v1.SaveRequest
+	(*SaveResponse)(nil),          // 5: cairn.v1.SaveResponse
+	(*SaveStreamRequest)(nil),     // 6: cairn.v1.SaveStreamRequest
+	(*SaveStreamResponse)(nil),    // 7: cairn.v1.SaveStreamResponse
+	(*ItemError)(nil),             // 8: cairn.v1.ItemError
+	(*LoadRequest)(nil),           // 9: cairn.v1.LoadRequest
+	(*PendingWrite)(nil),          // 10: cairn.v1.PendingWrite
+	(*LoadResponse)(nil),          // 11: cairn.v1.LoadResponse
+	(*BatchLoadRequest)(nil),      // 12: cairn.v1.BatchLoadRequest
+	(*BatchLoadResult)(nil),       // 13: cairn.v1.BatchLoadResult
+	(*BatchLoadResponse)(nil),     // 14: cairn.v1.BatchLoadResponse
+	(*ListRequest)(nil),           // 15: cairn.v1.ListRequest
+	(*ListResponse)(nil),          // 16: cairn.v1.ListResponse
+	(*ListThreadsRequest)(nil),    // 17: cairn.v1.ListThreadsRequest
+	(*ThreadInfo)(nil),            // 18: cairn.v1.ThreadInfo
+	(*ListThreadsResponse)(nil),   // 19: cairn.v1.ListThreadsResponse
+	(*DeleteRequest)(nil),         // 20: cairn.v1.DeleteRequest
+	(*DeleteResponse)(nil),        // 21: cairn.v1.DeleteResponse
+	(*ClearRequest)(nil),          // 22: cairn.v1.ClearRequest
+	(*ClearResponse)(nil),         // 23: cairn.v1.ClearResponse
+	(*Write)(nil),                 // 24: cairn.v1.Write
+	(*PutWritesRequest)(nil),      // 25: cairn.v1.PutWritesRequest
+	(*PutWritesResponse)(nil),     // 26: cairn.v1.PutWritesResponse
+	(*CopyThreadRequest)(nil),     // 27: cairn.v1.CopyThreadRequest
+	(*CopyThreadResponse)(nil),    // 28: cairn.v1.CopyThreadResponse
+	(*PruneRequest)(nil),          // 29: cairn.v1.PruneRequest
+	(*PruneResponse)(nil),         // 30: cairn.v1.PruneResponse
+	(*DeleteRunsRequest)(nil),     // 31: cairn.v1.DeleteRunsRequest
+	(*DeleteRunsResponse)(nil),    // 32: cairn.v1.DeleteRunsResponse
+	nil,                           // 33: cairn.v1.ItemError.MetadataEntry
+	(*structpb.Struct)(nil),       // 34: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 35: google.protobuf.Timestamp
 }
 var file_cairn_v1_checkpoint_store_proto_depIdxs = []int32{
-	33, // 0: cairn.v1.Checkpoint.metadata:type_name -> google.protobuf.Struct
-	34, // 1: cairn.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
-	2,  // 2: cairn.v1.SaveRequest.checkpoint:type_name -> cairn.v1.Checkpoint
-	0,  // 3: cairn.v1.SaveRequest.durability:type_name -> cairn.v1.Durability
-	34, // 4: cairn.v1.SaveResponse.created_at:type_name -> google.protobuf.Timestamp
-	3,  // 5: cairn.v1.SaveStreamRequest.save:type_name -> cairn.v1.SaveRequest
-	4,  // 6: cairn.v1.SaveStreamResponse.save:type_name -> cairn.v1.SaveResponse
-	7,  // 7: cairn.v1.SaveStreamResponse.error:type_name -> cairn.v1.ItemError
-	32, // 8: cairn.v1.ItemError.metadata:type_name -> cairn.v1.ItemError.MetadataEntry
-	2,  // 9: cairn.v1.LoadResponse.checkpoint:type_name -> cairn.v1.Checkpoint
-	9,  // 10: cairn.v1.LoadResponse.pending_writes:type_name -> cairn.v1.PendingWrite
-	8,  // 11: cairn.v1.BatchLoadRequest.loads:type_name -> cairn.v1.LoadRequest
-	10, // 12: cairn.v1.BatchLoadResult.load:type_name -> cairn.v1.LoadResponse
-	7,  // 13: cairn.v1.BatchLoadResult.error:type_name -> cairn.v1.ItemError
-	12, // 14: cairn.v1.BatchLoadResponse.results:type_name -> cairn.v1.BatchLoadResult
-	33, // 15: cairn.v1.ListRequest.metadata_filter:type_name -> google.protobuf.Struct
-	2,  // 16: cairn.v1.ListResponse.checkpoints:type_name -> cairn.v1.Checkpoint
-	9,  // 17: cairn.v1.ListResponse.pending_writes:type_name -> cairn.v1.PendingWrite
-	33, // 18: cairn.v1.ListThreadsRequest.metadata_filter:type_name -> google.protobuf.Struct
-	33, // 19: cairn.v1.ThreadInfo.head_metadata:type_name -> google.protobuf.Struct
-	34, // 20: cairn.v1.ThreadInfo.updated_at:type_name -> google.protobuf.Timestamp
-	17, // 21: cairn.v1.ListThreadsResponse.threads:type_name -> cairn.v1.ThreadInfo
-	23, // 22: cairn.v1.PutWritesRequest.writes:type_name -> cairn.v1.Write
-	1,  // 23: cairn.v1.PruneRequest.strategy:type_name -> cairn.v1.PruneStrategy
-	3,  // 24: cairn.v1.CheckpointStore.Save:input_type -> cairn.v1.SaveRequest
-	5,  // 25: cairn.v1.CheckpointStore.SaveStream:input_type -> cairn.v1.SaveStreamRequest
-	8,  // 26: cairn.v1.CheckpointStore.Load:input_type -> cairn.v1.LoadRequest
-	11, // 27: cairn.v1.CheckpointStore.BatchLoad:input_type -> cairn.v1.BatchLoadRequest
-	14, // 28: cairn.v1.CheckpointStore.List:input_type -> cairn.v1.ListRequest
-	16, // 29: cairn.v1.CheckpointStore.ListThreads:input_type -> cairn.v1.ListThreadsRequest
-	19, // 30: cairn.v1.CheckpointStore.Delete:input_type -> cairn.v1.DeleteRequest
-	21, // 31: cairn.v1.CheckpointStore.Clear:input_type -> cairn.v1.ClearRequest
-	24, // 32: cairn.v1.CheckpointStore.PutWrites:input_type -> cairn.v1.PutWritesRequest
-	26, // 33: cairn.v1.CheckpointStore.CopyThread:input_type -> cairn.v1.CopyThreadRequest
-	28, // 34: cairn.v1.CheckpointStore.Prune:input_type -> cairn.v1.PruneRequest
-	30, // 35: cairn.v1.CheckpointStore.DeleteRuns:input_type -> cairn.v1.DeleteRunsRequest
-	4,  // 36: cairn.v1.CheckpointStore.Save:output_type -> cairn.v1.SaveResponse
-	6,  // 37: cairn.v1.CheckpointStore.SaveStream:output_type -> cairn.v1.SaveStreamResponse
-	10, // 38: cairn.v1.CheckpointStore.Load:output_type -> cairn.v1.LoadResponse
-	13, // 39: cairn.v1.CheckpointStore.BatchLoad:output_type -> cairn.v1.BatchLoadResponse
-	15, // 40: cairn.v1.CheckpointStore.List:output_type -> cairn.v1.ListResponse
-	18, // 41: cairn.v1.CheckpointStore.ListThreads:output_type -> cairn.v1.ListThreadsResponse
-	20, // 42: cairn.v1.CheckpointStore.Delete:output_type -> cairn.v1.DeleteResponse
-	22, // 43: cairn.v1.CheckpointStore.Clear:output_type -> cairn.v1.ClearResponse
-	25, // 44: cairn.v1.CheckpointStore.PutWrites:output_type -> cairn.v1.PutWritesResponse
-	27, // 45: cairn.v1.CheckpointStore.CopyThread:output_type -> cairn.v1.CopyThreadResponse
-	29, // 46: cairn.v1.CheckpointStore.Prune:output_type -> cairn.v1.PruneResponse
-	31, // 47: cairn.v1.CheckpointStore.DeleteRuns:output_type -> cairn.v1.DeleteRunsResponse
-	36, // [36:48] is the sub-list for method output_type
-	24, // [24:36] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	34, // 0: cairn.v1.Checkpoint.metadata:type_name -> google.protobuf.Struct
+	35, // 1: cairn.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 2: cairn.v1.Checkpoint.state_encoding:type_name -> cairn.v1.StateEncoding
+	3,  // 3: cairn.v1.SaveRequest.checkpoint:type_name -> cairn.v1.Checkpoint
+	1,  // 4: cairn.v1.SaveRequest.durability:type_name -> cairn.v1.Durability
+	35, // 5: cairn.v1.SaveResponse.created_at:type_name -> google.protobuf.Timestamp
+	0,  // 6: cairn.v1.SaveResponse.accepted_state_encodings:type_name -> cairn.v1.StateEncoding
+	4,  // 7: cairn.v1.SaveStreamRequest.save:type_name -> cairn.v1.SaveRequest
+	5,  // 8: cairn.v1.SaveStreamResponse.save:type_name -> cairn.v1.SaveResponse
+	8,  // 9: cairn.v1.SaveStreamResponse.error:type_name -> cairn.v1.ItemError
+	33, // 10: cairn.v1.ItemError.metadata:type_name -> cairn.v1.ItemError.MetadataEntry
+	0,  // 11: cairn.v1.LoadRequest.accept_state_encodings:type_name -> cairn.v1.StateEncoding
+	3,  // 12: cairn.v1.LoadResponse.checkpoint:type_name -> cairn.v1.Checkpoint
+	10, // 13: cairn.v1.LoadResponse.pending_writes:type_name -> cairn.v1.PendingWrite
+	9,  // 14: cairn.v1.BatchLoadRequest.loads:type_name -> cairn.v1.LoadRequest
+	11, // 15: cairn.v1.BatchLoadResult.load:type_name -> cairn.v1.LoadResponse
+	8,  // 16: cairn.v1.BatchLoadResult.error:type_name -> cairn.v1.ItemError
+	13, // 17: cairn.v1.BatchLoadResponse.results:type_name -> cairn.v1.BatchLoadResult
+	34, // 18: cairn.v1.ListRequest.metadata_filter:type_name -> google.protobuf.Struct
+	0,  // 19: cairn.v1.ListRequest.accept_state_encodings:type_name -> cairn.v1.StateEncoding
+	3,  // 20: cairn.v1.ListResponse.checkpoints:type_name -> cairn.v1.Checkpoint
+	10, // 21: cairn.v1.ListResponse.pending_writes:type_name -> cairn.v1.PendingWrite
+	34, // 22: cairn.v1.ListThreadsRequest.metadata_filter:type_name -> google.protobuf.Struct
+	34, // 23: cairn.v1.ThreadInfo.head_metadata:type_name -> google.protobuf.Struct
+	35, // 24: cairn.v1.ThreadInfo.updated_at:type_name -> google.protobuf.Timestamp
+	18, // 25: cairn.v1.ListThreadsResponse.threads:type_name -> cairn.v1.ThreadInfo
+	24, // 26: cairn.v1.PutWritesRequest.writes:type_name -> cairn.v1.Write
+	2,  // 27: cairn.v1.PruneRequest.strategy:type_name -> cairn.v1.PruneStrategy
+	4,  // 28: cairn.v1.CheckpointStore.Save:input_type -> cairn.v1.SaveRequest
+	6,  // 29: cairn.v1.CheckpointStore.SaveStream:input_type -> cairn.v1.SaveStreamRequest
+	9,  // 30: cairn.v1.CheckpointStore.Load:input_type -> cairn.v1.LoadRequest
+	12, // 31: cairn.v1.CheckpointStore.BatchLoad:input_type -> cairn.v1.BatchLoadRequest
+	15, // 32: cairn.v1.CheckpointStore.List:input_type -> cairn.v1.ListRequest
+	17, // 33: cairn.v1.CheckpointStore.ListThreads:input_type -> cairn.v1.ListThreadsRequest
+	20, // 34: cairn.v1.CheckpointStore.Delete:input_type -> cairn.v1.DeleteRequest
+	22, // 35: cairn.v1.CheckpointStore.Clear:input_type -> cairn.v1.ClearRequest
+	25, // 36: cairn.v1.CheckpointStore.PutWrites:input_type -> cairn.v1.PutWritesRequest
+	27, // 37: cairn.v1.CheckpointStore.CopyThread:input_type -> cairn.v1.CopyThreadRequest
+	29, // 38: cairn.v1.CheckpointStore.Prune:input_type -> cairn.v1.PruneRequest
+	31, // 39: cairn.v1.CheckpointStore.DeleteRuns:input_type -> cairn.v1.DeleteRunsRequest
+	5,  // 40: cairn.v1.CheckpointStore.Save:output_type -> cairn.v1.SaveResponse
+	7,  // 41: cairn.v1.CheckpointStore.SaveStream:output_type -> cairn.v1.SaveStreamResponse
+	11, // 42: cairn.v1.CheckpointStore.Load:output_type -> cairn.v1.LoadResponse
+	14, // 43: cairn.v1.CheckpointStore.BatchLoad:output_type -> cairn.v1.BatchLoadResponse
+	16, // 44: cairn.v1.CheckpointStore.List:output_type -> cairn.v1.ListResponse
+	19, // 45: cairn.v1.CheckpointStore.ListThreads:output_type -> cairn.v1.ListThreadsResponse
+	21, // 46: cairn.v1.CheckpointStore.Delete:output_type -> cairn.v1.DeleteResponse
+	23, // 47: cairn.v1.CheckpointStore.Clear:output_type -> cairn.v1.ClearResponse
+	26, // 48: cairn.v1.CheckpointStore.PutWrites:output_type -> cairn.v1.PutWritesResponse
+	28, // 49: cairn.v1.CheckpointStore.CopyThread:output_type -> cairn.v1.CopyThreadResponse
+	30, // 50: cairn.v1.CheckpointStore.Prune:output_type -> cairn.v1.PruneResponse
+	32, // 51: cairn.v1.CheckpointStore.DeleteRuns:output_type -> cairn.v1.DeleteRunsResponse
+	40, // [40:52] is the sub-list for method output_type
+	28, // [28:40] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_checkpoint_store_proto_init() }
@@ -2469,7 +2578,7 @@ func file_cairn_v1_checkpoint_store_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_checkpoint_store_proto_rawDesc), len(file_cairn_v1_checkpoint_store_proto_rawDesc)),
-			NumEnums:      2,
+			NumEnums:      3,
 			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
