@@ -9,7 +9,8 @@ Starts its own redis-server, postgres and `cairn serve` (tests/harness) and the 
   (c) Cairn over gRPC on Postgres + Redis, driven by `cairn bench`: durable Save at concurrency 32, Save p99 at
       concurrency 4, hot Load p50 at concurrency 1 and throughput at 32, List of 10 without state, SaveStream
       checkpoints/s, BatchLoad items/s, and bytes stored per checkpoint (all tables and indexes) vs the raw
-      JSON and vs LangGraph's tables.
+      JSON and vs LangGraph's tables; Save and SaveStream again with the client compressing each state
+      (`cairn bench --compress-states`), with the server's CPU per save in both modes.
 Prints the ratios against the targets of issue 9 and writes them to bench/results/latest.json.
 
 Every phase also records the CPU used by the client, the server, postgres and redis, and by everything
@@ -433,6 +434,8 @@ def main(argv: list[str] | None = None) -> int:
                 tag = f" #{i + 1}" if args.repeat > 1 else ""
                 run("echo_save", f"echo save c=32{tag}", E, "--mix", "save=1", "-c", "32", *procs_args)
                 run("cairn_save", f"cairn save c=32{tag}", C, "--mix", "save=1", "-c", "32", *procs_args)
+                run("cairn_save_zstd", f"cairn save c=32, client compresses{tag}", C, "--mix", "save=1", "-c",
+                    "32", "--compress-states", *procs_args)
                 run("echo_load", f"echo load c=32{tag}", E, "--mix", "load=1", "-c", "32", "--prefill", "0",
                     *procs_args)
                 run("cairn_load", f"cairn load c=32{tag}", C, "--mix", "load=1", "-c", "32", *procs_args)
@@ -446,6 +449,8 @@ def main(argv: list[str] | None = None) -> int:
                 stream = ["--stream", "-c", str(args.stream_concurrency), "--stream-window", str(args.stream_window)]
                 run("echo_stream", f"echo SaveStream{tag}", E, *stream)
                 run("cairn_stream", f"cairn SaveStream{tag}", C, *stream)
+                run("cairn_stream_zstd", f"cairn SaveStream, client compresses{tag}", C, *stream,
+                    "--compress-states")
                 batch = ["--mix", "batch_load=1", "-c", "8", "--batch-size", str(args.batch_size)]
                 run("cairn_batch", f"cairn BatchLoad x{args.batch_size} c=8{tag}", C, *batch)
             # is the client the bottleneck? the same echo Load phase with two client processes
@@ -524,6 +529,13 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
     take("cairn_batch_items_per_s", "cairn_batch", "batch_load", field="itemsPerSecond")
     take("echo_load_rps_2procs", "echo_load_2procs", "load")
     take("cairn_save_dict_rps", "cairn_save_dict", "save")
+    take("cairn_save_zstd_rps", "cairn_save_zstd", "save")
+    take("cairn_stream_zstd_rps", "cairn_stream_zstd", "save_stream")
+    # server CPU per call in the phase that counted: (% of a core) / (calls/s)
+    for key, op in (("cairn_save", "save"), ("cairn_save_zstd", "save"), ("cairn_stream", "save_stream"),
+                    ("cairn_stream_zstd", "save_stream")):
+        chosen = best(r[key], op)
+        m[f"{key}_server_us"] = 1e4 * chosen["phaseCpuPercent"].get("cairn server", 0.0) / op_of(chosen, op)["rps"]
     m.update({
         "cairn_bytes_per_checkpoint": cairn_store["bytesPerCheckpoint"],
         "cairn_dict_bytes_per_checkpoint": cairn_store["withDictionary"]["bytesPerCheckpoint"],
@@ -572,6 +584,10 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
             ">= 15,000/s", lambda v: v >= 15000, ratio_is_value=True),
         row(f"BatchLoad x{args.batch_size} items vs echo unary Load", "cairn_batch_items_per_s", "items/s",
             "echo_load_rps", "echo Load /s", "> 1.0", lambda x: x > 1.0),
+        row("  client compresses: Save c=32 vs LangGraph aput", "cairn_save_zstd_rps", "/s", "lg_aput_rps",
+            "aput /s c=32", ">= 3.0", lambda x: x >= 3.0),
+        row("  client compresses: SaveStream durable", "cairn_stream_zstd_rps", "ckpt/s", "echo_stream_rps",
+            "echo SaveStream /s", ">= 15,000/s", lambda v: v >= 15000, ratio_is_value=True),
         row("Bytes stored per checkpoint vs raw JSON", "cairn_bytes_per_checkpoint", "B",
             "raw_json_per_checkpoint", "raw JSON B", "<= 0.50", lambda x: x <= 0.50),
         row("Bytes stored per checkpoint vs LangGraph", "cairn_bytes_per_checkpoint", "B",
@@ -658,6 +674,9 @@ def print_table(s: dict[str, Any]) -> None:
     print(f"client check: echo Load c=32 with 2 client processes {m['echo_load_rps_2procs']:,.0f}/s vs "
           f"{m['echo_load_rps']:,.0f}/s with 1; busiest client process {cc[busiest]:.0f}% of a core ({busiest}); "
           f"cairn c=32 phases: save {cc['cairn_save']:.0f}%, load {cc['cairn_load']:.0f}%, list {cc['cairn_list']:.0f}%")
+    print(f"server CPU per save: {m['cairn_save_server_us']:.0f} us, {m['cairn_save_zstd_server_us']:.0f} us when the "
+          f"client compresses; per SaveStream item {m['cairn_stream_server_us']:.0f} vs "
+          f"{m['cairn_stream_zstd_server_us']:.0f} us")
     errs = {k: v for k, v in s["errors"].items() if v}
     print(f"errors: {errs if errs else 'none'}")
     noisy = [ph for ph in s["phases"] if ph["cpuPercent"].get("other", 0) > 25]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import grpc
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +38,17 @@ json_value = st.recursive(
     max_leaves=30,
 )
 metadata = st.dictionaries(hostile_text, json_value, max_size=5)
+_zstd = zstandard.ZstdCompressor()
+# States claimed to be zstd frames: valid ones (some over the 4096-byte limit once decompressed), truncated,
+# followed by junk, or random bytes behind zstd's magic number.
+zstd_state = st.one_of(
+    st.binary(max_size=64).map(_zstd.compress),
+    st.integers(0, 20_000).map(lambda n: _zstd.compress(b"x" * n)),
+    st.tuples(st.binary(min_size=1, max_size=64), st.integers(1, 8)).map(lambda t: _zstd.compress(t[0])[: -t[1]]),
+    st.tuples(st.binary(max_size=64), st.binary(min_size=1, max_size=8)).map(lambda t: _zstd.compress(t[0]) + t[1]),
+    st.binary(max_size=32).map(lambda b: b"\x28\xb5\x2f\xfd" + b),
+)
+encodings = st.lists(st.integers(-3, 4), max_size=3)
 
 
 def _deep(levels: int) -> dict:
@@ -81,24 +93,26 @@ def _struct(value: dict) -> pb.Checkpoint:
 @SETTINGS
 @given(
     thread=hostile_text, ns=hostile_text, cid=hostile_text, parent=hostile_text, node=hostile_text,
-    state=st.one_of(st.binary(max_size=64), st.just(b"x" * 4096), st.just(b"x" * 4097)),
+    state=st.one_of(st.binary(max_size=64), st.just(b"x" * 4096), st.just(b"x" * 4097), zstd_state),
     meta=st.one_of(metadata, st.just(_deep(19)), st.just(_deep(21))), expected=hostile_text,
     empty=st.booleans(), durability=st.integers(-5, 10), replace=st.booleans(),
-    next_nodes=st.lists(hostile_text, max_size=3),
+    next_nodes=st.lists(hostile_text, max_size=3), encoding=st.integers(-2, 4),
 )
 def test_save(stub, thread, ns, cid, parent, node, state, meta, expected, empty, durability, replace,  # type: ignore[no-untyped-def]
-              next_nodes) -> None:
+              next_nodes, encoding) -> None:
     cp = pb.Checkpoint(thread_id=thread, namespace=ns, checkpoint_id=cid, parent_checkpoint_id=parent,
-                       node_name=node, state=state, state_type="json", next_nodes=next_nodes)
+                       node_name=node, state=state, state_type="json", next_nodes=next_nodes,
+                       state_encoding=encoding)
     cp.metadata.CopyFrom(_struct(meta))
     _check(stub[0].Save, pb.SaveRequest(checkpoint=cp, expected_head_id=expected, expect_empty=empty,
                                         durability=durability, replace_existing=replace))
 
 
 @SETTINGS
-@given(thread=hostile_text, ns=hostile_text, cid=hostile_text)
-def test_load_delete_clear(stub, thread, ns, cid) -> None:  # type: ignore[no-untyped-def]
-    _check(stub[0].Load, pb.LoadRequest(thread_id=thread, namespace=ns, checkpoint_id=cid))
+@given(thread=hostile_text, ns=hostile_text, cid=hostile_text, accept=encodings)
+def test_load_delete_clear(stub, thread, ns, cid, accept) -> None:  # type: ignore[no-untyped-def]
+    _check(stub[0].Load, pb.LoadRequest(thread_id=thread, namespace=ns, checkpoint_id=cid,
+                                        accept_state_encodings=accept))
     _check(stub[0].Delete, pb.DeleteRequest(thread_id=thread, namespace=ns, checkpoint_id=cid))
     _check(stub[0].Clear, pb.ClearRequest(thread_id=thread))
 
@@ -109,11 +123,11 @@ def test_load_delete_clear(stub, thread, ns, cid) -> None:  # type: ignore[no-un
     before=hostile_text, size=st.integers(-2**31, 2**31 - 1),
     token=st.one_of(hostile_text, st.binary(max_size=40).map(lambda b: b.hex()),
                     st.sampled_from(["eyJyIjotMSwicSI6IiJ9", "eyJyIjp7fX0", "e30="])),
-    state=st.booleans(), writes=st.booleans(),
+    state=st.booleans(), writes=st.booleans(), accept=encodings,
 )
-def test_list(stub, thread, ns, flt, before, size, token, state, writes) -> None:  # type: ignore[no-untyped-def]
+def test_list(stub, thread, ns, flt, before, size, token, state, writes, accept) -> None:  # type: ignore[no-untyped-def]
     req = pb.ListRequest(thread_id=thread, before_checkpoint_id=before, page_size=size, page_token=token,
-                         include_state=state, include_writes=writes)
+                         include_state=state, include_writes=writes, accept_state_encodings=accept)
     if ns is not None:
         req.namespace = ns
     req.metadata_filter.CopyFrom(_struct(flt))

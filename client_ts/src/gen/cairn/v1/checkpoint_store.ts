@@ -52,6 +52,22 @@ export const protobufFileName = "cairn/v1/checkpoint_store.proto";
  * INTERNAL and UNKNOWN are never returned for anything a client sent.
  */
 
+/**
+ * StateEncoding is how Checkpoint.state is encoded on the wire (not how it is
+ * stored: the server stores per its own codec either way).
+ */
+export enum StateEncoding {
+  /** STATE_ENCODING_UNSPECIFIED - The serialized state as is (identity). */
+  STATE_ENCODING_UNSPECIFIED = 0,
+  /**
+   * STATE_ENCODING_ZSTD - One zstd frame without a dictionary, of at most max_state_bytes when
+   * decompressed. A frame that does not decompress, names a dictionary, or
+   * is followed by more bytes is INVALID_ARGUMENT.
+   */
+  STATE_ENCODING_ZSTD = 1,
+  UNRECOGNIZED = -1,
+}
+
 /** Durability says when a Save is acknowledged. */
 export enum Durability {
   /** DURABILITY_UNSPECIFIED - The server default, DURABILITY_SYNC. */
@@ -132,6 +148,14 @@ export interface Checkpoint {
   stateSizeBytes: number;
   /** Server-set bytes the state takes in storage after compression. */
   storedSizeBytes: number;
+  /**
+   * How `state` is encoded in this message. On Save, a client may send it
+   * zstd-compressed (STATE_ENCODING_ZSTD), sparing the server that work, once
+   * the server has listed ZSTD in SaveResponse.accepted_state_encodings. On
+   * reads the server uses ZSTD only when the request accepts it.
+   * state_size_bytes is always the uncompressed length.
+   */
+  stateEncoding: StateEncoding;
 }
 
 /** SaveRequest stores one checkpoint. */
@@ -175,6 +199,13 @@ export interface SaveResponse {
   alreadyExisted: boolean;
   /** Bytes the state takes in storage after compression. */
   storedSizeBytes: number;
+  /**
+   * Encodings of Checkpoint.state this server accepts on Save besides the
+   * identity. A server that does not fill it (an older one) stores what it is
+   * sent as the state, so clients send compressed states only after seeing
+   * ZSTD here, and only when every server they may reach is this new.
+   */
+  acceptedStateEncodings: StateEncoding[];
 }
 
 /** SaveStreamRequest is one save on a SaveStream. */
@@ -218,6 +249,12 @@ export interface LoadRequest {
   namespace: string;
   /** Checkpoint to load; empty loads the head (latest) of (thread_id, namespace). */
   checkpointId: string;
+  /**
+   * Encodings of the returned state the caller can decode besides the
+   * identity; the server picks one of them or the identity, and says which in
+   * Checkpoint.state_encoding.
+   */
+  acceptStateEncodings: StateEncoding[];
 }
 
 /** PendingWrite is one write of a task, stored against a checkpoint. */
@@ -305,6 +342,8 @@ export interface ListRequest {
   includeState: boolean;
   /** True also returns the pending writes of the listed checkpoints. */
   includeWrites: boolean;
+  /** With include_state: as LoadRequest.accept_state_encodings. */
+  acceptStateEncodings: StateEncoding[];
 }
 
 /** ListResponse is one page of checkpoints. */
@@ -488,6 +527,7 @@ function createBaseCheckpoint(): Checkpoint {
     nextNodes: [],
     stateSizeBytes: 0,
     storedSizeBytes: 0,
+    stateEncoding: 0,
   };
 }
 
@@ -531,6 +571,9 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     }
     if (message.storedSizeBytes !== 0) {
       writer.uint32(104).int64(message.storedSizeBytes);
+    }
+    if (message.stateEncoding !== 0) {
+      writer.uint32(112).int32(message.stateEncoding);
     }
     return writer;
   },
@@ -652,6 +695,14 @@ export const Checkpoint: MessageFns<Checkpoint> = {
             message.storedSizeBytes = longToNumber(reader.int64());
             continue;
           }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.stateEncoding = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -682,6 +733,7 @@ export const Checkpoint: MessageFns<Checkpoint> = {
     message.nextNodes = object.nextNodes?.map((e) => e) || [];
     message.stateSizeBytes = object.stateSizeBytes ?? 0;
     message.storedSizeBytes = object.storedSizeBytes ?? 0;
+    message.stateEncoding = object.stateEncoding ?? 0;
     return message;
   },
 };
@@ -792,7 +844,14 @@ export const SaveRequest: MessageFns<SaveRequest> = {
 };
 
 function createBaseSaveResponse(): SaveResponse {
-  return { checkpointId: "", sequence: 0, createdAt: undefined, alreadyExisted: false, storedSizeBytes: 0 };
+  return {
+    checkpointId: "",
+    sequence: 0,
+    createdAt: undefined,
+    alreadyExisted: false,
+    storedSizeBytes: 0,
+    acceptedStateEncodings: [],
+  };
 }
 
 export const SaveResponse: MessageFns<SaveResponse> = {
@@ -811,6 +870,13 @@ export const SaveResponse: MessageFns<SaveResponse> = {
     }
     if (message.storedSizeBytes !== 0) {
       writer.uint32(40).int64(message.storedSizeBytes);
+    }
+    if (message.acceptedStateEncodings.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.acceptedStateEncodings) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -868,6 +934,24 @@ export const SaveResponse: MessageFns<SaveResponse> = {
             message.storedSizeBytes = longToNumber(reader.int64());
             continue;
           }
+          case 6: {
+            if (tag === 48) {
+              message.acceptedStateEncodings.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.acceptedStateEncodings.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -890,6 +974,7 @@ export const SaveResponse: MessageFns<SaveResponse> = {
     message.createdAt = object.createdAt ?? undefined;
     message.alreadyExisted = object.alreadyExisted ?? false;
     message.storedSizeBytes = object.storedSizeBytes ?? 0;
+    message.acceptedStateEncodings = object.acceptedStateEncodings?.map((e) => e) || [];
     return message;
   },
 };
@@ -1192,7 +1277,7 @@ export const ItemError_MetadataEntry: MessageFns<ItemError_MetadataEntry> = {
 };
 
 function createBaseLoadRequest(): LoadRequest {
-  return { threadId: "", namespace: "", checkpointId: "" };
+  return { threadId: "", namespace: "", checkpointId: "", acceptStateEncodings: [] };
 }
 
 export const LoadRequest: MessageFns<LoadRequest> = {
@@ -1205,6 +1290,13 @@ export const LoadRequest: MessageFns<LoadRequest> = {
     }
     if (message.checkpointId !== "") {
       writer.uint32(26).string(message.checkpointId);
+    }
+    if (message.acceptStateEncodings.length !== 0) {
+      writer.uint32(34).fork();
+      for (const v of message.acceptStateEncodings) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1246,6 +1338,24 @@ export const LoadRequest: MessageFns<LoadRequest> = {
             message.checkpointId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag === 32) {
+              message.acceptStateEncodings.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 34) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.acceptStateEncodings.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1266,6 +1376,7 @@ export const LoadRequest: MessageFns<LoadRequest> = {
     message.threadId = object.threadId ?? "";
     message.namespace = object.namespace ?? "";
     message.checkpointId = object.checkpointId ?? "";
+    message.acceptStateEncodings = object.acceptStateEncodings?.map((e) => e) || [];
     return message;
   },
 };
@@ -1691,6 +1802,7 @@ function createBaseListRequest(): ListRequest {
     pageToken: "",
     includeState: false,
     includeWrites: false,
+    acceptStateEncodings: [],
   };
 }
 
@@ -1719,6 +1831,13 @@ export const ListRequest: MessageFns<ListRequest> = {
     }
     if (message.includeWrites !== false) {
       writer.uint32(64).bool(message.includeWrites);
+    }
+    if (message.acceptStateEncodings.length !== 0) {
+      writer.uint32(74).fork();
+      for (const v of message.acceptStateEncodings) {
+        writer.int32(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -1800,6 +1919,24 @@ export const ListRequest: MessageFns<ListRequest> = {
             message.includeWrites = reader.bool();
             continue;
           }
+          case 9: {
+            if (tag === 72) {
+              message.acceptStateEncodings.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 74) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.acceptStateEncodings.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1825,6 +1962,7 @@ export const ListRequest: MessageFns<ListRequest> = {
     message.pageToken = object.pageToken ?? "";
     message.includeState = object.includeState ?? false;
     message.includeWrites = object.includeWrites ?? false;
+    message.acceptStateEncodings = object.acceptStateEncodings?.map((e) => e) || [];
     return message;
   },
 };
