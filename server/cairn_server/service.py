@@ -182,6 +182,12 @@ def _accepts_zstd(request: pb.LoadRequest | pb.ListRequest) -> bool:
     return pb.STATE_ENCODING_ZSTD in request.accept_state_encodings
 
 
+def _sends_zstd(cp: StoredCheckpoint, accepted: bool) -> bool:
+    """Whether a read that `accepted` zstd gets the stored frame: only a plain zstd row's (no dictionary, no
+    encryption), which any client can decompress."""
+    return accepted and cp.codec == CODEC_ZSTD
+
+
 def _set_time(ts: Any, dt: datetime | None) -> None:
     if dt is not None:
         ts.FromDatetime(dt)
@@ -221,7 +227,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         return tenant
 
     def _to_proto(self, cp: StoredCheckpoint, state: bytes | None, zstd: bool = False) -> pb.Checkpoint:
-        """`state` is the decoded (checked) state; with `zstd` the stored frame goes instead when it is a plain one."""
+        """`state` is the decoded (checked) state; the stored frame goes instead when _sends_zstd says so."""
         out = pb.Checkpoint(
             thread_id=cp.thread_id,
             namespace=cp.namespace,
@@ -236,7 +242,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             metadata=_struct(cp.metadata_json),
         )
         if state is not None:
-            if zstd and cp.codec == CODEC_ZSTD:
+            if _sends_zstd(cp, zstd):
                 out.state, out.state_encoding = cp.state, pb.STATE_ENCODING_ZSTD
             else:
                 out.state = state
@@ -441,7 +447,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         if self.metrics is not None:
             self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
         # A near-cache hit was rendered by the call that put it there (once per encoding asked for).
-        zstd = zstd and loaded.checkpoint.codec == CODEC_ZSTD
+        zstd = _sends_zstd(loaded.checkpoint, zstd)
         rendered = loaded.rendered.get(zstd)
         if rendered is None:
             rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd)

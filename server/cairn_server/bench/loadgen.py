@@ -375,6 +375,14 @@ class Runner:
 
     # -- workers -------------------------------------------------------------------------------------
 
+    def _tail(self, si: int) -> bytes:
+        """State `si`'s Checkpoint tail; compressed now, as a client would, with --compress-states."""
+        return self.tails[si] if self.zstd is None else self.zstd.tail(si)
+
+    def _refused_zstd(self, resp: pb.SaveResponse) -> bool:
+        """A server that does not list zstd stored the frame as the state: the save counts as an error."""
+        return self.zstd is not None and not resp.accepted_state_encodings
+
     async def _unary_worker(self, w: int, calls: _Calls) -> None:
         plan = self.plan
         gw = plan.worker_offset + w
@@ -392,8 +400,7 @@ class Runner:
                 si = rnd.randrange(ntails)
                 cid = uuid7()
                 t0 = perf()
-                tail = self.tails[si] if self.zstd is None else self.zstd.tail(si)
-                req = wire.save_request(self.thread_fields[ti], cid, self.parents[ti], tail)
+                req = wire.save_request(self.thread_fields[ti], cid, self.parents[ti], self._tail(si))
                 try:
                     resp = await calls.save(req, metadata=md, timeout=timeout)
                 except grpc.aio.AioRpcError as err:
@@ -403,14 +410,14 @@ class Runner:
                 else:
                     t1 = perf()
                     st = stats[op]
-                    if self.zstd is not None and not resp.accepted_state_encodings:
+                    if self._refused_zstd(resp):
                         st.fail(t1 - t0, *_NOT_ACCEPTED)
-                        continue
-                    st.ok(t1 - t0)
-                    self.parents[ti] = cid
-                    if resp.stored_size_bytes:
-                        st.state_bytes += self.state_lens[si]
-                        st.stored_bytes += resp.stored_size_bytes
+                    else:
+                        st.ok(t1 - t0)
+                        self.parents[ti] = cid
+                        if resp.stored_size_bytes:
+                            st.state_bytes += self.state_lens[si]
+                            st.stored_bytes += resp.stored_size_bytes
                 st.bytes_sent += len(req)
             elif op == BATCH_LOAD:
                 req = wire.batch_load_request(
@@ -480,7 +487,7 @@ class Runner:
                         return
                     t0, ti, cid, si, st = pending.popleft()
                     t1 = perf()
-                    if resp.HasField("save") and self.zstd is not None and not resp.save.accepted_state_encodings:
+                    if resp.HasField("save") and self._refused_zstd(resp.save):
                         st.fail(t1 - t0, *_NOT_ACCEPTED)
                     elif resp.HasField("save"):
                         st.ok(t1 - t0)
@@ -503,9 +510,8 @@ class Runner:
                     si = rnd.randrange(ntails)
                     cid = uuid7()
                     t0 = perf()
-                    tail = self.tails[si] if self.zstd is None else self.zstd.tail(si)
                     req = wire.save_stream_request(
-                        wire.save_request(self.thread_fields[ti], cid, self.parents[ti], tail)
+                        wire.save_request(self.thread_fields[ti], cid, self.parents[ti], self._tail(si))
                     )
                     self.parents[ti] = cid
                     st = self.stats[SAVE_STREAM]
