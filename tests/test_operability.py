@@ -49,6 +49,26 @@ def test_metrics_endpoint(server_factory, thread_id: str) -> None:  # type: igno
     assert stored < raw  # the compression ratio is there to read
 
 
+def test_metrics_count_state_bytes_as_they_crossed_the_wire(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """With a compressing client, wire_in/wire_out count the frames sent, raw_in/raw_out the states they carry."""
+    port = free_port()
+    backend = server_factory("redis+postgres", metrics_listen=f"127.0.0.1:{port}")
+    state = {"x": "compressible " * 2000}
+    with CheckpointClient(backend.target, compress_states=True) as c:
+        c.save(thread_id, state)  # identity: the client learns here that the server accepts zstd
+        c.save(thread_id, state)  # a zstd frame
+        assert json.loads(c.load(thread_id).state) == state  # the stored frame went out as it is
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+
+    def counted(kind: str) -> float:
+        return float(text.split(f'cairn_state_bytes_total{{kind="{kind}"}} ')[1].split()[0])
+
+    raw_size = counted("raw_out")  # one Load: the size of one state
+    assert counted("raw_in") == 2 * raw_size
+    assert raw_size < counted("wire_in") < 1.2 * raw_size  # one state as is, one frame of it
+    assert counted("wire_out") < raw_size / 10
+
+
 def test_sigterm_drains_a_call_in_flight(tmp_path: Path) -> None:
     """A save blocked on a paused Postgres still completes after SIGTERM; then the server exits 0."""
     from tests.harness import PostgresServer

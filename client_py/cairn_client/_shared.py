@@ -206,7 +206,8 @@ class StateWire:
         return out
 
     def saved(self, resp: pb.SaveResponse) -> pb.SaveResponse:
-        if self.enabled and not self.server_accepts:
+        """Follow the latest answer: a server that stops listing zstd (a rollback) stops getting frames."""
+        if self.enabled:
             self.server_accepts = pb.STATE_ENCODING_ZSTD in resp.accepted_state_encodings
         return resp
 

@@ -59,7 +59,8 @@ class Metrics:
             registry=self.registry,
         )
         self.state_bytes = Counter(
-            "cairn_state_bytes", "State bytes: raw in (saved), raw out (loaded), stored (after compression)",
+            "cairn_state_bytes", "State bytes of saves and Loads: raw_in (saved), stored (after compression), raw_out (loaded), "
+            "wire_in / wire_out (as they crossed the network: zstd frames when the client compresses states)",
             ["kind"], registry=self.registry,
         )
         self.batch_size = Histogram(

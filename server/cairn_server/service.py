@@ -282,6 +282,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         state_type = lim.text("checkpoint.state_type", c.state_type)
         next_nodes = [lim.text("checkpoint.next_nodes", n) for n in c.next_nodes]
         lim.state(len(c.state))
+        if self.metrics is not None:
+            self.metrics.state_bytes.labels("wire_in").inc(len(c.state))
         raw, packed = self._unpacked_state(c)
         metadata_json = lim.metadata("checkpoint.metadata", c.metadata)
         if req.expected_head_id and req.expect_empty:
@@ -444,10 +446,11 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         return self._rendered(await self.store.load(tenant, *self._load_key(request)), _accepts_zstd(request))
 
     def _rendered(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
-        if self.metrics is not None:
-            self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
         # A near-cache hit was rendered by the call that put it there (once per encoding asked for).
         zstd = _sends_zstd(loaded.checkpoint, zstd)
+        if self.metrics is not None:
+            self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
+            self.metrics.state_bytes.labels("wire_out").inc(len(loaded.checkpoint.state if zstd else loaded.state))
         rendered = loaded.rendered.get(zstd)
         if rendered is None:
             rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd)

@@ -105,7 +105,9 @@ class Loaded:
 
     @property
     def size(self) -> int:
-        return len(self.state) + len(self.checkpoint.state) + sum(len(w.value) for w in self.writes) + 512
+        """What it may come to hold: the raw and the stored state, each once more inside the response rendered
+        for its encoding, the writes, and some overhead (an upper bound, so the near cache stays within its MB)."""
+        return 2 * (len(self.state) + len(self.checkpoint.state)) + sum(len(w.value) for w in self.writes) + 512
 
 
 class TieredStore:
