@@ -199,6 +199,15 @@ def test_small_states_and_the_callers_request_are_left_alone() -> None:
     assert StateWire(False).outgoing(big) is big and StateWire(True).outgoing(big) is big  # not before the server says
 
 
+def test_the_client_compresses_while_the_latest_save_response_lists_zstd() -> None:
+    """A server that stops listing zstd (an older one after a rollback) stops getting frames."""
+    wire, big = StateWire(True), save_request("t", STATES[0])
+    wire.saved(pb.SaveResponse(accepted_state_encodings=[ZSTD]))
+    assert wire.outgoing(big).checkpoint.state_encoding == ZSTD
+    wire.saved(pb.SaveResponse())  # what an older server answers
+    assert wire.outgoing(big) is big
+
+
 @pytest.mark.parametrize("case", ["garbage", "size mismatch", "unasked encoding"])
 def test_a_bad_frame_from_a_server_is_data_loss(case: str) -> None:
     frame = zstandard.ZstdCompressor().compress(STATES[0])
