@@ -61,10 +61,12 @@ func (c *Client) Save(ctx context.Context, cp *Checkpoint, opts ...SaveOption) (
 	if err != nil {
 		return nil, err
 	}
+	c.wire.compress(req)
 	resp, err := c.rpc.Save(ctx, req)
 	if err != nil {
 		return nil, wrap(err)
 	}
+	c.wire.saved(resp)
 	return fromSave(resp), nil
 }
 
@@ -80,13 +82,13 @@ type SaveStreamResult struct {
 // others; the returned error is set only when the stream itself failed (then
 // the results received so far are returned with it).
 func (c *Client) SaveStream(ctx context.Context, cps []*Checkpoint, opts ...SaveOption) ([]SaveStreamResult, error) {
-	reqs := make([]*cairnv1.SaveStreamRequest, len(cps))
+	reqs := make([]*cairnv1.SaveRequest, len(cps))
 	for i, cp := range cps {
 		r, err := saveRequest(cp, opts)
 		if err != nil {
 			return nil, fmt.Errorf("checkpoint %d: %w", i, err)
 		}
-		reqs[i] = &cairnv1.SaveStreamRequest{Save: r}
+		reqs[i] = r
 	}
 	if len(reqs) == 0 {
 		return nil, nil
@@ -105,7 +107,8 @@ func (c *Client) SaveStream(ctx context.Context, cps []*Checkpoint, opts ...Save
 	sent := make(chan error, 1)
 	go func() { // send concurrently so flow control can't deadlock us
 		for _, r := range reqs {
-			if err := stream.Send(r); err != nil {
+			c.wire.compress(r) // here, so that items sent after the first response can go compressed
+			if err := stream.Send(&cairnv1.SaveStreamRequest{Save: r}); err != nil {
 				sent <- err // io.EOF: the real error comes from Recv
 				return
 			}
@@ -124,6 +127,7 @@ func (c *Client) SaveStream(ctx context.Context, cps []*Checkpoint, opts ...Save
 		if resp.GetError() != nil {
 			results = append(results, SaveStreamResult{Err: itemError(resp.GetError())})
 		} else {
+			c.wire.saved(resp.GetSave())
 			results = append(results, SaveStreamResult{SaveResult: fromSave(resp.GetSave())})
 		}
 	}
@@ -143,11 +147,11 @@ func (c *Client) SaveStream(ctx context.Context, cps []*Checkpoint, opts ...Save
 // (ref.ThreadID, ref.Namespace) when ref.ID is empty. A missing checkpoint or
 // an empty thread is ErrNotFound (reason CHECKPOINT_NOT_FOUND or THREAD_EMPTY).
 func (c *Client) Load(ctx context.Context, ref Ref) (*Checkpoint, error) {
-	resp, err := c.rpc.Load(ctx, ref.toProto())
+	resp, err := c.rpc.Load(ctx, ref.toProto(c.wire.accept()))
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return fromLoad(resp), nil
+	return fromLoad(resp)
 }
 
 // BatchLoadResult is the outcome of one load of BatchLoad: either Checkpoint
@@ -163,7 +167,7 @@ type BatchLoadResult struct {
 func (c *Client) BatchLoad(ctx context.Context, refs []Ref) ([]BatchLoadResult, error) {
 	req := &cairnv1.BatchLoadRequest{Loads: make([]*cairnv1.LoadRequest, len(refs))}
 	for i, r := range refs {
-		req.Loads[i] = r.toProto()
+		req.Loads[i] = r.toProto(c.wire.accept())
 	}
 	resp, err := c.rpc.BatchLoad(ctx, req)
 	if err != nil {
@@ -174,7 +178,7 @@ func (c *Client) BatchLoad(ctx context.Context, refs []Ref) ([]BatchLoadResult, 
 		if r.GetError() != nil {
 			out[i].Err = itemError(r.GetError())
 		} else {
-			out[i].Checkpoint = fromLoad(r.GetLoad())
+			out[i].Checkpoint, out[i].Err = fromLoad(r.GetLoad())
 		}
 	}
 	return out, nil
@@ -208,14 +212,15 @@ func (c *Client) ListPage(ctx context.Context, q ListQuery) (*Page, error) {
 		return nil, err
 	}
 	resp, err := c.rpc.List(ctx, &cairnv1.ListRequest{
-		ThreadId:           q.ThreadID,
-		Namespace:          q.Namespace,
-		MetadataFilter:     filter,
-		BeforeCheckpointId: q.Before,
-		PageSize:           q.PageSize,
-		PageToken:          q.PageToken,
-		IncludeState:       q.IncludeState,
-		IncludeWrites:      q.IncludeWrites,
+		ThreadId:             q.ThreadID,
+		Namespace:            q.Namespace,
+		MetadataFilter:       filter,
+		BeforeCheckpointId:   q.Before,
+		PageSize:             q.PageSize,
+		PageToken:            q.PageToken,
+		IncludeState:         q.IncludeState,
+		IncludeWrites:        q.IncludeWrites,
+		AcceptStateEncodings: c.wire.accept(),
 	})
 	if err != nil {
 		return nil, wrap(err)
@@ -224,7 +229,10 @@ func (c *Client) ListPage(ctx context.Context, q ListQuery) (*Page, error) {
 	type key struct{ thread, ns, id string }
 	byKey := map[key]*Checkpoint{}
 	for _, p := range resp.GetCheckpoints() {
-		cp := fromProto(p)
+		cp, err := fromProto(p)
+		if err != nil {
+			return nil, err
+		}
 		page.Checkpoints = append(page.Checkpoints, cp)
 		byKey[key{cp.ThreadID, cp.Namespace, cp.ID}] = cp
 	}

@@ -36,6 +36,7 @@ type Client struct {
 	conn    *grpc.ClientConn
 	rpc     cairnv1.CheckpointStoreClient
 	timeout time.Duration // WithDefaultTimeout, applied by SaveStream itself
+	wire    stateWire     // WithCompressStates
 }
 
 type options struct {
@@ -45,6 +46,7 @@ type options struct {
 	maxAttempts int
 	timeout     time.Duration
 	dialOpts    []grpc.DialOption
+	compress    bool
 }
 
 // Option configures Dial.
@@ -72,6 +74,16 @@ func WithMaxAttempts(n int) Option { return func(o *options) { o.maxAttempts = n
 // (a SaveStream as a whole).
 func WithDefaultTimeout(d time.Duration) Option { return func(o *options) { o.timeout = d } }
 
+// WithCompressStates sends and receives states zstd-compressed (level 3),
+// sparing the server that work and the network the bytes. Saves go
+// compressed once a SaveResponse of the server listed STATE_ENCODING_ZSTD in
+// accepted_state_encodings (states under 256 bytes, or that don't shrink, go
+// as they are); reads ask for zstd and decompress. Either way Checkpoint.State
+// is the raw state. Off by default: enable it only when every server the
+// client may reach supports it (an older server would store a frame sent to
+// it as the state; mind rolling upgrades).
+func WithCompressStates() Option { return func(o *options) { o.compress = true } }
+
 // WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
@@ -94,6 +106,14 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	o := options{maxAttempts: 5, insecure: strings.HasPrefix(target, "unix:")}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	c := &Client{timeout: o.timeout}
+	if o.compress {
+		enc, err := zstdEncoder()
+		if err != nil {
+			return nil, fmt.Errorf("cairn: zstd encoder: %w", err)
+		}
+		c.wire.enc = enc
 	}
 	creds := credentials.NewTLS(o.tls)
 	if o.insecure {
@@ -120,7 +140,8 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 			return nil, fmt.Errorf("cairn: dial %s: %w (last state %s)", target, ctx.Err(), state)
 		}
 	}
-	return &Client{conn: conn, rpc: cairnv1.NewCheckpointStoreClient(conn), timeout: o.timeout}, nil
+	c.conn, c.rpc = conn, cairnv1.NewCheckpointStoreClient(conn)
+	return c, nil
 }
 
 // Close closes the connection.

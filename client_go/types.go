@@ -122,16 +122,22 @@ func (cp *Checkpoint) toProto() (*cairnv1.Checkpoint, error) {
 	}, nil
 }
 
-func fromProto(p *cairnv1.Checkpoint) *Checkpoint {
+// fromProto converts a checkpoint the server sent; its state is decoded
+// (decodeState), which fails with ErrDataLoss on a bad zstd frame.
+func fromProto(p *cairnv1.Checkpoint) (*Checkpoint, error) {
 	if p == nil {
-		return nil
+		return nil, nil
+	}
+	state, err := decodeState(p)
+	if err != nil {
+		return nil, err
 	}
 	cp := &Checkpoint{
 		ThreadID:   p.GetThreadId(),
 		Namespace:  p.GetNamespace(),
 		ID:         p.GetCheckpointId(),
 		ParentID:   p.GetParentCheckpointId(),
-		State:      p.GetState(),
+		State:      state,
 		StateType:  p.GetStateType(),
 		Metadata:   fromStruct(p.GetMetadata()),
 		NodeName:   p.GetNodeName(),
@@ -143,15 +149,15 @@ func fromProto(p *cairnv1.Checkpoint) *Checkpoint {
 	if p.GetCreatedAt() != nil {
 		cp.CreatedAt = p.GetCreatedAt().AsTime()
 	}
-	return cp
+	return cp, nil
 }
 
-func fromLoad(r *cairnv1.LoadResponse) *Checkpoint {
-	cp := fromProto(r.GetCheckpoint())
+func fromLoad(r *cairnv1.LoadResponse) (*Checkpoint, error) {
+	cp, err := fromProto(r.GetCheckpoint())
 	if cp != nil {
 		cp.PendingWrites = fromWrites(r.GetPendingWrites())
 	}
-	return cp
+	return cp, err
 }
 
 func fromWrites(ws []*cairnv1.PendingWrite) []PendingWrite {
@@ -193,6 +199,6 @@ func itemError(e *cairnv1.ItemError) error {
 	return &Error{Code: codes.Code(e.GetCode()), Message: e.GetMessage(), Reason: e.GetReason(), Metadata: e.GetMetadata()}
 }
 
-func (r Ref) toProto() *cairnv1.LoadRequest {
-	return &cairnv1.LoadRequest{ThreadId: r.ThreadID, Namespace: r.Namespace, CheckpointId: r.ID}
+func (r Ref) toProto(accept []cairnv1.StateEncoding) *cairnv1.LoadRequest {
+	return &cairnv1.LoadRequest{ThreadId: r.ThreadID, Namespace: r.Namespace, CheckpointId: r.ID, AcceptStateEncodings: accept}
 }

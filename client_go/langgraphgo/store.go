@@ -22,6 +22,9 @@
 // LangGraphGo's SQLite and Redis stores; set Options.DecodeState (see
 // JSONState) to get a typed state back, which the graph's auto-resume needs
 // when its state type is not map[string]any.
+//
+// The Store uses the client as it was dialed: to move states zstd-compressed,
+// dial it with cairn.WithCompressStates().
 package langgraphgo
 
 import (

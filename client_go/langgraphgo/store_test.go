@@ -28,11 +28,11 @@ var target string
 
 func TestMain(m *testing.M) { testserver.Main(m, &target) }
 
-func dial(t *testing.T) *cairn.Client {
+func dial(t *testing.T, opts ...cairn.Option) *cairn.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	opts := []cairn.Option{cairn.WithInsecure()}
+	opts = append([]cairn.Option{cairn.WithInsecure()}, opts...)
 	if tok := os.Getenv("CAIRN_TOKEN"); tok != "" {
 		opts = append(opts, cairn.WithToken(tok))
 	}
@@ -392,5 +392,44 @@ func TestGeneratedID(t *testing.T) {
 	}
 	if _, err := s.Load(context.Background(), cp.ID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A Store on a client dialed with cairn.WithCompressStates moves its states
+// zstd-compressed; a Store on a plain client reads the same checkpoints.
+func TestCompressedStates(t *testing.T) {
+	ctx := context.Background()
+	c := dial(t, cairn.WithCompressStates())
+	s, plain := langgraphgo.NewStore(c), langgraphgo.NewStore(dial(t))
+	th := "lgg-zstd-" + uuid.NewString()
+	var want []*store.Checkpoint
+	for v := range 3 {
+		msgs := make([]any, 400)
+		for i := range msgs {
+			msgs[i] = fmt.Sprintf("step %d: the tool returned order %d as shipped", v, i)
+		}
+		cp := &store.Checkpoint{ID: fmt.Sprintf("%s-%d", th, v), NodeName: "agent", Version: v,
+			State: map[string]any{"messages": msgs}, Metadata: map[string]any{"thread_id": th}}
+		mustSave(t, s, cp) // the first save teaches the client that the server accepts zstd
+		want = append(want, cp)
+	}
+	saved, err := c.Load(ctx, cairn.Ref{ThreadID: th})
+	if err != nil || saved.StateSize < 10<<10 || saved.StoredSize >= saved.StateSize {
+		t.Fatalf("head: %v; state %d bytes, stored %d", err, saved.StateSize, saved.StoredSize)
+	}
+	for _, st := range []*langgraphgo.Store{s, plain} {
+		got, err := st.ListByThread(ctx, th)
+		if err != nil || len(got) != len(want) {
+			t.Fatalf("list: %d checkpoints, %v", len(got), err)
+		}
+		for i, cp := range got {
+			if cp.ID != want[i].ID || !reflect.DeepEqual(cp.State, want[i].State) {
+				t.Fatalf("checkpoint %d: %s %v", i, cp.ID, cp.State)
+			}
+		}
+		latest, err := st.Load(ctx, want[2].ID)
+		if err != nil || !reflect.DeepEqual(latest.State, want[2].State) {
+			t.Fatalf("load: %v", err)
+		}
 	}
 }
