@@ -63,6 +63,11 @@ import java.util.function.Function;
  * as unchecked {@link CairnException}s (one subclass per gRPC code callers branch on). Calls that
  * fail with UNAVAILABLE are retried with exponential backoff by gRPC (service config). Saves without a
  * checkpoint id get a client-generated UUIDv7 so that a retried save is idempotent.
+ *
+ * <p>With {@link Builder#compressStates(boolean)} states travel zstd-compressed: saves once the server
+ * has said it accepts them, reads always asked for; checkpoints returned to the caller always hold the
+ * raw state (a bad frame from the server is a {@link DataLossException} with reason
+ * {@code STATE_ENCODING}).
  */
 public final class CairnClient implements AutoCloseable {
 
@@ -73,6 +78,7 @@ public final class CairnClient implements AutoCloseable {
   private final CheckpointStoreGrpc.CheckpointStoreBlockingStub blocking;
   private final CheckpointStoreGrpc.CheckpointStoreStub async;
   private final long deadlineNanos;
+  private final StateWire wire;
 
   private CairnClient(Builder b) {
     if (b.channel != null) {
@@ -106,6 +112,7 @@ public final class CairnClient implements AutoCloseable {
     this.blocking = bs.withMaxOutboundMessageSize(b.maxMessageBytes);
     this.async = as.withMaxOutboundMessageSize(b.maxMessageBytes);
     this.deadlineNanos = b.deadline.toNanos();
+    this.wire = new StateWire(b.compressStates);
   }
 
   /** A builder; {@link Builder#target(String)} is the only required setting. */
@@ -129,8 +136,8 @@ public final class CairnClient implements AutoCloseable {
    * @throws AlreadyExistsException when the id exists with different content
    */
   public SaveResponse save(SaveRequest request) {
-    SaveRequest withId = withCheckpointId(request);
-    return call(stub -> stub.save(withId));
+    SaveRequest out = wire.outgoing(withCheckpointId(request));
+    return wire.saved(call(stub -> stub.save(out)));
   }
 
   /**
@@ -144,6 +151,9 @@ public final class CairnClient implements AutoCloseable {
     StreamObserver<SaveStreamRequest> out = async.withDeadlineAfter(deadlineNanos, TimeUnit.NANOSECONDS)
         .saveStream(new StreamObserver<>() {
           @Override public void onNext(SaveStreamResponse r) {
+            if (r.hasSave()) {
+              wire.saved(r.getSave());
+            }
             responses.add(r);
           }
 
@@ -157,7 +167,7 @@ public final class CairnClient implements AutoCloseable {
         });
     try {
       for (SaveRequest r : requests) {
-        out.onNext(SaveStreamRequest.newBuilder().setSave(withCheckpointId(r)).build());
+        out.onNext(SaveStreamRequest.newBuilder().setSave(wire.outgoing(withCheckpointId(r))).build());
       }
       out.onCompleted();
     } catch (RuntimeException e) {
@@ -200,18 +210,25 @@ public final class CairnClient implements AutoCloseable {
 
   /** Loads a checkpoint (the head when the request has no checkpoint id) and its pending writes. */
   public LoadResponse load(LoadRequest request) {
-    return call(stub -> stub.load(request));
+    LoadRequest req = wire.accepting(request);
+    return wire.loaded(call(stub -> stub.load(req)));
   }
 
-  /** Runs many loads in one call; each result carries either a load or an {@link ItemError}. */
+  /**
+   * Runs many loads in one call; each result carries either a load or an {@link ItemError} (with
+   * {@code compressStates}, a state that does not decode is its item's DATA_LOSS error).
+   */
   public List<BatchLoadResult> batchLoad(List<LoadRequest> loads) {
-    return call(stub -> stub.batchLoad(BatchLoadRequest.newBuilder().addAllLoads(loads).build()))
-        .getResultsList();
+    BatchLoadRequest.Builder req = BatchLoadRequest.newBuilder();
+    loads.forEach(l -> req.addLoads(wire.accepting(l)));
+    List<BatchLoadResult> results = call(stub -> stub.batchLoad(req.build())).getResultsList();
+    return wire.enabled() ? results.stream().map(wire::item).toList() : results;
   }
 
   /** One page of checkpoints, newest first (state only with {@code include_state}). */
   public ListResponse list(ListRequest request) {
-    return call(stub -> stub.list(request));
+    ListRequest req = wire.accepting(request);
+    return wire.listed(call(stub -> stub.list(req)));
   }
 
   /** Every checkpoint matching {@code request}, newest first, following page tokens to the end. */
@@ -350,6 +367,7 @@ public final class CairnClient implements AutoCloseable {
     private Duration deadline = Duration.ofSeconds(30);
     private int maxAttempts = 5;
     private int maxMessageBytes = 64 << 20;
+    private boolean compressStates;
 
     private Builder() {}
 
@@ -414,6 +432,19 @@ public final class CairnClient implements AutoCloseable {
      */
     public Builder channel(ManagedChannel channel) {
       this.channel = channel;
+      return this;
+    }
+
+    /**
+     * Send and receive states zstd-compressed (default false: states travel as they are, exactly as
+     * without this option). Saves a state of 256 bytes or more as one zstd frame (level 3) once a
+     * SaveResponse from the server listed {@code STATE_ENCODING_ZSTD} (the first save goes as is);
+     * loads and lists ask for zstd and return the raw state either way. Saves network bytes and the
+     * server's compression CPU. Enable only when every server this client can reach supports it: an
+     * older server behind the same address (a rolling upgrade) would store a frame as the state.
+     */
+    public Builder compressStates(boolean enabled) {
+      this.compressStates = enabled;
       return this;
     }
 

@@ -62,6 +62,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@code replace_existing}), in place when the id is unchanged. {@link #release} removes the thread
  * (Cairn {@code Clear}) and returns what it held, so a later run with the same thread id starts empty.
  * With {@link Builder#numRetained(int)} each put prunes the thread to the newest {@code n} checkpoints.
+ *
+ * <p>States travel as the client sends them: give the saver a client built with
+ * {@link CairnClient.Builder#compressStates(boolean) compressStates(true)} to send and load them
+ * zstd-compressed.
  */
 public final class CairnSaver implements BaseCheckpointSaver {
 
@@ -354,7 +358,10 @@ public final class CairnSaver implements BaseCheckpointSaver {
 
     private Builder() {}
 
-    /** The Cairn client to use (required; the saver does not close it). */
+    /**
+     * The Cairn client to use (required; the saver does not close it). Its settings apply, e.g.
+     * {@code CairnClient.builder().compressStates(true)} for zstd-compressed states.
+     */
     public Builder client(CairnClient client) {
       this.client = client;
       return this;
