@@ -36,8 +36,9 @@ import {
   type SaveStreamResponse,
   type Write,
 } from "./gen/cairn/v1/checkpoint_store.js";
-import { CairnError, CancelledError, ConflictError, Code, fromItemError, toCairnError } from "./errors.js";
+import { CairnError, CancelledError, ConflictError, Code, DataLossError, fromItemError, toCairnError } from "./errors.js";
 import { uuidv7 } from "./ids.js";
+import { StateWire } from "./state-wire.js";
 
 /** TLS settings (PEM buffers); `true` means TLS with the system's root certificates. */
 export interface TlsOptions {
@@ -73,6 +74,15 @@ export interface CairnClientOptions {
   maxMessageBytes?: number;
   /** Extra grpc-js channel options. */
   channelOptions?: ChannelOptions;
+  /**
+   * Send and receive states zstd-compressed (STATE_ENCODING_ZSTD): fewer bytes on the network, and the server
+   * neither compresses saves nor decompresses loads. Default false. Saves are compressed only after a
+   * SaveResponse of the server said it accepts zstd (an older server would store the frame as the state), so
+   * enable it only when every server the client may reach supports it (mind rolling upgrades). Loads, batch
+   * loads and lists ask for zstd and always resolve with the raw state; a zstd state that does not decode
+   * rejects with a {@link DataLossError} (reason STATE_ENCODING).
+   */
+  compressStates?: boolean;
 }
 
 /** Per-call options. */
@@ -135,6 +145,7 @@ export class CairnClient {
   readonly target: string;
   private readonly token?: string;
   private readonly deadlineMs: number;
+  private readonly wire: StateWire;
 
   /**
    * @param target `host:port`, or `unix:/path/to.sock` (gRPC's unix scheme).
@@ -144,6 +155,7 @@ export class CairnClient {
     this.token = options.token;
     this.deadlineMs = options.deadlineMs ?? DEFAULT_DEADLINE_MS;
     const maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.wire = new StateWire(options.compressStates ?? false, maxBytes);
     const channelOptions: ChannelOptions = {
       "grpc.max_send_message_length": maxBytes,
       "grpc.max_receive_message_length": maxBytes,
@@ -171,14 +183,14 @@ export class CairnClient {
    * `checkpointId` when none is given, so a retry stores the same checkpoint once (`alreadyExisted`).
    */
   async save(checkpoint: CheckpointInput, options: SaveFlags & CallOptions = {}): Promise<SaveResponse> {
-    const req = saveRequest({ ...options, checkpoint });
+    const req = await this.wire.outgoing(saveRequest({ ...options, checkpoint }));
     try {
-      return await this.unary(this.stub.save, req, options);
+      return this.wire.saved(await this.unary(this.stub.save, req, options));
     } catch (err) {
       // A compare-and-set save that gRPC retried after the first attempt committed finds itself as the head.
       const id = req.checkpoint?.checkpointId;
       if (err instanceof ConflictError && id && err.currentHeadId === id && (req.expectedHeadId || req.expectEmpty)) {
-        return this.unary(this.stub.save, { ...req, expectedHeadId: "", expectEmpty: false }, options);
+        return this.wire.saved(await this.unary(this.stub.save, { ...req, expectedHeadId: "", expectEmpty: false }, options));
       }
       throw err;
     }
@@ -199,7 +211,7 @@ export class CairnClient {
     signal?.addEventListener("abort", onAbort, { once: true });
     const writer = (async () => {
       for await (const save of saves) {
-        const msg: SaveStreamRequest = { save: saveRequest(save) };
+        const msg: SaveStreamRequest = { save: await this.wire.outgoing(saveRequest(save)) };
         if (!call.write(msg)) await once(call, "drain"); // rejects if the stream fails meanwhile
       }
       call.end();
@@ -207,7 +219,7 @@ export class CairnClient {
     writer.catch((err) => call.destroy(err instanceof Error ? err : new Error(String(err))));
     try {
       for await (const res of call as AsyncIterable<SaveStreamResponse>) {
-        yield res.error ? fromItemError(res.error) : res.save!;
+        yield res.error ? fromItemError(res.error) : this.wire.saved(res.save!);
       }
       await writer;
     } catch (err) {
@@ -220,22 +232,34 @@ export class CairnClient {
 
   /** Loads a checkpoint (the head when no `checkpointId` is given) with its pending writes. */
   async load(input: LoadInput, options?: CallOptions): Promise<LoadResult> {
-    const res = await this.unary(this.stub.load, LoadRequest.fromPartial(input), options);
-    return { checkpoint: res.checkpoint!, pendingWrites: res.pendingWrites };
+    const res = await this.unary(this.stub.load, LoadRequest.fromPartial(this.wire.reading(input)), options);
+    return { checkpoint: await this.wire.checkpoint(res.checkpoint!), pendingWrites: res.pendingWrites };
   }
 
-  /** Loads many checkpoints in one call: one result or {@link CairnError} per load, in order. */
+  /**
+   * Loads many checkpoints in one call: one result or {@link CairnError} per load, in order (with
+   * `compressStates`, a state that does not decode is its item's {@link DataLossError}).
+   */
   async batchLoad(loads: LoadInput[], options?: CallOptions): Promise<Array<LoadResult | CairnError>> {
-    const req = BatchLoadRequest.fromPartial({ loads });
+    const req = BatchLoadRequest.fromPartial({ loads: loads.map((load) => this.wire.reading(load)) });
     const res = await this.unary(this.stub.batchLoad, req, options);
-    return res.results.map((r) =>
-      r.error ? fromItemError(r.error) : { checkpoint: r.load!.checkpoint!, pendingWrites: r.load!.pendingWrites },
+    return Promise.all(
+      res.results.map(async (r) => {
+        if (r.error) return fromItemError(r.error);
+        try {
+          return { checkpoint: await this.wire.checkpoint(r.load!.checkpoint!), pendingWrites: r.load!.pendingWrites };
+        } catch (err) {
+          if (err instanceof DataLossError) return err;
+          throw err;
+        }
+      }),
     );
   }
 
   /** One page of checkpoints, newest first (`namespace` unset = every namespace, "" = the root only). */
-  list(input: ListInput = {}, options?: CallOptions): Promise<ListResponse> {
-    return this.unary(this.stub.list, ListRequest.fromPartial(input), options);
+  async list(input: ListInput = {}, options?: CallOptions): Promise<ListResponse> {
+    const res = await this.unary(this.stub.list, ListRequest.fromPartial(this.wire.reading(input)), options);
+    return this.wire.enabled ? { ...res, checkpoints: await this.wire.checkpoints(res.checkpoints) } : res;
   }
 
   /** Every page of a List, following `nextPageToken`. */

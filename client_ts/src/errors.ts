@@ -72,7 +72,10 @@ export class ConflictError extends CairnError {
 export class ResourceExhaustedError extends CairnError {}
 /** UNAVAILABLE: the server or its cold store is unreachable; retry with backoff. */
 export class UnavailableError extends CairnError {}
-/** DATA_LOSS (reason CHECKSUM_MISMATCH): the stored bytes are corrupt. */
+/**
+ * DATA_LOSS: reason CHECKSUM_MISMATCH, the stored bytes are corrupt; or reason STATE_ENCODING (raised by the
+ * client with `compressStates`), a state the server sent zstd-encoded that does not decode as it says.
+ */
 export class DataLossError extends CairnError {}
 /** UNAUTHENTICATED: reason MISSING_TOKEN or INVALID_TOKEN. */
 export class UnauthenticatedError extends CairnError {}

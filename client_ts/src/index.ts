@@ -30,5 +30,6 @@ export {
   type ListThreadsResponse,
   type PendingWrite,
   type SaveResponse,
+  StateEncoding,
   type ThreadInfo,
 } from "./gen/cairn/v1/checkpoint_store.js";

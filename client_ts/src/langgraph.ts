@@ -23,6 +23,8 @@
  *   of the checkpoint it belongs to. Cairn stores writes only for a stored checkpoint (NOT_FOUND
  *   otherwise), so such writes wait (up to `writesWaitMs`) for that put and are then sent.
  * - Checkpoints of format v < 4 get their parent's pending sends migrated on read, as in LangGraph's savers.
+ * - Client options pass through: `new CairnSaver(target, { compressStates: true })` sends and reads the
+ *   serialized checkpoints zstd-compressed (see {@link CairnClientOptions.compressStates}).
  */
 import type { RunnableConfig } from "@langchain/core/runnables";
 import {

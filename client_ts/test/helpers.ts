@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { InterceptingCall, type Interceptor } from "@grpc/grpc-js";
 import { inject } from "vitest";
-import { CairnClient, type CairnClientOptions } from "../src/index.js";
+import { CairnClient, type CairnClientOptions, type Checkpoint } from "../src/index.js";
 
 /** The shared server's target (CAIRN_TARGET or the server started by global-setup). */
 export const target = (): string => inject("cairnTarget");
@@ -19,3 +20,55 @@ export function sharedClient(options?: CairnClientOptions): CairnClient {
 }
 
 export const utf8 = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** A message a {@link Recorder} saw: the RPC's name ("Save", "Load", ...) and the message object. */
+export interface Seen {
+  method: string;
+  message: unknown;
+}
+
+/** A grpc-js interceptor (for `channelOptions: { interceptors: [...] }`) keeping every message sent and received. */
+export class Recorder {
+  readonly sent: Seen[] = [];
+  readonly received: Seen[] = [];
+  readonly interceptor: Interceptor = (options, nextCall) => {
+    const method = options.method_definition.path.split("/").pop()!;
+    return new InterceptingCall(nextCall(options), {
+      start: (metadata, _listener, next) => {
+        next(metadata, {
+          onReceiveMessage: (message, nextMessage) => {
+            this.received.push({ method, message });
+            nextMessage(message);
+          },
+        });
+      },
+      sendMessage: (message, next) => {
+        this.sent.push({ method, message });
+        next(message);
+      },
+    });
+  };
+
+  clear(): void {
+    this.sent.length = 0;
+    this.received.length = 0;
+  }
+
+  /** The checkpoints sent by Save and SaveStream calls (as they went on the wire). */
+  savedCheckpoints(method: "Save" | "SaveStream" = "Save"): Checkpoint[] {
+    return this.sent
+      .filter((s) => s.method === method)
+      .map((s) => s.message as { checkpoint?: Checkpoint; save?: { checkpoint: Checkpoint } })
+      .map((m) => (m.checkpoint ?? m.save!.checkpoint));
+  }
+
+  /** The checkpoints received from Load, List or BatchLoad calls (as they came on the wire). */
+  readCheckpoints(method: "Load" | "List" | "BatchLoad"): Checkpoint[] {
+    return this.received
+      .filter((r) => r.method === method)
+      .flatMap((r) => {
+        const m = r.message as { checkpoint?: Checkpoint; checkpoints?: Checkpoint[]; results?: Array<{ load?: { checkpoint: Checkpoint } }> };
+        return m.checkpoint ? [m.checkpoint] : (m.checkpoints ?? (m.results ?? []).flatMap((x) => (x.load ? [x.load.checkpoint] : [])));
+      });
+  }
+}

@@ -1,4 +1,5 @@
 /** CairnSaver semantics beyond LangGraph's validation suite, checked against what Cairn stores. */
+import type { RunnableConfig } from "@langchain/core/runnables";
 import {
   type Checkpoint,
   emptyCheckpoint,
@@ -8,8 +9,9 @@ import {
   uuid6,
 } from "@langchain/langgraph-checkpoint";
 import { NotFoundError } from "../src/index.js";
+import { StateEncoding } from "../src/gen/cairn/v1/checkpoint_store.js";
 import { CairnSaver } from "../src/langgraph.js";
-import { newThread, sharedClient, sharedOptions, target } from "./helpers.js";
+import { newThread, Recorder, sharedClient, sharedOptions, target } from "./helpers.js";
 
 const client = sharedClient();
 const saver = new CairnSaver(client);
@@ -131,4 +133,42 @@ it("deleteThread clears every namespace of the thread", async () => {
   await saver.deleteThread(threadId);
   expect(await saver.getTuple({ configurable: { thread_id: threadId } })).toBeUndefined();
   expect(await saver.getTuple({ configurable: { thread_id: threadId, checkpoint_ns: "sub" } })).toBeUndefined();
+});
+
+it("passes compressStates to its client: checkpoints go out and come back as zstd, and read the same", async () => {
+  const rec = new Recorder();
+  const compressing = new CairnSaver(target(), {
+    ...sharedOptions(),
+    compressStates: true,
+    channelOptions: { interceptors: [rec.interceptor] },
+  });
+  try {
+    const threadId = newThread("saver");
+    const big = { messages: Array.from({ length: 300 }, (_, i) => ({ role: i % 2 ? "ai" : "human", content: `step ${i % 17}` })) };
+    let config: RunnableConfig = { configurable: { thread_id: threadId } };
+    const saved: Checkpoint[] = [];
+    for (let step = 0; step < 3; step++) {
+      const cp = checkpoint({ ...big, step });
+      config = await compressing.put(config, cp, { source: "loop", step, parents: {} }, cp.channel_versions);
+      saved.push(cp);
+    }
+    await compressing.putWrites(config, [["a", 2]], "task");
+    const stored = await client.load({ threadId }); // a plain client reads what the compressing saver stored
+    expect(stored.checkpoint.stateSizeBytes).toBeGreaterThan(10_000);
+    expect(JSON.parse(Buffer.from(stored.checkpoint.state).toString())).toMatchObject({ id: saved[2]!.id });
+    const tuple = await compressing.getTuple(config);
+    expect(tuple?.checkpoint).toEqual(saved[2]);
+    expect(tuple?.pendingWrites).toEqual([["task", "a", 2]]);
+    const listed = [];
+    for await (const t of compressing.list({ configurable: { thread_id: threadId } })) listed.push(t.checkpoint);
+    expect(listed).toEqual([...saved].reverse());
+    expect(await saver.getTuple(config)).toEqual(tuple); // and a plain saver reads the same tuple
+    // On the wire: the first put as is (the server had not said it accepts zstd yet), the later ones and the
+    // reads as zstd.
+    const ZSTD = StateEncoding.STATE_ENCODING_ZSTD;
+    expect(rec.savedCheckpoints().map((c) => c.stateEncoding)).toEqual([0, ZSTD, ZSTD]);
+    expect([...rec.readCheckpoints("Load"), ...rec.readCheckpoints("List")].map((c) => c.stateEncoding)).toEqual([ZSTD, ZSTD, ZSTD, ZSTD]);
+  } finally {
+    compressing.close();
+  }
 });
