@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -225,6 +226,9 @@ async def serve(config: Config, auth: Authenticator | None = None, worker_index:
         metrics.serve(config.metrics_listen)
     server = CairnServer(config, store, auth, metrics)
     await server.start()
+    # Everything allocated so far (modules, descriptors, the store) lives as long as the process: keep it out of
+    # the collector's full passes, which otherwise walk it all and stall every call in flight meanwhile.
+    gc.freeze()
     retention = None
     if worker_index == 0 and (config.retention_max_checkpoints or config.retention_max_age_seconds):
         from .retention import run_retention

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import gc
 import random
 import resource
 import sys
@@ -559,6 +560,7 @@ class Runner:
     async def run(self, progress: Any = None) -> dict[str, Any]:
         plan = self.plan
         calls = await connect(plan, plan.connections)
+        gc.freeze()  # the states and prebuilt requests live all run: full collections need not walk them (stalls)
         try:
             if self.barrier is not None:
                 await asyncio.get_running_loop().run_in_executor(None, self.barrier.wait)
