@@ -63,6 +63,10 @@ class Metrics:
             "wire_in / wire_out (as they crossed the network: zstd frames when the client compresses states)",
             ["kind"], registry=self.registry,
         )
+        # Bound once: labels() validates and locks on every call, and these are counted on every save and Load.
+        self.raw_in, self.stored, self.raw_out, self.wire_in, self.wire_out = (
+            self.state_bytes.labels(kind) for kind in ("raw_in", "stored", "raw_out", "wire_in", "wire_out")
+        )
         self.batch_size = Histogram(
             "cairn_cold_batch_size", "Saves committed per cold-store transaction",
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256), registry=self.registry,

@@ -283,7 +283,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         next_nodes = [lim.text("checkpoint.next_nodes", n) for n in c.next_nodes]
         lim.state(len(c.state))
         if self.metrics is not None:
-            self.metrics.state_bytes.labels("wire_in").inc(len(c.state))
+            self.metrics.wire_in.inc(len(c.state))
         raw, packed = self._unpacked_state(c)
         metadata_json = lim.metadata("checkpoint.metadata", c.metadata)
         if req.expected_head_id and req.expect_empty:
@@ -335,8 +335,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
 
     def _count_saved(self, item: SaveItem) -> None:
         if self.metrics is not None:
-            self.metrics.state_bytes.labels("raw_in").inc(item.checkpoint.raw_size)
-            self.metrics.state_bytes.labels("stored").inc(item.checkpoint.stored_size)
+            self.metrics.raw_in.inc(item.checkpoint.raw_size)
+            self.metrics.stored.inc(item.checkpoint.stored_size)
 
     @staticmethod
     def _save_response(item: SaveItem, outcome: Any) -> pb.SaveResponse:
@@ -449,8 +449,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         # A near-cache hit was rendered by the call that put it there (once per encoding asked for).
         zstd = _sends_zstd(loaded.checkpoint, zstd)
         if self.metrics is not None:
-            self.metrics.state_bytes.labels("raw_out").inc(len(loaded.state))
-            self.metrics.state_bytes.labels("wire_out").inc(len(loaded.checkpoint.state if zstd else loaded.state))
+            self.metrics.raw_out.inc(len(loaded.state))
+            self.metrics.wire_out.inc(len(loaded.checkpoint.state if zstd else loaded.state))
         rendered = loaded.rendered.get(zstd)
         if rendered is None:
             rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd)
