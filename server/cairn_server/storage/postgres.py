@@ -275,8 +275,9 @@ class PostgresColdStore:
                 )
                 for col, value in zip(cols, values, strict=True):
                     col.append(value)
-            async with conn.transaction():
-                rows = await conn.fetch(_SAVE_MANY, *cols, timeout=self.timeout)
+            # One statement is one (implicit) transaction: asyncpg returns its rows only at ReadyForQuery, after
+            # the commit, and an error rolls back every item. BEGIN/COMMIT would add two round trips.
+            rows = await conn.fetch(_SAVE_MANY, *cols, timeout=self.timeout)
             return [_outcome(r) for r in rows]
 
     async def put_writes(
