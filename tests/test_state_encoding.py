@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
-from cairn_client import AlreadyExists, AsyncCheckpointClient, CheckpointClient, DataLoss
+from cairn_client import AlreadyExists, AsyncCheckpointClient, CheckpointClient, DataLoss, NotFound
 from cairn_client._shared import StateWire, save_request
 from cairn_server.bench.states import agent_states
 
@@ -222,6 +222,25 @@ def test_a_bad_frame_from_a_server_is_data_loss(case: str) -> None:
     with pytest.raises(DataLoss, match="checkpoint 'c' of thread 't'"):
         StateWire(True).state(cp)
 
+
+
+def test_a_bad_frame_in_a_batch_load_fails_only_its_own_item() -> None:
+    """As in the Go, TypeScript and Java clients: the other checkpoints of the batch were delivered intact."""
+    from cairn_client._shared import batch_load_results
+
+    good = pb.Checkpoint(thread_id="t", checkpoint_id="a", state=zstandard.ZstdCompressor().compress(STATES[0]),
+                         state_encoding=ZSTD, state_size_bytes=len(STATES[0]))
+    bad = pb.Checkpoint(thread_id="t", checkpoint_id="b", state=b"\x28\xb5\x2f\xfd garbage", state_encoding=ZSTD,
+                        state_size_bytes=len(STATES[0]))
+    resp = pb.BatchLoadResponse(results=[
+        pb.BatchLoadResult(load=pb.LoadResponse(checkpoint=good)),
+        pb.BatchLoadResult(load=pb.LoadResponse(checkpoint=bad)),
+        pb.BatchLoadResult(error=pb.ItemError(code=5, message="no such checkpoint")),
+    ])
+    first, second, third = batch_load_results(resp, StateWire(True))
+    assert not isinstance(first, Exception) and first.state == STATES[0]
+    assert isinstance(second, DataLoss) and second.reason == "STATE_ENCODING" and "'b'" in str(second)
+    assert isinstance(third, NotFound)
 
 def test_a_server_with_a_dictionary_recompresses_and_sends_dictionary_rows_as_is(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from tests.harness import CairnServer

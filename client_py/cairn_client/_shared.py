@@ -15,7 +15,7 @@ from google.protobuf import json_format, struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
-from .errors import DataLoss
+from .errors import CairnError, DataLoss, from_item_error
 from .ids import uuid7
 from .types import Checkpoint, Page, PendingWrite, SaveResult, ThreadInfo, ThreadPage
 
@@ -255,6 +255,30 @@ def checkpoint_from_proto(
 
 def load_result(r: pb.LoadResponse, wire: StateWire = IDENTITY) -> Checkpoint:
     return checkpoint_from_proto(r.checkpoint, r.pending_writes, wire)
+
+
+def batch_load_request(loads: Sequence[tuple[str, str, str | None]], wire: StateWire) -> pb.BatchLoadRequest:
+    return pb.BatchLoadRequest(
+        loads=[
+            pb.LoadRequest(thread_id=t, namespace=n, checkpoint_id=c or "", accept_state_encodings=wire.accept)
+            for t, n, c in loads
+        ]
+    )
+
+
+def batch_load_results(resp: pb.BatchLoadResponse, wire: StateWire) -> list[Checkpoint | CairnError]:
+    """One checkpoint or error per load, in order. A state that does not decode is that item's DataLoss, as the
+    server's own per-item errors are: the other items are still good."""
+    out: list[Checkpoint | CairnError] = []
+    for r in resp.results:
+        if not r.HasField("load"):
+            out.append(from_item_error(r.error))
+            continue
+        try:
+            out.append(load_result(r.load, wire))
+        except DataLoss as err:
+            out.append(err)
+    return out
 
 
 def list_request(

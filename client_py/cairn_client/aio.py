@@ -89,19 +89,8 @@ class AsyncCheckpointClient:
     async def batch_load(
         self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None
     ) -> list[Checkpoint | CairnError]:
-        req = pb.BatchLoadRequest(
-            loads=[
-                pb.LoadRequest(
-                    thread_id=t, namespace=n, checkpoint_id=c or "", accept_state_encodings=self._wire.accept
-                )
-                for t, n, c in loads
-            ]
-        )
-        resp = await self._call(self._stub.BatchLoad, req, timeout)
-        return [
-            s.load_result(r.load, self._wire) if r.HasField("load") else from_item_error(r.error)
-            for r in resp.results
-        ]
+        req = s.batch_load_request(loads, self._wire)
+        return s.batch_load_results(await self._call(self._stub.BatchLoad, req, timeout), self._wire)
 
     async def list(self, thread_id: str = "", *, timeout: float | None = None, **query: Any) -> Page:
         req = s.list_request(thread_id, accept=self._wire.accept, **query)

@@ -99,19 +99,8 @@ class CheckpointClient:
         self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None
     ) -> list[Checkpoint | CairnError]:
         """Load (thread_id, namespace, checkpoint_id or None) triples in one call."""
-        req = pb.BatchLoadRequest(
-            loads=[
-                pb.LoadRequest(
-                    thread_id=t, namespace=n, checkpoint_id=c or "", accept_state_encodings=self._wire.accept
-                )
-                for t, n, c in loads
-            ]
-        )
-        resp = self._call(self._stub.BatchLoad, req, timeout)
-        return [
-            s.load_result(r.load, self._wire) if r.HasField("load") else from_item_error(r.error)
-            for r in resp.results
-        ]
+        req = s.batch_load_request(loads, self._wire)
+        return s.batch_load_results(self._call(self._stub.BatchLoad, req, timeout), self._wire)
 
     def list(self, thread_id: str = "", *, timeout: float | None = None, **query: Any) -> Page:
         """One page, newest first. query: namespace, metadata_filter, before, page_size, page_token,
