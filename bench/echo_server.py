@@ -3,7 +3,7 @@
 The reference point for `make bench`: the same load generator (`cairn bench`) drives it with the same
 messages. Requests are parsed with the real protobuf classes (as any server must); answers have the sizes a
 real server's have: Save -> a SaveResponse, Load -> a LoadResponse carrying one of the same ~37 KB agent
-states, List -> 10 checkpoints without state, BatchLoad -> one LoadResponse per item, SaveStream -> one
+states, List -> 10 checkpoints without state, BatchLoad -> one LoadResponse per item, PutWrites -> its count, SaveStream -> one
 SaveResponse per item. Nothing is stored, so this is the ceiling of a Python gRPC server on this machine.
 
     python bench/echo_server.py serve --listen 127.0.0.1:50061
@@ -79,6 +79,9 @@ class Echo:
         k = len(self.load_results)
         return pb.BatchLoadResponse(results=[self.load_results[i % k] for i in range(len(req.loads))]).SerializeToString()
 
+    async def put_writes(self, req: pb.PutWritesRequest, context: grpc.aio.ServicerContext) -> bytes:
+        return pb.PutWritesResponse(written_count=len(req.writes)).SerializeToString()
+
     async def save_stream(self, requests, context: grpc.aio.ServicerContext):
         async for req in requests:
             yield pb.SaveStreamResponse(save=self._save_response(req.save)).SerializeToString()
@@ -92,6 +95,7 @@ async def serve(listen: str) -> None:
         "Load": unary(echo.load, request_deserializer=pb.LoadRequest.FromString),
         "List": unary(echo.list, request_deserializer=pb.ListRequest.FromString),
         "BatchLoad": unary(echo.batch_load, request_deserializer=pb.BatchLoadRequest.FromString),
+        "PutWrites": unary(echo.put_writes, request_deserializer=pb.PutWritesRequest.FromString),
         "SaveStream": grpc.stream_stream_rpc_method_handler(
             echo.save_stream, request_deserializer=pb.SaveStreamRequest.FromString
         ),

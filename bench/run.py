@@ -5,10 +5,11 @@ Starts its own redis-server, postgres and `cairn serve` (tests/harness) and the 
 (bench/echo_server.py), then measures, all on this machine:
   (a) the echo server, driven by `cairn bench` with the same messages (the ceiling of a Python gRPC server);
   (b) LangGraph's AsyncPostgresSaver in this process against the same Postgres (another database), storing
-      the same ~37 KB agent states: aput at concurrency 32, aget_tuple, alist(limit=10);
+      the same ~37 KB agent states: aput at concurrency 32, aget_tuple, alist(limit=10), aput_writes;
   (c) Cairn over gRPC on Postgres + Redis, driven by `cairn bench`: durable Save at concurrency 32, Save p99 at
       concurrency 4, hot Load p50 at concurrency 1 and throughput at 32, List of 10 without state, SaveStream
-      checkpoints/s, BatchLoad items/s, and bytes stored per checkpoint (all tables and indexes) vs the raw
+      checkpoints/s, BatchLoad items/s, PutWrites of one task's writes (no target: shown against the echo
+      server and aput_writes), and bytes stored per checkpoint (all tables and indexes) vs the raw
       JSON and vs LangGraph's tables; Save and SaveStream again with the client compressing each state
       (`cairn bench --compress-states`), with the server's CPU per save in both modes.
 Prints the ratios against the targets of issue 9 and writes them to bench/results/latest.json.
@@ -34,6 +35,7 @@ import resource
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -215,7 +217,8 @@ class LangGraphBench:
             await self._prefill(10)
             for i in range(self.bench.args.repeat):
                 for name, conc in plan:
-                    fn = {"aput": self._put, "aget_tuple": self._get, "alist": self._list}[name]
+                    fn = {"aput": self._put, "aget_tuple": self._get, "alist": self._list,
+                          "aput_writes": self._put_writes}[name]
                     tag = f" #{i + 1}" if self.bench.args.repeat > 1 else ""
                     out.setdefault(f"{name}@{conc}", []).append(
                         await self._timed(name, conc, self.bench.args.warmup, self.bench.args.duration, fn, tag)
@@ -252,6 +255,15 @@ class LangGraphBench:
         self.versions[ti] = version
         self.saved_count += 1
         self.saved_raw += len(self.raw[si])
+
+    async def _put_writes(self, w: int, conc: int, rnd: random.Random) -> None:
+        """One task's writes against a thread's latest checkpoint, as cairn bench's put_writes sends them."""
+        ti = rnd.randrange(len(self.threads))
+        config = {"configurable": {"thread_id": self.threads[ti], "checkpoint_ns": "",
+                                   "checkpoint_id": self.heads[ti]}}
+        message = self.values[rnd.randrange(len(self.values))]["messages"][-1]
+        await self.saver.aput_writes(config, [("messages", message), ("branch:to:agent", None)],  # type: ignore[arg-type]
+                                     str(uuid.uuid4()), "~__pregel_pull, agent")
 
     async def _get(self, w: int, conc: int, rnd: random.Random) -> None:
         t = self.threads[rnd.randrange(len(self.threads))]
@@ -453,6 +465,11 @@ def main(argv: list[str] | None = None) -> int:
                     "--compress-states")
                 batch = ["--mix", "batch_load=1", "-c", "8", "--batch-size", str(args.batch_size)]
                 run("cairn_batch", f"cairn BatchLoad x{args.batch_size} c=8{tag}", C, *batch)
+                # what a graph stores per task between saves: its writes (a ~1.3 KB message and a routing write)
+                run("echo_put_writes", f"echo put_writes c=32{tag}", E, "--mix", "put_writes=1", "-c", "32",
+                    *procs_args)
+                run("cairn_put_writes", f"cairn put_writes c=32{tag}", C, "--mix", "put_writes=1", "-c", "32",
+                    *procs_args)
             # is the client the bottleneck? the same echo Load phase with two client processes
             run("echo_load_2procs", "echo load c=32, 2 client processes", E, "--mix", "load=1", "-c", "32",
                 "--prefill", "0", "--procs", "2")
@@ -461,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             lg_bench = None
             if not args.skip_langgraph:
                 lg_bench = LangGraphBench(lg_dsn, states, bench, args.langgraph_pool)
-                plan = [("aput", 32), ("aget_tuple", 32), ("aget_tuple", 1), ("alist", 32)]
+                plan = [("aput", 32), ("aget_tuple", 32), ("aget_tuple", 1), ("alist", 32), ("aput_writes", 32)]
                 lg = asyncio.run(lg_bench.run(plan))
 
             cairn_store = storage(pg, "cairn_bench", "cairn\\_%", "cairn_checkpoints")
@@ -531,9 +548,11 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
     take("cairn_save_dict_rps", "cairn_save_dict", "save")
     take("cairn_save_zstd_rps", "cairn_save_zstd", "save")
     take("cairn_stream_zstd_rps", "cairn_stream_zstd", "save_stream")
+    take("echo_put_writes_rps", "echo_put_writes", "put_writes")
+    take("cairn_put_writes_rps", "cairn_put_writes", "put_writes")
     # server CPU per call in the phase that counted: (% of a core) / (calls/s)
     for key, op in (("cairn_save", "save"), ("cairn_save_zstd", "save"), ("cairn_stream", "save_stream"),
-                    ("cairn_stream_zstd", "save_stream")):
+                    ("cairn_stream_zstd", "save_stream"), ("cairn_put_writes", "put_writes")):
         chosen = best(r[key], op)
         m[f"{key}_server_us"] = 1e4 * chosen["phaseCpuPercent"].get("cairn server", 0.0) / op_of(chosen, op)["rps"]
     m.update({
@@ -550,18 +569,19 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
         take_lg("lg_aget_rps", "aget_tuple@32", "rps")
         take_lg("lg_aget_p50_c1_ms", "aget_tuple@1", "p50Ms")
         take_lg("lg_list_rps", "alist@32", "rps")
+        take_lg("lg_put_writes_rps", "aput_writes@32", "rps")
         errors.update({f"langgraph_{k}": sum(sum(x["errors"].values()) for x in v) for k, v in lg.items()})
     if lg_store:
         m["lg_bytes_per_checkpoint"] = lg_store["bytesPerCheckpoint"]
         m["lg_raw_json_per_checkpoint"] = lg_store["rawJsonPerCheckpoint"]
 
     def row(what: str, value: str, unit: str, ref: str, ref_what: str, target: str,
-            ok: Callable[[float], bool], ratio_is_value: bool = False) -> dict[str, Any]:
+            ok: Callable[[float], bool] | None, ratio_is_value: bool = False) -> dict[str, Any]:
         v, rv = m.get(value), m.get(ref)
         ratio = None if v is None or rv in (None, 0) else v / rv
         judged = v if ratio_is_value else ratio
         return {"metric": what, "cairn": v, "unit": unit, "reference": rv, "referenceWhat": ref_what,
-                "ratio": ratio, "target": target, "met": None if judged is None else bool(ok(judged)),
+                "ratio": ratio, "target": target, "met": None if judged is None or ok is None else bool(ok(judged)),
                 "otherCpuPercent": max(noise.get(value, 0.0), noise.get(ref, 0.0))}
     rows = [
         row("Save durable c=32 vs echo", "cairn_save_rps", "/s", "echo_save_rps", "echo Save /s", ">= 0.60",
@@ -584,6 +604,10 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
             ">= 15,000/s", lambda v: v >= 15000, ratio_is_value=True),
         row(f"BatchLoad x{args.batch_size} items vs echo unary Load", "cairn_batch_items_per_s", "items/s",
             "echo_load_rps", "echo Load /s", "> 1.0", lambda x: x > 1.0),
+        row("PutWrites c=32 vs echo (no target)", "cairn_put_writes_rps", "/s", "echo_put_writes_rps",
+            "echo PutWrites /s", "-", None),
+        row("PutWrites c=32 vs LangGraph aput_writes (no target)", "cairn_put_writes_rps", "/s",
+            "lg_put_writes_rps", "aput_writes /s c=32", "-", None),
         row("  client compresses: Save c=32 vs LangGraph aput", "cairn_save_zstd_rps", "/s", "lg_aput_rps",
             "aput /s c=32", ">= 3.0", lambda x: x >= 3.0),
         row("  client compresses: SaveStream durable", "cairn_stream_zstd_rps", "ckpt/s", "echo_stream_rps",
@@ -644,7 +668,7 @@ def print_table(s: dict[str, Any]) -> None:
     for r in rows:
         ref_unit = "ms" if r["unit"] == "ms" else "B" if r["unit"] == "B" else "/s"
         ratio = "-" if r["ratio"] is None else f"{r['ratio']:.2f}x"
-        mark = {True: "ok", False: "MISS", None: "?"}[r["met"]]
+        mark = "" if r["target"] == "-" else {True: "ok", False: "MISS", None: "?"}[r["met"]]
         body.append((r["metric"], _num(r["cairn"], r["unit"] if r["unit"] in ("ms", "B") else " " + r["unit"]),
                      f"{_num(r['reference'], ref_unit if ref_unit != '/s' else '/s')} {r['referenceWhat']}", ratio,
                      r["target"], mark, f"{r['otherCpuPercent']:.0f}%"))
@@ -676,7 +700,7 @@ def print_table(s: dict[str, Any]) -> None:
           f"cairn c=32 phases: save {cc['cairn_save']:.0f}%, load {cc['cairn_load']:.0f}%, list {cc['cairn_list']:.0f}%")
     print(f"server CPU per save: {m['cairn_save_server_us']:.0f} us, {m['cairn_save_zstd_server_us']:.0f} us when the "
           f"client compresses; per SaveStream item {m['cairn_stream_server_us']:.0f} vs "
-          f"{m['cairn_stream_zstd_server_us']:.0f} us")
+          f"{m['cairn_stream_zstd_server_us']:.0f} us; per PutWrites {m['cairn_put_writes_server_us']:.0f} us")
     errs = {k: v for k, v in s["errors"].items() if v}
     print(f"errors: {errs if errs else 'none'}")
     noisy = [ph for ph in s["phases"] if ph["cpuPercent"].get("other", 0) > 25]

@@ -56,10 +56,10 @@ def pg_redis(server_factory):  # type: ignore[no-untyped-def]
 
 
 def test_bench_mix_json_shape(pg_redis) -> None:  # type: ignore[no-untyped-def]
-    code, out, stderr = run_bench(pg_redis.target, "--mix", "save=60,load=20,list=10,batch_load=10")
+    code, out, stderr = run_bench(pg_redis.target, "--mix", "save=50,load=20,list=10,batch_load=10,put_writes=10")
     assert code == 0, stderr
     check_ghz_block(out)
-    assert set(out["operations"]) == {"save", "load", "list", "batch_load"}
+    assert set(out["operations"]) == {"save", "load", "list", "batch_load", "put_writes"}
     for block in out["operations"].values():
         check_ghz_block(block)
     assert out["count"] == sum(b["count"] for b in out["operations"].values())
@@ -70,7 +70,7 @@ def test_bench_mix_json_shape(pg_redis) -> None:  # type: ignore[no-untyped-def]
     assert out["operations"]["batch_load"]["items"] == 10 * out["operations"]["batch_load"]["count"]
     cpu = out["clientCpu"]
     assert cpu["procs"] == 1 and cpu["userSeconds"] >= 0 and cpu["percentOfOneCore"] >= 0
-    assert out["options"]["mix"] == "save=60,load=20,list=10,batch_load=10"
+    assert out["options"]["mix"] == "save=50,load=20,list=10,batch_load=10,put_writes=10"
     assert out["options"]["states"] == "agent"
     assert "\r" not in stderr  # no progress line when stderr is not a terminal
 
@@ -140,6 +140,12 @@ def test_bench_bad_mix_is_a_usage_error(bad: str) -> None:
         parse_mix(bad)
 
 
+def test_put_writes_without_checkpoints_to_write_against_is_a_usage_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "cairn_server.cli", "bench", "--mix", "put_writes=1", "--prefill", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--prefill 1" in proc.stderr
+
+
 # -- no server needed ------------------------------------------------------------------------------
 
 
@@ -161,6 +167,11 @@ def test_wire_bytes_parse_as_the_messages() -> None:
     assert [x.thread_id for x in batch.loads] == ["t0", "t1", "t2"]
     lst = pb.ListRequest.FromString(wire.list_request("t", 10, False))
     assert lst.thread_id == "t" and lst.page_size == 10 and not lst.include_state
+    writes = wire.write_field(0, "messages", "json", b'{"m":1}') + wire.write_field(-3, "__error__", "", b"")
+    pw = pb.PutWritesRequest.FromString(wire.put_writes_request(wire.field_str(1, "t"), "c", "task", "~p", writes))
+    assert (pw.thread_id, pw.checkpoint_id, pw.task_id, pw.task_path) == ("t", "c", "task", "~p")
+    assert [(w.idx, w.channel, w.value_type, w.value) for w in pw.writes] == [
+        (0, "messages", "json", b'{"m":1}'), (-3, "__error__", "", b"")]
 
 
 def test_agent_states_are_deterministic_and_sized() -> None:

@@ -24,6 +24,8 @@ operations (--mix NAME=WEIGHT,...):
   load        Load of a thread's head (hot: the run prefills every thread first)
   list        List of a thread, --list-page-size items, no state unless --list-include-state
   batch_load  BatchLoad of --batch-size thread heads (JSON adds items and itemsPerSecond)
+  put_writes  PutWrites of one agent task's writes (its new message, ~1.3 KB, and a routing write) against a
+              thread's latest checkpoint, new task id each call: what a graph stores per task between saves
   save_stream SaveStream: --concurrency streams, each with up to --stream-window saves in flight
               (same as --stream; it cannot be mixed with the unary operations)
 
@@ -78,7 +80,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=100, metavar="N", help="thread ids the run uses (100)")
     g.add_argument("--prefill", type=int, default=None, metavar="K",
                    help="checkpoints saved to every thread before the run (default: 10 when list is in the "
-                        "mix, 1 when load/batch_load is, else 0)")
+                        "mix, 1 when load/batch_load/put_writes is, else 0)")
     g.add_argument("--procs", type=int, default=1, metavar="N",
                    help="client processes; concurrency, connections and requests are split between them (1)")
     g.add_argument("--seed", type=int, default=42, help="seed of the state generator and the op choice (42)")
@@ -251,7 +253,9 @@ def _run(args: argparse.Namespace) -> int:
     names = {n for n, _ in mix}
     prefill = args.prefill
     if prefill is None:
-        prefill = 10 if "list" in names else 1 if names & {"load", "batch_load"} else 0
+        prefill = 10 if "list" in names else 1 if names & {"load", "batch_load", "put_writes"} else 0
+    elif prefill == 0 and "put_writes" in names:
+        raise UsageError("put_writes writes against every thread's latest checkpoint: give --prefill 1 or more")
     run_id = uuid.uuid4().hex[:10]
     threads = [f"bench-{run_id}-{i:05d}" for i in range(args.threads)]
     base = loadgen.Plan(

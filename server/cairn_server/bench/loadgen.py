@@ -13,6 +13,7 @@ import asyncio
 import bisect
 import collections
 import gc
+import json
 import random
 import resource
 import sys
@@ -29,8 +30,10 @@ from cairn_client.ids import uuid7
 from . import wire
 from .hist import Histogram
 
-SAVE, LOAD, LIST, BATCH_LOAD, SAVE_STREAM = "save", "load", "list", "batch_load", "save_stream"
-OPERATIONS = (SAVE, LOAD, LIST, BATCH_LOAD, SAVE_STREAM)
+SAVE, LOAD, LIST, BATCH_LOAD, SAVE_STREAM, PUT_WRITES = (
+    "save", "load", "list", "batch_load", "save_stream", "put_writes"
+)
+OPERATIONS = (SAVE, LOAD, LIST, BATCH_LOAD, PUT_WRITES, SAVE_STREAM)
 MAX_SAMPLES = 2_000_000  # per process, for --plot
 MAX_ERROR_KEYS = 50
 
@@ -196,6 +199,7 @@ class _Calls:
         self.batch_load = ch.unary_unary(
             m + "BatchLoad", request_serializer=None, response_deserializer=pb.BatchLoadResponse.FromString
         )
+        self.put_writes = ch.unary_unary(m + "PutWrites", request_serializer=None, response_deserializer=None)
         self.save_stream = ch.stream_stream(
             m + "SaveStream", request_serializer=None, response_deserializer=pb.SaveStreamResponse.FromString
         )
@@ -228,6 +232,19 @@ def state_tails(plan: Plan, with_state: bool = True) -> list[bytes]:
         )
         for i, s in enumerate(plan.states)
     ]
+
+
+def task_writes(plan: Plan) -> list[bytes]:
+    """Per state, what one agent task writes (PutWrites.writes): its new message (the state's last one, re-encoded;
+    a 1 KB slice for states that are not agent states) and a small routing write, as LangGraph's nodes do."""
+    out = []
+    for s in plan.states:
+        try:
+            message = json.dumps(json.loads(s)["messages"][-1], separators=(",", ":")).encode()
+        except (ValueError, KeyError, IndexError, TypeError):
+            message = s[:1024]
+        out.append(wire.write_field(0, "messages", "json", message) + wire.write_field(1, "branch:to:agent", "json", b"null"))
+    return out
 
 
 _NOT_ACCEPTED = (
@@ -323,6 +340,7 @@ class Runner:
             wire.list_request(t, plan.list_page_size, plan.list_include_state, accept_zstd=accept)
             for t in plan.threads
         ]
+        self.writes = task_writes(plan) if PUT_WRITES in self.ops else []
         self.md = metadata_of(plan)
         self.shared = shared_counters
         self.barrier = barrier
@@ -442,6 +460,22 @@ class Runner:
                             st.item_errors += 1
                             st.add_error(_item_error_text(r.error)[1])
                 st.bytes_sent += len(req)
+            elif op == PUT_WRITES:
+                ti = rnd.randrange(nthreads)
+                req = wire.put_writes_request(
+                    self.thread_fields[ti], self.parents[ti], uuid7(), "~__pregel_pull, agent",
+                    self.writes[rnd.randrange(len(self.writes))],
+                )
+                t0 = perf()
+                try:
+                    await calls.put_writes(req, metadata=md, timeout=timeout)
+                except grpc.aio.AioRpcError as err:
+                    t1 = perf()
+                    stats[op].fail(t1 - t0, *_rpc_error_text(err))
+                else:
+                    t1 = perf()
+                    stats[op].ok(t1 - t0)
+                stats[op].bytes_sent += len(req)
             else:
                 ti = rnd.randrange(nthreads)
                 if op == LOAD:

@@ -37,7 +37,8 @@ def field_str(number: int, text: str) -> bytes:
 
 
 def field_varint(number: int, value: int) -> bytes:
-    return varint(number << 3) + varint(value) if value else b""
+    """An int32/int64/enum/bool field; negative numbers take 10 bytes (two's complement), as protobuf writes them."""
+    return varint(number << 3) + varint(value & 0xFFFF_FFFF_FFFF_FFFF) if value else b""
 
 
 def checkpoint_tail(
@@ -95,3 +96,16 @@ def list_request(thread_id: str, page_size: int, include_state: bool, accept_zst
         thread_id=thread_id, page_size=page_size, include_state=include_state,
         accept_state_encodings=_accept(accept_zstd and include_state),
     ).SerializeToString()
+
+
+def write_field(idx: int, channel: str, value_type: str, value: bytes) -> bytes:
+    """One PutWritesRequest.writes item (field 6): Write{idx, channel, value_type, value}."""
+    body = b"".join((field_varint(1, idx), field_str(2, channel), field_str(3, value_type),
+                     field_bytes(4, value) if value else b""))
+    return field_bytes(6, body)
+
+
+def put_writes_request(thread_field: bytes, checkpoint_id: str, task_id: str, task_path: str, writes: bytes) -> bytes:
+    """PutWritesRequest{thread_id, checkpoint_id, task_id, task_path, writes...} from write_field()s."""
+    return b"".join((thread_field, field_str(3, checkpoint_id), field_str(4, task_id), field_str(5, task_path),
+                     writes))
