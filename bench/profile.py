@@ -36,6 +36,7 @@ WORKLOADS = {
     "mix": ["--mix", "save=70,load=25,list=5"],
     "stream": ["--stream", "--stream-window", "64"],
     "batch_load": ["--mix", "batch_load=1", "--batch-size", "50"],
+    "put_writes": ["--mix", "put_writes=1"],
 }
 # Leaf frames that are waiting, not working (py-spy --native reports the blocking syscall as busy).
 IDLE_LEAVES = {"epoll_wait", "epoll_pwait", "poll", "ppoll", "select", "pselect", "nanosleep", "clock_nanosleep",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -21,6 +22,40 @@ from tests.harness import CairnServer, PostgresServer
 
 WRITERS = 16
 ATTEMPTS_PER_WRITER = 150  # 2,400 compare-and-set attempts per backend
+
+
+@pytest.mark.parametrize("kind", ["redis+postgres", "embedded"])
+def test_racing_writes_of_one_task_idx_keep_one_value(server_factory, kind: str, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Writes are immutable: of 8 clients writing different values to the same (task_id, idx) at once, one wins
+    and the others get ALREADY_EXISTS, whatever the interleaving; the stored value is the winner's."""
+    backend = server_factory(kind)
+    racers = 8
+    with CheckpointClient(backend.target) as c:
+        checkpoint_id = c.save(thread_id, {"step": 0}).checkpoint_id
+    for round_ in range(20):
+        task = f"task-{round_}"
+        results: dict[int, str] = {}
+        barrier = threading.Barrier(racers)
+
+        def racer(n: int) -> None:
+            with CheckpointClient(backend.target) as c:
+                barrier.wait()
+                try:
+                    c.put_writes(thread_id, checkpoint_id, task, [("out", {"racer": n})])
+                    results[n] = "won"
+                except AlreadyExists:
+                    results[n] = "lost"
+
+        threads = [threading.Thread(target=racer, args=(n,)) for n in range(racers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        winners = [n for n, r in results.items() if r == "won"]
+        assert len(winners) == 1 and len(results) == racers, results
+        with CheckpointClient(backend.target) as c:
+            stored = [w for w in c.load(thread_id).pending_writes if w.task_id == task]
+        assert [json.loads(w.value) for w in stored] == [{"racer": winners[0]}]
 
 
 @pytest.mark.parametrize("kind", ["redis+postgres", "embedded"])

@@ -325,6 +325,19 @@ class TestWrites:
         client.put_writes(thread_id, cp, "t", [("c", 2)], replace=True)
         assert json.loads(client.load(thread_id).pending_writes[0].value) == 2
 
+    def test_a_conflict_fails_the_whole_request_and_names_its_write(
+        self, client: CheckpointClient, thread_id: str
+    ) -> None:
+        (cp,) = chain(client, thread_id, 1)
+        client.put_writes(thread_id, cp, "t", [("a", 1), ("b", 2)])
+        with pytest.raises(AlreadyExists, match="write idx 1 of task 't'"):
+            client.put_writes(thread_id, cp, "t", [("a", 1), ("b", 3), ("c", 4)])
+        assert [(w.channel, json.loads(w.value)) for w in client.load(thread_id).pending_writes] == [("a", 1), ("b", 2)]
+        # replace rewrites only what differs, and counts only that
+        assert client.put_writes(thread_id, cp, "t", [("a", 1), ("b", 3), ("c", 4)], replace=True) == 2
+        assert [(w.channel, json.loads(w.value)) for w in client.load(thread_id).pending_writes] == [
+            ("a", 1), ("b", 3), ("c", 4)]
+
     def test_writes_to_missing_checkpoint(self, client: CheckpointClient, thread_id: str) -> None:
         with pytest.raises(NotFound):
             client.put_writes(thread_id, "missing", "t", [("c", 1)])

@@ -38,6 +38,7 @@ from .storage.base import (
     SaveItem,
     StoredCheckpoint,
     StoredWrite,
+    WritesItem,
     content_hash,
     fingerprint,
 )
@@ -619,7 +620,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 )
             )
         lim.state(total)
-        n = await self.store.put_writes(tenant, thread_id, namespace, checkpoint_id, writes, request.replace)
+        n = await self.store.put_writes(
+            WritesItem(tenant, thread_id, namespace, checkpoint_id, task_id, task_path, writes, request.replace)
+        )
         return pb.PutWritesResponse(written_count=n)
 
     @rpc

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from ..errors import AlreadyExists, InvalidArgument, NotFound
+from ..errors import AlreadyExists, CairnError, InvalidArgument, NotFound
 
 
 @dataclass(slots=True)
@@ -59,6 +59,20 @@ class StoredWrite:
     thread_id: str = ""
     namespace: str = ""
     checkpoint_id: str = ""
+
+
+@dataclass(slots=True)
+class WritesItem:
+    """One PutWrites: a task's writes against one checkpoint. Concurrent ones are committed together."""
+
+    tenant: str
+    thread_id: str
+    namespace: str
+    checkpoint_id: str
+    task_id: str
+    task_path: str
+    writes: list[StoredWrite]
+    replace: bool
 
 
 @dataclass(slots=True)
@@ -203,15 +217,11 @@ class ColdStore(Protocol):
 
     async def clear(self, tenant: str, thread_id: str) -> int: ...
 
-    async def put_writes(
-        self,
-        tenant: str,
-        thread_id: str,
-        namespace: str,
-        checkpoint_id: str,
-        writes: list[StoredWrite],
-        replace: bool,
-    ) -> int: ...
+    async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
+        """Store each item's writes, all or none of an item's; per item the number newly stored or changed
+        (identical re-sends are not), or its error (NotFound: no such checkpoint; AlreadyExists: a write's
+        (task_id, idx) holds another value and the item does not replace)."""
+        ...
 
     async def copy_thread(self, tenant: str, source: str, target: str) -> int: ...
 
@@ -278,6 +288,10 @@ class HotCache(Protocol):
     async def bump(self, tenant: str, thread_id: str) -> int:
         """Invalidate everything cached for the thread (delete, clear, writes...). Returns how many ms the change
         must wait before it is acknowledged: other processes' near leases on the thread run out then."""
+        ...
+
+    async def bump_many(self, threads: list[tuple[str, str]]) -> list[int]:
+        """bump() of each (tenant, thread_id), in one round trip."""
         ...
 
     async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:

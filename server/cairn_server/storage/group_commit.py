@@ -1,4 +1,4 @@
-"""Group commit: concurrent saves share one commit (cache round trips and cold transaction).
+"""Group commit: concurrent saves (or PutWrites) share one commit (cache round trips and cold transaction).
 
 No timer: a save goes straight to `commit` when fewer than `max_inflight`
 commits are running; otherwise it queues, and the next free committer takes
@@ -11,27 +11,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
-from .base import SaveItem, SaveOutcome
+Item = TypeVar("Item")
+Outcome = TypeVar("Outcome")
 
-Commit = Callable[[list[SaveItem]], Awaitable[list[SaveOutcome | Exception]]]
 
-
-class GroupCommit:
+class GroupCommit(Generic[Item, Outcome]):
     def __init__(
-        self, commit: Commit, max_inflight: int = 8, max_batch: int = 128,
+        self, commit: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]], max_inflight: int = 8,
+        max_batch: int = 128,
         on_batch: Callable[[int], None] | None = None,
     ) -> None:
         self.commit = commit  # items -> one outcome or error per item, in order
         self.on_batch = on_batch  # told the size of every transaction it commits (metrics)
         self.max_inflight = max_inflight
         self.max_batch = max_batch
-        self._queue: list[tuple[SaveItem, asyncio.Future[SaveOutcome | Exception]]] = []
+        self._queue: list[tuple[Item, asyncio.Future[Outcome | Exception]]] = []
         self._inflight = 0
         self._drainers: set[asyncio.Task[None]] = set()  # the loop itself keeps only weak references to tasks
 
-    async def save(self, item: SaveItem) -> SaveOutcome | Exception:
-        future: asyncio.Future[SaveOutcome | Exception] = asyncio.get_running_loop().create_future()
+    async def save(self, item: Item) -> Outcome | Exception:
+        future: asyncio.Future[Outcome | Exception] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._inflight < self.max_inflight:
             self._inflight += 1

@@ -103,5 +103,8 @@ class MemoryCache:
         self._generations[key] = self._generations.get(key, 0) + 1
         return 0
 
+    async def bump_many(self, threads: list[tuple[str, str]]) -> list[int]:
+        return [await self.bump(tenant, thread_id) for tenant, thread_id in threads]
+
     async def aclose(self) -> None:
         self._entries.clear()

@@ -14,6 +14,7 @@ Every asyncpg/OS exception is mapped here, once, to the errors of ..errors.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -30,6 +31,7 @@ from .base import (
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
+    WritesItem,
     checkpoint_from_row,
     missing_checkpoint,
     outside_head_chains,
@@ -125,6 +127,67 @@ MIGRATIONS = [
         dict_id bigint PRIMARY KEY, created_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         samples integer NOT NULL, data bytea NOT NULL
     );
+    """,
+    # PutWrites, any number of them in one statement (group commit: one round trip). Each item locks its
+    # checkpoint FOR KEY SHARE (a concurrent delete waits) and, by an advisory lock on its (checkpoint, task)
+    # key, is alone in checking its writes against the stored ones and then storing them. An item that would
+    # change a write it does not replace stores nothing and answers 'conflict' with that write's idx.
+    """
+    CREATE FUNCTION cairn_put_writes_many(
+        p_lock bigint[], p_tenant text[], p_thread text[], p_ns text[], p_id text[], p_task text[], p_path text[],
+        p_replace boolean[], p_first integer[], p_count integer[],
+        p_idx integer[], p_channel text[], p_type text[], p_value bytea[])
+    RETURNS TABLE (status text, written integer, conflict_idx integer)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        lo integer;
+        hi integer;
+    BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_tenant, 1), 0) LOOP
+            written := 0;
+            conflict_idx := NULL;
+            PERFORM 1 FROM cairn_checkpoints c WHERE c.tenant = p_tenant[i] AND c.thread_id = p_thread[i]
+                AND c.namespace = p_ns[i] AND c.checkpoint_id = p_id[i] FOR KEY SHARE;
+            IF NOT FOUND THEN
+                status := 'missing';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            PERFORM pg_advisory_xact_lock(p_lock[i]);
+            lo := p_first[i];
+            hi := p_first[i] + p_count[i] - 1;
+            IF NOT p_replace[i] THEN
+                SELECT n.idx INTO conflict_idx
+                FROM unnest(p_idx[lo:hi], p_channel[lo:hi], p_type[lo:hi], p_value[lo:hi]) WITH ORDINALITY
+                    AS n(idx, channel, value_type, value, ord)
+                JOIN cairn_writes w ON w.tenant = p_tenant[i] AND w.thread_id = p_thread[i]
+                    AND w.namespace = p_ns[i] AND w.checkpoint_id = p_id[i] AND w.task_id = p_task[i]
+                    AND w.idx = n.idx
+                WHERE (w.channel, w.value_type, w.value) IS DISTINCT FROM (n.channel, n.value_type, n.value)
+                ORDER BY n.ord LIMIT 1;
+                IF FOUND THEN
+                    status := 'conflict';
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+            END IF;
+            INSERT INTO cairn_writes AS w (tenant, thread_id, namespace, checkpoint_id, task_id, idx, task_path,
+                channel, value_type, value)
+            SELECT p_tenant[i], p_thread[i], p_ns[i], p_id[i], p_task[i], n.idx, p_path[i], n.channel,
+                n.value_type, n.value
+            FROM unnest(p_idx[lo:hi], p_channel[lo:hi], p_type[lo:hi], p_value[lo:hi])
+                AS n(idx, channel, value_type, value)
+            ON CONFLICT (tenant, thread_id, namespace, checkpoint_id, task_id, idx) DO UPDATE SET
+                task_path = excluded.task_path, channel = excluded.channel, value_type = excluded.value_type,
+                value = excluded.value
+            WHERE (w.channel, w.value_type, w.value) IS DISTINCT FROM (excluded.channel, excluded.value_type,
+                excluded.value);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            status := 'ok';
+            RETURN NEXT;
+        END LOOP;
+    END
+    $fn$;
     """,
 ]
 
@@ -280,58 +343,39 @@ class PostgresColdStore:
             rows = await conn.fetch(_SAVE_MANY, *cols, timeout=self.timeout)
             return [_outcome(r) for r in rows]
 
-    async def put_writes(
-        self,
-        tenant: str,
-        thread_id: str,
-        namespace: str,
-        checkpoint_id: str,
-        writes: list[StoredWrite],
-        replace: bool,
-    ) -> int:
-        async with self._conn() as conn, conn.transaction():
-            exists = await conn.fetchval(
-                "SELECT 1 FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
-                "AND checkpoint_id=$4 FOR KEY SHARE",
-                tenant, thread_id, namespace, checkpoint_id, timeout=self.timeout,
+    async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
+        cols: list[list[Any]] = [[] for _ in range(10)]
+        idx: list[int] = []
+        channel: list[str] = []
+        value_type: list[str] = []
+        value: list[bytes] = []
+        for item in items:
+            key = "\x00".join((item.tenant, item.thread_id, item.namespace, item.checkpoint_id, item.task_id))
+            lock = int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+            row = (lock, item.tenant, item.thread_id, item.namespace, item.checkpoint_id, item.task_id,
+                   item.task_path, item.replace, len(idx) + 1, len(item.writes))
+            for col, v in zip(cols, row, strict=True):
+                col.append(v)
+            for w in item.writes:
+                idx.append(w.idx)
+                channel.append(w.channel)
+                value_type.append(w.value_type)
+                value.append(w.value)
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT status, written, conflict_idx FROM cairn_put_writes_many("
+                "$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                *cols, idx, channel, value_type, value, timeout=self.timeout,
             )
-            if not exists:
-                raise missing_checkpoint(thread_id, namespace, checkpoint_id)
-            old = {
-                r["idx"]: r
-                for r in await conn.fetch(
-                    "SELECT idx, channel, value_type, value FROM cairn_writes WHERE tenant=$1 AND thread_id=$2 "
-                    "AND namespace=$3 AND checkpoint_id=$4 AND task_id=$5 AND idx = ANY($6::int4[])",
-                    tenant, thread_id, namespace, checkpoint_id, writes[0].task_id if writes else "",
-                    [w.idx for w in writes], timeout=self.timeout,
-                )
-            }
-            fresh: list[StoredWrite] = []
-            for w in writes:
-                prior = old.get(w.idx)
-                if prior is None:
-                    fresh.append(w)
-                elif (prior["channel"], prior["value_type"], bytes(prior["value"])) != (
-                    w.channel, w.value_type, w.value,
-                ):
-                    if not replace:
-                        raise write_conflict(w)
-                    fresh.append(w)
-            if fresh:
-                await conn.executemany(
-                    "INSERT INTO cairn_writes (tenant, thread_id, namespace, checkpoint_id, task_id, idx, task_path, "
-                    "channel, value_type, value) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10) "
-                    "ON CONFLICT (tenant, thread_id, namespace, checkpoint_id, task_id, idx) DO UPDATE SET "
-                    "task_path = excluded.task_path, channel = excluded.channel, "
-                    "value_type = excluded.value_type, value = excluded.value",
-                    [
-                        (tenant, thread_id, namespace, checkpoint_id, w.task_id, w.idx, w.task_path, w.channel,
-                         w.value_type, w.value)
-                        for w in fresh
-                    ],
-                    timeout=self.timeout,
-                )
-            return len(fresh)
+        out: list[int | CairnError] = []
+        for item, r in zip(items, rows, strict=True):
+            if r["status"] == "missing":
+                out.append(missing_checkpoint(item.thread_id, item.namespace, item.checkpoint_id))
+            elif r["status"] == "conflict":
+                out.append(write_conflict(next(w for w in item.writes if w.idx == r["conflict_idx"])))
+            else:
+                out.append(int(r["written"]))
+        return out
 
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
         async with self._conn() as conn:

@@ -279,10 +279,14 @@ class RedisCache:
         return max(int(wait) for _, wait in replies)
 
     async def bump(self, tenant: str, thread_id: str) -> int:
-        tag = _tag(tenant, thread_id)
-        wait, = await self._eval(_BUMP_SCRIPT, [([tag + ":g", tag + ":r", TOKEN_KEY],
-                                                 [self.ttl_ms * 2, *self._revoke_args()])])
-        return int(wait)
+        return (await self.bump_many([(tenant, thread_id)]))[0]
+
+    async def bump_many(self, threads: list[tuple[str, str]]) -> list[int]:
+        calls: list[tuple[list[str], list[object]]] = []
+        for tenant, thread_id in threads:
+            tag = _tag(tenant, thread_id)
+            calls.append(([tag + ":g", tag + ":r", TOKEN_KEY], [self.ttl_ms * 2, *self._revoke_args()]))
+        return [int(wait) for wait in await self._eval(_BUMP_SCRIPT, calls)] if calls else []
 
     async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
         """What Redis says now of each (tenant, thread_id, namespace), in one round trip; with `lease_ms`, a lease

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..errors import TargetNotEmpty, Unavailable
+from ..errors import CairnError, TargetNotEmpty, Unavailable
 from .base import (
     ListQuery,
     SaveItem,
@@ -24,6 +24,7 @@ from .base import (
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
+    WritesItem,
     checkpoint_from_row,
     missing_checkpoint,
     outside_head_chains,
@@ -218,50 +219,54 @@ class SqliteColdStore:
         )
         return SaveOutcome("inserted", seq, _dt(now))
 
-    async def put_writes(
-        self,
-        tenant: str,
-        thread_id: str,
-        namespace: str,
-        checkpoint_id: str,
-        writes: list[StoredWrite],
-        replace: bool,
-    ) -> int:
-        def work(db: sqlite3.Connection) -> int:
-            if not db.execute(
-                "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
-                (tenant, thread_id, namespace, checkpoint_id),
-            ).fetchone():
-                raise missing_checkpoint(thread_id, namespace, checkpoint_id)
-            written = 0
-            for w in writes:
-                key = (tenant, thread_id, namespace, checkpoint_id, w.task_id, w.idx)
-                old = db.execute(
-                    "SELECT channel, value_type, value, task_path FROM cairn_writes WHERE tenant=? AND thread_id=? "
-                    "AND namespace=? AND checkpoint_id=? AND task_id=? AND idx=?",
-                    key,
-                ).fetchone()
-                if old is not None:
-                    same = (old[0], old[1], bytes(old[2])) == (w.channel, w.value_type, w.value)
-                    if same:
-                        continue
-                    if not replace:
-                        raise write_conflict(w)
-                    db.execute(
-                        "UPDATE cairn_writes SET channel=?, value_type=?, value=?, task_path=? WHERE tenant=? "
-                        "AND thread_id=? AND namespace=? AND checkpoint_id=? AND task_id=? AND idx=?",
-                        (w.channel, w.value_type, w.value, w.task_path, *key),
-                    )
-                else:
-                    db.execute(
-                        "INSERT INTO cairn_writes (tenant, thread_id, namespace, checkpoint_id, task_id, idx, "
-                        "task_path, channel, value_type, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (*key, w.task_path, w.channel, w.value_type, w.value),
-                    )
-                written += 1
-            return written
+    async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
+        def work() -> list[int | CairnError]:
+            out: list[int | CairnError] = []
+            for item in items:  # one transaction each: an item that fails stores nothing
+                try:
+                    out.append(self._tx(lambda db, item=item: self._put_writes(db, item)))  # type: ignore[misc]
+                except CairnError as err:
+                    out.append(err)
+            return out
 
-        return await self._run(self._tx, work)
+        return await self._run(work)
+
+    @staticmethod
+    def _put_writes(db: sqlite3.Connection, item: WritesItem) -> int:
+        tenant, thread_id, namespace, checkpoint_id = item.tenant, item.thread_id, item.namespace, item.checkpoint_id
+        replace, writes = item.replace, item.writes
+        if not db.execute(
+            "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+            (tenant, thread_id, namespace, checkpoint_id),
+        ).fetchone():
+            raise missing_checkpoint(thread_id, namespace, checkpoint_id)
+        written = 0
+        for w in writes:
+            key = (tenant, thread_id, namespace, checkpoint_id, w.task_id, w.idx)
+            old = db.execute(
+                "SELECT channel, value_type, value, task_path FROM cairn_writes WHERE tenant=? AND thread_id=? "
+                "AND namespace=? AND checkpoint_id=? AND task_id=? AND idx=?",
+                key,
+            ).fetchone()
+            if old is not None:
+                same = (old[0], old[1], bytes(old[2])) == (w.channel, w.value_type, w.value)
+                if same:
+                    continue
+                if not replace:
+                    raise write_conflict(w)
+                db.execute(
+                    "UPDATE cairn_writes SET channel=?, value_type=?, value=?, task_path=? WHERE tenant=? "
+                    "AND thread_id=? AND namespace=? AND checkpoint_id=? AND task_id=? AND idx=?",
+                    (w.channel, w.value_type, w.value, w.task_path, *key),
+                )
+            else:
+                db.execute(
+                    "INSERT INTO cairn_writes (tenant, thread_id, namespace, checkpoint_id, task_id, idx, "
+                    "task_path, channel, value_type, value) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (*key, w.task_path, w.channel, w.value_type, w.value),
+                )
+            written += 1
+        return written
 
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
         def work(db: sqlite3.Connection) -> bool:

@@ -59,6 +59,7 @@ from .base import (
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
+    WritesItem,
 )
 from .entry import CorruptEntry, decode_entry, encode_entry
 from .group_commit import GroupCommit
@@ -128,6 +129,7 @@ class TieredStore:
         self._group = GroupCommit(
             self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
         )
+        self._writes_group = GroupCommit(self._commit_writes, max_inflight=min(commit_concurrency, cold.max_inflight))
 
     def _observe_batch(self, size: int) -> None:
         if self.on_batch is not None:
@@ -169,10 +171,22 @@ class TieredStore:
 
     async def _invalidate(self, *threads: tuple[str, str]) -> None:
         """Invalidate the threads; return once no process's near cache can serve what they held."""
+        await self._hold(await self._bump_many(list(dict.fromkeys(threads))))
+
+    async def _bump_many(self, threads: list[tuple[str, str]]) -> float:
+        """_bump() of each thread in one cache round trip; the seconds to wait before acknowledging them all."""
+        if not threads:
+            return 0.0
+        if self.near is not None:
+            for tenant, thread_id in threads:
+                self.near.invalidate(tenant, thread_id)
+        waited = await self._cache("bump", self.cache.bump_many(threads))
         hold = 0.0
-        for tenant, thread_id in threads:
-            hold = max(hold, await self._bump(tenant, thread_id))
-        await self._hold(hold)
+        for i, (tenant, thread_id) in enumerate(threads):
+            if waited is _FAILED:
+                self._mark_pending(tenant, thread_id)
+            hold = max(hold, self._changed(tenant, thread_id, _FAILED if waited is _FAILED else waited[i]))
+        return hold
 
     async def _bump(self, tenant: str, thread_id: str) -> float:
         """Invalidate one thread here and in the hot cache; the seconds to wait before acknowledging it."""
@@ -308,14 +322,29 @@ class TieredStore:
         return results
 
     @_finish_even_if_cancelled
-    async def put_writes(
-        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, writes: list[StoredWrite],
-        replace: bool,
-    ) -> int:
-        n = await self.cold.put_writes(tenant, thread_id, namespace, checkpoint_id, writes, replace)
-        if n:
-            await self._invalidate((tenant, thread_id))
-        return n
+    async def put_writes(self, item: WritesItem) -> int:
+        """One task's writes. Concurrent PutWrites share one cold statement and one cache round trip
+        (group_commit.py), which runs on even if the caller leaves."""
+        result = await self._writes_group.save(item)
+        if isinstance(result, Exception):
+            raise result
+        written, ack_at = result
+        await self._hold(ack_at - asyncio.get_running_loop().time())
+        return written
+
+    async def _commit_writes(self, items: list[WritesItem]) -> list[tuple[int, float] | Exception]:
+        """The cold store gets the items in one call, sorted by checkpoint and task (stable), so two concurrent
+        batches take their locks in the same order; the threads that changed are invalidated together."""
+        order = sorted(range(len(items)), key=lambda i: (items[i].tenant, items[i].thread_id, items[i].namespace,
+                                                         items[i].checkpoint_id, items[i].task_id))
+        outcomes = await self.cold.put_writes_many([items[i] for i in order])
+        changed = list(dict.fromkeys((items[i].tenant, items[i].thread_id)
+                                     for i, n in zip(order, outcomes, strict=True) if isinstance(n, int) and n))
+        ack_at = asyncio.get_running_loop().time() + await self._bump_many(changed)
+        results: list[tuple[int, float] | Exception] = [None] * len(items)  # type: ignore[list-item]
+        for i, n in zip(order, outcomes, strict=True):
+            results[i] = n if isinstance(n, Exception) else (n, ack_at)
+        return results
 
     @_finish_even_if_cancelled
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
