@@ -331,13 +331,15 @@ SIZE_SQL = (
     "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
     "JOIN pg_namespace n ON n.oid = c.relnamespace "
     "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND c.relkind IN ('r', 'p', 'm') "
-    "AND c.relname LIKE '{pattern}'"
+    "AND c.relname LIKE '{pattern}' AND c.relname <> '{writes}'"
 )
 
 
-def storage(pg: PostgresServer, database: str, pattern: str, count_table: str) -> dict[str, Any]:
+def storage(pg: PostgresServer, database: str, pattern: str, count_table: str, writes_table: str) -> dict[str, Any]:
+    """Bytes per checkpoint: every table of the store with its indexes and TOAST, except the pending writes
+    (the put_writes phases add them at each store's own rate; they are listed under "tables")."""
     pg.sql("VACUUM", database=database)
-    total = int(pg.sql(SIZE_SQL.format(pattern=pattern), database=database).strip() or 0)
+    total = int(pg.sql(SIZE_SQL.format(pattern=pattern, writes=writes_table), database=database).strip() or 0)
     count = int(pg.sql(f"SELECT count(*) FROM {count_table}", database=database).strip())
     tables = pg.sql(
         "SELECT c.relname, pg_total_relation_size(c.oid) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -383,7 +385,7 @@ def dictionary_phase(args: argparse.Namespace, bench: Bench, pg: PostgresServer,
             r.setdefault("cairn_save_dict", []).append(
                 bench.cairn_bench(f"cairn save c=32, dictionary{tag}", server.target, "--mix", "save=1", "-c", "32")
             )
-    out = storage(pg, "cairn_dict", "cairn\\_%", "cairn_checkpoints")
+    out = storage(pg, "cairn_dict", "cairn\\_%", "cairn_checkpoints", "cairn_writes")
     out["training"] = result
     return out
 
@@ -481,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
                 plan = [("aput", 32), ("aget_tuple", 32), ("aget_tuple", 1), ("alist", 32), ("aput_writes", 32)]
                 lg = asyncio.run(lg_bench.run(plan))
 
-            cairn_store = storage(pg, "cairn_bench", "cairn\\_%", "cairn_checkpoints")
+            cairn_store = storage(pg, "cairn_bench", "cairn\\_%", "cairn_checkpoints", "cairn_writes")
             try:
                 raw_sum = pg.sql("SELECT sum(raw_size)::float8 / count(*) FROM cairn_checkpoints", database="cairn_bench")
                 cairn_store["rawJsonPerCheckpoint"] = float(raw_sum.strip())
@@ -489,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
                 cairn_store["rawJsonPerCheckpoint"] = raw_mean
             lg_store = None
             if lg_bench is not None:
-                lg_store = storage(pg, "langgraph_bench", "checkpoint%", "checkpoints")
+                lg_store = storage(pg, "langgraph_bench", "checkpoint%", "checkpoints", "checkpoint_writes")
                 lg_store["rawJsonPerCheckpoint"] = lg_bench.saved_raw / max(lg_bench.saved_count, 1)
             server_log_tail = server.log_text()[-2000:]
         dict_store = dictionary_phase(args, bench, pg, redis, r)
