@@ -243,7 +243,8 @@ def task_writes(plan: Plan) -> list[bytes]:
             message = json.dumps(json.loads(s)["messages"][-1], separators=(",", ":")).encode()
         except (ValueError, KeyError, IndexError, TypeError):
             message = s[:1024]
-        out.append(wire.write_field(0, "messages", "json", message) + wire.write_field(1, "branch:to:agent", "json", b"null"))
+        route = wire.write_field(1, "branch:to:agent", "json", b"null")
+        out.append(wire.write_field(0, "messages", "json", message) + route)
     return out
 
 
@@ -460,35 +461,25 @@ class Runner:
                             st.item_errors += 1
                             st.add_error(_item_error_text(r.error)[1])
                 st.bytes_sent += len(req)
-            elif op == PUT_WRITES:
-                ti = rnd.randrange(nthreads)
-                req = wire.put_writes_request(
-                    self.thread_fields[ti], self.parents[ti], uuid7(), "~__pregel_pull, agent",
-                    self.writes[rnd.randrange(len(self.writes))],
-                )
-                t0 = perf()
-                try:
-                    await calls.put_writes(req, metadata=md, timeout=timeout)
-                except grpc.aio.AioRpcError as err:
-                    t1 = perf()
-                    stats[op].fail(t1 - t0, *_rpc_error_text(err))
-                else:
-                    t1 = perf()
-                    stats[op].ok(t1 - t0)
-                stats[op].bytes_sent += len(req)
             else:
                 ti = rnd.randrange(nthreads)
                 if op == LOAD:
                     req, call = self.load_reqs[ti], calls.load
-                else:
+                elif op == LIST:
                     req, call = self.list_reqs[ti], calls.list
+                else:  # PUT_WRITES: a new task's writes against the thread's latest checkpoint
+                    req = wire.put_writes_request(
+                        self.thread_fields[ti], self.parents[ti], uuid7(), "~__pregel_pull, agent",
+                        self.writes[rnd.randrange(len(self.writes))],
+                    )
+                    call = calls.put_writes
                 t0 = perf()
                 try:
                     raw = await call(req, metadata=md, timeout=timeout)
                     if self.zstd is not None:  # a client that asked for zstd decompresses what it got
                         if op == LOAD:
                             self.zstd.read((pb.LoadResponse.FromString(raw).checkpoint,))
-                        elif plan.list_include_state:
+                        elif op == LIST and plan.list_include_state:
                             self.zstd.read(pb.ListResponse.FromString(raw).checkpoints)
                 except grpc.aio.AioRpcError as err:
                     t1 = perf()

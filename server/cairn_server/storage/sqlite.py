@@ -8,6 +8,7 @@ synchronous=FULL: an acknowledged save survives a crash of the process or host.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import time
@@ -224,7 +225,7 @@ class SqliteColdStore:
             out: list[int | CairnError] = []
             for item in items:  # one transaction each: an item that fails stores nothing
                 try:
-                    out.append(self._tx(lambda db, item=item: self._put_writes(db, item)))  # type: ignore[misc]
+                    out.append(self._tx(functools.partial(self._put_writes, item=item)))
                 except CairnError as err:
                     out.append(err)
             return out

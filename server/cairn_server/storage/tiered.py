@@ -36,9 +36,9 @@ import functools
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from ..codec import Codec, UnknownDictionary
 from ..errors import (
@@ -65,6 +65,9 @@ from .entry import CorruptEntry, decode_entry, encode_entry
 from .group_commit import GroupCommit
 from .near_cache import UNCHECKED, NearCache
 
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
+
 log = logging.getLogger("cairn.store")
 
 
@@ -83,6 +86,18 @@ def _finish_even_if_cancelled(fn):  # type: ignore[no-untyped-def]
         return await asyncio.shield(task)
 
     return wrapper
+
+
+async def _in_key_order(
+    items: list[_Item], key: Callable[[_Item], Any], commit: Callable[[list[_Item]], Awaitable[list[_Result]]]
+) -> list[_Result]:
+    """commit(the items sorted by key, stable), its results put back in the items' order."""
+    order = sorted(range(len(items)), key=lambda i: key(items[i]))
+    by_position = await commit([items[i] for i in order])
+    results: list[_Result] = [None] * len(items)  # type: ignore[list-item]
+    for position, i in enumerate(order):
+        results[i] = by_position[position]
+    return results
 
 
 def _consume_result(task: asyncio.Future) -> None:  # type: ignore[type-arg]
@@ -174,7 +189,8 @@ class TieredStore:
         await self._hold(await self._bump_many(list(dict.fromkeys(threads))))
 
     async def _bump_many(self, threads: list[tuple[str, str]]) -> float:
-        """_bump() of each thread in one cache round trip; the seconds to wait before acknowledging them all."""
+        """Invalidate the threads here and in the hot cache, in one cache round trip; the seconds to wait before
+        acknowledging them all."""
         if not threads:
             return 0.0
         if self.near is not None:
@@ -190,12 +206,7 @@ class TieredStore:
 
     async def _bump(self, tenant: str, thread_id: str) -> float:
         """Invalidate one thread here and in the hot cache; the seconds to wait before acknowledging it."""
-        if self.near is not None:
-            self.near.invalidate(tenant, thread_id)
-        waited = await self._cache("bump", self.cache.bump(tenant, thread_id))
-        if waited is _FAILED:
-            self._mark_pending(tenant, thread_id)
-        return self._changed(tenant, thread_id, waited)
+        return await self._bump_many([(tenant, thread_id)])
 
     def _changed(self, tenant: str, thread_id: str, waited: Any) -> float:
         """After the hot cache was told of a change (`waited`: the ms it said to wait, or _FAILED): drop this
@@ -246,13 +257,9 @@ class TieredStore:
         The cold store gets them sorted by thread (stable: a thread's saves keep their order), so two
         concurrent transactions lock thread heads in the same order and cannot deadlock.
         """
-        order = sorted(range(len(items)), key=lambda i: (items[i].checkpoint.tenant, items[i].checkpoint.thread_id,
-                                                        items[i].checkpoint.namespace))
-        by_position = await self._commit_sorted([items[i] for i in order])
-        results: list[SaveOutcome | Exception] = [None] * len(items)  # type: ignore[list-item]
-        for position, i in enumerate(order):
-            results[i] = by_position[position]
-        return results
+        return await _in_key_order(
+            items, lambda i: (i.checkpoint.tenant, i.checkpoint.thread_id, i.checkpoint.namespace), self._commit_sorted
+        )
 
     async def _commit_sorted(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         started = self.near.epoch() if self.near is not None else 0
@@ -335,16 +342,17 @@ class TieredStore:
     async def _commit_writes(self, items: list[WritesItem]) -> list[tuple[int, float] | Exception]:
         """The cold store gets the items in one call, sorted by checkpoint and task (stable), so two concurrent
         batches take their locks in the same order; the threads that changed are invalidated together."""
-        order = sorted(range(len(items)), key=lambda i: (items[i].tenant, items[i].thread_id, items[i].namespace,
-                                                         items[i].checkpoint_id, items[i].task_id))
-        outcomes = await self.cold.put_writes_many([items[i] for i in order])
-        changed = list(dict.fromkeys((items[i].tenant, items[i].thread_id)
-                                     for i, n in zip(order, outcomes, strict=True) if isinstance(n, int) and n))
+        def key(i: WritesItem) -> tuple[str, ...]:
+            return i.tenant, i.thread_id, i.namespace, i.checkpoint_id, i.task_id
+
+        return await _in_key_order(items, key, self._commit_writes_sorted)
+
+    async def _commit_writes_sorted(self, items: list[WritesItem]) -> list[tuple[int, float] | Exception]:
+        outcomes = await self.cold.put_writes_many(items)
+        changed = list(dict.fromkeys((item.tenant, item.thread_id)
+                                     for item, n in zip(items, outcomes, strict=True) if isinstance(n, int) and n))
         ack_at = asyncio.get_running_loop().time() + await self._bump_many(changed)
-        results: list[tuple[int, float] | Exception] = [None] * len(items)  # type: ignore[list-item]
-        for i, n in zip(order, outcomes, strict=True):
-            results[i] = n if isinstance(n, Exception) else (n, ack_at)
-        return results
+        return [n if isinstance(n, Exception) else (n, ack_at) for n in outcomes]
 
     @_finish_even_if_cancelled
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
