@@ -223,6 +223,20 @@ def test_a_bad_frame_from_a_server_is_data_loss(case: str) -> None:
         StateWire(True).state(cp)
 
 
+def test_a_frame_declaring_more_than_the_client_accepts_is_refused_before_it_allocates() -> None:
+    """zstd allocates what a frame declares: a server claiming a terabyte must not get the client to try."""
+    huge = 1 << 40
+    header = b"\x28\xb5\x2f\xfd\xe0" + huge.to_bytes(8, "little")  # single segment, 8-byte content size
+    cp = pb.Checkpoint(thread_id="t", checkpoint_id="c", state=header + b"\x01\x00\x00", state_encoding=ZSTD,
+                       state_size_bytes=huge)
+    with pytest.raises(DataLoss, match="declares 1099511627776 bytes, over this client's max_message_bytes"):
+        StateWire(True).state(cp)
+    at_limit = pb.Checkpoint(thread_id="t", checkpoint_id="c", state=zstandard.ZstdCompressor().compress(STATES[0]),
+                             state_encoding=ZSTD, state_size_bytes=len(STATES[0]))
+    assert StateWire(True, max_state_bytes=len(STATES[0])).state(at_limit) == STATES[0]
+    with pytest.raises(DataLoss, match="max_message_bytes"):
+        StateWire(True, max_state_bytes=len(STATES[0]) - 1).state(at_limit)
+
 
 def test_a_bad_frame_in_a_batch_load_fails_only_its_own_item() -> None:
     """As in the Go, TypeScript and Java clients: the other checkpoints of the batch were delivered intact."""

@@ -178,9 +178,11 @@ class StateWire:
 
     MIN_BYTES = 256  # below this compression costs more than it saves (the server's rule too)
 
-    def __init__(self, enabled: bool, level: int = 3) -> None:
+    def __init__(self, enabled: bool, level: int = 3, max_state_bytes: int = 80 << 20) -> None:
         self.enabled = enabled
         self.level = level
+        # no larger state could arrive uncompressed either; zstd allocates what a frame declares, so check first
+        self.max_state_bytes = max_state_bytes
         self.server_accepts = False
         self.accept: list[int] = [pb.STATE_ENCODING_ZSTD] if enabled else []
         self._local = threading.local()  # zstd contexts are not thread-safe
@@ -223,6 +225,9 @@ class StateWire:
             declared = zstandard.get_frame_parameters(c.state).content_size
             if declared != c.state_size_bytes:
                 raise zstandard.ZstdError(f"the frame declares {declared} bytes, state_size_bytes {c.state_size_bytes}")
+            if not 0 <= declared <= self.max_state_bytes:
+                raise zstandard.ZstdError(f"the frame declares {declared} bytes, over this client's "
+                                          f"max_message_bytes {self.max_state_bytes}")
             return self._ctx().d.decompress(c.state)  # type: ignore[no-any-return]
         except zstandard.ZstdError as exc:
             raise DataLoss(f"{where}: the zstd-encoded state does not decompress ({exc})",

@@ -40,7 +40,7 @@ class AsyncCheckpointClient:
         )
         self._stub = pb_grpc.CheckpointStoreStub(self._channel)
         self._metadata = s.call_metadata(token, tls)
-        self._wire = s.StateWire(compress_states)
+        self._wire = s.StateWire(compress_states, max_state_bytes=max_message_bytes)
 
     async def __aenter__(self) -> AsyncCheckpointClient:
         return self

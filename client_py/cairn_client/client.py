@@ -42,7 +42,7 @@ class CheckpointClient:
         )
         self._stub = pb_grpc.CheckpointStoreStub(self._channel)
         self._metadata = s.call_metadata(token, tls)
-        self._wire = s.StateWire(compress_states)
+        self._wire = s.StateWire(compress_states, max_state_bytes=max_message_bytes)
 
     def __enter__(self) -> CheckpointClient:
         return self
