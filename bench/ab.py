@@ -52,10 +52,12 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=4, help="runs of each variant (4)")
     p.add_argument("--server-arg", action="append", default=[], help="flag for every variant")
     p.add_argument("--bench-arg", action="append", default=[], help="extra `cairn bench` flag, e.g. --batch-size=50")
+    p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
+                   help="postgres synchronous_commit, on as in `make bench` (fsync is off in the harness either way)")
     args = p.parse_args()
     op_name = "save_stream" if "--stream" in args.bench_arg else args.mix.split("=")[0].split(",")[0]
     runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in args.variant}
-    with RedisServer() as redis, PostgresServer() as pg:
+    with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on") as pg:
         for rnd in range(args.rounds):
             for name, tree, flags, bench_flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
                 dsn = pg.create_database(f"ab_{rnd}_{name}")
