@@ -151,7 +151,7 @@ func (c *Client) Load(ctx context.Context, ref Ref) (*Checkpoint, error) {
 	if err != nil {
 		return nil, wrap(err)
 	}
-	return fromLoad(resp)
+	return fromLoad(resp, &c.wire)
 }
 
 // BatchLoadResult is the outcome of one load of BatchLoad: either Checkpoint
@@ -178,7 +178,7 @@ func (c *Client) BatchLoad(ctx context.Context, refs []Ref) ([]BatchLoadResult, 
 		if r.GetError() != nil {
 			out[i].Err = itemError(r.GetError())
 		} else {
-			out[i].Checkpoint, out[i].Err = fromLoad(r.GetLoad())
+			out[i].Checkpoint, out[i].Err = fromLoad(r.GetLoad(), &c.wire)
 		}
 	}
 	return out, nil
@@ -229,7 +229,7 @@ func (c *Client) ListPage(ctx context.Context, q ListQuery) (*Page, error) {
 	type key struct{ thread, ns, id string }
 	byKey := map[key]*Checkpoint{}
 	for _, p := range resp.GetCheckpoints() {
-		cp, err := fromProto(p)
+		cp, err := fromProto(p, &c.wire)
 		if err != nil {
 			return nil, err
 		}

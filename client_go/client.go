@@ -47,6 +47,7 @@ type options struct {
 	timeout     time.Duration
 	dialOpts    []grpc.DialOption
 	compress    bool
+	maxMessage  int
 }
 
 // Option configures Dial.
@@ -84,6 +85,16 @@ func WithDefaultTimeout(d time.Duration) Option { return func(o *options) { o.ti
 // it as the state; mind rolling upgrades).
 func WithCompressStates() Option { return func(o *options) { o.compress = true } }
 
+// DefaultMaxMessageBytes is the default of WithMaxMessageBytes: a state of
+// the server's default limit (64 MiB) with its metadata and ids fits.
+const DefaultMaxMessageBytes = 80 << 20
+
+// WithMaxMessageBytes sets the largest message the client receives (default
+// DefaultMaxMessageBytes; gRPC's own default would be 4 MiB), and so the
+// largest state it decompresses: a zstd frame declaring more is ErrDataLoss
+// before anything is allocated. Raise it when the server accepts larger states.
+func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessage = n } }
+
 // WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
@@ -103,11 +114,13 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 		ctx, cancel = context.WithTimeout(ctx, DefaultDialTimeout)
 		defer cancel()
 	}
-	o := options{maxAttempts: 5, insecure: strings.HasPrefix(target, "unix:")}
+	o := options{maxAttempts: 5, maxMessage: DefaultMaxMessageBytes, insecure: strings.HasPrefix(target, "unix:")}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	c := &Client{timeout: o.timeout}
+	// No identity state could be larger than a message; a frame's declared size is checked against it.
+	c.wire.maxState = int64(o.maxMessage)
 	if o.compress {
 		enc, err := zstdEncoder()
 		if err != nil {
@@ -122,6 +135,7 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	dialOpts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultServiceConfig(serviceConfig(o.maxAttempts)),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(o.maxMessage)),
 	}
 	if o.token != "" {
 		dialOpts = append(dialOpts, grpc.WithPerRPCCredentials(bearer(o.token)))

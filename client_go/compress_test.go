@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -275,6 +276,31 @@ func TestBadFrameFromTheServerIsDataLoss(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("List yielded %d items, want the error alone", n)
 	}
+}
+
+// WithMaxMessageBytes bounds both what gRPC receives and the states a client
+// decompresses; its default lets states over gRPC's own 4 MiB through.
+func TestMaxMessageBytes(t *testing.T) {
+	ctx := context.Background()
+	th := thread(t)
+	big := bytes.Repeat(agentStates(1)[0], 5<<20/(37<<10)+1) // over 4 MiB
+	res := save(t, dial(t), &cairn.Checkpoint{ThreadID: th, State: big, StateType: "json"})
+	for _, c := range []*cairn.Client{dial(t), dial(t, cairn.WithCompressStates())} {
+		got, err := c.Load(ctx, cairn.Ref{ThreadID: th, ID: res.CheckpointID})
+		if err != nil || !bytes.Equal(got.State, big) {
+			t.Fatalf("load of %d bytes: %v", len(big), err)
+		}
+	}
+	// The stored frame (a few KB) fits in the message, the state it declares does not.
+	small := dial(t, cairn.WithCompressStates(), cairn.WithMaxMessageBytes(1<<20))
+	_, err := small.Load(ctx, cairn.Ref{ThreadID: th, ID: res.CheckpointID})
+	ce := cairnErr(t, err, cairn.ErrDataLoss, "STATE_ENCODING")
+	if want := fmt.Sprintf("declares %d bytes, over this client's max message size %d", len(big), 1<<20); !strings.Contains(ce.Message, want) {
+		t.Fatalf("message %q, want it to say %q", ce.Message, want)
+	}
+	// Without compression the state comes as is, over that client's message size.
+	_, err = dial(t, cairn.WithMaxMessageBytes(1<<20)).Load(ctx, cairn.Ref{ThreadID: th, ID: res.CheckpointID})
+	cairnErr(t, err, cairn.ErrResourceExhausted, "")
 }
 
 // One compressing client, used from many goroutines (run with -race too).

@@ -44,6 +44,7 @@ var (
 // STATE_ENCODING_ZSTD: an older server would store the frame as the state.
 type stateWire struct {
 	enc           *zstd.Encoder // nil: compression is off
+	maxState      int64         // WithMaxMessageBytes: largest zstd frame content size decoded
 	serverAccepts atomic.Bool
 }
 
@@ -76,11 +77,11 @@ func (w *stateWire) saved(r *cairnv1.SaveResponse) {
 	}
 }
 
-// decodeState returns the state of a checkpoint the server sent: as is, or
-// its zstd frame decompressed. A frame that is not what the checkpoint says,
-// or an encoding this client doesn't know, is ErrDataLoss with reason
-// STATE_ENCODING.
-func decodeState(p *cairnv1.Checkpoint) ([]byte, error) {
+// decode returns the state of a checkpoint the server sent: as is, or its
+// zstd frame decompressed. A frame that is not what the checkpoint says, that
+// declares more than w.maxState bytes, or an encoding this client doesn't
+// know, is ErrDataLoss with reason STATE_ENCODING.
+func (w *stateWire) decode(p *cairnv1.Checkpoint) ([]byte, error) {
 	switch p.GetStateEncoding() {
 	case encodingIdentity:
 		return p.GetState(), nil
@@ -102,6 +103,9 @@ func decodeState(p *cairnv1.Checkpoint) ([]byte, error) {
 		return nil, stateError(p, "the zstd frame does not declare its content size")
 	case size < 0 || h.FrameContentSize != uint64(size):
 		return nil, stateError(p, "the zstd frame declares %d bytes, state_size_bytes is %d", h.FrameContentSize, size)
+	case size > w.maxState:
+		// Checked before the buffer of that size is allocated: a faulty server could declare terabytes.
+		return nil, stateError(p, "the zstd frame declares %d bytes, over this client's max message size %d (raise it with WithMaxMessageBytes)", size, w.maxState)
 	}
 	dec, err := zstdDecoder()
 	if err != nil {

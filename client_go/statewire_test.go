@@ -6,8 +6,10 @@ package cairn
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -37,9 +39,10 @@ func encoder(t *testing.T) *zstd.Encoder {
 // The server refuses frames that don't declare their content size; EncodeAll
 // declares it for every input the client compresses (>= minCompressBytes),
 // single-segment or not (past the 8 MiB window of SpeedDefault), in one block
-// or many, and decodeState reads every size back.
+// or many, and decode reads every size back.
 func TestFrameDeclaresItsContentSize(t *testing.T) {
 	enc := encoder(t)
+	w := &stateWire{maxState: DefaultMaxMessageBytes}
 	for _, n := range []int{minCompressBytes, 300, 37 << 10, 300 << 10, 9 << 20} {
 		state := compressible(n)
 		frame := enc.EncodeAll(state, nil)
@@ -50,9 +53,9 @@ func TestFrameDeclaresItsContentSize(t *testing.T) {
 		if !h.HasFCS || h.FrameContentSize != uint64(n) || h.DictionaryID != 0 || h.Skippable {
 			t.Fatalf("%d bytes: header %+v, want content size %d and no dictionary", n, h, n)
 		}
-		got, err := decodeState(&cairnv1.Checkpoint{State: frame, StateEncoding: encodingZstd, StateSizeBytes: int64(n)})
+		got, err := w.decode(&cairnv1.Checkpoint{State: frame, StateEncoding: encodingZstd, StateSizeBytes: int64(n)})
 		if err != nil || !bytes.Equal(got, state) {
-			t.Fatalf("%d bytes: decodeState = %d bytes, %v", n, len(got), err)
+			t.Fatalf("%d bytes: decode = %d bytes, %v", n, len(got), err)
 		}
 	}
 }
@@ -80,7 +83,7 @@ func TestCompressOnlyWhatTheServerAccepts(t *testing.T) {
 		t.Fatalf("compression off: encoding %v, accept %v", got, off.accept())
 	}
 
-	on := stateWire{enc: encoder(t)}
+	on := stateWire{enc: encoder(t), maxState: DefaultMaxMessageBytes}
 	if got := encodings(&on, big); got != encodingIdentity {
 		t.Fatalf("before any SaveResponse: encoding %v, want identity", got)
 	}
@@ -94,7 +97,7 @@ func TestCompressOnlyWhatTheServerAccepts(t *testing.T) {
 	if !bytes.Equal(cp.State, compressible(37<<10)) {
 		t.Fatal("compress changed the caller's state")
 	}
-	if got, err := decodeState(&cairnv1.Checkpoint{State: p.State, StateEncoding: encodingZstd, StateSizeBytes: int64(len(big))}); err != nil || !bytes.Equal(got, big) {
+	if got, err := on.decode(&cairnv1.Checkpoint{State: p.State, StateEncoding: encodingZstd, StateSizeBytes: int64(len(big))}); err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("round trip: %d bytes, %v", len(got), err)
 	}
 	if got := encodings(&on, compressible(minCompressBytes-1)); got != encodingIdentity {
@@ -137,6 +140,7 @@ func TestBadStateFromTheServerIsDataLoss(t *testing.T) {
 		{"skippable", "skippable", &cairnv1.Checkpoint{State: skippable}},
 		{"unknown encoding", "state_encoding 9", &cairnv1.Checkpoint{State: state, StateEncoding: 9}},
 	}
+	w := &stateWire{maxState: DefaultMaxMessageBytes}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.cp.ThreadId, c.cp.CheckpointId = "t", "c"
@@ -146,20 +150,63 @@ func TestBadStateFromTheServerIsDataLoss(t *testing.T) {
 			if c.cp.StateSizeBytes == 0 && !strings.HasPrefix(c.name, "size") {
 				c.cp.StateSizeBytes = int64(len(state))
 			}
-			got, err := decodeState(c.cp)
-			var ce *Error
-			if !errors.Is(err, ErrDataLoss) || !errors.As(err, &ce) || ce.Reason != "STATE_ENCODING" {
-				t.Fatalf("decodeState = %d bytes, %v; want ErrDataLoss with reason STATE_ENCODING", len(got), err)
-			}
-			if !strings.Contains(ce.Message, `checkpoint "c" of thread "t": `) || !strings.Contains(ce.Message, c.want) {
-				t.Fatalf("message %q, want it to name the checkpoint and say %q", ce.Message, c.want)
-			}
+			got, err := w.decode(c.cp)
+			dataLoss(t, got, err, c.want)
 		})
 	}
 	plain := &cairnv1.Checkpoint{State: state, StateSizeBytes: int64(len(state))}
-	if got, err := decodeState(plain); err != nil || !bytes.Equal(got, state) {
+	if got, err := w.decode(plain); err != nil || !bytes.Equal(got, state) {
 		t.Fatalf("identity: %d bytes, %v", len(got), err)
 	}
+}
+
+// dataLoss fails t unless err is ErrDataLoss with reason STATE_ENCODING and a
+// message that names checkpoint "c" of thread "t" and contains want.
+func dataLoss(t *testing.T, got []byte, err error, want string) {
+	t.Helper()
+	var ce *Error
+	if !errors.Is(err, ErrDataLoss) || !errors.As(err, &ce) || ce.Reason != "STATE_ENCODING" {
+		t.Fatalf("decode = %d bytes, %v; want ErrDataLoss with reason STATE_ENCODING", len(got), err)
+	}
+	if !strings.Contains(ce.Message, `checkpoint "c" of thread "t": `) || !strings.Contains(ce.Message, want) {
+		t.Fatalf("message %q, want it to name the checkpoint and say %q", ce.Message, want)
+	}
+}
+
+// A frame may declare at most the client's max message size: a server that
+// declares a terabyte (in the frame and in state_size_bytes) gets DataLoss,
+// not a terabyte allocation.
+func TestStateOverTheMaxMessageSizeIsDataLoss(t *testing.T) {
+	const huge = 1 << 40
+	// Magic, a single-segment descriptor with an 8-byte content size, the
+	// size, then an empty last raw block.
+	frame := binary.LittleEndian.AppendUint64([]byte{0x28, 0xb5, 0x2f, 0xfd, 0xe0}, huge)
+	frame = append(frame, 0x01, 0x00, 0x00)
+	var h zstd.Header
+	if err := h.Decode(frame); err != nil || !h.HasFCS || h.FrameContentSize != huge {
+		t.Fatalf("hand-made header %+v, %v; want content size %d", h, err, huge)
+	}
+	w := &stateWire{maxState: DefaultMaxMessageBytes}
+	cp := &cairnv1.Checkpoint{ThreadId: "t", CheckpointId: "c", State: frame, StateEncoding: encodingZstd, StateSizeBytes: huge}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := w.decode(cp)
+	runtime.ReadMemStats(&after)
+	dataLoss(t, got, err, fmt.Sprintf("declares %d bytes, over this client's max message size %d (raise it with WithMaxMessageBytes)", huge, DefaultMaxMessageBytes))
+	if n := after.TotalAlloc - before.TotalAlloc; n > 1<<20 {
+		t.Fatalf("decode allocated %d bytes", n)
+	}
+
+	// A real state exactly at the limit decodes; one byte over does not.
+	state := compressible(37 << 10)
+	cp = &cairnv1.Checkpoint{ThreadId: "t", CheckpointId: "c", State: encoder(t).EncodeAll(state, nil), StateEncoding: encodingZstd, StateSizeBytes: int64(len(state))}
+	at := &stateWire{maxState: int64(len(state))}
+	if got, err := at.decode(cp); err != nil || !bytes.Equal(got, state) {
+		t.Fatalf("at the limit: %d bytes, %v", len(got), err)
+	}
+	under := &stateWire{maxState: int64(len(state)) - 1}
+	got, err = under.decode(cp)
+	dataLoss(t, got, err, fmt.Sprintf("declares %d bytes, over this client's max message size %d", len(state), len(state)-1))
 }
 
 // flip returns a copy of b with the byte at i inverted.

@@ -123,12 +123,12 @@ func (cp *Checkpoint) toProto() (*cairnv1.Checkpoint, error) {
 }
 
 // fromProto converts a checkpoint the server sent; its state is decoded
-// (decodeState), which fails with ErrDataLoss on a bad zstd frame.
-func fromProto(p *cairnv1.Checkpoint) (*Checkpoint, error) {
+// (stateWire.decode), which fails with ErrDataLoss on a bad zstd frame.
+func fromProto(p *cairnv1.Checkpoint, w *stateWire) (*Checkpoint, error) {
 	if p == nil {
 		return nil, nil
 	}
-	state, err := decodeState(p)
+	state, err := w.decode(p)
 	if err != nil {
 		return nil, err
 	}
@@ -152,8 +152,8 @@ func fromProto(p *cairnv1.Checkpoint) (*Checkpoint, error) {
 	return cp, nil
 }
 
-func fromLoad(r *cairnv1.LoadResponse) (*Checkpoint, error) {
-	cp, err := fromProto(r.GetCheckpoint())
+func fromLoad(r *cairnv1.LoadResponse, w *stateWire) (*Checkpoint, error) {
+	cp, err := fromProto(r.GetCheckpoint(), w)
 	if cp != nil {
 		cp.PendingWrites = fromWrites(r.GetPendingWrites())
 	}

@@ -2,12 +2,14 @@ package dev.cairn;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.alibaba.cloud.ai.graph.RunnableConfig;
 import com.alibaba.cloud.ai.graph.checkpoint.Checkpoint;
 import com.google.protobuf.ByteString;
 import dev.cairn.client.CairnClient;
+import dev.cairn.client.DataLossException;
 import dev.cairn.saa.CairnSaver;
 import dev.cairn.v1.BatchLoadRequest;
 import dev.cairn.v1.BatchLoadResponse;
@@ -219,6 +221,20 @@ class CompressStatesTest {
         assertEquals(STATES.get(i + 1), plain.load(thread, ids.get(i)).getCheckpoint().getState());
       }
       assertEquals("{\"n\":1}", plain.load(thread).getCheckpoint().getState().toStringUtf8());
+    }
+  }
+
+  @Test
+  void aStateOverTheClientsMaxMessageBytesIsDataLossEvenAsASmallFrame() {
+    String thread = TestServer.threadId("zstd-max");
+    plain.save(cp(thread, STATES.get(0), ""));
+    try (CairnClient small = CairnClient.builder().target(TestServer.target()).token(System.getenv("CAIRN_TOKEN"))
+        .compressStates(true).maxMessageBytes(20_000).build()) {
+      // The stored frame (~7.7 KB) fits in a message of 20,000 bytes; the ~37 KB state it declares doesn't.
+      DataLossException e = assertThrows(DataLossException.class, () -> small.load(thread));
+      assertEquals("STATE_ENCODING", e.reason());
+      assertTrue(e.getMessage().contains("declares " + STATES.get(0).size()
+          + " bytes, over this client's max message size 20000"), e.getMessage());
     }
   }
 

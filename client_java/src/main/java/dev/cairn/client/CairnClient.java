@@ -112,7 +112,7 @@ public final class CairnClient implements AutoCloseable {
     this.blocking = bs.withMaxOutboundMessageSize(b.maxMessageBytes);
     this.async = as.withMaxOutboundMessageSize(b.maxMessageBytes);
     this.deadlineNanos = b.deadline.toNanos();
-    this.wire = new StateWire(b.compressStates);
+    this.wire = new StateWire(b.compressStates, b.maxMessageBytes);
   }
 
   /** A builder; {@link Builder#target(String)} is the only required setting. */
@@ -420,7 +420,10 @@ public final class CairnClient implements AutoCloseable {
       return this;
     }
 
-    /** Largest message sent or received, in bytes (default 64 MiB). */
+    /**
+     * Largest message sent or received, in bytes (default 64 MiB); with {@link #compressStates}, also the
+     * largest state decompressed.
+     */
     public Builder maxMessageBytes(int maxMessageBytes) {
       this.maxMessageBytes = maxMessageBytes;
       return this;

@@ -36,11 +36,17 @@ final class StateWire {
   private static final StateEncoding ZSTD = StateEncoding.STATE_ENCODING_ZSTD;
 
   private final boolean enabled;
+  /**
+   * Largest state decoded: the client's maxMessageBytes, which no identity state could exceed either.
+   * zstd allocates what a frame declares, so a frame declaring more is refused before that.
+   */
+  private final int maxStateBytes;
   /** Whether the latest SaveResponse listed ZSTD (see the rolling-upgrade caveat). */
   private volatile boolean serverAccepts;
 
-  StateWire(boolean enabled) {
+  StateWire(boolean enabled, int maxStateBytes) {
     this.enabled = enabled;
+    this.maxStateBytes = maxStateBytes;
   }
 
   boolean enabled() {
@@ -147,10 +153,10 @@ final class StateWire {
    * The checkpoint with its raw state and no state_encoding; identity answers come back as they are.
    *
    * @throws DataLossException (reason {@code STATE_ENCODING}) for an encoding this client did not ask
-   *     for, or a zstd state that is not one frame declaring {@code state_size_bytes} and
-   *     decompressing to exactly that many bytes
+   *     for, or a zstd state that is not one frame declaring {@code state_size_bytes} (at most the
+   *     client's maxMessageBytes) and decompressing to exactly that many bytes
    */
-  static Checkpoint decode(Checkpoint c) {
+  Checkpoint decode(Checkpoint c) {
     int encoding = c.getStateEncodingValue();
     if (encoding == 0) {
       return c;
@@ -167,8 +173,13 @@ final class StateWire {
     if (declared == -1) {
       throw dataLoss(c, "the zstd frame does not declare its content size", null);
     }
-    if (declared != size) {
-      throw dataLoss(c, "the zstd frame declares " + declared + " bytes but state_size_bytes is " + size, null);
+    if (declared != size || size < 0) { // a size of 2^63 or more is a negative long
+      throw dataLoss(c, "the zstd frame declares " + Long.toUnsignedString(declared)
+          + " bytes but state_size_bytes is " + size, null);
+    }
+    if (size > maxStateBytes) { // before allocating: a faulty server could declare terabytes
+      throw dataLoss(c, "the zstd frame declares " + size + " bytes, over this client's max message size "
+          + maxStateBytes + " (raise it with CairnClient.Builder.maxMessageBytes)", null);
     }
     if (size > Integer.MAX_VALUE - 8) {
       throw dataLoss(c, "state_size_bytes " + size + " is too large for a Java byte array", null);

@@ -22,6 +22,8 @@ import dev.cairn.v1.SaveRequest;
 import dev.cairn.v1.SaveResponse;
 import dev.cairn.v1.StateEncoding;
 import io.grpc.Status;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
@@ -33,6 +35,9 @@ class StateWireTest {
   static final StateEncoding ZSTD = StateEncoding.STATE_ENCODING_ZSTD;
   static final byte[] STATE = TestStates.compressible(37_000, 1);
   static final SaveResponse ACCEPTS = SaveResponse.newBuilder().addAcceptedStateEncodings(ZSTD).build();
+  /** The builder's default maxMessageBytes. */
+  static final int MAX = 64 << 20;
+  static final StateWire DECODER = new StateWire(true, MAX);
 
   static SaveRequest save(byte[] state) {
     return SaveRequest.newBuilder().setCheckpoint(Checkpoint.newBuilder().setThreadId("t")
@@ -40,7 +45,7 @@ class StateWireTest {
   }
 
   static StateWire learned() {
-    StateWire wire = new StateWire(true);
+    StateWire wire = new StateWire(true, MAX);
     wire.saved(ACCEPTS);
     return wire;
   }
@@ -53,7 +58,7 @@ class StateWireTest {
 
   @Test
   void savesAreCompressedOnlyAfterTheServerSaidItAccepts() {
-    StateWire wire = new StateWire(true);
+    StateWire wire = new StateWire(true, MAX);
     SaveRequest big = save(STATE);
     assertSame(big, wire.outgoing(big), "not before a SaveResponse listed ZSTD");
     wire.saved(SaveResponse.getDefaultInstance()); // an older server lists nothing
@@ -96,7 +101,7 @@ class StateWireTest {
 
   @Test
   void disabledChangesNothing() {
-    StateWire off = new StateWire(false);
+    StateWire off = new StateWire(false, MAX);
     off.saved(ACCEPTS);
     SaveRequest big = save(STATE);
     assertSame(big, off.outgoing(big));
@@ -111,7 +116,7 @@ class StateWireTest {
 
   @Test
   void readsAskForZstdOnce() {
-    StateWire wire = new StateWire(true);
+    StateWire wire = new StateWire(true, MAX);
     LoadRequest load = wire.accepting(LoadRequest.newBuilder().setThreadId("t").build());
     assertEquals(List.of(ZSTD), load.getAcceptStateEncodingsList());
     assertSame(load, wire.accepting(load));
@@ -123,18 +128,18 @@ class StateWireTest {
   @Test
   void aZstdStateDecodesToTheRawStateAndIdentityIsTakenAsItIs() {
     byte[] frame = Zstd.compress(STATE, 3);
-    Checkpoint got = StateWire.decode(returned(frame, STATE.length));
+    Checkpoint got = DECODER.decode(returned(frame, STATE.length));
     assertArrayEquals(STATE, got.getState().toByteArray());
     assertEquals(StateEncoding.STATE_ENCODING_UNSPECIFIED, got.getStateEncoding());
     assertEquals(STATE.length, got.getStateSizeBytes());
     assertEquals(frame.length, got.getStoredSizeBytes());
 
     Checkpoint plain = Checkpoint.newBuilder().setCheckpointId("c").setState(ByteString.copyFrom(STATE)).build();
-    assertSame(plain, StateWire.decode(plain));
-    Checkpoint empty = StateWire.decode(returned(Zstd.compress(new byte[0], 3), 0));
+    assertSame(plain, DECODER.decode(plain));
+    Checkpoint empty = DECODER.decode(returned(Zstd.compress(new byte[0], 3), 0));
     assertTrue(empty.getState().isEmpty());
 
-    StateWire wire = new StateWire(true);
+    StateWire wire = new StateWire(true, MAX);
     ListResponse page = wire.listed(ListResponse.newBuilder().addCheckpoints(returned(frame, STATE.length))
         .addCheckpoints(plain).setNextPageToken("next").build());
     assertArrayEquals(STATE, page.getCheckpoints(0).getState().toByteArray());
@@ -144,7 +149,7 @@ class StateWireTest {
 
   static DataLossException refused(UnaryOperator<Checkpoint.Builder> bad) {
     Checkpoint cp = bad.apply(returned(Zstd.compress(STATE, 3), STATE.length).toBuilder()).build();
-    DataLossException e = assertThrows(DataLossException.class, () -> StateWire.decode(cp));
+    DataLossException e = assertThrows(DataLossException.class, () -> DECODER.decode(cp));
     assertEquals(Status.Code.DATA_LOSS, e.code());
     assertEquals("STATE_ENCODING", e.reason());
     assertTrue(e.getMessage().contains("checkpoint 'c' of thread 't'"), e.getMessage());
@@ -175,9 +180,37 @@ class StateWireTest {
     }
   }
 
+  /** A single-segment frame header declaring {@code size} bytes (8-byte field), then an empty last raw block. */
+  static byte[] declaring(long size) {
+    ByteBuffer b = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+    b.put(new byte[] {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd, (byte) 0xe0}).putLong(size).put(new byte[] {1, 0, 0});
+    return b.array();
+  }
+
+  @Test
+  void aFrameDeclaringMoreThanMaxMessageBytesIsDataLossBeforeAllocating() {
+    // A terabyte, over Integer.MAX_VALUE too: refused without allocating it (or casting it to an int).
+    long huge = 1L << 40;
+    assertEquals(huge, Zstd.getFrameContentSize(declaring(huge)), "the hand-made header");
+    DataLossException e = refused(c -> c.setState(ByteString.copyFrom(declaring(huge))).setStateSizeBytes(huge));
+    assertTrue(e.getMessage().contains("declares " + huge + " bytes, over this client's max message size " + MAX
+        + " (raise it with CairnClient.Builder.maxMessageBytes)"), e.getMessage());
+    // 2^64 - 3, a negative long that is neither of zstd-jni's error values.
+    e = refused(c -> c.setState(ByteString.copyFrom(declaring(-3))).setStateSizeBytes(-3));
+    assertTrue(e.getMessage().contains("declares 18446744073709551613 bytes"), e.getMessage());
+
+    // A real state exactly at the limit decodes; one byte under it, the state is refused.
+    Checkpoint cp = returned(Zstd.compress(STATE, 3), STATE.length);
+    assertArrayEquals(STATE, new StateWire(true, STATE.length).decode(cp).getState().toByteArray());
+    e = assertThrows(DataLossException.class, () -> new StateWire(true, STATE.length - 1).decode(cp));
+    assertEquals("STATE_ENCODING", e.reason());
+    assertTrue(e.getMessage().contains("declares " + STATE.length + " bytes, over this client's max message size "
+        + (STATE.length - 1)), e.getMessage());
+  }
+
   @Test
   void aBadFrameInABatchIsThatItemsDataLoss() {
-    StateWire wire = new StateWire(true);
+    StateWire wire = new StateWire(true, MAX);
     Checkpoint good = returned(Zstd.compress(STATE, 3), STATE.length);
     Checkpoint bad = good.toBuilder().setStateSizeBytes(1).build();
     BatchLoadResult ok = wire.item(BatchLoadResult.newBuilder()
