@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 import grpc
 import pytest
@@ -15,6 +16,7 @@ from cairn_client import (
     Conflict,
     InvalidArgument,
     NotFound,
+    PendingWrite,
     ResourceExhausted,
 )
 from cairn_client._shared import save_request
@@ -337,6 +339,27 @@ class TestWrites:
         assert client.put_writes(thread_id, cp, "t", [("a", 1), ("b", 3), ("c", 4)], replace=True) == 2
         assert [(w.channel, json.loads(w.value)) for w in client.load(thread_id).pending_writes] == [
             ("a", 1), ("b", 3), ("c", 4)]
+
+    def test_a_failing_task_among_concurrent_ones_stores_nothing_and_fails_no_other(
+        self, client: CheckpointClient, thread_id: str
+    ) -> None:
+        """Concurrent PutWrites share one commit (one statement on Postgres, one transaction on SQLite): a task
+        that conflicts keeps its whole request out and leaves every other task's writes stored."""
+        (cp,) = chain(client, thread_id, 1)
+        client.put_writes(thread_id, cp, "bad", [("a", 1), ("b", 2)])
+        for round_ in range(3):
+            tasks = [f"ok-{round_}-{i}" for i in range(12)]
+            with ThreadPoolExecutor(len(tasks) + 1) as pool:
+                # idx 5 is new and goes in first; idx 1 then conflicts, and takes idx 5 back out with it
+                bad_writes = [PendingWrite("bad", "c", b"4", "json", idx=5), PendingWrite("bad", "b", b"3", "json", idx=1)]
+                bad = pool.submit(client.put_writes, thread_id, cp, "bad", bad_writes)
+                oks = [pool.submit(client.put_writes, thread_id, cp, t, [("x", i), ("y", i)]) for i, t in enumerate(tasks)]
+                assert [f.result() for f in oks] == [2] * len(tasks)
+                with pytest.raises(AlreadyExists, match="write idx 1 of task 'bad'"):
+                    bad.result()
+        stored = {(w.task_id, w.channel): json.loads(w.value) for w in client.load(thread_id).pending_writes}
+        assert {k: v for k, v in stored.items() if k[0] == "bad"} == {("bad", "a"): 1, ("bad", "b"): 2}
+        assert len(stored) == 2 + 3 * 12 * 2
 
     def test_writes_to_missing_checkpoint(self, client: CheckpointClient, thread_id: str) -> None:
         with pytest.raises(NotFound):

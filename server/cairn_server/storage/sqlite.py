@@ -8,7 +8,6 @@ synchronous=FULL: an acknowledged save survives a crash of the process or host.
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import sqlite3
 import time
@@ -221,16 +220,21 @@ class SqliteColdStore:
         return SaveOutcome("inserted", seq, _dt(now))
 
     async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
-        def work() -> list[int | CairnError]:
+        """One transaction (one fsync) for the batch; a savepoint per item, so an item that fails stores nothing
+        and the others still commit."""
+        def work(db: sqlite3.Connection) -> list[int | CairnError]:
             out: list[int | CairnError] = []
-            for item in items:  # one transaction each: an item that fails stores nothing
+            for item in items:
+                db.execute("SAVEPOINT item")
                 try:
-                    out.append(self._tx(functools.partial(self._put_writes, item=item)))
+                    out.append(self._put_writes(db, item))
                 except CairnError as err:
+                    db.execute("ROLLBACK TO item")
                     out.append(err)
+                db.execute("RELEASE item")
             return out
 
-        return await self._run(work)
+        return await self._run(self._tx, work)
 
     @staticmethod
     def _put_writes(db: sqlite3.Connection, item: WritesItem) -> int:
