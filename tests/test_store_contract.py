@@ -264,6 +264,27 @@ class TestList:
         assert len(seen) == len(set(seen))
         assert {f"{thread_id}-{i}" for i in range(3)} <= set(seen)
 
+    def test_list_threads_filters_before_it_pages_and_leaves_out_emptied_threads(
+        self, client: CheckpointClient, thread_id: str
+    ) -> None:
+        for i in range(6):
+            client.save(f"{thread_id}-{i}", {}, metadata={"run": thread_id, "status": "failed" if i % 2 else "ok"})
+        client.clear(f"{thread_id}-5")  # failed, then emptied: no head to show
+        wanted = [f"{thread_id}-3", f"{thread_id}-1"]  # newest first
+        seen: list[str] = []
+        token = ""
+        while True:
+            page = client.list_threads(page_size=1, page_token=token,
+                                       metadata_filter={"run": thread_id, "status": "failed"})
+            assert len(page.threads) <= 1
+            seen += [t.thread_id for t in page.threads]
+            token = page.next_page_token
+            if not token:
+                break
+        assert seen == wanted
+        (first,) = client.list_threads(page_size=1, metadata_filter={"run": thread_id, "status": "failed"}).threads
+        assert first.checkpoint_count == 1 and first.head_metadata == {"run": thread_id, "status": "failed"}
+
 
 class TestDeleteClear:
     def test_delete_one(self, client: CheckpointClient, thread_id: str) -> None:

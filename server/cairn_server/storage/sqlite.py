@@ -505,44 +505,46 @@ class SqliteColdStore:
         self, tenant: str, limit: int, after: tuple[datetime, str] | None, metadata_filter_json: str | None
     ) -> list[ThreadSummary]:
         def work() -> list[ThreadSummary]:
+            # Threads newest first, looked up a chunk at a time (head, filter, count in one statement per chunk):
+            # a page costs one lookup, and a filter that matches few threads no longer costs two queries for
+            # every thread it skips. Threads whose checkpoints were all deleted have no head and drop out.
             db = self._conn
-            sql = (
-                "SELECT thread_id, max(updated_us) AS u FROM cairn_threads WHERE tenant=? "
-                "GROUP BY thread_id"
+            au = int(after[0].timestamp() * 1e6) if after is not None else None
+            threads = db.execute(
+                "SELECT thread_id, max(updated_us) AS u FROM cairn_threads WHERE tenant = :tenant GROUP BY thread_id "
+                "HAVING :au IS NULL OR u < :au OR (u = :au AND thread_id > :after_id) ORDER BY u DESC, thread_id",
+                {"tenant": tenant, "au": au, "after_id": after[1] if after else ""},
             )
-            args: list[Any] = [tenant]
-            if after is not None:
-                au = int(after[0].timestamp() * 1e6)
-                sql += " HAVING (u < ? OR (u = ? AND thread_id > ?))"
-                args += [au, au, after[1]]
-            sql += " ORDER BY u DESC, thread_id ASC"
             out: list[ThreadSummary] = []
-            for thread_id, updated in db.execute(sql, args):
-                count = db.execute(
-                    "SELECT count(*) FROM cairn_checkpoints WHERE tenant=? AND thread_id=?", (tenant, thread_id)
-                ).fetchone()[0]
-                if count == 0:
-                    continue
-                head = db.execute(
-                    "SELECT checkpoint_id, metadata, node_name, next_nodes FROM cairn_checkpoints "
-                    "WHERE tenant=? AND thread_id=? ORDER BY (namespace = '') DESC, row_id DESC LIMIT 1",
-                    (tenant, thread_id),
-                ).fetchone()
-                if metadata_filter_json is not None and not _sqlite_json_contains(head[1], metadata_filter_json):
-                    continue
-                out.append(
-                    ThreadSummary(
+            while len(out) < limit and (chunk := threads.fetchmany(max(limit, 64))):
+                heads = {row[0]: row[1:] for row in db.execute(
+                    """
+                    SELECT t.value, h.checkpoint_id, h.metadata, h.node_name, h.next_nodes,
+                           (SELECT count(*) FROM cairn_checkpoints c WHERE c.tenant = :tenant AND c.thread_id = t.value)
+                    FROM json_each(:ids) t
+                    JOIN cairn_checkpoints h ON h.row_id = (
+                        SELECT row_id FROM cairn_checkpoints c WHERE c.tenant = :tenant AND c.thread_id = t.value
+                        ORDER BY (c.namespace = '') DESC, c.row_id DESC LIMIT 1)
+                    WHERE :filter IS NULL OR json_contains(h.metadata, :filter)
+                    """,
+                    {"tenant": tenant, "ids": json.dumps([thread_id for thread_id, _ in chunk]),
+                     "filter": metadata_filter_json},
+                )}
+                for thread_id, updated in chunk:
+                    if thread_id not in heads:
+                        continue
+                    head_id, metadata, node_name, next_nodes, count = heads[thread_id]
+                    out.append(ThreadSummary(
                         thread_id=thread_id,
                         checkpoint_count=count,
-                        head_checkpoint_id=head[0],
-                        head_metadata_json=head[1],
+                        head_checkpoint_id=head_id,
+                        head_metadata_json=metadata,
                         updated_at=_dt(updated),
-                        head_node_name=head[2],
-                        head_next_nodes=json.loads(head[3]),
-                    )
-                )
-                if len(out) >= limit:
-                    break
+                        head_node_name=node_name,
+                        head_next_nodes=json.loads(next_nodes),
+                    ))
+                    if len(out) >= limit:
+                        break
             return out
 
         return await self._run(work)
