@@ -170,6 +170,9 @@ def write_from_proto(w: pb.PendingWrite) -> PendingWrite:
     )
 
 
+DEFAULT_MAX_MESSAGE_BYTES = 80 << 20  # a state of the server's default limit (64 MiB) with its metadata fits
+
+
 class StateWire:
     """compress_states=True: states travel zstd-compressed, so the server neither compresses saves nor sends
     (or decompresses) the full bytes of loads. Saves are compressed only after a SaveResponse said the server
@@ -178,7 +181,7 @@ class StateWire:
 
     MIN_BYTES = 256  # below this compression costs more than it saves (the server's rule too)
 
-    def __init__(self, enabled: bool, level: int = 3, max_state_bytes: int = 80 << 20) -> None:
+    def __init__(self, enabled: bool, level: int = 3, max_state_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> None:
         self.enabled = enabled
         self.level = level
         # no larger state could arrive uncompressed either; zstd allocates what a frame declares, so check first
@@ -225,7 +228,7 @@ class StateWire:
             declared = zstandard.get_frame_parameters(c.state).content_size
             if declared != c.state_size_bytes:
                 raise zstandard.ZstdError(f"the frame declares {declared} bytes, state_size_bytes {c.state_size_bytes}")
-            if not 0 <= declared <= self.max_state_bytes:
+            if declared > self.max_state_bytes:
                 raise zstandard.ZstdError(f"the frame declares {declared} bytes, over this client's "
                                           f"max_message_bytes {self.max_state_bytes}")
             return self._ctx().d.decompress(c.state)  # type: ignore[no-any-return]

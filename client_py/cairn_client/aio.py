@@ -29,7 +29,7 @@ class AsyncCheckpointClient:
         token: str | None = None,
         tls: s.TLS | None = None,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
-        max_message_bytes: int = 80 << 20,
+        max_message_bytes: int = s.DEFAULT_MAX_MESSAGE_BYTES,
         compress_states: bool = False,
     ) -> None:
         self.target = target
