@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -13,10 +15,12 @@ import redis
 
 from cairn_client import (
     AlreadyExists,
+    AsyncCheckpointClient,
     CheckpointClient,
     Conflict,
     DataLoss,
     DeadlineExceeded,
+    NotFound,
 )
 from tests.harness import CairnServer, PostgresServer
 
@@ -223,6 +227,58 @@ def test_stale_cache_after_redis_restart_with_persistence(server_factory, thread
                     c.load(thread_id, checkpoint_id=ids[-1])
                 assert type(err.value).__name__ == "NotFound"
                 time.sleep(0.1)
+
+
+def test_put_writes_batches_racing_deletes_of_many_rows_never_deadlock(server_factory) -> None:  # type: ignore[no-untyped-def]
+    """Clear, Prune and DeleteRuns land while PutWrites for the same thread's checkpoints are batched together.
+
+    Postgres breaks a deadlock only after deadlock_timeout (1 s) and fails one side; clients retry the UNAVAILABLE,
+    so callers would see a stall, not an error. Postgres counts them per database: there must be none."""
+    backend = server_factory("postgres")
+
+    async def race(c: AsyncCheckpointClient, rnd: int) -> None:
+        threads = [f"deadlock-{rnd}-{i}" for i in range(4)]
+        heads = {t: [(await c.save(t, {"k": k}, metadata={"run_id": f"run-{t}"})).checkpoint_id for k in range(8)]
+                 for t in threads}
+
+        async def writes(thread: str, checkpoint_id: str, task: str) -> None:
+            with contextlib.suppress(NotFound):  # its checkpoint was deleted first
+                await c.put_writes(thread, checkpoint_id, task, [("a", 1), ("b", 2)])
+
+        async def delete(i: int, thread: str) -> None:
+            await asyncio.sleep(0.002)  # while the writes are in flight
+            if i % 3 == 0:
+                await c.clear(thread)
+            elif i % 3 == 1:
+                await c.prune([thread], keep_latest=1)
+            else:
+                await c.delete_runs([f"run-{thread}"])
+
+        # newest first, so a batch's key order differs from the order the writes arrive in
+        await asyncio.gather(
+            *(writes(t, cp, f"task-{j}") for t in threads for cp in reversed(heads[t]) for j in range(3)),
+            *(delete(i, t) for i, t in enumerate(threads)),
+        )
+
+    async def run() -> None:
+        async with AsyncCheckpointClient(backend.target) as c:
+            for rnd in range(20):
+                await race(c, rnd)
+
+    asyncio.run(run())
+    backend.server.stop()  # its connections close, reporting their statistics
+    deadlocks = asyncio.run(
+        _fetchval(backend.dsn, "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
+    )
+    assert deadlocks == 0
+
+
+async def _fetchval(dsn: str, sql: str) -> object:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
 
 
 def test_cancelled_call_still_invalidates_the_cache(postgres_proc, thread_id: str) -> None:  # type: ignore[no-untyped-def]

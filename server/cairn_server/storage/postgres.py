@@ -209,6 +209,17 @@ CROSS JOIN LATERAL cairn_save(i.tenant, i.thread, i.ns, i.id, i.parent, i.state_
     i.checksum, i.hash, i.state, i.expected, i.expect_empty, i.replace) AS r
 ORDER BY i.ord
 """
+# A delete of many rows locks them first, in key order: batches of saves lock thread heads, and batches of
+# PutWrites their checkpoints, in the same order (tiered.py sorts them by key: code-point order, which on
+# UTF-8 is what COLLATE "C" gives). Without it, a batch and a delete could each wait for the other, and Postgres
+# breaks such a deadlock only after deadlock_timeout (1 s), failing one side with UNAVAILABLE.
+_THREAD_ORDER = 'tenant COLLATE "C", thread_id COLLATE "C", namespace COLLATE "C"'
+_LOCK_HEADS = f"SELECT 1 FROM cairn_threads WHERE tenant=$1 AND thread_id=$2 ORDER BY {_THREAD_ORDER} FOR UPDATE"
+_OF_THREAD = "FROM cairn_checkpoints c WHERE c.tenant = $1 AND c.thread_id = $2"
+_DELETE_KEYS = (
+    "DELETE FROM cairn_checkpoints c USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, th, ns, id) "
+    "WHERE c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns AND c.checkpoint_id = k.id"
+)
 _WRITES_OF = (
     "SELECT thread_id, namespace, checkpoint_id, task_id, task_path, idx, channel, value_type, value "
     "FROM cairn_writes WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4 "
@@ -385,16 +396,31 @@ class PostgresColdStore:
             )
             return status != "DELETE 0"
 
+    async def _delete_in_key_order(self, conn: asyncpg.Connection, rows: str, *args: Any) -> list[Any]:
+        """Deletes the checkpoints `c` of `rows` ("FROM ... c ..."), having locked them in key order first (in the
+        caller's transaction); returns their keys. Rows that match only after the lock are left alone: deleting
+        them too would lock them out of order."""
+        keys = await conn.fetch(
+            f"SELECT c.tenant, c.thread_id, c.namespace, c.checkpoint_id {rows} ORDER BY c.tenant COLLATE \"C\", "
+            'c.thread_id COLLATE "C", c.namespace COLLATE "C", c.checkpoint_id COLLATE "C" FOR UPDATE OF c',
+            *args, timeout=self.timeout,
+        )
+        if keys:
+            await conn.execute(_DELETE_KEYS, *(list(column) for column in zip(*keys)), timeout=self.timeout)
+        return keys
+
     async def clear(self, tenant: str, thread_id: str) -> int:
         async with self._conn() as conn, conn.transaction():
-            await conn.execute(
-                "DELETE FROM cairn_threads WHERE tenant=$1 AND thread_id=$2", tenant, thread_id, timeout=self.timeout
-            )
-            status = await conn.execute(
-                "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2", tenant, thread_id,
-                timeout=self.timeout,
-            )
-            return int(status.split()[-1])
+            return await self._clear(conn, tenant, thread_id)
+
+    async def _clear(self, conn: asyncpg.Connection, tenant: str, thread_id: str) -> int:
+        """A thread's heads, then its checkpoints (the order a save takes them), locked and deleted."""
+        await conn.execute(_LOCK_HEADS, tenant, thread_id, timeout=self.timeout)
+        removed = len(await self._delete_in_key_order(conn, _OF_THREAD, tenant, thread_id))
+        await conn.execute(
+            "DELETE FROM cairn_threads WHERE tenant=$1 AND thread_id=$2", tenant, thread_id, timeout=self.timeout
+        )
+        return removed
 
     async def copy_thread(self, tenant: str, source: str, target: str) -> int:
         async with self._conn() as conn, conn.transaction():
@@ -432,17 +458,9 @@ class PostgresColdStore:
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
         removed = 0
         async with self._conn() as conn, conn.transaction():
-            for thread_id in thread_ids:
+            for thread_id in sorted(set(thread_ids)):  # key order across threads too
                 if keep is None:
-                    status = await conn.execute(
-                        "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2", tenant, thread_id,
-                        timeout=self.timeout,
-                    )
-                    await conn.execute(
-                        "DELETE FROM cairn_threads WHERE tenant=$1 AND thread_id=$2", tenant, thread_id,
-                        timeout=self.timeout,
-                    )
-                    removed += int(status.split()[-1])
+                    removed += await self._clear(conn, tenant, thread_id)
                     continue
                 rows = await conn.fetch(
                     "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
@@ -451,26 +469,21 @@ class PostgresColdStore:
                 )
                 doomed = outside_head_chains([tuple(r) for r in rows], keep)
                 if doomed:
-                    await conn.execute(
-                        "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND row_id = ANY($3::int8[])",
-                        tenant, thread_id, doomed, timeout=self.timeout,
+                    await self._delete_in_key_order(
+                        conn, _OF_THREAD + " AND c.row_id = ANY($3::int8[])", tenant, thread_id, doomed
                     )
                 removed += len(doomed)
         return removed
 
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]:
-        threads: set[str] = set()
-        removed = 0
         async with self._conn() as conn, conn.transaction():
-            for run_id in run_ids:
-                rows = await conn.fetch(
-                    "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND metadata @> jsonb_build_object('run_id', $2::text) "
-                    "RETURNING thread_id",
-                    tenant, run_id, timeout=self.timeout,
-                )
-                removed += len(rows)
-                threads.update(r["thread_id"] for r in rows)
-        return removed, threads
+            keys = await self._delete_in_key_order(
+                conn,
+                "FROM unnest($2::text[]) AS r(run_id) JOIN cairn_checkpoints c "
+                "ON c.tenant = $1 AND c.metadata @> jsonb_build_object('run_id', r.run_id)",
+                tenant, sorted(set(run_ids)),
+            )
+        return len(keys), {k["thread_id"] for k in keys}
 
     async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
         async with self._conn() as conn:
@@ -482,20 +495,18 @@ class PostgresColdStore:
         return [(r["tenant"], r["thread_id"]) for r in rows]
 
     async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(
-                """
-                DELETE FROM cairn_checkpoints WHERE row_id IN (
-                    SELECT c.row_id FROM cairn_checkpoints c
-                    WHERE c.created_at < $1 AND c.row_id < (
-                        SELECT max(h.row_id) FROM cairn_checkpoints h
-                        WHERE h.tenant = c.tenant AND h.thread_id = c.thread_id AND h.namespace = c.namespace)
-                    LIMIT $2)
-                RETURNING tenant, thread_id
-                """,
-                cutoff, limit, timeout=self.timeout,
+        async with self._conn() as conn, conn.transaction():
+            keys = await self._delete_in_key_order(
+                conn,
+                """FROM cairn_checkpoints c WHERE (c.tenant, c.thread_id, c.namespace, c.checkpoint_id) IN (
+                SELECT o.tenant, o.thread_id, o.namespace, o.checkpoint_id FROM cairn_checkpoints o
+                WHERE o.created_at < $1 AND o.row_id < (
+                    SELECT max(h.row_id) FROM cairn_checkpoints h
+                    WHERE h.tenant = o.tenant AND h.thread_id = o.thread_id AND h.namespace = o.namespace)
+                LIMIT $2)""",
+                cutoff, limit,
             )
-        return len(rows), {(r["tenant"], r["thread_id"]) for r in rows}
+        return len(keys), {(k["tenant"], k["thread_id"]) for k in keys}
 
     # -- reads --------------------------------------------------------------
 
