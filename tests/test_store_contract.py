@@ -39,6 +39,22 @@ def chain(client: CheckpointClient, thread_id: str, n: int, namespace: str = "",
 
 
 class TestSaveLoad:
+    def test_metadata_numbers_come_back_exact_and_ints_a_double_would_round_are_refused(
+        self, client: CheckpointClient, thread_id: str
+    ) -> None:
+        """Struct numbers are doubles: every integer up to 2^53-1 survives each tier's JSON, and the client refuses
+        a larger one (which would be stored rounded) before sending, in metadata and in filters alike."""
+        exact = {"max": 2**53 - 1, "min": -(2**53 - 1), "f": 0.1, "big_float": 1e300, "list": [3, 2.5]}
+        client.save(thread_id, {}, metadata=exact)
+        assert client.load(thread_id).metadata == exact
+        assert len(client.list(thread_id, metadata_filter={"max": 2**53 - 1}).checkpoints) == 1
+        for bad, path in [({"id": 2**60 + 1}, "'id'"), ({"a": [{"b": -(2**53)}]}, "'a.0.b'")]:
+            with pytest.raises(ValueError, match=f"metadata value at {path} is the integer .* store it as a string"):
+                client.save(thread_id, {}, metadata=bad)
+            with pytest.raises(ValueError, match="beyond"):
+                client.list(thread_id, metadata_filter=bad)
+        assert client.list(thread_id).checkpoints[0].metadata == exact  # nothing else was saved
+
     def test_roundtrip_keeps_every_field(self, client: CheckpointClient, thread_id: str) -> None:
         state = json.dumps({"messages": ["hi"] * 500}).encode()
         saved = client.save(

@@ -77,16 +77,36 @@ def call_metadata(token: str | None, tls: TLS | None) -> tuple[tuple[str, str], 
     return None
 
 
+# Struct numbers are doubles: integers beyond this magnitude would be stored rounded.
+MAX_EXACT_INT = 2**53 - 1
+
+
 def to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
+    """`value` as a Struct; ValueError for an integer a double cannot hold exactly (rather than round it)."""
     s = struct_pb2.Struct()
     if value:
+        _check_ints(value, "")
         s.update(dict(value))
     return s
 
 
+def _check_ints(value: Any, path: str) -> None:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INT:
+        raise ValueError(
+            f"metadata value at {path!r} is the integer {value}, beyond ±(2^53−1): metadata travels as "
+            "google.protobuf.Struct, whose numbers are doubles, so it would be stored rounded; store it as a string"
+        )
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            _check_ints(v, f"{path}.{k}" if path else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_ints(v, f"{path}.{i}" if path else str(i))
+
+
 def _plain(value: Any) -> Any:
     """Struct numbers are doubles; give back ints where the value is integral."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INT:
         return int(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
