@@ -448,6 +448,11 @@ class TestThreadOps:
         client.save(thread_id + "-2", {}, metadata={"run_id": run}, namespace="child")
         assert client.delete_runs([run]) == 2
         assert [c.checkpoint_id for c in client.list(thread_id).checkpoints] == [keep]
+        # containment of a string: not a list holding it, nor an object whose JSON text is the id asked for
+        kept = {client.save(thread_id, {}, metadata={"run_id": value}).checkpoint_id
+                for value in ([run], {"a": 1}, 7, True)}
+        assert client.delete_runs([run, '{"a":1}', '{"a": 1}', "7", "1", "true"]) == 0
+        assert {c.checkpoint_id for c in client.list(thread_id).checkpoints} == kept | {keep}
 
 
 class TestBatchAndStream:

@@ -67,6 +67,10 @@ MIGRATIONS = [
         dict_id INTEGER PRIMARY KEY, created_us INTEGER NOT NULL, samples INTEGER NOT NULL, data BLOB NOT NULL
     );
     """,
+    # DeleteRuns finds a run's checkpoints by this index instead of testing every row's metadata in Python.
+    """
+    CREATE INDEX cairn_checkpoints_run ON cairn_checkpoints (tenant, json_extract(metadata, '$.run_id'));
+    """,
 ]
 
 _COLS = (
@@ -351,10 +355,12 @@ class SqliteColdStore:
             threads: set[str] = set()
             removed = 0
             for run_id in run_ids:
-                flt = json.dumps({"run_id": run_id})
+                # metadata @> {"run_id": run_id}: the value is that string (json_type rules out an object or
+                # array whose JSON text would compare equal).
                 rows = db.execute(
-                    "SELECT row_id, thread_id FROM cairn_checkpoints WHERE tenant=? AND json_contains(metadata, ?)",
-                    (tenant, flt),
+                    "SELECT row_id, thread_id FROM cairn_checkpoints WHERE tenant=? "
+                    "AND json_extract(metadata, '$.run_id') = ? AND json_type(metadata, '$.run_id') = 'text'",
+                    (tenant, run_id),
                 ).fetchall()
                 for r in rows:
                     db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (r[0],))
