@@ -321,6 +321,66 @@ func TestListThreads(t *testing.T) {
 	}
 }
 
+// A metadata integer beyond ±(2^53−1) is refused before anything is sent, in
+// saved metadata and in filters (metadata_test.go covers the conversion).
+func TestSaveAndListRefuseMetadataIntegerBeyondDoubles(t *testing.T) {
+	ctx := context.Background()
+	c := dial(t)
+	th := thread(t)
+	const big = int64(1<<60 + 1) // as a double: 1<<60
+	refused := func(what string, err error, path, n string) {
+		t.Helper()
+		want := fmt.Sprintf(`cairn: metadata value at %q is the integer %s, beyond ±(2^53−1)`, path, n)
+		var ce *cairn.Error
+		if err == nil || !strings.Contains(err.Error(), want) || errors.As(err, &ce) {
+			t.Fatalf("%s: err = %v, want a client-side error containing %s", what, err, want)
+		}
+	}
+	_, err := c.Save(ctx, &cairn.Checkpoint{ThreadID: th, ID: "big", State: []byte("1"), StateType: "json",
+		Metadata: map[string]any{"ids": []any{map[string]any{"big": big}}}})
+	refused("Save", err, "ids.0.big", "1152921504606846977")
+	_, err = c.SaveStream(ctx, []*cairn.Checkpoint{{ThreadID: th, ID: "big", State: []byte("1"), StateType: "json",
+		Metadata: map[string]any{"big": uint64(big)}}})
+	refused("SaveStream", err, "big", "1152921504606846977")
+	if _, err := c.Load(ctx, cairn.Ref{ThreadID: th}); !errors.Is(err, cairn.ErrNotFound) {
+		t.Fatalf("load after refused saves: %v, want ErrNotFound", err)
+	}
+
+	// The boundary comes back exact; a float beyond it is stored as it is.
+	const maxSafe = int64(1<<53 - 1)
+	save(t, c, &cairn.Checkpoint{ThreadID: th, ID: "max", State: []byte("1"), StateType: "json",
+		Metadata: map[string]any{"n": maxSafe, "neg": -maxSafe}})
+	save(t, c, &cairn.Checkpoint{ThreadID: th, ID: "float", State: []byte("1"), StateType: "json",
+		Metadata: map[string]any{"n": float64(1 << 60), "huge": 1e300}})
+	got, err := c.Load(ctx, cairn.Ref{ThreadID: th, ID: "max"})
+	if err != nil || got.Metadata["n"] != 9007199254740991.0 || got.Metadata["neg"] != -9007199254740991.0 {
+		t.Fatalf("load max: %+v, %v", got, err)
+	}
+	page, err := c.ListPage(ctx, cairn.ListQuery{ThreadID: th, MetadataFilter: map[string]any{"n": maxSafe}})
+	if err != nil || len(page.Checkpoints) != 1 || page.Checkpoints[0].ID != "max" {
+		t.Fatalf("filter by the boundary: %+v, %v", page, err)
+	}
+
+	// Rounded, this filter would match the checkpoint "float".
+	filter := map[string]any{"n": big}
+	_, err = c.ListPage(ctx, cairn.ListQuery{ThreadID: th, MetadataFilter: filter})
+	refused("ListPage", err, "n", "1152921504606846977")
+	n := 0
+	for _, err := range c.List(ctx, cairn.ListQuery{ThreadID: th, MetadataFilter: filter}) {
+		refused("List", err, "n", "1152921504606846977")
+		n++
+	}
+	for _, err := range c.ListThreads(ctx, cairn.ThreadQuery{MetadataFilter: map[string]any{"x": []any{-big}}}) {
+		refused("ListThreads", err, "x.0", "-1152921504606846977")
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("List and ListThreads yielded %d items, want one error each", n)
+	}
+	_, err = c.ListPage(ctx, cairn.ListQuery{ThreadID: th, MetadataFilter: map[string]any{"n": maxSafe + 1}})
+	refused("ListPage", err, "n", "9007199254740992")
+}
+
 func TestDeleteAndClear(t *testing.T) {
 	ctx := context.Background()
 	c := dial(t)

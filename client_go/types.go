@@ -1,8 +1,15 @@
 package cairn
 
 import (
+	"bytes"
+	"encoding"
 	"encoding/json"
 	"fmt"
+	"math/big"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -22,7 +29,8 @@ type Checkpoint struct {
 	ParentID  string
 	State     []byte // serialized by the caller; the server never parses it
 	StateType string // serializer tag, "json" for cross-language state
-	// Metadata is any JSON object (numbers come back as float64).
+	// Metadata is any JSON object (numbers come back as float64). An integer
+	// beyond ±(2^53−1) is refused: Struct numbers are doubles.
 	Metadata  map[string]any
 	NodeName  string
 	NextNodes []string
@@ -80,6 +88,8 @@ type ThreadInfo struct {
 	UpdatedAt       time.Time
 }
 
+// toStruct converts metadata, or a metadata filter, to the Struct sent on the
+// wire. An integer beyond ±(2^53−1) is an error (see checkSafeInts).
 func toStruct(m map[string]any) (*structpb.Struct, error) {
 	if m == nil {
 		return nil, nil
@@ -90,11 +100,132 @@ func toStruct(m map[string]any) (*structpb.Struct, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cairn: metadata: %w", err)
 	}
+	if err := checkSafeInts("", reflect.ValueOf(m)); err != nil {
+		return nil, err
+	}
 	s := &structpb.Struct{}
 	if err := protojson.Unmarshal(b, s); err != nil {
 		return nil, fmt.Errorf("cairn: metadata: %w", err)
 	}
 	return s, nil
+}
+
+// maxSafeInt is 2^53−1, the largest magnitude up to which every integer is a
+// double (JavaScript's Number.MAX_SAFE_INTEGER).
+const maxSafeInt = 1<<53 - 1
+
+var (
+	jsonMarshalerType = reflect.TypeFor[json.Marshaler]()
+	textMarshalerType = reflect.TypeFor[encoding.TextMarshaler]()
+	jsonNumberType    = reflect.TypeFor[json.Number]()
+)
+
+// checkSafeInts returns an error for the first integer in v (at any depth)
+// whose magnitude is beyond maxSafeInt: Struct numbers are doubles, so it
+// would be stored rounded. Floats are accepted whatever their value, so
+// metadata read back (numbers are float64) can be saved again. Maps, slices,
+// pointers and interfaces are walked by their Go types; a value json encodes
+// its own way (a struct, a json.Marshaler, a map with non-string keys) is
+// checked in its JSON text, where every integer literal counts as an integer.
+func checkSafeInts(path string, v reflect.Value) error {
+	if !v.IsValid() {
+		return nil
+	}
+	t := v.Type()
+	if t == jsonNumberType {
+		return checkJSONNumber(path, json.Number(v.String()))
+	}
+	if t.Implements(jsonMarshalerType) || t.Implements(textMarshalerType) {
+		if (t.Kind() == reflect.Pointer || t.Kind() == reflect.Interface) && v.IsNil() {
+			return nil
+		}
+		return checkJSONOf(path, v)
+	}
+	if v.CanAddr() && (reflect.PointerTo(t).Implements(jsonMarshalerType) || reflect.PointerTo(t).Implements(textMarshalerType)) {
+		return checkJSONOf(path, v.Addr()) // json calls pointer methods on addressable values (slice elements)
+	}
+	switch t.Kind() {
+	case reflect.Interface, reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return checkSafeInts(path, v.Elem())
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if n := v.Int(); n > maxSafeInt || n < -maxSafeInt {
+			return unsafeIntError(path, strconv.FormatInt(n, 10))
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		if n := v.Uint(); n > maxSafeInt {
+			return unsafeIntError(path, strconv.FormatUint(n, 10))
+		}
+	case reflect.Map:
+		if t.Key().Kind() != reflect.String {
+			return checkJSONOf(path, v) // json's own key encoding
+		}
+		keys := v.MapKeys()
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(a.String(), b.String()) })
+		for _, k := range keys {
+			if err := checkSafeInts(joinPath(path, k.String()), v.MapIndex(k)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
+			return nil // []byte: a base64 string
+		}
+		for i := range v.Len() {
+			if err := checkSafeInts(joinPath(path, strconv.Itoa(i)), v.Index(i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Bool, reflect.String, reflect.Float32, reflect.Float64:
+	default: // structs, ...: whatever json makes of them
+		return checkJSONOf(path, v)
+	}
+	return nil
+}
+
+// checkJSONOf checks the integer literals of v's JSON encoding.
+func checkJSONOf(path string, v reflect.Value) error {
+	b, err := json.Marshal(v.Interface())
+	if err != nil {
+		return fmt.Errorf("cairn: metadata: %w", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var x any
+	if err := d.Decode(&x); err != nil {
+		return fmt.Errorf("cairn: metadata: %w", err)
+	}
+	return checkSafeInts(path, reflect.ValueOf(x))
+}
+
+// checkJSONNumber checks n if it is an integer literal (no '.', 'e' or 'E').
+func checkJSONNumber(path string, n json.Number) error {
+	s := string(n)
+	if strings.ContainsAny(s, ".eE") {
+		return nil
+	}
+	i, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil // not a number: json.Marshal has refused it already
+	}
+	if i.CmpAbs(big.NewInt(maxSafeInt)) > 0 {
+		return unsafeIntError(path, s)
+	}
+	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func unsafeIntError(path, n string) error {
+	return fmt.Errorf("cairn: metadata value at %q is the integer %s, beyond ±(2^53−1): metadata travels as "+
+		"google.protobuf.Struct, whose numbers are doubles, so it would be stored rounded; store it as a string", path, n)
 }
 
 func fromStruct(s *structpb.Struct) map[string]any {

@@ -155,7 +155,16 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("langgraphgo: marshal state of %s: %w", cp.ID, err)
 	}
-	md := maps.Clone(cp.Metadata)
+	// Metadata as LangGraphGo's own SQL and Redis stores give it back: through
+	// JSON, numbers float64. An integer beyond ±(2^53−1), which the Cairn
+	// client refuses as metadata, is thereby stored rounded, as those stores
+	// return it, instead of failing the graph's step.
+	var md map[string]any
+	if b, err := json.Marshal(cp.Metadata); err != nil {
+		return fmt.Errorf("langgraphgo: marshal metadata of %s: %w", cp.ID, err)
+	} else if err := json.Unmarshal(b, &md); err != nil {
+		return fmt.Errorf("langgraphgo: metadata of %s: %w", cp.ID, err)
+	}
 	if md == nil {
 		md = map[string]any{}
 	}

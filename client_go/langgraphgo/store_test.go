@@ -433,3 +433,29 @@ func TestCompressedStates(t *testing.T) {
 		}
 	}
 }
+
+// Metadata numbers come back float64, as from LangGraphGo's SQL and Redis
+// stores (json.Unmarshal into map[string]any); an integer beyond ±(2^53−1),
+// which the Cairn client refuses as metadata, is stored rounded like there
+// instead of failing the step.
+func TestMetadataNumbersAsLangGraphGoStoresReturnThem(t *testing.T) {
+	s, u := newStore(t)
+	nanos := int64(1)<<60 + 1
+	mustSave(t, s, &store.Checkpoint{
+		ID: u("cp"), State: "s", Timestamp: time.Now(), Version: 1,
+		Metadata: map[string]any{"thread_id": u("t"), "ts": nanos, "step": 3},
+	})
+	loaded, err := s.Load(context.Background(), u("cp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]any
+	b, _ := json.Marshal(map[string]any{"thread_id": u("t"), "ts": nanos, "step": 3})
+	_ = json.Unmarshal(b, &want)
+	if !reflect.DeepEqual(loaded.Metadata, want) {
+		t.Fatalf("metadata %#v, want %#v", loaded.Metadata, want)
+	}
+	if loaded.Metadata["ts"] != float64(1<<60) {
+		t.Fatalf("ts %v, want float64 2^60", loaded.Metadata["ts"])
+	}
+}

@@ -195,6 +195,26 @@ class CairnClientTest {
     assertEquals(3, even.size());
   }
 
+  /** Integers up to ±(2^53−1) round-trip and filter exactly; beyond, Structs.of refuses them (StructsTest). */
+  @Test
+  void metadataIntegersRoundTripUpToTheDoubleLimit() {
+    String thread = TestServer.threadId("safe-int");
+    long maxSafe = 9007199254740991L;
+    cairn.save(cp(thread, "{}").toBuilder().setCheckpointId("max")
+        .setMetadata(Structs.of(Map.of("n", maxSafe, "neg", -maxSafe))).build());
+    cairn.save(cp(thread, "{}").toBuilder().setCheckpointId("float")
+        .setMetadata(Structs.of(Map.of("n", (double) (1L << 60)))).build());
+    assertEquals(Map.of("n", 9007199254740991.0, "neg", -9007199254740991.0),
+        Structs.toMap(cairn.load(thread, "max").getCheckpoint().getMetadata()));
+    List<Checkpoint> found = cairn.listAll(ListRequest.newBuilder().setThreadId(thread)
+        .setMetadataFilter(Structs.of(Map.of("n", maxSafe))).build());
+    assertEquals(List.of("max"), found.stream().map(Checkpoint::getCheckpointId).toList());
+    // Rounded to a double, 2^60+1 would match the checkpoint "float".
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Structs.of(Map.of("n", (1L << 60) + 1)));
+    assertTrue(e.getMessage().startsWith("metadata value at \"n\" is the integer 1152921504606846977,"), e.getMessage());
+  }
+
   @Test
   void listThreadsFindsThreadsByHeadMetadata() {
     String marker = UUID.randomUUID().toString();
