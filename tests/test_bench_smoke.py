@@ -25,8 +25,9 @@ GHZ_FIELDS = {"count", "total", "average", "fastest", "slowest", "rps", "latency
 
 
 def run_bench(target: str, *args: str, timeout: float = 90) -> tuple[int, dict, str]:
-    argv = [sys.executable, "-m", "cairn_server.cli", "bench", "--target", target, "--json",
-            "--duration", "2", "--warmup", "0.5", "--threads", "8", "--concurrency", "4", *args]
+    how_long = [] if "--requests" in args else ["--duration", "2"]
+    argv = [sys.executable, "-m", "cairn_server.cli", "bench", "--target", target, "--json", *how_long,
+            "--warmup", "0.5", "--threads", "8", "--concurrency", "4", *args]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     assert proc.stdout.strip(), f"no JSON on stdout (exit {proc.returncode}); stderr:\n{proc.stderr[-3000:]}"
@@ -117,6 +118,26 @@ def test_bench_plot_and_text(pg_redis, tmp_path: Path) -> None:  # type: ignore[
     assert proc.returncode == 0, proc.stderr
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "p99.9" in proc.stdout and "client CPU" in proc.stdout
+
+def test_bench_rate_paces_the_operations(pg_redis) -> None:  # type: ignore[no-untyped-def]
+    """--rate: open loop, split between processes; no op starts before its turn, so 60 ops at 100/s take at
+    least ~0.6 s whatever the server's speed (a bound set by the schedule, not a speed check)."""
+    code, out, stderr = run_bench(pg_redis.target, "--mix", "save=1,load=1", "--rate", "100", "--requests", "60",
+                                  "--procs", "2")
+    assert code == 0, stderr
+    check_ghz_block(out)
+    assert out["count"] == 60 and out["options"]["rate"] == 100
+    assert out["rate"]["target"] == pytest.approx(100) and out["rate"]["lateStarts"] >= 0
+    assert out["total"] >= 0.5e9
+    _, closed, _ = run_bench(pg_redis.target, "--mix", "load=1", "--requests", "20")
+    assert closed["rate"] is None
+
+
+@pytest.mark.parametrize("args", [["--rate", "0"], ["--rate", "-5"], ["--rate", "100", "--stream"]])
+def test_bench_bad_rate_is_a_usage_error(args: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "cairn_server.cli", "bench", *args],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "--rate" in proc.stderr
 
 
 def test_bench_unreachable_target_fails_cleanly() -> None:

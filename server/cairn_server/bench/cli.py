@@ -18,6 +18,7 @@ examples:
   cairn bench --target unix:/run/cairn.sock --mix load=100 --concurrency 1 --json
   cairn bench --target HOST:443 --tls-ca ca.pem --token "$TOKEN" --mix save=100 --procs 2 --plot save.png
   cairn bench --stream --concurrency 4 --stream-window 64 --duration 10     # SaveStream checkpoints/s
+  cairn bench --mix save=1 --rate 1000 --concurrency 256 --duration 30        # latency at 1,000 saves/s
 
 operations (--mix NAME=WEIGHT,...):
   save        unary Save of a new checkpoint (client-side UUIDv7 id, parent = the thread's previous one)
@@ -66,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           help="measure for this long (default 10)")
     how_long.add_argument("-n", "--requests", type=int, default=None, metavar="N",
                           help="measure this many operations instead (items with --stream)")
+    g.add_argument("--rate", type=float, default=None, metavar="OPS",
+                   help="open loop: start OPS operations per second in total, whether or not earlier ones "
+                        "have answered; each latency counts from when its op was due, so queueing behind a "
+                        "slow server shows (as wrk2 and pgbench --rate); --concurrency caps the calls in "
+                        "flight (default: closed loop, each call right after the last)")
     g.add_argument("--warmup", type=float, default=1.0, metavar="SECONDS",
                    help="run this long before measuring; not counted (1)")
     g.add_argument("--mix", default=None, help=f"operation weights (default {DEFAULT_MIX}; see below)")
@@ -163,6 +169,10 @@ def _check(args: argparse.Namespace) -> None:
         raise UsageError("--prefill must not be negative")
     if args.procs > args.concurrency:
         raise UsageError(f"--procs {args.procs} > --concurrency {args.concurrency}: every process needs a call in flight")
+    if args.rate is not None and not args.rate > 0:
+        raise UsageError("--rate must be a positive number of operations per second")
+    if args.rate is not None and args.stream:
+        raise UsageError("--rate paces unary operations; SaveStream (--stream) runs closed loop, drop --rate")
     if args.state_size is not None and args.state_size < 16:
         raise UsageError("--state-size must be at least 16 bytes")
 
@@ -265,7 +275,7 @@ def _run(args: argparse.Namespace) -> int:
         requests=args.requests, warmup=args.warmup, seed=args.seed, total_workers=args.concurrency,
         stream_window=args.stream_window, batch_size=args.batch_size, list_page_size=args.list_page_size,
         list_include_state=args.list_include_state, timeout=args.timeout, record_samples=bool(args.plot),
-        compress_states=args.compress_states,
+        compress_states=args.compress_states, rate=args.rate,
     )
     show = not args.quiet and sys.stderr.isatty()
     try:
@@ -292,7 +302,7 @@ def _run(args: argparse.Namespace) -> int:
         "seed": args.seed, "streamWindow": args.stream_window if "save_stream" in names else None,
         "batchSize": args.batch_size if "batch_load" in names else None,
         "listPageSize": args.list_page_size if "list" in names else None, "tls": bool(args.tls or tls_ca),
-        "compressStates": args.compress_states,
+        "compressStates": args.compress_states, "rate": args.rate,
         "histogram": next(iter(merged.ops.values())).hist.kind if merged.ops else None,
     }
     conns = args.connections * args.procs
@@ -354,7 +364,7 @@ def _run_children(base, procs: int, show: bool) -> list[dict[str, Any]]:
         plan = dataclasses.replace(
             base, proc_index=i, concurrency=conc, worker_offset=offset,
             requests=None if base.requests is None else max(1, _split(base.requests, procs, i)),
-            seed=base.seed,
+            seed=base.seed, rate=None if base.rate is None else base.rate * conc / base.concurrency,
         )
         offset += conc
         proc = ctx.Process(target=child_main, args=(plan, shared, barrier, results_q), daemon=True)

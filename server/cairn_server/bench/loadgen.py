@@ -35,6 +35,7 @@ SAVE, LOAD, LIST, BATCH_LOAD, SAVE_STREAM, PUT_WRITES = (
 )
 OPERATIONS = (SAVE, LOAD, LIST, BATCH_LOAD, PUT_WRITES, SAVE_STREAM)
 MAX_SAMPLES = 2_000_000  # per process, for --plot
+LATE_NS = 1_000_000  # --rate: an op whose worker was busy until this long after it was due counts as late
 MAX_ERROR_KEYS = 50
 
 # ghz (Go) spells status codes as codes.Code.String() does.
@@ -86,6 +87,7 @@ class Plan:
     timeout: float = 30.0
     record_samples: bool = False
     compress_states: bool = False  # zstd on the wire both ways (STATE_ENCODING_ZSTD), compressed per request
+    rate: float | None = None  # this process's ops/s, open loop (--rate); None = each worker back to back
 
 
 @dataclass
@@ -352,6 +354,12 @@ class Runner:
         self.start_wall = self.end_wall = 0.0
         self.rusage0: Any = None
         self.cpu_user = self.cpu_sys = 0.0
+        # --rate: op k is due at sched0 + k * interval; workers take the next slot in turn
+        self.interval_ns = int(1e9 / plan.rate) if plan.rate else 0
+        self.sched0_ns = 0
+        self.next_slot = 0
+        self.late = 0  # measured ops that started more than LATE_NS after they were due
+        self.max_lag_ns = 0
 
     # -- bookkeeping ---------------------------------------------------------------------------------
 
@@ -371,11 +379,32 @@ class Runner:
             self.issued += 1
         return True
 
+    async def _due(self) -> int | None:
+        """--rate: waits for this op's turn and returns the time its latency counts from (None without
+        --rate). A worker still busy when its op fell due counts from the due time, so queueing behind a slow
+        server shows (no coordinated omission); one that slept until then counts from when it woke, since the
+        event loop's timer slack (up to ~1 ms) is the client's, not the server's."""
+        if not self.interval_ns:
+            return None
+        due = self.sched0_ns + self.next_slot * self.interval_ns
+        self.next_slot += 1
+        now = time.perf_counter_ns()
+        if due > now:
+            await asyncio.sleep((due - now) / 1e9)
+            return time.perf_counter_ns()
+        if self.measuring:
+            lag = now - due
+            if lag > LATE_NS:
+                self.late += 1
+            self.max_lag_ns = max(self.max_lag_ns, lag)
+        return due
+
     def begin_measure(self) -> None:
         self.stats = {op: OpStats() for op in self.ops}
         self.t0_ns = time.perf_counter_ns()
         self.start_wall = time.time()
         self.rusage0 = resource.getrusage(resource.RUSAGE_SELF)
+        self.late = self.max_lag_ns = 0
         self.measuring = True
 
     def end_measure(self) -> None:
@@ -412,14 +441,18 @@ class Runner:
         timeout, md = plan.timeout, self.md
         nthreads, ntails = len(plan.threads), len(self.tails)
         perf = time.perf_counter_ns
-        while self._take():
+        paced = bool(self.interval_ns)
+        while True:
+            due = await self._due() if paced else None
+            if not self._take():  # after the wait: the run may have ended, or the warm-up, meanwhile
+                break
             op = ops[bisect.bisect_left(cum, rnd.random())] if len(ops) > 1 else ops[0]
             stats = self.stats  # ops issued during the warm-up land in the warm-up's (discarded) stats
             if op == SAVE:
                 ti = self._thread_for_save(rnd, gw)
                 si = rnd.randrange(ntails)
                 cid = uuid7()
-                t0 = perf()
+                t0 = due or perf()
                 req = wire.save_request(self.thread_fields[ti], cid, self.parents[ti], self._tail(si))
                 try:
                     resp = await calls.save(req, metadata=md, timeout=timeout)
@@ -443,7 +476,7 @@ class Runner:
                 req = wire.batch_load_request(
                     [self.load_reqs[rnd.randrange(nthreads)] for _ in range(plan.batch_size)]
                 )
-                t0 = perf()
+                t0 = due or perf()
                 try:
                     resp = await calls.batch_load(req, metadata=md, timeout=timeout)
                 except grpc.aio.AioRpcError as err:
@@ -473,7 +506,7 @@ class Runner:
                         self.writes[rnd.randrange(len(self.writes))],
                     )
                     call = calls.put_writes
-                t0 = perf()
+                t0 = due or perf()
                 try:
                     raw = await call(req, metadata=md, timeout=timeout)
                     if self.zstd is not None:  # a client that asked for zstd decompresses what it got
@@ -591,6 +624,7 @@ class Runner:
                 await asyncio.get_running_loop().run_in_executor(None, self.barrier.wait)
             pump = asyncio.ensure_future(self._progress_pump()) if self.shared is not None else None
             worker = self._stream_worker if SAVE_STREAM in self.ops else self._unary_worker
+            self.sched0_ns = time.perf_counter_ns()
             tasks = [asyncio.ensure_future(worker(w, calls[w % len(calls)])) for w in range(plan.concurrency)]
             shown = asyncio.ensure_future(progress(self)) if progress else None
             try:
@@ -631,6 +665,9 @@ class Runner:
             "end": self.end_wall,
             "cpu_user": self.cpu_user,
             "cpu_sys": self.cpu_sys,
+            "rate": self.plan.rate,
+            "late": self.late,
+            "max_lag_ns": self.max_lag_ns,
             "samples": (
                 (self.samples_t.tobytes(), self.samples_ns.tobytes(), self.samples_op.tobytes())  # type: ignore[union-attr]
                 if self.samples_t is not None

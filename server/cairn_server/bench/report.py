@@ -13,7 +13,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from .loadgen import BATCH_LOAD, SAVE, SAVE_STREAM, OpStats
+from .loadgen import BATCH_LOAD, LATE_NS, SAVE, SAVE_STREAM, OpStats
 
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99, 99.9)
 CLIENT_BOUND_PERCENT = 90.0
@@ -27,6 +27,9 @@ class Merged:
     cpu_user: float
     cpu_sys: float
     procs: int
+    rate: float | None = None  # --rate, all processes together
+    late: int = 0  # ops that started more than loadgen.LATE_NS after they were due
+    max_lag_ns: int = 0
     samples: list[tuple[float, array, array, array]] = field(default_factory=list)  # (offset s, t, ns, op)
     op_order: list[str] = field(default_factory=list)
 
@@ -67,6 +70,9 @@ def merge(results: list[dict[str, Any]]) -> Merged:
         cpu_user=sum(r["cpu_user"] for r in results),
         cpu_sys=sum(r["cpu_sys"] for r in results),
         procs=len(results),
+        rate=sum(r["rate"] for r in results) if results[0].get("rate") else None,
+        late=sum(r.get("late", 0) for r in results),
+        max_lag_ns=max(r.get("max_lag_ns", 0) for r in results),
         op_order=order,
     )
     for r in results:
@@ -125,6 +131,9 @@ def to_json(m: Merged, options: dict[str, Any], info: dict[str, Any]) -> dict[st
         "procs": m.procs,
         "microsecondsPerOp": round(1e6 * m.cpu_seconds / m.overall().count, 1) if m.overall().count else None,
     }
+    out["rate"] = (
+        {"target": m.rate, "lateStarts": m.late, "maxScheduleLagNs": m.max_lag_ns} if m.rate else None
+    )
     out.update(info)
     ops: dict[str, Any] = {}
     for op, st in m.ops.items():
@@ -185,6 +194,15 @@ def to_text(m: Merged, header: str, states: str) -> str:
         lines.append("  errors:")
         for k, v in sorted(total.error_dist.items(), key=lambda kv: -kv[1])[:10]:
             lines.append(f"    {v:>9,}  {k}")
+    if m.rate:
+        lines.append(
+            f"  rate: {m.rate:,.0f}/s asked, {total.count / secs:,.1f}/s done; late starts (every worker still "
+            f"busy {LATE_NS / 1e6:g} ms after the op was due): {m.late:,}, max lag {fmt_ns(m.max_lag_ns)}; "
+            "a late op's latency counts from when it was due"
+        )
+        if m.late > 0.01 * max(total.count, 1):
+            lines.append("  note: the client fell behind the schedule; raise --concurrency (calls in flight) "
+                         "or --procs")
     if BATCH_LOAD in m.ops:
         st = m.ops[BATCH_LOAD]
         lines.append(f"  batch_load: {st.items:,} items ({st.items / secs:,.0f} items/s), {st.item_errors:,} item errors")
