@@ -213,8 +213,8 @@ ORDER BY i.ord
 # PutWrites their checkpoints, in the same order (tiered.py sorts them by key: code-point order, which on
 # UTF-8 is what COLLATE "C" gives). Without it, a batch and a delete could each wait for the other, and Postgres
 # breaks such a deadlock only after deadlock_timeout (1 s), failing one side with UNAVAILABLE.
-_THREAD_ORDER = 'tenant COLLATE "C", thread_id COLLATE "C", namespace COLLATE "C"'
-_LOCK_HEADS = f"SELECT 1 FROM cairn_threads WHERE tenant=$1 AND thread_id=$2 ORDER BY {_THREAD_ORDER} FOR UPDATE"
+_THREAD_ORDER = 'c.tenant COLLATE "C", c.thread_id COLLATE "C", c.namespace COLLATE "C"'  # of rows aliased c
+_LOCK_HEADS = f"SELECT 1 FROM cairn_threads c WHERE c.tenant=$1 AND c.thread_id=$2 ORDER BY {_THREAD_ORDER} FOR UPDATE"
 _OF_THREAD = "FROM cairn_checkpoints c WHERE c.tenant = $1 AND c.thread_id = $2"
 _DELETE_KEYS = (
     "DELETE FROM cairn_checkpoints c USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, th, ns, id) "
@@ -401,8 +401,8 @@ class PostgresColdStore:
         caller's transaction); returns their keys. Rows that match only after the lock are left alone: deleting
         them too would lock them out of order."""
         keys = await conn.fetch(
-            f"SELECT c.tenant, c.thread_id, c.namespace, c.checkpoint_id {rows} ORDER BY c.tenant COLLATE \"C\", "
-            'c.thread_id COLLATE "C", c.namespace COLLATE "C", c.checkpoint_id COLLATE "C" FOR UPDATE OF c',
+            f"SELECT c.tenant, c.thread_id, c.namespace, c.checkpoint_id {rows} "
+            f'ORDER BY {_THREAD_ORDER}, c.checkpoint_id COLLATE "C" FOR UPDATE OF c',
             *args, timeout=self.timeout,
         )
         if keys:
