@@ -186,6 +186,52 @@ def test_corrupt_sqlite_row_is_data_loss(server_factory, thread_id: str) -> None
             c.load(thread_id)
 
 
+@pytest.mark.parametrize("kind", ["embedded", "redis+postgres+near"])
+def test_a_retry_of_a_save_an_earlier_build_hashed_is_still_idempotent(  # type: ignore[no-untyped-def]
+    server_factory, kind: str, thread_id: str
+) -> None:
+    """Rows written before the switch to XXH3 carry a BLAKE2b content hash: a save retried across the upgrade
+    (its first try committed, the answer lost) must still be the same save, and different content a conflict."""
+    from cairn_server.storage.base import StoredCheckpoint, older_content_hashes
+
+    backend = server_factory(kind)
+    state, meta = {"messages": ["hi"] * 300}, {"source": "loop", "run_id": "r1"}  # JSON text as the server writes it
+    fields = dict(checkpoint_id="cp-1", parent_checkpoint_id="cp-0", metadata=meta, node_name="agent",
+                  next_nodes=["tools"])
+    with CheckpointClient(backend.target) as c:
+        first = c.save(thread_id, state, **fields)
+        raw = json.dumps(state, separators=(",", ":")).encode()
+        assert c.load(thread_id).state == raw
+        as_stored = StoredCheckpoint(
+            "", thread_id, "", "cp-1", "cp-0", "json", "agent", ["tools"],
+            json.dumps(meta, sort_keys=True, separators=(",", ":")), 0, len(raw), 0, b"", b"",
+        )
+        (legacy,) = older_content_hashes(as_stored, raw)
+        if backend.dsn:
+            asyncio.run(_execute(backend.dsn, "UPDATE cairn_checkpoints SET content_hash = $1 WHERE thread_id = $2",
+                                 legacy, thread_id))
+        else:
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(backend.sqlite_path)) as db, db:
+                db.execute("UPDATE cairn_checkpoints SET content_hash=? WHERE thread_id=?", (legacy, thread_id))
+        again = c.save(thread_id, state, **fields)
+        assert (again.checkpoint_id, again.sequence, again.created_at) == ("cp-1", first.sequence, first.created_at)
+        with pytest.raises(AlreadyExists, match="different content"):
+            c.save(thread_id, {"messages": ["changed"]}, **fields)
+        with pytest.raises(AlreadyExists, match="different content"):
+            c.save(thread_id, state, **{**fields, "node_name": "tools"})
+        assert len(c.list(thread_id).checkpoints) == 1
+
+
+async def _execute(dsn: str, sql: str, *args: object) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
+
+
 def test_corrupt_redis_entry_falls_back_and_is_evicted(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
     backend = server_factory("redis+postgres")
     r = redis.Redis.from_url(backend.redis_url)
