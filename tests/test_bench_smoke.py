@@ -238,3 +238,20 @@ def test_histograms_merge_and_travel(kind: str, monkeypatch: pytest.MonkeyPatch)
     assert abs(merged.percentile(50) - 501_000_000) <= 501_000_000 * 0.002
     assert abs(merged.percentile(99) - 991_000_000) <= 991_000_000 * 0.002
     assert merged.percentile(100) == 5_000_000_000
+
+
+def test_bench_checks_a_returned_zstd_frame_before_decompressing_it() -> None:
+    """--compress-states against any server: a frame declaring another size than state_size_bytes (zstd would
+    allocate what it declares) or not decompressing is a DATA_LOSS error of the call, not a crash."""
+    import zstandard
+
+    from cairn_server.bench.loadgen import BadFrame, decompress_state
+
+    d, raw = zstandard.ZstdDecompressor(), b"x" * 5000
+    frame = zstandard.ZstdCompressor().compress(raw)
+    ok = pb.Checkpoint(state=frame, state_size_bytes=len(raw), state_encoding=pb.STATE_ENCODING_ZSTD)
+    assert decompress_state(d, ok) == raw
+    with pytest.raises(BadFrame, match="declares 5000 bytes, state_size_bytes 10"):
+        decompress_state(d, pb.Checkpoint(state=frame, state_size_bytes=10, state_encoding=pb.STATE_ENCODING_ZSTD))
+    with pytest.raises(BadFrame, match="does not decompress"):
+        decompress_state(d, pb.Checkpoint(state=b"not zstd", state_size_bytes=8, state_encoding=pb.STATE_ENCODING_ZSTD))

@@ -273,7 +273,26 @@ class _Zstd:
     def read(self, checkpoints: Any) -> None:
         for c in checkpoints:
             if c.state_encoding == pb.STATE_ENCODING_ZSTD:
-                self.decompressor.decompress(c.state)
+                decompress_state(self.decompressor, c)
+
+
+def decompress_state(decompressor: Any, c: pb.Checkpoint) -> bytes:
+    """A returned zstd state, checked as the clients check it: the frame must declare state_size_bytes, since
+    zstd allocates what a frame declares (a server under test must not make the load generator run out of
+    memory). Raises BadFrame."""
+    import zstandard
+
+    try:
+        declared = zstandard.get_frame_parameters(c.state).content_size
+        if declared != c.state_size_bytes:
+            raise BadFrame(f"a zstd state declares {declared} bytes, state_size_bytes {c.state_size_bytes}")
+        return decompressor.decompress(c.state)  # type: ignore[no-any-return]
+    except zstandard.ZstdError as exc:
+        raise BadFrame(f"a zstd state does not decompress ({exc})") from None
+
+
+class BadFrame(Exception):
+    """A server answered with a zstd state that is not what it says (counted as DATA_LOSS)."""
 
 
 async def prefill(plan: Plan, per_thread: int, concurrency: int = 32) -> list[str]:
@@ -518,6 +537,10 @@ class Runner:
                     t1 = perf()
                     st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
+                except BadFrame as exc:
+                    t1 = perf()
+                    st = stats[op]
+                    st.fail(t1 - t0, code_name(grpc.StatusCode.DATA_LOSS), str(exc))
                 else:
                     t1 = perf()
                     st = stats[op]
