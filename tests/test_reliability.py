@@ -379,3 +379,34 @@ async def test_a_save_that_raced_an_invalidation_cannot_leave_an_older_head_cach
         assert (await cache.get("t", thread_id, "", None))[1] is None
     finally:
         await cache.aclose()
+
+
+def test_only_a_list_across_threads_reads_the_tenant_feed_index(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """On a fresh database (no statistics yet) the planner took a plain (tenant, row_id) index even for a save's
+    primary-key lookup and read every row of the tenant. The feed index's expression keeps it to the one query
+    it is for, which must use it: a page without a sort over all of the tenant's checkpoints."""
+    backend = server_factory("postgres")
+    feed = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'cairn_checkpoints_tenant_feed'"
+    with CheckpointClient(backend.target) as c:
+        for t in range(3):
+            cp = chain_of(c, f"{thread_id}-{t}", 20)
+            c.put_writes(f"{thread_id}-{t}", cp, "task", [("ch", 1)])
+            c.load(f"{thread_id}-{t}")
+            c.list(f"{thread_id}-{t}", metadata_filter={"source": "loop"})
+            c.iter_threads()
+        backend.server.stop()  # its sessions report their statistics as they end
+        assert asyncio.run(_fetchval(backend.dsn, feed)) == 0
+        backend.server.start()
+        assert len(c.list("", page_size=5).checkpoints) == 5
+        assert len(c.list("", page_size=5, metadata_filter={"source": "loop"}).checkpoints) == 5
+        backend.server.stop()
+        assert asyncio.run(_fetchval(backend.dsn, feed)) >= 2
+        backend.server.start()
+
+
+def chain_of(c: CheckpointClient, thread_id: str, n: int) -> str:
+    """Save n checkpoints to a thread; the last one's id."""
+    parent = ""
+    for i in range(n):
+        parent = c.save(thread_id, {"i": i}, parent_checkpoint_id=parent, metadata={"source": "loop"}).checkpoint_id
+    return parent

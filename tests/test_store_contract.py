@@ -209,6 +209,46 @@ class TestList:
         assert len(client.list(thread_id, metadata_filter={"cfg": {"model": "x"}}).checkpoints) == 1
         assert len(client.list(thread_id, metadata_filter={"source": "nope"}).checkpoints) == 0
 
+    # (metadata, filter, matches): Postgres jsonb containment (@>), which every tier must agree with.
+    CONTAINMENT = [
+        ({"n": 1}, {"n": 1.0}, True),
+        ({"b": True}, {"b": 1}, False),
+        ({"b": True}, {"b": True}, True),
+        ({"b": False}, {"b": 0}, False),
+        ({"z": None}, {"z": None}, True),
+        ({"y": 1}, {"z": None}, False),
+        ({"s": "1"}, {"s": 1}, False),
+        ({"s": "x"}, {"s": "X"}, False),
+        ({"cfg": {"a": {"b": "x"}}}, {"cfg": {"a": {}}}, True),
+        ({"cfg": {"a": {"b": "x"}}}, {"cfg": {"a": {"b": "x"}}}, True),
+        ({"cfg": {"a": {"b": "x"}}}, {"cfg": {"a": []}}, False),
+        ({"cfg": {"a": 1}}, {"cfg": "a"}, False),
+        ({"tags": ["a", "b"]}, {"tags": "a"}, False),
+        ({"tags": ["a", "b"]}, {"tags": []}, True),
+        ({"tags": ["a", {"k": 1, "j": 2}]}, {"tags": [{"k": 1}]}, True),
+        ({"a": {"b": 1}}, {"a.b": 1}, False),
+        ({"a.b": 1}, {"a.b": 1}, True),
+        ({"a-b": "x", "ns:k": {"y": 1}}, {"a-b": "x", "ns:k": {"y": 1}}, True),
+        ({"a-b": "x", "ns:k": {"y": 1}}, {"a-b": "x", "ns:k": {"y": 2}}, False),
+        ({"ключ": "знач", "k": 1}, {"ключ": "знач"}, True),
+        ({"ключ": "знач", "k": 1}, {"ключ": "другое", "k": 1}, False),
+        ({"k": 1}, {}, True),
+    ]
+
+    def test_metadata_filters_match_as_postgres_containment_on_every_tier(
+        self, client: CheckpointClient, thread_id: str
+    ) -> None:
+        wrong = []
+        for i, (metadata, flt, matches) in enumerate(self.CONTAINMENT):
+            thread = f"{thread_id}-{i}"
+            client.save(thread, {}, metadata=metadata)
+            found = len(client.list(thread, metadata_filter=flt).checkpoints) == 1
+            across = thread in {c.thread_id for c in client.list("", metadata_filter=flt, page_size=1000).checkpoints}
+            heads = thread in {t.thread_id for t in client.iter_threads(metadata_filter=flt)}
+            if (found, across, heads) != (matches,) * 3:
+                wrong.append((metadata, flt, matches, (found, across, heads)))
+        assert not wrong
+
     def test_filter_across_threads(self, client: CheckpointClient, thread_id: str) -> None:
         marker = thread_id  # unique value
         client.save(thread_id + "-a", {}, metadata={"marker": marker})

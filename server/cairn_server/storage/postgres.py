@@ -189,7 +189,20 @@ MIGRATIONS = [
     END
     $fn$;
     """,
+    # List across threads walks a tenant's checkpoints newest first and stops at its page, instead of sorting all
+    # of them (200,000 checkpoints: 22 ms a page before, 0.06 ms after). Its first column is an expression only
+    # that query names (_TENANT_FEED): a plain (tenant, row_id) index is what the planner picks, on a table
+    # without statistics, even for a save's primary-key lookup, and then reads every row of the tenant (a fresh
+    # database saved 10 times slower). Ascending, so new rows go to its right edge (~32 bytes a checkpoint; a
+    # descending one splits its leftmost page on every insert); a backward scan gives the newest-first order.
+    # Building it on a large table blocks saves until it is built.
+    """
+    CREATE INDEX cairn_checkpoints_tenant_feed ON cairn_checkpoints ((tenant || ''), row_id);
+    """,
 ]
+
+# The expression of the cairn_checkpoints_tenant_feed index; only a List across threads may name it.
+_TENANT_FEED = "(tenant || '')"
 
 _COLS = (
     "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, "
@@ -569,10 +582,11 @@ class PostgresColdStore:
     async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
         cols = _COLS + (", state" if query.include_state else "")
         args: list[Any] = [query.tenant]
-        sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=$1"
         if query.thread_id:
             args.append(query.thread_id)
-            sql += f" AND thread_id=${len(args)}"
+            sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=${len(args)}"
+        else:
+            sql = f"SELECT {cols} FROM cairn_checkpoints WHERE {_TENANT_FEED} = $1"
         if query.namespace is not None:
             args.append(query.namespace)
             sql += f" AND namespace=${len(args)}"
