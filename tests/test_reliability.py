@@ -410,3 +410,21 @@ def chain_of(c: CheckpointClient, thread_id: str, n: int) -> str:
     for i in range(n):
         parent = c.save(thread_id, {"i": i}, parent_checkpoint_id=parent, metadata={"source": "loop"}).checkpoint_id
     return parent
+
+
+def test_a_fresh_database_gets_statistics_after_a_few_hundred_saves(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Without statistics Postgres reads a whole thread for each save's primary-key lookup; autovacuum may not
+    look for a minute, so the store analyzes a never-analyzed database itself after ANALYZE_AFTER_SAVES saves."""
+    from cairn_client._shared import save_request
+    from cairn_server.storage.postgres import ANALYZE_AFTER_SAVES
+
+    backend = server_factory("postgres")
+    analyzed = ("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE relid = 'cairn_checkpoints'::regclass")
+    with CheckpointClient(backend.target) as c:
+        saves = (save_request(thread_id, {"i": i}) for i in range(ANALYZE_AFTER_SAVES + 20))
+        assert all(not isinstance(r, Exception) for r in c.save_stream(saves))
+        deadline = time.monotonic() + 20
+        while not asyncio.run(_fetchval(backend.dsn, analyzed)):
+            assert time.monotonic() < deadline, "the store did not analyze the tables"
+            time.sleep(0.2)

@@ -14,8 +14,10 @@ Every asyncpg/OS exception is mapped here, once, to the errors of ..errors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -265,6 +267,15 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
 
 
+log = logging.getLogger("cairn.postgres")
+
+# Until a table is first analyzed (autovacuum's first look can be a minute away), Postgres plans without
+# statistics, and answers cairn_save's primary-key lookup from cairn_checkpoints_thread_row: it reads every
+# checkpoint of the thread, so saves slow down as threads grow. After this many saves the store analyzes the
+# tables if nothing has yet.
+ANALYZE_AFTER_SAVES = 500
+
+
 class PostgresColdStore:
     """ColdStore on Postgres through an asyncpg pool."""
 
@@ -275,6 +286,8 @@ class PostgresColdStore:
         self.timeout = timeout_seconds
         # Leave connections for reads while saves are being group-committed.
         self.max_inflight = max(1, pool_size - 2)
+        self._saves_before_stats_check = ANALYZE_AFTER_SAVES
+        self._stats_check: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -338,6 +351,10 @@ class PostgresColdStore:
     # -- writes -------------------------------------------------------------
 
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
+        if self._saves_before_stats_check > 0:
+            self._saves_before_stats_check -= len(items)
+            if self._saves_before_stats_check <= 0:
+                self._stats_check = asyncio.get_running_loop().create_task(self._analyze_if_never_analyzed())
         async with self._conn() as conn:
             if len(items) == 1:
                 item = items[0]
@@ -659,5 +676,24 @@ class PostgresColdStore:
             for r in rows
         ]
 
+    async def _analyze_if_never_analyzed(self) -> None:
+        """ANALYZE the tables once, unless Postgres has statistics of cairn_checkpoints already (ANALYZE_AFTER_SAVES).
+        A user that does not own the tables gets a warning from Postgres, not an error."""
+        try:
+            async with self._conn() as conn:
+                never = await conn.fetchval(
+                    "SELECT coalesce(last_analyze, last_autoanalyze) IS NULL FROM pg_stat_user_tables "
+                    "WHERE relid = 'cairn_checkpoints'::regclass"
+                )
+                if never:
+                    await conn.execute("ANALYZE cairn_checkpoints, cairn_threads, cairn_writes", timeout=300)
+                    log.info("analyzed the tables: Postgres had no statistics of them yet")
+        except CairnError as exc:
+            log.warning("could not analyze the tables (autovacuum will): %s", exc)
+
     async def aclose(self) -> None:
+        if self._stats_check is not None:
+            self._stats_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stats_check
         await self.pool.close()
