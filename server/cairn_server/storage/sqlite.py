@@ -111,7 +111,8 @@ def _contains_sql(column: str, filter_json: str, params: list[Any] | dict[str, A
     """SQL for `column @> filter` (Postgres containment, as json_contains): one json_type/json_extract test per
     object key and scalar, which SQLite runs in C, instead of a Python call per row. A list, or a key a JSON path
     would need to quote, adds json_contains on the rows the other tests let through. Adds its parameters to
-    `params` (qmark or named style)."""
+    `params` (qmark or named style). Paths are written out (plain keys only, so they need no quoting), which
+    lets an index on the same expression serve them: {"run_id": ...} uses cairn_checkpoints_run."""
     def param(value: Any) -> str:
         if isinstance(params, list):
             params.append(value)
@@ -125,7 +126,7 @@ def _contains_sql(column: str, filter_json: str, params: list[Any] | dict[str, A
 
     def walk(path: str, value: Any) -> None:
         nonlocal exact
-        kind = f"json_type({column}, {param(path)})" if path != "$" else ""
+        kind = f"json_type({column}, '{path}')" if path != "$" else ""
         if isinstance(value, dict):
             if kind:
                 terms.append(f"{kind} = 'object'")
@@ -141,7 +142,7 @@ def _contains_sql(column: str, filter_json: str, params: list[Any] | dict[str, A
             terms.append(f"{kind} = {_JSON_TYPE[value]}")
         else:  # a number compares as a number (1 = 1.0, as jsonb), a string exactly
             types = "IN ('integer', 'real')" if isinstance(value, (int, float)) else "= 'text'"
-            terms.append(f"{kind} {types} AND json_extract({column}, {param(path)}) = {param(value)}")
+            terms.append(f"{kind} {types} AND json_extract({column}, '{path}') = {param(value)}")
 
     walk("$", json.loads(filter_json))
     if not exact:
@@ -408,12 +409,10 @@ class SqliteColdStore:
             threads: set[str] = set()
             removed = 0
             for run_id in run_ids:
-                # metadata @> {"run_id": run_id}: the value is that string (json_type rules out an object or
-                # array whose JSON text would compare equal).
+                args: list[Any] = [tenant]
+                matches = _contains_sql("metadata", json.dumps({"run_id": run_id}), args)
                 rows = db.execute(
-                    "SELECT row_id, thread_id FROM cairn_checkpoints WHERE tenant=? "
-                    "AND json_extract(metadata, '$.run_id') = ? AND json_type(metadata, '$.run_id') = 'text'",
-                    (tenant, run_id),
+                    f"SELECT row_id, thread_id FROM cairn_checkpoints WHERE tenant=? AND {matches}", args
                 ).fetchall()
                 for r in rows:
                     db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (r[0],))

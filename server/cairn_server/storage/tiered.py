@@ -285,19 +285,19 @@ class TieredStore:
             cp = item.checkpoint
             if outcome.status == "conflict":
                 try:
-                    if await self._stored_under_older_hash(item):
-                        outcome.status = "exists"
+                    same = await self._stored_under_older_hash(item)
                 except CairnError as exc:
                     results.append(exc)
                     continue
-            if outcome.status == "conflict":
-                results.append(
-                    AlreadyExists(
-                        f"checkpoint {cp.checkpoint_id!r} already exists in thread {cp.thread_id!r} with different "
-                        "content; use a new checkpoint id, or set replace_existing to overwrite it"
+                if not same:
+                    results.append(
+                        AlreadyExists(
+                            f"checkpoint {cp.checkpoint_id!r} already exists in thread {cp.thread_id!r} with "
+                            "different content; use a new checkpoint id, or set replace_existing to overwrite it"
+                        )
                     )
-                )
-                continue
+                    continue
+                outcome.status = "exists"
             if outcome.status == "head_moved":
                 results.append(HeadMoved(cp.thread_id, cp.namespace, outcome.current_head_id))
                 continue
