@@ -196,6 +196,66 @@ def test_ended_leases_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(near._leases) <= 2 and len(near._leased) <= 2
 
 
+def test_only_leases_served_from_are_due_for_renewal() -> None:
+    near, now = NearCache(10_000), time.monotonic()
+    for thread, ends in (("read-ending", 0.01), ("read-later", 10.0), ("unread", 0.01), ("read-dropped", 0.01)):
+        near.grant(near.epoch(), "tenant", thread, "", "answer", until=now + ends)
+        if thread != "unread":
+            assert near.leased("tenant", thread, "") == "answer"
+    near.release("tenant", "read-dropped")
+    assert near.due(before=now + 1) == [("tenant", "read-ending", "")]
+    assert near.due(before=now + 1) == [] and near.in_use  # renewed ones count as used only when read again
+    assert near.due(before=now + 60) == [("tenant", "read-later", "")] and not near.in_use
+
+
+async def test_a_thread_read_all_the_time_keeps_its_lease_without_asking_redis(  # type: ignore[no-untyped-def]
+    redis_proc, tmp_path, thread_id: str
+) -> None:
+    """Reads ask Redis once; the lease is then renewed off the request path while the thread is read, and a
+    change through another process still waits for the renewed lease and is then seen. Unread, it lapses."""
+    import asyncio
+
+    from cairn_server.codec import Codec
+    from cairn_server.storage.redis_cache import RedisCache
+    from cairn_server.storage.sqlite import SqliteColdStore
+    from cairn_server.storage.tiered import TieredStore
+
+    lease_ms = 200
+    cache = RedisCache.from_url(redis_proc.url, lease_ms=lease_ms)
+    other = RedisCache.from_url(redis_proc.url, lease_ms=lease_ms)  # another server process
+    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20))
+    asked_by_reads, renewals = [], []
+    current_many = cache.current_many
+
+    async def counting(threads):  # type: ignore[no-untyped-def]
+        (renewals if asyncio.current_task() is store._renewer else asked_by_reads).append(threads)
+        return await current_many(threads)
+
+    try:
+        await store._currents("tenant", [(thread_id, "")])  # learns Redis's token: that first answer is not leased
+        cache.current_many = counting  # type: ignore[method-assign]
+        started = time.monotonic()
+        while time.monotonic() - started < 4 * lease_ms / 1000:
+            (current,) = await store._currents("tenant", [(thread_id, "")])
+            assert current is not None and current.generation == 0
+            await asyncio.sleep(0.01)
+        assert len(asked_by_reads) == 1 and len(renewals) >= 3
+        assert store.stats["lease_renewals"] == len(renewals)
+
+        wait_ms = await other.bump("tenant", thread_id)  # the change revokes the renewed lease...
+        assert 0 < wait_ms <= lease_ms
+        await asyncio.sleep(wait_ms / 1000)  # ...and is acknowledged once it has ended
+        (current,) = await store._currents("tenant", [(thread_id, "")])
+        assert current is not None and current.generation == 1
+
+        await asyncio.sleep(3 * lease_ms / 1000)  # not read: no more renewals, and the renewer stops
+        assert store._renewer is not None and store._renewer.done()
+        assert store.near is not None and store.near.leased("tenant", thread_id, "") is None
+    finally:
+        await store.aclose()
+        await other.aclose()
+
+
 @pytest.fixture(params=[0, 1000], ids=["ask-redis-every-hit", "lease-1s"])
 def two_near_servers(request, server_factory, postgres_proc):  # type: ignore[no-untyped-def]
     """Two server processes on one Postgres database and one Redis, both with near caches; with leases, every

@@ -42,6 +42,11 @@ class _StoreCollector(Collector):
         waited = CounterMetricFamily("cairn_lease_wait_seconds", "Time acknowledgements spent waiting for near leases")
         waited.add_metric([], stats.get("lease_wait_seconds", 0))
         yield waited
+        renewed = CounterMetricFamily(
+            "cairn_lease_renewals", "Near leases renewed ahead of their end because the thread was being read"
+        )
+        renewed.add_metric([], stats.get("lease_renewals", 0))
+        yield renewed
         pending = GaugeMetricFamily("cairn_cache_pending_invalidations", "Threads waiting for the cache to return")
         pending.add_metric([], len(getattr(self.store, "_pending", ())))
         yield pending

@@ -72,8 +72,7 @@ async def open_store(config: Config) -> TieredStore:
             config.near_cache_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None
         )
     return TieredStore(
-        cold, cache, codec, config.cache_timeout_seconds, near=near,
-        commit_concurrency=max(1, config.commit_concurrency),
+        cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
     )
 
 

@@ -254,7 +254,10 @@ class ColdStore(Protocol):
 
 
 class HotCache(Protocol):
-    """The fast tier. Entries are tagged with their thread's generation; see tiered.py."""
+    """The fast tier. Entries are tagged with their thread's generation; see tiered.py.
+
+    Every call returns, or raises CacheUnavailable, within the cache timeout the cache was made with: the
+    tiered store sets no timer of its own."""
 
     name: str
     shared: bool  # other processes write through it too (Redis): a near cache must ask `current_many` first

@@ -20,6 +20,8 @@ Coherence, the same discipline as the hot cache's generations but local:
   granted with it ends, measured from before the question was sent. Another process's change of the thread
   revokes the lease in Redis and waits for it to run out before it is acknowledged (redis_cache.py). This
   process's own changes `release` it once Redis has the change, and refuse leases asked for before that.
+  A lease served from is renewed shortly before it ends (`due`; tiered.py asks for all of them in one round
+  trip), so a thread read all the time never waits for Redis, and one not read since its last renewal lapses.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ class NearCache:
         self._leases: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
         self._leased: dict[ThreadKey, set[str]] = {}  # thread -> namespaces with a lease
         self._released: dict[ThreadKey, int] = {}  # thread -> epoch of its last release
+        self._used: dict[tuple[str, str, str], None] = {}  # leases served from since they were granted
 
     def epoch(self) -> int:
         return self._epoch
@@ -159,10 +162,30 @@ class NearCache:
 
     def leased(self, tenant: str, thread_id: str, namespace: str) -> Any | None:
         """The hot cache's answer for the thread, while its lease lasts."""
-        found = self._leases.get((tenant, thread_id, namespace))
+        key = (tenant, thread_id, namespace)
+        found = self._leases.get(key)
         if found is None or found[0] <= time.monotonic():
             return None
+        self._used[key] = None
         return found[1]
+
+    def due(self, before: float) -> list[tuple[str, str, str]]:
+        """The leases served from since they were granted that end before `before` (monotonic): the ones worth
+        renewing ahead, so a thread read all the time never waits for Redis. They are no longer counted as used."""
+        out = []
+        for key in list(self._used):
+            found = self._leases.get(key)
+            if found is None:
+                del self._used[key]
+            elif found[0] < before:
+                del self._used[key]
+                out.append(key)
+        return out
+
+    @property
+    def in_use(self) -> bool:
+        """Some lease was served from since it was granted."""
+        return bool(self._used)
 
     def grant(self, started: int, tenant: str, thread_id: str, namespace: str, answer: Any, until: float) -> None:
         """Trust `answer` until `until` (monotonic), unless the thread changed here since epoch `started`."""
@@ -213,6 +236,7 @@ class NearCache:
         self._released.clear()
         self._leases.clear()
         self._leased.clear()
+        self._used.clear()
         self._entries.clear()
         self._heads.clear()
         self._threads.clear()

@@ -7,7 +7,9 @@ one such call (measured with one call at a time of the `_CURRENT` script, on thi
 the URL, so every form `redis-py` accepts (redis://, rediss://, unix://, user:password@, /db) works the same.
 
 A connection that fails, or leaves a reply outstanding past the timeout (a dead peer looks like a slow one),
-is dropped: everything waiting on it fails with CacheUnavailable and the next call connects again.
+is dropped: everything waiting on it fails with CacheUnavailable and the next call connects again. Waiting for a
+connection is bounded by the same timeout, so every call ends within it (twice it when it had to connect), and
+callers need no timer of their own.
 """
 
 from __future__ import annotations
@@ -131,11 +133,18 @@ class Multiplexed:
         protocol = self._protocol
         if protocol is not None and protocol.lost is None:
             return protocol
+        try:  # each caller waits at most the timeout, however many queue behind a connect that hangs
+            return await asyncio.wait_for(self._connect_once(), self.timeout_seconds)
+        except asyncio.TimeoutError:
+            where, seconds = self._where(), self.timeout_seconds
+            raise CacheUnavailable(f"no connection to Redis at {where} within {seconds} s") from None
+
+    async def _connect_once(self) -> _Protocol:
         if self._connecting is None:
             self._connecting = asyncio.Lock()
         async with self._connecting:
             if self._protocol is None or self._protocol.lost is not None:
-                self._protocol = await asyncio.wait_for(self._connect(), self.timeout_seconds)
+                self._protocol = await self._connect()
             return self._protocol
 
     async def _connect(self) -> _Protocol:
