@@ -27,6 +27,7 @@ from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 from cairn_client.ids import uuid7
 
+from . import wire
 from .auth import Authenticator
 from .codec import CODEC_ZSTD
 from .config import Config
@@ -94,6 +95,17 @@ def safe_deserializer(message_type: Any) -> Callable[[bytes], Any]:
             return Malformed(name, exc)
 
     return parse
+
+
+def response_serializer(response_type: Any) -> Callable[[Any], bytes]:
+    """SerializeToString, except that a response already in wire format (bytes: memoized, or joined from
+    memoized parts) goes out as it is."""
+    serialize = response_type.SerializeToString
+
+    def dump(response: Any) -> bytes:
+        return response if type(response) is bytes else serialize(response)  # type: ignore[no-any-return]
+
+    return dump
 
 
 def status_details(err: CairnError) -> status_pb2.Status:
@@ -206,7 +218,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             table[method.name] = kind(
                 getattr(self, method.name),
                 request_deserializer=safe_deserializer(request_type),
-                response_serializer=response_type.SerializeToString,
+                response_serializer=response_serializer(response_type),
             )
         return grpc.method_handlers_generic_handler(service.full_name, table)
 
@@ -433,7 +445,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         return out
 
     @rpc
-    async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> pb.LoadResponse:
+    async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> bytes:
         tenant = self._tenant(context)
         return await self._load(tenant, request)
 
@@ -443,45 +455,50 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         namespace = lim.id("namespace", request.namespace, required=False)
         return thread_id, namespace, lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
 
-    async def _load(self, tenant: str, request: pb.LoadRequest) -> pb.LoadResponse:
+    async def _load(self, tenant: str, request: pb.LoadRequest) -> bytes:
         return self._rendered(await self.store.load(tenant, *self._load_key(request)), _accepts_zstd(request))
 
-    def _rendered(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
-        # A near-cache hit was rendered by the call that put it there (once per encoding asked for).
+    def _rendered(self, loaded: Loaded, zstd: bool) -> bytes:
+        """The LoadResponse, serialized; a near-cache hit's was by the call that put it there (once per encoding
+        asked for), so a hot Load sends it without building or encoding a message."""
         zstd = _sends_zstd(loaded.checkpoint, zstd)
         if self.metrics is not None:
             self.metrics.raw_out.inc(len(loaded.state))
             self.metrics.wire_out.inc(len(loaded.checkpoint.state if zstd else loaded.state))
         rendered = loaded.rendered.get(zstd)
         if rendered is None:
-            rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd)
+            rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd).SerializeToString()
         return rendered  # type: ignore[return-value]
 
     @rpc
-    async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> pb.BatchLoadResponse:
+    async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> bytes:
+        """A BatchLoadResponse joined from each load's serialized LoadResponse (wire.py)."""
         tenant = self._tenant(context)
         self.limits.batch("loads", len(request.loads))
 
-        results: list[pb.BatchLoadResult | None] = []
+        results: list[CairnError | None] = []
         wanted: list[tuple[str, str, str | None]] = []
         for load in request.loads:
             try:
                 wanted.append(self._load_key(load))
                 results.append(None)
             except CairnError as err:
-                results.append(pb.BatchLoadResult(error=item_error(err)))
+                results.append(err)
         loaded = iter(await self.store.load_many(tenant, wanted))
+        parts: list[bytes] = []
         for i, result in enumerate(results):
-            if result is None:
-                item = next(loaded)
-                results[i] = (
-                    pb.BatchLoadResult(error=item_error(item)) if isinstance(item, CairnError)
-                    else pb.BatchLoadResult(load=self._rendered(item, _accepts_zstd(request.loads[i])))
-                )
-        return pb.BatchLoadResponse(results=results)
+            item = next(loaded) if result is None else result
+            if isinstance(item, CairnError):  # BatchLoadResult.error = 2
+                body = wire.field_bytes(2, item_error(item).SerializeToString())
+                parts += (wire.field_header(1, len(body)), body)
+            else:  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
+                load = self._rendered(item, _accepts_zstd(request.loads[i]))
+                inner = wire.field_header(1, len(load))
+                parts += (wire.field_header(1, len(inner) + len(load)), inner, load)
+        return b"".join(parts)
 
     @rpc
-    async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> pb.ListResponse:
+    async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> bytes:
         tenant = self._tenant(context)
         lim = self.limits
         thread_id = lim.id("thread_id", request.thread_id, required=False)
@@ -515,7 +532,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             zstd_states=request.include_state and _accepts_zstd(request),
         )
 
-        def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> pb.ListResponse:
+        def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> bytes:
             more = len(rows) > limit
             rows = rows[:limit]
             resp = pb.ListResponse(
@@ -533,9 +550,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 )
             if more:
                 resp.next_page_token = PageToken.encode(rows[-1].row_id, fp)
-            return resp
+            return resp.SerializeToString()  # kept serialized with the thread's pages: sent as it is
 
-        return await self.store.list_page(query, render, size=pb.ListResponse.ByteSize)  # type: ignore[no-any-return]
+        return await self.store.list_page(query, render, size=len)  # type: ignore[no-any-return]
 
     @rpc
     async def ListThreads(

@@ -15,21 +15,9 @@ from google.protobuf import struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
+from ..wire import field_bytes, varint
+
 SERVICE = "/cairn.v1.CheckpointStore/"
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-def field_bytes(number: int, data: bytes) -> bytes:
-    """A length-delimited field (string, bytes or sub-message)."""
-    return varint(number << 3 | 2) + varint(len(data)) + data
 
 
 def field_str(number: int, text: str) -> bytes:
