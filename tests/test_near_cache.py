@@ -196,16 +196,17 @@ def test_ended_leases_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(near._leases) <= 2 and len(near._leased) <= 2
 
 
-def test_only_leases_served_from_are_due_for_renewal() -> None:
+def test_only_leases_served_from_near_their_end_are_due_for_renewal() -> None:
     near, now = NearCache(10_000), time.monotonic()
-    for thread, ends in (("read-ending", 0.01), ("read-later", 10.0), ("unread", 0.01), ("read-dropped", 0.01)):
+    near.renew_within = 5.0
+    for thread, ends in (("read-ending", 1.0), ("read-early", 60.0), ("unread", 1.0), ("read-dropped", 1.0)):
         near.grant(near.epoch(), "tenant", thread, "", "answer", until=now + ends)
         if thread != "unread":
             assert near.leased("tenant", thread, "") == "answer"
     near.release("tenant", "read-dropped")
-    assert near.due(before=now + 1) == [("tenant", "read-ending", "")]
-    assert near.due(before=now + 1) == [] and near.in_use  # renewed ones count as used only when read again
-    assert near.due(before=now + 60) == [("tenant", "read-later", "")] and not near.in_use
+    assert near.due(before=now + 2) == [("tenant", "read-ending", "")]
+    assert near.due(before=now + 120) == []  # renewed ones are due again only when read again near their end
+    assert near.leases_alive
 
 
 async def test_a_thread_read_all_the_time_keeps_its_lease_without_asking_redis(  # type: ignore[no-untyped-def]

@@ -56,7 +56,8 @@ class NearCache:
         self._leases: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
         self._leased: dict[ThreadKey, set[str]] = {}  # thread -> namespaces with a lease
         self._released: dict[ThreadKey, int] = {}  # thread -> epoch of its last release
-        self._used: dict[tuple[str, str, str], None] = {}  # leases served from since they were granted
+        self._used: dict[tuple[str, str, str], None] = {}  # leases served from near their end
+        self.renew_within = 0.0  # seconds: a lease served from this close to its end is due for renewal
 
     def epoch(self) -> int:
         return self._epoch
@@ -164,14 +165,19 @@ class NearCache:
         """The hot cache's answer for the thread, while its lease lasts."""
         key = (tenant, thread_id, namespace)
         found = self._leases.get(key)
-        if found is None or found[0] <= time.monotonic():
+        if found is None:
             return None
-        self._used[key] = None
+        left = found[0] - time.monotonic()
+        if left <= 0:
+            return None
+        if left < self.renew_within:  # read late in its lease: likely read again after it
+            self._used[key] = None
         return found[1]
 
     def due(self, before: float) -> list[tuple[str, str, str]]:
-        """The leases served from since they were granted that end before `before` (monotonic): the ones worth
-        renewing ahead, so a thread read all the time never waits for Redis. They are no longer counted as used."""
+        """The leases served from within `renew_within` of their end that end before `before` (monotonic): the
+        ones worth renewing ahead, so a thread read all the time never waits for Redis, while one read once
+        costs no renewal. They are no longer counted as used."""
         out = []
         for key in list(self._used):
             found = self._leases.get(key)
@@ -183,9 +189,9 @@ class NearCache:
         return out
 
     @property
-    def in_use(self) -> bool:
-        """Some lease was served from since it was granted."""
-        return bool(self._used)
+    def leases_alive(self) -> bool:
+        """Some lease has not ended yet (they end in the order they were granted)."""
+        return bool(self._leases) and next(reversed(self._leases.values()))[0] > time.monotonic()
 
     def grant(self, started: int, tenant: str, thread_id: str, namespace: str, answer: Any, until: float) -> None:
         """Trust `answer` until `until` (monotonic), unless the thread changed here since epoch `started`."""
