@@ -20,8 +20,8 @@ Coherence, the same discipline as the hot cache's generations but local:
   granted with it ends, measured from before the question was sent. Another process's change of the thread
   revokes the lease in Redis and waits for it to run out before it is acknowledged (redis_cache.py). This
   process's own changes `release` it once Redis has the change, and refuse leases asked for before that.
-  A lease served from is renewed shortly before it ends (`due`; tiered.py asks for all of them in one round
-  trip), so a thread read all the time never waits for Redis, and one not read since its last renewal lapses.
+  A lease served from in its last half is renewed shortly before it ends (`due`; tiered.py asks for all of
+  them in one round trip), so a thread read all the time never waits for Redis, and one read rarely lapses.
 """
 
 from __future__ import annotations

@@ -552,9 +552,9 @@ class TieredStore:
         return out
 
     async def _renew_leases(self) -> None:
-        """Renew ahead, in one round trip per tick, every lease served from in its last half that would end before
-        the tick after next; stop once every lease has ended (the next ask starts this again). A hot Load then never waits on
-        Redis: at 50 ms leases and 100 hot threads, one in four loads used to."""
+        """Renew ahead, in one round trip per tick, every lease served from in its last half that would end
+        before the tick after next; stop once every lease has ended (the next ask starts this again). A hot Load
+        then never waits on Redis: at 50 ms leases and 100 hot threads, one in four loads used to."""
         near = self.near
         assert near is not None
         tick = self.cache.lease_ms / 4000
