@@ -412,19 +412,33 @@ def chain_of(c: CheckpointClient, thread_id: str, n: int) -> str:
     return parent
 
 
-def test_a_fresh_database_gets_statistics_after_a_few_hundred_saves(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_fresh_database_gets_statistics_after_a_few_hundred_saves_and_writes(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
     """Without statistics Postgres reads a whole thread for each save's primary-key lookup; autovacuum may not
-    look for a minute, so the store analyzes a never-analyzed database itself after ANALYZE_AFTER_SAVES saves."""
+    look for a minute, so the store analyzes a never-analyzed database itself after ANALYZE_AFTER_SAVES saves.
+    Not cairn_writes while it is still empty: with those statistics every PutWrites scanned the whole table."""
     from cairn_client._shared import save_request
-    from cairn_server.storage.postgres import ANALYZE_AFTER_SAVES
+    from cairn_server.storage.postgres import ANALYZE_AFTER_SAVES, ANALYZE_AFTER_WRITES
 
     backend = server_factory("postgres")
-    analyzed = ("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
-                "WHERE relid = 'cairn_checkpoints'::regclass")
+
+    def analyzed(table: str) -> bool:
+        sql = f"SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relid = '{table}'::regclass"
+        return bool(asyncio.run(_fetchval(backend.dsn, sql)))
+
+    def wait_until_analyzed(table: str) -> None:
+        deadline = time.monotonic() + 20
+        while not analyzed(table):
+            assert time.monotonic() < deadline, f"the store did not analyze {table}"
+            time.sleep(0.2)
+
     with CheckpointClient(backend.target) as c:
         saves = (save_request(thread_id, {"i": i}) for i in range(ANALYZE_AFTER_SAVES + 20))
-        assert all(not isinstance(r, Exception) for r in c.save_stream(saves))
-        deadline = time.monotonic() + 20
-        while not asyncio.run(_fetchval(backend.dsn, analyzed)):
-            assert time.monotonic() < deadline, "the store did not analyze the tables"
-            time.sleep(0.2)
+        results = list(c.save_stream(saves))
+        assert all(not isinstance(r, Exception) for r in results)
+        wait_until_analyzed("cairn_checkpoints")
+        assert analyzed("cairn_threads") and not analyzed("cairn_writes")
+
+        head = results[-1].checkpoint_id
+        for task in range(ANALYZE_AFTER_WRITES // 10 + 2):
+            c.put_writes(thread_id, head, f"task-{task}", [("messages", "bytes", b"x" * 100)] * 10)
+        wait_until_analyzed("cairn_writes")
