@@ -468,7 +468,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         rendered = loaded.rendered.get(zstd)
         if rendered is None:
             rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd).SerializeToString()
-        return rendered  # type: ignore[return-value]
+        return rendered
 
     @rpc
     async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> bytes:

@@ -25,6 +25,8 @@ from typing import Any
 import grpc
 
 from cairn.v1 import checkpoint_store_pb2 as pb
+from cairn_client._shared import StateWire
+from cairn_client.errors import DataLoss
 from cairn_client.ids import uuid7
 
 from . import wire
@@ -170,10 +172,13 @@ def _item_error_text(e: pb.ItemError) -> tuple[str, str]:
     return code, f"item error: code = {code} reason = {e.reason or '-'}"
 
 
+MAX_MESSAGE_BYTES = 256 << 20
+
+
 def channel_options() -> list[tuple[str, Any]]:
     return [
-        ("grpc.max_receive_message_length", 256 << 20),
-        ("grpc.max_send_message_length", 256 << 20),
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ("grpc.use_local_subchannel_pool", 1),  # one TCP connection per channel, even with equal arguments
         ("grpc.primary_user_agent", "cairn-bench"),
     ]
@@ -265,7 +270,6 @@ class _Zstd:
         self.states = plan.states
         self.rests = [t + wire.field_varint(14, pb.STATE_ENCODING_ZSTD) for t in state_tails(plan, False)]
         self.compressor = zstandard.ZstdCompressor(level=3)
-        self.decompressor = zstandard.ZstdDecompressor()
 
     def tail(self, si: int) -> bytes:
         return wire.field_bytes(5, self.compressor.compress(self.states[si])) + self.rests[si]
@@ -273,22 +277,21 @@ class _Zstd:
     def read(self, checkpoints: Any) -> None:
         for c in checkpoints:
             if c.state_encoding == pb.STATE_ENCODING_ZSTD:
-                decompress_state(self.decompressor, c)
+                decompress_state(c)
 
 
-def decompress_state(decompressor: Any, c: pb.Checkpoint) -> bytes:
-    """A returned zstd state, checked as the clients check it: the frame must declare state_size_bytes, since
-    zstd allocates what a frame declares (a server under test must not make the load generator run out of
-    memory). Raises BadFrame."""
-    import zstandard
+# What the Python client does with a returned state (frame checks included), with this channel's size limit.
+_CLIENT_WIRE = StateWire(True, max_state_bytes=MAX_MESSAGE_BYTES)
 
+
+def decompress_state(c: pb.Checkpoint) -> bytes:
+    """A returned zstd state, checked by the Python client's own StateWire.state: the frame must declare
+    state_size_bytes, since zstd allocates what a frame declares (a server under test must not make the load
+    generator run out of memory). Raises BadFrame."""
     try:
-        declared = zstandard.get_frame_parameters(c.state).content_size
-        if declared != c.state_size_bytes:
-            raise BadFrame(f"a zstd state declares {declared} bytes, state_size_bytes {c.state_size_bytes}")
-        return decompressor.decompress(c.state)  # type: ignore[no-any-return]
-    except zstandard.ZstdError as exc:
-        raise BadFrame(f"a zstd state does not decompress ({exc})") from None
+        return _CLIENT_WIRE.state(c)
+    except DataLoss as exc:
+        raise BadFrame(str(exc)) from None
 
 
 class BadFrame(Exception):

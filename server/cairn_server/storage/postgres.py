@@ -288,8 +288,10 @@ class PostgresColdStore:
         self.timeout = timeout_seconds
         # Leave connections for reads while saves are being group-committed.
         self.max_inflight = max(1, pool_size - 2)
-        self._saves_before_stats_check = ANALYZE_AFTER_SAVES
-        self._writes_before_stats_check = ANALYZE_AFTER_WRITES
+        # tables -> rows still to be stored before they are checked for statistics (_analyze_after)
+        self._rows_before_stats_check: dict[tuple[str, ...], int] = {
+            ("cairn_checkpoints", "cairn_threads"): ANALYZE_AFTER_SAVES, ("cairn_writes",): ANALYZE_AFTER_WRITES,
+        }
         self._stats_checks: list[asyncio.Task[None]] = []
 
     @classmethod
@@ -354,10 +356,7 @@ class PostgresColdStore:
     # -- writes -------------------------------------------------------------
 
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
-        if self._saves_before_stats_check > 0:
-            self._saves_before_stats_check -= len(items)
-            if self._saves_before_stats_check <= 0:
-                self._analyze_soon("cairn_checkpoints", "cairn_threads")
+        self._analyze_after(("cairn_checkpoints", "cairn_threads"), len(items))
         async with self._conn() as conn:
             if len(items) == 1:
                 item = items[0]
@@ -388,10 +387,7 @@ class PostgresColdStore:
             return [_outcome(r) for r in rows]
 
     async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
-        if self._writes_before_stats_check > 0:
-            self._writes_before_stats_check -= sum(len(item.writes) for item in items)
-            if self._writes_before_stats_check <= 0:
-                self._analyze_soon("cairn_writes")
+        self._analyze_after(("cairn_writes",), sum(len(item.writes) for item in items))
         cols: list[list[Any]] = [[] for _ in range(10)]
         idx: list[int] = []
         channel: list[str] = []
@@ -683,7 +679,15 @@ class PostgresColdStore:
             for r in rows
         ]
 
-    def _analyze_soon(self, *tables: str) -> None:
+    def _analyze_after(self, tables: tuple[str, ...], stored: int) -> None:
+        """Count `stored` rows toward the tables' check for statistics; start it once their count is reached."""
+        left = self._rows_before_stats_check.get(tables)
+        if left is None:
+            return
+        if left > stored:
+            self._rows_before_stats_check[tables] = left - stored
+            return
+        del self._rows_before_stats_check[tables]
         self._stats_checks.append(asyncio.get_running_loop().create_task(self._analyze_if_never_analyzed(tables)))
 
     async def _analyze_if_never_analyzed(self, tables: tuple[str, ...]) -> None:

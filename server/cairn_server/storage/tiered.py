@@ -117,8 +117,8 @@ class Loaded:
     checkpoint: StoredCheckpoint
     state: bytes
     writes: list[StoredWrite]
-    # the service's responses for it by encoding (identity, zstd), memoized while the near cache keeps it
-    rendered: dict[bool, object] = dataclasses.field(default_factory=dict)
+    # the service's serialized LoadResponses for it by encoding (identity, zstd), kept while the near cache keeps it
+    rendered: dict[bool, bytes] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
@@ -140,6 +140,9 @@ class TieredStore:
         self._pending: set[tuple[str, str]] = set()
         self._healer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
+        self._renew_tick = cache.lease_ms / 4000  # seconds between lease renewals (_renew_leases)
+        if near is not None:
+            near.renew_within = 2 * self._renew_tick  # leases read in their last half get renewed
         self._token: bytes | None = None  # the shared hot cache's token the near cache's entries were read under
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
@@ -557,16 +560,16 @@ class TieredStore:
         then never waits on Redis: at 50 ms leases and 100 hot threads, one in four loads used to."""
         near = self.near
         assert near is not None
-        tick = self.cache.lease_ms / 4000
-        near.renew_within = 2 * tick
+        tick = self._renew_tick
         while True:
             await asyncio.sleep(tick)
             due = near.due(time.monotonic() + 2 * tick)
             if not due and not near.leases_alive:
                 return
             for start in range(0, len(due), _RENEW_BATCH):
-                self.stats["lease_renewals"] += len(due[start:start + _RENEW_BATCH])
-                await self._ask_current(due[start:start + _RENEW_BATCH])
+                batch = due[start:start + _RENEW_BATCH]
+                self.stats["lease_renewals"] += len(batch)
+                await self._ask_current(batch)
 
     def _near_get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None, current: Current | None
