@@ -196,16 +196,18 @@ def test_ended_leases_are_forgotten(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(near._leases) <= 2 and len(near._leased) <= 2
 
 
-def test_only_leases_served_from_near_their_end_are_due_for_renewal() -> None:
+def test_only_leases_served_from_are_due_for_renewal() -> None:
+    """A thread read once asked for its lease and was not served from it: renewing it would be wasted."""
     near, now = NearCache(10_000), time.monotonic()
-    near.renew_within = 5.0
     for thread, ends in (("read-ending", 1.0), ("read-early", 60.0), ("unread", 1.0), ("read-dropped", 1.0)):
         near.grant(near.epoch(), "tenant", thread, "", "answer", until=now + ends)
         if thread != "unread":
             assert near.leased("tenant", thread, "") == "answer"
     near.release("tenant", "read-dropped")
+    assert ("tenant", "read-dropped", "") not in near._used  # dropped leases are not kept as used
     assert near.due(before=now + 2) == [("tenant", "read-ending", "")]
-    assert near.due(before=now + 120) == []  # renewed ones are due again only when read again near their end
+    assert near.due(before=now + 120) == [("tenant", "read-early", "")]  # still used: served from, not yet due
+    assert near.due(before=now + 120) == []  # renewed ones are due again only when served from again
     assert near.leases_alive
 
 

@@ -20,8 +20,9 @@ Coherence, the same discipline as the hot cache's generations but local:
   granted with it ends, measured from before the question was sent. Another process's change of the thread
   revokes the lease in Redis and waits for it to run out before it is acknowledged (redis_cache.py). This
   process's own changes `release` it once Redis has the change, and refuse leases asked for before that.
-  A lease served from in its last half is renewed shortly before it ends (`due`; tiered.py asks for all of
-  them in one round trip), so a thread read all the time never waits for Redis, and one read rarely lapses.
+  A lease served from at all is renewed shortly before it ends (`due`; tiered.py asks for all of them in one
+  round trip), so a thread read all the time never waits for Redis, while one read rarely (each read asks, so
+  none is served from a lease) costs no renewal.
 """
 
 from __future__ import annotations
@@ -56,8 +57,7 @@ class NearCache:
         self._leases: OrderedDict[tuple[str, str, str], tuple[float, Any]] = OrderedDict()
         self._leased: dict[ThreadKey, set[str]] = {}  # thread -> namespaces with a lease
         self._released: dict[ThreadKey, int] = {}  # thread -> epoch of its last release
-        self._used: dict[tuple[str, str, str], None] = {}  # leases served from near their end
-        self.renew_within = 0.0  # seconds: a lease served from this close to its end is due for renewal
+        self._used: dict[tuple[str, str, str], None] = {}  # leases served from since granted or renewed
 
     def epoch(self) -> int:
         return self._epoch
@@ -165,25 +165,20 @@ class NearCache:
         """The hot cache's answer for the thread, while its lease lasts."""
         key = (tenant, thread_id, namespace)
         found = self._leases.get(key)
-        if found is None:
+        if found is None or found[0] <= time.monotonic():
             return None
-        left = found[0] - time.monotonic()
-        if left <= 0:
-            return None
-        if left < self.renew_within:  # read late in its lease: likely read again after it
-            self._used[key] = None
+        self._used[key] = None  # read again within a lease: likely read again after it
         return found[1]
 
     def due(self, before: float) -> list[tuple[str, str, str]]:
-        """The leases served from within `renew_within` of their end that end before `before` (monotonic): the
-        ones worth renewing ahead, so a thread read all the time never waits for Redis, while one read once
-        costs no renewal. They are no longer counted as used."""
+        """The leases served from since they were granted that end before `before` (monotonic): the ones worth
+        renewing ahead, so a thread read all the time never waits for Redis, while a thread read once (its read
+        asked, and was not served from the lease) costs no renewal. They are no longer counted as used."""
         out = []
-        for key in list(self._used):
-            found = self._leases.get(key)
-            if found is None:
-                del self._used[key]
-            elif found[0] < before:
+        for key, (end, _) in self._leases.items():  # in end order: stop at the first that ends later
+            if end >= before:
+                break
+            if key in self._used:
                 del self._used[key]
                 out.append(key)
         return out
@@ -208,6 +203,7 @@ class NearCache:
             if end > now:
                 break
             del self._leases[first]
+            self._used.pop(first, None)
             namespaces = self._leased.get(first[:2])
             if namespaces is not None:
                 namespaces.discard(first[2])
@@ -223,6 +219,7 @@ class NearCache:
     def _drop_leases(self, thread: ThreadKey) -> None:
         for namespace in self._leased.pop(thread, ()):
             self._leases.pop((*thread, namespace), None)
+            self._used.pop((*thread, namespace), None)
 
     def invalidate(self, tenant: str, thread_id: str) -> None:
         """Forget the thread; puts that started before now are refused."""

@@ -141,8 +141,6 @@ class TieredStore:
         self._healer: asyncio.Task[None] | None = None
         self._renewer: asyncio.Task[None] | None = None
         self._renew_tick = cache.lease_ms / 4000  # seconds between lease renewals (_renew_leases)
-        if near is not None:
-            near.renew_within = 2 * self._renew_tick  # leases read in their last half get renewed
         self._token: bytes | None = None  # the shared hot cache's token the near cache's entries were read under
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
@@ -555,8 +553,8 @@ class TieredStore:
         return out
 
     async def _renew_leases(self) -> None:
-        """Renew ahead, in one round trip per tick, every lease served from in its last half that would end
-        before the tick after next; stop once every lease has ended (the next ask starts this again). A hot Load
+        """Renew ahead, in one round trip per tick, every lease served from since granted that would end before
+        the tick after next; stop once every lease has ended (the next ask starts this again). A hot Load
         then never waits on Redis: at 50 ms leases and 100 hot threads, one in four loads used to."""
         near = self.near
         assert near is not None
