@@ -185,6 +185,41 @@ def test_start_line_prints_redacted_config(tmp_path: Path) -> None:
     assert "tok-123456" not in line and '"auth_tokens": "***"' in record["msg"]
 
 
+def test_log_lines_of_a_failed_call_carry_its_request_id_tenant_and_thread(tmp_path: Path) -> None:
+    """The caller's x-request-id (or a generated one) is on every record the call logs."""
+    import grpc
+
+    from cairn.v1 import checkpoint_store_pb2 as pb
+    from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
+
+    port = free_port()
+    env = {**os.environ, "CAIRN_POSTGRES_DSN": "", "CAIRN_AUTH_TOKENS": "tok-123456 acme"}
+    log = tmp_path / "log"
+    proc = subprocess.Popen(
+        ["cairn", "serve", "--listen", f"127.0.0.1:{port}", "--sqlite-path", str(tmp_path / "c.db"),
+         "--log-format", "json", "--log-level", "DEBUG"],
+        stderr=open(log, "wb"), env=env,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = pb_grpc.CheckpointStoreStub(channel)
+            grpc.channel_ready_future(channel).result(timeout=20)
+            auth = ("authorization", "Bearer tok-123456")
+            for md in ((auth, ("x-request-id", "req-42")), (auth,)):
+                with pytest.raises(grpc.RpcError) as err:
+                    stub.Load(pb.LoadRequest(thread_id="no-such-thread"), metadata=md, timeout=10)
+                assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    records = [json.loads(line) for line in log.read_text().splitlines() if "Load failed" in line]
+    assert len(records) == 2, log.read_text()
+    for record in records:
+        assert (record["method"], record["tenant"], record["thread_id"]) == ("Load", "acme", "no-such-thread")
+    assert records[0]["request_id"] == "req-42"
+    assert records[1]["request_id"] and records[1]["request_id"] != "req-42"
+
+
 def test_opentelemetry_spans_when_instrumented(tmp_path: Path) -> None:
     """`opentelemetry-instrument cairn serve` exports one span per RPC, with method, thread, code and tenant."""
     port = free_port()
