@@ -126,7 +126,8 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
     @functools.wraps(fn)
     async def wrapper(self: CheckpointStoreService, request: Any, context: grpc.aio.ServicerContext) -> R:
         started = time.perf_counter()
-        request_context.set(CallFields(context, method, getattr(request, "thread_id", "") or ""))
+        fields = CallFields(context, method, getattr(request, "thread_id", "") or "")
+        request_context.set(fields)
         code = "OK"
         span = None
         if self.tracing is not None:
@@ -153,6 +154,7 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
             log.exception("unexpected error in %s (incident %s)", method, incident)
             await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
         finally:
+            fields.ended()
             if self.metrics is not None:
                 self.metrics.rpc(method, code, time.perf_counter() - started)
             if span is not None:
@@ -194,6 +196,10 @@ class CallFields(Mapping[str, str]):
 
     def set_tenant(self, tenant: str) -> None:
         self._fields["tenant"] = tenant
+
+    def ended(self) -> None:
+        """Tasks the call started (a group commit, the lease renewer) keep these fields: not the call itself."""
+        self._context = None
 
 
 def _request_id(context: grpc.aio.ServicerContext) -> str:
