@@ -136,20 +136,10 @@ def test_retry_after_deadline_is_idempotent(tmp_path) -> None:  # type: ignore[n
 
 
 def _corrupt_pg(dsn: str, thread_id: str) -> None:
-    async def go() -> None:
-        conn = await asyncpg.connect(dsn)
-        try:
-            await conn.execute(
-                "UPDATE cairn_checkpoints SET state = overlay(state placing '\\xff'::bytea from 20 for 1) "
-                "WHERE thread_id = $1",
-                thread_id,
-            )
-        finally:
-            await conn.close()
-
-    import asyncio
-
-    asyncio.run(go())
+    asyncio.run(_fetchval(
+        dsn, "UPDATE cairn_checkpoints SET state = overlay(state placing '\\xff'::bytea from 20 for 1) "
+        "WHERE thread_id = $1", thread_id,
+    ))
 
 
 def test_corrupt_postgres_row_is_data_loss(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -208,8 +198,8 @@ def test_a_retry_of_a_save_an_earlier_build_hashed_is_still_idempotent(  # type:
         )
         (legacy,) = older_content_hashes(as_stored, raw)
         if backend.dsn:
-            asyncio.run(_execute(backend.dsn, "UPDATE cairn_checkpoints SET content_hash = $1 WHERE thread_id = $2",
-                                 legacy, thread_id))
+            asyncio.run(_fetchval(backend.dsn, "UPDATE cairn_checkpoints SET content_hash = $1 WHERE thread_id = $2",
+                                  legacy, thread_id))
         else:
             import sqlite3
 
@@ -222,14 +212,6 @@ def test_a_retry_of_a_save_an_earlier_build_hashed_is_still_idempotent(  # type:
         with pytest.raises(AlreadyExists, match="different content"):
             c.save(thread_id, state, **{**fields, "node_name": "tools"})
         assert len(c.list(thread_id).checkpoints) == 1
-
-
-async def _execute(dsn: str, sql: str, *args: object) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql, *args)
-    finally:
-        await conn.close()
 
 
 def test_corrupt_redis_entry_falls_back_and_is_evicted(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -319,10 +301,11 @@ def test_put_writes_batches_racing_deletes_of_many_rows_never_deadlock(server_fa
     assert deadlocks == 0
 
 
-async def _fetchval(dsn: str, sql: str) -> object:
+async def _fetchval(dsn: str, sql: str, *args: object) -> object:
+    """One statement on its own connection; its first value (None for an UPDATE)."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval(sql)
+        return await conn.fetchval(sql, *args)
     finally:
         await conn.close()
 
