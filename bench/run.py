@@ -485,7 +485,8 @@ def main(argv: list[str] | None = None) -> int:
 
             cairn_store = storage(pg, "cairn_bench", "cairn\\_%", "cairn_checkpoints", "cairn_writes")
             try:
-                raw_sum = pg.sql("SELECT sum(raw_size)::float8 / count(*) FROM cairn_checkpoints", database="cairn_bench")
+                raw_sum = pg.sql("SELECT sum(raw_size)::float8 / count(*) FROM cairn_checkpoints",
+                                 database="cairn_bench")
                 cairn_store["rawJsonPerCheckpoint"] = float(raw_sum.strip())
             except Exception:  # noqa: BLE001 - another schema: fall back to the pool's mean
                 cairn_store["rawJsonPerCheckpoint"] = raw_mean
@@ -557,6 +558,7 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
                     ("cairn_stream_zstd", "save_stream"), ("cairn_put_writes", "put_writes")):
         chosen = best(r[key], op)
         m[f"{key}_server_us"] = 1e4 * chosen["phaseCpuPercent"].get("cairn server", 0.0) / op_of(chosen, op)["rps"]
+    m["cpu_budget"] = cpu_budget(r, lg)
     m.update({
         "cairn_bytes_per_checkpoint": cairn_store["bytesPerCheckpoint"],
         "cairn_dict_bytes_per_checkpoint": cairn_store["withDictionary"]["bytesPerCheckpoint"],
@@ -634,12 +636,51 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
                      "serverArgs": args.server_arg, "langgraphPool": args.langgraph_pool,
                      "postgres": f"fsync=off, synchronous_commit={args.synchronous_commit}",
                      "streams": args.stream_concurrency, "streamWindow": args.stream_window,
-                     "batchSize": args.batch_size, "procs": args.procs, "connections": args.connections, "states": f"{STATE_POOL} agent states, seed {SEED}"},
+                     "batchSize": args.batch_size, "procs": args.procs, "connections": args.connections,
+                     "states": f"{STATE_POOL} agent states, seed {SEED}"},
         "ratios": rows,
         "metrics": m,
         "errors": errors,
         "storage": {"cairn": cairn_store, "langgraph": lg_store},
     }
+
+
+# (label, results key, operation) of the phases whose CPU per call is broken down by process
+_BUDGET_PHASES = (
+    ("echo Save c=32", "echo_save", "save"), ("Save c=32", "cairn_save", "save"),
+    ("Save c=32, client compresses", "cairn_save_zstd", "save"), ("echo Load c=32", "echo_load", "load"),
+    ("Load c=32", "cairn_load", "load"), ("echo SaveStream", "echo_stream", "save_stream"),
+    ("SaveStream", "cairn_stream", "save_stream"),
+    ("SaveStream, client compresses", "cairn_stream_zstd", "save_stream"),
+)
+
+
+def cpu_budget(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """CPU per call of each process in the phases that counted, summed, and the calls/s this machine's cores
+    could give at that cost: how far a phase is from being bound by the whole box rather than one process.
+
+    The client's figure is its own (measured over the timed window); the others are their CPU over the phase's
+    wall time (warm-up and start-up included) divided by the measured rate, so they are slight underestimates."""
+    cores = os.cpu_count() or 1
+    phases = [(label, best(r[key], op), op) for label, key, op in _BUDGET_PHASES if r.get(key)]
+    out = []
+    for label, chosen, op in phases:
+        rps = op_of(chosen, op)["rps"]
+        us = {k: 1e4 * v / rps for k, v in chosen["phaseCpuPercent"].items() if k not in ("other", "bench clients")}
+        us["bench clients"] = chosen["clientCpu"]["microsecondsPerOp"]
+        out.append((label, rps, us))
+    if lg.get("aput@32"):
+        chosen = max(lg["aput@32"], key=lambda x: x["rps"])
+        out.append(("LangGraph aput c=32 (saver in the bench process)", chosen["rps"],
+                    {k: 1e4 * v / chosen["rps"] for k, v in chosen["phaseCpuPercent"].items() if k != "other"}))
+    rows = []
+    for label, rps, us in out:
+        us = {k: round(v, 1) for k, v in us.items() if v >= 0.5}
+        total = sum(us.values())
+        ceiling = cores * 1e6 / total if total else None
+        rows.append({"phase": label, "rps": rps, "usPerCall": us, "totalUs": round(total, 1), "cores": cores,
+                     "boxCeilingRps": ceiling, "ofCeiling": rps / ceiling if ceiling else None})
+    return rows
 
 
 def _git() -> dict[str, Any]:
@@ -694,15 +735,22 @@ def print_table(s: dict[str, Any]) -> None:
     for name in ("cairn", "langgraph"):
         if st.get(name):
             tables = ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in st[name]["tables"].items())
-            print(f"{name} storage: {st[name]['checkpoints']:,} checkpoints, {st[name]['totalBytes'] / 1e6:.1f} MB ({tables})")
+            print(f"{name} storage: {st[name]['checkpoints']:,} checkpoints, "
+                  f"{st[name]['totalBytes'] / 1e6:.1f} MB ({tables})")
     cc = m["client_cpu_percent"]
     busiest = max(cc, key=cc.get)
     print(f"client check: echo Load c=32 with 2 client processes {m['echo_load_rps_2procs']:,.0f}/s vs "
           f"{m['echo_load_rps']:,.0f}/s with 1; busiest client process {cc[busiest]:.0f}% of a core ({busiest}); "
-          f"cairn c=32 phases: save {cc['cairn_save']:.0f}%, load {cc['cairn_load']:.0f}%, list {cc['cairn_list']:.0f}%")
+          f"cairn c=32 phases: save {cc['cairn_save']:.0f}%, load {cc['cairn_load']:.0f}%, "
+          f"list {cc['cairn_list']:.0f}%")
     print(f"server CPU per save: {m['cairn_save_server_us']:.0f} us, {m['cairn_save_zstd_server_us']:.0f} us when the "
           f"client compresses; per SaveStream item {m['cairn_stream_server_us']:.0f} vs "
           f"{m['cairn_stream_zstd_server_us']:.0f} us; per PutWrites {m['cairn_put_writes_server_us']:.0f} us")
+    print(f"CPU per call, us, by process (phase that counted; ceiling = {os.cpu_count()} cores / the sum):")
+    for b in m["cpu_budget"]:
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in b["usPerCall"].items())
+        print(f"  {b['phase']}: {b['rps']:,.0f}/s; {parts}; sum {b['totalUs']:.0f} us -> ceiling "
+              f"{b['boxCeilingRps'] or 0:,.0f}/s, run at {100 * (b['ofCeiling'] or 0):.0f}% of it")
     errs = {k: v for k, v in s["errors"].items() if v}
     print(f"errors: {errs if errs else 'none'}")
     noisy = [ph for ph in s["phases"] if ph["cpuPercent"].get("other", 0) > 25]
