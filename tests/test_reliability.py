@@ -343,7 +343,7 @@ async def test_a_save_that_raced_an_invalidation_cannot_leave_an_older_head_cach
     from cairn_server.storage.base import StoredCheckpoint
     from cairn_server.storage.entry import encode_entry
     from cairn_server.storage.memory_cache import MemoryCache
-    from cairn_server.storage.redis_cache import RedisCache
+    from cairn_server.storage.redis_cache import RedisCache, _tag
 
     cache = RedisCache.from_url(redis_proc.url) if cache_kind == "redis" else MemoryCache()
 
@@ -360,6 +360,9 @@ async def test_a_save_that_raced_an_invalidation_cannot_leave_an_older_head_cach
         saved = cp("s", 6)
         await cache.fill_many([(saved, g0, encode_entry(g0, saved, []))])  # S lands
         assert (await cache.get("t", thread_id, "", None))[1] is None
+        assert (await cache.get("t", thread_id, "", "s"))[1] is None  # nor is S's entry served by its id
+        if cache_kind == "redis":  # Redis SETs a fill's entry before its script checks the generation: deleted
+            assert await cache.redis.call("EXISTS", _tag("t", thread_id) + ":c:\x00s") == 0
     finally:
         await cache.aclose()
 
