@@ -596,3 +596,23 @@ class TestAsyncClient:
         with pytest.raises(NotFound):
             await aclient.load(thread_id + "-none")
         assert await aclient.clear(thread_id) == 1
+
+
+def test_embedded_filter_sql_agrees_with_containment_for_any_top_level_json() -> None:
+    """Stored metadata is always an object (a Struct). Filters from the API are objects too; one that is not (an
+    array, a scalar) gets json_contains alone instead of per-key tests, which had no key to test (invalid SQL)."""
+    import sqlite3
+
+    from cairn_server.storage.jsonmatch import json_contains
+    from cairn_server.storage.sqlite import _contains_sql, _sqlite_json_contains
+
+    db = sqlite3.connect(":memory:")
+    db.create_function("json_contains", 2, _sqlite_json_contains, deterministic=True)
+    docs = ['{"a": 1, "t": ["x"]}', '{"a": [1], "x": "x"}', "{}"]
+    filters = ['{"a": 1}', '{"t": ["x"]}', "[1]", "[]", "7", '"x"', "null", "{}"]
+    for flt in filters:
+        for doc in docs:
+            params: dict[str, object] = {"doc": doc}
+            sql = f"SELECT {_contains_sql('d', flt, params)} FROM (SELECT :doc AS d)"
+            found = bool(db.execute(sql, params).fetchone()[0])
+            assert found == json_contains(json.loads(doc), json.loads(flt)), (doc, flt)

@@ -144,7 +144,10 @@ def _contains_sql(column: str, filter_json: str, params: list[Any] | dict[str, A
             types = "IN ('integer', 'real')" if isinstance(value, (int, float)) else "= 'text'"
             terms.append(f"{kind} {types} AND json_extract({column}, '{path}') = {param(value)}")
 
-    walk("$", json.loads(filter_json))
+    flt = json.loads(filter_json)
+    if not isinstance(flt, dict):  # no key to test (metadata is always an object): json_contains decides
+        return f"json_contains({column}, {param(filter_json)})"
+    walk("$", flt)
     if not exact:
         terms.append(f"json_contains({column}, {param(filter_json)})")
     return "(" + " AND ".join(terms) + ")" if terms else "1"
