@@ -662,9 +662,11 @@ def cpu_budget(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, 
     The client's figure is its own (measured over the timed window); the others are their CPU over the phase's
     wall time (warm-up and start-up included) divided by the measured rate, so they are slight underestimates."""
     cores = os.cpu_count() or 1
-    phases = [(label, best(r[key], op), op) for label, key, op in _BUDGET_PHASES if r.get(key)]
     out = []
-    for label, chosen, op in phases:
+    for label, key, op in _BUDGET_PHASES:
+        if not r.get(key):
+            continue
+        chosen = best(r[key], op)
         rps = op_of(chosen, op)["rps"]
         us = {k: 1e4 * v / rps for k, v in chosen["phaseCpuPercent"].items() if k not in ("other", "bench clients")}
         us["bench clients"] = chosen["clientCpu"]["microsecondsPerOp"]
