@@ -259,6 +259,45 @@ async def test_a_thread_read_all_the_time_keeps_its_lease_without_asking_redis( 
         await other.aclose()
 
 
+async def test_a_head_read_that_misses_the_near_cache_reads_redis_by_the_head_it_was_told(  # type: ignore[no-untyped-def]
+    redis_proc, tmp_path, thread_id: str
+) -> None:
+    """The hot cache's answer before a near lookup names the head: on a near miss the Redis read goes by that id
+    (plain GETs) rather than following the head pointer in a script, and still serves the head."""
+    import zlib
+
+    from cairn_server.codec import Codec
+    from cairn_server.storage.base import SaveItem, StoredCheckpoint
+    from cairn_server.storage.redis_cache import RedisCache
+    from cairn_server.storage.sqlite import SqliteColdStore
+    from cairn_server.storage.tiered import TieredStore
+
+    cache = RedisCache.from_url(redis_proc.url, lease_ms=1000)
+    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20))
+    asked: list[str | None] = []
+    get = cache.get
+
+    async def recording(tenant, thread, namespace, checkpoint_id):  # type: ignore[no-untyped-def]
+        asked.append(checkpoint_id)
+        return await get(tenant, thread, namespace, checkpoint_id)
+
+    try:
+        for seq, cp_id in enumerate(("a", "b"), 1):
+            state = b'{"step": %d}' % seq
+            cp = StoredCheckpoint("t", thread_id, "", cp_id, "", "json", "", [], "{}", 0, len(state),
+                                  zlib.crc32(state), cp_id.encode(), state, seq)
+            await store.save(SaveItem(cp, raw_state=state))
+        assert store.near is not None
+        store.near.clear()
+        cache.get = recording  # type: ignore[method-assign]
+        hits = store.stats["cache_hits"]
+        loaded = await store.load("t", thread_id, "", None)
+        assert (loaded.checkpoint.checkpoint_id, loaded.state) == ("b", b'{"step": 2}')
+        assert asked == ["b"] and store.stats["cache_hits"] == hits + 1
+    finally:
+        await store.aclose()
+
+
 @pytest.fixture(params=[0, 1000], ids=["ask-redis-every-hit", "lease-1s"])
 def two_near_servers(request, server_factory, postgres_proc):  # type: ignore[no-untyped-def]
     """Two server processes on one Postgres database and one Redis, both with near caches; with leases, every

@@ -367,6 +367,40 @@ async def test_a_save_that_raced_an_invalidation_cannot_leave_an_older_head_cach
         await cache.aclose()
 
 
+async def test_redis_reads_by_id_and_by_head_in_one_write_serve_only_current_entries(  # type: ignore[no-untyped-def]
+    redis_proc, thread_id: str
+) -> None:
+    """A read by id is two plain GETs, a head read a script: mixed in one write they answer in order (also when
+    Redis has to load the script first), and an entry filled under an older generation is not served by its id
+    even while it is still stored."""
+    from cairn_server.storage.base import StoredCheckpoint
+    from cairn_server.storage.entry import decode_entry, encode_entry
+    from cairn_server.storage.redis_cache import RedisCache, _tag
+
+    cache = RedisCache.from_url(redis_proc.url)
+
+    def cp(cp_id: str, seq: int) -> StoredCheckpoint:
+        return StoredCheckpoint("t", thread_id, "", cp_id, "", "json", "", [], "{}", 0, 2, 0, b"", b"{}", seq)
+
+    def ids(found: list[tuple[int, bytes | None]]) -> list[str | None]:
+        return [None if blob is None else decode_entry(blob)[0].checkpoint_id for _, blob in found]
+
+    try:
+        (g0,) = await cache.generations([("t", thread_id)])
+        await cache.fill("t", thread_id, "", "x", 1, g0, encode_entry(g0, cp("x", 1), []), True)
+        await cache.fill("t", thread_id, "", "y", 2, g0, encode_entry(g0, cp("y", 2), []), False)
+        await cache.redis.call("SCRIPT", "FLUSH")
+        requests = [(thread_id, "", "y"), (thread_id, "", None), (thread_id, "", "nope"), (f"{thread_id}-2", "", None)]
+        found = await cache.get_many("t", requests)
+        assert ids(found) == ["y", "x", None, None]
+        assert [gen for gen, _ in found] == [g0, g0, g0, 0]
+        await cache.bump("t", thread_id)
+        assert ids(await cache.get_many("t", requests[:2])) == [None, None]
+        assert await cache.redis.call("EXISTS", _tag("t", thread_id) + ":c:\x00y") == 1  # stored, not served
+    finally:
+        await cache.aclose()
+
+
 def test_only_a_list_across_threads_reads_the_tenant_feed_index(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]
     """On a fresh database (no statistics yet) the planner took a plain (tenant, row_id) index even for a save's
     primary-key lookup and read every row of the tenant. The feed index's expression keeps it to the one query

@@ -9,8 +9,8 @@ shard and the Lua scripts below touch one slot:
     cairn:{TAG}:r            near leases: server process id -> lease end (Redis ms)
     cairn:near-token         "RANDOM|BORN_MS", set when missing: a new one means Redis lost its keys
 TAG is a hash of (tenant, thread id), so ids with `{`, `}` or odd bytes are safe.
-Reads and conditional fills are single round trips (EVALSHA; a fill SETs its entry in the
-same write), all over one pipelined connection (resp.py).
+Reads and conditional fills are single round trips (a head read and a fill are EVALSHAs, a read by id two plain
+GETs; a fill SETs its entry in the same write), all over one pipelined connection (resp.py).
 
 `current_many` tells a near cache what Redis says of threads now (token, generation, save counter, head) and,
 with `lease_ms`, grants this process a lease: until it ends, its near cache may trust that answer without asking
@@ -37,17 +37,17 @@ log = logging.getLogger("cairn.store")
 
 TOKEN_KEY = "cairn:near-token"
 
-_GET = """
+# A head read: the pointer, then its entry, in one step. A read by id needs no script: two plain GETs
+# (generation, entry) pipelined, since Lua would copy the entry into a string of its own on the way back
+# (24.6 against 5.3 µs of Redis CPU for a 15 KB entry). An entry filled under another generation is never served
+# (`_current`), so the two GETs need not run as one step.
+_GET_HEAD = """
 local gen = redis.call('GET', KEYS[1]) or '0'
-local key = KEYS[2]
-if ARGV[1] == 'head' then
-  local h = redis.call('GET', KEYS[2])
-  if not h then return {gen, false} end
-  local g, s, id = string.match(h, '^(%d+)|(%d+)|(.*)$')
-  if g ~= gen then return {gen, false} end
-  key = ARGV[2] .. id
-end
-return {gen, redis.call('GET', key)}
+local h = redis.call('GET', KEYS[2])
+if not h then return {gen, false} end
+local g, s, id = string.match(h, '^(%d+)|(%d+)|(.*)$')
+if g ~= gen then return {gen, false} end
+return {gen, redis.call('GET', ARGV[1] .. id)}
 """
 
 # Redis's clock in ms, and the near token ("RANDOM|BORN_MS"), set (from a fresh RANDOM) when missing.
@@ -162,7 +162,7 @@ class _Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()
 
 
-_GET_SCRIPT, _FILL_SCRIPT, _BUMP_SCRIPT, _CURRENT_SCRIPT = map(_Script, (_GET, _FILL, _BUMP, _CURRENT))
+_GET_HEAD_SCRIPT, _FILL_SCRIPT, _BUMP_SCRIPT, _CURRENT_SCRIPT = map(_Script, (_GET_HEAD, _FILL, _BUMP, _CURRENT))
 
 
 class RedisCache:
@@ -188,9 +188,14 @@ class RedisCache:
         self, script: _Script, calls: list[tuple[list[str], list[object]]], entries: Sequence[tuple[str, bytes]] = (),
     ) -> list[Any]:
         """EVALSHA per call, written together after a plain SET of each (key, entry) of `entries`; the scripts'
-        replies. The script is loaded only when Redis lacks it (then everything is sent again: SETs repeat)."""
+        replies."""
         commands: list[tuple[object, ...]] = [("SET", key, blob, "PX", self.ttl_ms) for key, blob in entries]
         commands += [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+        return (await self._execute(commands, script))[len(entries):]
+
+    async def _execute(self, commands: list[tuple[object, ...]], script: _Script) -> list[Any]:
+        """The replies to `commands`, written together. `script` (the one their EVALSHAs run) is loaded only when
+        Redis lacks it (then everything is sent again: SETs repeat)."""
         for attempt in (1, 2):
             replies = await self.redis.execute(commands)  # type: ignore[arg-type]
             if attempt == 2 or not any(isinstance(r, ReplyError) and str(r).startswith("NOSCRIPT") for r in replies):
@@ -198,8 +203,8 @@ class RedisCache:
             await self._load_script(script)
         failed = next((r for r in replies if isinstance(r, ReplyError)), None)
         if failed is not None:
-            raise CacheUnavailable(f"Redis refused a cache write or script: {failed}")
-        return replies[len(entries):]
+            raise CacheUnavailable(f"Redis refused a cache command or script: {failed}")
+        return replies
 
     async def _load_script(self, script: _Script) -> None:
         try:
@@ -210,30 +215,31 @@ class RedisCache:
     async def get(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[int, bytes | None]:
-        (gen_raw, blob), = await self._eval(_GET_SCRIPT, [self._get_call(tenant, thread_id, namespace, checkpoint_id)])
-        return self._current(gen_raw, blob)
+        return (await self.get_many(tenant, [(thread_id, namespace, checkpoint_id)]))[0]
 
     async def get_many(
         self, tenant: str, requests: list[tuple[str, str, str | None]]
     ) -> list[tuple[int, bytes | None]]:
-        replies = await self._eval(_GET_SCRIPT, [self._get_call(tenant, *request) for request in requests])
-        return [self._current(gen_raw, blob) for gen_raw, blob in replies]
+        """(generation, entry or None) of each (thread_id, namespace, checkpoint_id|None = its head), in one
+        round trip."""
+        commands: list[tuple[object, ...]] = []
+        for thread_id, namespace, checkpoint_id in requests:
+            tag = _tag(tenant, thread_id)
+            prefix = f"{tag}:c:{namespace}\x00"
+            if checkpoint_id is None:
+                commands.append(("EVALSHA", _GET_HEAD_SCRIPT.sha, 2, tag + ":g", f"{tag}:h:{namespace}", prefix))
+            else:
+                commands += (("GET", tag + ":g"), ("GET", prefix + checkpoint_id))
+        replies = iter(await self._execute(commands, _GET_HEAD_SCRIPT))
+        return [
+            self._current(*(next(replies) if checkpoint_id is None else (next(replies), next(replies))))
+            for _, _, checkpoint_id in requests
+        ]
 
     @staticmethod
-    def _get_call(
-        tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
-    ) -> tuple[list[str], list[object]]:
-        """KEYS and ARGV of the _GET script."""
-        tag = _tag(tenant, thread_id)
-        prefix = f"{tag}:c:{namespace}\x00"
-        if checkpoint_id is None:
-            return [tag + ":g", f"{tag}:h:{namespace}"], ["head", prefix]
-        return [tag + ":g", prefix + checkpoint_id], ["id", ""]
-
-    @staticmethod
-    def _current(gen_raw: bytes, blob: bytes | None) -> tuple[int, bytes | None]:
+    def _current(gen_raw: bytes | None, blob: bytes | None) -> tuple[int, bytes | None]:
         """(generation, entry), the entry dropped when it was filled under another generation."""
-        gen = int(gen_raw)
+        gen = int(gen_raw or 0)
         if blob is None:
             return gen, None
         try:
