@@ -119,6 +119,28 @@ def test_bench_plot_and_text(pg_redis, tmp_path: Path) -> None:  # type: ignore[
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "p99.9" in proc.stdout and "client CPU" in proc.stdout
 
+def test_late_starts_travel_from_each_process_to_the_plot(tmp_path: Path) -> None:
+    """--rate --plot: each process's late starts come back with its start time, shifted onto the merged clock,
+    and are drawn per window in the rate panel."""
+    pytest.importorskip("matplotlib")
+    from array import array
+
+    from cairn_server.bench import plot, report
+
+    def result(start: float, late: list[float]) -> dict:
+        samples = (array("d", [0.1, 0.2]).tobytes(), array("q", [2_000_000, 3_000_000]).tobytes(),
+                   array("B", [0, 0]).tobytes())
+        return {"ops": {}, "op_order": ["save"], "start": start, "end": start + 1.0, "cpu_user": 0.1,
+                "cpu_sys": 0.0, "rate": 50.0, "late": len(late), "max_lag_ns": 5_000_000, "samples": samples,
+                "late_t": array("d", late).tobytes()}
+
+    merged = report.merge([result(100.0, [0.5]), result(100.25, [0.1, 0.6])])
+    assert merged.late == 3 and sorted(merged.late_t) == pytest.approx([0.35, 0.5, 0.85])
+    png = tmp_path / "late.png"
+    plot.plot(merged, str(png), "late starts")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_bench_rate_paces_the_operations(pg_redis) -> None:  # type: ignore[no-untyped-def]
     """--rate: open loop, split between processes; no op starts before its turn, so 60 ops at 100/s take at
     least ~0.6 s whatever the server's speed (a bound set by the schedule, not a speed check)."""

@@ -370,6 +370,7 @@ class Runner:
         self.shared = shared_counters
         self.barrier = barrier
         self.samples_t = array("d") if plan.record_samples else None
+        self.late_t = array("d")  # --rate with samples: when each late op started (s since measuring began)
         self.samples_ns = array("q") if plan.record_samples else None
         self.samples_op = array("B") if plan.record_samples else None
         self.t0_ns = 0
@@ -418,6 +419,8 @@ class Runner:
             lag = now - due
             if lag > LATE_NS:
                 self.late += 1
+                if self.samples_t is not None and len(self.late_t) < MAX_SAMPLES:
+                    self.late_t.append((now - self.t0_ns) / 1e9)
             self.max_lag_ns = max(self.max_lag_ns, lag)
         return due
 
@@ -427,6 +430,7 @@ class Runner:
         self.start_wall = time.time()
         self.rusage0 = resource.getrusage(resource.RUSAGE_SELF)
         self.late = self.max_lag_ns = 0
+        del self.late_t[:]
         self.measuring = True
 
     def end_measure(self) -> None:
@@ -694,6 +698,7 @@ class Runner:
             "rate": self.plan.rate,
             "late": self.late,
             "max_lag_ns": self.max_lag_ns,
+            "late_t": self.late_t.tobytes(),
             "samples": (
                 (self.samples_t.tobytes(), self.samples_ns.tobytes(), self.samples_op.tobytes())  # type: ignore[union-attr]
                 if self.samples_t is not None

@@ -31,6 +31,7 @@ class Merged:
     late: int = 0  # ops that started more than loadgen.LATE_NS after they were due
     max_lag_ns: int = 0
     samples: list[tuple[float, array, array, array]] = field(default_factory=list)  # (offset s, t, ns, op)
+    late_t: list[float] = field(default_factory=list)  # when each late op started (s since the start)
     op_order: list[str] = field(default_factory=list)
 
     @property
@@ -86,6 +87,9 @@ def merge(results: list[dict[str, Any]]) -> Merged:
             if remap != bytes(range(len(remap))):
                 op = array("B", (remap[i] for i in op))
             m.samples.append((r["start"] - start, t, ns, op))
+            late = array("d")
+            late.frombytes(r["late_t"])
+            m.late_t += (r["start"] - start + x for x in late)
     return m
 
 
