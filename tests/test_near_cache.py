@@ -17,6 +17,17 @@ def _put(near: NearCache, started: int, cp_id: str, seq: int, size: int = 10, he
     near.put(started, "tenant", thread, "", cp_id, seq, value or cp_id, size, head)
 
 
+async def _store_over_redis(redis_url: str, tmp_path, lease_ms: int):  # type: ignore[no-untyped-def]
+    """One server process's tiered store, in this process: SQLite cold store, Redis hot cache, a near cache."""
+    from cairn_server.codec import Codec
+    from cairn_server.storage.redis_cache import RedisCache
+    from cairn_server.storage.sqlite import SqliteColdStore
+    from cairn_server.storage.tiered import TieredStore
+
+    cache = RedisCache.from_url(redis_url, lease_ms=lease_ms)
+    return TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20))
+
+
 def test_head_moves_only_forward_and_ids_stay_addressable() -> None:
     near = NearCache(1 << 20)
     _put(near, near.epoch(), "b", 2)
@@ -218,15 +229,12 @@ async def test_a_thread_read_all_the_time_keeps_its_lease_without_asking_redis( 
     change through another process still waits for the renewed lease and is then seen. Unread, it lapses."""
     import asyncio
 
-    from cairn_server.codec import Codec
     from cairn_server.storage.redis_cache import RedisCache
-    from cairn_server.storage.sqlite import SqliteColdStore
-    from cairn_server.storage.tiered import TieredStore
 
     lease_ms = 200
-    cache = RedisCache.from_url(redis_proc.url, lease_ms=lease_ms)
+    store = await _store_over_redis(redis_proc.url, tmp_path, lease_ms)
+    cache = store.cache
     other = RedisCache.from_url(redis_proc.url, lease_ms=lease_ms)  # another server process
-    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20))
     asked_by_reads, renewals = [], []
     current_many = cache.current_many
 
@@ -266,14 +274,10 @@ async def test_a_head_read_that_misses_the_near_cache_reads_redis_by_the_head_it
     (plain GETs) rather than following the head pointer in a script, and still serves the head."""
     import zlib
 
-    from cairn_server.codec import Codec
     from cairn_server.storage.base import SaveItem, StoredCheckpoint
-    from cairn_server.storage.redis_cache import RedisCache
-    from cairn_server.storage.sqlite import SqliteColdStore
-    from cairn_server.storage.tiered import TieredStore
 
-    cache = RedisCache.from_url(redis_proc.url, lease_ms=1000)
-    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20))
+    store = await _store_over_redis(redis_proc.url, tmp_path, 1000)
+    cache = store.cache
     asked: list[str | None] = []
     get = cache.get
 
