@@ -220,9 +220,9 @@ def test_corrupt_redis_entry_falls_back_and_is_evicted(server_factory, thread_id
     state = {"payload": "y" * 5000}
     with CheckpointClient(backend.target) as c:
         saved = c.save(thread_id, state)
-        before = set(r.keys("cairn:*:c:*"))
+        before = set(r.keys("cairn2:*:c:*"))
         c.load(thread_id)
-        entries = [k for k in r.keys("cairn:*:c:*") if saved.checkpoint_id.encode() in k]
+        entries = [k for k in r.keys("cairn2:*:c:*") if saved.checkpoint_id.encode() in k]
         assert entries, f"the checkpoint should be cached (keys: {len(before)})"
         for key in entries:
             blob = bytearray(r.get(key))
@@ -310,8 +310,9 @@ async def _fetchval(dsn: str, sql: str, *args: object) -> object:
         await conn.close()
 
 
-def test_cancelled_call_still_invalidates_the_cache(postgres_proc, thread_id: str) -> None:  # type: ignore[no-untyped-def]
-    """A delete whose caller gives up while the cache is slow must still invalidate (or mark pending) after commit."""
+def test_a_hung_redis_neither_holds_up_a_delete_nor_brings_the_checkpoint_back(postgres_proc, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """A delete owes the cache nothing (freshness.py): with Redis hung it is acknowledged within its deadline, and
+    the copy Redis still holds is never served, while Redis hangs or after it answers again."""
     from tests.conftest import new_database
     from tests.harness import RedisServer
 
@@ -321,84 +322,72 @@ def test_cancelled_call_still_invalidates_the_cache(postgres_proc, thread_id: st
             first = c.save(thread_id, {"n": 1}).checkpoint_id
             second = c.save(thread_id, {"n": 2}).checkpoint_id
             assert c.load(thread_id, checkpoint_id=second).json() == {"n": 2}  # cached
-            rds.pause()  # the cache hangs: the delete commits, then waits on the invalidation
-            with pytest.raises(DeadlineExceeded):
-                c.delete(thread_id, second, timeout=0.3)
-            time.sleep(1.5)  # the server finishes the delete it had started
+            rds.pause()
+            assert c.delete(thread_id, second, timeout=0.5)
+            with pytest.raises(NotFound):
+                c.load(thread_id, checkpoint_id=second)
             rds.resume()
             for _ in range(20):
-                with pytest.raises(Exception) as err:
+                with pytest.raises(NotFound):
                     c.load(thread_id, checkpoint_id=second)
-                assert type(err.value).__name__ == "NotFound"
                 assert c.load(thread_id).checkpoint_id == first
                 time.sleep(0.05)
 
 
 @pytest.mark.parametrize("cache_kind", ["redis", "memory"])
-async def test_a_save_that_raced_an_invalidation_cannot_leave_an_older_head_cached(  # type: ignore[no-untyped-def]
+async def test_hot_caches_keep_entries_by_key_and_answer_in_order(  # type: ignore[no-untyped-def]
     cache_kind: str, redis_proc, thread_id: str
 ) -> None:
-    """Save S reads generation g0; a delete bumps it to g1; a head read fills the older head X under g1; then S
-    commits and fills under g0. S's fill is dropped, and it must drop X with it: X is no longer the head."""
-    from cairn_server.storage.base import StoredCheckpoint
-    from cairn_server.storage.entry import encode_entry
+    """get_many answers in the order asked, None for what is not kept; put_many replaces what a key held."""
     from cairn_server.storage.memory_cache import MemoryCache
-    from cairn_server.storage.redis_cache import RedisCache, _tag
+    from cairn_server.storage.redis_cache import RedisCache
 
     cache = RedisCache.from_url(redis_proc.url) if cache_kind == "redis" else MemoryCache()
-
-    def cp(cp_id: str, seq: int) -> StoredCheckpoint:
-        return StoredCheckpoint("t", thread_id, "", cp_id, "", "json", "", [], "{}", 0, 2, 0, b"", b"{}", seq)
-
+    x, y = ("t", thread_id, "", "x"), ("t", thread_id, "ns", "y")
     try:
-        (g0,) = await cache.generations([("t", thread_id)])  # S, before its cold commit
-        await cache.bump("t", thread_id)  # a delete elsewhere in the thread
-        (g1,) = await cache.generations([("t", thread_id)])
-        older = cp("x", 5)
-        await cache.fill("t", thread_id, "", "x", 5, g1, encode_entry(g1, older, []), True)  # a head read
-        assert (await cache.get("t", thread_id, "", None))[1] is not None
-        saved = cp("s", 6)
-        await cache.fill_many([(saved, g0, encode_entry(g0, saved, []))])  # S lands
-        assert (await cache.get("t", thread_id, "", None))[1] is None
-        assert (await cache.get("t", thread_id, "", "s"))[1] is None  # nor is S's entry served by its id
-        if cache_kind == "redis":  # Redis SETs a fill's entry before its script checks the generation: deleted
-            assert await cache.redis.call("EXISTS", _tag("t", thread_id) + ":c:\x00s") == 0
+        await cache.put_many([(x, b"x1"), (y, b"y1")])
+        assert await cache.get_many([y, ("t", thread_id, "", "nope"), x, ("t2", thread_id, "", "x")]) == [
+            b"y1", None, b"x1", None]
+        await cache.put_many([(x, b"x2")])
+        assert await cache.get_many([x]) == [b"x2"]
     finally:
         await cache.aclose()
 
 
-async def test_redis_reads_by_id_and_by_head_in_one_write_serve_only_current_entries(  # type: ignore[no-untyped-def]
-    redis_proc, thread_id: str
+@pytest.mark.parametrize("cache_kind", ["redis", "memory"])
+async def test_a_copy_filled_under_an_older_stamp_is_never_served(  # type: ignore[no-untyped-def]
+    cache_kind: str, redis_proc, tmp_path, thread_id: str
 ) -> None:
-    """A read by id is two plain GETs, a head read a script: mixed in one write they answer in order (also when
-    Redis has to load the script first), and an entry filled under an older generation is not served by its id
-    even while it is still stored."""
-    from cairn_server.storage.base import StoredCheckpoint
-    from cairn_server.storage.entry import decode_entry, encode_entry
-    from cairn_server.storage.redis_cache import RedisCache, _tag
+    """A slow reader fills the hot cache with what it read before a delete and a re-save of the same id changed
+    the checkpoint (or a Redis rolled back to an older snapshot holds it): the stamp is older than the thread's
+    last clobbering change, so the cold row answers."""
+    import zlib
 
-    cache = RedisCache.from_url(redis_proc.url)
+    from cairn_server.codec import Codec
+    from cairn_server.storage.base import SaveItem, StoredCheckpoint
+    from cairn_server.storage.entry import encode_entry
+    from cairn_server.storage.memory_cache import MemoryCache
+    from cairn_server.storage.redis_cache import RedisCache
+    from cairn_server.storage.sqlite import SqliteColdStore
+    from cairn_server.storage.tiered import TieredStore
 
-    def cp(cp_id: str, seq: int) -> StoredCheckpoint:
-        return StoredCheckpoint("t", thread_id, "", cp_id, "", "json", "", [], "{}", 0, 2, 0, b"", b"{}", seq)
+    cache = RedisCache.from_url(redis_proc.url) if cache_kind == "redis" else MemoryCache()
+    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec())
 
-    def ids(found: list[tuple[int, bytes | None]]) -> list[str | None]:
-        return [None if blob is None else decode_entry(blob)[0].checkpoint_id for _, blob in found]
+    def cp(state: bytes) -> StoredCheckpoint:
+        return StoredCheckpoint("t", thread_id, "", "x", "", "json", "", [], "{}", 0, len(state), zlib.crc32(state),
+                                state, state, 0)
 
     try:
-        (g0,) = await cache.generations([("t", thread_id)])
-        await cache.fill("t", thread_id, "", "x", 1, g0, encode_entry(g0, cp("x", 1), []), True)
-        await cache.fill("t", thread_id, "", "y", 2, g0, encode_entry(g0, cp("y", 2), []), False)
-        await cache.redis.call("SCRIPT", "FLUSH")
-        requests = [(thread_id, "", "y"), (thread_id, "", None), (thread_id, "", "nope"), (f"{thread_id}-2", "", None)]
-        found = await cache.get_many("t", requests)
-        assert ids(found) == ["y", "x", None, None]
-        assert [gen for gen, _ in found] == [g0, g0, g0, 0]
-        await cache.bump("t", thread_id)
-        assert ids(await cache.get_many("t", requests[:2])) == [None, None]
-        assert await cache.redis.call("EXISTS", _tag("t", thread_id) + ":c:\x00y") == 1  # stored, not served
+        old = await store.save(SaveItem(cp(b'{"v": 1}'), raw_state=b'{"v": 1}'))
+        assert await store.delete("t", thread_id, "", "x")
+        await store.save(SaveItem(cp(b'{"v": 2}'), raw_state=b'{"v": 2}'))
+        await cache.put_many([(("t", thread_id, "", "x"), encode_entry(old.version, cp(b'{"v": 1}'), []))])
+        for checkpoint_id in ("x", None):
+            assert (await store.load("t", thread_id, "", checkpoint_id)).state == b'{"v": 2}'
+        assert store.stats["cache_refused"] >= 1
     finally:
-        await cache.aclose()
+        await store.aclose()
 
 
 def test_only_a_list_across_threads_reads_the_tenant_feed_index(server_factory, thread_id: str) -> None:  # type: ignore[no-untyped-def]

@@ -30,16 +30,13 @@ class Config:
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
     near_cache_mb: int = _opt(
         "decoded checkpoints and List pages kept inside each server process (MB), in front of the hot cache; "
-        "0 = off. With Redis, each near hit is first confirmed current by Redis (one small round trip), so it is "
-        "never staler than Redis itself",
+        "0 = off. Like every cached copy, a near hit is served only while the cold store vouches for it "
+        "(one small query per read, shared by concurrent reads)",
         default=64,
     )
     near_lease_ms: int = _opt(
-        "with Redis and a near cache: how long Redis's answer for a thread is trusted without asking again "
-        "(0-1000). A change of the thread made through another server process waits for the lease to end "
-        "before it is acknowledged, so a near hit is still never staler than an acknowledged change. Use one "
-        "value on every server sharing a Redis",
-        default=50,
+        "ignored (accepted so existing command lines still start): reads no longer trust near leases",
+        default=0,
     )
     zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)
     zstd_dictionary: str = _opt(
@@ -183,7 +180,7 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         raise ValueError(f"--zstd-dictionary expects latest or off, got {values['zstd_dictionary']!r}")
     if not 0 <= values.get("near_lease_ms", 0) <= 1000:
         raise ValueError(
-            f"--near-lease-ms expects 0 (ask Redis before every near hit) to 1000, got {values['near_lease_ms']}"
+            f"--near-lease-ms expects 0 to 1000 (it is ignored), got {values['near_lease_ms']}"
         )
     if values.get("near_cache_mb", 0) < 0:
         raise ValueError(f"--near-cache-mb expects 0 (off) or more, got {values['near_cache_mb']}")

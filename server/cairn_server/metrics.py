@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -23,8 +23,11 @@ class _StoreCollector(Collector):
 
     def collect(self) -> Iterator[Any]:
         stats = self.store.stats
-        cache = CounterMetricFamily("cairn_cache_lookups", "Cache lookups by result (near_hits: served from the in-process near cache)", labels=["result"])
-        for result in ("hits", "misses", "corrupt", "near_hits"):
+        cache = CounterMetricFamily(
+            "cairn_cache_lookups",
+            "Cache lookups by result (near_hits: served from the in-process near cache; refused: a copy the cold "
+            "store no longer vouches for)", labels=["result"])
+        for result in ("hits", "misses", "corrupt", "near_hits", "refused"):
             cache.add_metric([result], stats.get(f"cache_{result}", 0))
         yield cache
         errors = CounterMetricFamily("cairn_backend_errors", "Backend errors by tier", labels=["backend"])
@@ -34,22 +37,11 @@ class _StoreCollector(Collector):
         retention = CounterMetricFamily("cairn_retention_deleted", "Checkpoints removed by retention")
         retention.add_metric([], stats.get("retention_deleted", 0))
         yield retention
-        waits = CounterMetricFamily(
-            "cairn_lease_waits", "Acknowledgements delayed until another server process's near lease ended"
+        versions = CounterMetricFamily(
+            "cairn_version_reads", "Queries reading threads' versions from the cold store before reads (freshness)"
         )
-        waits.add_metric([], stats.get("lease_waits", 0))
-        yield waits
-        waited = CounterMetricFamily("cairn_lease_wait_seconds", "Time acknowledgements spent waiting for near leases")
-        waited.add_metric([], stats.get("lease_wait_seconds", 0))
-        yield waited
-        renewed = CounterMetricFamily(
-            "cairn_lease_renewals", "Near leases renewed ahead of their end because the thread was being read"
-        )
-        renewed.add_metric([], stats.get("lease_renewals", 0))
-        yield renewed
-        pending = GaugeMetricFamily("cairn_cache_pending_invalidations", "Threads waiting for the cache to return")
-        pending.add_metric([], len(getattr(self.store, "_pending", ())))
-        yield pending
+        versions.add_metric([], self.store.versions.queries)
+        yield versions
 
 
 class Metrics:

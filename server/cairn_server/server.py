@@ -57,20 +57,15 @@ async def open_store(config: Config) -> TieredStore:
 
         cache = RedisCache.from_url(
             config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds,
-            # Even without a near cache of its own: its changes wait out the leases of servers that have one.
-            lease_ms=config.near_lease_ms,
         )
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
     codec = Codec(config.zstd_level, keys, use_dictionary=config.zstd_dictionary == "latest")
     codec.add_dictionaries(await cold.dictionaries())
-    near = None
-    if config.near_cache_mb:
-        # With Redis, entries live no longer than Redis's own (near_cache.py: generations restart when they expire).
-        near = NearCache(
-            config.near_cache_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None
-        )
+    if config.near_lease_ms:
+        log.warning("--near-lease-ms is ignored: reads no longer trust leases, the cold store says what is current")
+    near = NearCache(config.near_cache_mb << 20) if config.near_cache_mb else None
     return TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
     )

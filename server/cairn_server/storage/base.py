@@ -1,9 +1,10 @@
 """The storage contract: records, queries and the two tier Protocols.
 
 A cold store is the truth (Postgres, or SQLite for the embedded default); a hot
-cache (Redis, or an in-process LRU) only ever holds copies that it can prove are
-current (see tiered.py). Both take and return already-encoded states: codec,
-compressed bytes, raw size and checksum travel together.
+cache (Redis, or an in-process LRU) only holds copies stamped with the version they
+were current at, served only while the cold store says they still are
+(freshness.py). Both take and return already-encoded states: codec, compressed
+bytes, raw size and checksum travel together.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import xxhash
 
 from ..errors import AlreadyExists, CairnError, InvalidArgument, NotFound
+from .freshness import ThreadVersion, VersionKey
 
 
 @dataclass(slots=True)
@@ -85,7 +87,7 @@ class SaveOutcome:
     sequence: int = 0
     created_at: datetime | None = None
     current_head_id: str = ""
-    ack_at: float = 0.0  # event-loop time before which the save is not acknowledged (near leases elsewhere)
+    version: int = 0  # the thread's version once the save committed (freshness.py): the stamp of its copies
 
 
 @dataclass(slots=True)
@@ -113,16 +115,6 @@ class ListQuery:
     include_state: bool
     include_writes: bool
     zstd_states: bool = False  # states go out as their stored zstd frames (a rendering choice, part of the key)
-
-
-@dataclass(slots=True, frozen=True)
-class Current:
-    """What a shared hot cache says of a thread now: a near cache serves an entry only if its stamp matches."""
-
-    token: bytes  # changes when the hot cache lost its keys (restart, flush)
-    generation: int  # bumped by every invalidation
-    saves: int  # counts saves: List pages are stamped with (generation, saves)
-    head: str | None  # the namespace's head checkpoint id, if the hot cache knows it under this generation
 
 
 @dataclass(slots=True)
@@ -204,6 +196,11 @@ class ColdStore(Protocol):
 
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]: ...
 
+    async def versions(self, keys: list[VersionKey]) -> list[ThreadVersion]:
+        """What the store says now of each (tenant, thread_id, namespace, want_head), all read in one snapshot:
+        see freshness.py. The head is looked up only where asked for."""
+        ...
+
     async def dictionaries(self) -> list[tuple[int, bytes]]:
         """Trained zstd dictionaries as (dictionary id, data), oldest first."""
         ...
@@ -253,66 +250,29 @@ class ColdStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+class CacheUnavailable(Exception):
+    """Raised by a hot cache when its backend cannot be reached; never reaches a client."""
+
+
+# (tenant, thread_id, namespace, checkpoint_id): one checkpoint's place in a hot cache.
+EntryKey = tuple[str, str, str, str]
+
+
 class HotCache(Protocol):
-    """The fast tier. Entries are tagged with their thread's generation; see tiered.py.
+    """The fast tier: checkpoint entries by key, each carrying the stamp it was current at (entry.py). It is never
+    asked what is current (freshness.py), so it needs no invalidation and may lose or roll back entries freely.
 
     Every call returns, or raises CacheUnavailable, within the cache timeout the cache was made with: the
     tiered store sets no timer of its own."""
 
     name: str
-    shared: bool  # other processes write through it too (Redis): a near cache must ask `current_many` first
-    lease_ms: int  # how long `current_many`'s answer may be trusted without asking again (0: not at all)
 
-    async def get(
-        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
-    ) -> tuple[int, bytes | None]:
-        """Return (current generation of the thread, entry blob or None).
-
-        With checkpoint_id None, the entry of the thread's cached head."""
+    async def get_many(self, keys: list[EntryKey]) -> list[bytes | None]:
+        """The entry kept under each key, or None, in one round trip."""
         ...
 
-    async def get_many(
-        self, tenant: str, requests: list[tuple[str, str, str | None]]
-    ) -> list[tuple[int, bytes | None]]:
-        """get() of each (thread_id, namespace, checkpoint_id|None) of one tenant, in one round trip."""
-        ...
-
-    async def fill(
-        self,
-        tenant: str,
-        thread_id: str,
-        namespace: str,
-        checkpoint_id: str,
-        sequence: int,
-        generation: int,
-        blob: bytes,
-        make_head: bool,
-    ) -> None:
-        """Store blob only if the thread's generation is still `generation`."""
-        ...
-
-    async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
-        """The current generation of each (tenant, thread_id), in one round trip."""
-        ...
-
-    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> int:
-        """The entries of saved checkpoints, as heads, in one round trip. Unlike `fill`, an entry whose generation
-        moved bumps the generation: a read may have cached an older head between the save's generation read and
-        now, which must not outlive this save. Returns the ms to wait before acknowledging (see `bump`)."""
-        ...
-
-    async def bump(self, tenant: str, thread_id: str) -> int:
-        """Invalidate everything cached for the thread (delete, clear, writes...). Returns how many ms the change
-        must wait before it is acknowledged: other processes' near leases on the thread run out then."""
-        ...
-
-    async def bump_many(self, threads: list[tuple[str, str]]) -> list[int]:
-        """bump() of each (tenant, thread_id), in one round trip."""
-        ...
-
-    async def current_many(self, requests: list[tuple[str, str, str]]) -> list[Current]:
-        """Shared caches only: what the cache says now of each (tenant, thread_id, namespace), in one round trip,
-        with a lease of `lease_ms` on each thread for this process."""
+    async def put_many(self, entries: list[tuple[EntryKey, bytes]]) -> None:
+        """Keep each entry under its key (replacing what was there), in one round trip."""
         ...
 
     async def aclose(self) -> None: ...

@@ -1,10 +1,10 @@
 """The bytes a hot cache holds for one checkpoint: the row, its writes, and a CRC over all of it.
 
-    b"C1" | u64 generation | u32 crc32(body) | body
+    b"C2" | u64 stamp | u32 crc32(body) | body
     body = u32 len | header JSON | u32 len | state | (u32 len | write value)*
 
-The generation ties the entry to its thread's cache generation (tiered.py);
-the CRC makes a corrupted entry a cache miss (evicted) instead of wrong data.
+The stamp is the thread version the entry was current at (freshness.py); the
+CRC makes a corrupted entry a cache miss (evicted) instead of wrong data.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import datetime
 
 from .base import StoredCheckpoint, StoredWrite
 
-MAGIC = b"C1"
+MAGIC = b"C2"  # C1 entries carried a cache generation, which is not a stamp: never read them as one
 _HEAD = struct.Struct("!2sQI")
 _LEN = struct.Struct("!I")
 
@@ -25,7 +25,7 @@ class CorruptEntry(Exception):
     """The cache entry does not decode or fails its CRC."""
 
 
-def encode_entry(generation: int, cp: StoredCheckpoint, writes: list[StoredWrite]) -> bytes:
+def encode_entry(stamp: int, cp: StoredCheckpoint, writes: list[StoredWrite]) -> bytes:
     header = {
         "t": cp.tenant,
         "th": cp.thread_id,
@@ -50,18 +50,13 @@ def encode_entry(generation: int, cp: StoredCheckpoint, writes: list[StoredWrite
     for w in writes:
         parts += [_LEN.pack(len(w.value)), w.value]
     body = b"".join(parts)
-    return _HEAD.pack(MAGIC, generation, zlib.crc32(body)) + body
+    return _HEAD.pack(MAGIC, stamp, zlib.crc32(body)) + body
 
 
-def entry_generation(blob: bytes) -> int:
-    if len(blob) < _HEAD.size or blob[:2] != MAGIC:
-        raise CorruptEntry("bad magic")
-    return _HEAD.unpack_from(blob)[1]
-
-
-def decode_entry(blob: bytes) -> tuple[StoredCheckpoint, list[StoredWrite]]:
+def decode_entry(blob: bytes) -> tuple[int, StoredCheckpoint, list[StoredWrite]]:
+    """(stamp, checkpoint, writes) of an entry; CorruptEntry if it does not decode or fails its CRC."""
     try:
-        magic, _gen, crc = _HEAD.unpack_from(blob)
+        magic, stamp, crc = _HEAD.unpack_from(blob)
         body = memoryview(blob)[_HEAD.size :]
         if magic != MAGIC or zlib.crc32(body) != crc:
             raise CorruptEntry("checksum mismatch")
@@ -103,7 +98,7 @@ def decode_entry(blob: bytes) -> tuple[StoredCheckpoint, list[StoredWrite]]:
                         cp.checkpoint_id)
             for task_id, task_path, idx, channel, value_type in h["w"]
         ]
-        return cp, writes
+        return stamp, cp, writes
     except CorruptEntry:
         raise
     except (struct.error, ValueError, KeyError, TypeError) as exc:

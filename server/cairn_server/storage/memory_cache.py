@@ -1,7 +1,7 @@
-"""In-process hot cache (the embedded default): an LRU with per-entry TTL.
+"""In-process hot cache (the embedded default): entries by key in an LRU, each with a TTL.
 
-Same contract as the Redis cache, including thread generations, so the tiered
-store's invalidation logic is exercised identically by both.
+Same contract as the Redis cache (base.HotCache): entries carry their stamps, and the tiered store decides with
+the cold store's versions whether one may be served (freshness.py).
 """
 
 from __future__ import annotations
@@ -9,102 +9,37 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from .base import StoredCheckpoint
-from .entry import entry_generation
+from .base import EntryKey
 
 
 class MemoryCache:
     name = "memory"
-    shared = False  # one process: its near cache sees every change itself
-    lease_ms = 0
 
     def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600) -> None:
         self.max_entries = max_entries
         self.ttl_seconds = ttl_seconds
-        self._entries: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
-        self._heads: dict[tuple[str, str, str], tuple[int, int, str]] = {}  # -> (generation, sequence, id)
-        self._generations: dict[tuple[str, str], int] = {}
+        self._entries: OrderedDict[EntryKey, tuple[float, bytes]] = OrderedDict()  # -> (monotonic expiry, entry)
 
-    def _gen(self, tenant: str, thread_id: str) -> int:
-        return self._generations.get((tenant, thread_id), 0)
+    async def get_many(self, keys: list[EntryKey]) -> list[bytes | None]:
+        out: list[bytes | None] = []
+        now = time.monotonic()
+        for key in keys:
+            item = self._entries.get(key)
+            if item is not None and item[0] < now:
+                del self._entries[key]
+                item = None
+            if item is not None:
+                self._entries.move_to_end(key)
+            out.append(None if item is None else item[1])
+        return out
 
-    async def get(
-        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
-    ) -> tuple[int, bytes | None]:
-        gen = self._gen(tenant, thread_id)
-        if checkpoint_id is None:
-            head = self._heads.get((tenant, thread_id, namespace))
-            if head is None or head[0] != gen:
-                return gen, None
-            checkpoint_id = head[2]
-        key = (tenant, thread_id, namespace, checkpoint_id)
-        item = self._entries.get(key)
-        if item is None:
-            return gen, None
-        expires, blob = item
-        if expires < time.monotonic():
-            del self._entries[key]
-            return gen, None
-        self._entries.move_to_end(key)
-        try:
-            if entry_generation(blob) != gen:
-                return gen, None
-        except Exception:
-            return gen, blob  # let the caller find it corrupt, count it and evict it
-        return gen, blob
-
-    async def get_many(
-        self, tenant: str, requests: list[tuple[str, str, str | None]]
-    ) -> list[tuple[int, bytes | None]]:
-        return [await self.get(tenant, *request) for request in requests]
-
-    async def fill(
-        self,
-        tenant: str,
-        thread_id: str,
-        namespace: str,
-        checkpoint_id: str,
-        sequence: int,
-        generation: int,
-        blob: bytes,
-        make_head: bool,
-    ) -> None:
-        if self._gen(tenant, thread_id) != generation:
-            return
-        key = (tenant, thread_id, namespace, checkpoint_id)
-        self._entries[key] = (time.monotonic() + self.ttl_seconds, blob)
-        self._entries.move_to_end(key)
+    async def put_many(self, entries: list[tuple[EntryKey, bytes]]) -> None:
+        expires = time.monotonic() + self.ttl_seconds
+        for key, blob in entries:
+            self._entries[key] = (expires, blob)
+            self._entries.move_to_end(key)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
-        if make_head:
-            hkey = (tenant, thread_id, namespace)
-            head = self._heads.get(hkey)
-            if head is None or head[0] != generation or head[1] < sequence:
-                if len(self._heads) >= self.max_entries and hkey not in self._heads:
-                    self._heads.clear()  # heads are cheap to rebuild: a bounded cache beats an LRU here
-                self._heads[hkey] = (generation, sequence, checkpoint_id)
-
-    async def generations(self, threads: list[tuple[str, str]]) -> list[int]:
-        return [self._gen(tenant, thread_id) for tenant, thread_id in threads]
-
-    async def fill_many(self, fills: list[tuple[StoredCheckpoint, int, bytes]]) -> int:
-        for cp, generation, blob in fills:
-            if self._gen(cp.tenant, cp.thread_id) != generation:
-                # a save that raced an invalidation: a read may have cached an older head since
-                await self.bump(cp.tenant, cp.thread_id)
-                continue
-            await self.fill(cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id, cp.sequence, generation, blob,
-                            True)
-        return 0
-
-    async def bump(self, tenant: str, thread_id: str) -> int:
-        # Entries and heads tagged with the old generation become misses; no scan needed.
-        key = (tenant, thread_id)
-        self._generations[key] = self._generations.get(key, 0) + 1
-        return 0
-
-    async def bump_many(self, threads: list[tuple[str, str]]) -> list[int]:
-        return [await self.bump(tenant, thread_id) for tenant, thread_id in threads]
 
     async def aclose(self) -> None:
         self._entries.clear()

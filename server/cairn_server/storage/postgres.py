@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -40,6 +41,7 @@ from .base import (
     write_conflict,
     write_from_row,
 )
+from .freshness import ThreadVersion, VersionKey
 
 # Ordered list: the index + 1 is the schema version. Never edit a released entry; append.
 MIGRATIONS = [
@@ -200,6 +202,156 @@ MIGRATIONS = [
     # Building it on a large table blocks saves until it is built.
     """
     CREATE INDEX cairn_checkpoints_tenant_feed ON cairn_checkpoints ((tenant || ''), row_id);
+    """,    # Freshness (freshness.py): every change of a thread first locks the thread's row of cairn_versions, then
+    # stamps it with a new number from one sequence, in the change's own transaction. Rows outlive Clear, so a
+    # number is never reused. cairn_save locks it before the head, so a copy into the thread and a save to it
+    # are serialized too.
+    """
+    CREATE SEQUENCE cairn_version_seq;
+    CREATE TABLE cairn_versions (
+        tenant text NOT NULL, thread_id text NOT NULL, version bigint NOT NULL, clobbered bigint NOT NULL,
+        PRIMARY KEY (tenant, thread_id)
+    );
+    CREATE FUNCTION cairn_lock_thread(p_tenant text, p_thread text) RETURNS void LANGUAGE plpgsql AS $fn$
+    BEGIN
+        PERFORM 1 FROM cairn_versions WHERE tenant = p_tenant AND thread_id = p_thread FOR UPDATE;
+        IF NOT FOUND THEN
+            INSERT INTO cairn_versions VALUES (p_tenant, p_thread, 0, 0) ON CONFLICT DO NOTHING;
+            PERFORM 1 FROM cairn_versions WHERE tenant = p_tenant AND thread_id = p_thread FOR UPDATE;
+        END IF;
+    END
+    $fn$;
+    -- A change of a thread its caller has locked: the new version. p_clobber for every change but inserting new
+    -- checkpoints. nextval runs under the lock, so a thread's versions rise in commit order.
+    CREATE FUNCTION cairn_bump(p_tenant text, p_thread text, p_clobber boolean) RETURNS bigint
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        v bigint := nextval('cairn_version_seq');
+    BEGIN
+        UPDATE cairn_versions SET version = v, clobbered = CASE WHEN p_clobber THEN v ELSE clobbered END
+        WHERE tenant = p_tenant AND thread_id = p_thread;
+        RETURN v;
+    END
+    $fn$;
+    DROP FUNCTION cairn_save(text, text, text, text, text, text, text, text[], jsonb, smallint, integer, bigint,
+        bytea, bytea, text, boolean, boolean);
+    CREATE FUNCTION cairn_save(
+        p_tenant text, p_thread text, p_ns text, p_id text, p_parent text, p_state_type text, p_node text,
+        p_next text[], p_metadata jsonb, p_codec smallint, p_raw_size integer, p_checksum bigint, p_hash bytea,
+        p_state bytea, p_expected_head text, p_expect_empty boolean, p_replace boolean,
+        OUT status text, OUT seq bigint, OUT created timestamptz, OUT head text, OUT version bigint)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        old record;
+    BEGIN
+        PERFORM cairn_lock_thread(p_tenant, p_thread);
+        INSERT INTO cairn_threads AS t (tenant, thread_id, namespace, last_sequence, updated_at)
+        VALUES (p_tenant, p_thread, p_ns, 0, now())
+        ON CONFLICT (tenant, thread_id, namespace) DO UPDATE SET last_sequence = t.last_sequence
+        RETURNING t.last_sequence INTO seq;
+        SELECT c.sequence, c.created_at, c.content_hash INTO old FROM cairn_checkpoints c
+        WHERE c.tenant = p_tenant AND c.thread_id = p_thread AND c.namespace = p_ns AND c.checkpoint_id = p_id;
+        IF FOUND THEN
+            seq := old.sequence;
+            created := old.created_at;
+            IF old.content_hash = p_hash THEN
+                status := 'exists';
+                SELECT v.version INTO version FROM cairn_versions v
+                WHERE v.tenant = p_tenant AND v.thread_id = p_thread;
+            ELSIF NOT p_replace THEN
+                status := 'conflict';
+            ELSE
+                UPDATE cairn_checkpoints SET parent_checkpoint_id = p_parent, state_type = p_state_type,
+                    node_name = p_node, next_nodes = p_next, metadata = p_metadata, codec = p_codec,
+                    raw_size = p_raw_size, checksum = p_checksum, content_hash = p_hash, state = p_state
+                WHERE tenant = p_tenant AND thread_id = p_thread AND namespace = p_ns AND checkpoint_id = p_id;
+                status := 'replaced';
+                version := cairn_bump(p_tenant, p_thread, true);
+            END IF;
+            RETURN;
+        END IF;
+        IF p_expected_head IS NOT NULL OR p_expect_empty THEN
+            SELECT c.checkpoint_id INTO head FROM cairn_checkpoints c
+            WHERE c.tenant = p_tenant AND c.thread_id = p_thread AND c.namespace = p_ns
+            ORDER BY c.row_id DESC LIMIT 1;
+            IF coalesce(head, '') IS DISTINCT FROM coalesce(p_expected_head, '') THEN
+                status := 'head_moved';
+                head := coalesce(head, '');
+                RETURN;
+            END IF;
+        END IF;
+        seq := seq + 1;
+        created := clock_timestamp();
+        UPDATE cairn_threads SET last_sequence = seq, updated_at = created
+        WHERE tenant = p_tenant AND thread_id = p_thread AND namespace = p_ns;
+        INSERT INTO cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id,
+            sequence, created_at, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum,
+            content_hash, state)
+        VALUES (p_tenant, p_thread, p_ns, p_id, p_parent, seq, created, p_state_type, p_node, p_next,
+            p_metadata, p_codec, p_raw_size, p_checksum, p_hash, p_state);
+        status := 'inserted';
+        version := cairn_bump(p_tenant, p_thread, false);
+    END
+    $fn$;
+    CREATE OR REPLACE FUNCTION cairn_put_writes_many(
+        p_lock bigint[], p_tenant text[], p_thread text[], p_ns text[], p_id text[], p_task text[], p_path text[],
+        p_replace boolean[], p_first integer[], p_count integer[],
+        p_idx integer[], p_channel text[], p_type text[], p_value bytea[])
+    RETURNS TABLE (status text, written integer, conflict_idx integer)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        lo integer;
+        hi integer;
+    BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_tenant, 1), 0) LOOP
+            written := 0;
+            conflict_idx := NULL;
+            PERFORM cairn_lock_thread(p_tenant[i], p_thread[i]);
+            PERFORM 1 FROM cairn_checkpoints c WHERE c.tenant = p_tenant[i] AND c.thread_id = p_thread[i]
+                AND c.namespace = p_ns[i] AND c.checkpoint_id = p_id[i] FOR KEY SHARE;
+            IF NOT FOUND THEN
+                status := 'missing';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            PERFORM pg_advisory_xact_lock(p_lock[i]);
+            lo := p_first[i];
+            hi := p_first[i] + p_count[i] - 1;
+            IF NOT p_replace[i] THEN
+                SELECT n.idx INTO conflict_idx
+                FROM unnest(p_idx[lo:hi], p_channel[lo:hi], p_type[lo:hi], p_value[lo:hi]) WITH ORDINALITY
+                    AS n(idx, channel, value_type, value, ord)
+                JOIN cairn_writes w ON w.tenant = p_tenant[i] AND w.thread_id = p_thread[i]
+                    AND w.namespace = p_ns[i] AND w.checkpoint_id = p_id[i] AND w.task_id = p_task[i]
+                    AND w.idx = n.idx
+                WHERE (w.channel, w.value_type, w.value) IS DISTINCT FROM (n.channel, n.value_type, n.value)
+                ORDER BY n.ord LIMIT 1;
+                IF FOUND THEN
+                    status := 'conflict';
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+            END IF;
+            INSERT INTO cairn_writes AS w (tenant, thread_id, namespace, checkpoint_id, task_id, idx, task_path,
+                channel, value_type, value)
+            SELECT p_tenant[i], p_thread[i], p_ns[i], p_id[i], p_task[i], n.idx, p_path[i], n.channel,
+                n.value_type, n.value
+            FROM unnest(p_idx[lo:hi], p_channel[lo:hi], p_type[lo:hi], p_value[lo:hi])
+                AS n(idx, channel, value_type, value)
+            ON CONFLICT (tenant, thread_id, namespace, checkpoint_id, task_id, idx) DO UPDATE SET
+                task_path = excluded.task_path, channel = excluded.channel, value_type = excluded.value_type,
+                value = excluded.value
+            WHERE (w.channel, w.value_type, w.value) IS DISTINCT FROM (excluded.channel, excluded.value_type,
+                excluded.value);
+            GET DIAGNOSTICS written = ROW_COUNT;
+            IF written > 0 THEN
+                PERFORM cairn_bump(p_tenant[i], p_thread[i], true);
+            END IF;
+            status := 'ok';
+            RETURN NEXT;
+        END LOOP;
+    END
+    $fn$;
     """,
 ]
 
@@ -211,9 +363,9 @@ _COLS = (
     "state_type, node_name, next_nodes, metadata::text AS metadata, codec, raw_size, checksum, content_hash, "
     "octet_length(state) AS stored_bytes"
 )
-_SAVE_ONE = "SELECT status, seq, created, head FROM cairn_save($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb,$10,$11,$12,$13,$14,$15,$16,$17)"
+_SAVE_ONE = "SELECT status, seq, created, head, version FROM cairn_save($1,$2,$3,$4,$5,$6,$7,$8,$9::jsonb,$10,$11,$12,$13,$14,$15,$16,$17)"
 _SAVE_MANY = """
-SELECT r.status, r.seq, r.created, r.head
+SELECT r.status, r.seq, r.created, r.head, r.version
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
             $9::text[], $10::int2[], $11::int4[], $12::int8[], $13::bytea[], $14::bytea[], $15::text[],
             $16::bool[], $17::bool[])
@@ -241,6 +393,16 @@ _WRITES_OF = (
     "ORDER BY task_path, task_id, idx"
 )
 
+# What freshness.py needs before a read, in one snapshot: each thread's versions, and a head where asked for.
+_VERSIONS = """
+SELECT coalesce(v.version, 0) AS version, coalesce(v.clobbered, 0) AS clobbered,
+    CASE WHEN k.head THEN (SELECT c.checkpoint_id FROM cairn_checkpoints c
+        WHERE c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns ORDER BY c.row_id DESC LIMIT 1) END AS head
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[]) WITH ORDINALITY AS k(t, th, ns, head, ord)
+LEFT JOIN cairn_versions v ON v.tenant = k.t AND v.thread_id = k.th
+ORDER BY k.ord
+"""
+
 # Exceptions that mean "the database is not reachable or not answering now".
 _UNREACHABLE = (
     OSError,
@@ -260,7 +422,20 @@ def _row_to_checkpoint(r: Any, with_state: bool) -> StoredCheckpoint:
 
 
 def _outcome(r: Any) -> SaveOutcome:
-    return SaveOutcome(r["status"], r["seq"] or 0, r["created"], r["head"] or "")
+    return SaveOutcome(r["status"], r["seq"] or 0, r["created"], r["head"] or "", r["version"] or 0)
+
+
+def _primary_only(dsn: str) -> str:
+    """The target_session_attrs to connect with: a DSN may name read-write or primary (the default: read-write),
+    nothing that admits a standby."""
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(dsn).query) if "://" in dsn else {}
+    asked = query.get("target_session_attrs", ["read-write"])[-1]
+    if asked not in ("read-write", "primary"):
+        raise ValueError(
+            f"--postgres-dsn asks for target_session_attrs={asked}, which admits a standby: Cairn reads and writes "
+            "the primary only (a standby may lag behind deletes); use read-write or primary"
+        )
+    return asked
 
 
 async def _no_reset(conn: asyncpg.Connection) -> None:
@@ -301,6 +476,9 @@ class PostgresColdStore:
         try:
             pool = await asyncpg.create_pool(
                 dsn,
+                # Reads and writes go to a primary only: a standby may lag, and a read it answered would put a
+                # checkpoint already deleted on the primary back into the caches. A multi-host DSN finds the primary.
+                target_session_attrs=_primary_only(dsn),
                 min_size=1,
                 max_size=pool_size,
                 timeout=timeout_seconds,
@@ -310,6 +488,10 @@ class PostgresColdStore:
                 # so asyncpg's RESET ALL on every release is pure cost (6% of List CPU in the profile).
                 reset=_no_reset,
             )
+        except asyncpg.TargetServerAttributeNotMatched as exc:
+            raise Unavailable(
+                "no host of --postgres-dsn accepts writes (each is a standby or read-only); point it at the primary"
+            ) from exc
         except _UNREACHABLE as exc:
             raise Unavailable(f"cannot connect to Postgres: {exc}") from exc
         store = cls(pool, timeout_seconds, pool_size)
@@ -422,17 +604,34 @@ class PostgresColdStore:
         return out
 
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
-        async with self._conn() as conn:
+        async with self._conn() as conn, conn.transaction():
+            await self._lock_threads(conn, tenant, [thread_id])
             status = await conn.execute(
                 "DELETE FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4",
                 tenant, thread_id, namespace, checkpoint_id, timeout=self.timeout,
             )
-            return status != "DELETE 0"
+            if status == "DELETE 0":
+                return False
+            await self._clobbered(conn, tenant, [thread_id])
+            return True
+
+    async def _lock_threads(self, conn: asyncpg.Connection, tenant: str, thread_ids: list[str]) -> None:
+        """Lock the threads (freshness.py), in the order every writer takes them, in the caller's transaction."""
+        await conn.execute(
+            'SELECT cairn_lock_thread($1, t) FROM unnest($2::text[]) AS t ORDER BY t COLLATE "C"',
+            tenant, list(thread_ids), timeout=self.timeout,
+        )
+
+    async def _clobbered(self, conn: asyncpg.Connection, tenant: str, thread_ids: list[str]) -> None:
+        """Record that the locked threads' existing checkpoints changed (freshness.py)."""
+        await conn.execute(
+            "SELECT cairn_bump($1, t, true) FROM unnest($2::text[]) AS t", tenant, list(thread_ids),
+            timeout=self.timeout,
+        )
 
     async def _delete_in_key_order(self, conn: asyncpg.Connection, rows: str, *args: Any) -> list[Any]:
         """Deletes the checkpoints `c` of `rows` ("FROM ... c ..."), having locked them in key order first (in the
-        caller's transaction); returns their keys. Rows that match only after the lock are left alone: deleting
-        them too would lock them out of order."""
+        caller's transaction, which has locked their threads); returns their keys."""
         keys = await conn.fetch(
             f"SELECT c.tenant, c.thread_id, c.namespace, c.checkpoint_id {rows} "
             f'ORDER BY {_THREAD_ORDER}, c.checkpoint_id COLLATE "C" FOR UPDATE OF c',
@@ -444,23 +643,23 @@ class PostgresColdStore:
 
     async def clear(self, tenant: str, thread_id: str) -> int:
         async with self._conn() as conn, conn.transaction():
+            await self._lock_threads(conn, tenant, [thread_id])
             return await self._clear(conn, tenant, thread_id)
 
     async def _clear(self, conn: asyncpg.Connection, tenant: str, thread_id: str) -> int:
-        """A thread's heads, then its checkpoints (the order a save takes them), locked and deleted."""
+        """A locked thread's heads, then its checkpoints (the order a save takes them), locked and deleted."""
         await conn.execute(_LOCK_HEADS, tenant, thread_id, timeout=self.timeout)
         removed = len(await self._delete_in_key_order(conn, _OF_THREAD, tenant, thread_id))
         await conn.execute(
             "DELETE FROM cairn_threads WHERE tenant=$1 AND thread_id=$2", tenant, thread_id, timeout=self.timeout
         )
+        await self._clobbered(conn, tenant, [thread_id])
         return removed
 
     async def copy_thread(self, tenant: str, source: str, target: str) -> int:
         async with self._conn() as conn, conn.transaction():
-            # Lock the target's heads so a concurrent save cannot slip in between the check and the copy.
-            await conn.execute(
-                "SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))", tenant, target, timeout=self.timeout
-            )
+            # The lock every save to the target takes first: a save cannot slip in between the check and the copy.
+            await self._lock_threads(conn, tenant, [target])
             if await conn.fetchval(
                 "SELECT 1 FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 LIMIT 1", tenant, target,
                 timeout=self.timeout,
@@ -481,17 +680,23 @@ class PostgresColdStore:
                 "channel, value_type, value FROM cairn_writes WHERE tenant=$1 AND thread_id=$2",
                 tenant, source, target, timeout=self.timeout,
             )
+            # A target emptied by Delete keeps its heads' last sequences: the next save must still go past the
+            # copied head's.
             await conn.execute(
-                "INSERT INTO cairn_threads SELECT tenant, $3, namespace, last_sequence, now() FROM cairn_threads "
-                "WHERE tenant=$1 AND thread_id=$2 ON CONFLICT DO NOTHING",
+                "INSERT INTO cairn_threads AS t SELECT tenant, $3, namespace, last_sequence, now() FROM cairn_threads "
+                "WHERE tenant=$1 AND thread_id=$2 ON CONFLICT (tenant, thread_id, namespace) DO UPDATE SET "
+                "last_sequence = greatest(t.last_sequence, excluded.last_sequence), updated_at = excluded.updated_at",
                 tenant, source, target, timeout=self.timeout,
             )
+            await self._clobbered(conn, tenant, [target])
             return int(status.split()[-1])
 
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
         removed = 0
+        threads = sorted(set(thread_ids))  # key order across threads too
         async with self._conn() as conn, conn.transaction():
-            for thread_id in sorted(set(thread_ids)):  # key order across threads too
+            await self._lock_threads(conn, tenant, threads)
+            for thread_id in threads:
                 if keep is None:
                     removed += await self._clear(conn, tenant, thread_id)
                     continue
@@ -505,18 +710,27 @@ class PostgresColdStore:
                     await self._delete_in_key_order(
                         conn, _OF_THREAD + " AND c.row_id = ANY($3::int8[])", tenant, thread_id, doomed
                     )
+                    await self._clobbered(conn, tenant, [thread_id])
                 removed += len(doomed)
         return removed
 
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]:
+        runs = "FROM unnest($2::text[]) AS r(run_id) JOIN cairn_checkpoints c " \
+               "ON c.tenant = $1 AND c.metadata @> jsonb_build_object('run_id', r.run_id)"
         async with self._conn() as conn, conn.transaction():
+            threads = [r["thread_id"] for r in await conn.fetch(
+                f"SELECT DISTINCT c.thread_id {runs}", tenant, sorted(set(run_ids)), timeout=self.timeout
+            )]
+            if not threads:
+                return 0, set()
+            await self._lock_threads(conn, tenant, threads)
+            # Only in the threads locked: a checkpoint of the runs saved to another thread since is left alone.
             keys = await self._delete_in_key_order(
-                conn,
-                "FROM unnest($2::text[]) AS r(run_id) JOIN cairn_checkpoints c "
-                "ON c.tenant = $1 AND c.metadata @> jsonb_build_object('run_id', r.run_id)",
-                tenant, sorted(set(run_ids)),
+                conn, runs + " AND c.thread_id = ANY($3::text[])", tenant, sorted(set(run_ids)), threads
             )
-        return len(keys), {k["thread_id"] for k in keys}
+            touched = sorted({k["thread_id"] for k in keys})
+            await self._clobbered(conn, tenant, touched)
+        return len(keys), set(touched)
 
     async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
         async with self._conn() as conn:
@@ -529,19 +743,40 @@ class PostgresColdStore:
 
     async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
         async with self._conn() as conn, conn.transaction():
-            keys = await self._delete_in_key_order(
-                conn,
-                """FROM cairn_checkpoints c WHERE (c.tenant, c.thread_id, c.namespace, c.checkpoint_id) IN (
-                SELECT o.tenant, o.thread_id, o.namespace, o.checkpoint_id FROM cairn_checkpoints o
+            candidates = await conn.fetch(
+                """SELECT o.tenant, o.thread_id, o.namespace, o.checkpoint_id FROM cairn_checkpoints o
                 WHERE o.created_at < $1 AND o.row_id < (
                     SELECT max(h.row_id) FROM cairn_checkpoints h
                     WHERE h.tenant = o.tenant AND h.thread_id = o.thread_id AND h.namespace = o.namespace)
-                LIMIT $2)""",
-                cutoff, limit,
+                LIMIT $2""",
+                cutoff, limit, timeout=self.timeout,
             )
-        return len(keys), {(k["tenant"], k["thread_id"]) for k in keys}
+            if not candidates:
+                return 0, set()
+            threads = sorted({(r["tenant"], r["thread_id"]) for r in candidates})
+            for tenant, thread_id in threads:  # in (tenant, thread) order, as every writer locks them
+                await self._lock_threads(conn, tenant, [thread_id])
+            # Locked, each candidate is deleted only if it is still not its namespace's head.
+            keys = await self._delete_in_key_order(
+                conn,
+                """FROM cairn_checkpoints c JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                    AS k(t, th, ns, id) ON c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns
+                    AND c.checkpoint_id = k.id
+                WHERE c.row_id < (SELECT max(h.row_id) FROM cairn_checkpoints h
+                    WHERE h.tenant = c.tenant AND h.thread_id = c.thread_id AND h.namespace = c.namespace)""",
+                *(list(column) for column in zip(*candidates)),
+            )
+            touched = sorted({(k["tenant"], k["thread_id"]) for k in keys})
+            for tenant, thread_id in touched:
+                await self._clobbered(conn, tenant, [thread_id])
+        return len(keys), set(touched)
 
     # -- reads --------------------------------------------------------------
+
+    async def versions(self, keys: list[VersionKey]) -> list[ThreadVersion]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(_VERSIONS, *(list(column) for column in zip(*keys)), timeout=self.timeout)
+        return [ThreadVersion(r["version"], r["clobbered"], r["head"]) for r in rows]
 
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None

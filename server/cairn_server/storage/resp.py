@@ -24,7 +24,7 @@ from typing import Any
 import hiredis
 from redis.asyncio.connection import parse_url
 
-from .tiered import CacheUnavailable
+from .base import CacheUnavailable
 
 Command = Sequence[str | bytes | int]
 

@@ -32,6 +32,7 @@ from .base import (
     write_conflict,
     write_from_row,
 )
+from .freshness import ThreadVersion, VersionKey
 from .jsonmatch import json_contains
 
 T = TypeVar("T")
@@ -77,6 +78,16 @@ MIGRATIONS = [
     # SQLite still answers an exact lookup from the unique index (EXPLAIN QUERY PLAN).
     """
     CREATE INDEX cairn_checkpoints_tenant_row ON cairn_checkpoints (tenant, row_id);
+    """,
+    # Freshness (freshness.py): every change of a thread stamps its row here with a new number from one counter,
+    # in the change's own transaction (SQLite runs one writer at a time). Rows outlive Clear.
+    """
+    CREATE TABLE cairn_versions (
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, version INTEGER NOT NULL, clobbered INTEGER NOT NULL,
+        PRIMARY KEY (tenant, thread_id)
+    );
+    CREATE TABLE cairn_version_counter (n INTEGER NOT NULL);
+    INSERT INTO cairn_version_counter VALUES (0);
     """,
 ]
 
@@ -221,6 +232,24 @@ class SqliteColdStore:
 
     # -- writes -------------------------------------------------------------
 
+    @staticmethod
+    def _bump(db: sqlite3.Connection, tenant: str, thread_id: str, clobber: bool) -> int:
+        """Stamp a change of the thread (freshness.py); `clobber` for every change but inserting new checkpoints."""
+        version = db.execute("UPDATE cairn_version_counter SET n = n + 1 RETURNING n").fetchone()[0]
+        db.execute(
+            "INSERT INTO cairn_versions VALUES (?, ?, ?, ?) ON CONFLICT (tenant, thread_id) DO UPDATE SET "
+            "version = excluded.version, clobbered = CASE WHEN ? THEN excluded.version ELSE clobbered END",
+            (tenant, thread_id, version, version if clobber else 0, clobber),
+        )
+        return int(version)
+
+    @staticmethod
+    def _version(db: sqlite3.Connection, tenant: str, thread_id: str) -> int:
+        row = db.execute(
+            "SELECT version FROM cairn_versions WHERE tenant=? AND thread_id=?", (tenant, thread_id)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
         return await self._run(self._tx, lambda db: [self._save_one(db, item) for item in items])
 
@@ -244,7 +273,7 @@ class SqliteColdStore:
         if existing is not None:
             seq, created = existing["sequence"], _dt(existing["created_us"])
             if bytes(existing["content_hash"]) == cp.content_hash:
-                return SaveOutcome("exists", seq, created)
+                return SaveOutcome("exists", seq, created, version=self._version(db, cp.tenant, cp.thread_id))
             if not item.replace_existing:
                 return SaveOutcome("conflict", seq, created)
             db.execute(
@@ -256,7 +285,7 @@ class SqliteColdStore:
                     cp.metadata_json, cp.codec, cp.raw_size, cp.checksum, cp.content_hash, cp.state, *key,
                 ),
             )
-            return SaveOutcome("replaced", seq, created)
+            return SaveOutcome("replaced", seq, created, version=self._bump(db, cp.tenant, cp.thread_id, True))
         if item.expected_head_id is not None or item.expect_empty:
             head = self._head(db, cp.tenant, cp.thread_id, cp.namespace)
             wanted = "" if item.expect_empty else item.expected_head_id
@@ -278,7 +307,7 @@ class SqliteColdStore:
                 cp.metadata_json, cp.codec, cp.raw_size, cp.checksum, cp.content_hash, cp.state,
             ),
         )
-        return SaveOutcome("inserted", seq, _dt(now))
+        return SaveOutcome("inserted", seq, _dt(now), version=self._bump(db, cp.tenant, cp.thread_id, False))
 
     async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
         """One transaction (one fsync) for the batch; a savepoint per item, so an item that fails stores nothing
@@ -332,6 +361,8 @@ class SqliteColdStore:
                     (*key, w.task_path, w.channel, w.value_type, w.value),
                 )
             written += 1
+        if written:
+            SqliteColdStore._bump(db, tenant, thread_id, True)
         return written
 
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
@@ -340,7 +371,10 @@ class SqliteColdStore:
                 "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
                 (tenant, thread_id, namespace, checkpoint_id),
             )
-            return cur.rowcount > 0
+            if cur.rowcount == 0:
+                return False
+            self._bump(db, tenant, thread_id, True)
+            return True
 
         return await self._run(self._tx, work)
 
@@ -350,6 +384,7 @@ class SqliteColdStore:
                 "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=?", (tenant, thread_id)
             ).rowcount
             db.execute("DELETE FROM cairn_threads WHERE tenant=? AND thread_id=?", (tenant, thread_id))
+            self._bump(db, tenant, thread_id, True)
             return n
 
         return await self._run(self._tx, work)
@@ -375,11 +410,15 @@ class SqliteColdStore:
                 "channel, value_type, value FROM cairn_writes WHERE tenant=? AND thread_id=?",
                 (target, tenant, source),
             )
+            # A target emptied by Delete keeps its heads' last sequences: the next save must still go past the
+            # copied head's.
             db.execute(
                 "INSERT INTO cairn_threads SELECT tenant, ?, namespace, last_sequence, ? FROM cairn_threads "
-                "WHERE tenant=? AND thread_id=?",
+                "WHERE tenant=? AND thread_id=? ON CONFLICT (tenant, thread_id, namespace) DO UPDATE SET "
+                "last_sequence = max(last_sequence, excluded.last_sequence), updated_us = excluded.updated_us",
                 (target, _us_now(), tenant, source),
             )
+            self._bump(db, tenant, target, True)
             return n
 
         return await self._run(self._tx, work)
@@ -393,6 +432,7 @@ class SqliteColdStore:
                         "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=?", (tenant, thread_id)
                     ).rowcount
                     db.execute("DELETE FROM cairn_threads WHERE tenant=? AND thread_id=?", (tenant, thread_id))
+                    self._bump(db, tenant, thread_id, True)
                     continue
                 rows = db.execute(
                     "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
@@ -402,6 +442,8 @@ class SqliteColdStore:
                 doomed = [r for r in outside_head_chains(rows, keep)]
                 for row_id in doomed:
                     db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (row_id,))
+                if doomed:
+                    self._bump(db, tenant, thread_id, True)
                 removed += len(doomed)
             return removed
 
@@ -421,6 +463,8 @@ class SqliteColdStore:
                     db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (r[0],))
                     threads.add(r[1])
                 removed += len(rows)
+            for thread_id in threads:
+                self._bump(db, tenant, thread_id, True)
             return removed, threads
 
         return await self._run(self._tx, work)
@@ -447,11 +491,28 @@ class SqliteColdStore:
                 (cutoff_us, limit),
             ).fetchall()
             db.executemany("DELETE FROM cairn_checkpoints WHERE row_id = ?", [(r[0],) for r in rows])
-            return len(rows), {(r[1], r[2]) for r in rows}
+            touched = {(r[1], r[2]) for r in rows}
+            for tenant, thread_id in touched:
+                self._bump(db, tenant, thread_id, True)
+            return len(rows), touched
 
         return await self._run(self._tx, work)
 
     # -- reads --------------------------------------------------------------
+
+    async def versions(self, keys: list[VersionKey]) -> list[ThreadVersion]:
+        def work() -> list[ThreadVersion]:
+            db = self._conn
+            out = []
+            for tenant, thread_id, namespace, want_head in keys:
+                row = db.execute(
+                    "SELECT version, clobbered FROM cairn_versions WHERE tenant=? AND thread_id=?", (tenant, thread_id)
+                ).fetchone()
+                head = (self._head(db, tenant, thread_id, namespace) or None) if want_head else None
+                out.append(ThreadVersion(row[0], row[1], head) if row else ThreadVersion(0, 0, head))
+            return out
+
+        return await self._run(work)
 
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
