@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from cairn_client import CheckpointClient
 from cairn_console.decode import decode, pretty
 from cairn_console.diff import diff
 from tests.console_support import (
@@ -240,3 +241,33 @@ def test_pretty_stops_at_its_limit_and_diff_at_its_count() -> None:
     assert truncated and [c.path for c in changes] == ["a[0]", "a[1]", "a[2]"]
     changes, truncated = diff({"a": 1}, {"a": 1, "b": 2}, max_changes=1)
     assert not truncated and changes[0].op == "added"
+
+
+def test_serve_console_listen_runs_a_read_only_console_and_stops_it(tmp_path: Any) -> None:
+    import os
+    import signal
+
+    from tests.harness import CairnServer, free_port
+    from tests.harness.processes import _descendants
+
+    port = free_port()
+    with CairnServer.embedded("--log-level", "WARNING", "--console-listen", f"127.0.0.1:{port}") as server:
+        url = f"http://127.0.0.1:{port}/api/"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, config = http("GET", url + "config")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, server.log_text()
+                time.sleep(0.2)
+        assert status == 200 and config == {"target": server.target, "allow_writes": False, "health": False}
+        with CheckpointClient(server.target) as c:
+            c.save("served-console", {"a": 1})
+        status, page = http("GET", url + "threads")
+        assert [t["thread_id"] for t in page["threads"]] == ["served-console"]
+        assert server.pid is not None
+        (console_pid,) = _descendants(server.pid)
+        os.kill(server.pid, signal.SIGTERM)
+        server._proc.wait(30)  # type: ignore[union-attr]
+        assert not os.path.exists(f"/proc/{console_pid}"), "cairn serve left its console running"

@@ -534,6 +534,7 @@ async function start() {
   const mode = document.getElementById("mode");
   mode.textContent = CONFIG.allow_writes ? "writes allowed" : "read-only";
   mode.classList.add(CONFIG.allow_writes ? "mode-rw" : "mode-ro");
+  if (!CONFIG.allow_writes) document.getElementById("confirm").remove();  // nothing to confirm
   document.getElementById("nav").replaceChildren(...Object.entries(VIEWS).filter(([, v]) => v.nav)
     .map(([k, v]) => h("a", { href: "#/" + k, "data-view": k, text: v.nav })));
   window.addEventListener("hashchange", route);
