@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from cairn_client import CheckpointClient  # noqa: E402
+
 from tests import console_seed  # noqa: E402
 from tests.console_support import ConsoleProcess  # noqa: E402
 from tests.harness import CairnServer  # noqa: E402

@@ -73,10 +73,9 @@ def seed_status_threads(c: CheckpointClient, prefix: str = "job", per_status: in
 
 def seed_langgraph_thread(target: str, token: str | None, thread_id: str = "langgraph-chat") -> None:
     """A real LangGraph run through CairnSaver, so states and writes are LangGraph's msgpack."""
+    from cairn_client.langgraph import CairnSaver
     from langchain_core.messages import AIMessage, HumanMessage
     from langgraph.graph import END, START, MessagesState, StateGraph
-
-    from cairn_client.langgraph import CairnSaver
 
     def reply(state: MessagesState) -> dict[str, Any]:
         return {"messages": [AIMessage(content=f"echo: {state['messages'][-1].content}")]}

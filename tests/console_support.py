@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn_client import CheckpointClient
+
 from tests import console_seed
 from tests.harness import free_port
 from tests.harness.processes import HOST, _cairn_command, _Managed

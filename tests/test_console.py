@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from cairn_client import CheckpointClient
 from cairn_console.decode import decode, pretty
 from cairn_console.diff import diff
+
 from tests.console_support import (
     OTHER_TENANT_THREAD,
     ConsoleProcess,
@@ -271,3 +271,22 @@ def test_serve_console_listen_runs_a_read_only_console_and_stops_it(tmp_path: An
         os.kill(server.pid, signal.SIGTERM)
         server._proc.wait(30)  # type: ignore[union-attr]
         assert not os.path.exists(f"/proc/{console_pid}"), "cairn serve left its console running"
+
+
+def test_the_console_is_a_client_of_the_public_api_only() -> None:
+    """cairn_console imports cairn_client (and through it cairn.v1), never the server's packages."""
+    import ast
+    from pathlib import Path
+
+    import cairn_console
+
+    root = Path(cairn_console.__file__).parent
+    imported: set[str] = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                imported.add(node.module)
+    assert "cairn_client" in imported
+    assert not {m for m in imported if m.split(".")[0] == "cairn_server"}, imported

@@ -4,7 +4,7 @@ A thin client of the public gRPC API (``cairn_client`` and the ``cairn.v1`` stub
 any server that speaks the proto and adds no storage path. ``cairn console --target ADDR`` starts it.
 
 Modules:
-    cli       the ``cairn console`` subcommand (registered by ``cairn_server.cli``)
+    cli       the ``cairn console`` subcommand (registered by the ``cairn`` command); also ``python -m cairn_console``
     app       the aiohttp application: routes, security middleware, JSON handlers
     views     what each page shows, built from gRPC calls (threads, timeline, checkpoint)
     actions   the state-changing calls behind ``--allow-writes`` (fork, delete, clear, prune)

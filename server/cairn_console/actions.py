@@ -37,7 +37,7 @@ async def _new_head_from(client: AsyncCheckpointClient, cp: Checkpoint, thread_i
         next_nodes=cp.next_nodes,
         expected_head_id=head.checkpoint_id,
     )
-    return saved.checkpoint_id
+    return str(saved.checkpoint_id)
 
 
 async def fork_thread(

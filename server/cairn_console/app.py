@@ -23,14 +23,15 @@ import json
 import logging
 import re
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
-
 from cairn_client import (
+    TLS,
     AlreadyExists,
     AsyncCheckpointClient,
     CairnError,
@@ -38,7 +39,6 @@ from cairn_client import (
     InvalidArgument,
     NotFound,
     ResourceExhausted,
-    TLS,
     Unauthenticated,
     Unavailable,
 )

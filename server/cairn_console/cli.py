@@ -140,7 +140,7 @@ def spawn_for_server(
 
     parse_listen(console_listen)
     target = server_listen if server_listen.startswith("unix:") else _local(server_listen)
-    argv = [sys.executable, "-m", "cairn_server.cli", "console", "--target", target, "--listen", console_listen]
+    argv = [sys.executable, "-m", "cairn_console", "--target", target, "--listen", console_listen]
     if metrics_listen:
         argv += ["--metrics-url", f"http://{_local(metrics_listen)}/metrics"]
     if token_file:

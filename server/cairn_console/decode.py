@@ -46,7 +46,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
 
     try:
         inner = ormsgpack.unpackb(data, ext_hook=_ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
-    except Exception:  # an extension we cannot read: show its bytes, keep the rest of the state readable
+    except (ValueError, TypeError):  # an extension we cannot read: show its bytes, keep the rest readable
         return {"__ext__": code, "hex": data[:HEX_PREVIEW_BYTES].hex(), "size_bytes": len(data)}
     kind = _EXT_NAMES.get(code, f"ext {code}")
     if isinstance(inner, (list, tuple)) and len(inner) >= 2 and all(isinstance(p, str) for p in inner[:2]):
@@ -99,7 +99,7 @@ def decode(raw: bytes, type_tag: str) -> Decoded:
             return Decoded(False, tag, "msgpack (LangGraph); install ormsgpack to decode it", _hex(raw))
         try:
             value = ormsgpack.unpackb(raw, ext_hook=_ext_hook, option=ormsgpack.OPT_NON_STR_KEYS)
-        except Exception as exc:  # ormsgpack raises its own MsgpackDecodeError (a ValueError) or TypeError
+        except (ValueError, TypeError) as exc:  # ormsgpack's MsgpackDecodeError is a ValueError
             return Decoded(False, tag, f"msgpack that does not decode: {exc}", _hex(raw))
         return Decoded(True, "msgpack", "msgpack (LangGraph), decoded; class instances shown by name", plain(value))
     if tag in ("null", "none", "empty"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -135,7 +136,7 @@ class HealthSampler:
     def report(self) -> dict[str, Any]:
         """Series of per-second rates, and the latest totals."""
         items = list(self.samples)
-        series = [point(a, b) for a, b in zip(items, items[1:])]
+        series = [point(a, b) for a, b in itertools.pairwise(items)]
         latest = items[-1] if items else None
         return {
             "configured": bool(self.url),
