@@ -191,9 +191,16 @@ def test_writes_need_the_csrf_token_and_same_origin(rw: ConsoleProcess, headers:
     assert api(rw, "timeline", thread_id="job-running-0")["rows"], "the refused clear must not have run"
 
 
-def test_a_foreign_host_header_is_refused(rw: ConsoleProcess) -> None:
+def test_a_foreign_host_header_is_refused(rw: ConsoleProcess, seeded: Seeded) -> None:
     status, body = http("GET", rw.url + "api/threads", headers={"Host": "attacker.example:80"})
     assert status == 403 and "Host" in body["error"]
+    status, _ = http("GET", rw.url + "api/threads", headers={"Host": f"localhost:{rw.port}"})
+    assert status == 200
+    with start_console(seeded, "--allow-host", "console.internal") as named:
+        status, _ = http("GET", named.url + "api/threads", headers={"Host": f"console.internal:{named.port}"})
+        assert status == 200
+        status, _ = http("GET", named.url + "api/threads", headers={"Host": "attacker.example"})
+        assert status == 403
 
 
 def test_write_actions_with_the_csrf_token(seeded: Seeded, rw: ConsoleProcess) -> None:

@@ -67,6 +67,8 @@ class ConsoleConfig:
     """Address the console's HTTP server binds; loopback unless told otherwise."""
     listen_port: int = 8080
     """Its port (0 picks a free one, reported once bound)."""
+    allow_hosts: tuple[str, ...] = ()
+    """Further names the console is reached by (its Host header), e.g. when it listens on 0.0.0.0."""
     token: str | None = None
     """Bearer token for the gRPC server; the console sees exactly this token's tenant."""
     tls: TLS | None = None
@@ -108,8 +110,10 @@ def _http_status(err: CairnError) -> int:
     return 502
 
 
-def _allowed_hosts(host: str, port: int) -> set[str]:
+def _allowed_hosts(host: str, port: int, extra: tuple[str, ...] = ()) -> set[str]:
     hosts = {f"{host}:{port}", f"[{host}]:{port}"}
+    for name in extra:
+        hosts |= {name, f"{name}:{port}"}
     try:
         loopback = ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -132,6 +136,7 @@ class Console:
         self.session: aiohttp.ClientSession | None = None
         self.health = HealthSampler(config.metrics_url, config.metrics_interval_seconds)
         self.port = config.listen_port
+        self._hosts = _allowed_hosts(config.listen_host, self.port, config.allow_hosts)
         self._index: str | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -192,8 +197,9 @@ class Console:
         return response
 
     def _check_host(self, request: web.Request) -> None:
-        if request.host not in _allowed_hosts(self.config.listen_host, self.port):
-            raise HttpError(403, f"unexpected Host header {request.host!r}: open the console at its own address")
+        if request.host not in self._hosts:
+            raise HttpError(403, f"unexpected Host header {request.host!r}: open the console at its own address, "
+                                 "or name this host with `cairn console --allow-host`")
 
     def _check_write(self, request: web.Request) -> None:
         if not self.config.allow_writes:
@@ -353,6 +359,7 @@ async def run(config: ConsoleConfig, ready: Callable[[str], None] | None = None)
     await site.start()
     if config.listen_port == 0:
         console.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        console._hosts = _allowed_hosts(config.listen_host, console.port, config.allow_hosts)
     host = f"[{config.listen_host}]" if ":" in config.listen_host else config.listen_host
     url = f"http://{host}:{console.port}/"
     if ready:

@@ -42,6 +42,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-server-name", default=None, help="expected server name in its certificate")
     parser.add_argument("--listen", default=DEFAULT_LISTEN,
                         help="HTTP address of the console (default %(default)s: this machine only)")
+    parser.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                        help="a host name the console is reached by besides its --listen address (repeatable); "
+                             "requests naming any other host are refused (DNS rebinding)")
     parser.add_argument("--metrics-url", default=None,
                         help="the server's Prometheus endpoint, e.g. http://127.0.0.1:9090/metrics "
                              "(`cairn serve --metrics-listen`), drawn on the health page")
@@ -92,7 +95,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if args.metrics_url and not args.metrics_url.startswith(("http://", "https://")):
         raise ValueError(f"--metrics-url expects an http:// URL, got {args.metrics_url!r}")
     return ConsoleConfig(
-        target=args.target, listen_host=host, listen_port=port, token=_read_token(args), tls=tls,
+        target=args.target, listen_host=host, listen_port=port, allow_hosts=tuple(args.allow_host),
+        token=_read_token(args), tls=tls,
         allow_writes=args.allow_writes, metrics_url=args.metrics_url,
         metrics_interval_seconds=args.metrics_interval_seconds, timeout_seconds=args.timeout,
     )
@@ -115,6 +119,9 @@ def cmd_console(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         mode = "read-write" if config.allow_writes else "read-only"
         print(f"cairn console: {url} ({mode}) for {config.target}", flush=True)
+        if config.listen_host not in ("127.0.0.1", "::1", "localhost"):
+            print(f"cairn console: listening on {config.listen_host}: anyone who reaches this address sees "
+                  "the token's tenant; put it behind an authenticating proxy", file=sys.stderr, flush=True)
 
     try:
         asyncio.run(run(config, ready))
