@@ -178,3 +178,16 @@ def test_health_page_draws_the_servers_metrics(ro: ConsoleProcess, page: Any) ->
     page.wait_for_function("() => document.querySelectorAll('#charts svg.chart polyline').length >= 3", timeout=30_000)
     assert page.locator("#charts .chart-card").count() == 4
     shot(page, "health")
+
+
+def test_an_open_timeline_offers_to_reload_when_the_thread_moves(seeded: Seeded, ro: ConsoleProcess, page: Any) -> None:
+    page.goto(ro.url + "#/thread?id=job-running-1")
+    page.wait_for_selector("#timeline[data-complete='1']")
+    assert page.locator("#timeline .tl-cp").count() == 1 and not page.is_visible("#timeline-new")
+    with seeded.client() as c:
+        head = c.load("job-running-1").checkpoint_id
+        new = c.save("job-running-1", {"n": 2}, parent_checkpoint_id=head, node_name="work").checkpoint_id
+    page.wait_for_selector("#timeline-new", state="visible", timeout=30_000)
+    page.click("#timeline-new")
+    page.wait_for_selector(f"#timeline .tl-cp[data-cp='{new}']")
+    assert page.locator("#timeline .tl-cp").count() == 2

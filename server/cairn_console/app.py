@@ -231,6 +231,16 @@ class Console:
         return value
 
     @staticmethod
+    def _page_size(request: web.Request, default: int, largest: int) -> int:
+        try:
+            size = int(request.query.get("page_size", str(default)))
+        except ValueError:
+            raise HttpError(400, "page_size must be an integer") from None
+        if not 1 <= size <= largest:
+            raise HttpError(400, f"page_size must be 1..{largest}")
+        return size
+
+    @staticmethod
     def _metadata_filter(request: web.Request) -> dict[str, Any] | None:
         out: dict[str, Any] = {}
         raw = request.query.get("metadata", "").strip()
@@ -270,12 +280,7 @@ class Console:
         })
 
     async def api_threads(self, request: web.Request) -> web.Response:
-        try:
-            size = int(request.query.get("page_size", "50"))
-        except ValueError:
-            raise HttpError(400, "page_size must be an integer") from None
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise HttpError(400, f"page_size must be 1..{MAX_PAGE_SIZE}")
+        size = self._page_size(request, 50, MAX_PAGE_SIZE)
         page = await views.threads_page(
             self._client,
             page_size=size,
@@ -287,7 +292,9 @@ class Console:
 
     async def api_timeline(self, request: web.Request) -> web.Response:
         thread = self._param(request, "thread_id", required=True)
-        return web.json_response(await views.timeline_page(self._client, thread, self._param(request, "page_token")))
+        size = self._page_size(request, views.TIMELINE_PAGE_SIZE, views.TIMELINE_PAGE_SIZE)
+        return web.json_response(
+            await views.timeline_page(self._client, thread, self._param(request, "page_token"), size))
 
     async def api_checkpoint(self, request: web.Request) -> web.Response:
         view = await views.checkpoint_view(

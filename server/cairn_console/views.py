@@ -104,9 +104,11 @@ def _row(cp: Checkpoint) -> dict[str, Any]:
     }
 
 
-async def timeline_page(client: AsyncCheckpointClient, thread_id: str, page_token: str) -> dict[str, Any]:
+async def timeline_page(
+    client: AsyncCheckpointClient, thread_id: str, page_token: str, page_size: int = TIMELINE_PAGE_SIZE
+) -> dict[str, Any]:
     """One page of a thread's checkpoints (every namespace), newest first, without states."""
-    page = await client.list(thread_id, page_size=TIMELINE_PAGE_SIZE, page_token=page_token)
+    page = await client.list(thread_id, page_size=page_size, page_token=page_token)
     return {"rows": [_row(cp) for cp in page.checkpoints], "next_page_token": page.next_page_token}
 
 

@@ -247,6 +247,8 @@ function renderThread(params, main) {
   let total = 0;
   let stopped = false;
   const status = h("span", { class: "muted", id: "timeline-status", text: "loading…" });
+  // Polls for a newer checkpoint and offers a reload rather than re-laying the rows under the reader.
+  const fresh = h("button", { id: "timeline-new", hidden: true, text: "New checkpoints: reload", onclick: () => route() });
   const actions = h("span", { class: "actions" });
   if (CONFIG.allow_writes) {
     actions.append(
@@ -265,7 +267,7 @@ function renderThread(params, main) {
   viewport.append(spacer);
   main.replaceChildren(
     h("div", { class: "crumbs" }, link("threads", {}, "Threads"), " / ", h("code", { text: threadId })),
-    h("div", { class: "title-row" }, h("h1", { text: "Timeline" }), status, h("span", { class: "spacer" }), actions),
+    h("div", { class: "title-row" }, h("h1", { text: "Timeline" }), status, fresh, h("span", { class: "spacer" }), actions),
     h("div", { class: "tl-head" }, h("span", { class: "c-graph", text: "" }), ["Checkpoint", "Node", "Next", "Step", "Source", "Status", "Created", "Raw / stored"].map((t) => h("span", { text: t }))),
     viewport);
 
@@ -345,10 +347,20 @@ function renderThread(params, main) {
     } while (token);
     viewport.dataset.complete = "1";
     viewport.dataset.loadMs = Math.round(performance.now() - t0);
+    newest = total ? [...groups.values()].map((g) => g.rows[0].id) : [];
     if (!total) spacer.replaceChildren(h("p", { class: "muted pad", text: "This thread has no checkpoints." }));
   }
+  let newest = null;
+  async function poll() {
+    if (newest === null || document.hidden || !fresh.hidden) return;
+    try {
+      const page = await getJSON("timeline", { thread_id: threadId, page_size: 1 });
+      if (page.rows.length && !newest.includes(page.rows[0].id)) fresh.hidden = false;
+    } catch (err) { /* the next poll tries again; errors of the page itself are shown by loadAll */ }
+  }
   loadAll();
-  return () => { stopped = true; window.removeEventListener("resize", onResize); };
+  const timer = setInterval(poll, LIVE_MS);
+  return () => { stopped = true; clearInterval(timer); window.removeEventListener("resize", onResize); };
 }
 
 // ------------------------------------------------------------------------------------------ checkpoint
