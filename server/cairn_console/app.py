@@ -50,6 +50,8 @@ log = logging.getLogger("cairn.console")
 
 CSRF_HEADER = "X-Cairn-CSRF"
 MAX_PAGE_SIZE = 500
+# Checkpoint views and state downloads running at once: each holds up to two whole states in memory.
+MAX_STATE_REQUESTS = 4
 _STATIC_FILES = {"app.js": "text/javascript", "app.css": "text/css"}
 _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -136,6 +138,7 @@ class Console:
         self.session: aiohttp.ClientSession | None = None
         self.health = HealthSampler(config.metrics_url, config.metrics_interval_seconds)
         self.port = config.listen_port
+        self._state_slots = asyncio.Semaphore(MAX_STATE_REQUESTS)
         self._hosts = _allowed_hosts(config.listen_host, self.port, config.allow_hosts)
         self._index: str | None = None
 
@@ -297,16 +300,18 @@ class Console:
             await views.timeline_page(self._client, thread, self._param(request, "page_token"), size))
 
     async def api_checkpoint(self, request: web.Request) -> web.Response:
-        view = await views.checkpoint_view(
-            self._client, self._param(request, "thread_id", required=True), self._param(request, "ns"),
-            self._param(request, "id"),
-        )
+        async with self._state_slots:
+            view = await views.checkpoint_view(
+                self._client, self._param(request, "thread_id", required=True), self._param(request, "ns"),
+                self._param(request, "id"),
+            )
         return web.json_response(view)
 
     async def api_state(self, request: web.Request) -> web.Response:
         thread, ns, cp = (self._param(request, "thread_id", required=True), self._param(request, "ns"),
                           self._param(request, "id", required=True))
-        raw, state_type = await views.state_bytes(self._client, thread, ns, cp)
+        async with self._state_slots:
+            raw, state_type = await views.state_bytes(self._client, thread, ns, cp)
         ext = re.sub(r"[^a-z0-9]+", "-", (state_type or "json").lower()).strip("-") or "bin"
         name = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{thread}-{cp}")[:200]
         return web.Response(

@@ -64,7 +64,9 @@ def diff(old: Any, new: Any, max_changes: int = 500, preview_chars: int = 200) -
             return True
         if isinstance(a, list) and isinstance(b, list):
             common = min(len(a), len(b))
-            for i in range(common):
+            # A list that only grew (messages appended) has an equal prefix: one comparison in C skips it.
+            start = common if a[:common] == b[:common] else 0
+            for i in range(start, common):
                 if not walk(a[i], b[i], _key_path(path, i)):
                     return False
             for i in range(common, len(b)):

@@ -173,7 +173,7 @@ function renderThreads(params, main) {
     lastKey = key;
     tbody.replaceChildren(...page.threads.map((t) => h("tr", { "data-thread": t.thread_id },
       h("td", {}, link("thread", { id: t.thread_id }, h("code", { text: t.thread_id }))),
-      h("td", {}, statusBadge(t.status)),
+      h("td", { title: "head metadata: " + JSON.stringify(t.head_metadata) }, statusBadge(t.status)),
       h("td", { text: t.head_node }),
       h("td", { class: "muted", text: (t.head_next || []).join(", ") }),
       h("td", {}, time(t.updated_at)),
