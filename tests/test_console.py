@@ -150,6 +150,10 @@ def test_errors_of_the_api_map_to_http_statuses(ro: ConsoleProcess) -> None:
     assert status == 404 and body["code"] == "NOT_FOUND"
     status, body = http("GET", ro.url + "api/timeline")
     assert status == 400 and "thread_id" in body["error"]
+    status, body = http("GET", ro.url + "api/threads?metadata=" + urllib.parse.quote('{"n": 9007199254740993}'))
+    assert status == 400 and "2**53" in body["error"]
+    status, body = http("GET", ro.url + "api/no-such-page")
+    assert status == 404 and body["error"] == "Not Found"
 
 
 def test_health_draws_rates_from_the_servers_metrics(seeded: Seeded, ro: ConsoleProcess) -> None:

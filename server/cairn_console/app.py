@@ -36,6 +36,7 @@ from cairn_client import (
     AsyncCheckpointClient,
     CairnError,
     Conflict,
+    DeadlineExceeded,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
@@ -102,6 +103,7 @@ _STATUS_OF: tuple[tuple[type[CairnError], int], ...] = (
     (ResourceExhausted, 413),
     (Unauthenticated, 502),
     (Unavailable, 503),
+    (DeadlineExceeded, 504),
 )
 
 
@@ -123,6 +125,21 @@ def _allowed_hosts(host: str, port: int, extra: tuple[str, ...] = ()) -> set[str
     if loopback:
         hosts |= {f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"}
     return hosts
+
+
+# Metadata travels as a protobuf Struct, whose numbers are doubles.
+_MAX_EXACT_INT = 2**53 - 1
+
+
+def _check_exact_ints(value: Any) -> None:
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_exact_ints(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_exact_ints(v)
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_EXACT_INT:
+        raise HttpError(400, f"metadata filter: {value} is beyond 2**53 and cannot be matched exactly")
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -188,6 +205,8 @@ class Console:
             response = await handler(request)
         except HttpError as err:
             response = web.json_response({"error": err.message, "reason": err.reason}, status=err.status)
+        except web.HTTPException as err:  # aiohttp's own: no such route, method not allowed
+            response = web.json_response({"error": err.reason, "reason": ""}, status=err.status)
         except CairnError as err:
             response = web.json_response(
                 {"error": err.message, "reason": err.reason, "code": err.code.name}, status=_http_status(err)
@@ -254,6 +273,7 @@ class Console:
                 raise HttpError(400, f"metadata filter is not JSON: {exc}") from None
             if not isinstance(parsed, dict):
                 raise HttpError(400, 'metadata filter must be a JSON object, e.g. {"status": "failed"}')
+            _check_exact_ints(parsed)
             out.update(parsed)
         status = request.query.get("status", "").strip()
         if status:
