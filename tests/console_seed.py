@@ -71,10 +71,9 @@ def seed_status_threads(c: CheckpointClient, prefix: str = "job", per_status: in
     return out
 
 
-def seed_langgraph_thread(target: str, token: str | None, thread_id: str = "langgraph-chat") -> None:
-    """A real LangGraph run through CairnSaver, so states and writes are LangGraph's msgpack."""
-    from cairn_client.langgraph import CairnSaver
-    from langchain_core.messages import AIMessage, HumanMessage
+def langgraph_app(saver: Any) -> Any:
+    """A one-node LangGraph graph that answers each message with an echo, checkpointed by ``saver``."""
+    from langchain_core.messages import AIMessage
     from langgraph.graph import END, START, MessagesState, StateGraph
 
     def reply(state: MessagesState) -> dict[str, Any]:
@@ -84,8 +83,15 @@ def seed_langgraph_thread(target: str, token: str | None, thread_id: str = "lang
     builder.add_node("reply", reply)
     builder.add_edge(START, "reply")
     builder.add_edge("reply", END)
-    saver = CairnSaver(target, token=token)
-    app = builder.compile(checkpointer=saver)
+    return builder.compile(checkpointer=saver)
+
+
+def seed_langgraph_thread(target: str, token: str | None, thread_id: str = "langgraph-chat") -> None:
+    """A real LangGraph run through CairnSaver, so states and writes are LangGraph's msgpack."""
+    from cairn_client.langgraph import CairnSaver
+    from langchain_core.messages import HumanMessage
+
+    app = langgraph_app(CairnSaver(target, token=token))
     config = {"configurable": {"thread_id": thread_id}}
     app.invoke({"messages": [HumanMessage(content="hello")]}, config)
     app.invoke({"messages": [HumanMessage(content="and again")]}, config)

@@ -16,6 +16,7 @@ from cairn_console.diff import diff
 
 from tests.console_support import (
     OTHER_TENANT_THREAD,
+    TOKEN_A,
     ConsoleProcess,
     Seeded,
     csrf_token,
@@ -301,3 +302,29 @@ def test_the_console_is_a_client_of_the_public_api_only() -> None:
                 imported.add(node.module)
     assert "cairn_client" in imported
     assert not {m for m in imported if m.split(".")[0] == "cairn_server"}, imported
+
+
+def test_a_langgraph_thread_forked_by_the_console_resumes_in_langgraph(seeded: Seeded, rw: ConsoleProcess) -> None:
+    """The fork's new head is LangGraph's own serialized checkpoint, under an id LangGraph's kind
+    (UUIDv6) that sorts after the copied ones; LangGraph resumes from it."""
+    import uuid
+
+    from cairn_client.langgraph import CairnSaver
+    from langchain_core.messages import HumanMessage
+
+    from tests.console_seed import langgraph_app
+
+    with seeded.client() as c:
+        checkpoints = c.list("langgraph-chat", page_size=100).checkpoints
+    source = next(cp for cp in checkpoints if cp.metadata.get("step") == 1)  # after the first reply
+    headers = {"X-Cairn-CSRF": csrf_token(rw)}
+    status, body = http("POST", rw.url + "api/actions/fork", {
+        "thread_id": "langgraph-chat", "id": source.checkpoint_id, "target_thread_id": "langgraph-fork"}, headers)
+    assert status == 200, body
+    assert uuid.UUID(body["head_checkpoint_id"]).version == 6
+    assert body["head_checkpoint_id"] > max(cp.checkpoint_id for cp in checkpoints)
+    app = langgraph_app(CairnSaver(seeded.target, token=TOKEN_A))
+    config = {"configurable": {"thread_id": "langgraph-fork"}}
+    assert [m.content for m in app.get_state(config).values["messages"]] == ["hello", "echo: hello"]
+    out = app.invoke({"messages": [HumanMessage(content="forked")]}, config)
+    assert [m.content for m in out["messages"]] == ["hello", "echo: hello", "forked", "echo: forked"]

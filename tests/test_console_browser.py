@@ -79,9 +79,10 @@ def test_thread_list_opens_and_filters_by_status(seeded: Seeded, ro: ConsoleProc
     shot(page, "threads")
     page.select_option("#f-status", "failed")
     page.wait_for_function("() => location.hash.includes('status=failed')")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('#threads-body tr[data-thread]')].every(r => r.dataset.thread.includes('-failed-'))"
-        " && document.querySelectorAll('#threads-body tr[data-thread]').length === 3")
+    page.wait_for_function("""() => {
+        const rows = [...document.querySelectorAll('#threads-body tr[data-thread]')];
+        return rows.length === 3 && rows.every(r => r.dataset.thread.includes('-failed-'));
+    }""")
     badges = page.eval_on_selector_all("#threads-body .badge", "els => els.map(e => e.textContent)")
     assert badges == ["failed"] * 3
 

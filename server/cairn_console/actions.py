@@ -6,9 +6,31 @@ any of these runs.
 
 from __future__ import annotations
 
+import secrets
+import time
+import uuid
 from typing import Any
 
-from cairn_client import AsyncCheckpointClient, Checkpoint
+from cairn_client import AsyncCheckpointClient, Checkpoint, uuid7
+
+# UUIDv6 timestamps count 100 ns intervals since the Gregorian calendar began (1582-10-15).
+_GREGORIAN_OFFSET_100NS = 0x01B21DD213814000
+
+
+def _uuid6() -> str:
+    ts = time.time_ns() // 100 + _GREGORIAN_OFFSET_100NS
+    value = (ts >> 12) << 80 | 0x6 << 76 | (ts & 0xFFF) << 64 | 0b10 << 62 | secrets.randbits(62)
+    return str(uuid.UUID(int=value))
+
+
+def _id_like(source_id: str) -> str:
+    """A new checkpoint id that sorts after ``source_id``'s siblings: LangGraph names checkpoints with
+    UUIDv6 and Cairn's clients with UUIDv7, and a List's ``before`` compares ids within a thread."""
+    try:
+        version = uuid.UUID(source_id).version
+    except ValueError:
+        version = None
+    return _uuid6() if version == 6 else uuid7()
 
 
 def _fork_metadata(cp: Checkpoint) -> dict[str, Any]:
@@ -29,6 +51,7 @@ async def _new_head_from(client: AsyncCheckpointClient, cp: Checkpoint, thread_i
     saved = await client.save(
         thread_id,
         cp.state,
+        checkpoint_id=_id_like(cp.checkpoint_id),
         state_type=cp.state_type or "json",
         namespace=cp.namespace,
         parent_checkpoint_id=cp.checkpoint_id,
