@@ -77,8 +77,11 @@ def test_the_token_never_reaches_the_page(seeded: Seeded, ro: ConsoleProcess) ->
 def test_threads_filter_by_status_and_metadata_and_page(seeded: Seeded, ro: ConsoleProcess) -> None:
     failed = all_thread_ids(ro, status="failed")
     assert sorted(failed) == sorted(t for t in seeded.statuses if "-failed-" in t)
-    triage = all_thread_ids(ro, metadata=json.dumps({"graph": "triage"}))
-    assert triage == ["agent-fork"]
+    triage = api(ro, "threads", metadata=json.dumps({"graph": "triage"}))["threads"]
+    assert [t["thread_id"] for t in triage] == ["agent-fork"]
+    with seeded.client() as c:
+        head = c.load("agent-fork")
+    assert (triage[0]["head_raw"], triage[0]["head_stored"]) == (head.state_size_bytes, head.stored_size_bytes)
     first = api(ro, "threads", page_size="2")
     assert len(first["threads"]) == 2 and first["next_page_token"]
     second = api(ro, "threads", page_size="2", page_token=first["next_page_token"])

@@ -192,3 +192,16 @@ def test_an_open_timeline_offers_to_reload_when_the_thread_moves(seeded: Seeded,
     page.click("#timeline-new")
     page.wait_for_selector(f"#timeline .tl-cp[data-cp='{new}']")
     assert page.locator("#timeline .tl-cp").count() == 2
+
+
+def test_a_long_timeline_loads_in_steps_when_asked(seeded: Seeded, ro: ConsoleProcess, page: Any) -> None:
+    page.goto(ro.url + "#/thread?id=agent-fork&rows=4")
+    page.wait_for_selector("#timeline-more")
+    assert page.locator("#timeline .tl-cp").count() == 4
+    page.click("#timeline-more")
+    page.wait_for_function("() => document.querySelectorAll('#timeline .tl-cp').length === 8")
+    page.click("#timeline-more")
+    page.wait_for_selector("#timeline[data-complete='1']")
+    assert page.locator("#timeline .tl-cp").count() == 11
+    lanes = page.eval_on_selector_all("#timeline .tl-cp", "rows => rows.map(r => Number(r.dataset.lane))")
+    assert sorted(set(lanes)) == [0, 1]  # the fork is drawn the same when the rows came in steps

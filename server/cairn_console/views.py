@@ -52,6 +52,26 @@ def thread_doc(t: ThreadInfo) -> dict[str, Any]:
     }
 
 
+# Head-size lookups (one List of page size 1 each) a threads page runs at once.
+HEAD_SIZE_CONCURRENCY = 16
+
+
+async def _with_head_sizes(client: AsyncCheckpointClient, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Fill each thread's head state size, raw and stored: ThreadInfo has none, and a List without
+    states reports them for the newest root checkpoint, one small call per thread shown."""
+    slots = asyncio.Semaphore(HEAD_SIZE_CONCURRENCY)
+
+    async def fill(doc: dict[str, Any]) -> None:
+        async with slots:
+            page = await client.list(doc["thread_id"], namespace="", page_size=1)
+        if page.checkpoints:
+            doc["head_raw"] = page.checkpoints[0].state_size_bytes
+            doc["head_stored"] = page.checkpoints[0].stored_size_bytes
+
+    await asyncio.gather(*(fill(doc) for doc in docs))
+    return docs
+
+
 async def threads_page(
     client: AsyncCheckpointClient,
     *,
@@ -69,7 +89,7 @@ async def threads_page(
     if not prefix:
         page = await client.list_threads(page_size=page_size, page_token=page_token, metadata_filter=metadata_filter)
         return {
-            "threads": [thread_doc(t) for t in page.threads],
+            "threads": await _with_head_sizes(client, [thread_doc(t) for t in page.threads]),
             "next_page_token": page.next_page_token,
             "scanned": len(page.threads),
         }
@@ -83,7 +103,7 @@ async def threads_page(
         # Stop at a page boundary once enough matched, so the token resumes exactly after what was read.
         if not token or len(found) >= page_size:
             break
-    return {"threads": found, "next_page_token": token, "scanned": scanned}
+    return {"threads": await _with_head_sizes(client, found), "next_page_token": token, "scanned": scanned}
 
 
 def _row(cp: Checkpoint) -> dict[str, Any]:

@@ -11,6 +11,7 @@ const CSRF = document.querySelector('meta[name="cairn-csrf"]').content;
 const ROW_H = 28;      // timeline row height in pixels; rows are virtualised, so it must be fixed
 const LANE_W = 14;     // width of one lane of the timeline graph
 const LIVE_MS = 5000;  // refresh period of the live views
+const MORE_ROWS = 50000;  // timeline rows loaded before the page asks whether to load more
 let CONFIG = { allow_writes: false, target: "", health: false };
 
 // ---------------------------------------------------------------------------------------------- helpers
@@ -151,7 +152,7 @@ function renderThreads(params, main) {
   const info = h("div", { class: "muted small", id: "threads-info" });
   const tbody = h("tbody", { id: "threads-body" });
   const table = h("table", { class: "grid threads" },
-    h("thead", {}, h("tr", {}, ["Thread", "Status", "Head node", "Next", "Last update", "Checkpoints"].map((t) => h("th", { text: t })))),
+    h("thead", {}, h("tr", {}, ["Thread", "Status", "Head node", "Next", "Last update", "Checkpoints", "Head state raw / stored"].map((t) => h("th", { text: t })))),
     tbody);
   const prev = h("button", { text: "← Previous", id: "prev" });
   const next = h("button", { text: "Next →", id: "next" });
@@ -177,8 +178,9 @@ function renderThreads(params, main) {
       h("td", { text: t.head_node }),
       h("td", { class: "muted", text: (t.head_next || []).join(", ") }),
       h("td", {}, time(t.updated_at)),
-      h("td", { class: "num", text: t.checkpoint_count }))));
-    if (!page.threads.length) tbody.append(h("tr", {}, h("td", { colspan: 6, class: "muted", text: "No threads match." })));
+      h("td", { class: "num", text: t.checkpoint_count }),
+      h("td", { class: "num", text: t.head_raw === undefined ? "" : `${bytes(t.head_raw)} / ${bytes(t.head_stored)}` }))));
+    if (!page.threads.length) tbody.append(h("tr", {}, h("td", { colspan: 7, class: "muted", text: "No threads match." })));
     state.tokens[state.page + 1] = page.next_page_token;
     state.tokens.length = state.page + 2;
     next.disabled = !page.next_page_token;
@@ -326,14 +328,25 @@ function renderThread(params, main) {
   window.addEventListener("resize", onResize);
   function onResize() { draw(true); }
 
-  async function loadAll() {
-    let token = "";
-    const t0 = performance.now();
+  // The browser holds at most `step` more rows each time it is asked, so a huge thread costs bounded
+  // memory until the reader wants its oldest part (?rows=N sets the step).
+  const step = Math.max(1, Number(params.get("rows")) || MORE_ROWS);
+  let loadUpTo = step;
+  const pageRows = Math.min(1000, step);  // the same on every page: a page token is bound to its query
+  let newest = null;  // the thread's newest checkpoint when the page loaded
+  const t0 = performance.now();
+  async function loadAll(token = "") {
     do {
+      if (total >= loadUpTo) {
+        status.textContent = `${total} checkpoints loaded, older ones not yet`;
+        status.append(" ", h("button", { id: "timeline-more", text: `Load ${step} more`, onclick: () => { loadUpTo += step; loadAll(token); } }));
+        return;
+      }
       let page;
-      try { page = await getJSON("timeline", { thread_id: threadId, page_token: token }); }
+      try { page = await getJSON("timeline", { thread_id: threadId, page_token: token, page_size: pageRows }); }
       catch (err) { main.insertBefore(errorBox(err), viewport); status.textContent = ""; return; }
       if (stopped) return;
+      if (newest === null) newest = page.rows.length ? page.rows[0].id : "";
       for (const row of page.rows) {
         let g = groups.get(row.ns);
         if (!g) { g = { rows: [], lanes: new Lanes(), folded: false }; groups.set(row.ns, g); }
@@ -347,15 +360,13 @@ function renderThread(params, main) {
     } while (token);
     viewport.dataset.complete = "1";
     viewport.dataset.loadMs = Math.round(performance.now() - t0);
-    newest = total ? [...groups.values()].map((g) => g.rows[0].id) : [];
     if (!total) spacer.replaceChildren(h("p", { class: "muted pad", text: "This thread has no checkpoints." }));
   }
-  let newest = null;
   async function poll() {
     if (newest === null || document.hidden || !fresh.hidden) return;
     try {
       const page = await getJSON("timeline", { thread_id: threadId, page_size: 1 });
-      if (page.rows.length && !newest.includes(page.rows[0].id)) fresh.hidden = false;
+      if (page.rows.length && page.rows[0].id !== newest) fresh.hidden = false;
     } catch (err) { /* the next poll tries again; errors of the page itself are shown by loadAll */ }
   }
   loadAll();
