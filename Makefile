@@ -25,3 +25,11 @@ BENCH_ARGS ?=
 .PHONY: bench
 bench:  ## Cairn vs an echo server and LangGraph: ratio table + bench/results/latest.json
 	$(BENCH_PYTHON) bench/run.py $(BENCH_ARGS)
+
+# ---- console: screenshots for the README, and the page-load figure of a 10,000-checkpoint thread ----
+.PHONY: console-screenshots console-pageload
+console-screenshots:  ## run the console's browser tests, saving a screenshot of each page to docs/console/
+	CAIRN_CONSOLE_SCREENSHOTS=docs/console python3 -m pytest -q -p no:cacheprovider tests/test_console_browser.py
+
+console-pageload:  ## time the console's timeline page for a thread of 10,000 checkpoints in headless Chromium
+	python3 bench/console_pageload.py $(PAGELOAD_ARGS)

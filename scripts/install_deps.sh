@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the Python tests need, idempotently:
 #   * redis-server, postgres (server) and psql from Debian packages, only when their binaries are missing;
+#   * chromium (and a font) for the console's browser tests, only when missing;
 #   * the repo itself in editable mode with the dev extras: pip install -e '.[dev]'.
 # Works as root on a fresh Debian 12 machine (uses sudo when not root). One line of output per step.
 # Env: PYTHON (default python3).
@@ -31,6 +32,11 @@ if command -v psql >/dev/null 2>&1; then
   echo "install_deps: psql present ($(command -v psql))"
 else
   pkgs+=(postgresql-client)
+fi
+if command -v chromium >/dev/null 2>&1; then
+  echo "install_deps: chromium present ($(command -v chromium))"
+else
+  pkgs+=(chromium fonts-dejavu-core)
 fi
 if ! command -v "$PYTHON" >/dev/null 2>&1; then
   pkgs+=(python3 python3-pip python3-venv)

@@ -1,6 +1,7 @@
 """The `cairn` command: serve and migrate here; other subcommands register themselves.
 
-Each of the modules in _SUBCOMMANDS has `register(subparsers)` adding its parsers with a `func`.
+Each of the modules in _SUBCOMMANDS (and the API-client tools of _TOOLS, packages of their own) has
+`register(subparsers)` adding its parsers with a `func`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .config import add_config_flags, load_config
 
 
 _SUBCOMMANDS = ("admin", "bench", "dictionary")
+_TOOLS = ("cairn_console.cli",)
 
 
 def _setup_logging(level: str, fmt: str = "auto") -> None:
@@ -32,10 +34,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     auth = Authenticator.from_config(config)
     check_workers(config)
-    if config.workers > 1:
-        return serve_workers(config, auth)
-    run_event_loop(serve(config, auth), config.event_loop)
-    return 0
+    console = None
+    if args.console_listen:
+        from cairn_console.cli import spawn_for_server
+
+        console = spawn_for_server(config.listen, config.metrics_listen, args.console_listen, args.console_token_file)
+    try:
+        if config.workers > 1:
+            return serve_workers(config, auth)
+        run_event_loop(serve(config, auth), config.event_loop)
+        return 0
+    finally:
+        if console is not None:
+            console.terminate()
+            console.wait(10)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -57,19 +69,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the gRPC server")
     add_config_flags(serve)
+    serve.add_argument("--console-listen", metavar="HOST:PORT", default=None,
+                       help="also serve a read-only `cairn console` for this server on HOST:PORT")
+    serve.add_argument("--console-token-file", default=None,
+                       help="with --console-listen and auth: the token file the console uses")
     serve.set_defaults(func=cmd_serve)
     migrate = sub.add_parser("migrate", help="create or upgrade the cold store's schema, then exit")
     add_config_flags(migrate)
     migrate.set_defaults(func=cmd_migrate)
-    for name in _SUBCOMMANDS:
+    for module_name in (*(f"{__package__}.{name}" for name in _SUBCOMMANDS), *_TOOLS):
         try:
-            module = importlib.import_module(f"{__package__}.{name}")
+            module = importlib.import_module(module_name)
             module.register(sub)
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{name}":
-                print(f"cairn: `{name}` commands unavailable: {exc}", file=sys.stderr)
+            if exc.name != module_name:
+                print(f"cairn: `{module_name}` commands unavailable: {exc}", file=sys.stderr)
         except Exception as exc:  # one broken optional command must not take `cairn serve`/`health` down
-            print(f"cairn: `{name}` commands unavailable: {exc!r}", file=sys.stderr)
+            print(f"cairn: `{module_name}` commands unavailable: {exc!r}", file=sys.stderr)
     return parser
 
 

@@ -1,0 +1,110 @@
+"""`cairn console` as a real subprocess for the console tests, and the seeded server they share.
+
+The server runs with bearer tokens for two tenants; the console is given tenant A's token through a
+file, and tenant B holds a thread the console must never show.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cairn_client import CheckpointClient
+
+from tests import console_seed
+from tests.harness import free_port
+from tests.harness.processes import HOST, _cairn_command, _Managed
+
+TOKEN_A, TOKEN_B = "console-token-a", "console-token-b"
+AUTH_TOKENS = f"{TOKEN_A} tenant-a,{TOKEN_B} tenant-b"
+OTHER_TENANT_THREAD = "tenant-b-secret-thread"
+
+
+class ConsoleProcess(_Managed):
+    """`cairn console --listen 127.0.0.1:<free port> *args` as a subprocess; ready when it answers HTTP."""
+
+    _name = "cairn console"
+    _log_name = "console.log"
+
+    def __init__(self, *args: str, start_timeout: float = 30.0) -> None:
+        self.args = list(args)
+        super().__init__(None, start_timeout, "cairn-console-")
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    def _argv(self) -> list[str]:
+        return [*_cairn_command(), "console", "--listen", f"{HOST}:{self.port}", *self.args]
+
+    def _ready(self) -> bool:
+        with socket.create_connection((HOST, self.port), timeout=1.0):
+            pass
+        with urllib.request.urlopen(self.url + "api/config", timeout=2) as resp:
+            return resp.status == 200
+
+
+@dataclass
+class Seeded:
+    """The live server, its metrics URL, and the ids the seed produced."""
+
+    target: str
+    metrics_url: str
+    token_file: Path
+    fork: dict[str, Any]
+    statuses: list[str]
+    large_head: str
+
+    def client(self, token: str = TOKEN_A) -> CheckpointClient:
+        return CheckpointClient(self.target, token=token)
+
+
+def seed_server(server_factory: Any, tmp_dir: Path) -> Seeded:
+    """Start a server with two tenants and metrics, and seed tenant A (and one thread of tenant B)."""
+    metrics_port = free_port()
+    backend = server_factory("embedded", token=TOKEN_A, auth_tokens=AUTH_TOKENS,
+                             metrics_listen=f"{HOST}:{metrics_port}")
+    token_file = tmp_dir / "console.token"
+    token_file.write_text(TOKEN_A + "\n")
+    with CheckpointClient(backend.target, token=TOKEN_A) as c:
+        fork = console_seed.seed_fork_thread(c)
+        statuses = console_seed.seed_status_threads(c)
+        large = console_seed.seed_large_state(c, mb=1.5)
+    console_seed.seed_langgraph_thread(backend.target, TOKEN_A)
+    with CheckpointClient(backend.target, token=TOKEN_B) as c:
+        c.save(OTHER_TENANT_THREAD, {"secret": True}, metadata={"status": "failed"})
+    return Seeded(backend.target, f"http://{HOST}:{metrics_port}/metrics", token_file, fork, statuses, large)
+
+
+def start_console(seeded: Seeded, *extra: str) -> ConsoleProcess:
+    console = ConsoleProcess("--target", seeded.target, "--token-file", str(seeded.token_file),
+                             "--metrics-url", seeded.metrics_url, *extra)
+    console.start()
+    return console
+
+
+def http(method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    """One HTTP request; returns (status, parsed JSON or raw bytes)."""
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    if data is not None and "Content-Type" not in (headers or {}):
+        req.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            status, raw, ctype = resp.status, resp.read(), resp.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as err:
+        status, raw, ctype = err.code, err.read(), err.headers.get("Content-Type", "")
+    return status, (json.loads(raw) if "json" in ctype and raw[:1] in (b"{", b"[") else raw)
+
+
+def csrf_token(console: ConsoleProcess) -> str:
+    _, page = http("GET", console.url)
+    text = page.decode()
+    marker = 'name="cairn-csrf" content="'
+    start = text.index(marker) + len(marker)
+    return text[start:text.index('"', start)]
