@@ -90,3 +90,12 @@ def test_saver_option_wraps_the_serde() -> None:
         assert plain.serde.dumps_typed({"a": 1})[0] == "msgpack"
     finally:
         plain.close()
+
+
+async def test_conformance_with_the_cross_language_encoding(pg_redis_server, capsys) -> None:  # type: ignore[no-untyped-def]
+    """LangGraph's conformance suite, FULL, with values written in the shared encoding."""
+    from tests.test_langgraph_conformance import run_suite
+
+    await run_suite(
+        "CairnSaver (cross_language)", lambda: CairnSaver(pg_redis_server.target, cross_language=True), capsys
+    )
