@@ -24,9 +24,9 @@ import (
 )
 
 var (
-	target string
-	once   sync.Once
-	client *cairn.Client
+	target  string
+	once    sync.Once
+	client  *cairn.Client
 	dialErr error
 )
 
