@@ -219,7 +219,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 }
             }
         writes = sorted(cp.pending_writes, key=lambda w: (w.task_path, w.task_id, w.idx))
-        pending = [(w.task_id, w.channel, self.serde.loads_typed((w.value_type, w.value))) for w in writes]
+        pending = [
+            (w.task_id, w.channel, _interrupts_of(w.channel, self.serde.loads_typed((w.value_type, w.value))))
+            for w in writes
+        ]
         return CheckpointTuple(config, checkpoint, dict(cp.metadata), parent, pending)  # type: ignore[arg-type]
 
     @staticmethod
@@ -463,6 +466,23 @@ class CairnSaver(BaseCheckpointSaver[str]):
         else:
             current_v = int(str(current).split(".")[0])
         return f"{current_v + 1:032}.{random.random():016}"
+
+
+_INTERRUPT = "__interrupt__"  # LangGraph's interrupt channel (its constant is private since 1.0)
+
+
+def _interrupts_of(channel: str, value: Any) -> Any:
+    """Interrupts LangGraph.js wrote (plain ``{"value", "id"}`` objects, alone or in a list) as the
+    ``Interrupt`` instances LangGraph Python's loop reads from the ``__interrupt__`` channel; any other
+    value as it is."""
+    if channel != _INTERRUPT:
+        return value
+    from langgraph.types import Interrupt
+
+    def revive(v: Any) -> Any:
+        return Interrupt(value=v["value"], id=v["id"]) if isinstance(v, dict) and set(v) == {"value", "id"} else v
+
+    return [revive(v) for v in value] if isinstance(value, list) else revive(value)
 
 
 class _Batch(NamedTuple):

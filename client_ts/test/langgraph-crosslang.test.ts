@@ -3,12 +3,13 @@
  * (tests/crosslang/langgraph_peer.py, through the Python CairnSaver) and by LangGraph.js (through this
  * CairnSaver), in both orders, with Python writing its default "msgpack" or the shared "json"
  * (`cross_language=True`). Each turn adds a human message, an AI message with a tool call, the tool's
- * message and an answer that counts the messages it saw, so the whole list must have crossed.
+ * message and an answer that counts the messages it saw, so the whole list must have crossed. And a
+ * human-in-the-loop graph stopped at an interrupt in one language is answered in the other.
  */
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { AIMessage, type BaseMessage, HumanMessage, ToolMessage } from "@langchain/core/messages";
-import { END, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
+import { Annotation, Command, END, interrupt, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
 import { CairnSaver } from "../src/langgraph.js";
 import { newThread, sharedClient, sharedOptions, target } from "./helpers.js";
 
@@ -125,5 +126,69 @@ describe.each([
     expect(js2).toHaveLength(12);
     expect(js2.slice(0, 8)).toEqual(py);
     expectTurn(js2, 8, "js", "js again");
+  });
+});
+
+const Approval = Annotation.Root({ log: Annotation<string[]>({ reducer: (a, b) => a.concat(b), default: () => [] }) });
+
+/** The TypeScript twin of the Python peer's approval graph. */
+function approvalGraph(saver: CairnSaver) {
+  return new StateGraph(Approval)
+    .addNode("draft", () => ({ log: ["draft"] }))
+    .addNode("ask", () => ({ log: [`answer: ${interrupt({ question: "publish?" })}`] }))
+    .addNode("done", () => ({ log: ["done"] }))
+    .addEdge(START, "draft")
+    .addEdge("draft", "ask")
+    .addEdge("ask", "done")
+    .addEdge("done", END)
+    .compile({ checkpointer: saver });
+}
+
+async function jsApproval(threadId: string, step: "start" | "resume") {
+  const saver = new CairnSaver(target(), sharedOptions());
+  try {
+    const graph = approvalGraph(saver);
+    const config = { configurable: { thread_id: threadId } };
+    const result =
+      step === "start"
+        ? await graph.invoke({ log: ["start"] }, config)
+        : await graph.invoke(new Command({ resume: "yes from js" }), config);
+    const out = result as {
+      log: string[];
+      __interrupt__?: Array<{ value: unknown }>;
+    };
+    return { log: out.log, interrupts: (out.__interrupt__ ?? []).map((i) => i.value) };
+  } finally {
+    saver.close();
+  }
+}
+
+function pyApproval(threadId: string, step: "start" | "resume", crossLanguage: boolean) {
+  const args = [`${repo}tests/crosslang/langgraph_peer.py`, "--target", target(), "--thread", threadId, "--approval", step];
+  if (crossLanguage) args.push("--cross-language");
+  const out = execFileSync(process.env.CAIRN_PYTHON || "python3", args, { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  return JSON.parse(out.trim()) as { log: string[]; interrupts: unknown[] };
+}
+
+describe.each([false, true])("an interrupt across languages (Python cross_language=%s)", (crossLanguage) => {
+  it("stopped by LangGraph Python, answered in LangGraph.js", async () => {
+    const threadId = newThread("xlang-hitl-py");
+    expect(pyApproval(threadId, "start", crossLanguage)).toEqual({
+      log: ["start", "draft"],
+      interrupts: [{ question: "publish?" }],
+    });
+    expect(await jsApproval(threadId, "resume")).toEqual({
+      log: ["start", "draft", "answer: yes from js", "done"],
+      interrupts: [],
+    });
+  });
+
+  it("stopped by LangGraph.js, answered in LangGraph Python", async () => {
+    const threadId = newThread("xlang-hitl-js");
+    expect(await jsApproval(threadId, "start")).toEqual({ log: ["start", "draft"], interrupts: [{ question: "publish?" }] });
+    expect(pyApproval(threadId, "resume", crossLanguage)).toEqual({
+      log: ["start", "draft", "answer: yes from python", "done"],
+      interrupts: [],
+    });
   });
 });

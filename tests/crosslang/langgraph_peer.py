@@ -1,13 +1,15 @@
 """LangGraph Python side of the cross-language LangGraph tests (client_ts/test/langgraph-crosslang.test.ts).
 
     python3 tests/crosslang/langgraph_peer.py --target HOST:PORT --thread T --say TEXT [--cross-language]
+    python3 tests/crosslang/langgraph_peer.py --target HOST:PORT --thread T --approval start|resume [--cross-language]
     python3 tests/crosslang/langgraph_peer.py --values
 
 Runs one turn of the graph below on thread T through CairnSaver, starting from whatever the thread holds
 (written by this script or by LangGraph.js's CairnSaver), and prints the thread's messages as one JSON line.
 The graph is the same as the TypeScript test's: agent asks a tool about the last human message, the tool
 answers, answer replies with the number of messages it saw (so the whole history must have crossed).
-With --values it prints, instead, LangGraph's default serialization (type, base64) of sample values, some
+With --approval it runs the approval graph instead: "start" stops at the human's interrupt, "resume" answers
+it with "yes from python"; it prints the state's log and any interrupt values. With --values it prints, instead, LangGraph's default serialization (type, base64) of sample values, some
 with and some without a JavaScript counterpart.
 """
 
@@ -18,15 +20,16 @@ import base64
 import dataclasses
 import datetime
 import json
-import uuid
+import operator
 import os
 import sys
-from typing import Any
+import uuid
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import END, START, MessagesState, StateGraph
-from langgraph.types import Interrupt
+from langgraph.types import Command, Interrupt, interrupt
 
 from cairn_client.langgraph import CairnSaver
 
@@ -55,6 +58,23 @@ def build(saver: CairnSaver) -> Any:
     g.add_edge("agent", "tool")
     g.add_edge("tool", "answer")
     g.add_edge("answer", END)
+    return g.compile(checkpointer=saver)
+
+
+class Approval(TypedDict):
+    log: Annotated[list[str], operator.add]
+
+
+def approval_graph(saver: CairnSaver) -> Any:
+    """draft -> ask (a human's answer through interrupt) -> done; the TypeScript test builds the same."""
+    g = StateGraph(Approval)
+    g.add_node("draft", lambda s: {"log": ["draft"]})
+    g.add_node("ask", lambda s: {"log": [f"answer: {interrupt({'question': 'publish?'})}"]})
+    g.add_node("done", lambda s: {"log": ["done"]})
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "ask")
+    g.add_edge("ask", "done")
+    g.add_edge("done", END)
     return g.compile(checkpointer=saver)
 
 
@@ -95,9 +115,10 @@ def main() -> int:
     parser.add_argument("--target", default=os.environ.get("CAIRN_TARGET"))
     parser.add_argument("--token", default=os.environ.get("CAIRN_TOKEN"))
     parser.add_argument("--thread", required="--values" not in sys.argv)
-    parser.add_argument("--say", required="--values" not in sys.argv)
+    parser.add_argument("--say", required="--values" not in sys.argv and "--approval" not in sys.argv)
     parser.add_argument("--cross-language", action="store_true")
     parser.add_argument("--values", action="store_true")
+    parser.add_argument("--approval", choices=["start", "resume"])
     if "--values" in sys.argv:
         serde = JsonPlusSerializer()
         dumped = {k: serde.dumps_typed(v) for k, v in sample_values().items()}
@@ -108,6 +129,14 @@ def main() -> int:
     if not args.target:
         parser.error("--target (or CAIRN_TARGET) is required")
     with CairnSaver(args.target, token=args.token, cross_language=args.cross_language) as saver:
+        if args.approval:
+            cfg = {"configurable": {"thread_id": args.thread}}
+            arg = {"log": ["start"]} if args.approval == "start" else Command(resume="yes from python")
+            state = approval_graph(saver).invoke(arg, cfg)
+            interrupts = [i.value for i in state.get("__interrupt__", [])]
+            json.dump({"log": state["log"], "interrupts": interrupts}, sys.stdout)
+            print()
+            return 0
         graph = build(saver)
         out = graph.invoke({"messages": [HumanMessage(content=args.say)]}, {"configurable": {"thread_id": args.thread}})
     json.dump({"messages": [plain(m) for m in out["messages"]]}, sys.stdout)
