@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Runs the Go client's checks: stub drift check, go vet, go test ./...
+# Runs the Go checks of both modules, the client (.) and the LangGraphGo store
+# (./langgraphgo, a module of its own so that the client needs no LangGraphGo):
+# stub drift check, go vet, go test ./..., then LangGraphGo's own tests against
+# the store (langgraphgo/frameworktest/run.sh).
 # Uses the server at $CAIRN_TARGET, or starts `cairn serve` itself (see internal/testserver).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -19,12 +22,18 @@ command -v npx >/dev/null 2>&1 || missing "Node.js/npx (for buf, the proto compi
 
 echo "== client_go: go mod download"
 go mod download
+(cd langgraphgo && go mod download)
 
 echo "== client_go: stub drift check"
 ./check_drift.sh
 
 echo "== client_go: go vet"
 go vet ./...
+(cd langgraphgo && go vet ./... && go vet -tags frameworktest ./...)
 
 echo "== client_go: go test"
 go test -count=1 -timeout 8m ./...
+(cd langgraphgo && go test -count=1 -timeout 8m ./...)
+
+echo "== client_go/langgraphgo: LangGraphGo's own tests"
+bash langgraphgo/frameworktest/run.sh

@@ -6,8 +6,9 @@
 // Mapping. LangGraphGo keys checkpoints by a global id and groups them by the
 // metadata keys thread_id, execution_id, session_id and workflow_id. A
 // checkpoint goes to the Cairn thread named by the first of those keys it has
-// (thread_id first), else to Options.DefaultThread, in the root namespace,
-// with its id as the Cairn checkpoint id. Its state is stored as JSON
+// (thread_id first), else to Options.DefaultThread, in the namespace
+// Options.Namespace (the root namespace by default), with its id as the Cairn
+// checkpoint id. Its state is stored as JSON
 // (state_type "json"), so any Cairn client can read it; NodeName becomes
 // node_name; Version and Timestamp travel in the metadata object
 // "langgraphgo", next to LangGraphGo's own metadata keys. Saves upsert, like
@@ -58,6 +59,11 @@ type Options struct {
 	DefaultThread string
 	// DecodeState turns stored JSON back into a state (default: into any).
 	DecodeState func(data []byte) (any, error)
+	// Namespace is the Cairn namespace (checkpoint_ns) the store keeps its
+	// checkpoints in, default "" (the root). Stores with different
+	// namespaces share nothing, not even checkpoint ids or thread ids, so
+	// several applications (or test runs) can use one Cairn tenant.
+	Namespace string
 }
 
 // Store is a LangGraphGo CheckpointStore backed by Cairn. It is safe for
@@ -139,8 +145,6 @@ func (s *Store) threadOf(md map[string]any) string {
 	return s.opts.DefaultThread
 }
 
-var root = cairn.Namespace("")
-
 // Save stores cp, replacing a checkpoint with the same id. An empty cp.ID is
 // set to a new UUIDv7.
 func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
@@ -176,6 +180,7 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 	thread := s.threadOf(cp.Metadata)
 	_, err = s.c.Save(ctx, &cairn.Checkpoint{
 		ThreadID:  thread,
+		Namespace: s.opts.Namespace,
 		ID:        cp.ID,
 		State:     state,
 		StateType: "json",
@@ -223,11 +228,11 @@ func (s *Store) toLGG(c *cairn.Checkpoint) (*store.Checkpoint, error) {
 	return cp, nil
 }
 
-// locate finds the Cairn checkpoint with id in any thread by the id its
-// metadata carries.
+// locate finds the Cairn checkpoint with id in any thread of the store's
+// namespace by the id its metadata carries.
 func (s *Store) locate(ctx context.Context, id string, withState bool) (*cairn.Checkpoint, error) {
 	page, err := s.c.ListPage(ctx, cairn.ListQuery{
-		Namespace:      root,
+		Namespace:      cairn.Namespace(s.opts.Namespace),
 		MetadataFilter: map[string]any{metaKey: map[string]any{"checkpoint_id": id}},
 		PageSize:       1,
 		IncludeState:   withState,
@@ -247,7 +252,7 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Checkpoint, error) 
 	var c *cairn.Checkpoint
 	err := cairn.ErrNotFound
 	if t, ok := s.threads.get(id); ok {
-		c, err = s.c.Load(ctx, cairn.Ref{ThreadID: t, ID: id})
+		c, err = s.c.Load(ctx, s.ref(t, id))
 	}
 	if errors.Is(err, cairn.ErrNotFound) { // not cached, or moved
 		c, err = s.locate(ctx, id, true)
@@ -259,9 +264,14 @@ func (s *Store) Load(ctx context.Context, id string) (*store.Checkpoint, error) 
 	return s.toLGG(c)
 }
 
-// collect lists the root namespace checkpoints matching q.
+// ref names checkpoint id of thread in the store's namespace.
+func (s *Store) ref(thread, id string) cairn.Ref {
+	return cairn.Ref{ThreadID: thread, Namespace: s.opts.Namespace, ID: id}
+}
+
+// collect lists the checkpoints of the store's namespace matching q.
 func (s *Store) collect(ctx context.Context, q cairn.ListQuery, into map[string]*cairn.Checkpoint) error {
-	q.Namespace, q.PageSize = root, 1000
+	q.Namespace, q.PageSize = cairn.Namespace(s.opts.Namespace), 1000
 	for c, err := range s.c.List(ctx, q) {
 		if err != nil {
 			return err
@@ -342,12 +352,12 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	deleted := false
 	var err error
 	if t, ok := s.threads.get(id); ok {
-		deleted, err = s.c.Delete(ctx, cairn.Ref{ThreadID: t, ID: id})
+		deleted, err = s.c.Delete(ctx, s.ref(t, id))
 	}
 	if err == nil && !deleted { // not cached, or moved
 		var c *cairn.Checkpoint
 		if c, err = s.locate(ctx, id, false); err == nil {
-			_, err = s.c.Delete(ctx, cairn.Ref{ThreadID: c.ThreadID, ID: id})
+			_, err = s.c.Delete(ctx, s.ref(c.ThreadID, id))
 		}
 	}
 	if err != nil && !errors.Is(err, cairn.ErrNotFound) {
@@ -357,11 +367,14 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// Clear removes every checkpoint List(executionID) returns, and the Cairn
-// thread named executionID.
+// Clear removes every checkpoint List(executionID) returns, and, with the
+// root namespace, the whole Cairn thread named executionID (Cairn's Clear
+// spans every namespace, so a store with its own namespace deletes its
+// checkpoints one by one instead).
 func (s *Store) Clear(ctx context.Context, executionID string) error {
 	cs, err := s.group(ctx, executionID, false)
-	if err == nil {
+	whole := s.opts.Namespace == ""
+	if err == nil && whole {
 		_, err = s.c.Clear(ctx, executionID)
 	}
 	if err != nil {
@@ -369,10 +382,10 @@ func (s *Store) Clear(ctx context.Context, executionID string) error {
 	}
 	for _, c := range cs {
 		s.threads.forget(c.ID)
-		if c.ThreadID == executionID {
+		if whole && c.ThreadID == executionID {
 			continue // cleared above
 		}
-		if _, err := s.c.Delete(ctx, cairn.Ref{ThreadID: c.ThreadID, ID: c.ID}); err != nil {
+		if _, err := s.c.Delete(ctx, s.ref(c.ThreadID, c.ID)); err != nil {
 			return fmt.Errorf("langgraphgo: clear %s: %w", executionID, err)
 		}
 	}

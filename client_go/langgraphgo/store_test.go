@@ -459,3 +459,33 @@ func TestMetadataNumbersAsLangGraphGoStoresReturnThem(t *testing.T) {
 		t.Fatalf("ts %v, want float64 2^60", loaded.Metadata["ts"])
 	}
 }
+
+// Stores with different namespaces share no checkpoint, even with the same
+// ids and thread ids; Clear in one leaves the other's checkpoints alone.
+func TestNamespacesAreSeparate(t *testing.T) {
+	ctx := context.Background()
+	c := dial(t)
+	ns := "lgg-ns-" + uuid.NewString()
+	s1 := langgraphgo.NewStore(c, langgraphgo.Options{Namespace: ns + "-1"})
+	s2 := langgraphgo.NewStore(c, langgraphgo.Options{Namespace: ns + "-2"})
+	th := "thread-" + uuid.NewString()
+	for i, s := range []*langgraphgo.Store{s1, s2} {
+		mustSave(t, s, &store.Checkpoint{ID: "cp-" + th, NodeName: fmt.Sprint("n", i), State: i,
+			Metadata: map[string]any{"thread_id": th}})
+	}
+	for i, s := range []*langgraphgo.Store{s1, s2} {
+		cp, err := s.Load(ctx, "cp-"+th)
+		if err != nil || cp.NodeName != fmt.Sprint("n", i) {
+			t.Fatalf("store %d loads %+v, %v", i, cp, err)
+		}
+	}
+	if err := s1.Clear(ctx, th); err != nil {
+		t.Fatal(err)
+	}
+	if n1, n2 := count(t, s1, th), count(t, s2, th); n1 != 0 || n2 != 1 {
+		t.Fatalf("after Clear in namespace 1: %d and %d checkpoints; want 0 and 1", n1, n2)
+	}
+	if _, err := c.Load(ctx, cairn.Ref{ThreadID: th, Namespace: ns + "-2", ID: "cp-" + th}); err != nil {
+		t.Fatalf("the checkpoint is not in the Cairn namespace: %v", err)
+	}
+}

@@ -24,6 +24,11 @@ How LangGraph's model maps onto Cairn:
 * LangGraph saves checkpoints in the background and may send the writes of a checkpoint before its
   put (see ``_EarlyWrites``); Cairn stores writes only for a stored checkpoint, so the saver holds such
   writes in memory and sends them right after that put.
+* Threads cross between LangGraph Python and LangGraph.js: with ``cross_language=True``
+  values are written in the encoding both share (``langgraph_json.CrossLanguageSerializer``:
+  "json" with LangChain messages as LangChain.js constructor records); the TypeScript
+  CairnSaver also reads the default "msgpack" for messages and plain values. Channel versions
+  are strings (below), which LangGraph.js's CairnSaver makes too.
 * ``delete_thread`` -> Clear, ``delete_for_runs`` -> DeleteRuns, ``copy_thread``
   -> CopyThread, ``prune`` -> Prune (``"keep_latest"`` keeps the newest checkpoint
   of each namespace along the head's parent chain, ``"delete"`` removes all).
@@ -88,6 +93,8 @@ class CairnSaver(BaseCheckpointSaver[str]):
         timeout_seconds: per-call deadline.
         page_size: List page size used by ``list``/``alist``.
         compress_states: send and receive checkpoints zstd-compressed (``CheckpointClient(compress_states=)``).
+        cross_language: write checkpoints and writes in the encoding LangGraph.js reads and writes
+            (``CrossLanguageSerializer`` around ``serde``), so LangGraph.js can continue the threads.
     """
 
     def __init__(
@@ -101,8 +108,13 @@ class CairnSaver(BaseCheckpointSaver[str]):
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         page_size: int = 100,
         compress_states: bool = False,
+        cross_language: bool = False,
     ) -> None:
         super().__init__(serde=serde)
+        if cross_language:
+            from .langgraph_json import CrossLanguageSerializer
+
+            self.serde = CrossLanguageSerializer(self.serde)
         if target is None and client is None:
             raise ValueError("CairnSaver needs a target ('host:port') or a client")
         self.target = target if target is not None else client.target  # type: ignore[union-attr]
@@ -207,7 +219,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 }
             }
         writes = sorted(cp.pending_writes, key=lambda w: (w.task_path, w.task_id, w.idx))
-        pending = [(w.task_id, w.channel, self.serde.loads_typed((w.value_type, w.value))) for w in writes]
+        pending = [
+            (w.task_id, w.channel, _interrupts_of(w.channel, self.serde.loads_typed((w.value_type, w.value))))
+            for w in writes
+        ]
         return CheckpointTuple(config, checkpoint, dict(cp.metadata), parent, pending)  # type: ignore[arg-type]
 
     @staticmethod
@@ -451,6 +466,23 @@ class CairnSaver(BaseCheckpointSaver[str]):
         else:
             current_v = int(str(current).split(".")[0])
         return f"{current_v + 1:032}.{random.random():016}"
+
+
+_INTERRUPT = "__interrupt__"  # LangGraph's interrupt channel (its constant is private since 1.0)
+
+
+def _interrupts_of(channel: str, value: Any) -> Any:
+    """Interrupts LangGraph.js wrote (plain ``{"value", "id"}`` objects, alone or in a list) as the
+    ``Interrupt`` instances LangGraph Python's loop reads from the ``__interrupt__`` channel; any other
+    value as it is."""
+    if channel != _INTERRUPT:
+        return value
+    from langgraph.types import Interrupt
+
+    def revive(v: Any) -> Any:
+        return Interrupt(value=v["value"], id=v["id"]) if isinstance(v, dict) and set(v) == {"value", "id"} else v
+
+    return [revive(v) for v in value] if isinstance(value, list) else revive(value)
 
 
 class _Batch(NamedTuple):

@@ -23,6 +23,8 @@
  *   of the checkpoint it belongs to. Cairn stores writes only for a stored checkpoint (NOT_FOUND
  *   otherwise), so such writes wait (up to `writesWaitMs`) for that put and are then sent.
  * - Checkpoints of format v < 4 get their parent's pending sends migrated on read, as in LangGraph's savers.
+ * - Threads cross between LangGraph Python and LangGraph.js: the saver reads Python's "msgpack" values
+ *   (messages and plain values; see cross-language.ts) and makes channel versions in Python's string form.
  * - Client options pass through: `new CairnSaver(target, { compressStates: true })` sends and reads the
  *   serialized checkpoints zstd-compressed (see {@link CairnClientOptions.compressStates}).
  */
@@ -44,6 +46,7 @@ import {
   WRITES_IDX_MAP,
 } from "@langchain/langgraph-checkpoint";
 import { CairnClient, type CairnClientOptions, type LoadResult, type WriteInput } from "./client.js";
+import { CrossLanguageSerializer, nextChannelVersion } from "./cross-language.js";
 import { AlreadyExistsError, NotFoundError } from "./errors.js";
 import type {
   ListResponse,
@@ -73,10 +76,18 @@ export class CairnSaver extends BaseCheckpointSaver {
   constructor(target: string | CairnClient, options: CairnSaverOptions = {}) {
     const { serde, pageSize = 100, writesWaitMs = 10_000, ...clientOptions } = options;
     super(serde);
+    // Reads what LangGraph Python writes too (see cross-language.ts); writes through `serde`.
+    this.serde = new CrossLanguageSerializer(this.serde);
     this.ownsClient = typeof target === "string";
     this.client = typeof target === "string" ? new CairnClient(target, clientOptions) : target;
     this.pageSize = Math.max(1, Math.min(pageSize, 1000));
     this.writesWaitMs = writesWaitMs;
+  }
+
+  /** Channel versions as LangGraph Python's savers make them, so threads can cross (see cross-language.ts). */
+  override getNextVersion(current: number | undefined): number {
+    // Typed as numbers because graphs take a BaseCheckpointSaver<number>; LangGraph.js orders strings too.
+    return nextChannelVersion(current as string | number | undefined) as number;
   }
 
   /** Closes the client's channel, when the saver created it. */
