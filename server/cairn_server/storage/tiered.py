@@ -291,6 +291,9 @@ class TieredStore:
         changed: set[tuple[str, str]] = set()  # threads whose leases go once the hot cache has the change
         for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             cp = item.checkpoint
+            if outcome.status == "fenced":  # refused by its run lease; nothing was stored
+                results.append(outcome.error or AssertionError("fenced without an error"))
+                continue
             if outcome.status == "conflict":
                 try:
                     same = await self._stored_under_older_hash(item)
