@@ -116,7 +116,7 @@ def _class(code: grpc.StatusCode, reason: str) -> type[CairnError]:
 
 def _error_info(call: grpc.Call) -> tuple[str, dict[str, str]]:
     try:
-        status = rpc_status.from_call(call)
+        status = rpc_status.from_call(call)  # type: ignore[arg-type]
     except (ValueError, TypeError):
         return "", {}
     if status is None:
@@ -133,7 +133,9 @@ def from_rpc_error(err: grpc.RpcError) -> CairnError:
     """Map a grpc.RpcError (sync or aio) to the tree, once, at the client boundary."""
     code = err.code() if callable(getattr(err, "code", None)) else grpc.StatusCode.UNKNOWN
     message = err.details() if callable(getattr(err, "details", None)) else str(err)
-    reason, metadata = _error_info(err) if isinstance(err, grpc.Call) else ("", {})
+    # grpc.aio's AioRpcError is no grpc.Call, but carries the same trailing metadata (and so the ErrorInfo).
+    has_trailers = isinstance(err, grpc.Call) or callable(getattr(err, "trailing_metadata", None))
+    reason, metadata = _error_info(err) if has_trailers else ("", {})
     return _class(code, reason)(message or code.name, code, reason, metadata)
 
 
