@@ -233,7 +233,7 @@ def soak(srv, c: CheckpointClient, tmp_path: Path, runs: int, workers: int, kill
     started = time.monotonic()
     ids = {c.start_run(f"soak-{uuid.uuid4()}", {"order": f"o-{i}"}, queue=queue).run_id: i for i in range(runs)}
     pool: list[Proc] = [Proc(srv.target, queue, log, "--node-sleep", "0.02") for _ in range(workers)]
-    killed: set[str] = set()
+    killed: dict[str, float] = {}  # pid -> when it was SIGKILLed (epoch seconds)
     kills, rng = 0, random.Random(26)
     try:
         next_kill = time.monotonic() + kill_every
@@ -244,7 +244,8 @@ def soak(srv, c: CheckpointClient, tmp_path: Path, runs: int, workers: int, kill
             assert time.monotonic() - started < 60 + runs * 2, "soak did not finish"
             if time.monotonic() >= next_kill:
                 victim = pool.pop(rng.randrange(len(pool)))
-                killed.add(str(victim.p.pid))
+                victim.kill()
+                killed[str(victim.p.pid)] = time.time()
                 victim.close()
                 kills += 1
                 pool.append(Proc(srv.target, queue, log, "--node-sleep", "0.02"))
@@ -270,9 +271,17 @@ def soak(srv, c: CheckpointClient, tmp_path: Path, runs: int, workers: int, kill
         assert calls and receipt.endswith(calls[-1][3]), (run_id, calls, receipt)
         assert all(call[4] in killed for call in calls[:-1]), (run_id, calls, killed)
         for prev, nxt in zip(run.attempts, run.attempts[1:]):
-            if nxt.recovered and prev.ended_at and nxt.started_at:
-                recoveries.append(nxt.started_at.timestamp())
-    return {"runs": runs, "kills": kills, "seconds": round(elapsed, 1),
+            pid = prev.worker_id.split(":")[1]
+            if nxt.recovered and pid in killed and nxt.started_at is not None:
+                recoveries.append(nxt.started_at.timestamp() - killed[pid])  # kill -> claimed by another worker
+    recoveries.sort()
+
+    def pct(q: float) -> float | None:
+        return round(recoveries[min(len(recoveries) - 1, int(q * len(recoveries)))], 2) if recoveries else None
+
+    return {"runs": runs, "kills": kills, "seconds": round(elapsed, 1), "runs_per_s": round(runs / elapsed, 1),
+            "lease_s": LEASE, "recoveries": len(recoveries), "recovery_p50_s": pct(0.5), "recovery_p99_s": pct(0.99),
+            "recovery_max_s": round(recoveries[-1], 2) if recoveries else None,
             "double_calls": sum(len(v) - 1 for v in acts.values())}
 
 
