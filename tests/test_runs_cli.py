@@ -45,3 +45,15 @@ def test_list_show_cancel(srv) -> None:  # type: ignore[no-untyped-def]
 
     assert_error_line(cairn("run", "show", "no-such-run", target=srv.target), "NOT_FOUND", "RUN_NOT_FOUND")
     assert cairn("runs", "--status", "bogus", target=srv.target).rc == 2
+
+
+def test_readme_example_runs(srv) -> None:  # type: ignore[no-untyped-def]
+    """The README's "Durable runs" example, as written, against a real server."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## Durable runs", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    code = block.replace('"127.0.0.1:50051"', repr(srv.target)).replace("print(", "result = (")
+    scope: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec", dont_inherit=True), scope)  # noqa: S102 - our own README
+    assert scope["result"] == "COMPLETED"
