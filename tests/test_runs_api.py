@@ -300,3 +300,51 @@ async def test_async_client_mirrors_the_sync_one(runs_server, queue: str) -> Non
         assert (await ac.complete_run(claim.lease)).status == "COMPLETED"
         assert [r.run_id async for r in ac.iter_runs(queue=queue)] == [run.run_id]
         assert (await ac.get_run(run.run_id)).status == "COMPLETED"
+
+
+def test_concurrent_claimers_never_share_a_run(c: CheckpointClient, runs_server, queue: str) -> None:  # type: ignore[no-untyped-def]
+    ids = {c.start_run(tid(), queue=queue).run_id for _ in range(120)}
+    claimed: list[str] = []
+    lock = threading.Lock()
+
+    def claimer(n: int) -> None:
+        with CheckpointClient(runs_server.target) as mine:
+            while (got := mine.claim_run(queue, f"w{n}")) is not None:
+                with lock:
+                    claimed.append(got.run.run_id)
+                mine.complete_run(got.lease)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert sorted(claimed) == sorted(ids)  # every run claimed exactly once
+    assert all(r.status == "COMPLETED" and r.attempt_count == 1 for r in c.iter_runs(queue=queue))
+
+
+def test_run_metrics_are_exported(server_factory, queue: str) -> None:  # type: ignore[no-untyped-def]
+    import urllib.request
+
+    from tests.harness import free_port
+
+    port = free_port()
+    srv = server_factory("embedded", metrics_listen=f"127.0.0.1:{port}")
+    with CheckpointClient(srv.target) as c:
+        done = c.start_run(tid(), queue=queue)
+        claim = c.claim_run(queue, "w")
+        assert claim is not None and claim.run.run_id == done.run_id
+        c.complete_run(claim.lease)
+        cancelled = c.start_run(tid(), queue=queue)
+        c.cancel_run(cancelled.run_id)
+        c.start_run(tid(), queue=queue)  # stays pending: queue depth 1
+        deadline = time.monotonic() + 15
+        while True:  # the queue depth is refreshed every few seconds
+            text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            if f'cairn_run_queue_depth{{queue="{queue}"}} 1.0' in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    for line in ('cairn_runs_total{event="started"} 1.0', 'cairn_runs_total{event="completed"} 1.0',
+                 'cairn_runs_total{event="cancelled"} 1.0', "cairn_run_claim_latency_seconds_count 1.0",
+                 "cairn_run_duration_seconds_count 1.0", f'cairn_run_queue_depth{{queue="{queue}"}} 1.0'):
+        assert line in text, line

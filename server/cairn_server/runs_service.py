@@ -251,8 +251,8 @@ class RunRpcs:
             if change.claimed:
                 m.claim_latency.observe(change.waited_us / 1e6)
             run = change.run
-            if change.write and run.ended_us and run.status not in (PENDING, RUNNING):
-                m.duration.observe(max(0, run.ended_us - (run.started_us or run.created_us)) / 1e6)
+            if change.write and run.ended_us and run.started_us and run.status not in (PENDING, RUNNING):
+                m.duration.observe(max(0, run.ended_us - run.started_us) / 1e6)  # runs that never started: none
 
     def _watch_depths(self: CheckpointStoreService) -> None:
         if self.run_metrics is None or self._depth_task is not None:
