@@ -22,7 +22,6 @@ pytest.importorskip("langgraph")
 from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 
 from cairn_client import AsyncCheckpointClient, CheckpointClient, RunStopped  # noqa: E402
-from cairn_client.graph.worker import wait_for  # noqa: E402
 from cairn_client.langgraph import CairnSaver  # noqa: E402
 from cairn_client.langgraph_worker import LangGraphWorker  # noqa: E402
 from tests.runs_langgraph_worker import NODES, build  # noqa: E402

@@ -178,7 +178,7 @@ class LangGraphWorker:
                                             checkpoint_id=head.config["configurable"]["checkpoint_id"] if head else None)
         except RunStopped as err:
             stopped.append(err)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - the attempt failed: reported with fail_run
             if not stopped:
                 ended.set()
                 try:
@@ -249,7 +249,7 @@ class LangGraphWorker:
                     )
                 except RunStopped as err:
                     stop.append(err)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - the attempt failed: reported with fail_run
                     try:
                         return await client.fail_run(lease, exc, retryable=self.retryable(exc))
                     except RunStopped as err:

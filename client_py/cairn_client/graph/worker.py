@@ -261,7 +261,7 @@ class Worker:
             ctx.stop(err.reason, err)
         except RunCancelled:
             pass
-        except Exception as exc:  # the attempt failed: the run's retry policy decides what comes next
+        except Exception as exc:  # noqa: BLE001 - the attempt failed: the run's retry policy decides what's next
             if not ctx.stopping:
                 ctx.beats_done.set()
                 try:

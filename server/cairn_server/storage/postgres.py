@@ -357,12 +357,12 @@ class PostgresColdStore:
 
     # -- writes -------------------------------------------------------------
 
-    async def save(self, items: list[SaveItem], conn: asyncpg.Connection | None = None) -> list[SaveOutcome]:
-        """`conn`: a connection in a transaction the caller holds (runs_postgres.fenced_save)."""
-        if conn is None and any(item.lease is not None for item in items):
+    async def save(self, items: list[SaveItem], tx: asyncpg.Connection | None = None) -> list[SaveOutcome]:
+        """`tx`: a connection in a transaction the caller holds (runs_postgres.fenced_save)."""
+        if tx is None and any(item.lease is not None for item in items):
             return await fenced_save(self, items)  # the run-lease check and the save in one transaction
         self._analyze_after(("cairn_checkpoints", "cairn_threads"), len(items))
-        async with self._conn() if conn is None else borrowed(conn) as conn:
+        async with self._conn() if tx is None else borrowed(tx) as conn:
             if len(items) == 1:
                 item = items[0]
                 cp = item.checkpoint
@@ -392,10 +392,10 @@ class PostgresColdStore:
             return [_outcome(r) for r in rows]
 
     async def put_writes_many(
-        self, items: list[WritesItem], conn: asyncpg.Connection | None = None
+        self, items: list[WritesItem], tx: asyncpg.Connection | None = None
     ) -> list[int | CairnError]:
-        """`conn`: a connection in a transaction the caller holds (runs_postgres.fenced_put_writes)."""
-        if conn is None and any(item.lease is not None for item in items):
+        """`tx`: a connection in a transaction the caller holds (runs_postgres.fenced_put_writes)."""
+        if tx is None and any(item.lease is not None for item in items):
             return await fenced_put_writes(self, items)  # the run-lease check and the writes in one transaction
         self._analyze_after(("cairn_writes",), sum(len(item.writes) for item in items))
         cols: list[list[Any]] = [[] for _ in range(10)]
@@ -415,7 +415,7 @@ class PostgresColdStore:
                 channel.append(w.channel)
                 value_type.append(w.value_type)
                 value.append(w.value)
-        async with self._conn() if conn is None else borrowed(conn) as conn:
+        async with self._conn() if tx is None else borrowed(tx) as conn:
             rows = await conn.fetch(
                 "SELECT status, written, conflict_idx FROM cairn_put_writes_many("
                 "$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",

@@ -24,9 +24,7 @@ from .base import SaveItem, SaveOutcome, WritesItem
 from .runs_base import (
     ATTEMPT_COLUMNS,
     ATTEMPTS_SHOWN,
-    PENDING,
     RUN_COLUMNS,
-    RUNNING,
     AttemptRow,
     Change,
     Lease,
@@ -292,5 +290,3 @@ class PostgresRuns:
             )
         return {r["queue"]: r["n"] for r in rows}
 
-
-__all__ = ["PENDING", "RUNNING", "PostgresRuns", "borrowed", "fenced_put_writes", "fenced_save", "migrate_runs"]
