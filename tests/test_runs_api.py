@@ -348,3 +348,22 @@ def test_run_metrics_are_exported(server_factory, queue: str) -> None:  # type: 
                  'cairn_runs_total{event="cancelled"} 1.0', "cairn_run_claim_latency_seconds_count 1.0",
                  "cairn_run_duration_seconds_count 1.0", f'cairn_run_queue_depth{{queue="{queue}"}} 1.0'):
         assert line in text, line
+
+
+def test_server_ends_runs_no_worker_will_claim(c: CheckpointClient, queue: str) -> None:
+    """Cancel and execution timeout take effect without any worker polling the queue (the server sweeps)."""
+    timed = c.start_run(tid(), queue=queue, execution_timeout_seconds=1.0)
+    claim = c.claim_run(queue, "dead-worker", lease_seconds=1)  # then never heartbeats again
+    assert claim is not None and claim.run.run_id == timed.run_id
+    cancelled = c.start_run(tid(), queue=queue)
+    claim = c.claim_run(queue, "dead-worker", lease_seconds=1)
+    assert claim is not None and claim.run.run_id == cancelled.run_id
+    assert c.cancel_run(cancelled.run_id).status == "RUNNING"  # held: the cancel waits for its worker
+    deadline = time.monotonic() + 20
+    while {c.get_run(r.run_id).status for r in (timed, cancelled)} != {"FAILED", "CANCELLED"}:
+        assert time.monotonic() < deadline, [c.get_run(r.run_id) for r in (timed, cancelled)]
+        time.sleep(0.2)
+    got = c.get_run(timed.run_id)
+    assert got.error is not None and got.error.reason == "EXECUTION_TIMEOUT"
+    assert got.attempts[-1].error is not None and got.attempts[-1].error.reason == "LEASE_EXPIRED"
+    assert c.get_run(cancelled.run_id).attempts[-1].status == "CANCELLED"

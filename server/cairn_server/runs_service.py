@@ -57,6 +57,8 @@ MAX_WAIT_MS = 60_000
 MAX_ATTEMPTS = 100
 POLL_SECONDS = 0.2  # a waiting claim looks again this often: runs started through another server process, due backoffs
 QUEUE_DEPTH_REFRESH_SECONDS = 5.0
+SWEEP_SECONDS = 1.0  # how often a server ends the runs no worker holds that must end (runs_base.sweep)
+SWEEP_BATCH = 100
 _STATUS_PREFIX = "RUN_STATUS_"
 _DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -206,6 +208,38 @@ class RunRpcs:
         self.run_metrics = RunMetrics(self.metrics.registry) if self.metrics is not None else None
         self._run_waiters = _Waiters()
         self._depth_task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # built outside an event loop: the first run RPC starts the sweeper
+            return
+        self._start_sweeper()
+
+    def close_runs(self: CheckpointStoreService) -> None:
+        """Stop the background tasks (sweeper, queue depth) before the store closes."""
+        for task in (self._sweep_task, self._depth_task):
+            if task is not None:
+                task.cancel()
+        self._sweep_task = self._depth_task = None
+
+    def _start_sweeper(self: CheckpointStoreService) -> None:
+        """End runs whose cancel or execution timeout came while no worker held them, even when no worker
+        claims from their queue any more (a claim would end them too)."""
+        if self._sweep_task is not None:
+            return
+
+        async def loop() -> None:
+            while True:
+                try:
+                    changes = await self.runs.sweep(SWEEP_BATCH)
+                    self._count_run(changes)
+                    if len(changes) == SWEEP_BATCH:
+                        continue
+                except CairnError as exc:
+                    log.warning("run sweep failed: %s", exc.message)
+                await asyncio.sleep(SWEEP_SECONDS)
+
+        self._sweep_task = asyncio.get_running_loop().create_task(loop())
 
     # -- helpers -----------------------------------------------------------
 
@@ -255,6 +289,7 @@ class RunRpcs:
                 m.duration.observe(max(0, run.ended_us - run.started_us) / 1e6)  # runs that never started: none
 
     def _watch_depths(self: CheckpointStoreService) -> None:
+        self._start_sweeper()
         if self.run_metrics is None or self._depth_task is not None:
             return
 

@@ -289,6 +289,24 @@ def claim(row: RunRow, worker_id: str, lease_ms: int, now_us: int) -> Change:
                   waited_us=max(0, now_us - ready))
 
 
+def sweep(row: RunRow, now_us: int) -> Change:
+    """End a run no worker holds that may not run again: cancel requested before its worker died, or its
+    execution timeout passed while it waited (pending, or abandoned). The server sweeps for these, so such runs
+    end even when no worker claims from their queue; anything else is left as it is."""
+    held = row.status == RUNNING and row.lease_expires_us > now_us
+    if row.status not in (PENDING, RUNNING) or held:
+        return Change(row, write=False)
+    abandoned = row.status == RUNNING
+    if abandoned and row.cancel_requested:
+        return Change(_end(row, CANCELLED, now_us), closed_attempt=_close(row, now_us, CANCELLED, CANCELLED_REASON),
+                      events=["lease_expired", "cancelled"])
+    if _timed_out(row, now_us):
+        closed = _close(row, now_us, FAILED, LEASE_EXPIRED) if abandoned else None
+        return Change(_end(row, FAILED, now_us, EXECUTION_TIMEOUT), closed_attempt=closed,
+                      events=(["lease_expired"] if abandoned else []) + ["failed", "timed_out"])
+    return Change(row, write=False)
+
+
 def _refused(row: RunRow, lease: Lease, now_us: int) -> Change | None:
     """The Change for a call under a lease that may not go on (ending the run if the refusal ends it)."""
     err = lease_error(row, lease, now_us)
@@ -394,4 +412,8 @@ class RunStore(Protocol):
 
     async def queue_depths(self) -> dict[str, int]:
         """Claimable runs (PENDING or abandoned) per queue, all tenants, for metrics."""
+        ...
+
+    async def sweep(self, limit: int) -> list[Change]:
+        """Apply runs_base.sweep to up to `limit` runs no worker holds that must end (all tenants)."""
         ...

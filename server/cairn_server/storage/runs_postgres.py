@@ -32,6 +32,7 @@ from .runs_base import (
     RunRow,
     claim,
     lease_error,
+    sweep,
 )
 from .runs_sqlite import thread_busy
 
@@ -280,6 +281,21 @@ class PostgresRuns:
         sql += f" ORDER BY created_us DESC, run_id DESC LIMIT {arg(query.limit)}"
         async with self.cold._conn() as conn:
             return [_run(r) for r in await conn.fetch(sql, *args)]
+
+    async def sweep(self, limit: int) -> list[Change]:
+        async def work(conn: asyncpg.Connection) -> list[Change]:
+            rows = await conn.fetch(
+                f"SELECT *, {NOW_US} AS db_now FROM cairn_runs WHERE status IN ('PENDING', 'RUNNING') AND "
+                f"((status='PENDING' AND deadline_us <= {NOW_US}) OR (status='RUNNING' AND lease_expires_us <= "
+                f"{NOW_US} AND (cancel_requested OR deadline_us <= {NOW_US}))) LIMIT $1 FOR UPDATE SKIP LOCKED",
+                limit,
+            )
+            changes = [sweep(_run(r), r["db_now"]) for r in rows]
+            for change in changes:
+                await _apply(conn, change)
+            return [c for c in changes if c.write]
+
+        return await self._tx(work)  # type: ignore[no-any-return]
 
     async def queue_depths(self) -> dict[str, int]:
         async with self.cold._conn() as conn:

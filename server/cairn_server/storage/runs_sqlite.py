@@ -28,6 +28,7 @@ from .runs_base import (
     RunRow,
     claim,
     lease_error,
+    sweep,
 )
 
 if TYPE_CHECKING:
@@ -239,6 +240,18 @@ class SqliteRuns:
 
         return await self.cold._run(work)
 
+    async def sweep(self, limit: int) -> list[Change]:
+        def work(db: sqlite3.Connection) -> list[Change]:
+            now = _now_us()
+            rows = db.execute(f"SELECT * FROM cairn_runs WHERE {_SWEEPABLE} LIMIT :limit",
+                              {"now": now, "limit": limit}).fetchall()
+            changes = [sweep(_run(r), now) for r in rows]
+            for change in changes:
+                _apply(db, change)
+            return [c for c in changes if c.write]
+
+        return await self._tx(work)  # type: ignore[no-any-return]
+
     async def queue_depths(self) -> dict[str, int]:
         def work() -> dict[str, int]:
             now = _now_us()
@@ -250,6 +263,12 @@ class SqliteRuns:
             return {r[0]: r[1] for r in rows}
 
         return await self.cold._run(work)
+
+
+_SWEEPABLE = (
+    "(status='PENDING' AND deadline_us IS NOT NULL AND deadline_us <= :now) OR (status='RUNNING' AND "
+    "lease_expires_us <= :now AND (cancel_requested OR (deadline_us IS NOT NULL AND deadline_us <= :now)))"
+)
 
 
 def thread_busy(thread_id: str, run_id: str) -> RunPrecondition:
