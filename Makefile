@@ -33,3 +33,14 @@ console-screenshots:  ## run the console's browser tests, saving a screenshot of
 
 console-pageload:  ## time the console's timeline page for a thread of 10,000 checkpoints in headless Chromium
 	python3 bench/console_pageload.py $(PAGELOAD_ARGS)
+
+# ---- durable runs soak (issue 26): 1,000 runs through 4 worker processes, one SIGKILLed every few seconds ----
+# On SQLite and on Postgres; checks every run COMPLETED, linear histories, activities executed once, and prints
+# recovery times (kill -> claimed by another worker) against the 2 s lease. CI runs the 60-run version.
+SOAK_RUNS ?= 1000
+SOAK_KILL_S ?= 3
+
+.PHONY: soak-runs
+soak-runs:  ## durable runs soak: $(SOAK_RUNS) runs, 4 workers, one killed every $(SOAK_KILL_S) s
+	CAIRN_SOAK_RUNS=$(SOAK_RUNS) CAIRN_SOAK_KILL_S=$(SOAK_KILL_S) python3 -m pytest -q -p no:cacheprovider -s \
+		--timeout 3600 tests/test_runs_worker.py -k soak

@@ -141,7 +141,9 @@ def save_request(
     expected_head_id: str | None = None,
     expect_empty: bool = False,
     replace_existing: bool = False,
+    run_lease: Any = None,
 ) -> pb.SaveRequest:
+    """run_lease: a runs.RunLease; the save then commits only while that lease is current (fencing)."""
     raw, stype = encode_state(state, state_type)
     return pb.SaveRequest(
         checkpoint=pb.Checkpoint(
@@ -158,6 +160,7 @@ def save_request(
         expected_head_id=expected_head_id or "",
         expect_empty=expect_empty,
         replace_existing=replace_existing,
+        run_lease=run_lease.to_proto() if run_lease is not None else None,
     )
 
 
@@ -380,6 +383,7 @@ def writes_request(
     namespace: str = "",
     task_path: str = "",
     replace: bool = False,
+    run_lease: Any = None,
 ) -> pb.PutWritesRequest:
     """writes: (channel, value) with JSON values, (channel, value_type, bytes), or PendingWrite."""
     out = []
@@ -399,6 +403,7 @@ def writes_request(
         task_path=task_path,
         writes=out,
         replace=replace,
+        run_lease=run_lease.to_proto() if run_lease is not None else None,
     )
 
 

@@ -11,6 +11,7 @@ from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 
 from . import _shared as s
+from . import runs as r
 from .client import DEFAULT_TIMEOUT_SECONDS
 from .errors import CairnError, from_item_error, from_rpc_error
 from .types import Checkpoint, Page, SaveResult, ThreadInfo, ThreadPage
@@ -158,3 +159,61 @@ class AsyncCheckpointClient:
     async def delete_runs(self, run_ids: Sequence[str], *, timeout: float | None = None) -> int:
         req = pb.DeleteRunsRequest(run_ids=list(run_ids))
         return (await self._call(self._stub.DeleteRuns, req, timeout)).deleted_count
+
+    # -- durable runs (runs.py; documented on client.CheckpointClient) --------
+
+    async def start_run(self, thread_id: str, input: Any = None, *, timeout: float | None = None,
+                        **fields: Any) -> r.Run:
+        req = r.start_run_request(thread_id, input, **fields)
+        return r.run_from_proto((await self._call(self._stub.StartRun, req, timeout)).run)
+
+    async def claim_run(
+        self, queue: str, worker_id: str, *, lease_seconds: float = 30.0, wait_seconds: float = 0.0,
+        timeout: float | None = None,
+    ) -> r.Claim | None:
+        req = r.claim_request(queue, worker_id, lease_seconds, wait_seconds)
+        return r.claim_result(
+            await self._call(self._stub.ClaimRun, req, (timeout or self.timeout_seconds) + wait_seconds)
+        )
+
+    async def heartbeat(self, lease: r.RunLease, *, lease_seconds: float | None = None,
+                        timeout: float | None = None) -> r.RunLease:
+        req = pb.HeartbeatRequest(lease=lease.to_proto(), lease_duration_ms=round((lease_seconds or 0) * 1000))
+        return r.lease_from_proto((await self._call(self._stub.Heartbeat, req, timeout)).lease)
+
+    async def complete_run(
+        self, lease: r.RunLease, output: Any = None, *, interrupted: bool = False, checkpoint_id: str | None = None,
+        output_type: str | None = None, timeout: float | None = None,
+    ) -> r.Run:
+        req = r.complete_request(lease, output, output_type, interrupted, checkpoint_id)
+        return r.run_from_proto((await self._call(self._stub.CompleteRun, req, timeout)).run)
+
+    async def fail_run(
+        self, lease: r.RunLease, error: BaseException | r.RunError | str, *, retryable: bool | None = None,
+        timeout: float | None = None,
+    ) -> r.Run:
+        req = r.fail_request(lease, error, retryable)
+        return r.run_from_proto((await self._call(self._stub.FailRun, req, timeout)).run)
+
+    async def cancel_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
+        resp = await self._call(self._stub.CancelRun, pb.CancelRunRequest(run_id=run_id), timeout)
+        return r.run_from_proto(resp.run)
+
+    async def get_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
+        return r.run_from_proto((await self._call(self._stub.GetRun, pb.GetRunRequest(run_id=run_id), timeout)).run)
+
+    async def list_runs(self, *, timeout: float | None = None, **query: Any) -> r.RunPage:
+        return r.runs_page(await self._call(self._stub.ListRuns, r.list_runs_request(**query), timeout))
+
+    async def iter_runs(self, *, limit: int | None = None, **query: Any) -> AsyncIterator[r.Run]:
+        token, seen = "", 0
+        while True:
+            page = await self.list_runs(page_token=token, **query)
+            for run in page.runs:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield run
+            token = page.next_page_token
+            if not token:
+                return

@@ -11,6 +11,7 @@ from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 
 from . import _shared as s
+from . import runs as r
 from .errors import CairnError, from_item_error, from_rpc_error
 from .types import Checkpoint, Page, SaveResult, ThreadInfo, ThreadPage
 
@@ -167,3 +168,70 @@ class CheckpointClient:
 
     def delete_runs(self, run_ids: Sequence[str], *, timeout: float | None = None) -> int:
         return self._call(self._stub.DeleteRuns, pb.DeleteRunsRequest(run_ids=list(run_ids)), timeout).deleted_count
+
+    # -- durable runs (runs.py) ----------------------------------------------
+
+    def start_run(self, thread_id: str, input: Any = None, *, timeout: float | None = None, **fields: Any) -> r.Run:
+        """Queue a run of a graph on `thread_id`. fields: queue ("default"), run_id (set it to make a retried
+        start idempotent), input_type, metadata, retry (runs.RetryPolicy), execution_timeout_seconds,
+        not_before. FailedPrecondition (THREAD_BUSY) when the thread has a PENDING or RUNNING run."""
+        req = r.start_run_request(thread_id, input, **fields)
+        return r.run_from_proto(self._call(self._stub.StartRun, req, timeout).run)
+
+    def claim_run(
+        self, queue: str, worker_id: str, *, lease_seconds: float = 30.0, wait_seconds: float = 0.0,
+        timeout: float | None = None,
+    ) -> r.Claim | None:
+        """The oldest claimable run of `queue` (pending, or abandoned by a crashed worker) under a new lease;
+        waits up to `wait_seconds` for one (long-poll); None when none came."""
+        req = r.claim_request(queue, worker_id, lease_seconds, wait_seconds)
+        return r.claim_result(self._call(self._stub.ClaimRun, req, (timeout or self.timeout_seconds) + wait_seconds))
+
+    def heartbeat(self, lease: r.RunLease, *, lease_seconds: float | None = None,
+                  timeout: float | None = None) -> r.RunLease:
+        """Extend the lease; RunStopped when the worker must stop (lease lost, run cancelled or timed out)."""
+        req = pb.HeartbeatRequest(lease=lease.to_proto(), lease_duration_ms=round((lease_seconds or 0) * 1000))
+        return r.lease_from_proto(self._call(self._stub.Heartbeat, req, timeout).lease)
+
+    def complete_run(
+        self, lease: r.RunLease, output: Any = None, *, interrupted: bool = False, checkpoint_id: str | None = None,
+        output_type: str | None = None, timeout: float | None = None,
+    ) -> r.Run:
+        """End the attempt with success: COMPLETED, or INTERRUPTED (waiting for a human) with `interrupted`."""
+        req = r.complete_request(lease, output, output_type, interrupted, checkpoint_id)
+        return r.run_from_proto(self._call(self._stub.CompleteRun, req, timeout).run)
+
+    def fail_run(
+        self, lease: r.RunLease, error: BaseException | r.RunError | str, *, retryable: bool | None = None,
+        timeout: float | None = None,
+    ) -> r.Run:
+        """End the attempt with an error; the run is PENDING again (a retry, per its RetryPolicy) or FAILED."""
+        req = r.fail_request(lease, error, retryable)
+        return r.run_from_proto(self._call(self._stub.FailRun, req, timeout).run)
+
+    def cancel_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
+        """Cancel a run: CANCELLED at once unless a worker holds it (then cancel_requested, until it sees it)."""
+        return r.run_from_proto(self._call(self._stub.CancelRun, pb.CancelRunRequest(run_id=run_id), timeout).run)
+
+    def get_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
+        """The run with its attempts; NotFound when there is no such run."""
+        return r.run_from_proto(self._call(self._stub.GetRun, pb.GetRunRequest(run_id=run_id), timeout).run)
+
+    def list_runs(self, *, timeout: float | None = None, **query: Any) -> r.RunPage:
+        """One page of runs, newest first. query: status (a name or several), queue, thread_id, created_after,
+        created_before, page_size, page_token."""
+        return r.runs_page(self._call(self._stub.ListRuns, r.list_runs_request(**query), timeout))
+
+    def iter_runs(self, *, limit: int | None = None, **query: Any) -> Iterator[r.Run]:
+        """Every matching run across pages, newest first, up to `limit`."""
+        token, seen = "", 0
+        while True:
+            page = self.list_runs(page_token=token, **query)
+            for run in page.runs:
+                if limit is not None and seen >= limit:
+                    return
+                seen += 1
+                yield run
+            token = page.next_page_token
+            if not token:
+                return

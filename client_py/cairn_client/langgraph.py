@@ -127,6 +127,14 @@ class CairnSaver(BaseCheckpointSaver[str]):
         self._aclient: AsyncCheckpointClient | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
         self._early = _EarlyWrites()
+        self._leases: dict[str, Any] = {}  # thread id -> RunLease of the durable run writing it (langgraph_worker)
+
+    def hold_lease(self, thread_id: str, lease: Any) -> None:
+        """Fence every later write to `thread_id` with a durable run's lease (a RunLease), until release_lease."""
+        self._leases[str(thread_id)] = lease
+
+    def release_lease(self, thread_id: str) -> None:
+        self._leases.pop(str(thread_id), None)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -178,6 +186,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
             "state_type": state_type,
             "metadata": _json_safe(get_serializable_checkpoint_metadata(config, metadata)),
             "replace_existing": True,
+            "run_lease": self._leases.get(thread_id),
         }
         next_config: RunnableConfig = {
             "configurable": {"thread_id": thread_id, "checkpoint_ns": namespace, "checkpoint_id": checkpoint["id"]}
@@ -324,7 +333,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 self._send(batch)
 
     def _send(self, b: _Batch) -> None:
-        args = {"namespace": b.namespace, "task_path": b.task_path}
+        args = {"namespace": b.namespace, "task_path": b.task_path, "run_lease": self._leases.get(b.thread_id)}
         try:
             self.client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, b.items, replace=b.special, **args)
         except AlreadyExists:
@@ -430,7 +439,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     async def _asend(self, b: _Batch) -> None:
         client = self._aio()
-        args = {"namespace": b.namespace, "task_path": b.task_path}
+        args = {"namespace": b.namespace, "task_path": b.task_path, "run_lease": self._leases.get(b.thread_id)}
         try:
             await client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, b.items, replace=b.special, **args)
         except AlreadyExists:

@@ -9,7 +9,12 @@
     ├── LimitExceeded          RESOURCE_EXHAUSTED  LIMIT_EXCEEDED (+ limit, limit_value)
     ├── Unavailable            UNAVAILABLE         COLD_STORE_UNAVAILABLE
     ├── DataLoss               DATA_LOSS           CHECKSUM_MISMATCH
-    └── Unauthenticated        UNAUTHENTICATED     MISSING_TOKEN / INVALID_TOKEN
+    ├── Unauthenticated        UNAUTHENTICATED     MISSING_TOKEN / INVALID_TOKEN
+    └── (durable runs)
+        ├── RunNotFound        NOT_FOUND           RUN_NOT_FOUND (+ run_id)
+        ├── RunIdConflict      ALREADY_EXISTS      RUN_ID_CONFLICT (+ run_id)
+        ├── RunPrecondition    FAILED_PRECONDITION THREAD_BUSY / RUN_FINISHED (+ run_id[, status])
+        └── LeaseRefused       ABORTED             LEASE_LOST / RUN_CANCELLED / RUN_TIMED_OUT (+ run_id, ...)
 
 Storage code raises these (mapping backend exceptions once, at its own boundary);
 the gRPC layer turns them into a status with a google.rpc.ErrorInfo detail.
@@ -94,3 +99,31 @@ class DataLoss(CairnError):
 class Unauthenticated(CairnError):
     code = grpc.StatusCode.UNAUTHENTICATED
     reason = "INVALID_TOKEN"
+
+
+# -- durable runs ------------------------------------------------------------
+
+
+class RunNotFound(CairnError):
+    code = grpc.StatusCode.NOT_FOUND
+    reason = "RUN_NOT_FOUND"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"run {run_id!r} does not exist; check the id (ListRuns shows the runs)", run_id=run_id)
+
+
+class RunIdConflict(CairnError):
+    code = grpc.StatusCode.ALREADY_EXISTS
+    reason = "RUN_ID_CONFLICT"
+
+
+class RunPrecondition(CairnError):
+    """THREAD_BUSY or RUN_FINISHED: the run or its thread is not in a state that allows the call."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class LeaseRefused(CairnError):
+    """A call under a run lease that may not go on: LEASE_LOST, RUN_CANCELLED or RUN_TIMED_OUT."""
+
+    code = grpc.StatusCode.ABORTED

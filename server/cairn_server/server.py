@@ -121,6 +121,7 @@ class CairnServer:
         self.server = grpc.aio.server(options=grpc_options(config))
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         service = CheckpointStoreService(store, config, auth, metrics)
+        self.service = service
         self.server.add_generic_rpc_handlers((service.handlers(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -149,6 +150,7 @@ class CairnServer:
         """Health to NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, close the store."""
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace_seconds)
+        self.service.close_runs()
         await self.store.aclose()
 
 

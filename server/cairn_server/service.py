@@ -33,6 +33,7 @@ from .codec import CODEC_ZSTD
 from .config import Config
 from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
 from .logs import request_context
+from .runs_service import RunRpcs
 from .storage.base import (
     ListQuery,
     PageToken,
@@ -237,7 +238,7 @@ def _set_time(ts: Any, dt: datetime | None) -> None:
         ts.FromDatetime(dt)
 
 
-class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
+class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
     def handlers(self) -> grpc.GenericRpcHandler:
         """The service's method handlers, with deserializers that never fail (see Malformed)."""
         service = pb.DESCRIPTOR.services_by_name["CheckpointStore"]
@@ -262,6 +263,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         self.auth = auth or Authenticator()
         self.metrics = metrics
         self.tracing = _configured_tracer()
+        self._init_runs()
 
     # -- conversions -------------------------------------------------------
 
@@ -362,7 +364,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             content_hash=content_hash(raw, state_type, metadata_json, parent, node_name, next_nodes),
             state=stored,
         )
-        return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw)
+        return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw, self.run_lease_of(req))
 
     def _unpacked_state(self, c: pb.Checkpoint) -> tuple[bytes, bytes | None]:
         """(the state, the client's zstd frame of it if it sent one)."""
@@ -404,7 +406,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
     async def Save(self, request: pb.SaveRequest, context: grpc.aio.ServicerContext) -> pb.SaveResponse:
         tenant = self._tenant(context)
         item = self._save_item(tenant, request)
-        outcome = await self.store.save(item)
+        outcome = await self.fenced(tenant, item.lease, self.store.save(item))
         self._count_saved(item)
         return self._save_response(item, outcome)
 
@@ -469,6 +471,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 continue
             result = next(results)
             if isinstance(result, CairnError):
+                if slot.lease is not None:
+                    await self.settle_refused(tenant, slot.lease, result)
                 out.append(pb.SaveStreamResponse(error=item_error(result)))
             else:
                 self._count_saved(slot)
@@ -672,9 +676,10 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 )
             )
         lim.state(total)
-        n = await self.store.put_writes(
-            WritesItem(tenant, thread_id, namespace, checkpoint_id, task_id, task_path, writes, request.replace)
-        )
+        lease = self.run_lease_of(request)
+        n = await self.fenced(tenant, lease, self.store.put_writes(
+            WritesItem(tenant, thread_id, namespace, checkpoint_id, task_id, task_path, writes, request.replace, lease)
+        ))
         return pb.PutWritesResponse(written_count=n)
 
     @rpc
@@ -718,3 +723,43 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         if not run_ids:
             return pb.DeleteRunsResponse()
         return pb.DeleteRunsResponse(deleted_count=await self.store.delete_runs(tenant, run_ids))
+
+    # -- durable runs: thin RPCs over runs_service.RunRpcs -------------------
+
+    @rpc
+    async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunResponse:
+        return await self._start_run(request, context)
+
+    @rpc
+    async def ClaimRun(self, request: pb.ClaimRunRequest, context: grpc.aio.ServicerContext) -> pb.ClaimRunResponse:
+        return await self._claim_run(request, context)
+
+    @rpc
+    async def Heartbeat(
+        self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext
+    ) -> pb.HeartbeatResponse:
+        return await self._heartbeat(request, context)
+
+    @rpc
+    async def CompleteRun(
+        self, request: pb.CompleteRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CompleteRunResponse:
+        return await self._complete_run(request, context)
+
+    @rpc
+    async def FailRun(self, request: pb.FailRunRequest, context: grpc.aio.ServicerContext) -> pb.FailRunResponse:
+        return await self._fail_run(request, context)
+
+    @rpc
+    async def CancelRun(
+        self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext
+    ) -> pb.CancelRunResponse:
+        return await self._cancel_run(request, context)
+
+    @rpc
+    async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
+        return await self._get_run(request, context)
+
+    @rpc
+    async def ListRuns(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
+        return await self._list_runs(request, context)

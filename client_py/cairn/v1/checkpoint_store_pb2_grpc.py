@@ -95,6 +95,46 @@ class CheckpointStoreStub:
                 request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.DeleteRunsRequest.SerializeToString,
                 response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.DeleteRunsResponse.FromString,
                 _registered_method=True)
+        self.StartRun = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/StartRun',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.StartRunRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.StartRunResponse.FromString,
+                _registered_method=True)
+        self.ClaimRun = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/ClaimRun',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.ClaimRunRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.ClaimRunResponse.FromString,
+                _registered_method=True)
+        self.Heartbeat = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/Heartbeat',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.HeartbeatRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.HeartbeatResponse.FromString,
+                _registered_method=True)
+        self.CompleteRun = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/CompleteRun',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.CompleteRunRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.CompleteRunResponse.FromString,
+                _registered_method=True)
+        self.FailRun = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/FailRun',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.FailRunRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.FailRunResponse.FromString,
+                _registered_method=True)
+        self.CancelRun = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/CancelRun',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.CancelRunRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.CancelRunResponse.FromString,
+                _registered_method=True)
+        self.GetRun = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/GetRun',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.GetRunRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.GetRunResponse.FromString,
+                _registered_method=True)
+        self.ListRuns = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/ListRuns',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.ListRunsRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.ListRunsResponse.FromString,
+                _registered_method=True)
 
 
 class CheckpointStoreServicer:
@@ -210,6 +250,100 @@ class CheckpointStoreServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StartRun(self, request, context):
+        """---- Durable runs -------------------------------------------------------
+        A run executes a graph on a thread. Workers claim runs from a queue and
+        hold them under a lease (RunLease) that heartbeats extend; Save, SaveStream
+        items and PutWrites that carry the lease commit only while it is the
+        run's current one, checked in the same transaction as the write. A run
+        whose lease expired is abandoned and is claimed again, from the thread's
+        last committed checkpoint. Runs live in the cold store (Postgres or
+        SQLite); a cache is never the authority for a lease.
+
+        StartRun creates a PENDING run on a queue. Setting run_id makes it
+        idempotent: an identical retry returns the stored run (already_existed).
+        Fails with INVALID_ARGUMENT, ALREADY_EXISTS (RUN_ID_CONFLICT),
+        FAILED_PRECONDITION (THREAD_BUSY), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimRun(self, request, context):
+        """ClaimRun hands the caller the oldest claimable run of a queue (a PENDING
+        run whose backoff has passed, or an abandoned RUNNING one) with a new
+        lease whose epoch is higher than any before it for that run. Long-poll:
+        when none is claimable it waits up to wait_ms (bounded by the call's
+        deadline) for one, and returns an empty response if none came.
+        Fails with INVALID_ARGUMENT, UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Heartbeat(self, request, context):
+        """Heartbeat extends the caller's lease. Fails with INVALID_ARGUMENT,
+        NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST, RUN_CANCELLED,
+        RUN_TIMED_OUT: stop working on the run), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteRun(self, request, context):
+        """CompleteRun ends the caller's attempt with success: the run becomes
+        COMPLETED, or INTERRUPTED when `interrupted` is set (the graph waits for a
+        human; a new StartRun on the thread resumes it). Fails with
+        INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST,
+        RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def FailRun(self, request, context):
+        """FailRun ends the caller's attempt with an error. A retryable error with
+        attempts left under the run's RetryPolicy puts the run back to PENDING,
+        claimable after the backoff; otherwise the run is FAILED with this error.
+        Fails with INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED
+        (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelRun(self, request, context):
+        """CancelRun cancels a run. A PENDING or INTERRUPTED run (or a RUNNING one
+        whose lease expired) is CANCELLED at once; a RUNNING one is marked
+        cancel_requested and becomes CANCELLED when its worker's next heartbeat or
+        leased write sees it (that call fails with RUN_CANCELLED, and the worker
+        stops at the step boundary), or when its lease expires. Cancelling a
+        CANCELLED run succeeds and changes nothing. Fails with INVALID_ARGUMENT,
+        NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_FINISHED),
+        UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetRun(self, request, context):
+        """GetRun returns one run with its attempts. Fails with INVALID_ARGUMENT,
+        NOT_FOUND (RUN_NOT_FOUND), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRuns(self, request, context):
+        """ListRuns returns runs newest first, filtered by status, queue, thread and
+        creation time, paginated (AIP-158). Attempts are left out (GetRun has
+        them). Fails with INVALID_ARGUMENT (bad filter, page size or token),
+        UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CheckpointStoreServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -272,6 +406,46 @@ def add_CheckpointStoreServicer_to_server(servicer, server):
                     servicer.DeleteRuns,
                     request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.DeleteRunsRequest.FromString,
                     response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.DeleteRunsResponse.SerializeToString,
+            ),
+            'StartRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartRun,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.StartRunRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.StartRunResponse.SerializeToString,
+            ),
+            'ClaimRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimRun,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.ClaimRunRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.ClaimRunResponse.SerializeToString,
+            ),
+            'Heartbeat': grpc.unary_unary_rpc_method_handler(
+                    servicer.Heartbeat,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.HeartbeatRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.HeartbeatResponse.SerializeToString,
+            ),
+            'CompleteRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteRun,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.CompleteRunRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.CompleteRunResponse.SerializeToString,
+            ),
+            'FailRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.FailRun,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.FailRunRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.FailRunResponse.SerializeToString,
+            ),
+            'CancelRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRun,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.CancelRunRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.CancelRunResponse.SerializeToString,
+            ),
+            'GetRun': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRun,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.GetRunRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.GetRunResponse.SerializeToString,
+            ),
+            'ListRuns': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRuns,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.ListRunsRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.ListRunsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -599,6 +773,222 @@ class CheckpointStore:
             '/cairn.v1.CheckpointStore/DeleteRuns',
             cairn_dot_v1_dot_checkpoint__store__pb2.DeleteRunsRequest.SerializeToString,
             cairn_dot_v1_dot_checkpoint__store__pb2.DeleteRunsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/StartRun',
+            cairn_dot_v1_dot_checkpoint__store__pb2.StartRunRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.StartRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/ClaimRun',
+            cairn_dot_v1_dot_checkpoint__store__pb2.ClaimRunRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.ClaimRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Heartbeat(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/Heartbeat',
+            cairn_dot_v1_dot_checkpoint__store__pb2.HeartbeatRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.HeartbeatResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/CompleteRun',
+            cairn_dot_v1_dot_checkpoint__store__pb2.CompleteRunRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.CompleteRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def FailRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/FailRun',
+            cairn_dot_v1_dot_checkpoint__store__pb2.FailRunRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.FailRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/CancelRun',
+            cairn_dot_v1_dot_checkpoint__store__pb2.CancelRunRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.CancelRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRun(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/GetRun',
+            cairn_dot_v1_dot_checkpoint__store__pb2.GetRunRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.GetRunResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRuns(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/ListRuns',
+            cairn_dot_v1_dot_checkpoint__store__pb2.ListRunsRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.ListRunsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -17,7 +17,7 @@
 
 Modules: builder (StateGraph), app (CompiledGraph: the step loop), persistence (saves with
 compare-and-set, sync or background), state (schemas and reducers), interrupts (interrupt, Command),
-retry (RetryPolicy), types (StateSnapshot and internals).
+retry (RetryPolicy), types (StateSnapshot and internals), worker (Worker: durable runs from a Cairn queue).
 """
 
 from .app import CompiledGraph
@@ -26,7 +26,9 @@ from .constants import END, START
 from .interrupts import Command, GraphInterrupt, Interrupt, interrupt
 from .retry import RetryPolicy, default_retry_on
 from .state import InvalidUpdateError
+from .runner import NodeTimeout
 from .types import GraphRecursionError, StateSnapshot
+from .worker import RunCancelled, RunContext, Worker, run_context
 
 __all__ = [
     "END",
@@ -37,9 +39,14 @@ __all__ = [
     "GraphRecursionError",
     "Interrupt",
     "InvalidUpdateError",
+    "NodeTimeout",
     "RetryPolicy",
+    "RunCancelled",
+    "RunContext",
     "StateGraph",
     "StateSnapshot",
+    "Worker",
     "default_retry_on",
     "interrupt",
+    "run_context",
 ]

@@ -42,6 +42,8 @@ class Persister:
         self.namespace = namespace
         self.max_checkpoints = max_checkpoints
         self.head_id: str | None = None  # the head this writer expects; None = the thread is empty
+        self.run_lease: Any = None  # a durable run's RunLease (worker.py): every write is fenced by it
+        self.stopped: BaseException | None = None  # set when the run must stop: every later write raises it
         self._background = background
         self._queue: queue.Queue[Callable[[], None] | None] = queue.Queue()
         self._error: BaseException | None = None
@@ -91,9 +93,9 @@ class Persister:
 
     def _save(self, raw: bytes, checkpoint_id: str, fields: dict[str, Any]) -> None:
         try:
-            self.client.save(self.thread_id, raw, **fields)
+            self.client.save(self.thread_id, raw, run_lease=self.run_lease, **fields)
         except Conflict as err:
-            if err.current_head_id != checkpoint_id:  # not our own save, retried after a lost response
+            if err.reason != "HEAD_MOVED" or err.current_head_id != checkpoint_id:  # not our own retried save
                 raise
         if self.max_checkpoints is not None:
             self.client.prune([self.thread_id], keep_latest=self.max_checkpoints)
@@ -106,7 +108,7 @@ class Persister:
         self._submit(
             lambda: self.client.put_writes(
                 self.thread_id, checkpoint_id, node, [PendingWrite(node, channel, raw, "json", idx)],
-                namespace=self.namespace, task_path=path,
+                namespace=self.namespace, task_path=path, run_lease=self.run_lease,
             )
         )
 
@@ -129,6 +131,8 @@ class Persister:
     # -- the queue ---------------------------------------------------------------------------------
 
     def _submit(self, op: Callable[[], None]) -> None:
+        if self.stopped is not None:
+            raise self.stopped
         self._raise()
         if not self._background:
             op()

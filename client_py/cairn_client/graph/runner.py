@@ -13,6 +13,7 @@ resuming runs only the nodes that had not finished. A failure or an interrupt sa
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import time
 from collections.abc import Iterator, Mapping
@@ -44,6 +45,7 @@ class Runner:
         interrupt_after: tuple[str, ...],
         recursion_limit: int,
         pool: ThreadPoolExecutor,
+        node_timeout_seconds: float | None = None,
     ) -> None:
         self.graph = graph
         self.schema = graph.schema
@@ -52,6 +54,7 @@ class Runner:
         self.interrupt_after = interrupt_after
         self.recursion_limit = recursion_limit
         self._pool = pool
+        self.node_timeout_seconds = node_timeout_seconds  # per step (its nodes run at once); None = no limit
 
     def run(
         self, p: Persister, run_id: str, input: Any, checkpoint_id: str | None, recursion_limit: int | None
@@ -178,16 +181,22 @@ class Runner:
     def run_tasks(self, p: Persister, cur: Cursor) -> dict[str, TaskResult]:
         """Run the step's unfinished nodes concurrently; keep each finished update as soon as it is in."""
         todo = [n for n in cur.next if n not in cur.updates]
+        # Each task sees the caller's context variables (a durable run's context: worker.run_context()).
         futures = {
-            self._pool.submit(self.run_task, self.graph.nodes[n], cur.values, cur.resume.get(n, [])): n
+            self._pool.submit(contextvars.copy_context().run, self.run_task, self.graph.nodes[n], cur.values,
+                              cur.resume.get(n, [])): n
             for n in todo
         }
         results: dict[str, TaskResult] = {}
-        for fut in as_completed(futures):
-            r = fut.result()
-            results[r.node] = r
-            if r.ok and len(cur.next) > 1 and cur.id is not None:
-                p.put_write(cur.id, r.node, UPDATE, r.update, path=f"{cur.next.index(r.node):06d}")
+        try:
+            for fut in as_completed(futures, timeout=self.node_timeout_seconds):
+                r = fut.result()
+                results[r.node] = r
+                if r.ok and len(cur.next) > 1 and cur.id is not None:
+                    p.put_write(cur.id, r.node, UPDATE, r.update, path=f"{cur.next.index(r.node):06d}")
+        except TimeoutError:
+            slow = sorted(n for f, n in futures.items() if not f.done())
+            raise NodeTimeout(f"node(s) {', '.join(slow)} ran longer than {self.node_timeout_seconds} s") from None
         return results
 
     def run_task(self, node: Node, values: dict[str, Any], resume: list[Any]) -> TaskResult:
@@ -322,6 +331,10 @@ class Runner:
                 continue
             p.put_write(cur.id or "", intr.node, RESUME, answer, idx=-1 - len(given))
             given.append(answer)
+
+
+class NodeTimeout(TimeoutError):
+    """A step's node ran past the runner's node_timeout_seconds (its thread is left to finish on its own)."""
 
 
 def _error_json(node: str | None, exc: BaseException | None, attempts: int | None = None) -> dict[str, Any]:

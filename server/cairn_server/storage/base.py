@@ -20,6 +20,7 @@ import xxhash
 
 from ..errors import AlreadyExists, CairnError, InvalidArgument, NotFound
 from .freshness import ThreadVersion, VersionKey
+from .runs_base import Lease
 
 
 @dataclass(slots=True)
@@ -77,17 +78,20 @@ class WritesItem:
     task_path: str
     writes: list[StoredWrite]
     replace: bool
+    lease: Lease | None = None  # durable runs: commit only while this run lease is current (runs_base.py)
 
 
 @dataclass(slots=True)
 class SaveOutcome:
     """What a cold store reports for one save."""
 
-    status: str  # "inserted", "exists", "replaced", "conflict", "head_moved"
+    status: str  # "inserted", "exists", "replaced", "conflict", "head_moved", "fenced"
     sequence: int = 0
     created_at: datetime | None = None
     current_head_id: str = ""
     version: int = 0  # the thread's version once the save committed (freshness.py): the stamp of its copies
+    ack_at: float = 0.0  # event-loop time before which the save is not acknowledged (near leases elsewhere)
+    error: CairnError | None = None  # status "fenced": the run lease refused the save (runs_base.lease_error)
 
 
 @dataclass(slots=True)
@@ -99,6 +103,7 @@ class SaveItem:
     expect_empty: bool = False
     replace_existing: bool = False
     raw_state: bytes | None = None  # the uncompressed state, for the near cache; cold stores ignore it
+    lease: Lease | None = None  # durable runs: commit only while this run lease is current (runs_base.py)
 
 
 @dataclass(slots=True)

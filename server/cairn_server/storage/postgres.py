@@ -42,6 +42,7 @@ from .base import (
     write_from_row,
 )
 from .freshness import ThreadVersion, VersionKey
+from .runs_postgres import borrowed, fenced_put_writes, fenced_save, migrate_runs
 
 # Ordered list: the index + 1 is the schema version. Never edit a released entry; append.
 MIGRATIONS = [
@@ -534,12 +535,16 @@ class PostgresColdStore:
             for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
                 await conn.execute(script)
                 await conn.execute("INSERT INTO cairn_schema_version (version) VALUES ($1)", number)
+            await migrate_runs(conn)
 
     # -- writes -------------------------------------------------------------
 
-    async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
+    async def save(self, items: list[SaveItem], tx: asyncpg.Connection | None = None) -> list[SaveOutcome]:
+        """`tx`: a connection in a transaction the caller holds (runs_postgres.fenced_save)."""
+        if tx is None and any(item.lease is not None for item in items):
+            return await fenced_save(self, items)  # the run-lease check and the save in one transaction
         self._analyze_after(("cairn_checkpoints", "cairn_threads"), len(items))
-        async with self._conn() as conn:
+        async with self._conn() if tx is None else borrowed(tx) as conn:
             if len(items) == 1:
                 item = items[0]
                 cp = item.checkpoint
@@ -568,7 +573,12 @@ class PostgresColdStore:
             rows = await conn.fetch(_SAVE_MANY, *cols, timeout=self.timeout)
             return [_outcome(r) for r in rows]
 
-    async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
+    async def put_writes_many(
+        self, items: list[WritesItem], tx: asyncpg.Connection | None = None
+    ) -> list[int | CairnError]:
+        """`tx`: a connection in a transaction the caller holds (runs_postgres.fenced_put_writes)."""
+        if tx is None and any(item.lease is not None for item in items):
+            return await fenced_put_writes(self, items)  # the run-lease check and the writes in one transaction
         self._analyze_after(("cairn_writes",), sum(len(item.writes) for item in items))
         cols: list[list[Any]] = [[] for _ in range(10)]
         idx: list[int] = []
@@ -587,7 +597,7 @@ class PostgresColdStore:
                 channel.append(w.channel)
                 value_type.append(w.value_type)
                 value.append(w.value)
-        async with self._conn() as conn:
+        async with self._conn() if tx is None else borrowed(tx) as conn:
             rows = await conn.fetch(
                 "SELECT status, written, conflict_idx FROM cairn_put_writes_many("
                 "$1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",

@@ -34,6 +34,7 @@ from .base import (
 )
 from .freshness import ThreadVersion, VersionKey
 from .jsonmatch import json_contains
+from .runs_sqlite import fence, migrate_runs
 
 T = TypeVar("T")
 
@@ -207,6 +208,7 @@ class SqliteColdStore:
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+        migrate_runs(db)
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -251,7 +253,16 @@ class SqliteColdStore:
         return int(row[0]) if row else 0
 
     async def save(self, items: list[SaveItem]) -> list[SaveOutcome]:
-        return await self._run(self._tx, lambda db: [self._save_one(db, item) for item in items])
+        return await self._run(self._tx, lambda db: [self._fenced(db, item) or self._save_one(db, item)
+                                                     for item in items])
+
+    @staticmethod
+    def _fenced(db: sqlite3.Connection, item: SaveItem) -> SaveOutcome | None:
+        """A save under a run lease that is no longer current is refused, checked in the save's transaction."""
+        if item.lease is None:
+            return None
+        err = fence(db, item.checkpoint.tenant, item.lease, item.checkpoint.thread_id)
+        return None if err is None else SaveOutcome("fenced", error=err)
 
     @staticmethod
     def _head(db: sqlite3.Connection, tenant: str, thread_id: str, namespace: str) -> str:
@@ -330,6 +341,8 @@ class SqliteColdStore:
     def _put_writes(db: sqlite3.Connection, item: WritesItem) -> int:
         tenant, thread_id, namespace, checkpoint_id = item.tenant, item.thread_id, item.namespace, item.checkpoint_id
         replace, writes = item.replace, item.writes
+        if item.lease is not None and (refused := fence(db, tenant, item.lease, thread_id)) is not None:
+            raise refused
         if not db.execute(
             "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
             (tenant, thread_id, namespace, checkpoint_id),

@@ -164,6 +164,9 @@ class TieredStore:
         results: list[SaveOutcome | Exception] = []
         for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             cp = item.checkpoint
+            if outcome.status == "fenced":  # refused by its run lease; nothing was stored
+                results.append(outcome.error or AssertionError("fenced without an error"))
+                continue
             if outcome.status == "conflict":
                 try:
                     same = await self._stored_under_older_hash(item)

@@ -49,6 +49,24 @@ export const protobufFileName = "cairn/v1/checkpoint_store.proto";
  *   UNAVAILABLE         reason COLD_STORE_UNAVAILABLE: retry with backoff.
  *   DATA_LOSS           reason CHECKSUM_MISMATCH: the stored bytes are corrupt.
  *   UNAUTHENTICATED     reason MISSING_TOKEN or INVALID_TOKEN.
+ * Durable runs (StartRun ... ListRuns, and any write carrying a RunLease) add:
+ *   NOT_FOUND           reason RUN_NOT_FOUND, metadata {run_id}.
+ *   ALREADY_EXISTS      reason RUN_ID_CONFLICT, metadata {run_id}: a run with
+ *                       this id exists with a different request.
+ *   FAILED_PRECONDITION reason THREAD_BUSY, metadata {run_id}: the thread
+ *                       already has a PENDING or RUNNING run (the one named).
+ *   FAILED_PRECONDITION reason RUN_FINISHED, metadata {run_id, status}: the
+ *                       run already ended (COMPLETED or FAILED).
+ *   ABORTED             reason LEASE_LOST, metadata {run_id, epoch,
+ *                       current_epoch, status}: the caller's lease is no longer
+ *                       the run's current one (it expired and another worker
+ *                       claimed the run, or the run ended); stop working on it.
+ *   ABORTED             reason RUN_CANCELLED, metadata {run_id}: the run was
+ *                       cancelled; it is now CANCELLED; stop working on it.
+ *   ABORTED             reason RUN_TIMED_OUT, metadata {run_id}: the run's
+ *                       execution timeout passed; it is now FAILED; stop.
+ * A write carrying a lease that fails with one of these ABORTED reasons was
+ * not stored.
  * INTERNAL and UNKNOWN are never returned for anything a client sent.
  */
 
@@ -95,6 +113,34 @@ export enum PruneStrategy {
   PRUNE_STRATEGY_KEEP_LATEST = 1,
   /** PRUNE_STRATEGY_DELETE_ALL - Remove every checkpoint of the threads. */
   PRUNE_STRATEGY_DELETE_ALL = 2,
+  UNRECOGNIZED = -1,
+}
+
+/** RunStatus is where a run is in its life. */
+export enum RunStatus {
+  /** RUN_STATUS_UNSPECIFIED - Not a status; as a ListRuns filter value it is INVALID_ARGUMENT. */
+  RUN_STATUS_UNSPECIFIED = 0,
+  /** RUN_STATUS_PENDING - Waiting for a worker to claim it (new, or retrying after its backoff). */
+  RUN_STATUS_PENDING = 1,
+  /**
+   * RUN_STATUS_RUNNING - Held by a worker under a lease. Once the lease expires the run is
+   * abandoned and ClaimRun hands it to another worker.
+   */
+  RUN_STATUS_RUNNING = 2,
+  /**
+   * RUN_STATUS_INTERRUPTED - The graph stopped to wait for a human; no worker holds it. A new StartRun
+   * on the same thread continues from its last checkpoint.
+   */
+  RUN_STATUS_INTERRUPTED = 3,
+  /** RUN_STATUS_COMPLETED - Finished with success (final). */
+  RUN_STATUS_COMPLETED = 4,
+  /**
+   * RUN_STATUS_FAILED - Finished with an error, after its retries or by its execution timeout
+   * (final); Run.error says why.
+   */
+  RUN_STATUS_FAILED = 5,
+  /** RUN_STATUS_CANCELLED - Cancelled by CancelRun (final). */
+  RUN_STATUS_CANCELLED = 6,
   UNRECOGNIZED = -1,
 }
 
@@ -183,6 +229,16 @@ export interface SaveRequest {
    * content differs. Some frameworks (LangGraph, Spring AI Alibaba) upsert.
    */
   replaceExisting: boolean;
+  /**
+   * Fencing: when set, the save commits only if this lease is still the
+   * current lease of its run and the run's thread is checkpoint.thread_id,
+   * checked in the same transaction as the write. Otherwise ABORTED with
+   * reason LEASE_LOST, RUN_CANCELLED or RUN_TIMED_OUT, and nothing is stored;
+   * INVALID_ARGUMENT (field run_lease) when the lease names another thread;
+   * NOT_FOUND (RUN_NOT_FOUND) when the run does not exist. A SaveStream item
+   * carries its lease here too. A leased save does not extend the lease.
+   */
+  runLease?: RunLease | undefined;
 }
 
 /** SaveResponse returns what the server assigned to the stored checkpoint. */
@@ -462,6 +518,12 @@ export interface PutWritesRequest {
    * for its special channels such as errors and interrupts).
    */
   replace: boolean;
+  /**
+   * Fencing, as SaveRequest.run_lease: the writes are stored only if this
+   * lease is still its run's current one, in the same transaction; otherwise
+   * ABORTED (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT) and nothing is stored.
+   */
+  runLease?: RunLease | undefined;
 }
 
 /** PutWritesResponse confirms the writes. */
@@ -510,6 +572,393 @@ export interface DeleteRunsRequest {
 export interface DeleteRunsResponse {
   /** Number of checkpoints removed. */
   deletedCount: number;
+}
+
+/**
+ * RunLease is a worker's claim on a run. Every claim of a run gets a higher
+ * epoch than the claims before it, so a write fenced by an older lease (a
+ * worker paused past its lease) is refused once a newer claim exists.
+ */
+export interface RunLease {
+  /** The run held. */
+  runId: string;
+  /** The claim's epoch: 1 for the run's first claim, +1 for each claim after. */
+  epoch: number;
+  /**
+   * Opaque secret of this claim, set by the server; a lease is current only
+   * when run_id, epoch and token all match the run's current claim.
+   */
+  token: string;
+  /**
+   * When the lease expires unless extended by Heartbeat (server-set; ignored
+   * when the lease is sent back).
+   */
+  expiresAt?: Date | undefined;
+}
+
+/**
+ * RetryPolicy says how often and how soon a failed attempt is retried. An
+ * attempt fails when its worker calls FailRun with a retryable error; a crash
+ * (an expired lease) is recovered by a new claim and is not a failed attempt.
+ */
+export interface RetryPolicy {
+  /**
+   * Most attempts in all, the first included: 0 = 1 (no retry), negative is
+   * INVALID_ARGUMENT, at most 100.
+   */
+  maxAttempts: number;
+  /** Backoff before the first retry, in milliseconds (0 = 1000). */
+  initialBackoffMs: number;
+  /**
+   * Factor applied to the backoff for each further retry (0 = 2.0; must be
+   * >= 1 otherwise).
+   */
+  backoffCoefficient: number;
+  /** Longest backoff, in milliseconds (0 = 100 x initial_backoff_ms). */
+  maxBackoffMs: number;
+  /**
+   * Most times the run may be recovered from an expired lease before it is
+   * FAILED with reason RECOVERIES_EXHAUSTED (a run that kills its worker every
+   * time); 0 = no limit.
+   */
+  maxRecoveries: number;
+}
+
+/** RunError describes why an attempt or a run failed. */
+export interface RunError {
+  /**
+   * Stable reason: ERROR (the worker reported an error with FailRun),
+   * EXECUTION_TIMEOUT (the run's execution timeout passed), LEASE_EXPIRED (an
+   * attempt's worker stopped heartbeating; recorded on that attempt),
+   * RECOVERIES_EXHAUSTED (RetryPolicy.max_recoveries reached), CANCELLED (on
+   * the attempt that was running when the run was cancelled).
+   */
+  reason: string;
+  /**
+   * The error's type in the worker's language (e.g. "TimeoutError"); empty
+   * for server-set reasons.
+   */
+  type: string;
+  /** Human-readable message (at most max_text_bytes). */
+  message: string;
+  /** Whether the worker reported the error as retryable. */
+  retryable: boolean;
+}
+
+/** RunAttempt is one claim of a run by a worker, from claim to its end. */
+export interface RunAttempt {
+  /** 1 for the first attempt, +1 for each claim after (equals the lease epoch). */
+  number: number;
+  /** Worker that claimed it (ClaimRunRequest.worker_id). */
+  workerId: string;
+  /** When the worker claimed the run. */
+  startedAt?:
+    | Date
+    | undefined;
+  /** When the attempt ended; unset while it is RUNNING. */
+  endedAt?:
+    | Date
+    | undefined;
+  /**
+   * How it ended: RUNNING while it goes on; COMPLETED, INTERRUPTED, FAILED
+   * (error set; also a lost lease, reason LEASE_EXPIRED) or CANCELLED.
+   */
+  status: RunStatus;
+  /** Set when the attempt failed or was cancelled. */
+  error?:
+    | RunError
+    | undefined;
+  /** True when this claim took over an abandoned run (a recovery). */
+  recovered: boolean;
+}
+
+/** Run is one execution of a graph on a thread. */
+export interface Run {
+  /** The run id (client-set on StartRun or a server-generated UUIDv7). */
+  runId: string;
+  /** Thread the run executes on. */
+  threadId: string;
+  /** Queue it waits on; only workers claiming this queue take it. */
+  queue: string;
+  /** Where the run is. */
+  status: RunStatus;
+  /** The graph input, serialized by the client (never parsed by the server). */
+  input: Uint8Array;
+  /** Serializer tag of `input` ("json" is the cross-language default). */
+  inputType: string;
+  /** Free-form JSON metadata given on StartRun. */
+  metadata?:
+    | { [key: string]: any }
+    | undefined;
+  /** The retry policy, with defaults filled in. */
+  retryPolicy?:
+    | RetryPolicy
+    | undefined;
+  /**
+   * Longest time from the run's first claim to its end, in milliseconds,
+   * across attempts and recoveries; 0 = no limit. Past it the run is FAILED
+   * with reason EXECUTION_TIMEOUT.
+   */
+  executionTimeoutMs: number;
+  /** When StartRun created it. */
+  createdAt?:
+    | Date
+    | undefined;
+  /** When it was first claimed; unset until then. */
+  startedAt?:
+    | Date
+    | undefined;
+  /** When it last changed. */
+  updatedAt?:
+    | Date
+    | undefined;
+  /** When it reached a final status (or INTERRUPTED); unset before. */
+  endedAt?:
+    | Date
+    | undefined;
+  /** Number of attempts so far (claims, recoveries included). */
+  attemptCount: number;
+  /** Attempts that failed with FailRun (what RetryPolicy.max_attempts counts). */
+  failedAttemptCount: number;
+  /** Claims that recovered an abandoned run. */
+  recoveryCount: number;
+  /** A CancelRun came while the run was RUNNING; it ends CANCELLED. */
+  cancelRequested: boolean;
+  /** Worker of the current (or last) attempt. */
+  workerId: string;
+  /** Epoch of the current (or last) claim; 0 before the first. */
+  leaseEpoch: number;
+  /** When the current lease expires (RUNNING only). */
+  leaseExpiresAt?:
+    | Date
+    | undefined;
+  /**
+   * A PENDING run is not claimed before this time (a delayed start, or the
+   * backoff after a failed attempt); unset = at once.
+   */
+  notBefore?:
+    | Date
+    | undefined;
+  /** The last error (FAILED runs, and PENDING ones waiting to retry). */
+  error?:
+    | RunError
+    | undefined;
+  /** What CompleteRun gave: the result, or the interrupt's payload. */
+  output: Uint8Array;
+  /** Serializer tag of `output`. */
+  outputType: string;
+  /** Head checkpoint of the thread when the run ended, as CompleteRun named it. */
+  checkpointId: string;
+  /** The attempts, oldest first (GetRun only; at most the last 100). */
+  attempts: RunAttempt[];
+}
+
+/** StartRunRequest creates a run. */
+export interface StartRunRequest {
+  /**
+   * Run id; optional (the server generates a UUIDv7). Set it so a retried
+   * StartRun is idempotent. Same character rules as thread_id.
+   */
+  runId: string;
+  /** Thread to execute on. Required. Must not have a PENDING or RUNNING run. */
+  threadId: string;
+  /** Queue to wait on. Required; same character rules as thread_id. */
+  queue: string;
+  /** The graph input, serialized (at most max_state_bytes). */
+  input: Uint8Array;
+  /** Serializer tag of `input`. */
+  inputType: string;
+  /** Free-form JSON metadata, kept with the run (at most max_metadata_bytes). */
+  metadata?:
+    | { [key: string]: any }
+    | undefined;
+  /** Retry policy; unset = one attempt, no retry. */
+  retryPolicy?:
+    | RetryPolicy
+    | undefined;
+  /**
+   * Execution timeout in milliseconds (see Run.execution_timeout_ms); 0 = none,
+   * negative is INVALID_ARGUMENT.
+   */
+  executionTimeoutMs: number;
+  /** Not claimed before this time (a delayed start); unset = at once. */
+  notBefore?: Date | undefined;
+}
+
+/** StartRunResponse returns the created (or already stored) run. */
+export interface StartRunResponse {
+  /** The run, PENDING when new. */
+  run?:
+    | Run
+    | undefined;
+  /** True when a run with this run_id and the same request already existed. */
+  alreadyExisted: boolean;
+}
+
+/** ClaimRunRequest asks for a run to work on. */
+export interface ClaimRunRequest {
+  /** Queue to take from. Required. */
+  queue: string;
+  /** Who is claiming (e.g. "host:pid"); recorded on the attempt. Required. */
+  workerId: string;
+  /**
+   * Lease length in milliseconds: 0 = server default (30000); otherwise
+   * 1000..600000, else INVALID_ARGUMENT.
+   */
+  leaseDurationMs: number;
+  /**
+   * Long-poll: longest wait for a claimable run, in milliseconds, 0 = answer
+   * at once; capped at 60000 and at the call's deadline.
+   */
+  waitMs: number;
+}
+
+/** ClaimRunResponse carries the claimed run, or nothing. */
+export interface ClaimRunResponse {
+  /**
+   * The run, now RUNNING under `lease`; unset when none became claimable
+   * within wait_ms.
+   */
+  run?:
+    | Run
+    | undefined;
+  /**
+   * The new lease: send it with Heartbeat, fenced writes, CompleteRun and
+   * FailRun.
+   */
+  lease?:
+    | RunLease
+    | undefined;
+  /**
+   * True when the run was abandoned (its previous lease expired): resume it
+   * from the thread's last checkpoint.
+   */
+  recovered: boolean;
+}
+
+/** HeartbeatRequest extends a lease. */
+export interface HeartbeatRequest {
+  /** The lease to extend. Required. */
+  lease?:
+    | RunLease
+    | undefined;
+  /**
+   * New lease length from now, in milliseconds: 0 = the claim's length;
+   * otherwise 1000..600000.
+   */
+  leaseDurationMs: number;
+}
+
+/** HeartbeatResponse confirms the lease is still held. */
+export interface HeartbeatResponse {
+  /** The lease with its new expires_at. */
+  lease?: RunLease | undefined;
+}
+
+/** CompleteRunRequest ends an attempt with success. */
+export interface CompleteRunRequest {
+  /** The caller's lease. Required. */
+  lease?:
+    | RunLease
+    | undefined;
+  /**
+   * The result (or, with `interrupted`, the interrupt's payload), serialized
+   * (at most max_state_bytes).
+   */
+  output: Uint8Array;
+  /** Serializer tag of `output`. */
+  outputType: string;
+  /**
+   * The graph stopped at an interrupt: the run becomes INTERRUPTED instead of
+   * COMPLETED.
+   */
+  interrupted: boolean;
+  /** Head checkpoint of the thread at the end (kept as Run.checkpoint_id). */
+  checkpointId: string;
+}
+
+/** CompleteRunResponse returns the ended run. */
+export interface CompleteRunResponse {
+  /** The run, COMPLETED or INTERRUPTED. */
+  run?: Run | undefined;
+}
+
+/** FailRunRequest ends an attempt with an error. */
+export interface FailRunRequest {
+  /** The caller's lease. Required. */
+  lease?:
+    | RunLease
+    | undefined;
+  /**
+   * What went wrong: type, message and whether it is retryable (reason is
+   * set by the server to ERROR). Required.
+   */
+  error?: RunError | undefined;
+}
+
+/** FailRunResponse returns the run after the failed attempt. */
+export interface FailRunResponse {
+  /** The run: PENDING (retrying at not_before) or FAILED. */
+  run?:
+    | Run
+    | undefined;
+  /** True when the run will be retried. */
+  willRetry: boolean;
+}
+
+/** CancelRunRequest names a run to cancel. */
+export interface CancelRunRequest {
+  /** The run. Required. */
+  runId: string;
+}
+
+/** CancelRunResponse returns the run after the request. */
+export interface CancelRunResponse {
+  /** CANCELLED, or RUNNING with cancel_requested until its worker sees it. */
+  run?: Run | undefined;
+}
+
+/** GetRunRequest names a run. */
+export interface GetRunRequest {
+  /** The run. Required. */
+  runId: string;
+}
+
+/** GetRunResponse carries the run. */
+export interface GetRunResponse {
+  /** The run, with its attempts. */
+  run?: Run | undefined;
+}
+
+/** ListRunsRequest selects runs, newest first. */
+export interface ListRunsRequest {
+  /** Maximum runs in this page: 0 = 100, capped at 1000, negative invalid. */
+  pageSize: number;
+  /**
+   * Token from a previous ListRunsResponse.next_page_token; the filters must
+   * be the same as in the request that produced it.
+   */
+  pageToken: string;
+  /** Only runs in one of these statuses; empty = all. */
+  statuses: RunStatus[];
+  /** Only runs of this queue; empty = all. */
+  queue: string;
+  /** Only runs of this thread; empty = all. */
+  threadId: string;
+  /** Only runs created at or after this time. */
+  createdAfter?:
+    | Date
+    | undefined;
+  /** Only runs created before this time. */
+  createdBefore?: Date | undefined;
+}
+
+/** ListRunsResponse is one page of runs. */
+export interface ListRunsResponse {
+  /** Runs, newest first (by created_at, then run_id). */
+  runs: Run[];
+  /** Token for the next page; empty only at the end. */
+  nextPageToken: string;
 }
 
 function createBaseCheckpoint(): Checkpoint {
@@ -739,7 +1188,14 @@ export const Checkpoint: MessageFns<Checkpoint> = {
 };
 
 function createBaseSaveRequest(): SaveRequest {
-  return { checkpoint: undefined, expectedHeadId: "", expectEmpty: false, durability: 0, replaceExisting: false };
+  return {
+    checkpoint: undefined,
+    expectedHeadId: "",
+    expectEmpty: false,
+    durability: 0,
+    replaceExisting: false,
+    runLease: undefined,
+  };
 }
 
 export const SaveRequest: MessageFns<SaveRequest> = {
@@ -758,6 +1214,9 @@ export const SaveRequest: MessageFns<SaveRequest> = {
     }
     if (message.replaceExisting !== false) {
       writer.uint32(40).bool(message.replaceExisting);
+    }
+    if (message.runLease !== undefined) {
+      RunLease.encode(message.runLease, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -815,6 +1274,14 @@ export const SaveRequest: MessageFns<SaveRequest> = {
             message.replaceExisting = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.runLease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -839,6 +1306,9 @@ export const SaveRequest: MessageFns<SaveRequest> = {
     message.expectEmpty = object.expectEmpty ?? false;
     message.durability = object.durability ?? 0;
     message.replaceExisting = object.replaceExisting ?? false;
+    message.runLease = (object.runLease !== undefined && object.runLease !== null)
+      ? RunLease.fromPartial(object.runLease)
+      : undefined;
     return message;
   },
 };
@@ -2663,7 +3133,16 @@ export const Write: MessageFns<Write> = {
 };
 
 function createBasePutWritesRequest(): PutWritesRequest {
-  return { threadId: "", namespace: "", checkpointId: "", taskId: "", taskPath: "", writes: [], replace: false };
+  return {
+    threadId: "",
+    namespace: "",
+    checkpointId: "",
+    taskId: "",
+    taskPath: "",
+    writes: [],
+    replace: false,
+    runLease: undefined,
+  };
 }
 
 export const PutWritesRequest: MessageFns<PutWritesRequest> = {
@@ -2688,6 +3167,9 @@ export const PutWritesRequest: MessageFns<PutWritesRequest> = {
     }
     if (message.replace !== false) {
       writer.uint32(56).bool(message.replace);
+    }
+    if (message.runLease !== undefined) {
+      RunLease.encode(message.runLease, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -2761,6 +3243,14 @@ export const PutWritesRequest: MessageFns<PutWritesRequest> = {
             message.replace = reader.bool();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.runLease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2785,6 +3275,9 @@ export const PutWritesRequest: MessageFns<PutWritesRequest> = {
     message.taskPath = object.taskPath ?? "";
     message.writes = object.writes?.map((e) => Write.fromPartial(e)) || [];
     message.replace = object.replace ?? false;
+    message.runLease = (object.runLease !== undefined && object.runLease !== null)
+      ? RunLease.fromPartial(object.runLease)
+      : undefined;
     return message;
   },
 };
@@ -3210,6 +3703,2076 @@ export const DeleteRunsResponse: MessageFns<DeleteRunsResponse> = {
   },
 };
 
+function createBaseRunLease(): RunLease {
+  return { runId: "", epoch: 0, token: "", expiresAt: undefined };
+}
+
+export const RunLease: MessageFns<RunLease> = {
+  encode(message: RunLease, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.epoch !== 0) {
+      writer.uint32(16).int64(message.epoch);
+    }
+    if (message.token !== "") {
+      writer.uint32(26).string(message.token);
+    }
+    if (message.expiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.expiresAt), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunLease {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunLease();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.epoch = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.expiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RunLease>): RunLease {
+    return RunLease.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunLease>): RunLease {
+    const message = createBaseRunLease();
+    message.runId = object.runId ?? "";
+    message.epoch = object.epoch ?? 0;
+    message.token = object.token ?? "";
+    message.expiresAt = object.expiresAt ?? undefined;
+    return message;
+  },
+};
+
+function createBaseRetryPolicy(): RetryPolicy {
+  return { maxAttempts: 0, initialBackoffMs: 0, backoffCoefficient: 0, maxBackoffMs: 0, maxRecoveries: 0 };
+}
+
+export const RetryPolicy: MessageFns<RetryPolicy> = {
+  encode(message: RetryPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.maxAttempts !== 0) {
+      writer.uint32(8).int32(message.maxAttempts);
+    }
+    if (message.initialBackoffMs !== 0) {
+      writer.uint32(16).int64(message.initialBackoffMs);
+    }
+    if (message.backoffCoefficient !== 0) {
+      writer.uint32(25).double(message.backoffCoefficient);
+    }
+    if (message.maxBackoffMs !== 0) {
+      writer.uint32(32).int64(message.maxBackoffMs);
+    }
+    if (message.maxRecoveries !== 0) {
+      writer.uint32(40).int32(message.maxRecoveries);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.maxAttempts = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.initialBackoffMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.backoffCoefficient = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxBackoffMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxRecoveries = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RetryPolicy>): RetryPolicy {
+    return RetryPolicy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RetryPolicy>): RetryPolicy {
+    const message = createBaseRetryPolicy();
+    message.maxAttempts = object.maxAttempts ?? 0;
+    message.initialBackoffMs = object.initialBackoffMs ?? 0;
+    message.backoffCoefficient = object.backoffCoefficient ?? 0;
+    message.maxBackoffMs = object.maxBackoffMs ?? 0;
+    message.maxRecoveries = object.maxRecoveries ?? 0;
+    return message;
+  },
+};
+
+function createBaseRunError(): RunError {
+  return { reason: "", type: "", message: "", retryable: false };
+}
+
+export const RunError: MessageFns<RunError> = {
+  encode(message: RunError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.reason !== "") {
+      writer.uint32(10).string(message.reason);
+    }
+    if (message.type !== "") {
+      writer.uint32(18).string(message.type);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    if (message.retryable !== false) {
+      writer.uint32(32).bool(message.retryable);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.retryable = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RunError>): RunError {
+    return RunError.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunError>): RunError {
+    const message = createBaseRunError();
+    message.reason = object.reason ?? "";
+    message.type = object.type ?? "";
+    message.message = object.message ?? "";
+    message.retryable = object.retryable ?? false;
+    return message;
+  },
+};
+
+function createBaseRunAttempt(): RunAttempt {
+  return {
+    number: 0,
+    workerId: "",
+    startedAt: undefined,
+    endedAt: undefined,
+    status: 0,
+    error: undefined,
+    recovered: false,
+  };
+}
+
+export const RunAttempt: MessageFns<RunAttempt> = {
+  encode(message: RunAttempt, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.number !== 0) {
+      writer.uint32(8).int32(message.number);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(18).string(message.workerId);
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(26).fork()).join();
+    }
+    if (message.endedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.endedAt), writer.uint32(34).fork()).join();
+    }
+    if (message.status !== 0) {
+      writer.uint32(40).int32(message.status);
+    }
+    if (message.error !== undefined) {
+      RunError.encode(message.error, writer.uint32(50).fork()).join();
+    }
+    if (message.recovered !== false) {
+      writer.uint32(56).bool(message.recovered);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunAttempt {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunAttempt();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.number = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = RunError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.recovered = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RunAttempt>): RunAttempt {
+    return RunAttempt.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunAttempt>): RunAttempt {
+    const message = createBaseRunAttempt();
+    message.number = object.number ?? 0;
+    message.workerId = object.workerId ?? "";
+    message.startedAt = object.startedAt ?? undefined;
+    message.endedAt = object.endedAt ?? undefined;
+    message.status = object.status ?? 0;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? RunError.fromPartial(object.error)
+      : undefined;
+    message.recovered = object.recovered ?? false;
+    return message;
+  },
+};
+
+function createBaseRun(): Run {
+  return {
+    runId: "",
+    threadId: "",
+    queue: "",
+    status: 0,
+    input: new Uint8Array(0),
+    inputType: "",
+    metadata: undefined,
+    retryPolicy: undefined,
+    executionTimeoutMs: 0,
+    createdAt: undefined,
+    startedAt: undefined,
+    updatedAt: undefined,
+    endedAt: undefined,
+    attemptCount: 0,
+    failedAttemptCount: 0,
+    recoveryCount: 0,
+    cancelRequested: false,
+    workerId: "",
+    leaseEpoch: 0,
+    leaseExpiresAt: undefined,
+    notBefore: undefined,
+    error: undefined,
+    output: new Uint8Array(0),
+    outputType: "",
+    checkpointId: "",
+    attempts: [],
+  };
+}
+
+export const Run: MessageFns<Run> = {
+  encode(message: Run, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.threadId !== "") {
+      writer.uint32(18).string(message.threadId);
+    }
+    if (message.queue !== "") {
+      writer.uint32(26).string(message.queue);
+    }
+    if (message.status !== 0) {
+      writer.uint32(32).int32(message.status);
+    }
+    if (message.input.length !== 0) {
+      writer.uint32(42).bytes(message.input);
+    }
+    if (message.inputType !== "") {
+      writer.uint32(50).string(message.inputType);
+    }
+    if (message.metadata !== undefined) {
+      Struct.encode(Struct.wrap(message.metadata), writer.uint32(58).fork()).join();
+    }
+    if (message.retryPolicy !== undefined) {
+      RetryPolicy.encode(message.retryPolicy, writer.uint32(66).fork()).join();
+    }
+    if (message.executionTimeoutMs !== 0) {
+      writer.uint32(72).int64(message.executionTimeoutMs);
+    }
+    if (message.createdAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAt), writer.uint32(82).fork()).join();
+    }
+    if (message.startedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.startedAt), writer.uint32(90).fork()).join();
+    }
+    if (message.updatedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.updatedAt), writer.uint32(98).fork()).join();
+    }
+    if (message.endedAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.endedAt), writer.uint32(106).fork()).join();
+    }
+    if (message.attemptCount !== 0) {
+      writer.uint32(112).int32(message.attemptCount);
+    }
+    if (message.failedAttemptCount !== 0) {
+      writer.uint32(120).int32(message.failedAttemptCount);
+    }
+    if (message.recoveryCount !== 0) {
+      writer.uint32(128).int32(message.recoveryCount);
+    }
+    if (message.cancelRequested !== false) {
+      writer.uint32(136).bool(message.cancelRequested);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(146).string(message.workerId);
+    }
+    if (message.leaseEpoch !== 0) {
+      writer.uint32(152).int64(message.leaseEpoch);
+    }
+    if (message.leaseExpiresAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.leaseExpiresAt), writer.uint32(162).fork()).join();
+    }
+    if (message.notBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.notBefore), writer.uint32(170).fork()).join();
+    }
+    if (message.error !== undefined) {
+      RunError.encode(message.error, writer.uint32(178).fork()).join();
+    }
+    if (message.output.length !== 0) {
+      writer.uint32(186).bytes(message.output);
+    }
+    if (message.outputType !== "") {
+      writer.uint32(194).string(message.outputType);
+    }
+    if (message.checkpointId !== "") {
+      writer.uint32(202).string(message.checkpointId);
+    }
+    for (const v of message.attempts) {
+      RunAttempt.encode(v!, writer.uint32(210).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Run {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.threadId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.input = reader.bytes();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.inputType = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.metadata = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.retryPolicy = RetryPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.executionTimeoutMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.createdAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.startedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.updatedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.endedAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.attemptCount = reader.int32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.failedAttemptCount = reader.int32();
+            continue;
+          }
+          case 16: {
+            if (tag !== 128) {
+              break;
+            }
+
+            message.recoveryCount = reader.int32();
+            continue;
+          }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.cancelRequested = reader.bool();
+            continue;
+          }
+          case 18: {
+            if (tag !== 146) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 19: {
+            if (tag !== 152) {
+              break;
+            }
+
+            message.leaseEpoch = longToNumber(reader.int64());
+            continue;
+          }
+          case 20: {
+            if (tag !== 162) {
+              break;
+            }
+
+            message.leaseExpiresAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 21: {
+            if (tag !== 170) {
+              break;
+            }
+
+            message.notBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 22: {
+            if (tag !== 178) {
+              break;
+            }
+
+            message.error = RunError.decode(reader, reader.uint32());
+            continue;
+          }
+          case 23: {
+            if (tag !== 186) {
+              break;
+            }
+
+            message.output = reader.bytes();
+            continue;
+          }
+          case 24: {
+            if (tag !== 194) {
+              break;
+            }
+
+            message.outputType = reader.string();
+            continue;
+          }
+          case 25: {
+            if (tag !== 202) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+          case 26: {
+            if (tag !== 210) {
+              break;
+            }
+
+            message.attempts.push(RunAttempt.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<Run>): Run {
+    return Run.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Run>): Run {
+    const message = createBaseRun();
+    message.runId = object.runId ?? "";
+    message.threadId = object.threadId ?? "";
+    message.queue = object.queue ?? "";
+    message.status = object.status ?? 0;
+    message.input = object.input ?? new Uint8Array(0);
+    message.inputType = object.inputType ?? "";
+    message.metadata = object.metadata ?? undefined;
+    message.retryPolicy = (object.retryPolicy !== undefined && object.retryPolicy !== null)
+      ? RetryPolicy.fromPartial(object.retryPolicy)
+      : undefined;
+    message.executionTimeoutMs = object.executionTimeoutMs ?? 0;
+    message.createdAt = object.createdAt ?? undefined;
+    message.startedAt = object.startedAt ?? undefined;
+    message.updatedAt = object.updatedAt ?? undefined;
+    message.endedAt = object.endedAt ?? undefined;
+    message.attemptCount = object.attemptCount ?? 0;
+    message.failedAttemptCount = object.failedAttemptCount ?? 0;
+    message.recoveryCount = object.recoveryCount ?? 0;
+    message.cancelRequested = object.cancelRequested ?? false;
+    message.workerId = object.workerId ?? "";
+    message.leaseEpoch = object.leaseEpoch ?? 0;
+    message.leaseExpiresAt = object.leaseExpiresAt ?? undefined;
+    message.notBefore = object.notBefore ?? undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? RunError.fromPartial(object.error)
+      : undefined;
+    message.output = object.output ?? new Uint8Array(0);
+    message.outputType = object.outputType ?? "";
+    message.checkpointId = object.checkpointId ?? "";
+    message.attempts = object.attempts?.map((e) => RunAttempt.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseStartRunRequest(): StartRunRequest {
+  return {
+    runId: "",
+    threadId: "",
+    queue: "",
+    input: new Uint8Array(0),
+    inputType: "",
+    metadata: undefined,
+    retryPolicy: undefined,
+    executionTimeoutMs: 0,
+    notBefore: undefined,
+  };
+}
+
+export const StartRunRequest: MessageFns<StartRunRequest> = {
+  encode(message: StartRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.threadId !== "") {
+      writer.uint32(18).string(message.threadId);
+    }
+    if (message.queue !== "") {
+      writer.uint32(26).string(message.queue);
+    }
+    if (message.input.length !== 0) {
+      writer.uint32(34).bytes(message.input);
+    }
+    if (message.inputType !== "") {
+      writer.uint32(42).string(message.inputType);
+    }
+    if (message.metadata !== undefined) {
+      Struct.encode(Struct.wrap(message.metadata), writer.uint32(50).fork()).join();
+    }
+    if (message.retryPolicy !== undefined) {
+      RetryPolicy.encode(message.retryPolicy, writer.uint32(58).fork()).join();
+    }
+    if (message.executionTimeoutMs !== 0) {
+      writer.uint32(64).int64(message.executionTimeoutMs);
+    }
+    if (message.notBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.notBefore), writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.threadId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.input = reader.bytes();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.inputType = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.metadata = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.retryPolicy = RetryPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.executionTimeoutMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.notBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StartRunRequest>): StartRunRequest {
+    return StartRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartRunRequest>): StartRunRequest {
+    const message = createBaseStartRunRequest();
+    message.runId = object.runId ?? "";
+    message.threadId = object.threadId ?? "";
+    message.queue = object.queue ?? "";
+    message.input = object.input ?? new Uint8Array(0);
+    message.inputType = object.inputType ?? "";
+    message.metadata = object.metadata ?? undefined;
+    message.retryPolicy = (object.retryPolicy !== undefined && object.retryPolicy !== null)
+      ? RetryPolicy.fromPartial(object.retryPolicy)
+      : undefined;
+    message.executionTimeoutMs = object.executionTimeoutMs ?? 0;
+    message.notBefore = object.notBefore ?? undefined;
+    return message;
+  },
+};
+
+function createBaseStartRunResponse(): StartRunResponse {
+  return { run: undefined, alreadyExisted: false };
+}
+
+export const StartRunResponse: MessageFns<StartRunResponse> = {
+  encode(message: StartRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    if (message.alreadyExisted !== false) {
+      writer.uint32(16).bool(message.alreadyExisted);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StartRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStartRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.alreadyExisted = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<StartRunResponse>): StartRunResponse {
+    return StartRunResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StartRunResponse>): StartRunResponse {
+    const message = createBaseStartRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    message.alreadyExisted = object.alreadyExisted ?? false;
+    return message;
+  },
+};
+
+function createBaseClaimRunRequest(): ClaimRunRequest {
+  return { queue: "", workerId: "", leaseDurationMs: 0, waitMs: 0 };
+}
+
+export const ClaimRunRequest: MessageFns<ClaimRunRequest> = {
+  encode(message: ClaimRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queue !== "") {
+      writer.uint32(10).string(message.queue);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(18).string(message.workerId);
+    }
+    if (message.leaseDurationMs !== 0) {
+      writer.uint32(24).int64(message.leaseDurationMs);
+    }
+    if (message.waitMs !== 0) {
+      writer.uint32(32).int64(message.waitMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.leaseDurationMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.waitMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClaimRunRequest>): ClaimRunRequest {
+    return ClaimRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClaimRunRequest>): ClaimRunRequest {
+    const message = createBaseClaimRunRequest();
+    message.queue = object.queue ?? "";
+    message.workerId = object.workerId ?? "";
+    message.leaseDurationMs = object.leaseDurationMs ?? 0;
+    message.waitMs = object.waitMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseClaimRunResponse(): ClaimRunResponse {
+  return { run: undefined, lease: undefined, recovered: false };
+}
+
+export const ClaimRunResponse: MessageFns<ClaimRunResponse> = {
+  encode(message: ClaimRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    if (message.lease !== undefined) {
+      RunLease.encode(message.lease, writer.uint32(18).fork()).join();
+    }
+    if (message.recovered !== false) {
+      writer.uint32(24).bool(message.recovered);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClaimRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClaimRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.lease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.recovered = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClaimRunResponse>): ClaimRunResponse {
+    return ClaimRunResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClaimRunResponse>): ClaimRunResponse {
+    const message = createBaseClaimRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    message.lease = (object.lease !== undefined && object.lease !== null)
+      ? RunLease.fromPartial(object.lease)
+      : undefined;
+    message.recovered = object.recovered ?? false;
+    return message;
+  },
+};
+
+function createBaseHeartbeatRequest(): HeartbeatRequest {
+  return { lease: undefined, leaseDurationMs: 0 };
+}
+
+export const HeartbeatRequest: MessageFns<HeartbeatRequest> = {
+  encode(message: HeartbeatRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lease !== undefined) {
+      RunLease.encode(message.lease, writer.uint32(10).fork()).join();
+    }
+    if (message.leaseDurationMs !== 0) {
+      writer.uint32(16).int64(message.leaseDurationMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.leaseDurationMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
+    return HeartbeatRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatRequest>): HeartbeatRequest {
+    const message = createBaseHeartbeatRequest();
+    message.lease = (object.lease !== undefined && object.lease !== null)
+      ? RunLease.fromPartial(object.lease)
+      : undefined;
+    message.leaseDurationMs = object.leaseDurationMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseHeartbeatResponse(): HeartbeatResponse {
+  return { lease: undefined };
+}
+
+export const HeartbeatResponse: MessageFns<HeartbeatResponse> = {
+  encode(message: HeartbeatResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lease !== undefined) {
+      RunLease.encode(message.lease, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HeartbeatResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHeartbeatResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
+    return HeartbeatResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<HeartbeatResponse>): HeartbeatResponse {
+    const message = createBaseHeartbeatResponse();
+    message.lease = (object.lease !== undefined && object.lease !== null)
+      ? RunLease.fromPartial(object.lease)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseCompleteRunRequest(): CompleteRunRequest {
+  return { lease: undefined, output: new Uint8Array(0), outputType: "", interrupted: false, checkpointId: "" };
+}
+
+export const CompleteRunRequest: MessageFns<CompleteRunRequest> = {
+  encode(message: CompleteRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lease !== undefined) {
+      RunLease.encode(message.lease, writer.uint32(10).fork()).join();
+    }
+    if (message.output.length !== 0) {
+      writer.uint32(18).bytes(message.output);
+    }
+    if (message.outputType !== "") {
+      writer.uint32(26).string(message.outputType);
+    }
+    if (message.interrupted !== false) {
+      writer.uint32(32).bool(message.interrupted);
+    }
+    if (message.checkpointId !== "") {
+      writer.uint32(42).string(message.checkpointId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.output = reader.bytes();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outputType = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.interrupted = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.checkpointId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CompleteRunRequest>): CompleteRunRequest {
+    return CompleteRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompleteRunRequest>): CompleteRunRequest {
+    const message = createBaseCompleteRunRequest();
+    message.lease = (object.lease !== undefined && object.lease !== null)
+      ? RunLease.fromPartial(object.lease)
+      : undefined;
+    message.output = object.output ?? new Uint8Array(0);
+    message.outputType = object.outputType ?? "";
+    message.interrupted = object.interrupted ?? false;
+    message.checkpointId = object.checkpointId ?? "";
+    return message;
+  },
+};
+
+function createBaseCompleteRunResponse(): CompleteRunResponse {
+  return { run: undefined };
+}
+
+export const CompleteRunResponse: MessageFns<CompleteRunResponse> = {
+  encode(message: CompleteRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CompleteRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCompleteRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CompleteRunResponse>): CompleteRunResponse {
+    return CompleteRunResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CompleteRunResponse>): CompleteRunResponse {
+    const message = createBaseCompleteRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    return message;
+  },
+};
+
+function createBaseFailRunRequest(): FailRunRequest {
+  return { lease: undefined, error: undefined };
+}
+
+export const FailRunRequest: MessageFns<FailRunRequest> = {
+  encode(message: FailRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.lease !== undefined) {
+      RunLease.encode(message.lease, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      RunError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FailRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFailRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.lease = RunLease.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = RunError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<FailRunRequest>): FailRunRequest {
+    return FailRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FailRunRequest>): FailRunRequest {
+    const message = createBaseFailRunRequest();
+    message.lease = (object.lease !== undefined && object.lease !== null)
+      ? RunLease.fromPartial(object.lease)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? RunError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFailRunResponse(): FailRunResponse {
+  return { run: undefined, willRetry: false };
+}
+
+export const FailRunResponse: MessageFns<FailRunResponse> = {
+  encode(message: FailRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    if (message.willRetry !== false) {
+      writer.uint32(16).bool(message.willRetry);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FailRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFailRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.willRetry = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<FailRunResponse>): FailRunResponse {
+    return FailRunResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FailRunResponse>): FailRunResponse {
+    const message = createBaseFailRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    message.willRetry = object.willRetry ?? false;
+    return message;
+  },
+};
+
+function createBaseCancelRunRequest(): CancelRunRequest {
+  return { runId: "" };
+}
+
+export const CancelRunRequest: MessageFns<CancelRunRequest> = {
+  encode(message: CancelRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CancelRunRequest>): CancelRunRequest {
+    return CancelRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelRunRequest>): CancelRunRequest {
+    const message = createBaseCancelRunRequest();
+    message.runId = object.runId ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelRunResponse(): CancelRunResponse {
+  return { run: undefined };
+}
+
+export const CancelRunResponse: MessageFns<CancelRunResponse> = {
+  encode(message: CancelRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<CancelRunResponse>): CancelRunResponse {
+    return CancelRunResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CancelRunResponse>): CancelRunResponse {
+    const message = createBaseCancelRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetRunRequest(): GetRunRequest {
+  return { runId: "" };
+}
+
+export const GetRunRequest: MessageFns<GetRunRequest> = {
+  encode(message: GetRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetRunRequest>): GetRunRequest {
+    return GetRunRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRunRequest>): GetRunRequest {
+    const message = createBaseGetRunRequest();
+    message.runId = object.runId ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRunResponse(): GetRunResponse {
+  return { run: undefined };
+}
+
+export const GetRunResponse: MessageFns<GetRunResponse> = {
+  encode(message: GetRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.run !== undefined) {
+      Run.encode(message.run, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.run = Run.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<GetRunResponse>): GetRunResponse {
+    return GetRunResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRunResponse>): GetRunResponse {
+    const message = createBaseGetRunResponse();
+    message.run = (object.run !== undefined && object.run !== null) ? Run.fromPartial(object.run) : undefined;
+    return message;
+  },
+};
+
+function createBaseListRunsRequest(): ListRunsRequest {
+  return {
+    pageSize: 0,
+    pageToken: "",
+    statuses: [],
+    queue: "",
+    threadId: "",
+    createdAfter: undefined,
+    createdBefore: undefined,
+  };
+}
+
+export const ListRunsRequest: MessageFns<ListRunsRequest> = {
+  encode(message: ListRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.pageSize !== 0) {
+      writer.uint32(8).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(18).string(message.pageToken);
+    }
+    if (message.statuses.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.statuses) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.queue !== "") {
+      writer.uint32(34).string(message.queue);
+    }
+    if (message.threadId !== "") {
+      writer.uint32(42).string(message.threadId);
+    }
+    if (message.createdAfter !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdAfter), writer.uint32(50).fork()).join();
+    }
+    if (message.createdBefore !== undefined) {
+      Timestamp.encode(toTimestamp(message.createdBefore), writer.uint32(58).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.statuses.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.statuses.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.queue = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.threadId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.createdAfter = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.createdBefore = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListRunsRequest>): ListRunsRequest {
+    return ListRunsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRunsRequest>): ListRunsRequest {
+    const message = createBaseListRunsRequest();
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    message.statuses = object.statuses?.map((e) => e) || [];
+    message.queue = object.queue ?? "";
+    message.threadId = object.threadId ?? "";
+    message.createdAfter = object.createdAfter ?? undefined;
+    message.createdBefore = object.createdBefore ?? undefined;
+    return message;
+  },
+};
+
+function createBaseListRunsResponse(): ListRunsResponse {
+  return { runs: [], nextPageToken: "" };
+}
+
+export const ListRunsResponse: MessageFns<ListRunsResponse> = {
+  encode(message: ListRunsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      Run.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRunsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRunsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(Run.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListRunsResponse>): ListRunsResponse {
+    return ListRunsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRunsResponse>): ListRunsResponse {
+    const message = createBaseListRunsResponse();
+    message.runs = object.runs?.map((e) => Run.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 /** CheckpointStore keeps the checkpoints and pending writes of graph threads. */
 export type CheckpointStoreService = typeof CheckpointStoreService;
 export const CheckpointStoreService = {
@@ -3382,6 +5945,131 @@ export const CheckpointStoreService = {
     responseSerialize: (value: DeleteRunsResponse): Buffer => Buffer.from(DeleteRunsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteRunsResponse => DeleteRunsResponse.decode(value),
   },
+  /**
+   * StartRun creates a PENDING run on a queue. Setting run_id makes it
+   * idempotent: an identical retry returns the stored run (already_existed).
+   * Fails with INVALID_ARGUMENT, ALREADY_EXISTS (RUN_ID_CONFLICT),
+   * FAILED_PRECONDITION (THREAD_BUSY), UNAVAILABLE.
+   */
+  startRun: {
+    path: "/cairn.v1.CheckpointStore/StartRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: StartRunRequest): Buffer => Buffer.from(StartRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StartRunRequest => StartRunRequest.decode(value),
+    responseSerialize: (value: StartRunResponse): Buffer => Buffer.from(StartRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StartRunResponse => StartRunResponse.decode(value),
+  },
+  /**
+   * ClaimRun hands the caller the oldest claimable run of a queue (a PENDING
+   * run whose backoff has passed, or an abandoned RUNNING one) with a new
+   * lease whose epoch is higher than any before it for that run. Long-poll:
+   * when none is claimable it waits up to wait_ms (bounded by the call's
+   * deadline) for one, and returns an empty response if none came.
+   * Fails with INVALID_ARGUMENT, UNAVAILABLE.
+   */
+  claimRun: {
+    path: "/cairn.v1.CheckpointStore/ClaimRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ClaimRunRequest): Buffer => Buffer.from(ClaimRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ClaimRunRequest => ClaimRunRequest.decode(value),
+    responseSerialize: (value: ClaimRunResponse): Buffer => Buffer.from(ClaimRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClaimRunResponse => ClaimRunResponse.decode(value),
+  },
+  /**
+   * Heartbeat extends the caller's lease. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST, RUN_CANCELLED,
+   * RUN_TIMED_OUT: stop working on the run), UNAVAILABLE.
+   */
+  heartbeat: {
+    path: "/cairn.v1.CheckpointStore/Heartbeat" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: HeartbeatRequest): Buffer => Buffer.from(HeartbeatRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): HeartbeatRequest => HeartbeatRequest.decode(value),
+    responseSerialize: (value: HeartbeatResponse): Buffer => Buffer.from(HeartbeatResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): HeartbeatResponse => HeartbeatResponse.decode(value),
+  },
+  /**
+   * CompleteRun ends the caller's attempt with success: the run becomes
+   * COMPLETED, or INTERRUPTED when `interrupted` is set (the graph waits for a
+   * human; a new StartRun on the thread resumes it). Fails with
+   * INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST,
+   * RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+   */
+  completeRun: {
+    path: "/cairn.v1.CheckpointStore/CompleteRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CompleteRunRequest): Buffer => Buffer.from(CompleteRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CompleteRunRequest => CompleteRunRequest.decode(value),
+    responseSerialize: (value: CompleteRunResponse): Buffer => Buffer.from(CompleteRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CompleteRunResponse => CompleteRunResponse.decode(value),
+  },
+  /**
+   * FailRun ends the caller's attempt with an error. A retryable error with
+   * attempts left under the run's RetryPolicy puts the run back to PENDING,
+   * claimable after the backoff; otherwise the run is FAILED with this error.
+   * Fails with INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED
+   * (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+   */
+  failRun: {
+    path: "/cairn.v1.CheckpointStore/FailRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: FailRunRequest): Buffer => Buffer.from(FailRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FailRunRequest => FailRunRequest.decode(value),
+    responseSerialize: (value: FailRunResponse): Buffer => Buffer.from(FailRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FailRunResponse => FailRunResponse.decode(value),
+  },
+  /**
+   * CancelRun cancels a run. A PENDING or INTERRUPTED run (or a RUNNING one
+   * whose lease expired) is CANCELLED at once; a RUNNING one is marked
+   * cancel_requested and becomes CANCELLED when its worker's next heartbeat or
+   * leased write sees it (that call fails with RUN_CANCELLED, and the worker
+   * stops at the step boundary), or when its lease expires. Cancelling a
+   * CANCELLED run succeeds and changes nothing. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_FINISHED),
+   * UNAVAILABLE.
+   */
+  cancelRun: {
+    path: "/cairn.v1.CheckpointStore/CancelRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelRunRequest): Buffer => Buffer.from(CancelRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelRunRequest => CancelRunRequest.decode(value),
+    responseSerialize: (value: CancelRunResponse): Buffer => Buffer.from(CancelRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelRunResponse => CancelRunResponse.decode(value),
+  },
+  /**
+   * GetRun returns one run with its attempts. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), UNAVAILABLE.
+   */
+  getRun: {
+    path: "/cairn.v1.CheckpointStore/GetRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRunRequest): Buffer => Buffer.from(GetRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRunRequest => GetRunRequest.decode(value),
+    responseSerialize: (value: GetRunResponse): Buffer => Buffer.from(GetRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRunResponse => GetRunResponse.decode(value),
+  },
+  /**
+   * ListRuns returns runs newest first, filtered by status, queue, thread and
+   * creation time, paginated (AIP-158). Attempts are left out (GetRun has
+   * them). Fails with INVALID_ARGUMENT (bad filter, page size or token),
+   * UNAVAILABLE.
+   */
+  listRuns: {
+    path: "/cairn.v1.CheckpointStore/ListRuns" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRunsRequest): Buffer => Buffer.from(ListRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRunsRequest => ListRunsRequest.decode(value),
+    responseSerialize: (value: ListRunsResponse): Buffer => Buffer.from(ListRunsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRunsResponse => ListRunsResponse.decode(value),
+  },
 } as const;
 
 export interface CheckpointStoreServer extends UntypedServiceImplementation {
@@ -3458,6 +6146,67 @@ export interface CheckpointStoreServer extends UntypedServiceImplementation {
    * Fails with INVALID_ARGUMENT, UNAVAILABLE.
    */
   deleteRuns: handleUnaryCall<DeleteRunsRequest, DeleteRunsResponse>;
+  /**
+   * StartRun creates a PENDING run on a queue. Setting run_id makes it
+   * idempotent: an identical retry returns the stored run (already_existed).
+   * Fails with INVALID_ARGUMENT, ALREADY_EXISTS (RUN_ID_CONFLICT),
+   * FAILED_PRECONDITION (THREAD_BUSY), UNAVAILABLE.
+   */
+  startRun: handleUnaryCall<StartRunRequest, StartRunResponse>;
+  /**
+   * ClaimRun hands the caller the oldest claimable run of a queue (a PENDING
+   * run whose backoff has passed, or an abandoned RUNNING one) with a new
+   * lease whose epoch is higher than any before it for that run. Long-poll:
+   * when none is claimable it waits up to wait_ms (bounded by the call's
+   * deadline) for one, and returns an empty response if none came.
+   * Fails with INVALID_ARGUMENT, UNAVAILABLE.
+   */
+  claimRun: handleUnaryCall<ClaimRunRequest, ClaimRunResponse>;
+  /**
+   * Heartbeat extends the caller's lease. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST, RUN_CANCELLED,
+   * RUN_TIMED_OUT: stop working on the run), UNAVAILABLE.
+   */
+  heartbeat: handleUnaryCall<HeartbeatRequest, HeartbeatResponse>;
+  /**
+   * CompleteRun ends the caller's attempt with success: the run becomes
+   * COMPLETED, or INTERRUPTED when `interrupted` is set (the graph waits for a
+   * human; a new StartRun on the thread resumes it). Fails with
+   * INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST,
+   * RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+   */
+  completeRun: handleUnaryCall<CompleteRunRequest, CompleteRunResponse>;
+  /**
+   * FailRun ends the caller's attempt with an error. A retryable error with
+   * attempts left under the run's RetryPolicy puts the run back to PENDING,
+   * claimable after the backoff; otherwise the run is FAILED with this error.
+   * Fails with INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED
+   * (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+   */
+  failRun: handleUnaryCall<FailRunRequest, FailRunResponse>;
+  /**
+   * CancelRun cancels a run. A PENDING or INTERRUPTED run (or a RUNNING one
+   * whose lease expired) is CANCELLED at once; a RUNNING one is marked
+   * cancel_requested and becomes CANCELLED when its worker's next heartbeat or
+   * leased write sees it (that call fails with RUN_CANCELLED, and the worker
+   * stops at the step boundary), or when its lease expires. Cancelling a
+   * CANCELLED run succeeds and changes nothing. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_FINISHED),
+   * UNAVAILABLE.
+   */
+  cancelRun: handleUnaryCall<CancelRunRequest, CancelRunResponse>;
+  /**
+   * GetRun returns one run with its attempts. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), UNAVAILABLE.
+   */
+  getRun: handleUnaryCall<GetRunRequest, GetRunResponse>;
+  /**
+   * ListRuns returns runs newest first, filtered by status, queue, thread and
+   * creation time, paginated (AIP-158). Attempts are left out (GetRun has
+   * them). Fails with INVALID_ARGUMENT (bad filter, page size or token),
+   * UNAVAILABLE.
+   */
+  listRuns: handleUnaryCall<ListRunsRequest, ListRunsResponse>;
 }
 
 export interface CheckpointStoreClient extends Client {
@@ -3683,6 +6432,179 @@ export interface CheckpointStoreClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteRunsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * StartRun creates a PENDING run on a queue. Setting run_id makes it
+   * idempotent: an identical retry returns the stored run (already_existed).
+   * Fails with INVALID_ARGUMENT, ALREADY_EXISTS (RUN_ID_CONFLICT),
+   * FAILED_PRECONDITION (THREAD_BUSY), UNAVAILABLE.
+   */
+  startRun(
+    request: StartRunRequest,
+    callback: (error: ServiceError | null, response: StartRunResponse) => void,
+  ): ClientUnaryCall;
+  startRun(
+    request: StartRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: StartRunResponse) => void,
+  ): ClientUnaryCall;
+  startRun(
+    request: StartRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: StartRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ClaimRun hands the caller the oldest claimable run of a queue (a PENDING
+   * run whose backoff has passed, or an abandoned RUNNING one) with a new
+   * lease whose epoch is higher than any before it for that run. Long-poll:
+   * when none is claimable it waits up to wait_ms (bounded by the call's
+   * deadline) for one, and returns an empty response if none came.
+   * Fails with INVALID_ARGUMENT, UNAVAILABLE.
+   */
+  claimRun(
+    request: ClaimRunRequest,
+    callback: (error: ServiceError | null, response: ClaimRunResponse) => void,
+  ): ClientUnaryCall;
+  claimRun(
+    request: ClaimRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClaimRunResponse) => void,
+  ): ClientUnaryCall;
+  claimRun(
+    request: ClaimRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClaimRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Heartbeat extends the caller's lease. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST, RUN_CANCELLED,
+   * RUN_TIMED_OUT: stop working on the run), UNAVAILABLE.
+   */
+  heartbeat(
+    request: HeartbeatRequest,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  heartbeat(
+    request: HeartbeatRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: HeartbeatResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CompleteRun ends the caller's attempt with success: the run becomes
+   * COMPLETED, or INTERRUPTED when `interrupted` is set (the graph waits for a
+   * human; a new StartRun on the thread resumes it). Fails with
+   * INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED (LEASE_LOST,
+   * RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+   */
+  completeRun(
+    request: CompleteRunRequest,
+    callback: (error: ServiceError | null, response: CompleteRunResponse) => void,
+  ): ClientUnaryCall;
+  completeRun(
+    request: CompleteRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CompleteRunResponse) => void,
+  ): ClientUnaryCall;
+  completeRun(
+    request: CompleteRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CompleteRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * FailRun ends the caller's attempt with an error. A retryable error with
+   * attempts left under the run's RetryPolicy puts the run back to PENDING,
+   * claimable after the backoff; otherwise the run is FAILED with this error.
+   * Fails with INVALID_ARGUMENT, NOT_FOUND (RUN_NOT_FOUND), ABORTED
+   * (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT), UNAVAILABLE.
+   */
+  failRun(
+    request: FailRunRequest,
+    callback: (error: ServiceError | null, response: FailRunResponse) => void,
+  ): ClientUnaryCall;
+  failRun(
+    request: FailRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: FailRunResponse) => void,
+  ): ClientUnaryCall;
+  failRun(
+    request: FailRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: FailRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * CancelRun cancels a run. A PENDING or INTERRUPTED run (or a RUNNING one
+   * whose lease expired) is CANCELLED at once; a RUNNING one is marked
+   * cancel_requested and becomes CANCELLED when its worker's next heartbeat or
+   * leased write sees it (that call fails with RUN_CANCELLED, and the worker
+   * stops at the step boundary), or when its lease expires. Cancelling a
+   * CANCELLED run succeeds and changes nothing. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), FAILED_PRECONDITION (RUN_FINISHED),
+   * UNAVAILABLE.
+   */
+  cancelRun(
+    request: CancelRunRequest,
+    callback: (error: ServiceError | null, response: CancelRunResponse) => void,
+  ): ClientUnaryCall;
+  cancelRun(
+    request: CancelRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelRunResponse) => void,
+  ): ClientUnaryCall;
+  cancelRun(
+    request: CancelRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * GetRun returns one run with its attempts. Fails with INVALID_ARGUMENT,
+   * NOT_FOUND (RUN_NOT_FOUND), UNAVAILABLE.
+   */
+  getRun(
+    request: GetRunRequest,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  getRun(
+    request: GetRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRunResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ListRuns returns runs newest first, filtered by status, queue, thread and
+   * creation time, paginated (AIP-158). Attempts are left out (GetRun has
+   * them). Fails with INVALID_ARGUMENT (bad filter, page size or token),
+   * UNAVAILABLE.
+   */
+  listRuns(
+    request: ListRunsRequest,
+    callback: (error: ServiceError | null, response: ListRunsResponse) => void,
+  ): ClientUnaryCall;
+  listRuns(
+    request: ListRunsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRunsResponse) => void,
+  ): ClientUnaryCall;
+  listRuns(
+    request: ListRunsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRunsResponse) => void,
   ): ClientUnaryCall;
 }
 
