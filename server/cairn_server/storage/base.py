@@ -90,7 +90,6 @@ class SaveOutcome:
     created_at: datetime | None = None
     current_head_id: str = ""
     version: int = 0  # the thread's version once the save committed (freshness.py): the stamp of its copies
-    ack_at: float = 0.0  # event-loop time before which the save is not acknowledged (near leases elsewhere)
     error: CairnError | None = None  # status "fenced": the run lease refused the save (runs_base.lease_error)
 
 
