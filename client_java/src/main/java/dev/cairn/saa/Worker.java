@@ -1,6 +1,7 @@
 package dev.cairn.saa;
 
 import com.alibaba.cloud.ai.graph.CompiledGraph;
+import com.alibaba.cloud.ai.graph.GraphLifecycleListener;
 import com.alibaba.cloud.ai.graph.OverAllState;
 import com.alibaba.cloud.ai.graph.RunnableConfig;
 import com.alibaba.cloud.ai.graph.StateGraph;
@@ -175,7 +176,9 @@ public final class Worker {
       if (!next.isEmpty() && !StateGraph.END.equals(next)) {
         done.setInterrupted(true).setOutput(json(List.of(Map.of("node", next))));
       } else {
-        done.setOutput(json(state.map(OverAllState::data).orElse(Map.of())));
+        Map<String, Object> values = new HashMap<>(state.map(OverAllState::data).orElse(Map.of()));
+        values.remove(GraphLifecycleListener.EXECUTION_ID_KEY); // the runtime's own bookkeeping, not the graph's state
+        done.setOutput(json(values));
       }
       return client.completeRun(done.build());
     } catch (Exception e) {
