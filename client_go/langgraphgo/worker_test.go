@@ -363,3 +363,34 @@ func TestCrossLanguageRunStartedFromPython(t *testing.T) {
 		t.Fatalf("python reads %v", got)
 	}
 }
+
+// The run's execution timeout passes while a node works: the next heartbeat
+// says RUN_TIMED_OUT, the node's context is cancelled, and the run is FAILED
+// with reason EXECUTION_TIMEOUT.
+func TestWorkerHonoursExecutionTimeout(t *testing.T) {
+	ctx := context.Background()
+	c := dial(t)
+	q := "lgg-" + uuid.NewString()
+	p := &pipeline{hooks: map[string]func(context.Context) error{"review": func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(time.Minute):
+			return errors.New("the timeout was not seen")
+		}
+	}}}
+	w := langgraphgo.NewWorker(c, q, p.build(t, c), langgraphgo.WorkerOptions{Lease: 3 * time.Second, Heartbeat: 200 * time.Millisecond, Wait: 5 * time.Second})
+	started, err := c.StartRun(ctx, cairn.RunSpec{ThreadID: "lgg-run-" + uuid.NewString(), Queue: q, Input: []byte(`{}`),
+		ExecutionTimeout: 1500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := w.RunOnce(ctx)
+	if !errors.Is(err, cairn.ErrRunTimedOut) || run == nil || run.RunID != started.RunID || run.Status != cairn.RunFailed ||
+		run.Error == nil || run.Error.Reason != "EXECUTION_TIMEOUT" {
+		t.Fatalf("worker returned %v (%+v), %v", run, run.Error, err)
+	}
+	if p.count("publish") != 0 {
+		t.Fatal("the graph went on after the timeout")
+	}
+}
