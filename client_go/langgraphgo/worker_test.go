@@ -118,7 +118,8 @@ func TestWorkerCompletesRun(t *testing.T) {
 	if got, _ := c.GetRun(ctx, run.RunID); len(got.Attempts) != 1 || got.Attempts[0].WorkerID != "go-w" {
 		t.Fatalf("attempts %+v", got.Attempts)
 	}
-	if none, err := w.RunOnce(context.Background()); err != nil || none != nil {
+	idle := langgraphgo.NewWorker(c, q, p.build(t, c), langgraphgo.WorkerOptions{Wait: 200 * time.Millisecond})
+	if none, err := idle.RunOnce(context.Background()); err != nil || none != nil {
 		t.Fatalf("an empty queue gave %v, %v", none, err)
 	}
 }
