@@ -29,6 +29,7 @@ import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
 
 /**
@@ -147,12 +148,14 @@ public final class Worker {
     Run run = claim.getRun();
     RunScope scope = new RunScope(run.getRunId(), claim.getLease());
     lastStopReason = "";
-    Thread beats = new Thread(() -> heartbeat(scope), "cairn-heartbeat-" + run.getRunId());
+    AtomicBoolean ended = new AtomicBoolean();
+    Thread beats = new Thread(() -> heartbeat(scope, ended), "cairn-heartbeat-" + run.getRunId());
     beats.setDaemon(true);
     beats.start();
     try {
       return attempt(run, scope);
     } finally {
+      ended.set(true);
       beats.interrupt();
       try {
         beats.join();
@@ -230,6 +233,9 @@ public final class Worker {
           + "'; the worker reads JSON objects");
     }
     Map<String, Object> value = JSON.readValue(run.getInput().toByteArray(), new TypeReference<>() {});
+    if (value == null) { // the JSON input null
+      return Map.of();
+    }
     if (value.get(COMMAND_KEY) instanceof Map<?, ?> command) {
       if (command.get("update") instanceof Map<?, ?> update && !update.isEmpty()) {
         Map<String, Object> changes = new HashMap<>();
@@ -243,8 +249,8 @@ public final class Worker {
     return value;
   }
 
-  private void heartbeat(RunScope scope) {
-    while (scope.reason() == null) {
+  private void heartbeat(RunScope scope, AtomicBoolean ended) {
+    while (!ended.get() && scope.reason() == null) {
       try {
         Thread.sleep(heartbeat.toMillis());
         scope.lease(client.heartbeat(scope.lease()));
