@@ -89,6 +89,17 @@ it("stops a cancelled run within a heartbeat", async () => {
   expect(ran.publish).toBeUndefined();
 });
 
+it("stops a run whose execution timeout passed; the run is FAILED with EXECUTION_TIMEOUT", async () => {
+  const queue = newQueue();
+  const { graph, ran } = pipeline({ review: async (config) => gate(config.signal).wait });
+  const worker = new Worker(queue, graph, { leaseMs: 3000, heartbeatMs: 200, waitMs: 5000 });
+  const started = await client.startRun(newThread("ts-lg-timeout"), {}, { queue, executionTimeoutMs: 1500 });
+  const run = await worker.runOnce();
+  expect(run).toMatchObject({ runId: started.runId, status: "FAILED", error: { reason: "EXECUTION_TIMEOUT" } });
+  expect(worker.lastStopReason).toBe("RUN_TIMED_OUT");
+  expect(ran.publish).toBeUndefined();
+});
+
 it("recovers a run its worker abandoned; the abandoned worker's late save is refused", async () => {
   const queue = newQueue();
   let entered: () => void = () => {};

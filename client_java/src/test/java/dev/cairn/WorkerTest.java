@@ -21,6 +21,7 @@ import dev.cairn.saa.Worker;
 import dev.cairn.v1.ClaimRunResponse;
 import dev.cairn.v1.Run;
 import dev.cairn.v1.RunStatus;
+import dev.cairn.v1.StartRunRequest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -157,6 +158,30 @@ class WorkerTest {
     assertEquals("RUN_CANCELLED", worker.lastStopReason());
     assertEquals(0, p.count("publish"));
     assertEquals("draft", cairn.load(started.getThreadId()).getCheckpoint().getNodeName());
+  }
+
+  @Test
+  void executionTimeoutStopsTheRunAtItsNextCheckpoint() throws Exception {
+    String queue = queue();
+    Pipeline p = new Pipeline();
+    CountDownLatch release = new CountDownLatch(1);
+    p.hooks.put("review", () -> await(release));
+    Worker worker = Worker.builder(cairn, queue, p.compile()).lease(Duration.ofSeconds(3))
+        .heartbeat(Duration.ofMillis(200)).waitTime(Duration.ofSeconds(5)).build();
+    Run started = cairn.startRun(StartRunRequest.newBuilder().setThreadId(TestServer.threadId("java-saa-timeout"))
+        .setQueue(queue).setExecutionTimeoutMs(1500).build());
+    CompletableFuture<Optional<Run>> running = CompletableFuture.supplyAsync(worker::runOnce);
+    Instant start = Instant.now();
+    while (cairn.getRun(started.getRunId()).getStatus() != RunStatus.RUN_STATUS_FAILED) {
+      assertTrue(Duration.between(start, Instant.now()).toSeconds() < 20, "the timeout was not seen");
+      Thread.sleep(100);
+    }
+    release.countDown();
+    Run run = running.get(30, TimeUnit.SECONDS).orElseThrow();
+    assertEquals(RunStatus.RUN_STATUS_FAILED, run.getStatus());
+    assertEquals("EXECUTION_TIMEOUT", run.getError().getReason());
+    assertEquals("RUN_TIMED_OUT", worker.lastStopReason());
+    assertEquals(0, p.count("publish"));
   }
 
   @Test
