@@ -64,6 +64,10 @@ type WorkerOptions struct {
 // checkpoint that run saved on its thread, the way LangGraphGo resumes a
 // thread: from the node that checkpoint names, which therefore runs again.
 // A node error ends the attempt with FailRun.
+//
+// A Worker executes one run at a time. Give each concurrently running Worker
+// its own compiled graph: a CheckpointableRunnable keeps the thread of its
+// current invocation in a field it shares between invocations.
 type Worker[S any] struct {
 	client *cairn.Client
 	queue  string
