@@ -354,6 +354,9 @@ type TaskWrites struct {
 	// Replace overwrites writes stored at the same (TaskID, Idx) instead of
 	// failing with ErrAlreadyExists when their value differs.
 	Replace bool
+	// RunLease fences the writes: they are stored only while it is its run's
+	// current lease; otherwise ErrRunStopped and nothing is stored.
+	RunLease *RunLease
 }
 
 // PutWrites stores the writes of one task against the checkpoint ref (ref.ID
@@ -367,6 +370,7 @@ func (c *Client) PutWrites(ctx context.Context, ref Ref, tw TaskWrites) (int32, 
 		TaskId:       tw.TaskID,
 		TaskPath:     tw.TaskPath,
 		Replace:      tw.Replace,
+		RunLease:     tw.RunLease.toProto(),
 		Writes:       make([]*cairnv1.Write, len(tw.Writes)),
 	}
 	for i, w := range tw.Writes {

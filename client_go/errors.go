@@ -24,17 +24,36 @@ var (
 	ErrUnavailable       = errors.New("cairn: unavailable")        // UNAVAILABLE: retry with backoff
 	ErrDataLoss          = errors.New("cairn: data loss")          // DATA_LOSS
 	ErrUnauthenticated   = errors.New("cairn: unauthenticated")    // UNAUTHENTICATED
+	// FAILED_PRECONDITION: the run or its thread does not allow the call
+	// (reason THREAD_BUSY or RUN_FINISHED).
+	ErrFailedPrecondition = errors.New("cairn: failed precondition")
 )
 
+// Errors of a call made under a run lease (heartbeat, fenced write, complete,
+// fail) that the server refused because the worker must stop working on the
+// run; nothing was stored. Such an error matches ErrRunStopped, the sentinel
+// of its reason, and ErrConflict (its code is ABORTED):
+//
+//	if errors.Is(err, cairn.ErrRunStopped) { return } // another worker holds the run, or it was cancelled
+var (
+	ErrRunStopped   = errors.New("cairn: run stopped")    // any of the three below
+	ErrLeaseLost    = errors.New("cairn: run lease lost") // LEASE_LOST: another claim is current
+	ErrRunCancelled = errors.New("cairn: run cancelled")  // RUN_CANCELLED: it is CANCELLED now
+	ErrRunTimedOut  = errors.New("cairn: run timed out")  // RUN_TIMED_OUT: it is FAILED now
+)
+
+var runStopReasons = map[string]error{"LEASE_LOST": ErrLeaseLost, "RUN_CANCELLED": ErrRunCancelled, "RUN_TIMED_OUT": ErrRunTimedOut}
+
 var sentinels = map[codes.Code]error{
-	codes.InvalidArgument:   ErrInvalidArgument,
-	codes.NotFound:          ErrNotFound,
-	codes.AlreadyExists:     ErrAlreadyExists,
-	codes.Aborted:           ErrConflict,
-	codes.ResourceExhausted: ErrResourceExhausted,
-	codes.Unavailable:       ErrUnavailable,
-	codes.DataLoss:          ErrDataLoss,
-	codes.Unauthenticated:   ErrUnauthenticated,
+	codes.InvalidArgument:    ErrInvalidArgument,
+	codes.NotFound:           ErrNotFound,
+	codes.AlreadyExists:      ErrAlreadyExists,
+	codes.Aborted:            ErrConflict,
+	codes.ResourceExhausted:  ErrResourceExhausted,
+	codes.Unavailable:        ErrUnavailable,
+	codes.DataLoss:           ErrDataLoss,
+	codes.Unauthenticated:    ErrUnauthenticated,
+	codes.FailedPrecondition: ErrFailedPrecondition,
 }
 
 // Error is a failed Cairn call (or a failed item of SaveStream or BatchLoad).
@@ -72,6 +91,9 @@ func (e *Error) Is(target error) bool {
 	case context.Canceled:
 		return e.Code == codes.Canceled
 	}
+	if stop, ok := runStopReasons[e.Reason]; ok && e.Code == codes.Aborted && (target == ErrRunStopped || target == stop) {
+		return true
+	}
 	s, ok := sentinels[e.Code]
 	return ok && s == target
 }
@@ -88,6 +110,10 @@ func (e *Error) GRPCStatus() *status.Status {
 // CurrentHeadID is the id of the thread's head when a compare-and-set lost
 // (ErrConflict, reason HEAD_MOVED); "" otherwise.
 func (e *Error) CurrentHeadID() string { return e.Metadata["current_head_id"] }
+
+// RunID names the run of a run error (ErrRunStopped, RUN_NOT_FOUND,
+// THREAD_BUSY, RUN_FINISHED); "" otherwise.
+func (e *Error) RunID() string { return e.Metadata["run_id"] }
 
 // Field names the offending request field of an ErrInvalidArgument.
 func (e *Error) Field() string { return e.Metadata["field"] }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the Java client's tests (JUnit 5, `mvn -q -B test`): builds the stubs from ../proto, downloads
+# Runs the Java client's tests (JUnit 5, `mvn -q -B test`): builds the TypeScript client (for the
+# cross-language runs test) and the stubs from ../proto, downloads
 # dependencies from Maven Central on first use, then tests against the server at $CAIRN_TARGET, or a
 # `cairn serve` the tests start themselves (src/test/java/dev/cairn/TestServer.java).
 set -euo pipefail
@@ -20,6 +21,13 @@ java_major=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.sp
 if [ "${java_major%%.*}" -lt 17 ] 2>/dev/null; then
   missing "a JDK 17+ (found Java $java_major)"
 fi
+
+# WorkerTest executes a run started by the TypeScript client (client_ts/scripts/runs-peer.mjs), which runs
+# from its build.
+command -v node >/dev/null 2>&1 || missing "Node.js 20+ (the TypeScript side of the cross-language runs test)"
+echo "== client_java: build the TypeScript client for the cross-language runs test"
+(cd ../client_ts && { [ -d node_modules ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; } \
+  && npm run --silent build)
 
 echo "== client_java: mvn test"
 exec mvn -B -ntp -Dstyle.color=never test

@@ -24,6 +24,9 @@
 // JSONState) to get a typed state back, which the graph's auto-resume needs
 // when its state type is not map[string]any.
 //
+// Inside a run executed by a Worker, saves carry the run's lease (fencing)
+// and its id as the metadata key run_id.
+//
 // The Store uses the client as it was dialed: to move states zstd-compressed,
 // dial it with cairn.WithCompressStates().
 package langgraphgo
@@ -177,6 +180,16 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 		"version":       cp.Version,
 		"timestamp":     cp.Timestamp.Format(time.RFC3339Nano),
 	}
+	opts := []cairn.SaveOption{cairn.ReplaceExisting()}
+	// Inside a Worker's run the save is fenced by the run's lease (see Worker).
+	scope := scopeOf(ctx)
+	if scope != nil {
+		if err := scope.stopped(); err != nil {
+			return fmt.Errorf("langgraphgo: save %s: the run must stop: %w", cp.ID, err)
+		}
+		md["run_id"] = scope.runID
+		opts = append(opts, cairn.WithRunLease(scope.currentLease()))
+	}
 	thread := s.threadOf(cp.Metadata)
 	_, err = s.c.Save(ctx, &cairn.Checkpoint{
 		ThreadID:  thread,
@@ -186,9 +199,15 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 		StateType: "json",
 		Metadata:  md,
 		NodeName:  cp.NodeName,
-	}, cairn.ReplaceExisting())
+	}, opts...)
 	if err != nil {
+		if scope != nil && errors.Is(err, cairn.ErrRunStopped) {
+			scope.stop(err)
+		}
 		return fmt.Errorf("langgraphgo: save %s: %w", cp.ID, err)
+	}
+	if scope != nil {
+		scope.saved(cp.ID)
 	}
 	s.threads.put(cp.ID, thread)
 	return nil

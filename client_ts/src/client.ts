@@ -14,13 +14,17 @@ import { once } from "node:events";
 import { type ChannelOptions, type ClientUnaryCall, credentials, Metadata, type ServiceError } from "@grpc/grpc-js";
 import {
   BatchLoadRequest,
+  CancelRunRequest,
   type Checkpoint,
   CheckpointStoreClient,
+  ClaimRunRequest,
   ClearRequest,
   CopyThreadRequest,
   DeleteRequest,
   DeleteRunsRequest,
   type Durability,
+  GetRunRequest,
+  HeartbeatRequest,
   ListRequest,
   type ListResponse,
   ListThreadsRequest,
@@ -30,14 +34,39 @@ import {
   PruneRequest,
   PruneStrategy,
   PutWritesRequest,
+  type RunLease,
   SaveRequest,
   type SaveResponse,
   type SaveStreamRequest,
   type SaveStreamResponse,
   type Write,
 } from "./gen/cairn/v1/checkpoint_store.js";
-import { CairnError, CancelledError, ConflictError, Code, DataLossError, fromItemError, toCairnError } from "./errors.js";
+import {
+  CairnError,
+  CancelledError,
+  ConflictError,
+  Code,
+  DataLossError,
+  fromItemError,
+  type RunStoppedError,
+  toCairnError,
+} from "./errors.js";
 import { uuidv7 } from "./ids.js";
+import {
+  type Claim,
+  completeRunRequest,
+  failRunRequest,
+  leaseOut,
+  listRunsRequest,
+  type Run,
+  type RunFailure,
+  type RunPage,
+  type RunQuery,
+  runFromProto,
+  runsPage,
+  type StartRunOptions,
+  startRunRequest,
+} from "./runs.js";
 import { StateWire } from "./state-wire.js";
 
 /** TLS settings (PEM buffers); `true` means TLS with the system's root certificates. */
@@ -106,6 +135,11 @@ export interface SaveFlags {
   durability?: Durability;
   /** Replace a stored checkpoint with the same id (upsert) instead of failing with ALREADY_EXISTS. */
   replaceExisting?: boolean;
+  /**
+   * Fencing: the save commits only while this is its run's current lease (checked in the same transaction as
+   * the write); otherwise it rejects with a {@link RunStoppedError} and nothing is stored.
+   */
+  runLease?: RunLease;
 }
 
 /** One save of {@link CairnClient.saveStream}. */
@@ -322,6 +356,89 @@ export class CairnClient {
     return (await this.unary(this.stub.deleteRuns, DeleteRunsRequest.fromPartial({ runIds }), options)).deletedCount;
   }
 
+  // -- durable runs (runs.ts) ------------------------------------------------------------------------------
+
+  /**
+   * Queues a run of a graph on `threadId`. `input` is JSON (input type "json") or bytes with their
+   * `inputType`. Rejects with FailedPreconditionError (THREAD_BUSY) when the thread has a PENDING or RUNNING run.
+   */
+  async startRun(threadId: string, input?: unknown, options: StartRunOptions & CallOptions = {}): Promise<Run> {
+    return runFromProto((await this.unary(this.stub.startRun, startRunRequest(threadId, input, options), options)).run!);
+  }
+
+  /**
+   * The oldest claimable run of `queue` (pending, or abandoned by a worker that stopped heartbeating) under a new
+   * lease of `leaseMs` (default: the server's 30 s); waits up to `waitMs` for one (long-poll). Undefined when none
+   * came.
+   */
+  async claimRun(
+    queue: string,
+    workerId: string,
+    options: { leaseMs?: number; waitMs?: number } & CallOptions = {},
+  ): Promise<Claim | undefined> {
+    const { leaseMs = 0, waitMs = 0 } = options;
+    const req = ClaimRunRequest.fromPartial({ queue, workerId, leaseDurationMs: leaseMs, waitMs });
+    // The long-poll comes on top of the deadline, which bounds the answer.
+    const deadlineMs = (options.deadlineMs ?? this.deadlineMs) + waitMs;
+    const res = await this.unary(this.stub.claimRun, req, { ...options, deadlineMs });
+    if (!res.run) return undefined;
+    return { run: runFromProto(res.run), lease: res.lease!, recovered: res.recovered };
+  }
+
+  /**
+   * Extends the lease by `leaseMs` from now (default: the claim's length). Rejects with a {@link RunStoppedError}
+   * when the worker must stop (lease lost, run cancelled or timed out).
+   */
+  async heartbeat(lease: RunLease, options: { leaseMs?: number } & CallOptions = {}): Promise<RunLease> {
+    const req = HeartbeatRequest.fromPartial({ lease: leaseOut(lease), leaseDurationMs: options.leaseMs ?? 0 });
+    return (await this.unary(this.stub.heartbeat, req, options)).lease!;
+  }
+
+  /**
+   * Ends the attempt with success: COMPLETED, or INTERRUPTED (waiting for a human) with `interrupted`. `output`
+   * is JSON, or bytes with their `outputType`.
+   */
+  async completeRun(
+    lease: RunLease,
+    output?: unknown,
+    options: { interrupted?: boolean; checkpointId?: string; outputType?: string } & CallOptions = {},
+  ): Promise<Run> {
+    return runFromProto((await this.unary(this.stub.completeRun, completeRunRequest(lease, output, options), options)).run!);
+  }
+
+  /**
+   * Ends the attempt with an error; the run is PENDING again (a retry, per its RetryPolicy, when the error is
+   * retryable) or FAILED.
+   */
+  async failRun(lease: RunLease, error: RunFailure, options: { retryable?: boolean } & CallOptions = {}): Promise<Run> {
+    return runFromProto((await this.unary(this.stub.failRun, failRunRequest(lease, error, options.retryable), options)).run!);
+  }
+
+  /** Cancels a run: CANCELLED at once unless a worker holds it (then `cancelRequested`, until it sees it). */
+  async cancelRun(runId: string, options?: CallOptions): Promise<Run> {
+    return runFromProto((await this.unary(this.stub.cancelRun, CancelRunRequest.fromPartial({ runId }), options)).run!);
+  }
+
+  /** The run with its attempts; rejects with NotFoundError (RUN_NOT_FOUND) when there is none. */
+  async getRun(runId: string, options?: CallOptions): Promise<Run> {
+    return runFromProto((await this.unary(this.stub.getRun, GetRunRequest.fromPartial({ runId }), options)).run!);
+  }
+
+  /** One page of runs, newest first, filtered by status, queue, thread and creation time. */
+  async listRuns(query: RunQuery = {}, options?: CallOptions): Promise<RunPage> {
+    return runsPage(await this.unary(this.stub.listRuns, listRunsRequest(query), options));
+  }
+
+  /** Every matching run across pages, newest first. */
+  async *iterRuns(query: RunQuery = {}, options?: CallOptions): AsyncGenerator<Run> {
+    let pageToken = query.pageToken ?? "";
+    do {
+      const page = await this.listRuns({ ...query, pageToken }, options);
+      yield* page.runs;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
   private metadata(): Metadata {
     const md = new Metadata();
     if (this.token) md.set("authorization", `Bearer ${this.token}`);
@@ -349,13 +466,14 @@ export class CairnClient {
 }
 
 function saveRequest(save: SaveInput): SaveRequest {
-  const { checkpoint, expectedHeadId, expectEmpty, durability, replaceExisting } = save;
+  const { checkpoint, expectedHeadId, expectEmpty, durability, replaceExisting, runLease } = save;
   return SaveRequest.fromPartial({
     checkpoint: { ...checkpoint, checkpointId: checkpoint.checkpointId || uuidv7() },
     expectedHeadId,
     expectEmpty,
     durability,
     replaceExisting,
+    runLease: runLease ? leaseOut(runLease) : undefined,
   });
 }
 

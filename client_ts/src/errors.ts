@@ -68,6 +68,19 @@ export class ConflictError extends CairnError {
     return this.metadata.current_head_id;
   }
 }
+/**
+ * ABORTED for a call under a run lease (heartbeat, fenced save or writes, completeRun, failRun) that may not go
+ * on; `reason` says why: LEASE_LOST (another worker holds the run now), RUN_CANCELLED or RUN_TIMED_OUT. Nothing
+ * was stored: stop working on the run.
+ */
+export class RunStoppedError extends ConflictError {
+  /** The run, from the ErrorInfo metadata. */
+  get runId(): string | undefined {
+    return this.metadata.run_id;
+  }
+}
+/** FAILED_PRECONDITION: the run or its thread does not allow the call (reason THREAD_BUSY or RUN_FINISHED). */
+export class FailedPreconditionError extends CairnError {}
 /** RESOURCE_EXHAUSTED (reason LIMIT_EXCEEDED): `metadata.limit` / `metadata.limit_value`. */
 export class ResourceExhaustedError extends CairnError {}
 /** UNAVAILABLE: the server or its cold store is unreachable; retry with backoff. */
@@ -93,6 +106,7 @@ const CLASSES: Partial<Record<Code, new (init: CairnErrorInit) => CairnError>> =
   [Code.NOT_FOUND]: NotFoundError,
   [Code.ALREADY_EXISTS]: AlreadyExistsError,
   [Code.ABORTED]: ConflictError,
+  [Code.FAILED_PRECONDITION]: FailedPreconditionError,
   [Code.RESOURCE_EXHAUSTED]: ResourceExhaustedError,
   [Code.UNAVAILABLE]: UnavailableError,
   [Code.DATA_LOSS]: DataLossError,
@@ -104,8 +118,11 @@ const CLASSES: Partial<Record<Code, new (init: CairnErrorInit) => CairnError>> =
   [Code.UNKNOWN]: InternalError,
 };
 
+const RUN_STOPPED = ["LEASE_LOST", "RUN_CANCELLED", "RUN_TIMED_OUT"];
+
 /** Builds the {@link CairnError} subclass for a status code (the base class for codes without one). */
 export function makeError(init: CairnErrorInit): CairnError {
+  if (init.code === Code.ABORTED && RUN_STOPPED.includes(init.reason ?? "")) return new RunStoppedError(init);
   const Cls = CLASSES[init.code] ?? CairnError;
   return new Cls(init);
 }

@@ -22,6 +22,21 @@ export {
   type WriteInput,
 } from "./client.js";
 export * from "./errors.js";
+export {
+  type Claim,
+  decodeJson,
+  isFinal,
+  RUN_STATUSES,
+  type RetryPolicy,
+  type Run,
+  type RunAttempt,
+  type RunFailure,
+  type RunLease,
+  type RunPage,
+  type RunQuery,
+  type RunStatusName,
+  type StartRunOptions,
+} from "./runs.js";
 export { uuidv7 } from "./ids.js";
 export {
   type Checkpoint,

@@ -25,6 +25,9 @@
  * - Checkpoints of format v < 4 get their parent's pending sends migrated on read, as in LangGraph's savers.
  * - Threads cross between LangGraph Python and LangGraph.js: the saver reads Python's "msgpack" values
  *   (messages and plain values; see cross-language.ts) and makes channel versions in Python's string form.
+ * - Inside a run executed by a {@link Worker} (durable runs), every put and putWrites carries the run's lease and
+ *   commits only while it is current; a refused one stops the run (see worker.ts). Its checkpoints carry the
+ *   run's id as the metadata key `run_id`.
  * - Client options pass through: `new CairnSaver(target, { compressStates: true })` sends and reads the
  *   serialized checkpoints zstd-compressed (see {@link CairnClientOptions.compressStates}).
  */
@@ -47,7 +50,9 @@ import {
 } from "@langchain/langgraph-checkpoint";
 import { CairnClient, type CairnClientOptions, type LoadResult, type WriteInput } from "./client.js";
 import { CrossLanguageSerializer, nextChannelVersion } from "./cross-language.js";
-import { AlreadyExistsError, NotFoundError } from "./errors.js";
+import { AlreadyExistsError, NotFoundError, RunStoppedError } from "./errors.js";
+import { type RunScope, runScopeOf } from "./run-scope.js";
+import { leaseOut } from "./runs.js";
 import type {
   ListResponse,
   Checkpoint as StoredCheckpoint,
@@ -168,6 +173,8 @@ export class CairnSaver extends BaseCheckpointSaver {
       throw new Error(`Missing "thread_id" field in "config.configurable": the thread to save the checkpoint to`);
     }
     const threadId = String(thread_id);
+    const scope = runScopeOf(config);
+    if (scope?.stopped) throw scope.reason;
     const stored = copyCheckpoint(checkpoint);
     if (!parentId) {
       stored.channel_values = Object.fromEntries(
@@ -178,18 +185,21 @@ export class CairnSaver extends BaseCheckpointSaver {
       this.serde.dumpsTyped(stored),
       this.dumpMetadata(metadata),
     ]);
-    await this.client.save(
-      {
-        threadId,
-        namespace: checkpoint_ns,
-        checkpointId: checkpoint.id,
-        parentCheckpointId: parentId ?? "",
-        state,
-        stateType,
-        metadata: storedMetadata,
-      },
-      { replaceExisting: true },
-    );
+    if (scope) storedMetadata.run_id = scope.runId; // the run's checkpoints, for resuming it and DeleteRuns
+    await this.client
+      .save(
+        {
+          threadId,
+          namespace: checkpoint_ns,
+          checkpointId: checkpoint.id,
+          parentCheckpointId: parentId ?? "",
+          state,
+          stateType,
+          metadata: storedMetadata,
+        },
+        { replaceExisting: true, runLease: scope?.lease },
+      )
+      .catch((err) => stopOn(scope, err));
     this.puts.stored(writeKey(threadId, checkpoint_ns, checkpoint.id));
     return { configurable: { thread_id: threadId, checkpoint_ns, checkpoint_id: checkpoint.id } };
   }
@@ -205,7 +215,10 @@ export class CairnSaver extends BaseCheckpointSaver {
         return { idx: WRITES_IDX_MAP[channel] ?? idx, channel, valueType, value: raw };
       }),
     );
-    const target = { threadId: String(thread_id), namespace: checkpoint_ns, checkpointId: checkpoint_id, taskId };
+    const scope = runScopeOf(config);
+    if (scope?.stopped) throw scope.reason;
+    const runLease = scope ? leaseOut(scope.lease) : undefined;
+    const target = { threadId: String(thread_id), namespace: checkpoint_ns, checkpointId: checkpoint_id, taskId, runLease };
     const special = writes.every(([channel]) => channel in WRITES_IDX_MAP);
     const send = async () => {
       try {
@@ -224,8 +237,8 @@ export class CairnSaver extends BaseCheckpointSaver {
       await send();
     } catch (err) {
       const key = writeKey(target.threadId, checkpoint_ns, checkpoint_id);
-      if (!(err instanceof NotFoundError) || !(await this.puts.wait(key, this.writesWaitMs))) throw err;
-      await send(); // the checkpoint's put landed meanwhile
+      if (!(err instanceof NotFoundError) || !(await this.puts.wait(key, this.writesWaitMs))) stopOn(scope, err);
+      await send().catch((e) => stopOn(scope, e)); // the checkpoint's put landed meanwhile
     }
   }
 
@@ -282,6 +295,12 @@ export class CairnSaver extends BaseCheckpointSaver {
     const [type, raw] = await this.serde.dumpsTyped(metadata);
     return type === "json" ? JSON.parse(new TextDecoder().decode(raw)) : jsonSafe(metadata);
   }
+}
+
+/** Rethrows `err`, first stopping the Worker's run when the server refused a fenced write. */
+function stopOn(scope: RunScope | undefined, err: unknown): never {
+  if (scope && err instanceof RunStoppedError) scope.stop(err);
+  throw err;
 }
 
 /** Keys of checkpoints whose put completed, and `putWrites` calls waiting for one. */
@@ -353,3 +372,5 @@ function contains(doc: unknown, pattern: unknown): boolean {
   }
   return doc === pattern;
 }
+
+export { Worker, type DurableGraph, type WorkerOptions, defaultRetryable } from "./worker.js";

@@ -1,6 +1,20 @@
 package dev.cairn.client;
 
+import com.google.protobuf.ByteString;
 import dev.cairn.v1.BatchLoadRequest;
+import dev.cairn.v1.CancelRunRequest;
+import dev.cairn.v1.ClaimRunRequest;
+import dev.cairn.v1.ClaimRunResponse;
+import dev.cairn.v1.CompleteRunRequest;
+import dev.cairn.v1.FailRunRequest;
+import dev.cairn.v1.GetRunRequest;
+import dev.cairn.v1.HeartbeatRequest;
+import dev.cairn.v1.ListRunsRequest;
+import dev.cairn.v1.ListRunsResponse;
+import dev.cairn.v1.Run;
+import dev.cairn.v1.RunError;
+import dev.cairn.v1.RunLease;
+import dev.cairn.v1.StartRunRequest;
 import dev.cairn.v1.BatchLoadResult;
 import dev.cairn.v1.Checkpoint;
 import dev.cairn.v1.CheckpointStoreGrpc;
@@ -43,6 +57,7 @@ import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
@@ -297,6 +312,120 @@ public final class CairnClient implements AutoCloseable {
   public long deleteRuns(Collection<String> runIds) {
     return call(stub -> stub.deleteRuns(DeleteRunsRequest.newBuilder().addAllRunIds(runIds).build()))
         .getDeletedCount();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Durable runs: a run executes a graph on a thread. startRun queues it; a worker claimRuns it and holds
+  // it under a RunLease, heartbeats while working, sets the lease on its SaveRequest / PutWritesRequest
+  // (run_lease: fenced writes) and ends it with completeRun or failRun. A call under a lease that may not
+  // go on throws RunStoppedException (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT): stop working on the run.
+
+  /**
+   * Queues a run (see StartRunRequest: thread, queue, input, retry policy, execution timeout, ...).
+   *
+   * @throws FailedPreconditionException with reason {@code THREAD_BUSY} when the thread has a PENDING or
+   *     RUNNING run
+   */
+  public Run startRun(StartRunRequest request) {
+    return call(stub -> stub.startRun(request)).getRun();
+  }
+
+  /** Queues a run of {@code threadId} on {@code queue} with a JSON input (null: none). */
+  public Run startRun(String threadId, String queue, String jsonInput) {
+    StartRunRequest.Builder req = StartRunRequest.newBuilder().setThreadId(threadId).setQueue(queue);
+    if (jsonInput != null) {
+      req.setInput(ByteString.copyFromUtf8(jsonInput)).setInputType("json");
+    }
+    return startRun(req.build());
+  }
+
+  /**
+   * The oldest claimable run of {@code queue} (pending, or abandoned by a worker that stopped heartbeating)
+   * under a new lease of {@code lease} (zero: the server's 30 s), waiting up to {@code wait} for one
+   * (long-poll, on top of the call deadline); empty when none came. The response holds the run, the lease
+   * and whether the run was recovered.
+   */
+  public Optional<ClaimRunResponse> claimRun(String queue, String workerId, Duration lease, Duration wait) {
+    ClaimRunRequest req = ClaimRunRequest.newBuilder().setQueue(queue).setWorkerId(workerId)
+        .setLeaseDurationMs(lease.toMillis()).setWaitMs(wait.toMillis()).build();
+    ClaimRunResponse res;
+    try {
+      res = blocking.withDeadlineAfter(deadlineNanos + wait.toNanos(), TimeUnit.NANOSECONDS).claimRun(req);
+    } catch (StatusRuntimeException e) {
+      throw CairnException.from(e);
+    }
+    return res.hasRun() ? Optional.of(res) : Optional.empty();
+  }
+
+  /**
+   * Extends the lease by the claim's length from now; returns it with its new expiry.
+   *
+   * @throws RunStoppedException when the worker must stop (lease lost, run cancelled or timed out)
+   */
+  public RunLease heartbeat(RunLease lease) {
+    return call(stub -> stub.heartbeat(HeartbeatRequest.newBuilder().setLease(lease).build())).getLease();
+  }
+
+  /** Ends the attempt with success (COMPLETED, or INTERRUPTED with {@code interrupted}). */
+  public Run completeRun(CompleteRunRequest request) {
+    return call(stub -> stub.completeRun(request)).getRun();
+  }
+
+  /** Ends the attempt with success: the run is COMPLETED with a JSON output (null: none). */
+  public Run completeRun(RunLease lease, String jsonOutput, String checkpointId) {
+    CompleteRunRequest.Builder req = CompleteRunRequest.newBuilder().setLease(lease)
+        .setCheckpointId(Objects.toString(checkpointId, ""));
+    if (jsonOutput != null) {
+      req.setOutput(ByteString.copyFromUtf8(jsonOutput)).setOutputType("json");
+    }
+    return completeRun(req.build());
+  }
+
+  /**
+   * Ends the attempt with an error (its type, message and whether it is retryable): the run is PENDING
+   * again, to be retried after its backoff, or FAILED.
+   */
+  public Run failRun(RunLease lease, RunError error) {
+    return call(stub -> stub.failRun(FailRunRequest.newBuilder().setLease(lease).setError(error).build()))
+        .getRun();
+  }
+
+  /**
+   * Cancels a run: CANCELLED at once unless a worker holds it (then {@code cancel_requested} until the
+   * worker sees it at its next heartbeat or fenced write).
+   *
+   * @throws FailedPreconditionException with reason {@code RUN_FINISHED} when it already ended
+   */
+  public Run cancelRun(String runId) {
+    return call(stub -> stub.cancelRun(CancelRunRequest.newBuilder().setRunId(runId).build())).getRun();
+  }
+
+  /**
+   * The run with its attempts.
+   *
+   * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is none
+   */
+  public Run getRun(String runId) {
+    return call(stub -> stub.getRun(GetRunRequest.newBuilder().setRunId(runId).build())).getRun();
+  }
+
+  /** One page of runs, newest first, filtered by status, queue, thread and creation time. */
+  public ListRunsResponse listRuns(ListRunsRequest request) {
+    return call(stub -> stub.listRuns(request));
+  }
+
+  /** Every run matching {@code request}, newest first, following page tokens to the end. */
+  public List<Run> listAllRuns(ListRunsRequest request) {
+    List<Run> all = new ArrayList<>();
+    ListRunsRequest page = request;
+    while (true) {
+      ListRunsResponse r = listRuns(page);
+      all.addAll(r.getRunsList());
+      if (r.getNextPageToken().isEmpty()) {
+        return all;
+      }
+      page = page.toBuilder().setPageToken(r.getNextPageToken()).build();
+    }
   }
 
   // ---------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import java.util.Map;
  * plus {@link #metadata()}).
  *
  * <p>Subclasses exist for the codes callers usually branch on: {@link NotFoundException},
- * {@link ConflictException} (ABORTED), {@link AlreadyExistsException}, {@link InvalidArgumentException},
+ * {@link ConflictException} (ABORTED; {@link RunStoppedException} for a refused run lease),
+ * {@link FailedPreconditionException}, {@link AlreadyExistsException}, {@link InvalidArgumentException},
  * {@link ResourceExhaustedException}, {@link UnavailableException}, {@link DataLossException} and
  * {@link UnauthenticatedException}. Other codes (e.g. DEADLINE_EXCEEDED) arrive as a plain CairnException.
  */
@@ -75,7 +76,10 @@ public class CairnException extends RuntimeException {
   static CairnException of(Status status, ErrorInfo info, Throwable cause) {
     switch (status.getCode()) {
       case NOT_FOUND: return new NotFoundException(status, info, cause);
-      case ABORTED: return new ConflictException(status, info, cause);
+      case ABORTED:
+        return info != null && RunStoppedException.REASONS.contains(info.getReason())
+            ? new RunStoppedException(status, info, cause) : new ConflictException(status, info, cause);
+      case FAILED_PRECONDITION: return new FailedPreconditionException(status, info, cause);
       case ALREADY_EXISTS: return new AlreadyExistsException(status, info, cause);
       case INVALID_ARGUMENT: return new InvalidArgumentException(status, info, cause);
       case RESOURCE_EXHAUSTED: return new ResourceExhaustedException(status, info, cause);

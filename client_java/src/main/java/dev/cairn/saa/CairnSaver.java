@@ -17,6 +17,7 @@ import com.google.protobuf.ByteString;
 import dev.cairn.client.CairnClient;
 import dev.cairn.client.ConflictException;
 import dev.cairn.client.NotFoundException;
+import dev.cairn.client.RunStoppedException;
 import dev.cairn.client.Structs;
 import dev.cairn.v1.ListRequest;
 import dev.cairn.v1.SaveRequest;
@@ -62,6 +63,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * ({@code replace_existing}), in place when the id is unchanged. {@link #release} removes the thread
  * (Cairn {@code Clear}) and returns what it held, so a later run with the same thread id starts empty.
  * With {@link Builder#numRetained(int)} each put prunes the thread to the newest {@code n} checkpoints.
+ *
+ * <p>Inside a run executed by a {@link Worker} (durable runs) every put carries the run's lease and commits only
+ * while it is current (else {@link RunStoppedException}, and the run stops), and the checkpoints carry the
+ * run's id as the metadata key {@code run_id}.
  *
  * <p>States travel as the client sends them: give the saver a client built with
  * {@link CairnClient.Builder#compressStates(boolean) compressStates(true)} to send and load them
@@ -128,10 +133,21 @@ public final class CairnSaver implements BaseCheckpointSaver {
   @Override
   public RunnableConfig put(RunnableConfig config, Checkpoint checkpoint) throws Exception {
     String thread = threadId(config);
-    if (config.checkPointId().isPresent()) {
-      replace(thread, config.checkPointId().get(), checkpoint);
-    } else {
-      append(thread, checkpoint);
+    RunScope scope = RunScope.of(config);
+    if (scope != null) {
+      scope.check();
+    }
+    try {
+      if (config.checkPointId().isPresent()) {
+        replace(thread, config.checkPointId().get(), checkpoint, scope);
+      } else {
+        append(thread, checkpoint, scope);
+      }
+    } catch (RunStoppedException e) {
+      if (scope != null) {
+        scope.stop(e);
+      }
+      throw e;
     }
     if (numRetained > 0) {
       client.pruneKeepLatest(List.of(thread), numRetained);
@@ -157,13 +173,16 @@ public final class CairnSaver implements BaseCheckpointSaver {
 
   // ---------------------------------------------------------------------------------------------
 
-  private void append(String thread, Checkpoint checkpoint) {
+  private void append(String thread, Checkpoint checkpoint, RunScope scope) {
     String head = heads.get(thread); // null: unknown; "": empty thread
     for (int race = 0; ; race++) {
       String parent = head == null ? "" : head;
       SaveRequest.Builder req = SaveRequest.newBuilder()
-          .setCheckpoint(toProto(thread, checkpoint, parent))
+          .setCheckpoint(toProto(thread, checkpoint, parent, scope))
           .setReplaceExisting(true);
+      if (scope != null) {
+        req.setRunLease(scope.lease());
+      }
       if (parent.isEmpty()) {
         req.setExpectEmpty(true);
       } else {
@@ -174,7 +193,7 @@ public final class CairnSaver implements BaseCheckpointSaver {
         heads.put(thread, checkpoint.getId());
         return;
       } catch (ConflictException e) {
-        if (race >= MAX_HEAD_RACES) {
+        if (e instanceof RunStoppedException || race >= MAX_HEAD_RACES) {
           throw e;
         }
         head = e.currentHeadId().isEmpty() ? headId(thread) : e.currentHeadId();
@@ -182,17 +201,20 @@ public final class CairnSaver implements BaseCheckpointSaver {
     }
   }
 
-  private void replace(String thread, String oldId, Checkpoint checkpoint) {
+  private void replace(String thread, String oldId, Checkpoint checkpoint, RunScope scope) {
     dev.cairn.v1.Checkpoint old;
     try {
       old = client.load(thread, oldId).getCheckpoint();
     } catch (NotFoundException e) {
       throw new NoSuchElementException(String.format("Checkpoint with id %s not found!", oldId));
     }
-    client.save(SaveRequest.newBuilder()
-        .setCheckpoint(toProto(thread, checkpoint, old.getParentCheckpointId()))
-        .setReplaceExisting(true)
-        .build());
+    SaveRequest.Builder req = SaveRequest.newBuilder()
+        .setCheckpoint(toProto(thread, checkpoint, old.getParentCheckpointId(), scope))
+        .setReplaceExisting(true);
+    if (scope != null) {
+      req.setRunLease(scope.lease());
+    }
+    client.save(req.build());
     if (!oldId.equals(checkpoint.getId())) {
       // Cairn cannot rename in place: the new id becomes the head and the old one goes (as PostgresSaver).
       client.delete(thread, "", oldId);
@@ -210,12 +232,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
     return config.threadId().orElse(THREAD_ID_DEFAULT);
   }
 
-  private dev.cairn.v1.Checkpoint toProto(String thread, Checkpoint cp, String parent) {
+  private dev.cairn.v1.Checkpoint toProto(String thread, Checkpoint cp, String parent, RunScope scope) {
     dev.cairn.v1.Checkpoint.Builder b = dev.cairn.v1.Checkpoint.newBuilder()
         .setThreadId(thread)
         .setCheckpointId(cp.getId())
         .setParentCheckpointId(parent)
-        .setMetadata(Structs.of(METADATA))
+        .setMetadata(Structs.of(scope == null ? METADATA : Map.of("framework", METADATA.get("framework"), "run_id", scope.runId)))
         .setNodeName(Objects.toString(cp.getNodeId(), ""));
     if (cp.getNextNodeId() != null && !cp.getNextNodeId().isEmpty()) {
       b.addNextNodes(cp.getNextNodeId());
