@@ -8,7 +8,11 @@ and its outcome:
   * ``fail``  it definitely did not take effect (NOT_FOUND, ABORTED HEAD_MOVED / TARGET_NOT_EMPTY); the
               failure is still an observation (a NOT_FOUND load says the checkpoint was not there);
   * ``info``  indeterminate (UNAVAILABLE, DEADLINE_EXCEEDED, connection lost): it may or may not have taken
-              effect, at any time after it began (Knossos' ``:info``: the end is taken as infinity).
+              effect, at any time after it began (Knossos' ``:info``: the end is taken as infinity), or
+              before ``effect_by`` when that is known (the server answered UNAVAILABLE, or died).
+
+A call that never left the client (gRPC "failed to connect to all addresses": no connection to send it on)
+is recorded as ``fail`` with ``result == {"sent": False}`` and ignored by the checker.
 
 The model, for the root namespace ("") of each thread: the ordered list of stored checkpoint ids (insertion
 order; the last is the head) and, per checkpoint, the ids of the tasks whose writes are attached to it.
@@ -20,7 +24,9 @@ Operations and what they claim:
   list                                    ok: every id, newest first (a prefix when ``truncated``)
   delete(cid), clear                      ok: gone (the server's counts are not checked)
   copy(source -> target)                  ok: target was empty and is now a copy of source (ids, order,
-                                          writes); fail: target was not empty
+                                          writes); fail (TARGET_NOT_EMPTY) is not checked: it names nothing
+                                          in the target, and such blind claims would keep the pruning of
+                                          indeterminate ops below from being sound
   put_writes(cid, task)                   ok: task attached to cid; fail: cid absent
 
 Checking: a history is linearizable when every operation can be given one instant between its start and end
@@ -28,13 +34,13 @@ Checking: a history is linearizable when every operation can be given one instan
 accepts every result. This is the Wing & Gong / Lowe search as Porcupine does it: a doubly linked list of
 call and return events, a depth-first search that "lifts" a call whenever the model accepts it, backtracks at
 a return event it cannot pass, and a cache of (set of linearized ops, model state) so no configuration is
-searched twice. Indeterminate ops make the model nondeterministic (happened or not), handled as Porcupine's
-NondeterministicModel does: the search state is the set of possible model states.
+searched twice. An indeterminate op is applied as if it succeeded when the search linearizes it, and the
+search succeeds once every op that completed is linearized: an indeterminate op left over never happened.
 
 Bounds: operations on different threads commute, so the history is split per thread; a CopyThread joins its
 two threads into one partition (keep copies within small groups of threads). Each partition's search stops
 after ``max_steps`` steps with the verdict ``unknown`` (never a false pass). Before searching, indeterminate
-operations whose effect nobody could have observed are dropped or pinned (see ``_prune_indeterminate``).
+operations whose effect nobody could have observed are dropped or pinned (see ``_prune``).
 
 A partition that is not linearizable is reported as anomalies: the operation the longest partial
 linearization could not place, what it returned, the states the model allowed, and the acknowledged
@@ -89,6 +95,7 @@ class Op:
     result: dict[str, Any] = field(default_factory=dict)
     error: str = ""
     index: int = -1
+    effect_by: float | None = None  # info only: the op takes effect by this time or never (None: no bound)
 
     @property
     def threads(self) -> tuple[str, ...]:
@@ -153,8 +160,14 @@ class Recorder:
     def fail(self, op: Op, error: str, **result: Any) -> None:
         op.end, op.outcome, op.error, op.result = time.monotonic(), FAIL, error, result
 
-    def info(self, op: Op, error: str) -> None:
-        op.end, op.outcome, op.error = None, INFO, error
+    def info(self, op: Op, error: str, effect_by: float | None = None) -> None:
+        """Indeterminate. `effect_by`: when the server itself answered (or died), nothing of the op can happen
+        after that answer; None when the server may still be acting on it (the client gave up waiting)."""
+        op.end, op.outcome, op.error, op.effect_by = None, INFO, error, effect_by
+
+    def unsent(self, op: Op, error: str) -> None:
+        """The call never reached a server (no connection to send it on): it took no effect."""
+        op.end, op.outcome, op.error, op.result = time.monotonic(), FAIL, error, {"sent": False}
 
     def dump(self, path: str) -> None:
         """Write the ops as JSON lines."""
@@ -204,11 +217,10 @@ def _cas_holds(entries: Entries, args: dict[str, Any]) -> bool:
 
 def _apply(state: State, op: Op, slot: dict[str, int]) -> State | None:
     """The state after `op` took effect with its recorded outcome, or None when that outcome is impossible
-    in `state`. An ``info`` op is applied as if it succeeded with whatever result."""
+    in `state`. An ``info`` op is applied as if it succeeded with whatever result (None when it could not)."""
     t = slot[op.thread]
     entries = state[t]
     a, r = op.args, op.result
-    indeterminate = op.outcome == INFO
     if op.kind == "save":
         cid = a["cid"]
         if _find(entries, cid) >= 0:  # an identical re-save: acknowledged, nothing changes
@@ -249,8 +261,6 @@ def _apply(state: State, op: Op, slot: dict[str, int]) -> State | None:
     if op.kind == "clear":
         return state if op.outcome == FAIL else _replace(state, t, ())
     if op.kind == "copy":
-        if op.outcome == FAIL:
-            return state if entries else None
         if entries:
             return None
         return _replace(state, t, state[slot[a["source"]]])
@@ -259,22 +269,10 @@ def _apply(state: State, op: Op, slot: dict[str, int]) -> State | None:
         if op.outcome == FAIL:
             return state if i < 0 else None
         if i < 0:
-            return None if not indeterminate else state
+            return None
         cid, tasks = entries[i]
         return _replace(state, t, entries[:i] + ((cid, tasks | {a["task"]}),) + entries[i + 1 :])
     raise ValueError(f"unknown op kind {op.kind!r}")
-
-
-def _step(states: frozenset[State], op: Op, slot: dict[str, int]) -> frozenset[State]:
-    """Porcupine's nondeterministic step: every state reachable from any of `states`; empty = illegal."""
-    out = set()
-    for s in states:
-        if op.outcome == INFO:
-            out.add(s)  # it never took effect
-        n = _apply(s, op, slot)
-        if n is not None:
-            out.add(n)
-    return frozenset(out)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,45 +329,57 @@ def _observations(op: Op) -> set[str]:
 
 def _blind(op: Op) -> bool:
     """An outcome that says "this thread is not empty" without naming what is in it."""
-    if op.kind == "copy" and op.outcome == FAIL:
-        return True
-    return op.kind == "save" and op.outcome == FAIL and not op.result.get("current_head")
+    if op.kind != "save" or op.outcome != FAIL or op.result.get("sent") is False:
+        return False
+    return "current_head" not in op.result or (bool(op.args.get("expect_empty")) and not op.result["current_head"])
 
 
-def _prune_indeterminate(ops: list[Op]) -> list[Op]:
-    """Drop or pin indeterminate ops that cannot matter, to keep the search small (each open ``info`` write
-    multiplies the configurations). Sound because each rewrite leaves every other op at least as legal:
+def _pinned(op: Op, end: float) -> Op:
+    return Op(op.process, op.kind, op.thread, dict(op.args), op.start, end, OK, {}, op.error, op.index)
 
+
+def _prune(ops: list[Op]) -> list[Op]:
+    """The ops the search needs, with indeterminate ones dropped or pinned where that cannot change the
+    verdict (each open indeterminate op multiplies the configurations to search):
+
+      * calls that never left the client, and copies that failed (see the module docstring): dropped;
       * an indeterminate read says nothing: dropped;
-      * an indeterminate save (or put_writes) whose checkpoint (task) id no op ever observed: a checkpoint
-        nobody saw can only make later reads illegal (a head it would have replaced, a list it would be in),
-        so "it never happened" is the best choice: dropped;
+      * an indeterminate save (put_writes) whose checkpoint (task) id some op observed took effect before
+        the first such observation completed: pinned as acknowledged, ending there;
+      * one whose id no op ever observed: a checkpoint nobody saw can only make reads illegal (a head it
+        would have replaced, a list it would be in), so "it never happened" is the best choice: dropped;
       * an indeterminate delete of a checkpoint nobody observed after the delete began: its absence can only
         help, so it is pinned as an acknowledged delete at its start.
 
-    Neither rewrite is made when an op that only says "not empty" (a copy's TARGET_NOT_EMPTY) could depend
-    on the checkpoint's presence.
+    Dropping and pinning at the start are skipped when an op that only says "not empty" (a CAS failure
+    without a current head) could depend on the checkpoint's presence.
     """
-    seen_at: dict[str, float] = {}  # id -> latest end of an op observing it
+    seen_last: dict[str, float] = {}  # id -> latest end of an op observing it
+    seen_first: dict[str, float] = {}  # id -> earliest end of an op observing it
     for op in ops:
         for x in _observations(op):
-            seen_at[x] = max(seen_at.get(x, -math.inf), op.end if op.end is not None else math.inf)
+            end = op.end if op.end is not None else math.inf
+            seen_last[x] = max(seen_last.get(x, -math.inf), end)
+            seen_first[x] = min(seen_first.get(x, math.inf), end)
     blind_after = max((op.end for op in ops if _blind(op) and op.end is not None), default=-math.inf)
     out = []
     for op in ops:
+        if op.result.get("sent") is False or (op.kind == "copy" and op.outcome == FAIL):
+            continue
         if op.outcome != INFO:
             out.append(op)
             continue
         if op.kind in READS:
             continue
-        unseen_after_start = op.start > blind_after
-        if op.kind == "save" and op.args["cid"] not in seen_at and unseen_after_start:
-            continue
-        if op.kind == "put_writes" and op.args["task"] not in seen_at and unseen_after_start:
-            continue
-        if op.kind == "delete" and seen_at.get(op.args["cid"], -math.inf) < op.start and unseen_after_start:
-            pinned = Op(op.process, op.kind, op.thread, dict(op.args), op.start, op.start, OK, {}, op.error, op.index)
-            out.append(pinned)
+        key = op.args["task"] if op.kind == "put_writes" else op.args.get("cid", "")
+        if op.kind in ("save", "put_writes"):
+            if seen_first.get(key, -math.inf) >= op.start:
+                out.append(_pinned(op, seen_first[key]))
+                continue
+            if key not in seen_last and op.start > blind_after:
+                continue
+        if op.kind == "delete" and seen_last.get(key, -math.inf) < op.start and op.start > blind_after:
+            out.append(_pinned(op, op.start))
             continue
         out.append(op)
     return out
@@ -415,14 +425,17 @@ class _Verdict:
     linearizable: bool | None  # None: gave up (too large)
     steps: int
     blocked: Op | None = None  # the op the longest partial linearization could not place
-    states: frozenset[State] = frozenset()  # the possible states there
+    state: State | None = None  # the model's state there
 
 
-def _search(ops: Sequence[Op], init: frozenset[State], slot: dict[str, int], max_steps: int) -> _Verdict:
+def _search(ops: Sequence[Op], init: State, slot: dict[str, int], max_steps: int,
+            horizon: float | None = None) -> _Verdict:
     events: list[tuple[float, int, int]] = []
     for i, op in enumerate(ops):
         events.append((op.start, 0, i))
-        events.append((op.end if op.end is not None else math.inf, 1, i))
+        end = op.end if op.end is not None else op.effect_by if op.effect_by is not None else (
+            op.start + horizon if horizon is not None else math.inf)
+        events.append((end, 1, i))
     events.sort()  # at equal times calls come first: touching intervals count as overlapping
     head = _Node(None, False, -1)
     calls: dict[int, _Node] = {}
@@ -439,37 +452,55 @@ def _search(ops: Sequence[Op], init: frozenset[State], slot: dict[str, int], max
 
     state = init
     linearized = 0
-    cache: set[tuple[int, frozenset[State]]] = set()
-    stack: list[tuple[_Node, frozenset[State]]] = []
+    remaining = sum(1 for op in ops if op.outcome != INFO)  # done when 0: left-over info ops never happened
+    cache: set[tuple[int, State]] = set()
+    stack: list[tuple[_Node, State]] = []
     best_depth = -1
-    best: tuple[Op | None, frozenset[State]] = (None, init)
+    best: tuple[Op | None, State] = (None, init)
     entry = head.next
     steps = 0
-    while head.next is not None:
+    while remaining:
         steps += 1
         if steps > max_steps:
             return _Verdict(None, steps, best[0], best[1])
         assert entry is not None
+        op = entry.op
+        assert op is not None
         if entry.is_call:
-            nxt = _step(state, entry.op, slot)  # type: ignore[arg-type]
-            if nxt:
+            nxt = _apply(state, op, slot)
+            if nxt is not None:
                 lin = linearized | (1 << entry.id)
                 key = (lin, nxt)
                 if key not in cache:
                     cache.add(key)
                     stack.append((entry, state))
                     state, linearized = nxt, lin
+                    remaining -= op.outcome != INFO
                     _lift(entry)
                     entry = head.next
                     continue
             entry = entry.next
         else:
-            if len(stack) > best_depth:
-                best_depth, best = len(stack), (entry.op, state)
+            if op.outcome == INFO:
+                # the end of an indeterminate op's window: if it has not happened by now, it never does
+                lin = linearized | (1 << entry.id)
+                key = (lin, state)
+                if key not in cache:
+                    cache.add(key)
+                    call = entry.match
+                    assert call is not None
+                    stack.append((call, state))
+                    linearized = lin
+                    _lift(call)
+                    entry = head.next
+                    continue
+            elif len(stack) > best_depth:
+                best_depth, best = len(stack), (op, state)
             if not stack:
                 return _Verdict(False, steps, best[0], best[1])
-            entry, state = stack.pop()
+            entry, state = stack.pop()  # a linearized call, or an indeterminate op given up at its window's end
             linearized &= ~(1 << entry.id)
+            remaining += entry.op.outcome != INFO  # type: ignore[union-attr]
             _unlift(entry)
             entry = entry.next
     return _Verdict(True, steps)
@@ -486,14 +517,12 @@ class Anomaly:
 
     threads: tuple[str, ...]
     op: Op
-    allowed: list[str]  # what the model allowed when the op had to take effect, one line per possible state
+    allowed: str  # the model's state where the longest partial linearization stopped
     why: list[str]  # acknowledged ops that make the result illegal
 
     def describe(self) -> str:
         lines = [f"thread(s) {', '.join(self.threads)}: {self.op.describe()}"]
-        lines += [f"    model allowed: {a}" for a in self.allowed[:4]]
-        if len(self.allowed) > 4:
-            lines.append(f"    ... and {len(self.allowed) - 4} more possible states")
+        lines.append(f"    model state: {self.allowed}")
         lines += [f"    because: {w}" for w in self.why[:6]]
         return "\n".join(lines)
 
@@ -593,17 +622,115 @@ def _demote(op: Op) -> Op | None:
     return Op(op.process, op.kind, op.thread, dict(op.args), op.start, None, INFO, {}, "demoted", op.index)
 
 
+def _window_end(op: Op, horizon: float | None) -> float:
+    if op.end is not None:
+        return op.end
+    if op.effect_by is not None:
+        return op.effect_by
+    return op.start + horizon if horizon is not None else math.inf
+
+
+Config = tuple[State, frozenset[int]]  # the model's state, and the ops called but not yet linearized
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _jit(ops: Sequence[Op], init: State, slot: dict[str, int], threads: tuple[str, ...], result: PartitionResult,
+         *, max_steps: int, max_configs: int, max_anomalies: int, horizon: float | None) -> None:
+    """Just-in-time linearization (Lowe, "Testing for linearizability", 2017), breadth first over time.
+
+    Events in time order; the configurations are every (state, pending ops) some valid linearization of the
+    history so far can be in. A call adds the op to every configuration's pending set. At an op's return
+    each configuration linearizes some pending ops, in any order, ending with that op (configurations that
+    linearized it earlier stay as they are). An indeterminate op's window end is a return where it may also
+    be dropped (it never happened). A return that leaves no configuration is an anomaly, found at the exact
+    event; the op is then dropped (a read) or made optional (a write) and the check goes on.
+    """
+    events: list[tuple[float, int, int]] = []
+    for i, op in enumerate(ops):
+        events.append((op.start, 0, i))
+        end = _window_end(op, horizon)
+        if end != math.inf:
+            events.append((end, 1, i))
+    events.sort()  # at equal times calls come first: touching intervals count as overlapping
+    configs: set[Config] = {(init, frozenset())}
+    steps = 0
+
+    def close(configs: set[Config], j: int, optional: bool) -> set[Config]:
+        nonlocal steps
+        out: set[Config] = set()
+        for state, pending in configs:
+            if j not in pending:
+                out.add((state, pending))
+                continue
+            if optional:
+                out.add((state, pending - {j}))
+            seen = {(state, pending)}
+            todo = [(state, pending)]
+            while todo:
+                st, pend = todo.pop()
+                for k in pend:
+                    steps += 1
+                    n = _apply(st, ops[k], slot)
+                    if n is None:
+                        continue
+                    rest = pend - {k}
+                    if k == j:
+                        out.add((n, rest))
+                    elif (n, rest) not in seen:
+                        seen.add((n, rest))
+                        todo.append((n, rest))
+            if steps > max_steps:
+                raise _TooLarge(f"stopped after {steps} steps (max_steps={max_steps})")
+        return out
+
+    try:
+        for _, kind, i in events:
+            if kind == 0:
+                configs = {(st, pend | {i}) for st, pend in configs}
+                continue
+            op = ops[i]
+            after = close(configs, i, op.outcome == INFO)
+            if not after:
+                state = next(iter(configs))[0]
+                result.anomalies.append(Anomaly(threads, op, _show_state(state, threads), _why(op, ops)))
+                if len(result.anomalies) >= max_anomalies:
+                    result.note = f"stopped after {len(result.anomalies)} anomalies"
+                    break
+                # go on as if the op were a read never made (dropped) or a write of unknown outcome
+                after = close(configs, i, True) if op.kind not in READS else {
+                    (st, pend - {i}) for st, pend in configs}
+            configs = after
+            if len(configs) > max_configs:
+                raise _TooLarge(f"{len(configs)} configurations at t={_:.3f} (max_configs={max_configs})")
+    except _TooLarge as e:
+        result.verdict = "unknown"
+        result.note = f"search too large to decide: {e}"
+    result.steps += steps
+    if result.anomalies:
+        result.verdict = "anomalies"
+
+
 def check_partition(
-    threads: tuple[str, ...], ops: Sequence[Op], *, max_steps: int = 2_000_000, max_anomalies: int = 10
+    threads: tuple[str, ...], ops: Sequence[Op], *, max_steps: int = 2_000_000, max_anomalies: int = 10,
+    info_horizon_seconds: float | None = None, algorithm: str = "jit", max_configs: int = 20_000,
 ) -> PartitionResult:
-    """Check one partition (all ops on `threads`, starting from empty threads)."""
+    """Check one partition (all ops on `threads`, starting from empty threads). See ``check``."""
     slot = {t: i for i, t in enumerate(threads)}
-    init = frozenset({tuple(() for _ in threads)})
-    todo = _prune_indeterminate(sorted(ops, key=lambda o: o.start))
+    init: State = tuple(() for _ in threads)
+    todo = _prune(sorted(ops, key=lambda o: o.start))
     result = PartitionResult(threads, len(ops), len(todo), "ok", 0)
+    if algorithm == "jit":
+        _jit(todo, init, slot, threads, result, max_steps=max_steps, max_configs=max_configs,
+             max_anomalies=max_anomalies, horizon=info_horizon_seconds)
+        return result
+    if algorithm != "wgl":
+        raise ValueError(f"algorithm must be 'jit' or 'wgl', got {algorithm!r}")
     budget = max_steps
     while True:
-        v = _search(todo, init, slot, budget)
+        v = _search(todo, init, slot, budget, info_horizon_seconds)
         result.steps += v.steps
         budget -= v.steps
         if v.linearizable is True:
@@ -614,8 +741,8 @@ def check_partition(
             break
         blocked = v.blocked
         assert blocked is not None
-        allowed = sorted(_show_state(s, threads) for s in v.states)
-        result.anomalies.append(Anomaly(threads, blocked, allowed, _why(blocked, ops)))
+        assert v.state is not None
+        result.anomalies.append(Anomaly(threads, blocked, _show_state(v.state, threads), _why(blocked, ops)))
         result.verdict = "anomalies"
         if len(result.anomalies) >= max_anomalies or budget <= 0:
             result.note = f"stopped after {len(result.anomalies)} anomalies"
@@ -625,10 +752,24 @@ def check_partition(
     return result
 
 
-def check(ops: Iterable[Op], *, max_steps: int = 2_000_000, max_anomalies: int = 10) -> CheckResult:
-    """Check a whole history: each partition separately, each search bounded by `max_steps`."""
+def check(ops: Iterable[Op], *, max_steps: int = 2_000_000, max_anomalies: int = 10,
+          info_horizon_seconds: float | None = None, algorithm: str = "jit", max_configs: int = 20_000,
+          ) -> CheckResult:
+    """Check a whole history: each partition separately, each bounded by `max_steps` model steps (and, for
+    "jit", `max_configs` configurations at once); past a bound a partition's verdict is "unknown".
+
+    algorithm: "jit" (default; one pass in time order, finds each anomaly at the exact return that makes it
+    illegal, cost grows with concurrency rather than length) or "wgl" (the Wing & Gong / Lowe depth-first
+    search with Porcupine's cache; proving a long history illegal can take exponential time). Both give the
+    same verdicts; the tests run both.
+
+    info_horizon_seconds: None (sound) lets an indeterminate op without ``effect_by`` take effect at any time
+    after it began. A number assumes it takes effect within that many seconds of its start or never, which
+    keeps the search of a long faulty history tractable; pick it well above the longest time a server may
+    still act on a call (client deadline, server pause, cold-store timeout)."""
     return CheckResult([
-        check_partition(threads, part, max_steps=max_steps, max_anomalies=max_anomalies)
+        check_partition(threads, part, max_steps=max_steps, max_anomalies=max_anomalies,
+                        info_horizon_seconds=info_horizon_seconds, algorithm=algorithm, max_configs=max_configs)
         for threads, part in partitions(ops)
     ])
 
