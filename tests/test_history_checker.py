@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.harness.history import FAIL, INFO, OK, Op, check, partitions
+
+_ALGORITHM = ["jit"]
+
+
+@pytest.fixture(autouse=True, params=["jit", "wgl"])
+def algorithm(request: pytest.FixtureRequest) -> str:
+    """Every test runs against both search algorithms: they must agree."""
+    _ALGORITHM[0] = request.param
+    return request.param
 
 
 class H:
@@ -41,6 +52,10 @@ class H:
     def delete(self, p: str, t: str, s: float, e: float | None, cid: str, outcome: str = OK) -> Op:
         return self._add(p, "delete", t, s, e, outcome, {"cid": cid}, {})
 
+    def unsent(self, p: str, t: str, s: float, cid: str) -> Op:
+        return self._add(p, "save", t, s, s + 0.1, FAIL, {"cid": cid, "expected_head": None, "expect_empty": False},
+                         {"sent": False}, "UNAVAILABLE failed to connect to all addresses")
+
     def clear(self, p: str, t: str, s: float, e: float | None, outcome: str = OK) -> Op:
         return self._add(p, "clear", t, s, e, outcome, {}, {})
 
@@ -54,11 +69,11 @@ class H:
 
 
 def _valid(h: H) -> bool | None:
-    return check(h.ops, max_steps=200_000).valid
+    return check(h.ops, max_steps=200_000, algorithm=_ALGORITHM[0]).valid
 
 
 def _anomaly_ops(h: H) -> list[int]:
-    return [a.op.index for a in check(h.ops, max_steps=200_000).anomalies]
+    return [a.op.index for a in check(h.ops, max_steps=200_000, algorithm=_ALGORITHM[0]).anomalies]
 
 
 # ---- legal histories ---------------------------------------------------------------------------------
@@ -171,10 +186,10 @@ def test_stale_read_after_acknowledged_save_is_caught() -> None:
     h.save("p1", "t", 0, 1, "a")
     h.save("p1", "t", 2, 3, "b")
     stale = h.head("p2", "t", 4, 5, "a")  # b was acknowledged before this load began
-    result = check(h.ops)
+    result = check(h.ops, algorithm=_ALGORITHM[0])
     assert result.valid is False
     assert [a.op.index for a in result.anomalies] == [stale.index]
-    assert any("replaced by" in w for w in result.anomalies[0].why)
+    assert any("newer head" in w for w in result.anomalies[0].why)
 
 
 def test_deleted_checkpoint_coming_back_is_caught() -> None:
@@ -183,7 +198,7 @@ def test_deleted_checkpoint_coming_back_is_caught() -> None:
     h.save("p1", "t", 2, 3, "b")
     h.delete("p1", "t", 4, 5, "b")
     bad = h.get("p2", "t", 6, 7, "b", True)
-    result = check(h.ops)
+    result = check(h.ops, algorithm=_ALGORITHM[0])
     assert result.valid is False and [a.op.index for a in result.anomalies] == [bad.index]
     assert any("deleted by" in w for w in result.anomalies[0].why)
 
@@ -203,7 +218,7 @@ def test_cleared_thread_coming_back_is_caught() -> None:
     h.clear("p1", "t", 2, 3)
     h.head("p2", "t", 4, 5, None)
     bad = h.head("p3", "t", 6, 7, "a")
-    result = check(h.ops)
+    result = check(h.ops, algorithm=_ALGORITHM[0])
     assert result.valid is False and [a.op.index for a in result.anomalies] == [bad.index]
     assert any("cleared by" in w for w in result.anomalies[0].why)
 
@@ -307,9 +322,40 @@ def test_too_large_a_search_is_unknown_not_a_pass() -> None:
         h.save(f"p{i}", "t", 0, None, f"s{i}", outcome=INFO)
         h.delete(f"q{i}", "t", 0, None, f"s{i}", outcome=INFO)
     h.list("r", "t", 1, 2, [f"s{i}" for i in range(12)] + ["never-saved"])
-    result = check(h.ops, max_steps=50)
+    result = check(h.ops, max_steps=50, algorithm=_ALGORITHM[0])
     assert result.valid is None
     assert result.partitions[0].verdict == "unknown"
+
+
+def test_indeterminate_op_cannot_take_effect_after_its_window() -> None:
+    h = H()
+    h.save("p1", "t", 0, 1, "a")
+    h.save("p1", "t", 2, 3, "b")
+    h.delete("p2", "t", 4, None, "b", outcome=INFO).effect_by = 6  # the server answered UNAVAILABLE at 5
+    h.head("p3", "t", 7, 8, "b")  # so the delete never happened ...
+    legal = _valid(h)
+    h.head("p3", "t", 9, 10, "a")  # ... and cannot happen now
+    assert legal is True and _valid(h) is False
+
+
+def test_horizon_bounds_an_open_indeterminate_op() -> None:
+    h = H()
+    h.save("p1", "t", 0, 1, "a")
+    h.save("p1", "t", 2, 3, "b")
+    h.delete("p2", "t", 4, None, "b", outcome=INFO)
+    h.head("p3", "t", 7, 8, "b")
+    h.head("p3", "t", 20, 21, "b")
+    h.head("p3", "t", 30, 31, "a")  # legal only if a delete may land 26 s after it began
+    assert check(h.ops, algorithm=_ALGORITHM[0]).valid is True
+    assert check(h.ops, algorithm=_ALGORITHM[0], info_horizon_seconds=10).valid is False
+
+
+def test_calls_never_sent_are_ignored() -> None:
+    h = H()
+    h.save("p1", "t", 0, 1, "a")
+    h.unsent("p2", "t", 2, "b")
+    h.head("p3", "t", 4, 5, "a")
+    assert _valid(h) is True
 
 
 def test_history_round_trips_through_json(tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -53,6 +53,7 @@ class RunConfig:
     groups: int = 6  # groups of threads; copies stay inside a group
     threads_per_group: int = 2
     faults: tuple[str, ...] = FAULT_KINDS
+    quiet_seconds: tuple[float, float] = (1.0, 2.0)  # pause between faults, drawn uniformly
     seed: int = 1
     op_timeout_seconds: float = 2.0
     max_ops_per_client: int = 200_000
@@ -114,9 +115,9 @@ class RunReport:
                    None: "UNKNOWN: a search was too large to decide"}[self.result.valid]
         lines += ["", f"anomalies: {len(anomalies)}", verdict]
         if anomalies:
-            lines.append("faults around each anomaly:")
+            lines.append("faults from 1 s before to 3 s after each anomaly began:")
             for a in anomalies:
-                near = [f for f in self.faults if f.start - 5 <= a.op.start <= f.end + 5]
+                near = [f for f in self.faults if f.start - 1 <= a.op.start <= f.end + 3]
                 lines.append(f"  #{a.op.index}: " + ("; ".join(f"{f.kind} {f.target}" for f in near) or "none"))
         return "\n".join(lines)
 
@@ -177,7 +178,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
 
         def faults() -> None:
             try:
-                injector.run(deadline - 1.0, cfg.faults, seed=cfg.seed)
+                injector.run(deadline - 1.0, cfg.faults, seed=cfg.seed, quiet_seconds=cfg.quiet_seconds)
             except BaseException as e:  # noqa: BLE001 - reported by the main thread
                 fault_error.append(e)
 

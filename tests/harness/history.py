@@ -574,45 +574,58 @@ def _show_state(state: State, threads: Sequence[str]) -> str:
     return "; ".join(parts)
 
 
-def _why(op: Op, ops: Sequence[Op]) -> list[str]:
-    """Acknowledged ops completed before `op` began that its result contradicts (a readable reason; the
-    verdict itself is the search's)."""
-    before = [o for o in ops if o.outcome == OK and o.end is not None and o.end < op.start and op.thread in o.threads]
-    before.sort(key=lambda o: o.end)  # type: ignore[arg-type,return-value]
+def _why(op: Op, ops: Sequence[Op], state: State, threads: Sequence[str]) -> list[str]:
+    """Acknowledged ops, completed before `op` began, that its result contradicts, read off the model's
+    `state` where the check stopped (a readable reason; the verdict itself is the search's)."""
+    entries = state[list(threads).index(op.thread)]
+    ids = [c for c, _ in entries]
+    done = [o for o in ops if o.outcome == OK and o.end is not None and o.end < op.start and op.thread in o.threads]
+
+    def made(cid: str) -> str:
+        for o in reversed(done):
+            if (o.kind == "save" and o.args["cid"] == cid and o.thread == op.thread) or (
+                    o.kind == "copy" and o.thread == op.thread):
+                return o.describe()
+        return "(its save completed after this op began, or was indeterminate)"
+
+    def removed(cid: str) -> str:
+        present = max((o.end for o in done if o.thread == op.thread and (  # type: ignore[type-var]
+            cid in _observations(o) or (o.kind == "save" and o.args["cid"] == cid))), default=-math.inf)
+        gone = [o for o in done if o.thread == op.thread and o.start > present and (
+            o.kind == "clear" or (o.kind == "delete" and o.args["cid"] == cid))]
+        if gone:
+            return f"{_sid(cid)} was {'cleared' if gone[0].kind == 'clear' else 'deleted'} by {gone[0].describe()}"
+        return f"{_sid(cid)} is not in the thread in any order of the ops around it"
+
     out: list[str] = []
-    returned: list[str] = []
-    if op.outcome == OK and op.kind == "load":
-        returned = [op.result["cid"]]
-    elif op.outcome == OK and op.kind == "list":
-        returned = list(op.result["cids"])
-    for cid in returned:
-        saved = [o for o in before if o.kind == "save" and o.args["cid"] == cid and o.thread == op.thread]
-        after = [o for o in before if not saved or o.start > saved[-1].end]  # type: ignore[operator]
-        for o in after:
-            if o.kind == "delete" and o.args["cid"] == cid and o.thread == op.thread:
-                out.append(f"{_sid(cid)} was deleted by {o.describe()}")
-            elif o.kind == "clear" and o.thread == op.thread:
-                out.append(f"{_sid(cid)} was cleared by {o.describe()}")
-        if op.kind == "load" and not op.args.get("cid") and saved:
-            newer = [o for o in after if o.kind == "save" and o.thread == op.thread]
-            if newer:
-                out.append(f"head {_sid(cid)} was replaced by {newer[-1].describe()}")
+    r = op.result
     if op.kind == "load" and op.outcome == OK:
-        missing = [o for o in before if o.kind == "put_writes" and o.args["cid"] == op.result["cid"]
-                   and o.args["task"] not in op.result.get("writes", ())]
-        out += [f"writes missing: {o.describe()}" for o in missing]
-    if op.outcome == FAIL or op.kind == "list":
-        saves = [o for o in before if o.kind == "save" and o.thread == op.thread]
-        if op.kind == "load" and op.outcome == FAIL and not op.args.get("cid") and saves:
-            out.append(f"the thread held acknowledged saves, e.g. {saves[-1].describe()}")
-        if op.kind == "list":
-            for o in saves:
-                if o.args["cid"] not in returned and not any(
-                    d.kind in ("delete", "clear") and d.start > o.start
-                    and (d.kind == "clear" or d.args["cid"] == o.args["cid"]) for d in ops if d.thread == op.thread
-                ):
-                    out.append(f"acknowledged save missing: {o.describe()}")
-    return out
+        cid = r["cid"]
+        if cid not in ids:
+            out.append(removed(cid))
+        elif not op.args.get("cid") and ids[-1] != cid:
+            out += [f"newer head {_sid(n)}: {made(n)}" for n in ids[ids.index(cid) + 1:]][-3:]
+        else:
+            want = entries[ids.index(cid)][1]
+            out += [f"writes missing: {o.describe()}" for o in done
+                    if o.kind == "put_writes" and o.args["task"] in want - set(r.get("writes", ()))]
+    elif op.kind == "load" and op.outcome == FAIL:
+        cid = op.args.get("cid") or (ids[-1] if ids else None)
+        if cid:
+            out.append(f"{_sid(cid)} is stored: {made(cid)}")
+    elif op.kind == "list" and op.outcome == OK:
+        got = list(r["cids"])
+        out += [removed(c) for c in got if c not in ids]
+        out += [f"acknowledged save missing: {made(c)}" for c in ids if c not in got and not r.get("truncated")]
+        if not out:
+            out.append(f"order differs: returned {[_sid(c) for c in got]}, stored newest first {[_sid(c) for c in ids[::-1]]}")
+    elif op.kind == "save" and op.outcome == OK:
+        out.append(f"the head was {_sid(ids[-1]) if ids else '(empty)'}")
+    elif op.kind == "save" and op.outcome == FAIL:
+        out.append(f"the head was {_sid(ids[-1]) + ': ' + made(ids[-1]) if ids else '(empty)'}")
+    elif op.kind == "put_writes" and op.outcome == FAIL and op.args["cid"] in ids:
+        out.append(f"{_sid(op.args['cid'])} is stored: {made(op.args['cid'])}")
+    return out[:6]
 
 
 def _demote(op: Op) -> Op | None:
@@ -671,6 +684,8 @@ def _jit(ops: Sequence[Op], init: State, slot: dict[str, int], threads: tuple[st
             todo = [(state, pending)]
             while todo:
                 st, pend = todo.pop()
+                if steps > max_steps:
+                    raise _TooLarge(f"stopped after {steps} steps (max_steps={max_steps})")
                 for k in pend:
                     steps += 1
                     n = _apply(st, ops[k], slot)
@@ -682,8 +697,6 @@ def _jit(ops: Sequence[Op], init: State, slot: dict[str, int], threads: tuple[st
                     elif (n, rest) not in seen:
                         seen.add((n, rest))
                         todo.append((n, rest))
-            if steps > max_steps:
-                raise _TooLarge(f"stopped after {steps} steps (max_steps={max_steps})")
         return out
 
     try:
@@ -695,7 +708,8 @@ def _jit(ops: Sequence[Op], init: State, slot: dict[str, int], threads: tuple[st
             after = close(configs, i, op.outcome == INFO)
             if not after:
                 state = next(iter(configs))[0]
-                result.anomalies.append(Anomaly(threads, op, _show_state(state, threads), _why(op, ops)))
+                result.anomalies.append(Anomaly(threads, op, _show_state(state, threads),
+                                                _why(op, ops, state, threads)))
                 if len(result.anomalies) >= max_anomalies:
                     result.note = f"stopped after {len(result.anomalies)} anomalies"
                     break
@@ -742,7 +756,8 @@ def check_partition(
         blocked = v.blocked
         assert blocked is not None
         assert v.state is not None
-        result.anomalies.append(Anomaly(threads, blocked, _show_state(v.state, threads), _why(blocked, ops)))
+        result.anomalies.append(Anomaly(threads, blocked, _show_state(v.state, threads),
+                                        _why(blocked, ops, v.state, threads)))
         result.verdict = "anomalies"
         if len(result.anomalies) >= max_anomalies or budget <= 0:
             result.note = f"stopped after {len(result.anomalies)} anomalies"
