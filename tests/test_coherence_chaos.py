@@ -20,7 +20,7 @@ pytestmark = pytest.mark.chaos
 
 @pytest.mark.timeout(170)
 def test_histories_under_faults_are_linearizable(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    cfg = RunConfig(seconds=24, client_processes=2, clients_per_process=4, groups=4,
+    cfg = RunConfig(seconds=24, client_processes=2, clients_per_process=4, groups=8,
                     quiet_seconds=(0.4, 0.8), workdir=str(tmp_path))
     report = run(cfg)
     text = report.text()

@@ -35,7 +35,7 @@ from .faults import FAULT_KINDS, Fault, FaultInjector
 from .history import INFO, CheckResult, Op, Recorder, check
 from .processes import CairnServer, PostgresServer, RedisServer
 from .proxy import TcpProxy
-from .workload import WorkloadSpec, final_reads, thread_groups
+from .workload import DEFAULT_WEIGHTS, WorkloadSpec, final_reads, thread_groups
 
 __all__ = ["RunConfig", "RunReport", "run", "main"]
 
@@ -50,18 +50,22 @@ class RunConfig:
     servers: int = 2
     client_processes: int = 3
     clients_per_process: int = 4  # client threads per process
-    groups: int = 6  # groups of threads; copies stay inside a group
+    # groups of threads; copies stay inside a group. Fewer clients per group keep the orders of overlapping saves
+    # (which only a later List tells apart) few enough to check
+    groups: int = 8
     threads_per_group: int = 2
     faults: tuple[str, ...] = FAULT_KINDS
     quiet_seconds: tuple[float, float] = (1.0, 2.0)  # pause between faults, drawn uniformly
     seed: int = 1
     op_timeout_seconds: float = 2.0
     max_ops_per_client: int = 200_000
-    max_steps: int = 3_000_000  # per partition
+    max_steps: int = 5_000_000  # per partition
+    max_configs: int = 100_000  # per partition, at any moment
     # an indeterminate call the server may still act on (a client deadline) takes effect within this long or
     # never: above the 2 s client deadline + a 1.5 s pause + the server's 5 s cold-store timeout
     info_horizon_seconds: float = 15.0
     server_args: tuple[str, ...] = ()  # extra `cairn serve` flags for every server
+    weights: dict[str, float] = field(default_factory=dict)  # overrides of WorkloadSpec.weights (copy=0: no copies)
     workdir: str | None = None  # histories and logs go here (a temp dir when None)
 
 
@@ -79,8 +83,13 @@ class RunReport:
     info_reasons: dict[str, int] = field(default_factory=dict)
 
     @property
+    def sent_ops(self) -> int:
+        """Ops that reached a server (calls that found no connection are counted apart)."""
+        return sum(1 for op in self.ops if op.result.get("sent") is not False)
+
+    @property
     def ops_per_second(self) -> float:
-        return len(self.ops) / self.workload_seconds if self.workload_seconds else 0.0
+        return self.sent_ops / self.workload_seconds if self.workload_seconds else 0.0
 
     def text(self) -> str:
         c = self.config
@@ -88,18 +97,20 @@ class RunReport:
             "== cairn coherence run ==",
             f"servers {c.servers}, client processes {c.client_processes} x {c.clients_per_process} clients, "
             f"{c.groups} groups x {c.threads_per_group} threads, seed {c.seed}",
-            f"workload {self.workload_seconds:.1f}s, {len(self.ops)} ops ({self.ops_per_second:.0f} ops/s); "
+            f"workload {self.workload_seconds:.1f}s, {self.sent_ops} ops sent ({self.ops_per_second:.0f} ops/s), "
+            f"{len(self.ops) - self.sent_ops} more found no server to send to; "
             f"check {self.check_seconds:.1f}s; total {self.total_seconds:.1f}s",
             f"histories: {len(self.result.partitions)} partitions; files in {self.workdir}",
             "",
-            "ops (kind: ok / fail / info):",
+            "ops (kind: ok / fail / info / not sent):",
         ]
+        total: Counter[str] = Counter()
         for kind, by in sorted(self.counts.items()):
-            lines.append(f"  {kind:<11} {by.get('ok', 0):>7} / {by.get('fail', 0):>6} / {by.get('info', 0):>6}")
-        total = Counter()
-        for by in self.counts.values():
             total.update(by)
-        lines.append(f"  {'total':<11} {total['ok']:>7} / {total['fail']:>6} / {total['info']:>6}")
+            lines.append(f"  {kind:<11} {by.get('ok', 0):>7} / {by.get('fail', 0):>6} / {by.get('info', 0):>6} / "
+                         f"{by.get('unsent', 0):>6}")
+        lines.append(f"  {'total':<11} {total['ok']:>7} / {total['fail']:>6} / {total['info']:>6} / "
+                     f"{total['unsent']:>6}")
         if self.info_reasons:
             lines.append("indeterminate outcomes by reason:")
             for reason, n in sorted(self.info_reasons.items(), key=lambda kv: -kv[1])[:10]:
@@ -126,7 +137,7 @@ def _counts(ops: Sequence[Op]) -> tuple[dict[str, dict[str, int]], dict[str, int
     counts: dict[str, Counter[str]] = {}
     reasons: Counter[str] = Counter()
     for op in ops:
-        counts.setdefault(op.kind, Counter())[op.outcome] += 1
+        counts.setdefault(op.kind, Counter())["unsent" if op.result.get("sent") is False else op.outcome] += 1
         if op.outcome == INFO:
             reasons[op.error.split(" ")[0] if not op.error.startswith(("client", "unexpected")) else op.error[:90]] += 1
     return {k: dict(v) for k, v in counts.items()}, dict(reasons)
@@ -142,6 +153,7 @@ def _spawn_clients(cfg: RunConfig, targets: list[str], groups: list[list[str]], 
         spec = WorkloadSpec(name=f"c{p}", targets=targets, groups=groups, clients=cfg.clients_per_process,
                             deadline=deadline, max_ops=cfg.max_ops_per_client, timeout_seconds=cfg.op_timeout_seconds,
                             seed=cfg.seed, out_path=out)
+        spec.weights.update(cfg.weights)
         spec_path = workdir / f"client-c{p}.json"
         spec_path.write_text(json.dumps(asdict(spec)))
         log = open(workdir / f"client-c{p}.log", "wb")
@@ -211,7 +223,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
         for op in ops:
             f.write(json.dumps(op.to_json()) + "\n")
     c0 = time.monotonic()
-    result = check(ops, max_steps=cfg.max_steps, info_horizon_seconds=cfg.info_horizon_seconds)
+    result = check(ops, max_steps=cfg.max_steps, max_configs=cfg.max_configs,
+                   info_horizon_seconds=cfg.info_horizon_seconds)
     check_seconds = time.monotonic() - c0
     counts, reasons = _counts(ops)
     return RunReport(cfg, ops, injector.faults, result, workload_seconds, check_seconds, time.monotonic() - t0,
@@ -230,17 +243,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--faults", default=",".join(FAULT_KINDS), help=f"comma-separated subset of {FAULT_KINDS}")
     p.add_argument("--seed", type=int, default=RunConfig.seed)
     p.add_argument("--max-steps", type=int, default=RunConfig.max_steps, help="search budget per partition")
+    p.add_argument("--max-configs", type=int, default=RunConfig.max_configs, help="configurations per partition")
     p.add_argument("--server-arg", action="append", default=[], help="extra `cairn serve` flag (repeatable)")
+    p.add_argument("--weight", action="append", default=[], metavar="OP=W",
+                   help=f"relative frequency of an op (repeatable; e.g. copy=0), ops: {sorted(DEFAULT_WEIGHTS)}")
     p.add_argument("--workdir", default=None, help="keep histories and logs here")
     p.add_argument("--report", default=None, help="also write the report to this file")
     a = p.parse_args(argv)
     kinds = tuple(k for k in a.faults.split(",") if k)
+    weights: dict[str, float] = {}
+    for item in a.weight:
+        op, _, w = item.partition("=")
+        if op not in DEFAULT_WEIGHTS or not w.replace(".", "", 1).isdigit():
+            p.error(f"--weight expects OP=NUMBER with OP one of {sorted(DEFAULT_WEIGHTS)}, got {item!r}")
+        weights[op] = float(w)
     unknown = set(kinds) - set(FAULT_KINDS)
     if unknown:
         p.error(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
     cfg = RunConfig(seconds=a.seconds, servers=a.servers, client_processes=a.client_processes,
                     clients_per_process=a.clients_per_process, groups=a.groups, threads_per_group=a.threads_per_group,
-                    faults=kinds, seed=a.seed, max_steps=a.max_steps, server_args=tuple(a.server_arg),
+                    faults=kinds, seed=a.seed, max_steps=a.max_steps, max_configs=a.max_configs, server_args=tuple(a.server_arg), weights=weights,
                     workdir=a.workdir)
     report = run(cfg, log=lambda s: print(s, flush=True))
     text = report.text()

@@ -212,6 +212,9 @@ class FaultInjector:
         `kinds` in a shuffled rotation (every kind comes up once per round)."""
         rng = random.Random(seed)
         order: list[str] = []
+        if not kinds:  # a baseline run without faults
+            time.sleep(max(0.0, until - time.monotonic()))
+            return self.faults
         while True:
             time.sleep(rng.uniform(*quiet_seconds))
             if time.monotonic() >= until:

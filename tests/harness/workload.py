@@ -32,7 +32,7 @@ from cairn_client._shared import DEFAULT_MAX_MESSAGE_BYTES
 
 from .history import Op, Recorder
 
-__all__ = ["WorkloadSpec", "SingleAttemptClient", "run_clients", "final_reads", "thread_groups"]
+__all__ = ["DEFAULT_WEIGHTS", "WorkloadSpec", "SingleAttemptClient", "run_clients", "final_reads", "thread_groups"]
 
 
 class SingleAttemptClient(CheckpointClient):
@@ -60,6 +60,13 @@ def thread_groups(prefix: str, groups: int, per_group: int) -> list[list[str]]:
     return [[f"{prefix}-g{g}-t{i}" for i in range(per_group)] for g in range(groups)]
 
 
+# relative frequency of each op; "save_cas" saves with expected_head_id = the last head this process saw
+DEFAULT_WEIGHTS = {
+    "save": 22, "save_cas": 10, "save_empty": 3, "load": 22, "load_id": 10, "list": 12,
+    "delete": 8, "clear": 3, "copy": 3, "put_writes": 6,
+}
+
+
 @dataclass
 class WorkloadSpec:
     """What one client process does."""
@@ -73,10 +80,7 @@ class WorkloadSpec:
     timeout_seconds: float = 2.0
     seed: int = 0
     out_path: str = ""
-    weights: dict[str, float] = field(default_factory=lambda: {
-        "save": 22, "save_cas": 10, "save_empty": 3, "load": 24, "load_id": 10, "list": 8,
-        "delete": 8, "clear": 3, "copy": 3, "put_writes": 6,
-    })
+    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
 
 
 class _Knowledge:
@@ -184,6 +188,7 @@ def _one(c: CheckpointClient, rec: Recorder, who: str, kind: str, rng: random.Ra
     except CairnError as e:
         if e.code == grpc.StatusCode.UNAVAILABLE and e.message.startswith(_NOT_SENT):
             rec.unsent(op, f"{e.code.name} {e.message[:120]}")
+            time.sleep(0.05)  # the server is down: do not spin on it
         elif e.code == grpc.StatusCode.UNAVAILABLE:
             # the server answered, or its connection dropped because it died: it is done with the call,
             # except that Postgres may still commit what was already sent (the second's margin)
