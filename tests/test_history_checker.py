@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.harness.history import FAIL, INFO, OK, Op, check, partitions
+from tests.harness.checker import check, partitions
+from tests.harness.history import FAIL, INFO, OK, Op
 
 _ALGORITHM = ["jit"]
 

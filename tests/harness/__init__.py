@@ -1,7 +1,7 @@
 """Test harness: real redis-server / postgres / `cairn serve` processes (no mocks). See processes.py.
 
 Also: proxy.py (a TCP proxy that partitions and heals), faults.py (kill, pause, partition, Redis rollback,
-Postgres restart), history.py (recording histories and checking them for linearizability), workload.py and
+Postgres restart), history.py (recording histories, and the model), checker.py (checking them for linearizability), workload.py and
 coherence.py (the coherence run, `make coherence`)."""
 
 from .processes import (

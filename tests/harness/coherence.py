@@ -31,8 +31,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .checker import CheckResult, check
 from .faults import FAULT_KINDS, Fault, FaultInjector
-from .history import INFO, CheckResult, Op, Recorder, check
+from .history import INFO, Op, Recorder
 from .processes import CairnServer, PostgresServer, RedisServer
 from .proxy import TcpProxy
 from .workload import DEFAULT_WEIGHTS, WorkloadSpec, final_reads, thread_groups
