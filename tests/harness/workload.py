@@ -128,6 +128,8 @@ def _one(c: CheckpointClient, rec: Recorder, who: str, kind: str, rng: random.Ra
                 c.save(thread, _write_state(rng), state_type="json", checkpoint_id=cid,
                        expected_head_id=expected, expect_empty=empty)
             except Conflict as e:
+                if e.reason != "HEAD_MOVED" or not (expected or empty):
+                    raise  # not a compare-and-set answer: recorded below as unexpected
                 rec.fail(op, f"ABORTED {e.reason}", current_head=e.current_head_id)
                 with k.lock:
                     k.head[thread] = e.current_head_id
@@ -181,7 +183,7 @@ def _one(c: CheckpointClient, rec: Recorder, who: str, kind: str, rng: random.Ra
         else:
             rec.info(op, f"unexpected NOT_FOUND {e.message[:100]}")
     except Conflict as e:
-        if op.kind == "copy":
+        if op.kind == "copy" and e.reason == "TARGET_NOT_EMPTY":
             rec.fail(op, f"ABORTED {e.reason}")
         else:
             rec.info(op, f"unexpected ABORTED {e.reason} {e.message[:100]}")
