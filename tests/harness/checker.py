@@ -318,14 +318,14 @@ class CheckResult:
             return None
         return True
 
+    def describe_partitions(self) -> list[str]:
+        """One line per partition: threads, ops, search steps, verdict."""
+        return [f"  {','.join(p.threads)}: {p.ops} ops ({p.searched_ops} searched), {p.steps} steps: "
+                f"{p.verdict}{' (' + p.note + ')' if p.note else ''}" for p in self.partitions]
+
     def describe(self) -> str:
-        lines = []
-        for p in self.partitions:
-            lines.append(f"  {','.join(p.threads)}: {p.ops} ops ({p.searched_ops} searched), {p.steps} steps: "
-                         f"{p.verdict}{' (' + p.note + ')' if p.note else ''}")
-        for a in self.anomalies:
-            lines.append(a.describe())
-        return "\n".join(lines)
+        """The partition lines, then every anomaly."""
+        return "\n".join(self.describe_partitions() + [a.describe() for a in self.anomalies])
 
 
 def _show_state(state: State, threads: Sequence[str]) -> str:

@@ -40,6 +40,8 @@ from .workload import DEFAULT_WEIGHTS, WorkloadSpec, final_reads, thread_groups
 
 __all__ = ["RunConfig", "RunReport", "run", "main"]
 
+PRINTED_ANOMALIES = 40
+
 _REPO = Path(__file__).resolve().parents[2]
 
 
@@ -62,6 +64,7 @@ class RunConfig:
     max_ops_per_client: int = 200_000
     max_steps: int = 5_000_000  # per partition
     max_configs: int = 100_000  # per partition, at any moment
+    max_anomalies: int = 1000  # per partition; the report prints the first PRINTED_ANOMALIES of them
     # an indeterminate call the server may still act on (a client deadline) takes effect within this long or
     # never: above the 2 s client deadline + a 1.5 s pause + the server's 5 s cold-store timeout
     info_horizon_seconds: float = 15.0
@@ -120,15 +123,19 @@ class RunReport:
         by_kind = Counter(f.kind for f in self.faults)
         lines.append("  " + ", ".join(f"{k} x{n}" for k, n in sorted(by_kind.items())))
         lines += ["  " + f.describe() for f in self.faults]
-        lines.append("partitions:")
-        lines.append(self.result.describe())
         anomalies = self.result.anomalies
+        lines.append("partitions:")
+        lines += self.result.describe_partitions()
+        for a in anomalies[:PRINTED_ANOMALIES]:
+            lines.append(a.describe())
+        if len(anomalies) > PRINTED_ANOMALIES:
+            lines.append(f"... {len(anomalies) - PRINTED_ANOMALIES} more anomalies (histories in {self.workdir})")
         verdict = {True: "PASS: every history is linearizable", False: f"FAIL: {len(anomalies)} anomalies",
                    None: "UNKNOWN: a search was too large to decide"}[self.result.valid]
         lines += ["", f"anomalies: {len(anomalies)}", verdict]
         if anomalies:
             lines.append("faults from 1 s before to 3 s after each anomaly began:")
-            for a in anomalies:
+            for a in anomalies[:PRINTED_ANOMALIES]:
                 near = [f for f in self.faults if f.start - 1 <= a.op.start <= f.end + 3]
                 lines.append(f"  #{a.op.index}: " + ("; ".join(f"{f.kind} {f.target}" for f in near) or "none"))
         return "\n".join(lines)
@@ -224,7 +231,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
         for op in ops:
             f.write(json.dumps(op.to_json()) + "\n")
     c0 = time.monotonic()
-    result = check(ops, max_steps=cfg.max_steps, max_configs=cfg.max_configs,
+    result = check(ops, max_steps=cfg.max_steps, max_configs=cfg.max_configs, max_anomalies=cfg.max_anomalies,
                    info_horizon_seconds=cfg.info_horizon_seconds)
     check_seconds = time.monotonic() - c0
     counts, reasons = _counts(ops)
