@@ -2,7 +2,9 @@
 
 Checking: a history is linearizable when every operation can be given one instant between its start and end
 (for ``info``: any instant in its window, or none) at which the model, stepping through those instants in
-order, accepts every result. Two searches decide it, and the tests hold them to the same verdicts:
+order, accepts every result. This is stronger than "no read misses a change acknowledged before it began": a read
+that misses a change which another op had already observed (say a CAS answered "the thread is empty" while
+the Clear was still being acknowledged) is illegal too. Two searches decide it, and the tests hold them to the same verdicts:
 
   * "jit" (default): just-in-time linearization (Lowe, "Testing for linearizability", 2017) in one pass
     over the call and return events in time order, keeping every (model state, ops called but not yet
