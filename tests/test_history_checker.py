@@ -288,6 +288,17 @@ def test_cas_failure_naming_a_stale_head_is_caught() -> None:
     assert _valid(h) is False
 
 
+def test_read_missing_a_change_another_read_saw_is_caught() -> None:
+    # the clear is still being acknowledged, but a CAS already saw the thread empty: a later read may not
+    # see the old head again (linearizability, stronger than "misses no acknowledged change")
+    h = H()
+    h.save("p1", "t", 0, 1, "a")
+    h.clear("p2", "t", 2, 10)
+    h.save("p3", "t", 3, 4, "x", expected_head="a", outcome=FAIL, current_head="")
+    h.head("p4", "t", 5, 6, "a")
+    assert _valid(h) is False
+
+
 def test_indeterminate_ops_do_not_excuse_a_read_before_they_began() -> None:
     h = H()
     h.save("p1", "t", 0, 1, "a")
