@@ -16,6 +16,16 @@ lint:  ## buf lint + breaking check + stub drift
 chaos:  ## the fault-injection suite alone, with its report
 	python3 -m pytest -q -p no:cacheprovider -s tests/test_chaos.py
 
+# ---- coherence: linearizability of every thread's history under faults, two servers (tests/harness/coherence.py) ----
+# make coherence COHERENCE_SECONDS=600 COHERENCE_ARGS="--seed 7 --servers 3"; exits non-zero on any anomaly
+COHERENCE_SECONDS ?= 600
+COHERENCE_REPORT ?= coherence-report.txt
+COHERENCE_ARGS ?=
+
+.PHONY: coherence
+coherence:  ## long fault-injection run checked for linearizability; writes $(COHERENCE_REPORT)
+	python3 -m tests.harness.coherence --seconds $(COHERENCE_SECONDS) --report $(COHERENCE_REPORT) $(COHERENCE_ARGS)
+
 # ---- bench: Cairn vs a bare gRPC echo server and LangGraph's AsyncPostgresSaver (bench/run.py) ----
 # Starts its own redis/postgres/cairn; prints the ratio table; writes bench/results/latest.json.
 # make bench BENCH_ARGS="--duration 8 --repeat 3 --server-arg=--postgres-pool-size=20"

@@ -1,4 +1,8 @@
-"""Test harness: real redis-server / postgres / `cairn serve` processes (no mocks). See processes.py."""
+"""Test harness: real redis-server / postgres / `cairn serve` processes (no mocks). See processes.py.
+
+Also: proxy.py (a TCP proxy that partitions and heals), faults.py (kill, pause, partition, Redis rollback,
+Postgres restart), history.py (recording histories, and the model), checker.py (checking them for linearizability), workload.py and
+coherence.py (the coherence run, `make coherence`)."""
 
 from .processes import (
     CairnServer,
@@ -12,6 +16,7 @@ from .processes import (
     find_pg_bindir,
     free_port,
 )
+from .proxy import TcpProxy
 
 __all__ = [
     "CairnServer",
@@ -20,6 +25,7 @@ __all__ = [
     "HarnessError",
     "PostgresServer",
     "RedisServer",
+    "TcpProxy",
     "existing_or_start_postgres",
     "existing_or_start_redis",
     "find_pg_bindir",
