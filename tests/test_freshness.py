@@ -11,9 +11,8 @@ import time
 import pytest
 from cairn_client import AsyncCheckpointClient, CheckpointClient, Conflict, NotFound
 
-from tests.harness import CairnServer, PostgresServer, RedisServer
+from tests.harness import CairnServer, PostgresServer, RedisServer, TcpProxy
 from tests.harness.processes import HarnessError
-from tests.harness.tcp_proxy import TcpProxy
 
 
 @pytest.fixture
@@ -52,7 +51,7 @@ def test_changes_made_while_cut_off_from_redis_are_never_undone_by_a_crash(share
     rds, dsn = shared
     cleared = thread_id + "-cleared"
     with TcpProxy(rds.port) as proxy:
-        a = _serve(dsn, f"redis://127.0.0.1:{proxy.port}/0", "--cache-timeout-seconds", "0.2")
+        a = _serve(dsn, proxy.url, "--cache-timeout-seconds", "0.2")
         with a, _serve(dsn, rds.url) as b:
             with CheckpointClient(a.target, timeout_seconds=10) as ca, CheckpointClient(b.target) as cb:
                 x1 = ca.save(thread_id, {"x": 1}).checkpoint_id
