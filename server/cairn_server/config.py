@@ -63,6 +63,9 @@ class Config:
     postgres_pool_size: int = _opt("Postgres connections per server process", default=10)
     cold_timeout_seconds: float = _opt("a cold-store call slower than this fails with UNAVAILABLE", default=5.0)
     cache_timeout_seconds: float = _opt("a cache call slower than this falls through to the cold store", default=0.5)
+    health_probe_seconds: float = _opt(
+        "how often the cold store is probed; health says NOT_SERVING while it does not answer", default=1.0
+    )
     migrate: bool = _opt("apply schema migrations on start", default=True)
     log_level: str = _opt("DEBUG, INFO, WARNING or ERROR", default="INFO")
     log_format: str = _opt("json, text, or auto (json when stderr is not a terminal)", default="auto")

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from cairn.v1 import checkpoint_store_pb2 as pb
 
 from .auth import Authenticator
+from .readiness import Readiness
 from .codec import Codec, parse_keys
 from .config import Config
 from .service import CheckpointStoreService
@@ -126,6 +127,10 @@ class CairnServer:
         self.server = grpc.aio.server(options=grpc_options(config))
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         service = CheckpointStoreService(store, config, auth, metrics)
+        self.readiness = Readiness(
+            store.cold, self._follow_cold_store, config.health_probe_seconds,
+            min(config.cold_timeout_seconds, config.health_probe_seconds * 2),
+        )
         self.server.add_generic_rpc_handlers((service.handlers(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -143,6 +148,12 @@ class CairnServer:
     async def start(self) -> None:
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self.readiness.start()
+
+    async def _follow_cold_store(self, ready: bool) -> None:
+        await self._set_health(
+            health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
 
     async def _set_health(self, status: int) -> None:
         for name in ("", SERVICE_NAME):
@@ -152,6 +163,7 @@ class CairnServer:
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Health to NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, close the store."""
+        await self.readiness.aclose()
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace_seconds)
         await self.store.aclose()

@@ -232,6 +232,22 @@ def _sends_zstd(cp: StoredCheckpoint, accepted: bool) -> bool:
     return accepted and cp.codec == CODEC_ZSTD
 
 
+def _thread_position(pos: list[Any], limits: Limits) -> tuple[datetime, str]:
+    """A ListThreads page token's (updated_at, thread_id), each checked as strictly as a request field: the
+    token is client input, and an edited one must be INVALID_ARGUMENT on every store."""
+    invalid = InvalidArgument("page_token", "page_token is not one this server issued; pass next_page_token unchanged")
+    if len(pos) != 2 or not isinstance(pos[0], str) or not isinstance(pos[1], str):
+        raise invalid
+    try:
+        updated = datetime.fromisoformat(pos[0])
+        limits.id("page_token", pos[1], required=True)
+    except (ValueError, InvalidArgument) as exc:
+        raise invalid from exc
+    if updated.tzinfo is None:
+        raise invalid
+    return updated, pos[1]
+
+
 def _set_time(ts: Any, dt: datetime | None) -> None:
     if dt is not None:
         ts.FromDatetime(dt)
@@ -601,11 +617,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         fp = fingerprint("threads", tenant, flt)
         after = None
         if request.page_token:
-            pos = PageToken.decode(request.page_token, fp, kind=list)
-            try:
-                after = (datetime.fromisoformat(pos[0]), str(pos[1]))
-            except (ValueError, IndexError, TypeError) as exc:
-                raise InvalidArgument("page_token", "page_token is not one this server issued") from exc
+            after = _thread_position(PageToken.decode(request.page_token, fp, kind=list), self.limits)
         threads = await self.store.list_threads(tenant, limit + 1, after, flt)
         resp = pb.ListThreadsResponse()
         for t in threads[:limit]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import re
+import sys
+import unicodedata
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -15,6 +17,17 @@ from .config import Config
 from .errors import InvalidArgument, LimitExceeded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters no identifier may hold: Unicode categories Cc (C0 and C1 controls), Cf (format: bidi overrides such
+# as U+202E, zero-width characters such as U+200B) and Cs (lone surrogates, which no store can encode). They make
+# one id print like another, or not at all.
+_REJECTED_CATEGORIES = ("Cc", "Cf", "Cs")
+_INVISIBLE = re.compile(
+    "["
+    + "".join(
+        re.escape(chr(c)) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)) in _REJECTED_CATEGORIES
+    )
+    + "]"
+)
 
 
 class Limits:
@@ -31,12 +44,13 @@ class Limits:
             raise InvalidArgument(
                 field, f"{field} is {size} bytes long; the limit is {self.c.max_id_bytes} bytes (--max-id-bytes)"
             )
-        bad = _CONTROL.search(value)
+        bad = _CONTROL.search(value) if value.isascii() else _INVISIBLE.search(value)
         if bad:
+            char = bad.group()
             raise InvalidArgument(
                 field,
-                f"{field} contains the control character U+{ord(bad.group()):04X} at position {bad.start()}; "
-                "ids must be printable text",
+                f"{field} contains U+{ord(char):04X} (Unicode category {unicodedata.category(char)}) at position "
+                f"{bad.start()}; ids must be printable text without control, format or surrogate characters",
             )
         return value
 

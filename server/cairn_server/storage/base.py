@@ -164,6 +164,9 @@ def _hashed_fields(state_type: str, metadata_json: str, parent: str, node_name: 
     return header.encode() + b"\x00"
 
 
+MAX_ROW_ID = (1 << 63) - 1  # the largest row id either cold store can hold (signed 64-bit)
+
+
 class PageToken:
     """Opaque AIP-158 token: the last row seen, bound to the query that made it."""
 
@@ -180,6 +183,8 @@ class PageToken:
             row_id, fp = data["r"], data["q"]
             if not isinstance(row_id, kind) or isinstance(row_id, bool) or not isinstance(fp, str):
                 raise ValueError("bad fields")
+            if kind is int and not 0 < row_id <= MAX_ROW_ID:  # both stores keep row ids as signed 64-bit
+                raise ValueError("row id out of range")
         except (ValueError, KeyError, TypeError, UnicodeError) as exc:
             raise InvalidArgument(
                 "page_token", "page_token is not one this server issued; pass next_page_token unchanged or omit it"
@@ -248,6 +253,23 @@ class ColdStore(Protocol):
 
     async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
         """Delete checkpoints created before cutoff, never a head; return (count, touched (tenant, thread))."""
+        ...
+
+    async def ping(self) -> None:
+        """Return once the store answers a trivial query; raise Unavailable when it cannot."""
+        ...
+
+    async def key_fingerprints(self, fingerprints: dict[str, bytes]) -> dict[str, bytes]:
+        """Record the given (key id -> fingerprint) not recorded yet; return every recorded one."""
+        ...
+
+    async def quarantine(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str,
+                         reason: str) -> bool:
+        """Move a checkpoint out of its thread into the quarantine table, kept; False if it does not exist."""
+        ...
+
+    async def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined checkpoints (ids, reason, time, sizes), newest first."""
         ...
 
     async def aclose(self) -> None: ...

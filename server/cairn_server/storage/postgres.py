@@ -201,7 +201,24 @@ MIGRATIONS = [
     """
     CREATE INDEX cairn_checkpoints_tenant_feed ON cairn_checkpoints ((tenant || ''), row_id);
     """,
+    # The fingerprint of each encryption key id a server was given (a server given another key under a known id
+    # refuses to start), and corrupt checkpoints moved aside by QuarantineCheckpoint (kept, never deleted).
+    """
+    CREATE TABLE cairn_keys (key_id text PRIMARY KEY, fingerprint bytea NOT NULL, created_at timestamptz NOT NULL);
+    CREATE TABLE cairn_quarantine (
+        quarantine_id bigserial PRIMARY KEY, quarantined_at timestamptz NOT NULL, reason text NOT NULL,
+        tenant text NOT NULL, thread_id text NOT NULL, namespace text NOT NULL, checkpoint_id text NOT NULL,
+        parent_checkpoint_id text NOT NULL, sequence bigint NOT NULL, created_at timestamptz NOT NULL,
+        state_type text NOT NULL, node_name text NOT NULL, next_nodes text[] NOT NULL, metadata jsonb NOT NULL,
+        codec smallint NOT NULL, raw_size integer NOT NULL, checksum bigint NOT NULL, content_hash bytea NOT NULL,
+        state bytea NOT NULL
+    );
+    """,
 ]
+_QUARANTINED = (
+    "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, state_type, node_name, "
+    "next_nodes, metadata, codec, raw_size, checksum, content_hash, state"
+)
 
 # The expression of the cairn_checkpoints_tenant_feed index; only a List across threads may name it.
 _TENANT_FEED = "(tenant || '')"
@@ -705,6 +722,47 @@ class PostgresColdStore:
                     log.info("analyzed %s: Postgres had no statistics of them yet", ", ".join(never))
         except CairnError as exc:
             log.warning("could not analyze %s (autovacuum will): %s", ", ".join(tables), exc)
+
+    # -- operations: health probe, key registry, quarantine -------------------
+
+    async def ping(self) -> None:
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1", timeout=self.timeout)
+
+    async def key_fingerprints(self, fingerprints: dict[str, bytes]) -> dict[str, bytes]:
+        """Record the fingerprints of key ids seen for the first time; return every recorded one."""
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO cairn_keys (key_id, fingerprint, created_at) SELECT k, f, now() "
+                "FROM unnest($1::text[], $2::bytea[]) AS n(k, f) ON CONFLICT DO NOTHING",
+                list(fingerprints), list(fingerprints.values()), timeout=self.timeout,
+            )
+            rows = await conn.fetch("SELECT key_id, fingerprint FROM cairn_keys", timeout=self.timeout)
+            return {r[0]: bytes(r[1]) for r in rows}
+
+    async def quarantine(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str,
+                         reason: str) -> bool:
+        """Move one checkpoint (its pending writes go with it) into cairn_quarantine; False if absent."""
+        async with self._conn() as conn, conn.transaction():
+            where = "tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4"
+            moved = await conn.execute(
+                f"INSERT INTO cairn_quarantine (quarantined_at, reason, {_QUARANTINED}) "
+                f"SELECT now(), $5, {_QUARANTINED} FROM cairn_checkpoints WHERE {where}",
+                tenant, thread_id, namespace, checkpoint_id, reason, timeout=self.timeout,
+            )
+            await conn.execute(f"DELETE FROM cairn_checkpoints WHERE {where}", tenant, thread_id, namespace,
+                               checkpoint_id, timeout=self.timeout)
+            return moved != "INSERT 0 0"
+
+    async def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined checkpoints, without their states."""
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT quarantined_at, reason, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+                "raw_size, octet_length(state) AS stored_bytes FROM cairn_quarantine "
+                "ORDER BY quarantine_id DESC LIMIT $1", limit, timeout=self.timeout,
+            )
+            return [{**dict(r), "quarantined_at": r["quarantined_at"].isoformat()} for r in rows]
 
     async def aclose(self) -> None:
         for task in self._stats_checks:

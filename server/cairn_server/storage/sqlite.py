@@ -78,8 +78,25 @@ MIGRATIONS = [
     """
     CREATE INDEX cairn_checkpoints_tenant_row ON cairn_checkpoints (tenant, row_id);
     """,
+    # The fingerprint of each encryption key id a server was given (a server given another key under a known id
+    # refuses to start), and corrupt checkpoints moved aside by QuarantineCheckpoint (kept, never deleted).
+    """
+    CREATE TABLE cairn_keys (key_id TEXT PRIMARY KEY, fingerprint BLOB NOT NULL, created_us INTEGER NOT NULL);
+    CREATE TABLE cairn_quarantine (
+        quarantine_id INTEGER PRIMARY KEY AUTOINCREMENT, quarantined_us INTEGER NOT NULL, reason TEXT NOT NULL,
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, namespace TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT NOT NULL, sequence INTEGER NOT NULL, created_us INTEGER NOT NULL,
+        state_type TEXT NOT NULL, node_name TEXT NOT NULL, next_nodes TEXT NOT NULL, metadata TEXT NOT NULL,
+        codec INTEGER NOT NULL, raw_size INTEGER NOT NULL, checksum INTEGER NOT NULL, content_hash BLOB NOT NULL,
+        state BLOB NOT NULL
+    );
+    """,
 ]
 
+_QUARANTINED = (
+    "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, state_type, node_name, "
+    "next_nodes, metadata, codec, raw_size, checksum, content_hash, state"
+)
 _COLS = (
     "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, "
     "state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash, "
@@ -607,6 +624,52 @@ class SqliteColdStore:
                     if len(out) >= limit:
                         break
             return out
+
+        return await self._run(work)
+
+    # -- operations: health probe, key registry, quarantine -------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._conn.execute("SELECT 1").fetchone())
+
+    async def key_fingerprints(self, fingerprints: dict[str, bytes]) -> dict[str, bytes]:
+        """Record the fingerprints of key ids seen for the first time; return every recorded one."""
+        def work(db: sqlite3.Connection) -> dict[str, bytes]:
+            db.executemany(
+                "INSERT INTO cairn_keys (key_id, fingerprint, created_us) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                [(kid, fp, _us_now()) for kid, fp in fingerprints.items()],
+            )
+            return {r[0]: bytes(r[1]) for r in db.execute("SELECT key_id, fingerprint FROM cairn_keys")}
+
+        return await self._run(self._tx, work)
+
+    async def quarantine(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str,
+                         reason: str) -> bool:
+        """Move one checkpoint (its pending writes go with it) into cairn_quarantine; False if absent."""
+        key = (tenant, thread_id, namespace, checkpoint_id)
+
+        def work(db: sqlite3.Connection) -> bool:
+            moved = db.execute(
+                f"INSERT INTO cairn_quarantine (quarantined_us, reason, {_QUARANTINED}) SELECT ?, ?, {_QUARANTINED} "
+                "FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+                (_us_now(), reason, *key),
+            ).rowcount
+            db.execute(
+                "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?", key
+            )
+            return moved > 0
+
+        return await self._run(self._tx, work)
+
+    async def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined checkpoints, without their states."""
+        def work() -> list[dict[str, Any]]:
+            rows = self._conn.execute(
+                "SELECT quarantined_us, reason, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+                "raw_size, length(state) AS stored_bytes FROM cairn_quarantine ORDER BY quarantine_id DESC LIMIT ?",
+                (limit,),
+            )
+            return [{**dict(r), "quarantined_at": _dt(r["quarantined_us"]).isoformat()} for r in rows]
 
         return await self._run(work)
 
