@@ -122,3 +122,135 @@ def test_health_is_not_serving_while_the_cold_store_is_down() -> None:
             with CheckpointClient(srv.target) as c:
                 c.save("after", {"ok": True})
             channel.close()
+
+
+# -- 1. amplification: List and BatchLoad responses within a byte budget ----------------------------------------
+
+
+def _mib_state(i: int) -> bytes:
+    return (b"%08d" % i) * (MIB // 8 - 2)  # just under 1 MiB raw; compresses, but the response carries it raw
+
+
+@pytest.fixture(scope="module")
+def one_mib(server_factory):  # type: ignore[no-untyped-def]
+    return server_factory("redis+postgres+near", max_state_bytes=MIB)
+
+
+def test_list_with_states_cuts_pages_by_bytes_and_still_reaches_every_row(one_mib) -> None:  # type: ignore[no-untyped-def]
+    thread = f"t-{uuid.uuid4()}"
+    stub, channel = _stub(one_mib.target)
+    with channel:
+        for i in range(5):
+            stub.Save(pb.SaveRequest(checkpoint=pb.Checkpoint(thread_id=thread, state=_mib_state(i))))
+        seen, token, pages = [], "", 0
+        while True:
+            resp = stub.List(pb.ListRequest(thread_id=thread, include_state=True, page_size=3, page_token=token))
+            assert resp.checkpoints, "a page always carries at least one checkpoint"
+            assert resp.ByteSize() <= 2 * MIB + (1 << 20)  # within gRPC's message limit for 1 MiB states
+            seen += [cp.state for cp in resp.checkpoints]
+            pages += 1
+            token = resp.next_page_token
+            if not token:
+                break
+        assert seen == [_mib_state(i) for i in reversed(range(5))] and pages >= 3
+
+
+def test_batch_load_of_one_big_head_a_thousand_times_is_refused_per_item(one_mib) -> None:  # type: ignore[no-untyped-def]
+    thread = f"t-{uuid.uuid4()}"
+    stub, channel = _stub(one_mib.target)
+    with channel:
+        stub.Save(pb.SaveRequest(checkpoint=pb.Checkpoint(thread_id=thread, state=_mib_state(7))))
+        request = pb.BatchLoadRequest(loads=[pb.LoadRequest(thread_id=thread)] * 1000)
+        assert request.ByteSize() < 60_000
+        resp = stub.BatchLoad(request, timeout=60)
+        assert len(resp.results) == 1000
+        loaded = [r for r in resp.results if r.HasField("load")]
+        refused = [r for r in resp.results if r.HasField("error")]
+        assert 1 <= len(loaded) <= 2 and loaded[0].load.checkpoint.state == _mib_state(7)
+        assert len(refused) == 1000 - len(loaded)
+        assert {r.error.code for r in refused} == {grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]}
+        assert "max-response-bytes" in refused[0].error.message
+        assert resp.ByteSize() < 3 * MIB
+
+
+# -- 2. SaveStream reads ahead by bytes, and names what it did not commit -------------------------------------
+
+
+def test_a_stream_the_server_cannot_commit_stops_being_read_from() -> None:
+    """While commits cannot keep up (here: Postgres frozen), the server holds at most its stream window of read
+    and unanswered saves; HTTP/2 flow control then stops the client. Main read 1,024 items ahead by count."""
+    with PostgresServer() as pg:  # its own Postgres: this test freezes it
+        dsn = pg.create_database("window")
+        with CairnServer("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--stream-window-bytes",
+                         str(4 * MIB), "--cold-timeout-seconds", "60") as srv:
+            thread = f"t-{uuid.uuid4()}"
+            sent = 0
+
+            def requests():  # type: ignore[no-untyped-def]
+                nonlocal sent
+                for i in range(2000):
+                    sent += 1
+                    yield pb.SaveStreamRequest(save=pb.SaveRequest(
+                        checkpoint=pb.Checkpoint(thread_id=thread, checkpoint_id=f"c{i:05d}", state=_mib_state(i))))
+
+            stub, channel = _stub(srv.target)
+            pg.pause()
+            try:
+                call = stub.SaveStream(requests(), timeout=60)
+                time.sleep(5)
+                reached = sent
+                call.cancel()
+            finally:
+                pg.resume()
+                channel.close()
+    # 4 MiB of window, the HTTP/2 windows on both sides and the client's own queue: tens of items, not a thousand.
+    assert reached < 100, f"the client could push {reached} items of 1 MiB into a stream that was not committing"
+
+
+def test_a_stream_that_fails_names_what_was_not_committed() -> None:
+    from google.rpc import error_details_pb2, status_pb2
+
+    with PostgresServer() as pg:  # its own Postgres: this test freezes it
+        dsn = pg.create_database("stream")
+        with CairnServer("--postgres-dsn", dsn, "--cold-timeout-seconds", "1") as srv:
+            stub, channel = _stub(srv.target)
+            thread = f"t-{uuid.uuid4()}"
+            import queue as queue_mod
+
+            outbox: queue_mod.Queue = queue_mod.Queue()
+
+            def requests():  # type: ignore[no-untyped-def]
+                while (item := outbox.get()) is not None:
+                    yield item
+
+            def save(i: int) -> pb.SaveStreamRequest:
+                return pb.SaveStreamRequest(save=pb.SaveRequest(
+                    checkpoint=pb.Checkpoint(thread_id=thread, checkpoint_id=f"c{i:03d}", state=b"x" * 100)))
+
+            responses = stub.SaveStream(requests(), timeout=60)
+            for i in range(5):
+                outbox.put(save(i))
+                assert next(responses).HasField("save")
+            pg.pause()
+            try:
+                for i in range(5, 12):
+                    outbox.put(save(i))
+                with pytest.raises(grpc.RpcError) as err:
+                    next(responses)
+            finally:
+                pg.resume()
+                outbox.put(None)
+            assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+            status = status_pb2.Status.FromString(dict(err.value.trailing_metadata())["grpc-status-details-bin"])
+            info = error_details_pb2.ErrorInfo()
+            status.details[0].Unpack(info)
+            assert info.metadata["acknowledged_saves"] == "5"
+            first_uncommitted = int(info.metadata["first_uncommitted_save"])
+            assert "Re-send every save from 5 on" in err.value.details()
+            time.sleep(1)
+            stored = set(pg.sql(f"SELECT checkpoint_id FROM cairn_checkpoints WHERE thread_id = '{thread}'",
+                                database="stream").split())
+            assert {f"c{i:03d}" for i in range(5)} <= stored
+            assert not stored & {f"c{i:03d}" for i in range(first_uncommitted, 12)}
+            channel.close()
+            assert "SaveStream failed after 5 acknowledged saves" in srv.log_text()

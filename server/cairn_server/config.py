@@ -54,6 +54,22 @@ class Config:
     default_page_size: int = _opt("page size when a List asks for 0", default=100)
     max_page_size: int = _opt("page sizes above this are capped", default=1000)
     max_batch_items: int = _opt("most loads in one BatchLoad, writes in one PutWrites", default=1000)
+    max_response_bytes: int = _opt(
+        "largest List page or BatchLoad response built (also capped by gRPC's message limit): a page ends early "
+        "with a next_page_token, a BatchLoad item past it fails alone with RESOURCE_EXHAUSTED",
+        default=32 << 20,
+    )
+    stream_window_bytes: int = _opt(
+        "bytes one SaveStream may have read and not yet answered; past it the stream is not read from, and "
+        "HTTP/2 flow control holds the client back",
+        default=16 << 20,
+    )
+    max_inflight_stream_bytes: int = _opt(
+        "bytes all SaveStreams together may have read and not yet answered", default=256 << 20
+    )
+    max_commit_batch_bytes: int = _opt(
+        "largest batch of a stream's saves committed in one cold transaction (states, as stored)", default=16 << 20
+    )
     commit_concurrency: int = _opt(
         "save commits (cache round trips + one cold transaction each) run at once; saves arriving meanwhile "
         "queue and share the next one. 1 batches most; raise it when the cold store's latency, not this "

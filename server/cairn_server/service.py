@@ -29,6 +29,7 @@ from cairn_client.ids import uuid7
 
 from . import wire
 from .auth import Authenticator
+from .budget import Budgets, ByteLimit, StreamWindow
 from .codec import CODEC_ZSTD
 from .config import Config
 from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
@@ -275,6 +276,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         self.store = store
         self.config = config
         self.limits = Limits(config)
+        self.budgets = Budgets.from_config(config)
+        self.stream_bytes = ByteLimit(self.budgets.inflight_stream_bytes)  # shared by every SaveStream
         self.auth = auth or Authenticator()
         self.metrics = metrics
         self.tracing = _configured_tracer()
@@ -432,30 +435,73 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         except CairnError as err:
             await _abort(context, err)
             return
-        queue: asyncio.Queue[pb.SaveStreamRequest | None] = asyncio.Queue(maxsize=_STREAM_BATCH * 4)
+        # Read ahead by bytes (budget.py): the reader holds each request's size in the stream's window until its
+        # answer is sent, and reads nothing more while the window (or the servers's in-flight limit) is full.
+        window = StreamWindow(self.budgets, self.stream_bytes)
+        queue: asyncio.Queue[tuple[pb.SaveStreamRequest, int] | None] = asyncio.Queue()
+        ended: list[BaseException] = []
 
         async def read() -> None:
             try:
                 async for req in request_iterator:
-                    await queue.put(req)
+                    size = 1 if isinstance(req, Malformed) else req.ByteSize()
+                    await window.admit(size)
+                    queue.put_nowait((req, size))
             except Exception as exc:  # the client went away mid-stream
-                log.debug("SaveStream reader ended: %s", exc)
+                ended.append(exc)
             finally:
-                await queue.put(None)
+                queue.put_nowait(None)
 
         reader = asyncio.get_running_loop().create_task(read())
+        acknowledged = 0
+        batch: list[tuple[pb.SaveStreamRequest, int]] = []
         try:
+            carried: tuple[pb.SaveStreamRequest, int] | None = None
             done = False
             while not done:
-                batch = [await queue.get()]
+                batch = [carried or await queue.get()]  # type: ignore[list-item]
+                carried = None
+                if batch[0] is None:
+                    break
+                size = batch[0][1]
+                # A commit takes what has arrived, up to _STREAM_BATCH items and the commit byte limit, so no
+                # transaction runs into the cold store's timeout.
                 while len(batch) < _STREAM_BATCH and not queue.empty():
-                    batch.append(queue.get_nowait())
-                if batch[-1] is None:
-                    batch.pop()
-                    done = True
-                for response in await self._save_batch(tenant, batch):  # type: ignore[arg-type]
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        done = True
+                        break
+                    if size + nxt[1] > self.budgets.commit_batch_bytes:
+                        carried = nxt
+                        break
+                    batch.append(nxt)
+                    size += nxt[1]
+                responses = await self._save_batch(tenant, [req for req, _ in batch])
+                for response, (_, n) in zip(responses, batch, strict=True):
                     yield response
-        except CairnError as err:  # the cold store went away: end the stream with its status
+                    acknowledged += 1
+                    window.release(n)
+                batch = []
+            if ended:
+                log.info("SaveStream ended by the client after %d acknowledged saves: %s", acknowledged,
+                         ended[0] or type(ended[0]).__name__)
+        except CairnError as err:  # the cold store failed: end the stream, naming what was not acknowledged
+            uncommitted = acknowledged + len(batch)
+            log.warning(
+                "SaveStream failed after %d acknowledged saves; %d were in the commit that failed, none after them "
+                "was committed: %s %s", acknowledged, len(batch), err.code.name, err.message,
+            )
+            err.message = (
+                f"{err.message}. Saves 0..{acknowledged - 1} of this stream were acknowledged; saves "
+                f"{acknowledged}..{uncommitted - 1} were in a commit that failed and may or may not have landed; "
+                f"no save from {uncommitted} on was committed. Re-send every save from {acknowledged} on: saves "
+                "are idempotent by checkpoint id"
+            ) if acknowledged else (
+                f"{err.message}. No save of this stream was acknowledged; saves 0..{uncommitted - 1} were in a "
+                f"commit that failed and may or may not have landed, none after them was committed. Re-send them "
+                "all: saves are idempotent by checkpoint id"
+            )
+            err.metadata.update(acknowledged_saves=str(acknowledged), first_uncommitted_save=str(uncommitted))
             await _abort(context, err)
         except Exception:  # a bug: logged with its traceback, answered without one
             incident = uuid.uuid4().hex[:12]
@@ -463,6 +509,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
         finally:
             reader.cancel()
+            window.close()
 
     async def _save_batch(self, tenant: str, batch: list[pb.SaveStreamRequest]) -> list[pb.SaveStreamResponse]:
         slots: list[pb.SaveStreamResponse | SaveItem] = []
@@ -527,26 +574,56 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         tenant = self._tenant(context)
         self.limits.batch("loads", len(request.loads))
 
-        results: list[CairnError | None] = []
-        wanted: list[tuple[str, str, str | None]] = []
+        budgets = self.budgets
+        # Each distinct load is loaded once, however often it is asked for, in windows sized by the bytes the
+        # last ones brought back; every result is placed (rendered, or refused for the budget) before the next
+        # window is loaded, so no more than about twice the budget of states is held at once.
+        keys: list[tuple[str, str, str | None] | CairnError] = []
         for load in request.loads:
             try:
-                wanted.append(self._load_key(load))
-                results.append(None)
+                keys.append(self._load_key(load))
             except CairnError as err:
-                results.append(err)
-        loaded = iter(await self.store.load_many(tenant, wanted))
-        parts: list[bytes] = []
-        for i, result in enumerate(results):
-            item = next(loaded) if result is None else result
-            if isinstance(item, CairnError):  # BatchLoadResult.error = 2
-                body = wire.field_bytes(2, item_error(item).SerializeToString())
-                parts += (wire.field_header(1, len(body)), body)
-            else:  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
+                keys.append(err)
+        asked: dict[tuple[str, str, str | None], list[int]] = {}
+        for i, key in enumerate(keys):
+            if not isinstance(key, CairnError):
+                asked.setdefault(key, []).append(i)
+        parts: list[bytes | None] = [None] * len(keys)
+        used = 0
+
+        def place(i: int, item: Loaded | CairnError) -> None:
+            nonlocal used
+            if not isinstance(item, CairnError):  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
                 load = self._rendered(item, _accepts_zstd(request.loads[i]))
                 inner = wire.field_header(1, len(load))
-                parts += (wire.field_header(1, len(inner) + len(load)), inner, load)
-        return b"".join(parts)
+                part = b"".join((wire.field_header(1, len(inner) + len(load)), inner, load))
+                if used + len(part) <= budgets.response_bytes:
+                    used += len(part)
+                    parts[i] = part
+                    return
+                item = budgets.over_response(f"loads[{i}]", len(load))
+            body = wire.field_bytes(2, item_error(item).SerializeToString())  # BatchLoadResult.error = 2
+            parts[i] = wire.field_header(1, len(body)) + body
+            used += len(parts[i])  # type: ignore[arg-type]
+
+        for i, key in enumerate(keys):
+            if isinstance(key, CairnError):
+                place(i, key)
+        pending = list(asked)
+        window = budgets.first_load_window()
+        while pending:
+            batch, pending = pending[:window], pending[window:]
+            largest = 1
+            for key, item in zip(batch, await self.store.load_many(tenant, batch), strict=True):
+                if not isinstance(item, Loaded):
+                    for i in asked[key]:
+                        place(i, item)
+                    continue
+                largest = max(largest, len(item.state) + len(item.checkpoint.state))
+                for i in asked[key]:
+                    place(i, item)
+            window = budgets.next_load_window(largest)
+        return b"".join(parts)  # type: ignore[arg-type]
 
     @rpc
     async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> bytes:
@@ -581,26 +658,35 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             include_state=request.include_state,
             include_writes=request.include_writes,
             zstd_states=request.include_state and _accepts_zstd(request),
+            max_bytes=self.budgets.response_bytes if request.include_state else 0,
         )
 
         def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> bytes:
-            more = len(rows) > limit
-            rows = rows[:limit]
-            resp = pb.ListResponse(
-                checkpoints=[
-                    self._to_proto(
-                        cp, self.store.decode_state(cp) if request.include_state else None, query.zstd_states
-                    )
-                    for cp in rows
-                ],
-            )
+            # The page ends early, with a token, before the first row that would take it past the byte budget
+            # (the first row always goes: one state always fits the message limit).
+            by_row: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
             if request.include_writes:
-                kept = {(cp.thread_id, cp.namespace, cp.checkpoint_id) for cp in rows}
-                resp.pending_writes.extend(
-                    self._write_to_proto(w) for w in writes if (w.thread_id, w.namespace, w.checkpoint_id) in kept
+                for w in writes:
+                    by_row.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(self._write_to_proto(w))
+            resp = pb.ListResponse()
+            used = 0
+            sent: list[StoredCheckpoint] = []
+            for cp in rows[:limit]:
+                if cp.state_omitted:
+                    break
+                out = self._to_proto(
+                    cp, self.store.decode_state(cp) if request.include_state else None, query.zstd_states
                 )
-            if more:
-                resp.next_page_token = PageToken.encode(rows[-1].row_id, fp)
+                row_writes = by_row.get((cp.thread_id, cp.namespace, cp.checkpoint_id), [])
+                size = out.ByteSize() + sum(w.ByteSize() for w in row_writes) + 16 * (1 + len(row_writes))
+                if sent and used + size > self.budgets.response_bytes:
+                    break
+                used += size
+                sent.append(cp)
+                resp.checkpoints.append(out)
+                resp.pending_writes.extend(row_writes)
+            if len(sent) < len(rows):
+                resp.next_page_token = PageToken.encode(sent[-1].row_id, fp)
             return resp.SerializeToString()  # kept serialized with the thread's pages: sent as it is
 
         return await self.store.list_page(query, render, size=len)  # type: ignore[no-any-return]

@@ -42,6 +42,7 @@ class StoredCheckpoint:
     created_at: datetime | None = None
     row_id: int = 0
     stored_bytes: int = -1  # from the store when `state` was left out
+    state_omitted: bool = False  # a List left the state out to stay within its byte budget (ListQuery.max_bytes)
 
     @property
     def stored_size(self) -> int:
@@ -113,6 +114,7 @@ class ListQuery:
     include_state: bool
     include_writes: bool
     zstd_states: bool = False  # states go out as their stored zstd frames (a rendering choice, part of the key)
+    max_bytes: int = 0  # with include_state: rows past this many bytes of states come without them (0 = no limit)
 
 
 @dataclass(slots=True, frozen=True)
@@ -165,6 +167,22 @@ def _hashed_fields(state_type: str, metadata_json: str, parent: str, node_name: 
 
 
 MAX_ROW_ID = (1 << 63) - 1  # the largest row id either cold store can hold (signed 64-bit)
+
+
+def listed_size(cp: StoredCheckpoint) -> int:
+    """An upper bound of what one checkpoint adds to a List response with its state (ids and fields included)."""
+    return cp.raw_size + len(cp.metadata_json) + sum(len(n) for n in cp.next_nodes) + 4096
+
+
+def within_budget(rows: list[StoredCheckpoint], max_bytes: int) -> int:
+    """How many of `rows` (in page order) a List may send with their states: the first always, then as many as
+    keep listed_size's total within max_bytes. Stores fetch states for these only."""
+    total = 0
+    for i, cp in enumerate(rows):
+        total += listed_size(cp)
+        if total > max_bytes and i > 0:
+            return i
+    return len(rows)
 
 
 class PageToken:

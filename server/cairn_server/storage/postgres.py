@@ -36,6 +36,7 @@ from .base import (
     WritesItem,
     checkpoint_from_row,
     missing_checkpoint,
+    within_budget,
     outside_head_chains,
     write_conflict,
     write_from_row,
@@ -617,7 +618,8 @@ class PostgresColdStore:
             return await conn.fetchval(sql, *args, timeout=self.timeout)
 
     async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
-        cols = _COLS + (", state" if query.include_state else "")
+        budgeted = query.include_state and query.max_bytes > 0  # states fetched below, within the budget
+        cols = _COLS + (", state" if query.include_state and not budgeted else "")
         args: list[Any] = [query.tenant]
         if query.thread_id:
             args.append(query.thread_id)
@@ -637,8 +639,10 @@ class PostgresColdStore:
         args.append(query.limit)
         sql += f" ORDER BY row_id DESC LIMIT ${len(args)}"
         async with self._conn() as conn:
-            rows = [_row_to_checkpoint(r, query.include_state) for r in await conn.fetch(sql, *args,
-                                                                                          timeout=self.timeout)]
+            rows = [_row_to_checkpoint(r, query.include_state and not budgeted)
+                    for r in await conn.fetch(sql, *args, timeout=self.timeout)]
+            if budgeted:
+                await self._fetch_states_within(conn, query, rows)
             writes: list[StoredWrite] = []
             if query.include_writes and rows:
                 found = await conn.fetch(
@@ -647,13 +651,30 @@ class PostgresColdStore:
                     "AS k(thread_id, namespace, checkpoint_id) USING (thread_id, namespace, checkpoint_id) "
                     "WHERE w.tenant=$1 ORDER BY w.task_path, w.task_id, w.idx",
                     query.tenant,
-                    [r.thread_id for r in rows],
-                    [r.namespace for r in rows],
-                    [r.checkpoint_id for r in rows],
+                    [r.thread_id for r in rows if not r.state_omitted],
+                    [r.namespace for r in rows if not r.state_omitted],
+                    [r.checkpoint_id for r in rows if not r.state_omitted],
                     timeout=self.timeout,
                 )
                 writes = [write_from_row(w) for w in found]
             return rows, writes
+
+    async def _fetch_states_within(
+        self, conn: asyncpg.Connection, query: ListQuery, rows: list[StoredCheckpoint]
+    ) -> None:
+        """The states of the rows within the List's byte budget, in one query; the rest are marked omitted."""
+        kept = within_budget(rows, query.max_bytes)
+        found = dict(await conn.fetch(
+            f"SELECT row_id, state FROM cairn_checkpoints WHERE {_TENANT_FEED} = $1 AND row_id = ANY($2::int8[])",
+            query.tenant, [cp.row_id for cp in rows[:kept]], timeout=self.timeout,
+        ))
+        for i, cp in enumerate(rows):
+            state = found.get(cp.row_id) if i < kept else None
+            if state is None:  # past the budget, or deleted meanwhile: the page ends before it
+                for rest in rows[i:]:
+                    rest.state_omitted = True
+                return
+            cp.state = bytes(state)
 
     async def list_threads(
         self, tenant: str, limit: int, after: tuple[datetime, str] | None, metadata_filter_json: str | None

@@ -28,6 +28,7 @@ from .base import (
     WritesItem,
     checkpoint_from_row,
     missing_checkpoint,
+    within_budget,
     outside_head_chains,
     write_conflict,
     write_from_row,
@@ -545,7 +546,8 @@ class SqliteColdStore:
     async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
         def work() -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
             db = self._conn
-            cols = _COLS + (", state" if query.include_state else "")
+            budgeted = query.include_state and query.max_bytes > 0  # states fetched below, within the budget
+            cols = _COLS + (", state" if query.include_state and not budgeted else "")
             sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=?"
             args: list[Any] = [query.tenant]
             if query.thread_id:
@@ -562,10 +564,22 @@ class SqliteColdStore:
                 sql += " AND " + _contains_sql("metadata", query.metadata_filter_json, args)
             sql += " ORDER BY row_id DESC LIMIT ?"
             args.append(query.limit)
-            cps = [_row_to_checkpoint(r, query.include_state) for r in db.execute(sql, args)]
+            cps = [_row_to_checkpoint(r, query.include_state and not budgeted) for r in db.execute(sql, args)]
+            if budgeted:
+                kept = within_budget(cps, query.max_bytes)
+                for cp in cps[:kept]:
+                    found = db.execute("SELECT state FROM cairn_checkpoints WHERE row_id=?", (cp.row_id,)).fetchone()
+                    if found is None:  # deleted meanwhile: the page ends before it
+                        cp.state_omitted = True
+                        break
+                    cp.state = bytes(found[0])
+                for cp in cps[kept:]:
+                    cp.state_omitted = True
             writes: list[StoredWrite] = []
             if query.include_writes:
                 for cp in cps:
+                    if cp.state_omitted:
+                        break
                     writes.extend(
                         write_from_row(w)
                         for w in db.execute(
