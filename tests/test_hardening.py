@@ -254,3 +254,149 @@ def test_a_stream_that_fails_names_what_was_not_committed() -> None:
             assert not stored & {f"c{i:03d}" for i in range(first_uncommitted, 12)}
             channel.close()
             assert "SaveStream failed after 5 acknowledged saves" in srv.log_text()
+
+
+# -- 3. encryption that binds its row ---------------------------------------------------------------------------
+
+
+def _key() -> str:
+    import os
+
+    return base64.b64encode(os.urandom(32)).decode()
+
+
+def _serve_once(*args: str) -> "subprocess.CompletedProcess[str]":
+    import subprocess
+
+    return subprocess.run(["cairn", "serve", "--listen", "127.0.0.1:0", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_an_encrypted_state_moved_to_another_row_is_data_loss(server_factory) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from cairn_client import DataLoss
+
+    backend = server_factory("embedded", encryption_keys=f"k1:{_key()}")
+    with CheckpointClient(backend.target) as c:
+        a = c.save("swap-a", {"owner": "a", "pad": "x" * 400})
+        b = c.save("swap-b", {"owner": "b", "pad": "y" * 400})
+        same_thread = c.save("swap-a", {"owner": "a2", "pad": "z" * 400}, parent_checkpoint_id=a.checkpoint_id)
+    backend.server.stop()
+    db = sqlite3.connect(backend.sqlite_path)
+    cols = "state, checksum, raw_size, codec"
+    row_a = db.execute(f"SELECT {cols} FROM cairn_checkpoints WHERE checkpoint_id=?", (a.checkpoint_id,)).fetchone()
+    # into another thread of the same tenant, and into another checkpoint of the same thread
+    for victim in (b.checkpoint_id, same_thread.checkpoint_id):
+        db.execute("UPDATE cairn_checkpoints SET state=?, checksum=?, raw_size=?, codec=? WHERE checkpoint_id=?",
+                   (*row_a, victim))
+    db.commit()
+    db.close()
+    backend.server.start()  # an empty in-process cache: reads go to the file
+    with CheckpointClient(backend.target) as c:
+        assert json.loads(c.load("swap-a", checkpoint_id=a.checkpoint_id).state)["owner"] == "a"
+        for thread, victim in (("swap-b", b.checkpoint_id), ("swap-a", same_thread.checkpoint_id)):
+            with pytest.raises(DataLoss) as err:
+                c.load(thread, checkpoint_id=victim)
+            assert "moved from another row" in str(err.value)
+
+
+def test_rows_sealed_for_the_tenant_alone_stay_readable(server_factory) -> None:  # type: ignore[no-untyped-def]
+    """Rows an earlier build wrote (associated data: the tenant) load, and are still checked."""
+    import os
+    import sqlite3
+
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from cairn_client import DataLoss
+
+    key = os.urandom(32)
+    backend = server_factory("embedded", encryption_keys=f"old:{base64.b64encode(key).decode()}")
+    with CheckpointClient(backend.target) as c:
+        saved = c.save("legacy", b"legacy state", state_type="raw")
+    backend.server.stop()
+    nonce = os.urandom(12)
+    legacy = b"E1\x03old" + nonce + AESGCM(key).encrypt(nonce, b"legacy state", b"")  # tenant "" as the AAD
+    db = sqlite3.connect(backend.sqlite_path)
+    db.execute("UPDATE cairn_checkpoints SET state=?, codec=? WHERE checkpoint_id=?",
+               (legacy, 0x10, saved.checkpoint_id))
+    db.commit()
+    backend.server.start()
+    with CheckpointClient(backend.target) as c:
+        assert c.load("legacy").state == b"legacy state"
+    backend.server.stop()
+    # The flag that says "bound" cannot be dropped to fall back to the weaker check, nor added.
+    db.execute("UPDATE cairn_checkpoints SET codec=? WHERE checkpoint_id=?", (0x30, saved.checkpoint_id))
+    db.commit()
+    db.close()
+    backend.server.start()
+    with CheckpointClient(backend.target) as c, pytest.raises(DataLoss):
+        c.load("legacy")
+
+
+def test_pending_write_values_are_encrypted_and_bound(server_factory) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from cairn_client import DataLoss
+
+    backend = server_factory("embedded", encryption_keys=f"k1:{_key()}")
+    with CheckpointClient(backend.target) as c:
+        cp = c.save("writes", {"n": 1})
+        other = c.save("writes", {"n": 2}, parent_checkpoint_id=cp.checkpoint_id)
+        secret = b"hunter2-" + b"s" * 100
+        assert c.put_writes("writes", cp.checkpoint_id, "task-1", [("ch", "raw", secret)]) == 1
+        assert c.put_writes("writes", cp.checkpoint_id, "task-1", [("ch", "raw", secret)]) == 0  # idempotent
+        assert c.put_writes("writes", other.checkpoint_id, "task-1", [("ch", "raw", b"other")]) == 1
+        assert c.load("writes", checkpoint_id=cp.checkpoint_id).pending_writes[0].value == secret
+        assert c.copy_thread("writes", "writes-copy") == 2  # copies are sealed again for their thread
+        assert c.load("writes-copy", checkpoint_id=cp.checkpoint_id).pending_writes[0].value == secret
+        assert c.load("writes-copy").state == c.load("writes").state
+    backend.server.stop()
+    db = sqlite3.connect(backend.sqlite_path)
+    values = [bytes(v) for (v,) in db.execute("SELECT value FROM cairn_writes")]
+    assert values and all(b"hunter2" not in v and b"other" not in v for v in values)
+    (sealed,) = db.execute("SELECT value FROM cairn_writes WHERE thread_id='writes' AND checkpoint_id=?",
+                           (cp.checkpoint_id,)).fetchone()
+    db.execute("UPDATE cairn_writes SET value=? WHERE thread_id='writes' AND checkpoint_id=?",
+               (sealed, other.checkpoint_id))
+    db.commit()
+    db.close()
+    backend.server.start()
+    with CheckpointClient(backend.target) as c, pytest.raises(DataLoss):
+        c.load("writes", checkpoint_id=other.checkpoint_id)
+
+
+def test_a_different_key_under_a_known_id_refuses_to_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    db = str(tmp_path / "c.db")
+    key = _key()
+    with CairnServer("--sqlite-path", db, "--encryption-keys", f"k1:{key}") as srv, \
+            CheckpointClient(srv.target) as c:
+        c.save("t", {"sealed": True})
+    res = _serve_once("--sqlite-path", db, "--encryption-keys", f"k1:{_key()}")
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "encryption key 'k1' is not the key this store knows" in lines[0]
+    # the right key, or a new key under a new id with the old one kept, starts
+    with CairnServer("--sqlite-path", db, "--encryption-keys", f"k2:{_key()},k1:{key}") as srv, \
+            CheckpointClient(srv.target) as c:
+        assert c.load("t").json() == {"sealed": True}
+
+
+def test_a_store_with_encrypted_rows_refuses_plaintext_saves(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from cairn_client import CairnError
+
+    db = str(tmp_path / "c.db")
+    with CairnServer("--sqlite-path", db, "--encryption-keys", f"k1:{_key()}") as srv, \
+            CheckpointClient(srv.target) as c:
+        c.save("t", {"sealed": True})
+    with CairnServer("--sqlite-path", db) as srv, CheckpointClient(srv.target) as c:
+        with pytest.raises(CairnError) as err:
+            c.save("t2", {"plain": True})
+        assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
+        assert "--allow-plaintext-saves" in str(err.value)
+    with CairnServer("--sqlite-path", db, "--allow-plaintext-saves") as srv, CheckpointClient(srv.target) as c:
+        c.save("t2", {"plain": True})
+    (codec,) = sqlite3.connect(db).execute("SELECT codec FROM cairn_checkpoints WHERE thread_id='t2'").fetchone()
+    assert codec & 0x10 == 0

@@ -99,6 +99,11 @@ class Config:
         "all decrypt (rotation) (secret)",
         default=None,
     )
+    allow_plaintext_saves: bool = _opt(
+        "accept saves without --encryption-keys on a store that holds encrypted rows (they are stored in "
+        "plaintext)",
+        default=False,
+    )
     retention_max_checkpoints: int = _opt("keep at most this many checkpoints per thread head (0 = all)", default=0)
     retention_max_age_seconds: int = _opt("delete checkpoints older than this, except each head (0 = never)",
                                           default=0)

@@ -19,6 +19,7 @@ from grpc_reflection.v1alpha import reflection
 from cairn.v1 import checkpoint_store_pb2 as pb
 
 from .auth import Authenticator
+from .keys import check_keys
 from .readiness import Readiness
 from .codec import Codec, parse_keys
 from .config import Config
@@ -72,9 +73,12 @@ async def open_store(config: Config) -> TieredStore:
         near = NearCache(
             config.near_cache_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None
         )
-    return TieredStore(
+    refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
+    store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
     )
+    store.refuse_plaintext = refuse_plaintext
+    return store
 
 
 def grpc_options(config: Config) -> list[tuple[str, int]]:

@@ -30,9 +30,9 @@ from cairn_client.ids import uuid7
 from . import wire
 from .auth import Authenticator
 from .budget import Budgets, ByteLimit, StreamWindow
-from .codec import CODEC_ZSTD
+from .codec import CODEC_ZSTD, WRITE_MAGIC
 from .config import Config
-from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
+from .errors import DOMAIN, CairnError, FailedPrecondition, InvalidArgument, NotFound
 from .logs import request_context
 from .storage.base import (
     ListQuery,
@@ -316,15 +316,15 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         _set_time(out.created_at, cp.created_at)
         return out
 
-    @staticmethod
-    def _write_to_proto(w: StoredWrite) -> pb.PendingWrite:
+    def _write_to_proto(self, w: StoredWrite, tenant: str) -> pb.PendingWrite:
         return pb.PendingWrite(
             task_id=w.task_id,
             task_path=w.task_path,
             idx=w.idx,
             channel=w.channel,
             value_type=w.value_type,
-            value=w.value,
+            value=self.store.codec.open_write(w.value, tenant, (w.thread_id, w.namespace, w.checkpoint_id),
+                                              w.task_id, w.idx),
             thread_id=w.thread_id,
             namespace=w.namespace,
             checkpoint_id=w.checkpoint_id,
@@ -333,7 +333,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
     def _load_response(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
         return pb.LoadResponse(
             checkpoint=self._to_proto(loaded.checkpoint, loaded.state, zstd),
-            pending_writes=[self._write_to_proto(w) for w in loaded.writes],
+            pending_writes=[self._write_to_proto(w, loaded.checkpoint.tenant) for w in loaded.writes],
         )
 
     def _save_item(self, tenant: str, req: pb.SaveRequest) -> SaveItem:
@@ -364,7 +364,8 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                     "durability", "DURABILITY_ASYNC is not offered by this server yet; use DURABILITY_SYNC"
                 )
             raise InvalidArgument("durability", f"unknown durability {req.durability}; use DURABILITY_SYNC")
-        codec, stored, checksum = self.store.codec.encode(raw, tenant, packed)
+        self._may_store_plaintext()
+        codec, stored, checksum = self.store.codec.encode(raw, tenant, packed, (thread_id, namespace, checkpoint_id))
         stored_cp = StoredCheckpoint(
             tenant=tenant,
             thread_id=thread_id,
@@ -382,6 +383,15 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             state=stored,
         )
         return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw)
+
+    def _may_store_plaintext(self) -> None:
+        """Refuse to store plaintext in a store that holds encrypted rows, unless --allow-plaintext-saves."""
+        if self.store.refuse_plaintext and not self.store.codec.encrypts:
+            raise FailedPrecondition(
+                "this store holds encrypted rows and this server was started without --encryption-keys, so it "
+                "would store states in plaintext; start it with the keys (or --allow-plaintext-saves)",
+                reason="ENCRYPTION_REQUIRED",
+            )
 
     def _unpacked_state(self, c: pb.Checkpoint) -> tuple[bytes, bytes | None]:
         """(the state, the client's zstd frame of it if it sent one)."""
@@ -667,7 +677,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             by_row: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
             if request.include_writes:
                 for w in writes:
-                    by_row.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(self._write_to_proto(w))
+                    by_row.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(self._write_to_proto(w, tenant))
             resp = pb.ListResponse()
             used = 0
             sent: list[StoredCheckpoint] = []
@@ -759,6 +769,11 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             if not w.channel:
                 raise InvalidArgument("writes.channel", f"write idx {w.idx} has no channel; name the channel")
             total += len(w.value)
+            if not self.store.codec.encrypts and w.value.startswith(WRITE_MAGIC):
+                raise InvalidArgument(
+                    "writes.value", f"write idx {w.idx} begins with the tag of a sealed value, which this server "
+                    "(without --encryption-keys) cannot store unambiguously; prefix the value with another byte",
+                )
             writes.append(
                 StoredWrite(
                     task_id=task_id,
@@ -766,10 +781,12 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                     idx=w.idx,
                     channel=lim.text("writes.channel", w.channel),
                     value_type=lim.text("writes.value_type", w.value_type),
-                    value=w.value,
+                    value=self.store.codec.seal_write(w.value, tenant, (thread_id, namespace, checkpoint_id), task_id,
+                                                      w.idx),
                 )
             )
         lim.state(total)
+        self._may_store_plaintext()
         n = await self.store.put_writes(
             WritesItem(tenant, thread_id, namespace, checkpoint_id, task_id, task_path, writes, request.replace)
         )

@@ -473,7 +473,7 @@ class PostgresColdStore:
         )
         return removed
 
-    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+    async def copy_thread(self, tenant: str, source: str, target: str, reseal: Any = None) -> int:
         async with self._conn() as conn, conn.transaction():
             # Lock the target's heads so a concurrent save cannot slip in between the check and the copy.
             await conn.execute(
@@ -504,6 +504,27 @@ class PostgresColdStore:
                 "WHERE tenant=$1 AND thread_id=$2 ON CONFLICT DO NOTHING",
                 tenant, source, target, timeout=self.timeout,
             )
+            if reseal is not None:
+                rows = await conn.fetch(
+                    "SELECT namespace, checkpoint_id, codec, state FROM cairn_checkpoints WHERE tenant=$1 AND "
+                    "thread_id=$2", tenant, target, timeout=self.timeout,
+                )
+                await conn.executemany(
+                    "UPDATE cairn_checkpoints SET state=$5 WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
+                    "AND checkpoint_id=$4",
+                    [(tenant, target, r[0], r[1], reseal(r[0], r[1], r[2], bytes(r[3]))) for r in rows],
+                    timeout=self.timeout,
+                )
+                writes = await conn.fetch(
+                    "SELECT namespace, checkpoint_id, task_id, idx, value FROM cairn_writes WHERE tenant=$1 AND "
+                    "thread_id=$2", tenant, target, timeout=self.timeout,
+                )
+                await conn.executemany(
+                    "UPDATE cairn_writes SET value=$7 WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
+                    "AND checkpoint_id=$4 AND task_id=$5 AND idx=$6",
+                    [(tenant, target, *w[:4], reseal(w[0], w[1], None, bytes(w[4]), (w[2], w[3]))) for w in writes],
+                    timeout=self.timeout,
+                )
             return int(status.split()[-1])
 
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:

@@ -372,7 +372,7 @@ class SqliteColdStore:
 
         return await self._run(self._tx, work)
 
-    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+    async def copy_thread(self, tenant: str, source: str, target: str, reseal: Any = None) -> int:
         def work(db: sqlite3.Connection) -> int:
             if db.execute(
                 "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? LIMIT 1", (tenant, target)
@@ -398,6 +398,15 @@ class SqliteColdStore:
                 "WHERE tenant=? AND thread_id=?",
                 (target, _us_now(), tenant, source),
             )
+            if reseal is not None:
+                for r in db.execute("SELECT row_id, namespace, checkpoint_id, codec, state FROM cairn_checkpoints "
+                                    "WHERE tenant=? AND thread_id=?", (tenant, target)).fetchall():
+                    db.execute("UPDATE cairn_checkpoints SET state=? WHERE row_id=?",
+                               (reseal(r[1], r[2], r[3], bytes(r[4])), r[0]))
+                for w in db.execute("SELECT rowid, namespace, checkpoint_id, task_id, idx, value FROM cairn_writes "
+                                    "WHERE tenant=? AND thread_id=?", (tenant, target)).fetchall():
+                    db.execute("UPDATE cairn_writes SET value=? WHERE rowid=?",
+                               (reseal(w[1], w[2], None, bytes(w[5]), (w[3], w[4])), w[0]))
             return n
 
         return await self._run(self._tx, work)

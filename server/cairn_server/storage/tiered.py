@@ -148,6 +148,7 @@ class TieredStore:
         self._renewer: asyncio.Task[None] | None = None
         self._renew_tick = cache.lease_ms / 4000  # seconds between lease renewals (_renew_leases)
         self._token: bytes | None = None  # the shared hot cache's token the near cache's entries were read under
+        self.refuse_plaintext = False  # the store holds encrypted rows (keys.py): saves without keys are refused
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
             self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
@@ -393,7 +394,9 @@ class TieredStore:
 
     @_finish_even_if_cancelled
     async def copy_thread(self, tenant: str, source: str, target: str) -> int:
-        n = await self.cold.copy_thread(tenant, source, target)
+        # Encrypted rows are bound to their thread: the copies are sealed again for the target, in the same
+        # transaction as the copy.
+        n = await self.cold.copy_thread(tenant, source, target, self._resealer(tenant, source, target))
         await self._invalidate((tenant, target))
         return n
 
@@ -603,7 +606,8 @@ class TieredStore:
                 checkpoint_id and cp.checkpoint_id != checkpoint_id
             ):
                 raise CorruptEntry("entry is for another checkpoint")
-            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry", cp.tenant)
+            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry", cp.tenant,
+                                      (cp.thread_id, cp.namespace, cp.checkpoint_id))
         except (CorruptEntry, DataLoss) as exc:
             self.stats["cache_corrupt"] += 1
             log.warning("corrupt cache entry for thread %r evicted: %s", thread_id, exc)
@@ -649,9 +653,26 @@ class TieredStore:
             self.codec.add_dictionaries(await self.cold.dictionaries())
             return fn(*args)
 
+    def _resealer(self, tenant: str, source: str, target: str) -> Any:
+        """What CopyThread applies to each copied state and write value, or None when nothing needs it."""
+        if not self.codec.encrypts:
+            return None
+        codec = self.codec
+
+        def reseal(namespace: str, checkpoint_id: str, row_codec: int | None, data: bytes,
+                   slot: tuple[str, int] | None = None) -> bytes:
+            if slot is None:
+                return codec.reseal(row_codec or 0, data, tenant, (source, namespace, checkpoint_id),
+                                    (target, namespace, checkpoint_id))
+            value = codec.open_write(data, tenant, (source, namespace, checkpoint_id), *slot)
+            return codec.seal_write(value, tenant, (target, namespace, checkpoint_id), *slot)
+
+        return reseal
+
     def decode_state(self, cp: StoredCheckpoint) -> bytes:
         where = f"checkpoint {cp.checkpoint_id!r} of thread {cp.thread_id!r} in the {self.cold.name} store"
-        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
+        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant,
+                                 (cp.thread_id, cp.namespace, cp.checkpoint_id))
 
     async def aclose(self) -> None:
         for task in (self._healer, self._renewer):
