@@ -400,3 +400,99 @@ def test_a_store_with_encrypted_rows_refuses_plaintext_saves(tmp_path) -> None: 
         c.save("t2", {"plain": True})
     (codec,) = sqlite3.connect(db).execute("SELECT codec FROM cairn_checkpoints WHERE thread_id='t2'").fetchone()
     assert codec & 0x10 == 0
+
+
+# -- 6. a corrupt head does not block its thread ------------------------------------------------------------------
+
+
+def _corrupt_head(dsn: str, thread_id: str) -> str:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> str:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await conn.fetchval(
+                "UPDATE cairn_checkpoints SET state = overlay(state placing '\\xff'::bytea from 20 for 1) "
+                "WHERE row_id = (SELECT max(row_id) FROM cairn_checkpoints WHERE thread_id = $1) "
+                "RETURNING checkpoint_id", thread_id,
+            )
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def test_a_corrupt_head_is_quarantined_and_the_run_resumes_from_its_ancestor(server_factory) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import urllib.request
+
+    from cairn_client import DataLoss
+    from cairn_client.graph import END, START, StateGraph
+    from tests.harness import free_port
+
+    def graph():  # type: ignore[no-untyped-def]
+        g = StateGraph(dict)
+        g.add_node("a", lambda s: {"log": s.get("log", []) + ["a"], "pad": "p" * 200})
+        g.add_node("b", lambda s: {"log": s["log"] + ["b"]})
+        g.add_edge(START, "a")
+        g.add_edge("a", "b")
+        g.add_edge("b", END)
+        return g
+
+    metrics_port = free_port()
+    backend = server_factory("postgres", metrics_listen=f"127.0.0.1:{metrics_port}")
+    thread = f"g-{uuid.uuid4()}"
+    with CheckpointClient(backend.target) as c:
+        app = graph().compile(c, interrupt_after=["a"])
+        app.invoke({"log": []}, thread_id=thread)  # pauses after a: its head holds a's output
+        chain = [cp.checkpoint_id for cp in c.iter_checkpoints(thread)]
+        corrupt = _corrupt_head(backend.dsn, thread)
+        assert corrupt == chain[0]
+        backend.server.stop()
+        backend.server.start()  # the near cache is gone: reads meet the corrupt row
+
+        for attempt in (lambda: app.invoke(None, thread_id=thread),
+                        lambda: app.invoke(None, thread_id=thread, checkpoint_id=chain[1]),
+                        lambda: app.get_state(thread)):
+            with pytest.raises(DataLoss):  # the default: nothing is resumed past a corrupt head silently
+                attempt()
+        assert c.list(thread).checkpoints[0].checkpoint_id == corrupt  # and nothing was moved
+
+        recovering = graph().compile(c, interrupt_after=["a"], on_corrupt_head="resume_from_ancestor")
+        out = recovering.invoke(None, thread_id=thread)  # resumes from the newest intact checkpoint
+        assert out["log"][-1] in ("a", "b")
+        history = list(recovering.get_state_history(thread))
+        assert corrupt not in [h.checkpoint_id for h in history] and chain[1] in [h.checkpoint_id for h in history]
+
+    listed = subprocess.run(["cairn", "quarantined", "--postgres-dsn", backend.dsn, "--json"], capture_output=True,
+                            text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    [entry] = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert entry["checkpoint_id"] == corrupt and entry["thread_id"] == thread and "checksum" in entry["reason"]
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+    assert "cairn_quarantined_total 1.0" in text
+
+
+def test_cairn_saver_resumes_past_a_corrupt_head_only_when_asked(server_factory) -> None:  # type: ignore[no-untyped-def]
+    from cairn_client import DataLoss
+    from cairn_client.langgraph import CairnSaver
+
+    backend = server_factory("postgres")
+    thread = f"lg-{uuid.uuid4()}"
+    with CheckpointClient(backend.target) as c:
+        first = c.save(thread, {"v": 1})
+        c.save(thread, {"v": 2, "pad": "q" * 300}, parent_checkpoint_id=first.checkpoint_id)
+    corrupt = _corrupt_head(backend.dsn, thread)
+    backend.server.stop()
+    backend.server.start()
+    config = {"configurable": {"thread_id": thread, "checkpoint_ns": ""}}
+    with CairnSaver(backend.target) as saver, pytest.raises(DataLoss):
+        saver.get_tuple(config)
+    with CairnSaver(backend.target, on_corrupt_head="resume_from_ancestor") as saver:
+        tup = saver.get_tuple(config)
+        assert tup is not None and tup.config["configurable"]["checkpoint_id"] == first.checkpoint_id
+    with CheckpointClient(backend.target) as c:
+        assert [cp.checkpoint_id for cp in c.iter_checkpoints(thread)] == [first.checkpoint_id]
+        assert not c.delete(thread, corrupt)  # gone from the thread, kept in quarantine

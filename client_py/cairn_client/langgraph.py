@@ -61,6 +61,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import _shared as s
+from . import recovery
 from .aio import AsyncCheckpointClient
 from .client import DEFAULT_TIMEOUT_SECONDS, CheckpointClient
 from .errors import AlreadyExists, NotFound
@@ -88,6 +89,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
         timeout_seconds: per-call deadline.
         page_size: List page size used by ``list``/``alist``.
         compress_states: send and receive checkpoints zstd-compressed (``CheckpointClient(compress_states=)``).
+        on_corrupt_head: ``"fail"`` (default: a head that fails the server's integrity check is DataLoss) or
+            ``"resume_from_ancestor"``: ``get_tuple`` of a thread's head quarantines a corrupt head (the server
+            keeps it aside) and returns the newest intact checkpoint beneath it (``cairn_client.recovery``).
     """
 
     def __init__(
@@ -101,8 +105,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         page_size: int = 100,
         compress_states: bool = False,
+        on_corrupt_head: str = recovery.FAIL,
     ) -> None:
         super().__init__(serde=serde)
+        self.on_corrupt_head = recovery.check_policy(on_corrupt_head)
         if target is None and client is None:
             raise ValueError("CairnSaver needs a target ('host:port') or a client")
         self.target = target if target is not None else client.target  # type: ignore[union-attr]
@@ -235,6 +241,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, namespace, checkpoint_id = self._locate(config)
+        if not checkpoint_id:
+            head = recovery.load_head(self.client, thread_id, namespace, self.on_corrupt_head)
+            return None if head is None else self._tuple(head)
         try:
             cp = self.client.load(thread_id, namespace=namespace, checkpoint_id=checkpoint_id)
         except NotFound:
@@ -340,6 +349,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, namespace, checkpoint_id = self._locate(config)
+        if not checkpoint_id:
+            head = await recovery.aload_head(self._aio(), thread_id, namespace, self.on_corrupt_head)
+            return None if head is None else self._tuple(head)
         try:
             cp = await self._aio().load(thread_id, namespace=namespace, checkpoint_id=checkpoint_id)
         except NotFound:

@@ -15,7 +15,7 @@ import sys
 from .config import add_config_flags, load_config
 
 
-_SUBCOMMANDS = ("admin", "bench", "dictionary")
+_SUBCOMMANDS = ("admin", "bench", "dictionary", "quarantined")
 
 
 def _setup_logging(level: str, fmt: str = "auto") -> None:

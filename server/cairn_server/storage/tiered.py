@@ -65,6 +65,7 @@ from .base import (
 from .entry import CorruptEntry, decode_entry, encode_entry
 from .group_commit import GroupCommit
 from .near_cache import UNCHECKED, NearCache
+from .quarantine import integrity_failure
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -382,7 +383,15 @@ class TieredStore:
 
     @_finish_even_if_cancelled
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
-        deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
+        """Delete one checkpoint; one that fails its integrity check is moved into quarantine (quarantine.py)."""
+        reason = await integrity_failure(self.cold, self.codec, tenant, thread_id, namespace, checkpoint_id)
+        if reason is None:
+            deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
+        else:
+            deleted = await self.cold.quarantine(tenant, thread_id, namespace, checkpoint_id, reason)
+            self.stats["quarantined"] += 1
+            log.warning("checkpoint %r of thread %r quarantined instead of deleted: %s", checkpoint_id, thread_id,
+                        reason)
         await self._invalidate((tenant, thread_id))
         return deleted
 
