@@ -28,6 +28,7 @@ class Config:
     sqlite_path: str = _opt("SQLite file of the embedded cold store", default="./cairn.db")
     cache_ttl_seconds: int = _opt("how long a checkpoint stays in the hot cache", default=3600)
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
+    cache_max_mb: int = _opt("bytes (MB) of entries kept by the in-process cache (embedded default)", default=256)
     near_cache_mb: int = _opt(
         "decoded checkpoints and List pages kept inside each server process (MB), in front of the hot cache; "
         "0 = off. With Redis, each near hit is first confirmed current by Redis (one small round trip), so it is "
@@ -62,13 +63,15 @@ class Config:
     stream_window_bytes: int = _opt(
         "bytes one SaveStream may have read and not yet answered; past it the stream is not read from, and "
         "HTTP/2 flow control holds the client back",
-        default=16 << 20,
+        default=8 << 20,
     )
     max_inflight_stream_bytes: int = _opt(
-        "bytes all SaveStreams together may have read and not yet answered", default=256 << 20
+        "bytes all SaveStreams together may have read and not yet answered (each is held ~3 times over while "
+        "it is committed: request, state, database buffer)",
+        default=64 << 20,
     )
     max_commit_batch_bytes: int = _opt(
-        "largest batch of a stream's saves committed in one cold transaction (states, as stored)", default=16 << 20
+        "largest batch of a stream's saves committed in one cold transaction (bytes as received)", default=8 << 20
     )
     commit_concurrency: int = _opt(
         "save commits (cache round trips + one cold transaction each) run at once; saves arriving meanwhile "

@@ -63,7 +63,7 @@ async def open_store(config: Config) -> TieredStore:
             lease_ms=config.near_lease_ms,
         )
     else:
-        cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
+        cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds, config.cache_max_mb << 20)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
     codec = Codec(config.zstd_level, keys, use_dictionary=config.zstd_dictionary == "latest")
     codec.add_dictionaries(await cold.dictionaries())

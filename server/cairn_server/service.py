@@ -69,6 +69,7 @@ _request_numbers = itertools.count(1)
 R = TypeVar("R")
 _ACCEPTED_ENCODINGS = [pb.STATE_ENCODING_ZSTD]  # SaveResponse.accepted_state_encodings
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
+_ITEM_ERROR_BYTES = 640  # room kept per BatchLoad item for its error (ids are at most --max-id-bytes, 512)
 
 
 class Malformed:
@@ -600,14 +601,17 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 asked.setdefault(key, []).append(i)
         parts: list[bytes | None] = [None] * len(keys)
         used = 0
+        unplaced = len(keys)
 
         def place(i: int, item: Loaded | CairnError) -> None:
-            nonlocal used
+            nonlocal used, unplaced
+            unplaced -= 1
             if not isinstance(item, CairnError):  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
                 load = self._rendered(item, _accepts_zstd(request.loads[i]))
                 inner = wire.field_header(1, len(load))
                 part = b"".join((wire.field_header(1, len(inner) + len(load)), inner, load))
-                if used + len(part) <= budgets.response_bytes:
+                # room is kept for the items not placed yet to be refused, each with its error
+                if used + len(part) + unplaced * _ITEM_ERROR_BYTES <= budgets.response_bytes:
                     used += len(part)
                     parts[i] = part
                     return
@@ -633,7 +637,10 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 for i in asked[key]:
                     place(i, item)
             window = budgets.next_load_window(largest)
-        return b"".join(parts)  # type: ignore[arg-type]
+        response = b"".join(parts)  # type: ignore[arg-type]
+        if len(response) > self.config.max_message_bytes:  # only errors quoting very long ids get here
+            raise budgets.over_response("the errors of this BatchLoad", len(response))
+        return response
 
     @rpc
     async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> bytes:

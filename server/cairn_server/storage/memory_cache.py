@@ -18,9 +18,11 @@ class MemoryCache:
     shared = False  # one process: its near cache sees every change itself
     lease_ms = 0
 
-    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600) -> None:
+    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600, max_bytes: int = 256 << 20) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes  # entries are whole states: a count alone would let 10,000 large ones in
         self.ttl_seconds = ttl_seconds
+        self.held_bytes = 0
         self._entries: OrderedDict[tuple[str, ...], tuple[float, bytes]] = OrderedDict()
         self._heads: dict[tuple[str, str, str], tuple[int, int, str]] = {}  # -> (generation, sequence, id)
         self._generations: dict[tuple[str, str], int] = {}
@@ -44,6 +46,7 @@ class MemoryCache:
         expires, blob = item
         if expires < time.monotonic():
             del self._entries[key]
+            self.held_bytes -= len(blob)
             return gen, None
         self._entries.move_to_end(key)
         try:
@@ -72,10 +75,14 @@ class MemoryCache:
         if self._gen(tenant, thread_id) != generation:
             return
         key = (tenant, thread_id, namespace, checkpoint_id)
+        old = self._entries.get(key)
+        if old is not None:
+            self.held_bytes -= len(old[1])
         self._entries[key] = (time.monotonic() + self.ttl_seconds, blob)
+        self.held_bytes += len(blob)
         self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        while len(self._entries) > self.max_entries or (self.held_bytes > self.max_bytes and len(self._entries) > 1):
+            self.held_bytes -= len(self._entries.popitem(last=False)[1][1])
         if make_head:
             hkey = (tenant, thread_id, namespace)
             head = self._heads.get(hkey)
@@ -108,3 +115,4 @@ class MemoryCache:
 
     async def aclose(self) -> None:
         self._entries.clear()
+        self.held_bytes = 0
