@@ -106,7 +106,7 @@ def test_a_token_listed_twice_is_a_configuration_error(tmp_path) -> None:  # typ
 def test_health_is_not_serving_while_the_cold_store_is_down() -> None:
     with PostgresServer() as pg:  # its own Postgres: this test stops it
         dsn = pg.create_database("health")
-        with CairnServer("--postgres-dsn", dsn, "--health-probe-seconds", "0.2", "--cold-timeout-seconds", "1") as srv:
+        with CairnServer("--postgres-dsn", dsn, "--cold-timeout-seconds", "1") as srv:  # probed every second
             channel = grpc.insecure_channel(srv.target)
             health = health_pb2_grpc.HealthStub(channel)
 
@@ -181,8 +181,7 @@ def test_a_stream_the_server_cannot_commit_stops_being_read_from() -> None:
     and unanswered saves; HTTP/2 flow control then stops the client. Main read 1,024 items ahead by count."""
     with PostgresServer() as pg:  # its own Postgres: this test freezes it
         dsn = pg.create_database("window")
-        with CairnServer("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--stream-window-bytes",
-                         str(4 * MIB), "--cold-timeout-seconds", "60") as srv:
+        with CairnServer("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--cold-timeout-seconds", "60") as srv:
             thread = f"t-{uuid.uuid4()}"
             sent = 0
 
@@ -203,7 +202,8 @@ def test_a_stream_the_server_cannot_commit_stops_being_read_from() -> None:
             finally:
                 pg.resume()
                 channel.close()
-    # 4 MiB of window, the HTTP/2 windows on both sides and the client's own queue: tens of items, not a thousand.
+    # 8 MiB of window (the default), the HTTP/2 windows on both sides and the client's own queue: tens of items,
+    # not a thousand.
     assert reached < 100, f"the client could push {reached} items of 1 MiB into a stream that was not committing"
 
 
