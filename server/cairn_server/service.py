@@ -599,7 +599,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
         for i, key in enumerate(keys):
             if not isinstance(key, CairnError):
                 asked.setdefault(key, []).append(i)
-        parts: list[bytes | None] = [None] * len(keys)
+        parts: list[tuple[bytes, ...]] = [()] * len(keys)  # each item's pieces, joined once at the end
         used = 0
         unplaced = len(keys)
 
@@ -609,16 +609,17 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             if not isinstance(item, CairnError):  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
                 load = self._rendered(item, _accepts_zstd(request.loads[i]))
                 inner = wire.field_header(1, len(load))
-                part = b"".join((wire.field_header(1, len(inner) + len(load)), inner, load))
+                outer = wire.field_header(1, len(inner) + len(load))
+                size = len(outer) + len(inner) + len(load)
                 # room is kept for the items not placed yet to be refused, each with its error
-                if used + len(part) + unplaced * _ITEM_ERROR_BYTES <= budgets.response_bytes:
-                    used += len(part)
-                    parts[i] = part
+                if used + size + unplaced * _ITEM_ERROR_BYTES <= budgets.response_bytes:
+                    used += size
+                    parts[i] = (outer, inner, load)
                     return
                 item = budgets.over_response(f"loads[{i}]", len(load))
             body = wire.field_bytes(2, item_error(item).SerializeToString())  # BatchLoadResult.error = 2
-            parts[i] = wire.field_header(1, len(body)) + body
-            used += len(parts[i])  # type: ignore[arg-type]
+            parts[i] = (wire.field_header(1, len(body)), body)
+            used += len(parts[i][0]) + len(body)
 
         for i, key in enumerate(keys):
             if isinstance(key, CairnError):
@@ -637,7 +638,7 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 for i in asked[key]:
                     place(i, item)
             window = budgets.next_load_window(largest)
-        response = b"".join(parts)  # type: ignore[arg-type]
+        response = b"".join(piece for part in parts for piece in part)
         if len(response) > self.config.max_message_bytes:  # only errors quoting very long ids get here
             raise budgets.over_response("the errors of this BatchLoad", len(response))
         return response
