@@ -496,3 +496,20 @@ def test_cairn_saver_resumes_past_a_corrupt_head_only_when_asked(server_factory)
     with CheckpointClient(backend.target) as c:
         assert [cp.checkpoint_id for cp in c.iter_checkpoints(thread)] == [first.checkpoint_id]
         assert not c.delete(thread, corrupt)  # gone from the thread, kept in quarantine
+
+
+def test_list_threads_pages_end_early_by_bytes(server_factory) -> None:  # type: ignore[no-untyped-def]
+    """Heads' metadata can be 64 KiB each: 100 of them would pass a 2 MiB message limit."""
+    backend = server_factory("embedded", max_state_bytes=MIB)
+    stub, channel = _stub(backend.target)
+    with channel, CheckpointClient(backend.target) as c:
+        for i in range(40):
+            c.save(f"wide-{i:02d}", {}, metadata={"blob": f"{i}" + "m" * 60_000})
+        seen, token = [], ""
+        while True:
+            resp = stub.ListThreads(pb.ListThreadsRequest(page_size=1000, page_token=token))
+            assert resp.threads and resp.ByteSize() <= 2 * MIB
+            seen += [t.thread_id for t in resp.threads]
+            if not (token := resp.next_page_token):
+                break
+        assert sorted(seen) == [f"wide-{i:02d}" for i in range(40)]

@@ -17,9 +17,10 @@ from .storage.base import ColdStore
 log = logging.getLogger("cairn.keys")
 
 
-async def check_keys(cold: ColdStore, codec: Codec, allow_plaintext_saves: bool) -> bool:
+async def check_keys(cold: ColdStore, codec: Codec, allow_plaintext_saves: bool) -> tuple[bool, bool]:
     """Record new key ids' fingerprints; raise ValueError (one line) for a key id known with another key.
-    Returns whether saves must be refused because they would be stored in plaintext."""
+    Returns (the store has seen keys, so it may hold encrypted rows; saves must be refused because they would
+    be stored in plaintext)."""
     recorded = await cold.key_fingerprints(codec.fingerprints)
     for key_id, fingerprint in codec.fingerprints.items():
         if recorded.get(key_id) != fingerprint:
@@ -31,8 +32,8 @@ async def check_keys(cold: ColdStore, codec: Codec, allow_plaintext_saves: bool)
         if allow_plaintext_saves:
             log.warning("this store holds encrypted rows; without --encryption-keys new saves are stored in "
                         "plaintext (--allow-plaintext-saves)")
-            return False
+            return True, False
         log.warning("this store holds encrypted rows and no --encryption-keys were given: saves are refused "
                     "(FAILED_PRECONDITION) and encrypted rows are DATA_LOSS to read")
-        return True
-    return False
+        return True, True
+    return bool(recorded), False

@@ -73,11 +73,11 @@ async def open_store(config: Config) -> TieredStore:
         near = NearCache(
             config.near_cache_mb << 20, max_age_seconds=config.cache_ttl_seconds if config.redis_url else None
         )
-    refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
+    holds_encrypted, refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
     store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
     )
-    store.refuse_plaintext = refuse_plaintext
+    store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
     return store
 
 

@@ -724,8 +724,9 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
             after = _thread_position(PageToken.decode(request.page_token, fp, kind=list), self.limits)
         threads = await self.store.list_threads(tenant, limit + 1, after, flt)
         resp = pb.ListThreadsResponse()
+        used = 0
         for t in threads[:limit]:
-            info = resp.threads.add(
+            info = pb.ThreadInfo(
                 thread_id=t.thread_id,
                 checkpoint_count=t.checkpoint_count,
                 head_checkpoint_id=t.head_checkpoint_id,
@@ -734,8 +735,12 @@ class CheckpointStoreService(pb_grpc.CheckpointStoreServicer):
                 head_next_nodes=t.head_next_nodes,
             )
             _set_time(info.updated_at, t.updated_at)
-        if len(threads) > limit:
-            last = threads[limit - 1]
+            used += info.ByteSize() + 8
+            if resp.threads and used > self.budgets.response_bytes:  # heads' metadata: up to 64 KiB each
+                break
+            resp.threads.append(info)
+        if len(threads) > len(resp.threads):
+            last = threads[len(resp.threads) - 1]
             resp.next_page_token = PageToken.encode([last.updated_at.isoformat(), last.thread_id], fp)
         return resp
 

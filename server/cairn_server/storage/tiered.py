@@ -149,7 +149,8 @@ class TieredStore:
         self._renewer: asyncio.Task[None] | None = None
         self._renew_tick = cache.lease_ms / 4000  # seconds between lease renewals (_renew_leases)
         self._token: bytes | None = None  # the shared hot cache's token the near cache's entries were read under
-        self.refuse_plaintext = False  # the store holds encrypted rows (keys.py): saves without keys are refused
+        self.holds_encrypted = False  # the cold store has seen encryption keys (keys.py)
+        self.refuse_plaintext = False  # ... and this server has none: saves are refused
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
             self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
@@ -663,8 +664,9 @@ class TieredStore:
             return fn(*args)
 
     def _resealer(self, tenant: str, source: str, target: str) -> Any:
-        """What CopyThread applies to each copied state and write value, or None when nothing needs it."""
-        if not self.codec.encrypts:
+        """What CopyThread applies to each copied state and write value, or None when nothing needs it. Without
+        keys, a sealed row cannot be sealed again: its copy fails as DATA_LOSS rather than land unreadable."""
+        if not self.codec.encrypts and not self.holds_encrypted:
             return None
         codec = self.codec
 
