@@ -1,6 +1,6 @@
 """Memory under attack: what a hostile client makes `cairn serve --max-state-bytes 1048576` hold.
 
-Starts a Postgres and a Cairn server (from this tree, or `--tree` another one, e.g. a `git worktree` of an
+Starts Redis, Postgres and a Cairn server on them (from this tree, or `--tree` another one, e.g. a `git worktree` of an
 older commit), seeds one thread with a ~1 MiB head and `--list-states` more ~1 MiB checkpoints, then runs
 each attack of issue 27 while sampling the server's RSS every 20 ms and while another client saves and loads
 a small checkpoint every 50 ms (it must go on being answered):
@@ -20,6 +20,7 @@ tests/test_memory.py runs the same attacks, smaller, and asserts the bound.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import threading
@@ -38,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from cairn.v1 import checkpoint_store_pb2 as pb  # noqa: E402
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc  # noqa: E402
-from tests.harness import CairnServer, PostgresServer  # noqa: E402
+from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
 
 MIB = 1 << 20
 STATE_BYTES = MIB - 4096  # a state just under the 1 MiB limit
@@ -220,12 +221,16 @@ def main() -> int:
     p.add_argument("--stream-items", type=int, default=2000)
     p.add_argument("--stream-timeout", type=float, default=60.0)
     p.add_argument("--only", action="append", default=[], help="run only these attacks (repeatable)")
+    p.add_argument("--no-redis", action="store_true", help="Postgres alone (the in-process hot cache)")
     p.add_argument("--server-arg", action="append", default=[], help="extra `cairn serve` flag")
     args = p.parse_args()
     env = {"PYTHONPATH": f"{args.tree}/server:{args.tree}/client_py:{args.tree}"}
-    with PostgresServer() as pg:
+    with PostgresServer() as pg, contextlib.ExitStack() as stack:
         dsn = pg.create_database("memory")
-        with CairnServer("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--log-level", "WARNING",
+        tiers = ["--postgres-dsn", dsn]
+        if not args.no_redis:
+            tiers += ["--redis-url", stack.enter_context(RedisServer()).url]
+        with CairnServer(*tiers, "--max-state-bytes", str(MIB), "--log-level", "WARNING",
                          *args.server_arg, env=env) as server:
             for out in run_attacks(server, batch=args.batch, concurrent=args.concurrent,
                                    list_states=args.list_states, stream_items=args.stream_items,

@@ -10,16 +10,17 @@ from __future__ import annotations
 import pytest
 
 from bench.memory import MIB, run_attacks
-from tests.harness import CairnServer, PostgresServer
+from tests.harness import CairnServer, PostgresServer, RedisServer
 
 BOUND_MIB = 512
 
 
 @pytest.mark.timeout(600)
 def test_attacks_stay_within_the_memory_bound_while_others_are_served() -> None:
-    with PostgresServer() as pg:
+    with PostgresServer() as pg, RedisServer() as redis:  # the production tiers, as in the issue
         dsn = pg.create_database("memory")
-        with CairnServer("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--log-level", "WARNING") as server:
+        with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--max-state-bytes", str(MIB),
+                         "--log-level", "WARNING") as server:
             outcomes = run_attacks(server, batch=1000, concurrent=3, list_states=40, stream_items=150,
                                    stream_timeout=20)
             log = server.log_text()
