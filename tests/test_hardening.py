@@ -513,3 +513,26 @@ def test_list_threads_pages_end_early_by_bytes(server_factory) -> None:  # type:
             if not (token := resp.next_page_token):
                 break
         assert sorted(seen) == [f"wide-{i:02d}" for i in range(40)]
+
+
+async def test_group_commit_cuts_batches_by_bytes() -> None:
+    """Concurrent Saves share a transaction; by bytes too, so one of large states cannot run past the timeout."""
+    import asyncio
+
+    from cairn_server.storage.group_commit import GroupCommit
+
+    batches: list[list[bytes]] = []
+    gate = asyncio.Event()
+
+    async def commit(items: list[bytes]) -> list[bytes]:
+        batches.append(list(items))
+        await gate.wait()  # the first commit runs long: the others queue behind it
+        return items
+
+    group = GroupCommit(commit, max_inflight=1, size=len, max_batch_bytes=10)
+    saves = [asyncio.ensure_future(group.save(b"x" * 4)) for _ in range(7)]
+    await asyncio.sleep(0.05)
+    gate.set()
+    assert await asyncio.gather(*saves) == [b"x" * 4] * 7
+    assert sum(map(len, batches)) == 7 and all(sum(map(len, b)) <= 10 for b in batches)
+    assert max(map(len, batches)) == 2  # 128 by count alone

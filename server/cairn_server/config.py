@@ -71,7 +71,8 @@ class Config:
         default=64 << 20,
     )
     max_commit_batch_bytes: int = _opt(
-        "largest batch of a stream's saves committed in one cold transaction (bytes as received)", default=8 << 20
+        "largest batch of saves (a stream's, or concurrent Saves grouped) committed in one cold transaction",
+        default=8 << 20,
     )
     commit_concurrency: int = _opt(
         "save commits (cache round trips + one cold transaction each) run at once; saves arriving meanwhile "

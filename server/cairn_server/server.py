@@ -76,6 +76,7 @@ async def open_store(config: Config) -> TieredStore:
     holds_encrypted, refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
     store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
+        commit_batch_bytes=config.max_commit_batch_bytes,
     )
     store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
     return store

@@ -137,7 +137,7 @@ class Loaded:
 class TieredStore:
     def __init__(
         self, cold: ColdStore, cache: HotCache, codec: Codec, near: NearCache | None = None,
-        commit_concurrency: int = 1,
+        commit_concurrency: int = 1, commit_batch_bytes: int = 8 << 20,
     ) -> None:
         self.cold = cold
         self.cache = cache
@@ -153,7 +153,8 @@ class TieredStore:
         self.refuse_plaintext = False  # ... and this server has none: saves are refused
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
-            self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
+            self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch,
+            size=lambda item: item.checkpoint.stored_size, max_batch_bytes=commit_batch_bytes,
         )
         self._writes_group = GroupCommit(self._commit_writes, max_inflight=min(commit_concurrency, cold.max_inflight))
 
