@@ -1,5 +1,5 @@
 # One task runner. Everything here is also a plain script under scripts/.
-.PHONY: serve test gen lint chaos
+.PHONY: serve test gen lint chaos memory
 
 serve:  ## start the server on the embedded default
 	bash scripts/serve.sh
@@ -12,6 +12,9 @@ gen:  ## regenerate the Python stubs from proto/ (Go: client_go/gen.sh, TS: npm 
 
 lint:  ## buf lint + breaking check + stub drift
 	bash scripts/check_generated.sh
+
+memory:  ## issue 27's attacks at full size (BatchLoad/List amplification, unread SaveStreams): server RSS per attack
+	python3 bench/memory.py $(MEMORY_ARGS)
 
 chaos:  ## the fault-injection suite alone, with its report
 	python3 -m pytest -q -p no:cacheprovider -s tests/test_chaos.py

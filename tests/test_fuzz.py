@@ -6,6 +6,11 @@ raw garbage bytes on the wire.
 
 from __future__ import annotations
 
+import base64
+import json
+import os
+import sqlite3
+
 import grpc
 import pytest
 import zstandard
@@ -173,6 +178,138 @@ def test_oversized_message_is_rejected_by_size(stub) -> None:  # type: ignore[no
     with pytest.raises(grpc.RpcError) as err:
         stub[0].Save(pb.SaveRequest(checkpoint=cp), timeout=10)
     assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+# -- page tokens carrying out-of-range integers, on both stores -------------------------------------------------
+
+out_of_range = st.one_of(
+    st.integers(2**63, 2**80), st.integers(-(2**80), 0), st.sampled_from([2**63 - 1, 2**63, 2**64, -(2**63)]),
+)
+token_position = st.one_of(
+    out_of_range, st.integers(1, 2**63 - 1), st.floats(allow_nan=True), st.booleans(), st.none(), hostile_text,
+    st.lists(st.one_of(st.integers(-(2**70), 2**70), hostile_text), max_size=3),
+)
+
+
+def _with_position(token: str, position: object) -> str:
+    data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    data["r"] = position
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+
+
+@pytest.fixture(scope="module", params=["embedded", "postgres"])
+def paged(request, server_factory):  # type: ignore[no-untyped-def]
+    """A server of each store with a thread of three checkpoints, and a real page token of each List kind."""
+    backend = server_factory(request.param)
+    channel = grpc.insecure_channel(backend.target)
+    stub = pb_grpc.CheckpointStoreStub(channel)
+    for _ in range(3):
+        stub.Save(pb.SaveRequest(checkpoint=pb.Checkpoint(thread_id="paged", state=b"{}")))
+    stub.Save(pb.SaveRequest(checkpoint=pb.Checkpoint(thread_id="paged-2", state=b"{}")))
+    tokens = (stub.List(pb.ListRequest(thread_id="paged", page_size=1)).next_page_token,
+              stub.ListThreads(pb.ListThreadsRequest(page_size=1)).next_page_token)
+    yield stub, tokens
+    channel.close()
+
+
+@SETTINGS
+@given(position=token_position)
+def test_page_tokens_with_out_of_range_integers(paged, position) -> None:  # type: ignore[no-untyped-def]
+    stub, (list_token, threads_token) = paged
+    request = pb.ListRequest(thread_id="paged", page_size=1, page_token=_with_position(list_token, position))
+    in_range = type(position) is int and 0 < position < 2**63
+    if in_range:
+        _check(stub.List, request)
+    else:
+        with pytest.raises(grpc.RpcError) as err:
+            stub.List(request, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, (position, err.value.details())
+    if isinstance(position, list) or type(position) is int:
+        _check(stub.ListThreads, pb.ListThreadsRequest(
+            page_size=1, page_token=_with_position(threads_token, position if isinstance(position, list) else
+                                                   ["2020-01-01T00:00:00+00:00", str(position)])))
+
+
+# -- identifiers carrying Unicode control (Cc) and format (Cf) characters -------------------------------------
+
+invisible = st.characters(categories=("Cc", "Cf"))
+
+
+@SETTINGS
+@given(before=st.text(max_size=8), char=invisible, after=st.text(max_size=8),
+       field=st.sampled_from(["thread_id", "namespace", "checkpoint_id", "parent_checkpoint_id"]))
+def test_ids_with_control_or_format_characters_are_invalid(stub, before, char, after, field) -> None:  # type: ignore[no-untyped-def]
+    cp = pb.Checkpoint(thread_id="cf-fuzz", state=b"{}")
+    setattr(cp, field, before + char + after)
+    STATS["requests"] += 1
+    with pytest.raises(grpc.RpcError) as err:
+        stub[0].Save(pb.SaveRequest(checkpoint=cp), timeout=10)
+    STATS["rejected"] += 1
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, err.value.details()
+    assert f"U+{ord(char):04X}" in err.value.details() or "U+" in err.value.details()
+
+
+# -- encrypted rows swapped between rows of one tenant -------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sealed(server_factory):  # type: ignore[no-untyped-def]
+    """An encrypting embedded server that caches nothing (every Load reads the file), six rows over two threads
+    with a pending write each, and their original stored bytes."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    backend = server_factory("embedded", encryption_keys=f"fz:{key}", near_cache_mb=0, cache_max_entries=0)
+    channel = grpc.insecure_channel(backend.target)
+    stub = pb_grpc.CheckpointStoreStub(channel)
+    plain: dict[str, bytes] = {}
+    for i in range(6):
+        thread, cid = f"sealed-{i % 2}", f"c{i}"
+        state = json.dumps({"row": i, "pad": "x" * (i * 100)}).encode()
+        stub.Save(pb.SaveRequest(checkpoint=pb.Checkpoint(thread_id=thread, checkpoint_id=cid, state=state)))
+        stub.PutWrites(pb.PutWritesRequest(thread_id=thread, checkpoint_id=cid, task_id="t",
+                                           writes=[pb.Write(idx=0, channel="ch", value=b"w%d" % i)]))
+        plain[cid] = state
+    db = sqlite3.connect(backend.sqlite_path, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=5000")
+    rows = {r[0]: r[1:] for r in db.execute(
+        "SELECT checkpoint_id, thread_id, state, checksum, raw_size, codec FROM cairn_checkpoints")}
+    writes = {r[0]: bytes(r[1]) for r in db.execute("SELECT checkpoint_id, value FROM cairn_writes")}
+    yield stub, db, rows, writes, plain
+    db.close()
+    channel.close()
+
+
+@SETTINGS
+@given(src=st.integers(0, 5), dst=st.integers(0, 5),
+       fields=st.sets(st.sampled_from(["state", "checksum", "raw_size", "codec"]), min_size=1),
+       swap_write=st.booleans())
+def test_encrypted_rows_swapped_between_rows_are_data_loss(sealed, src, dst, fields, swap_write) -> None:  # type: ignore[no-untyped-def]
+    stub, db, rows, writes, plain = sealed
+    names = ["state", "checksum", "raw_size", "codec"]
+    s_id, d_id = f"c{src}", f"c{dst}"
+    d_thread = rows[d_id][0]
+    moved = {f: rows[s_id][1 + names.index(f)] for f in fields}
+    try:
+        db.execute(f"UPDATE cairn_checkpoints SET {', '.join(f'{f}=?' for f in moved)} WHERE checkpoint_id=?",
+                   (*moved.values(), d_id))
+        if swap_write:
+            db.execute("UPDATE cairn_writes SET value=? WHERE checkpoint_id=?", (writes[s_id], d_id))
+        STATS["requests"] += 1
+        changed = any(moved[f] != rows[d_id][1 + names.index(f)] for f in moved) or (
+            swap_write and writes[s_id] != writes[d_id])
+        try:
+            resp = stub.Load(pb.LoadRequest(thread_id=d_thread, checkpoint_id=d_id), timeout=10)
+        except grpc.RpcError as err:
+            STATS["rejected"] += 1
+            assert changed and err.code() == grpc.StatusCode.DATA_LOSS, (src, dst, fields, err.details())
+        else:
+            assert not changed, f"row {s_id}'s bytes in row {d_id} were accepted ({sorted(fields)})"
+            assert resp.checkpoint.state == plain[d_id]
+            assert resp.pending_writes[0].value == b"w%d" % dst
+    finally:
+        original = rows[d_id]
+        db.execute("UPDATE cairn_checkpoints SET state=?, checksum=?, raw_size=?, codec=? WHERE checkpoint_id=?",
+                   (*original[1:], d_id))
+        db.execute("UPDATE cairn_writes SET value=? WHERE checkpoint_id=?", (writes[d_id], d_id))
 
 
 def test_server_still_healthy_after_fuzzing(stub) -> None:  # type: ignore[no-untyped-def]

@@ -66,6 +66,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from . import _shared as s
+from . import recovery
 from .aio import AsyncCheckpointClient
 from .client import DEFAULT_TIMEOUT_SECONDS, CheckpointClient
 from .errors import AlreadyExists, NotFound
@@ -95,6 +96,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
         compress_states: send and receive checkpoints zstd-compressed (``CheckpointClient(compress_states=)``).
         cross_language: write checkpoints and writes in the encoding LangGraph.js reads and writes
             (``CrossLanguageSerializer`` around ``serde``), so LangGraph.js can continue the threads.
+        on_corrupt_head: ``"fail"`` (default: a head that fails the server's integrity check is DataLoss) or
+            ``"resume_from_ancestor"``: ``get_tuple`` of a thread's head quarantines a corrupt head (the server
+            keeps it aside) and returns the newest intact checkpoint beneath it (``cairn_client.recovery``).
     """
 
     def __init__(
@@ -109,8 +113,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
         page_size: int = 100,
         compress_states: bool = False,
         cross_language: bool = False,
+        on_corrupt_head: str = recovery.FAIL,
     ) -> None:
         super().__init__(serde=serde)
+        self.on_corrupt_head = recovery.check_policy(on_corrupt_head)
         if cross_language:
             from .langgraph_json import CrossLanguageSerializer
 
@@ -259,6 +265,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, namespace, checkpoint_id = self._locate(config)
+        if not checkpoint_id:
+            head = recovery.load_head(self.client, thread_id, namespace, self.on_corrupt_head)
+            return None if head is None else self._tuple(head)
         try:
             cp = self.client.load(thread_id, namespace=namespace, checkpoint_id=checkpoint_id)
         except NotFound:
@@ -364,6 +373,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         thread_id, namespace, checkpoint_id = self._locate(config)
+        if not checkpoint_id:
+            head = await recovery.aload_head(self._aio(), thread_id, namespace, self.on_corrupt_head)
+            return None if head is None else self._tuple(head)
         try:
             cp = await self._aio().load(thread_id, namespace=namespace, checkpoint_id=checkpoint_id)
         except NotFound:

@@ -28,6 +28,7 @@ class Authenticator:
     def from_text(cls, text: str) -> Authenticator:
         """Parse `TOKEN TENANT` lines (blank lines and # comments ignored)."""
         tokens: dict[str, str] = {}
+        first_line: dict[str, int] = {}
         for number, line in enumerate(text.splitlines(), start=1):
             line = line.strip()
             if not line or line.startswith("#"):
@@ -35,7 +36,14 @@ class Authenticator:
             parts = line.split()
             if len(parts) != 2:
                 raise ValueError(f"auth tokens line {number}: expected 'TOKEN TENANT', got {len(parts)} fields")
+            if parts[0] in tokens:
+                # Which tenant a caller lands in must not depend on line order: refuse, without echoing the secret.
+                raise ValueError(
+                    f"auth tokens line {number}: this token is already listed on line {first_line[parts[0]]}; "
+                    "each token must map to exactly one tenant"
+                )
             tokens[parts[0]] = parts[1]
+            first_line[parts[0]] = number
         return cls(tokens)
 
     @classmethod

@@ -16,7 +16,7 @@ import sys
 from .config import add_config_flags, load_config
 
 
-_SUBCOMMANDS = ("admin", "bench", "dictionary", "runs_cli")
+_SUBCOMMANDS = ("admin", "bench", "dictionary", "runs_cli", "quarantined")
 _TOOLS = ("cairn_console.cli",)
 
 

@@ -28,6 +28,7 @@ class Config:
     sqlite_path: str = _opt("SQLite file of the embedded cold store", default="./cairn.db")
     cache_ttl_seconds: int = _opt("how long a checkpoint stays in the hot cache", default=3600)
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
+    cache_max_mb: int = _opt("bytes (MB) of entries kept by the in-process cache (embedded default)", default=256)
     near_cache_mb: int = _opt(
         "decoded checkpoints and List pages kept inside each server process (MB), in front of the hot cache; "
         "0 = off. Like every cached copy, a near hit is served only while the cold store vouches for it "
@@ -51,6 +52,25 @@ class Config:
     default_page_size: int = _opt("page size when a List asks for 0", default=100)
     max_page_size: int = _opt("page sizes above this are capped", default=1000)
     max_batch_items: int = _opt("most loads in one BatchLoad, writes in one PutWrites", default=1000)
+    max_response_bytes: int = _opt(
+        "largest List page or BatchLoad response built (also capped by gRPC's message limit): a page ends early "
+        "with a next_page_token, a BatchLoad item past it fails alone with RESOURCE_EXHAUSTED",
+        default=32 << 20,
+    )
+    stream_window_bytes: int = _opt(
+        "bytes one SaveStream may have read and not yet answered; past it the stream is not read from, and "
+        "HTTP/2 flow control holds the client back",
+        default=8 << 20,
+    )
+    max_inflight_stream_bytes: int = _opt(
+        "bytes all SaveStreams together may have read and not yet answered (each is held ~3 times over while "
+        "it is committed: request, state, database buffer)",
+        default=64 << 20,
+    )
+    max_commit_batch_bytes: int = _opt(
+        "largest batch of saves (a stream's, or concurrent Saves grouped) committed in one cold transaction",
+        default=8 << 20,
+    )
     commit_concurrency: int = _opt(
         "save commits (cache round trips + one cold transaction each) run at once; saves arriving meanwhile "
         "queue and share the next one. 1 batches most; raise it when the cold store's latency, not this "
@@ -60,6 +80,9 @@ class Config:
     postgres_pool_size: int = _opt("Postgres connections per server process", default=10)
     cold_timeout_seconds: float = _opt("a cold-store call slower than this fails with UNAVAILABLE", default=5.0)
     cache_timeout_seconds: float = _opt("a cache call slower than this falls through to the cold store", default=0.5)
+    health_probe_seconds: float = _opt(
+        "how often the cold store is probed; health says NOT_SERVING while it does not answer", default=1.0
+    )
     migrate: bool = _opt("apply schema migrations on start", default=True)
     log_level: str = _opt("DEBUG, INFO, WARNING or ERROR", default="INFO")
     log_format: str = _opt("json, text, or auto (json when stderr is not a terminal)", default="auto")
@@ -76,6 +99,11 @@ class Config:
         "encrypt states at rest: 'KEY_ID:BASE64_32_BYTES' items separated by ','; the first encrypts, "
         "all decrypt (rotation) (secret)",
         default=None,
+    )
+    allow_plaintext_saves: bool = _opt(
+        "accept saves without --encryption-keys on a store that holds encrypted rows (they are stored in "
+        "plaintext)",
+        default=False,
     )
     retention_max_checkpoints: int = _opt("keep at most this many checkpoints per thread head (0 = all)", default=0)
     retention_max_age_seconds: int = _opt("delete checkpoints older than this, except each head (0 = never)",

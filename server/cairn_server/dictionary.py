@@ -65,7 +65,8 @@ async def train(config: Any, samples: int, dict_size: int) -> dict[str, Any]:
         raws: list[bytes] = []
         for cp in await cold.recent_states(samples):
             try:
-                raws.append(codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "sample", cp.tenant))
+                raws.append(codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "sample", cp.tenant,
+                                         (cp.thread_id, cp.namespace, cp.checkpoint_id)))
             except DataLoss:
                 continue  # a corrupt row is no sample; `cairn show` reports it
         if len(raws) < _MIN_SAMPLES:

@@ -8,6 +8,7 @@
     ├── TargetNotEmpty         ABORTED             TARGET_NOT_EMPTY
     ├── LimitExceeded          RESOURCE_EXHAUSTED  LIMIT_EXCEEDED (+ limit, limit_value)
     ├── Unavailable            UNAVAILABLE         COLD_STORE_UNAVAILABLE
+    ├── FailedPrecondition     FAILED_PRECONDITION ENCRYPTION_REQUIRED
     ├── DataLoss               DATA_LOSS           CHECKSUM_MISMATCH
     ├── Unauthenticated        UNAUTHENTICATED     MISSING_TOKEN / INVALID_TOKEN
     └── (durable runs)
@@ -89,6 +90,11 @@ class LimitExceeded(CairnError):
 class Unavailable(CairnError):
     code = grpc.StatusCode.UNAVAILABLE
     reason = "COLD_STORE_UNAVAILABLE"
+
+
+class FailedPrecondition(CairnError):
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    reason = "FAILED_PRECONDITION"
 
 
 class DataLoss(CairnError):

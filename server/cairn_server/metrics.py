@@ -34,6 +34,11 @@ class _StoreCollector(Collector):
         errors.add_metric([self.store.cache.name], stats.get("cache_errors", 0))
         errors.add_metric([self.store.cold.name], stats.get("cold_errors", 0))
         yield errors
+        quarantined = CounterMetricFamily(
+            "cairn_quarantined", "Corrupt checkpoints moved into quarantine (kept) when deleted"
+        )
+        quarantined.add_metric([], stats.get("quarantined", 0))
+        yield quarantined
         retention = CounterMetricFamily("cairn_retention_deleted", "Checkpoints removed by retention")
         retention.add_metric([], stats.get("retention_deleted", 0))
         yield retention

@@ -19,6 +19,8 @@ from grpc_reflection.v1alpha import reflection
 from cairn.v1 import checkpoint_store_pb2 as pb
 
 from .auth import Authenticator
+from .keys import check_keys
+from .readiness import Readiness
 from .codec import Codec, parse_keys
 from .config import Config
 from .service import CheckpointStoreService
@@ -59,16 +61,20 @@ async def open_store(config: Config) -> TieredStore:
             config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds,
         )
     else:
-        cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds)
+        cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds, config.cache_max_mb << 20)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
     codec = Codec(config.zstd_level, keys, use_dictionary=config.zstd_dictionary == "latest")
     codec.add_dictionaries(await cold.dictionaries())
     if config.near_lease_ms:
         log.warning("--near-lease-ms is ignored: reads no longer trust leases, the cold store says what is current")
     near = NearCache(config.near_cache_mb << 20) if config.near_cache_mb else None
-    return TieredStore(
+    holds_encrypted, refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
+    store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
+        commit_batch_bytes=config.max_commit_batch_bytes,
     )
+    store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
+    return store
 
 
 def grpc_options(config: Config) -> list[tuple[str, int]]:
@@ -122,6 +128,10 @@ class CairnServer:
         self.health = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
         service = CheckpointStoreService(store, config, auth, metrics)
         self.service = service
+        self.readiness = Readiness(
+            store.cold, self._follow_cold_store, config.health_probe_seconds,
+            min(config.cold_timeout_seconds, config.health_probe_seconds * 2),
+        )
         self.server.add_generic_rpc_handlers((service.handlers(),))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
@@ -139,6 +149,12 @@ class CairnServer:
     async def start(self) -> None:
         await self.server.start()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
+        self.readiness.start()
+
+    async def _follow_cold_store(self, ready: bool) -> None:
+        await self._set_health(
+            health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
 
     async def _set_health(self, status: int) -> None:
         for name in ("", SERVICE_NAME):
@@ -148,6 +164,7 @@ class CairnServer:
 
     async def stop(self, grace_seconds: float = 10.0) -> None:
         """Health to NOT_SERVING, refuse new calls, let in-flight ones finish within the grace, close the store."""
+        await self.readiness.aclose()
         await self._set_health(health_pb2.HealthCheckResponse.NOT_SERVING)
         await self.server.stop(grace_seconds)
         self.service.close_runs()

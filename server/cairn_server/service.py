@@ -29,9 +29,10 @@ from cairn_client.ids import uuid7
 
 from . import wire
 from .auth import Authenticator
-from .codec import CODEC_ZSTD
+from .budget import Budgets, ByteLimit, StreamWindow
+from .codec import CODEC_ZSTD, WRITE_MAGIC
 from .config import Config
-from .errors import DOMAIN, CairnError, InvalidArgument, NotFound
+from .errors import DOMAIN, CairnError, FailedPrecondition, InvalidArgument, NotFound
 from .logs import request_context
 from .runs_service import RunRpcs
 from .storage.base import (
@@ -69,6 +70,7 @@ _request_numbers = itertools.count(1)
 R = TypeVar("R")
 _ACCEPTED_ENCODINGS = [pb.STATE_ENCODING_ZSTD]  # SaveResponse.accepted_state_encodings
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
+_ITEM_ERROR_BYTES = 640  # room kept per BatchLoad item for its error (ids are at most --max-id-bytes, 512)
 
 
 class Malformed:
@@ -233,6 +235,22 @@ def _sends_zstd(cp: StoredCheckpoint, accepted: bool) -> bool:
     return accepted and cp.codec == CODEC_ZSTD
 
 
+def _thread_position(pos: list[Any], limits: Limits) -> tuple[datetime, str]:
+    """A ListThreads page token's (updated_at, thread_id), each checked as strictly as a request field: the
+    token is client input, and an edited one must be INVALID_ARGUMENT on every store."""
+    invalid = InvalidArgument("page_token", "page_token is not one this server issued; pass next_page_token unchanged")
+    if len(pos) != 2 or not isinstance(pos[0], str) or not isinstance(pos[1], str):
+        raise invalid
+    try:
+        updated = datetime.fromisoformat(pos[0])
+        limits.id("page_token", pos[1], required=True)
+    except (ValueError, InvalidArgument) as exc:
+        raise invalid from exc
+    if updated.tzinfo is None:
+        raise invalid
+    return updated, pos[1]
+
+
 def _set_time(ts: Any, dt: datetime | None) -> None:
     if dt is not None:
         ts.FromDatetime(dt)
@@ -260,6 +278,8 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         self.store = store
         self.config = config
         self.limits = Limits(config)
+        self.budgets = Budgets.from_config(config)
+        self.stream_bytes = ByteLimit(self.budgets.inflight_stream_bytes)  # shared by every SaveStream
         self.auth = auth or Authenticator()
         self.metrics = metrics
         self.tracing = _configured_tracer()
@@ -299,15 +319,15 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         _set_time(out.created_at, cp.created_at)
         return out
 
-    @staticmethod
-    def _write_to_proto(w: StoredWrite) -> pb.PendingWrite:
+    def _write_to_proto(self, w: StoredWrite, tenant: str) -> pb.PendingWrite:
         return pb.PendingWrite(
             task_id=w.task_id,
             task_path=w.task_path,
             idx=w.idx,
             channel=w.channel,
             value_type=w.value_type,
-            value=w.value,
+            value=self.store.codec.open_write(w.value, tenant, (w.thread_id, w.namespace, w.checkpoint_id),
+                                              w.task_id, w.idx),
             thread_id=w.thread_id,
             namespace=w.namespace,
             checkpoint_id=w.checkpoint_id,
@@ -316,7 +336,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
     def _load_response(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
         return pb.LoadResponse(
             checkpoint=self._to_proto(loaded.checkpoint, loaded.state, zstd),
-            pending_writes=[self._write_to_proto(w) for w in loaded.writes],
+            pending_writes=[self._write_to_proto(w, loaded.checkpoint.tenant) for w in loaded.writes],
         )
 
     def _save_item(self, tenant: str, req: pb.SaveRequest) -> SaveItem:
@@ -347,7 +367,8 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                     "durability", "DURABILITY_ASYNC is not offered by this server yet; use DURABILITY_SYNC"
                 )
             raise InvalidArgument("durability", f"unknown durability {req.durability}; use DURABILITY_SYNC")
-        codec, stored, checksum = self.store.codec.encode(raw, tenant, packed)
+        self._may_store_plaintext()
+        codec, stored, checksum = self.store.codec.encode(raw, tenant, packed, (thread_id, namespace, checkpoint_id))
         stored_cp = StoredCheckpoint(
             tenant=tenant,
             thread_id=thread_id,
@@ -365,6 +386,15 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             state=stored,
         )
         return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw, self.run_lease_of(req))
+
+    def _may_store_plaintext(self) -> None:
+        """Refuse to store plaintext in a store that holds encrypted rows, unless --allow-plaintext-saves."""
+        if self.store.refuse_plaintext and not self.store.codec.encrypts:
+            raise FailedPrecondition(
+                "this store holds encrypted rows and this server was started without --encryption-keys, so it "
+                "would store states in plaintext; start it with the keys (or --allow-plaintext-saves)",
+                reason="ENCRYPTION_REQUIRED",
+            )
 
     def _unpacked_state(self, c: pb.Checkpoint) -> tuple[bytes, bytes | None]:
         """(the state, the client's zstd frame of it if it sent one)."""
@@ -418,30 +448,73 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         except CairnError as err:
             await _abort(context, err)
             return
-        queue: asyncio.Queue[pb.SaveStreamRequest | None] = asyncio.Queue(maxsize=_STREAM_BATCH * 4)
+        # Read ahead by bytes (budget.py): the reader holds each request's size in the stream's window until its
+        # answer is sent, and reads nothing more while the window (or the servers's in-flight limit) is full.
+        window = StreamWindow(self.budgets, self.stream_bytes)
+        queue: asyncio.Queue[tuple[pb.SaveStreamRequest, int] | None] = asyncio.Queue()
+        ended: list[BaseException] = []
 
         async def read() -> None:
             try:
                 async for req in request_iterator:
-                    await queue.put(req)
+                    size = 1 if isinstance(req, Malformed) else req.ByteSize()
+                    await window.admit(size)
+                    queue.put_nowait((req, size))
             except Exception as exc:  # the client went away mid-stream
-                log.debug("SaveStream reader ended: %s", exc)
+                ended.append(exc)
             finally:
-                await queue.put(None)
+                queue.put_nowait(None)
 
         reader = asyncio.get_running_loop().create_task(read())
+        acknowledged = 0
+        batch: list[tuple[pb.SaveStreamRequest, int]] = []
         try:
+            carried: tuple[pb.SaveStreamRequest, int] | None = None
             done = False
             while not done:
-                batch = [await queue.get()]
+                batch = [carried or await queue.get()]  # type: ignore[list-item]
+                carried = None
+                if batch[0] is None:
+                    break
+                size = batch[0][1]
+                # A commit takes what has arrived, up to _STREAM_BATCH items and the commit byte limit, so no
+                # transaction runs into the cold store's timeout.
                 while len(batch) < _STREAM_BATCH and not queue.empty():
-                    batch.append(queue.get_nowait())
-                if batch[-1] is None:
-                    batch.pop()
-                    done = True
-                for response in await self._save_batch(tenant, batch):  # type: ignore[arg-type]
+                    nxt = queue.get_nowait()
+                    if nxt is None:
+                        done = True
+                        break
+                    if size + nxt[1] > self.budgets.commit_batch_bytes:
+                        carried = nxt
+                        break
+                    batch.append(nxt)
+                    size += nxt[1]
+                responses = await self._save_batch(tenant, [req for req, _ in batch])
+                for response, (_, n) in zip(responses, batch, strict=True):
                     yield response
-        except CairnError as err:  # the cold store went away: end the stream with its status
+                    acknowledged += 1
+                    window.release(n)
+                batch = []
+            if ended:
+                log.info("SaveStream ended by the client after %d acknowledged saves: %s", acknowledged,
+                         ended[0] or type(ended[0]).__name__)
+        except CairnError as err:  # the cold store failed: end the stream, naming what was not acknowledged
+            uncommitted = acknowledged + len(batch)
+            log.warning(
+                "SaveStream failed after %d acknowledged saves; %d were in the commit that failed, none after them "
+                "was committed: %s %s", acknowledged, len(batch), err.code.name, err.message,
+            )
+            err.message = (
+                f"{err.message}. Saves 0..{acknowledged - 1} of this stream were acknowledged; saves "
+                f"{acknowledged}..{uncommitted - 1} were in a commit that failed and may or may not have landed; "
+                f"no save from {uncommitted} on was committed. Re-send every save from {acknowledged} on: saves "
+                "are idempotent by checkpoint id"
+            ) if acknowledged else (
+                f"{err.message}. No save of this stream was acknowledged; saves 0..{uncommitted - 1} were in a "
+                f"commit that failed and may or may not have landed, none after them was committed. Re-send them "
+                "all: saves are idempotent by checkpoint id"
+            )
+            err.metadata.update(acknowledged_saves=str(acknowledged), first_uncommitted_save=str(uncommitted))
             await _abort(context, err)
         except Exception:  # a bug: logged with its traceback, answered without one
             incident = uuid.uuid4().hex[:12]
@@ -449,6 +522,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
         finally:
             reader.cancel()
+            window.close()
 
     async def _save_batch(self, tenant: str, batch: list[pb.SaveStreamRequest]) -> list[pb.SaveStreamResponse]:
         slots: list[pb.SaveStreamResponse | SaveItem] = []
@@ -515,26 +589,63 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         tenant = self._tenant(context)
         self.limits.batch("loads", len(request.loads))
 
-        results: list[CairnError | None] = []
-        wanted: list[tuple[str, str, str | None]] = []
+        budgets = self.budgets
+        # Each distinct load is loaded once, however often it is asked for, in windows sized by the bytes the
+        # last ones brought back; every result is placed (rendered, or refused for the budget) before the next
+        # window is loaded, so no more than about twice the budget of states is held at once.
+        keys: list[tuple[str, str, str | None] | CairnError] = []
         for load in request.loads:
             try:
-                wanted.append(self._load_key(load))
-                results.append(None)
+                keys.append(self._load_key(load))
             except CairnError as err:
-                results.append(err)
-        loaded = iter(await self.store.load_many(tenant, wanted))
-        parts: list[bytes] = []
-        for i, result in enumerate(results):
-            item = next(loaded) if result is None else result
-            if isinstance(item, CairnError):  # BatchLoadResult.error = 2
-                body = wire.field_bytes(2, item_error(item).SerializeToString())
-                parts += (wire.field_header(1, len(body)), body)
-            else:  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
+                keys.append(err)
+        asked: dict[tuple[str, str, str | None], list[int]] = {}
+        for i, key in enumerate(keys):
+            if not isinstance(key, CairnError):
+                asked.setdefault(key, []).append(i)
+        parts: list[tuple[bytes, ...]] = [()] * len(keys)  # each item's pieces, joined once at the end
+        used = 0
+        unplaced = len(keys)
+
+        def place(i: int, item: Loaded | CairnError) -> None:
+            nonlocal used, unplaced
+            unplaced -= 1
+            if not isinstance(item, CairnError):  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
                 load = self._rendered(item, _accepts_zstd(request.loads[i]))
                 inner = wire.field_header(1, len(load))
-                parts += (wire.field_header(1, len(inner) + len(load)), inner, load)
-        return b"".join(parts)
+                outer = wire.field_header(1, len(inner) + len(load))
+                size = len(outer) + len(inner) + len(load)
+                # room is kept for the items not placed yet to be refused, each with its error
+                if used + size + unplaced * _ITEM_ERROR_BYTES <= budgets.response_bytes:
+                    used += size
+                    parts[i] = (outer, inner, load)
+                    return
+                item = budgets.over_response(f"loads[{i}]", len(load))
+            body = wire.field_bytes(2, item_error(item).SerializeToString())  # BatchLoadResult.error = 2
+            parts[i] = (wire.field_header(1, len(body)), body)
+            used += len(parts[i][0]) + len(body)
+
+        for i, key in enumerate(keys):
+            if isinstance(key, CairnError):
+                place(i, key)
+        pending = list(asked)
+        window = budgets.first_load_window()
+        while pending:
+            batch, pending = pending[:window], pending[window:]
+            largest = 1
+            for key, item in zip(batch, await self.store.load_many(tenant, batch), strict=True):
+                if not isinstance(item, Loaded):
+                    for i in asked[key]:
+                        place(i, item)
+                    continue
+                largest = max(largest, len(item.state) + len(item.checkpoint.state))
+                for i in asked[key]:
+                    place(i, item)
+            window = budgets.next_load_window(largest)
+        response = b"".join(piece for part in parts for piece in part)
+        if len(response) > self.config.max_message_bytes:  # only errors quoting very long ids get here
+            raise budgets.over_response("the errors of this BatchLoad", len(response))
+        return response
 
     @rpc
     async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> bytes:
@@ -569,26 +680,35 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             include_state=request.include_state,
             include_writes=request.include_writes,
             zstd_states=request.include_state and _accepts_zstd(request),
+            max_bytes=self.budgets.response_bytes if request.include_state else 0,
         )
 
         def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> bytes:
-            more = len(rows) > limit
-            rows = rows[:limit]
-            resp = pb.ListResponse(
-                checkpoints=[
-                    self._to_proto(
-                        cp, self.store.decode_state(cp) if request.include_state else None, query.zstd_states
-                    )
-                    for cp in rows
-                ],
-            )
+            # The page ends early, with a token, before the first row that would take it past the byte budget
+            # (the first row always goes: one state always fits the message limit).
+            by_row: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
             if request.include_writes:
-                kept = {(cp.thread_id, cp.namespace, cp.checkpoint_id) for cp in rows}
-                resp.pending_writes.extend(
-                    self._write_to_proto(w) for w in writes if (w.thread_id, w.namespace, w.checkpoint_id) in kept
+                for w in writes:
+                    by_row.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(self._write_to_proto(w, tenant))
+            resp = pb.ListResponse()
+            used = 0
+            sent: list[StoredCheckpoint] = []
+            for cp in rows[:limit]:
+                if cp.state_omitted:
+                    break
+                out = self._to_proto(
+                    cp, self.store.decode_state(cp) if request.include_state else None, query.zstd_states
                 )
-            if more:
-                resp.next_page_token = PageToken.encode(rows[-1].row_id, fp)
+                row_writes = by_row.get((cp.thread_id, cp.namespace, cp.checkpoint_id), [])
+                size = out.ByteSize() + sum(w.ByteSize() for w in row_writes) + 16 * (1 + len(row_writes))
+                if sent and used + size > self.budgets.response_bytes:
+                    break
+                used += size
+                sent.append(cp)
+                resp.checkpoints.append(out)
+                resp.pending_writes.extend(row_writes)
+            if len(sent) < len(rows):
+                resp.next_page_token = PageToken.encode(sent[-1].row_id, fp)
             return resp.SerializeToString()  # kept serialized with the thread's pages: sent as it is
 
         return await self.store.list_page(query, render, size=len)  # type: ignore[no-any-return]
@@ -605,15 +725,12 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         fp = fingerprint("threads", tenant, flt)
         after = None
         if request.page_token:
-            pos = PageToken.decode(request.page_token, fp, kind=list)
-            try:
-                after = (datetime.fromisoformat(pos[0]), str(pos[1]))
-            except (ValueError, IndexError, TypeError) as exc:
-                raise InvalidArgument("page_token", "page_token is not one this server issued") from exc
+            after = _thread_position(PageToken.decode(request.page_token, fp, kind=list), self.limits)
         threads = await self.store.list_threads(tenant, limit + 1, after, flt)
         resp = pb.ListThreadsResponse()
+        used = 0
         for t in threads[:limit]:
-            info = resp.threads.add(
+            info = pb.ThreadInfo(
                 thread_id=t.thread_id,
                 checkpoint_count=t.checkpoint_count,
                 head_checkpoint_id=t.head_checkpoint_id,
@@ -622,8 +739,12 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                 head_next_nodes=t.head_next_nodes,
             )
             _set_time(info.updated_at, t.updated_at)
-        if len(threads) > limit:
-            last = threads[limit - 1]
+            used += info.ByteSize() + 8
+            if resp.threads and used > self.budgets.response_bytes:  # heads' metadata: up to 64 KiB each
+                break
+            resp.threads.append(info)
+        if len(threads) > len(resp.threads):
+            last = threads[len(resp.threads) - 1]
             resp.next_page_token = PageToken.encode([last.updated_at.isoformat(), last.thread_id], fp)
         return resp
 
@@ -665,6 +786,11 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             if not w.channel:
                 raise InvalidArgument("writes.channel", f"write idx {w.idx} has no channel; name the channel")
             total += len(w.value)
+            if not self.store.codec.encrypts and w.value.startswith(WRITE_MAGIC):
+                raise InvalidArgument(
+                    "writes.value", f"write idx {w.idx} begins with the tag of a sealed value, which this server "
+                    "(without --encryption-keys) cannot store unambiguously; prefix the value with another byte",
+                )
             writes.append(
                 StoredWrite(
                     task_id=task_id,
@@ -672,10 +798,12 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                     idx=w.idx,
                     channel=lim.text("writes.channel", w.channel),
                     value_type=lim.text("writes.value_type", w.value_type),
-                    value=w.value,
+                    value=self.store.codec.seal_write(w.value, tenant, (thread_id, namespace, checkpoint_id), task_id,
+                                                      w.idx),
                 )
             )
         lim.state(total)
+        self._may_store_plaintext()
         lease = self.run_lease_of(request)
         n = await self.fenced(tenant, lease, self.store.put_writes(
             WritesItem(tenant, thread_id, namespace, checkpoint_id, task_id, task_path, writes, request.replace, lease)

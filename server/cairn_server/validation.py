@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -15,6 +16,22 @@ from .config import Config
 from .errors import InvalidArgument, LimitExceeded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Characters no identifier may hold: Unicode categories Cc (C0 and C1 controls), Cf (format: bidi overrides such
+# as U+202E, zero-width characters such as U+200B) and Cs (lone surrogates, which no store can encode). They make
+# one id print like another, or not at all.
+_REJECTED_CATEGORIES = frozenset(("Cc", "Cf", "Cs"))
+
+
+def _invisible(value: str) -> tuple[int, str] | None:
+    """(position, character) of the first character of a rejected category in `value`, or None."""
+    if value.isascii():
+        found = _CONTROL.search(value)
+        return None if found is None else (found.start(), found.group())
+    category = unicodedata.category
+    for position, char in enumerate(value):
+        if category(char) in _REJECTED_CATEGORIES:
+            return position, char
+    return None
 
 
 class Limits:
@@ -31,12 +48,13 @@ class Limits:
             raise InvalidArgument(
                 field, f"{field} is {size} bytes long; the limit is {self.c.max_id_bytes} bytes (--max-id-bytes)"
             )
-        bad = _CONTROL.search(value)
-        if bad:
+        bad = _invisible(value)
+        if bad is not None:
+            position, char = bad
             raise InvalidArgument(
                 field,
-                f"{field} contains the control character U+{ord(bad.group()):04X} at position {bad.start()}; "
-                "ids must be printable text",
+                f"{field} contains U+{ord(char):04X} (Unicode category {unicodedata.category(char)}) at position "
+                f"{position}; ids must be printable text without control, format or surrogate characters",
             )
         return value
 

@@ -40,6 +40,7 @@ class CompiledGraph:
         name: str,
         recursion_limit: int,
         max_workers: int | None,
+        on_corrupt_head: str = "fail",
     ) -> None:
         if checkpointer is None:
             raise ValueError("compile() needs checkpointer=CheckpointClient(target) (or a target string)")
@@ -54,6 +55,7 @@ class CompiledGraph:
         self.namespace = namespace
         self.name = name
         self.recursion_limit = recursion_limit
+        self.on_corrupt_head = on_corrupt_head
         self._pool = ThreadPoolExecutor(max_workers=max_workers or 32, thread_name_prefix=f"cairn-{name}")
         self._runner = Runner(
             graph, name=name, interrupt_before=interrupt_before, interrupt_after=interrupt_after,
@@ -132,7 +134,9 @@ class CompiledGraph:
 
     def get_state(self, thread_id: str, checkpoint_id: str | None = None) -> StateSnapshot:
         """The thread's state at its head (or at `checkpoint_id`); an empty snapshot for a new thread."""
-        cp = Persister(self.client, thread_id, self.namespace).load(checkpoint_id)
+        cp = Persister(self.client, thread_id, self.namespace, on_corrupt_head=self.on_corrupt_head).load(
+            checkpoint_id
+        )
         return StateSnapshot.of(cp) if cp is not None else StateSnapshot.empty(thread_id)
 
     def get_state_history(
@@ -145,6 +149,8 @@ class CompiledGraph:
         page_size: int = 100,
     ) -> Iterator[StateSnapshot]:
         """Every checkpoint of the thread, newest first, fetched page by page (List)."""
+        if self.on_corrupt_head != "fail" and not before:  # a corrupt head is quarantined first
+            Persister(self.client, thread_id, self.namespace, on_corrupt_head=self.on_corrupt_head).load()
         for cp in self.client.iter_checkpoints(
             thread_id, limit=limit, namespace=self.namespace, before=before, metadata_filter=filter,
             page_size=page_size, include_state=True, include_writes=True,
@@ -191,6 +197,7 @@ class CompiledGraph:
         return Persister(
             self.client, thread_id, self.namespace,
             background=self.durability == "async", max_checkpoints=self.max_checkpoints,
+            on_corrupt_head=self.on_corrupt_head,
         )
 
     def _run(

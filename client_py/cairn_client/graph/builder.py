@@ -166,6 +166,7 @@ class StateGraph:
         name: str = "graph",
         recursion_limit: int = 100,
         max_workers: int | None = None,
+        on_corrupt_head: str = "fail",
     ) -> CompiledGraph:
         """A runnable app that checkpoints every step to Cairn.
 
@@ -177,7 +178,11 @@ class StateGraph:
         namespace: Cairn namespace of this graph's checkpoints ("" = root).
         name: stored in every checkpoint's metadata as "graph" (list_threads filters on it).
         recursion_limit: most steps one invoke may run.
+        on_corrupt_head: "fail" (default: a head that fails the server's integrity check is DataLoss) or
+            "resume_from_ancestor": quarantine it (the server keeps it aside) and resume from the newest
+            intact checkpoint beneath it (cairn_client.recovery).
         """
+        from ..recovery import check_policy
         from .app import CompiledGraph
 
         self.validate(interrupt_before, interrupt_after)
@@ -196,6 +201,7 @@ class StateGraph:
             name=name,
             recursion_limit=recursion_limit,
             max_workers=max_workers,
+            on_corrupt_head=check_policy(on_corrupt_head),
         )
 
     # -- topology used by the runtime --------------------------------------------------------------

@@ -13,8 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from .. import recovery
 from ..client import CheckpointClient
-from ..errors import Conflict, NotFound
+from ..errors import Conflict
 from ..ids import uuid7
 from ..types import Checkpoint, PendingWrite
 from . import state as st
@@ -36,8 +37,10 @@ class Persister:
         *,
         background: bool = False,
         max_checkpoints: int | None = None,
+        on_corrupt_head: str = recovery.FAIL,
     ) -> None:
         self.client = client
+        self.on_corrupt_head = recovery.check_policy(on_corrupt_head)
         self.thread_id = thread_id
         self.namespace = namespace
         self.max_checkpoints = max_checkpoints
@@ -52,13 +55,11 @@ class Persister:
     # -- reads (always synchronous) ----------------------------------------------------------------
 
     def load(self, checkpoint_id: str | None = None) -> Checkpoint | None:
-        """A checkpoint with its pending writes; the head when no id is given (None: empty thread)."""
-        try:
-            return self.client.load(self.thread_id, namespace=self.namespace, checkpoint_id=checkpoint_id)
-        except NotFound:
-            if checkpoint_id:
-                raise
-            return None
+        """A checkpoint with its pending writes; the head when no id is given (None: empty thread). A corrupt
+        head is DATA_LOSS, or with on_corrupt_head="resume_from_ancestor" quarantined (recovery.py)."""
+        if not checkpoint_id:
+            return recovery.load_head(self.client, self.thread_id, self.namespace, self.on_corrupt_head)
+        return self.client.load(self.thread_id, namespace=self.namespace, checkpoint_id=checkpoint_id)
 
     # -- writes ------------------------------------------------------------------------------------
 

@@ -45,6 +45,7 @@ class StoredCheckpoint:
     created_at: datetime | None = None
     row_id: int = 0
     stored_bytes: int = -1  # from the store when `state` was left out
+    state_omitted: bool = False  # a List left the state out to stay within its byte budget (ListQuery.max_bytes)
 
     @property
     def stored_size(self) -> int:
@@ -119,6 +120,7 @@ class ListQuery:
     include_state: bool
     include_writes: bool
     zstd_states: bool = False  # states go out as their stored zstd frames (a rendering choice, part of the key)
+    max_bytes: int = 0  # with include_state: rows past this many bytes of states come without them (0 = no limit)
 
 
 @dataclass(slots=True)
@@ -160,6 +162,25 @@ def _hashed_fields(state_type: str, metadata_json: str, parent: str, node_name: 
     return header.encode() + b"\x00"
 
 
+MAX_ROW_ID = (1 << 63) - 1  # the largest row id either cold store can hold (signed 64-bit)
+
+
+def listed_size(cp: StoredCheckpoint) -> int:
+    """An upper bound of what one checkpoint adds to a List response with its state (ids and fields included)."""
+    return cp.raw_size + len(cp.metadata_json) + sum(len(n) for n in cp.next_nodes) + 4096
+
+
+def within_budget(rows: list[StoredCheckpoint], max_bytes: int) -> int:
+    """How many of `rows` (in page order) a List may send with their states: the first always, then as many as
+    keep listed_size's total within max_bytes. Stores fetch states for these only."""
+    total = 0
+    for i, cp in enumerate(rows):
+        total += listed_size(cp)
+        if total > max_bytes and i > 0:
+            return i
+    return len(rows)
+
+
 class PageToken:
     """Opaque AIP-158 token: the last row seen, bound to the query that made it."""
 
@@ -176,6 +197,8 @@ class PageToken:
             row_id, fp = data["r"], data["q"]
             if not isinstance(row_id, kind) or isinstance(row_id, bool) or not isinstance(fp, str):
                 raise ValueError("bad fields")
+            if kind is int and not 0 < row_id <= MAX_ROW_ID:  # both stores keep row ids as signed 64-bit
+                raise ValueError("row id out of range")
         except (ValueError, KeyError, TypeError, UnicodeError) as exc:
             raise InvalidArgument(
                 "page_token", "page_token is not one this server issued; pass next_page_token unchanged or omit it"
@@ -237,7 +260,11 @@ class ColdStore(Protocol):
         (task_id, idx) holds another value and the item does not replace)."""
         ...
 
-    async def copy_thread(self, tenant: str, source: str, target: str) -> int: ...
+    async def copy_thread(self, tenant: str, source: str, target: str, reseal: Any = None) -> int:
+        """Copy a thread into an empty one; `reseal(namespace, checkpoint_id, codec, state)` (and, for a write's
+        value, `reseal(namespace, checkpoint_id, None, value, (task_id, idx))`) gives the bytes the copy
+        stores, in the same transaction (encrypted rows are bound to their thread)."""
+        ...
 
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int: ...
 
@@ -249,6 +276,23 @@ class ColdStore(Protocol):
 
     async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
         """Delete checkpoints created before cutoff, never a head; return (count, touched (tenant, thread))."""
+        ...
+
+    async def ping(self) -> None:
+        """Return once the store answers a trivial query; raise Unavailable when it cannot."""
+        ...
+
+    async def key_fingerprints(self, fingerprints: dict[str, bytes]) -> dict[str, bytes]:
+        """Record the given (key id -> fingerprint) not recorded yet; return every recorded one."""
+        ...
+
+    async def quarantine(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str,
+                         reason: str) -> bool:
+        """Move a checkpoint out of its thread into the quarantine table, kept; False if it does not exist."""
+        ...
+
+    async def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined checkpoints (ids, reason, time, sizes), newest first."""
         ...
 
     async def aclose(self) -> None: ...

@@ -22,11 +22,17 @@ class GroupCommit(Generic[Item, Outcome]):
         self, commit: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]], max_inflight: int = 8,
         max_batch: int = 128,
         on_batch: Callable[[int], None] | None = None,
+        size: Callable[[Item], int] | None = None,
+        max_batch_bytes: int = 0,
     ) -> None:
         self.commit = commit  # items -> one outcome or error per item, in order
         self.on_batch = on_batch  # told the size of every transaction it commits (metrics)
         self.max_inflight = max_inflight
         self.max_batch = max_batch
+        # With `size`, a batch also ends before the item that would take it past max_batch_bytes (the first item
+        # always goes): a transaction of many large states would run into the cold store's timeout.
+        self.size = size
+        self.max_batch_bytes = max_batch_bytes
         self._queue: list[tuple[Item, asyncio.Future[Outcome | Exception]]] = []
         self._inflight = 0
         self._drainers: set[asyncio.Task[None]] = set()  # the loop itself keeps only weak references to tasks
@@ -41,11 +47,23 @@ class GroupCommit(Generic[Item, Outcome]):
             task.add_done_callback(self._drainers.discard)
         return await future
 
+    def _batch_length(self) -> int:
+        """How many queued saves the next transaction takes."""
+        if self.size is None or not self.max_batch_bytes:
+            return self.max_batch
+        total = 0
+        for n, (item, _) in enumerate(self._queue[: self.max_batch]):
+            total += self.size(item)
+            if total > self.max_batch_bytes and n > 0:
+                return n
+        return self.max_batch
+
     async def _drain(self) -> None:
         try:
             while self._queue:
-                batch = self._queue[: self.max_batch]
-                del self._queue[: self.max_batch]
+                take = self._batch_length()
+                batch = self._queue[:take]
+                del self._queue[:take]
                 batch = [entry for entry in batch if not entry[1].cancelled()]
                 if not batch:
                     continue

@@ -1,4 +1,4 @@
-"""In-process hot cache (the embedded default): entries by key in an LRU, each with a TTL.
+"""In-process hot cache (the embedded default): entries by key in an LRU, each with a TTL, bounded by bytes.
 
 Same contract as the Redis cache (base.HotCache): entries carry their stamps, and the tiered store decides with
 the cold store's versions whether one may be served (freshness.py).
@@ -15,9 +15,11 @@ from .base import EntryKey
 class MemoryCache:
     name = "memory"
 
-    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600) -> None:
+    def __init__(self, max_entries: int = 10_000, ttl_seconds: float = 3600, max_bytes: int = 256 << 20) -> None:
         self.max_entries = max_entries
+        self.max_bytes = max_bytes  # entries are whole states: a count alone would let 10,000 large ones in
         self.ttl_seconds = ttl_seconds
+        self.held_bytes = 0
         self._entries: OrderedDict[EntryKey, tuple[float, bytes]] = OrderedDict()  # -> (monotonic expiry, entry)
 
     async def get_many(self, keys: list[EntryKey]) -> list[bytes | None]:
@@ -26,7 +28,7 @@ class MemoryCache:
         for key in keys:
             item = self._entries.get(key)
             if item is not None and item[0] < now:
-                del self._entries[key]
+                self._drop(key)
                 item = None
             if item is not None:
                 self._entries.move_to_end(key)
@@ -36,10 +38,16 @@ class MemoryCache:
     async def put_many(self, entries: list[tuple[EntryKey, bytes]]) -> None:
         expires = time.monotonic() + self.ttl_seconds
         for key, blob in entries:
+            if key in self._entries:
+                self._drop(key)
             self._entries[key] = (expires, blob)
-            self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+            self.held_bytes += len(blob)
+        while len(self._entries) > self.max_entries or (self.held_bytes > self.max_bytes and len(self._entries) > 1):
+            self._drop(next(iter(self._entries)))
+
+    def _drop(self, key: EntryKey) -> None:
+        self.held_bytes -= len(self._entries.pop(key)[1])
 
     async def aclose(self) -> None:
         self._entries.clear()
+        self.held_bytes = 0

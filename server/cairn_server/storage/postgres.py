@@ -37,6 +37,7 @@ from .base import (
     WritesItem,
     checkpoint_from_row,
     missing_checkpoint,
+    within_budget,
     outside_head_chains,
     write_conflict,
     write_from_row,
@@ -354,7 +355,24 @@ MIGRATIONS = [
     END
     $fn$;
     """,
+    # The fingerprint of each encryption key id a server was given (a server given another key under a known id
+    # refuses to start), and corrupt checkpoints moved aside by QuarantineCheckpoint (kept, never deleted).
+    """
+    CREATE TABLE cairn_keys (key_id text PRIMARY KEY, fingerprint bytea NOT NULL, created_at timestamptz NOT NULL);
+    CREATE TABLE cairn_quarantine (
+        quarantine_id bigserial PRIMARY KEY, quarantined_at timestamptz NOT NULL, reason text NOT NULL,
+        tenant text NOT NULL, thread_id text NOT NULL, namespace text NOT NULL, checkpoint_id text NOT NULL,
+        parent_checkpoint_id text NOT NULL, sequence bigint NOT NULL, created_at timestamptz NOT NULL,
+        state_type text NOT NULL, node_name text NOT NULL, next_nodes text[] NOT NULL, metadata jsonb NOT NULL,
+        codec smallint NOT NULL, raw_size integer NOT NULL, checksum bigint NOT NULL, content_hash bytea NOT NULL,
+        state bytea NOT NULL
+    );
+    """,
 ]
+_QUARANTINED = (
+    "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, state_type, node_name, "
+    "next_nodes, metadata, codec, raw_size, checksum, content_hash, state"
+)
 
 # The expression of the cairn_checkpoints_tenant_feed index; only a List across threads may name it.
 _TENANT_FEED = "(tenant || '')"
@@ -666,7 +684,7 @@ class PostgresColdStore:
         await self._clobbered(conn, tenant, [thread_id])
         return removed
 
-    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+    async def copy_thread(self, tenant: str, source: str, target: str, reseal: Any = None) -> int:
         async with self._conn() as conn, conn.transaction():
             # The lock every save to the target takes first: a save cannot slip in between the check and the copy.
             await self._lock_threads(conn, tenant, [target])
@@ -698,6 +716,27 @@ class PostgresColdStore:
                 "last_sequence = greatest(t.last_sequence, excluded.last_sequence), updated_at = excluded.updated_at",
                 tenant, source, target, timeout=self.timeout,
             )
+            if reseal is not None:
+                rows = await conn.fetch(
+                    "SELECT namespace, checkpoint_id, codec, state FROM cairn_checkpoints WHERE tenant=$1 AND "
+                    "thread_id=$2", tenant, target, timeout=self.timeout,
+                )
+                await conn.executemany(
+                    "UPDATE cairn_checkpoints SET state=$5 WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
+                    "AND checkpoint_id=$4",
+                    [(tenant, target, r[0], r[1], reseal(r[0], r[1], r[2], bytes(r[3]))) for r in rows],
+                    timeout=self.timeout,
+                )
+                writes = await conn.fetch(
+                    "SELECT namespace, checkpoint_id, task_id, idx, value FROM cairn_writes WHERE tenant=$1 AND "
+                    "thread_id=$2", tenant, target, timeout=self.timeout,
+                )
+                await conn.executemany(
+                    "UPDATE cairn_writes SET value=$7 WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 "
+                    "AND checkpoint_id=$4 AND task_id=$5 AND idx=$6",
+                    [(tenant, target, *w[:4], reseal(w[0], w[1], None, bytes(w[4]), (w[2], w[3]))) for w in writes],
+                    timeout=self.timeout,
+                )
             await self._clobbered(conn, tenant, [target])
             return int(status.split()[-1])
 
@@ -845,7 +884,8 @@ class PostgresColdStore:
             return await conn.fetchval(sql, *args, timeout=self.timeout)
 
     async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
-        cols = _COLS + (", state" if query.include_state else "")
+        budgeted = query.include_state and query.max_bytes > 0  # states fetched below, within the budget
+        cols = _COLS + (", state" if query.include_state and not budgeted else "")
         args: list[Any] = [query.tenant]
         if query.thread_id:
             args.append(query.thread_id)
@@ -865,8 +905,10 @@ class PostgresColdStore:
         args.append(query.limit)
         sql += f" ORDER BY row_id DESC LIMIT ${len(args)}"
         async with self._conn() as conn:
-            rows = [_row_to_checkpoint(r, query.include_state) for r in await conn.fetch(sql, *args,
-                                                                                          timeout=self.timeout)]
+            rows = [_row_to_checkpoint(r, query.include_state and not budgeted)
+                    for r in await conn.fetch(sql, *args, timeout=self.timeout)]
+            if budgeted:
+                await self._fetch_states_within(conn, query, rows)
             writes: list[StoredWrite] = []
             if query.include_writes and rows:
                 found = await conn.fetch(
@@ -875,13 +917,30 @@ class PostgresColdStore:
                     "AS k(thread_id, namespace, checkpoint_id) USING (thread_id, namespace, checkpoint_id) "
                     "WHERE w.tenant=$1 ORDER BY w.task_path, w.task_id, w.idx",
                     query.tenant,
-                    [r.thread_id for r in rows],
-                    [r.namespace for r in rows],
-                    [r.checkpoint_id for r in rows],
+                    [r.thread_id for r in rows if not r.state_omitted],
+                    [r.namespace for r in rows if not r.state_omitted],
+                    [r.checkpoint_id for r in rows if not r.state_omitted],
                     timeout=self.timeout,
                 )
                 writes = [write_from_row(w) for w in found]
             return rows, writes
+
+    async def _fetch_states_within(
+        self, conn: asyncpg.Connection, query: ListQuery, rows: list[StoredCheckpoint]
+    ) -> None:
+        """The states of the rows within the List's byte budget, in one query; the rest are marked omitted."""
+        kept = within_budget(rows, query.max_bytes)
+        found = dict(await conn.fetch(
+            f"SELECT row_id, state FROM cairn_checkpoints WHERE {_TENANT_FEED} = $1 AND row_id = ANY($2::int8[])",
+            query.tenant, [cp.row_id for cp in rows[:kept]], timeout=self.timeout,
+        ))
+        for i, cp in enumerate(rows):
+            state = found.get(cp.row_id) if i < kept else None
+            if state is None:  # past the budget, or deleted meanwhile: the page ends before it
+                for rest in rows[i:]:
+                    rest.state_omitted = True
+                return
+            cp.state = bytes(state)
 
     async def list_threads(
         self, tenant: str, limit: int, after: tuple[datetime, str] | None, metadata_filter_json: str | None
@@ -950,6 +1009,51 @@ class PostgresColdStore:
                     log.info("analyzed %s: Postgres had no statistics of them yet", ", ".join(never))
         except CairnError as exc:
             log.warning("could not analyze %s (autovacuum will): %s", ", ".join(tables), exc)
+
+    # -- operations: health probe, key registry, quarantine -------------------
+
+    async def ping(self) -> None:
+        async with self._conn() as conn:
+            await conn.fetchval("SELECT 1", timeout=self.timeout)
+
+    async def key_fingerprints(self, fingerprints: dict[str, bytes]) -> dict[str, bytes]:
+        """Record the fingerprints of key ids seen for the first time; return every recorded one."""
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO cairn_keys (key_id, fingerprint, created_at) SELECT k, f, now() "
+                "FROM unnest($1::text[], $2::bytea[]) AS n(k, f) ON CONFLICT DO NOTHING",
+                list(fingerprints), list(fingerprints.values()), timeout=self.timeout,
+            )
+            rows = await conn.fetch("SELECT key_id, fingerprint FROM cairn_keys", timeout=self.timeout)
+            return {r[0]: bytes(r[1]) for r in rows}
+
+    async def quarantine(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str,
+                         reason: str) -> bool:
+        """Move one checkpoint (its pending writes go with it) into cairn_quarantine; False if absent."""
+        async with self._conn() as conn, conn.transaction():
+            await self._lock_threads(conn, tenant, [thread_id])
+            where = "tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4"
+            moved = await conn.execute(
+                f"INSERT INTO cairn_quarantine (quarantined_at, reason, {_QUARANTINED}) "
+                f"SELECT now(), $5, {_QUARANTINED} FROM cairn_checkpoints WHERE {where}",
+                tenant, thread_id, namespace, checkpoint_id, reason, timeout=self.timeout,
+            )
+            await conn.execute(f"DELETE FROM cairn_checkpoints WHERE {where}", tenant, thread_id, namespace,
+                               checkpoint_id, timeout=self.timeout)
+            if moved == "INSERT 0 0":
+                return False
+            await self._clobbered(conn, tenant, [thread_id])
+            return True
+
+    async def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined checkpoints, without their states."""
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT quarantined_at, reason, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+                "raw_size, octet_length(state) AS stored_bytes FROM cairn_quarantine "
+                "ORDER BY quarantine_id DESC LIMIT $1", limit, timeout=self.timeout,
+            )
+            return [{**dict(r), "quarantined_at": r["quarantined_at"].isoformat()} for r in rows]
 
     async def aclose(self) -> None:
         for task in self._stats_checks:

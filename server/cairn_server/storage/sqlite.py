@@ -28,6 +28,7 @@ from .base import (
     WritesItem,
     checkpoint_from_row,
     missing_checkpoint,
+    within_budget,
     outside_head_chains,
     write_conflict,
     write_from_row,
@@ -90,8 +91,25 @@ MIGRATIONS = [
     CREATE TABLE cairn_version_counter (n INTEGER NOT NULL);
     INSERT INTO cairn_version_counter VALUES (0);
     """,
+    # The fingerprint of each encryption key id a server was given (a server given another key under a known id
+    # refuses to start), and corrupt checkpoints moved aside by QuarantineCheckpoint (kept, never deleted).
+    """
+    CREATE TABLE cairn_keys (key_id TEXT PRIMARY KEY, fingerprint BLOB NOT NULL, created_us INTEGER NOT NULL);
+    CREATE TABLE cairn_quarantine (
+        quarantine_id INTEGER PRIMARY KEY AUTOINCREMENT, quarantined_us INTEGER NOT NULL, reason TEXT NOT NULL,
+        tenant TEXT NOT NULL, thread_id TEXT NOT NULL, namespace TEXT NOT NULL, checkpoint_id TEXT NOT NULL,
+        parent_checkpoint_id TEXT NOT NULL, sequence INTEGER NOT NULL, created_us INTEGER NOT NULL,
+        state_type TEXT NOT NULL, node_name TEXT NOT NULL, next_nodes TEXT NOT NULL, metadata TEXT NOT NULL,
+        codec INTEGER NOT NULL, raw_size INTEGER NOT NULL, checksum INTEGER NOT NULL, content_hash BLOB NOT NULL,
+        state BLOB NOT NULL
+    );
+    """,
 ]
 
+_QUARANTINED = (
+    "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, state_type, node_name, "
+    "next_nodes, metadata, codec, raw_size, checksum, content_hash, state"
+)
 _COLS = (
     "row_id, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, "
     "state_type, node_name, next_nodes, metadata, codec, raw_size, checksum, content_hash, "
@@ -402,7 +420,7 @@ class SqliteColdStore:
 
         return await self._run(self._tx, work)
 
-    async def copy_thread(self, tenant: str, source: str, target: str) -> int:
+    async def copy_thread(self, tenant: str, source: str, target: str, reseal: Any = None) -> int:
         def work(db: sqlite3.Connection) -> int:
             if db.execute(
                 "SELECT 1 FROM cairn_checkpoints WHERE tenant=? AND thread_id=? LIMIT 1", (tenant, target)
@@ -431,6 +449,15 @@ class SqliteColdStore:
                 "last_sequence = max(last_sequence, excluded.last_sequence), updated_us = excluded.updated_us",
                 (target, _us_now(), tenant, source),
             )
+            if reseal is not None:
+                for r in db.execute("SELECT row_id, namespace, checkpoint_id, codec, state FROM cairn_checkpoints "
+                                    "WHERE tenant=? AND thread_id=?", (tenant, target)).fetchall():
+                    db.execute("UPDATE cairn_checkpoints SET state=? WHERE row_id=?",
+                               (reseal(r[1], r[2], r[3], bytes(r[4])), r[0]))
+                for w in db.execute("SELECT rowid, namespace, checkpoint_id, task_id, idx, value FROM cairn_writes "
+                                    "WHERE tenant=? AND thread_id=?", (tenant, target)).fetchall():
+                    db.execute("UPDATE cairn_writes SET value=? WHERE rowid=?",
+                               (reseal(w[1], w[2], None, bytes(w[5]), (w[3], w[4])), w[0]))
             self._bump(db, tenant, target, True)
             return n
 
@@ -602,7 +629,8 @@ class SqliteColdStore:
     async def list_checkpoints(self, query: ListQuery) -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
         def work() -> tuple[list[StoredCheckpoint], list[StoredWrite]]:
             db = self._conn
-            cols = _COLS + (", state" if query.include_state else "")
+            budgeted = query.include_state and query.max_bytes > 0  # states fetched below, within the budget
+            cols = _COLS + (", state" if query.include_state and not budgeted else "")
             sql = f"SELECT {cols} FROM cairn_checkpoints WHERE tenant=?"
             args: list[Any] = [query.tenant]
             if query.thread_id:
@@ -619,10 +647,22 @@ class SqliteColdStore:
                 sql += " AND " + _contains_sql("metadata", query.metadata_filter_json, args)
             sql += " ORDER BY row_id DESC LIMIT ?"
             args.append(query.limit)
-            cps = [_row_to_checkpoint(r, query.include_state) for r in db.execute(sql, args)]
+            cps = [_row_to_checkpoint(r, query.include_state and not budgeted) for r in db.execute(sql, args)]
+            if budgeted:
+                kept = within_budget(cps, query.max_bytes)
+                for cp in cps[:kept]:
+                    found = db.execute("SELECT state FROM cairn_checkpoints WHERE row_id=?", (cp.row_id,)).fetchone()
+                    if found is None:  # deleted meanwhile: the page ends before it
+                        cp.state_omitted = True
+                        break
+                    cp.state = bytes(found[0])
+                for cp in cps[kept:]:
+                    cp.state_omitted = True
             writes: list[StoredWrite] = []
             if query.include_writes:
                 for cp in cps:
+                    if cp.state_omitted:
+                        break
                     writes.extend(
                         write_from_row(w)
                         for w in db.execute(
@@ -681,6 +721,55 @@ class SqliteColdStore:
                     if len(out) >= limit:
                         break
             return out
+
+        return await self._run(work)
+
+    # -- operations: health probe, key registry, quarantine -------------------
+
+    async def ping(self) -> None:
+        await self._run(lambda: self._conn.execute("SELECT 1").fetchone())
+
+    async def key_fingerprints(self, fingerprints: dict[str, bytes]) -> dict[str, bytes]:
+        """Record the fingerprints of key ids seen for the first time; return every recorded one."""
+        def work(db: sqlite3.Connection) -> dict[str, bytes]:
+            db.executemany(
+                "INSERT INTO cairn_keys (key_id, fingerprint, created_us) VALUES (?,?,?) ON CONFLICT DO NOTHING",
+                [(kid, fp, _us_now()) for kid, fp in fingerprints.items()],
+            )
+            return {r[0]: bytes(r[1]) for r in db.execute("SELECT key_id, fingerprint FROM cairn_keys")}
+
+        return await self._run(self._tx, work)
+
+    async def quarantine(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str,
+                         reason: str) -> bool:
+        """Move one checkpoint (its pending writes go with it) into cairn_quarantine; False if absent."""
+        key = (tenant, thread_id, namespace, checkpoint_id)
+
+        def work(db: sqlite3.Connection) -> bool:
+            moved = db.execute(
+                f"INSERT INTO cairn_quarantine (quarantined_us, reason, {_QUARANTINED}) SELECT ?, ?, {_QUARANTINED} "
+                "FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?",
+                (_us_now(), reason, *key),
+            ).rowcount
+            db.execute(
+                "DELETE FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? AND checkpoint_id=?", key
+            )
+            if moved == 0:
+                return False
+            self._bump(db, tenant, thread_id, True)
+            return True
+
+        return await self._run(self._tx, work)
+
+    async def quarantined(self, limit: int) -> list[dict[str, Any]]:
+        """The newest quarantined checkpoints, without their states."""
+        def work() -> list[dict[str, Any]]:
+            rows = self._conn.execute(
+                "SELECT quarantined_us, reason, tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, "
+                "raw_size, length(state) AS stored_bytes FROM cairn_quarantine ORDER BY quarantine_id DESC LIMIT ?",
+                (limit,),
+            )
+            return [{**dict(r), "quarantined_at": _dt(r["quarantined_us"]).isoformat()} for r in rows]
 
         return await self._run(work)
 

@@ -40,6 +40,7 @@ from .entry import CorruptEntry, decode_entry, encode_entry
 from .freshness import ThreadVersion, VersionReads
 from .group_commit import GroupCommit
 from .near_cache import NearCache
+from .quarantine import integrity_failure
 
 __all__ = ["CacheUnavailable", "Loaded", "TieredStore"]
 
@@ -91,16 +92,19 @@ class TieredStore:
 
     def __init__(
         self, cold: ColdStore, cache: HotCache, codec: Codec, near: NearCache | None = None,
-        commit_concurrency: int = 1,
+        commit_concurrency: int = 1, commit_batch_bytes: int = 8 << 20,
     ) -> None:
         self.cold = cold
         self.cache = cache
         self.near = near
         self.codec = codec
         self.stats: Counter[str] = Counter()
+        self.holds_encrypted = False  # the cold store has seen encryption keys (keys.py)
+        self.refuse_plaintext = False  # ... and this server has none: saves are refused
         self.on_batch: Callable[[int], None] | None = None  # set by metrics: saves per cold transaction
         self._group = GroupCommit(
-            self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch
+            self._commit, max_inflight=min(commit_concurrency, cold.max_inflight), on_batch=self._observe_batch,
+            size=lambda item: item.checkpoint.stored_size, max_batch_bytes=commit_batch_bytes,
         )
         self._writes_group = GroupCommit(self._commit_writes, max_inflight=min(commit_concurrency, cold.max_inflight))
         self.versions = VersionReads(cold.versions, max_inflight=max(1, cold.max_inflight // 2))
@@ -229,8 +233,15 @@ class TieredStore:
         return outcomes  # type: ignore[return-value]
 
     async def delete(self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str) -> bool:
-        """Delete one checkpoint and its writes; whether it existed."""
-        deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
+        """Delete one checkpoint; one that fails its integrity check is moved into quarantine (quarantine.py)."""
+        reason = await integrity_failure(self.cold, self.codec, tenant, thread_id, namespace, checkpoint_id)
+        if reason is None:
+            deleted = await self.cold.delete(tenant, thread_id, namespace, checkpoint_id)
+        else:
+            deleted = await self.cold.quarantine(tenant, thread_id, namespace, checkpoint_id, reason)
+            self.stats["quarantined"] += 1
+            log.warning("checkpoint %r of thread %r quarantined instead of deleted: %s", checkpoint_id, thread_id,
+                        reason)
         self._forget((tenant, thread_id))
         return deleted
 
@@ -241,8 +252,9 @@ class TieredStore:
         return n
 
     async def copy_thread(self, tenant: str, source: str, target: str) -> int:
-        """Copy a thread into an empty one (TargetNotEmpty otherwise); how many checkpoints were copied."""
-        n = await self.cold.copy_thread(tenant, source, target)
+        """Copy a thread into an empty one (TargetNotEmpty otherwise); how many checkpoints were copied. Encrypted
+        rows are bound to their thread: the copies are sealed again for the target, in the copy's transaction."""
+        n = await self.cold.copy_thread(tenant, source, target, self._resealer(tenant, source, target))
         self._forget((tenant, target))
         return n
 
@@ -356,7 +368,8 @@ class TieredStore:
             if not current.serves(stamp):
                 self.stats["cache_refused"] += 1
                 return None
-            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry", cp.tenant)
+            state = self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, "cache entry", cp.tenant,
+                                      (cp.thread_id, cp.namespace, cp.checkpoint_id))
         except (CorruptEntry, DataLoss) as exc:
             self.stats["cache_corrupt"] += 1
             log.warning("corrupt cache entry for thread %r ignored: %s", key[1], exc)
@@ -396,10 +409,28 @@ class TieredStore:
             self.codec.add_dictionaries(await self.cold.dictionaries())
             return fn(*args)
 
+    def _resealer(self, tenant: str, source: str, target: str) -> Any:
+        """What CopyThread applies to each copied state and write value, or None when nothing needs it. Without
+        keys, a sealed row cannot be sealed again: its copy fails as DATA_LOSS rather than land unreadable."""
+        if not self.codec.encrypts and not self.holds_encrypted:
+            return None
+        codec = self.codec
+
+        def reseal(namespace: str, checkpoint_id: str, row_codec: int | None, data: bytes,
+                   slot: tuple[str, int] | None = None) -> bytes:
+            if slot is None:
+                return codec.reseal(row_codec or 0, data, tenant, (source, namespace, checkpoint_id),
+                                    (target, namespace, checkpoint_id))
+            value = codec.open_write(data, tenant, (source, namespace, checkpoint_id), *slot)
+            return codec.seal_write(value, tenant, (target, namespace, checkpoint_id), *slot)
+
+        return reseal
+
     def decode_state(self, cp: StoredCheckpoint) -> bytes:
         """The raw state of a cold row; DataLoss if it fails its checksum."""
         where = f"checkpoint {cp.checkpoint_id!r} of thread {cp.thread_id!r} in the {self.cold.name} store"
-        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant)
+        return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant,
+                                 (cp.thread_id, cp.namespace, cp.checkpoint_id))
 
     async def aclose(self) -> None:
         await self.cache.aclose()
