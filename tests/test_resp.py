@@ -74,3 +74,37 @@ async def test_a_lost_or_silent_redis_fails_its_callers_then_reconnects() -> Non
             assert await redis.call("PING") == b"PONG"
         finally:
             await redis.aclose()
+
+
+async def test_a_stalled_pipeline_fails_its_caller_once_and_leaves_no_unretrieved_failures() -> None:
+    """All replies of a write fail when Redis stops answering; the caller gets one CacheUnavailable, and no future
+    is left failed unawaited (each used to be logged as "Future exception was never retrieved")."""
+    import gc
+
+    unretrieved: list[str] = []
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
+    try:
+        with RedisServer() as server:
+            redis = Multiplexed(server.url, timeout_seconds=0.3)
+            await redis.call("PING")
+            server.pause()
+
+            async def stalled() -> str:
+                try:
+                    await redis.execute([("GET", f"k{i}") for i in range(50)])
+                except CacheUnavailable as exc:  # kept as text: a traceback would keep the futures alive
+                    return str(exc)
+                return "answered"
+
+            try:
+                assert "has not answered" in await stalled()
+            finally:
+                server.resume()
+                await redis.aclose()
+        gc.collect()
+        await asyncio.sleep(0)
+        assert unretrieved == []
+    finally:
+        loop.set_exception_handler(previous)

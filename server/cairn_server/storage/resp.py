@@ -127,7 +127,13 @@ class Multiplexed:
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Several commands in one write; their replies in order, an error reply as a ReplyError in its place."""
         protocol = await self._connected()
-        return [await future for future in protocol.send(commands)]
+        # Every reply's future is awaited, also after one failed: a dropped connection fails them all, and an
+        # unawaited failed future is logged as "exception was never retrieved", once per command.
+        replies = await asyncio.gather(*protocol.send(commands), return_exceptions=True)
+        failed = next((r for r in replies if isinstance(r, BaseException) and not isinstance(r, ReplyError)), None)
+        if failed is not None:
+            raise failed
+        return replies
 
     async def _connected(self) -> _Protocol:
         protocol = self._protocol
