@@ -26,10 +26,10 @@ var ErrNotInRun = errors.New("langgraphgo: Activity can only be called inside a 
 // name must be unique among the node's activities within the run (a node run
 // several times in one run, in a loop, puts the iteration in name).
 //
-// Limits: an activity called before the run's first checkpoint (in the
-// graph's first step) has nowhere to be recorded and runs again after a
-// crash; a crash between fn returning and the record being stored runs fn
-// again (at least once; exactly once when recorded). A run that must stop
+// An activity called before the run's first checkpoint (in the graph's first
+// step) is recorded on that checkpoint when it is saved: a crash before then
+// runs it again. A crash between fn returning and the record being stored runs
+// fn again (at least once; exactly once when recorded). A run that must stop
 // (cancelled, timed out, or taken over) gets its stop error before fn is called.
 func Activity[T any](ctx context.Context, node, name string, fn func(context.Context) (T, error)) (T, error) {
 	var zero T
@@ -91,16 +91,51 @@ func (s *runScope) record(ctx context.Context, key string) ([]byte, bool, error)
 }
 
 // store records the activity key's result on the run's latest checkpoint,
-// under the run's lease; with no checkpoint yet it records nothing.
+// under the run's lease; with no checkpoint yet it keeps it for the first one
+// (flush).
 func (s *runScope) store(ctx context.Context, key string, raw []byte) error {
 	if err := s.stopped(); err != nil {
 		return err
 	}
-	head := s.headID()
-	if head == "" {
+	s.actMu.Lock()
+	if s.headID() == "" {
+		s.records[key] = raw
+		s.unflushed = append(s.unflushed, key)
+		s.actMu.Unlock()
 		return nil
 	}
-	_, err := s.client.PutWrites(ctx, cairn.Ref{ThreadID: s.threadID, Namespace: s.namespace, ID: head}, cairn.TaskWrites{
+	s.actMu.Unlock()
+	if err := s.put(ctx, s.headID(), key, raw); err != nil {
+		return err
+	}
+	s.actMu.Lock()
+	s.records[key] = raw
+	s.actMu.Unlock()
+	return nil
+}
+
+// flush records the activities of the run's first step on its first
+// checkpoint, id, just saved.
+func (s *runScope) flush(ctx context.Context, id string) error {
+	s.actMu.Lock()
+	keys := s.unflushed
+	s.unflushed = nil
+	raws := make([][]byte, len(keys))
+	for i, key := range keys {
+		raws[i] = s.records[key]
+	}
+	s.actMu.Unlock()
+	for i, key := range keys {
+		if err := s.put(ctx, id, key, raws[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// put stores one activity record on checkpoint id under the run's lease.
+func (s *runScope) put(ctx context.Context, id, key string, raw []byte) error {
+	_, err := s.client.PutWrites(ctx, cairn.Ref{ThreadID: s.threadID, Namespace: s.namespace, ID: id}, cairn.TaskWrites{
 		TaskID:   key,
 		Writes:   []cairn.Write{{Idx: 0, Channel: ActivityChannel, ValueType: "json", Value: raw}},
 		RunLease: s.currentLease(),
@@ -111,9 +146,6 @@ func (s *runScope) store(ctx context.Context, key string, raw []byte) error {
 		}
 		return fmt.Errorf("langgraphgo: record activity %s: %w", key, err)
 	}
-	s.actMu.Lock()
-	s.records[key] = raw
-	s.actMu.Unlock()
 	return nil
 }
 

@@ -104,7 +104,7 @@ func TestNodeTimeoutFailsAttemptAndRetries(t *testing.T) {
 		}
 		return nil
 	}}}
-	w := langgraphgo.NewWorker(c, q, p.build(t, c), langgraphgo.WorkerOptions{NodeTimeout: 300 * time.Millisecond, Lease: 5 * time.Second, Wait: 5 * time.Second})
+	w := langgraphgo.NewWorker(c, q, p.build(t, c), langgraphgo.WorkerOptions{NodeTimeout: time.Second, Lease: 5 * time.Second, Wait: 5 * time.Second})
 	started, err := c.StartRun(ctx, cairn.RunSpec{ThreadID: "lgg-run-" + uuid.NewString(), Queue: q, Input: []byte(`{"topic":"t"}`),
 		Retry: &cairn.RetryPolicy{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond}})
 	if err != nil {
@@ -123,7 +123,7 @@ func TestNodeTimeoutFailsAttemptAndRetries(t *testing.T) {
 		}
 	}
 	if run.RunID != started.RunID || run.Status != cairn.RunCompleted || run.AttemptCount != 2 || p.count("publish") != 1 {
-		t.Fatalf("run %+v; ran %v", run, p.ran)
+		t.Fatalf("run %+v (%+v); ran %v", run, run.Error, p.ran)
 	}
 	attemptsOf, err := c.GetRun(ctx, started.RunID)
 	if err != nil {
@@ -132,5 +132,53 @@ func TestNodeTimeoutFailsAttemptAndRetries(t *testing.T) {
 	if len(attemptsOf.Attempts) != 2 || attemptsOf.Attempts[0].Error == nil ||
 		attemptsOf.Attempts[0].Error.Type != "*langgraphgo.NodeTimeoutError" || !attemptsOf.Attempts[0].Error.Retryable {
 		t.Fatalf("attempts %+v", attemptsOf.Attempts)
+	}
+}
+
+// An activity of the graph's first step (before the run has a checkpoint) is
+// recorded on the first checkpoint: the first worker goes away inside review,
+// the second re-runs draft (LangGraphGo resumes from draft's checkpoint) and
+// gets the recorded result.
+func TestActivityOfTheFirstStepIsRecordedOnTheFirstCheckpoint(t *testing.T) {
+	c := dial(t)
+	q := "lgg-" + uuid.NewString()
+	var calls atomic.Int32
+	draft := func(ctx context.Context) error {
+		n, err := langgraphgo.Activity(ctx, "draft", "reserve", func(context.Context) (int32, error) { return calls.Add(1), nil })
+		if err == nil && n != 1 {
+			err = errors.New("draft got a result other than the first call's")
+		}
+		return err
+	}
+	entered := make(chan struct{})
+	p1 := &pipeline{hooks: map[string]func(context.Context) error{"draft": draft, "review": func(ctx context.Context) error {
+		close(entered)
+		<-ctx.Done()
+		return ctx.Err()
+	}}}
+	first := langgraphgo.NewWorker(c, q, p1.build(t, c), langgraphgo.WorkerOptions{WorkerID: "first", Lease: time.Second, Wait: 5 * time.Second})
+	started := startRun(t, c, q, `{"topic":"first step"}`)
+	ctx1, stop := context.WithCancel(context.Background())
+	go func() {
+		<-entered
+		stop()
+	}()
+	if run, err := first.RunOnce(ctx1); !errors.Is(err, context.Canceled) || run != nil {
+		t.Fatalf("first worker: %v, %v", run, err)
+	}
+	p2 := &pipeline{hooks: map[string]func(context.Context) error{"draft": draft}}
+	second := langgraphgo.NewWorker(c, q, p2.build(t, c), langgraphgo.WorkerOptions{WorkerID: "second", Lease: 5 * time.Second, Wait: 5 * time.Second})
+	var run *cairn.Run
+	for deadline := time.Now().Add(15 * time.Second); run == nil && time.Now().Before(deadline); {
+		var err error
+		if run, err = second.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if run == nil || run.RunID != started.RunID || run.Status != cairn.RunCompleted {
+		t.Fatalf("recovered run %+v", run)
+	}
+	if p2.count("draft") != 1 || calls.Load() != 1 {
+		t.Fatalf("the second worker ran %v; the activity ran %d times; want draft re-run, the activity once", p2.ran, calls.Load())
 	}
 }

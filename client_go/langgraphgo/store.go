@@ -208,6 +208,9 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 	}
 	if scope != nil {
 		scope.saved(cp.ID)
+		if err := scope.flush(ctx, cp.ID); err != nil {
+			return fmt.Errorf("langgraphgo: save %s: %w", cp.ID, err)
+		}
 	}
 	s.threads.put(cp.ID, thread)
 	return nil

@@ -343,6 +343,7 @@ type runScope struct {
 	namespace string
 	actMu     sync.Mutex
 	records   map[string][]byte // activity key -> recorded JSON result; nil until read
+	unflushed []string          // activities of the first step, recorded on the first checkpoint
 }
 
 type scopeKey struct{}

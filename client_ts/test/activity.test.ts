@@ -94,7 +94,7 @@ it("a step past nodeTimeoutMs fails the attempt with a retryable NodeTimeout; th
       await new Promise<void>((_, reject) => config.signal?.addEventListener("abort", () => reject(config.signal!.reason), { once: true }));
     },
   });
-  const worker = new Worker(queue, graph, { nodeTimeoutMs: 300, waitMs: 5000 });
+  const worker = new Worker(queue, graph, { nodeTimeoutMs: 1000, waitMs: 5000 });
   const started = await client.startRun(newThread("ts-act-timeout"), { log: ["start"] }, { queue, retry: { maxAttempts: 2, initialBackoffMs: 10 } });
   let run = await worker.runOnce();
   expect(run).toMatchObject({ runId: started.runId, status: "PENDING", failedAttemptCount: 1 });
@@ -104,5 +104,5 @@ it("a step past nodeTimeoutMs fails the attempt with a retryable NodeTimeout; th
   expect(decodeJson(run!.output)).toMatchObject({ log: ["start", "draft", "review", "publish"] });
   const { attempts: tried } = await client.getRun(started.runId);
   expect(tried[0]).toMatchObject({ status: "FAILED", error: { type: "NodeTimeout", retryable: true } });
-  expect(tried[0]!.error!.message).toContain("300 ms");
+  expect(tried[0]!.error!.message).toContain("1000 ms");
 });
