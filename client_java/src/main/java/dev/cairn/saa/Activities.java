@@ -41,8 +41,8 @@ public final class Activities {
   /**
    * Runs {@code fn} once for node {@code node} of the config's run and returns its result, read back as
    * {@code type} from its JSON record. {@code name} must be unique within the node. A crash between {@code fn}
-   * returning and the record being stored runs {@code fn} again (at least once; exactly once when recorded); an
-   * activity before the run's first checkpoint has nowhere to be recorded and is not. Throws
+   * returning and the record being stored runs {@code fn} again (at least once; exactly once when recorded). (Spring
+   * AI Alibaba saves a checkpoint before the first node, so every node has one to record on.) Throws
    * {@link RunStoppedException} when the run must stop.
    *
    * @throws IllegalStateException outside a node of a Worker's run
