@@ -184,7 +184,7 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 	// Inside a Worker's run the save is fenced by the run's lease (see Worker).
 	scope := scopeOf(ctx)
 	if scope != nil {
-		if err := scope.stopped(); err != nil {
+		if err := scope.blocked(); err != nil {
 			return fmt.Errorf("langgraphgo: save %s: the run must stop: %w", cp.ID, err)
 		}
 		md["run_id"] = scope.runID
@@ -208,6 +208,9 @@ func (s *Store) Save(ctx context.Context, cp *store.Checkpoint) error {
 	}
 	if scope != nil {
 		scope.saved(cp.ID)
+		if err := scope.flush(ctx, cp.ID); err != nil {
+			return fmt.Errorf("langgraphgo: save %s: %w", cp.ID, err)
+		}
 	}
 	s.threads.put(cp.ID, thread)
 	return nil

@@ -38,6 +38,12 @@ type WorkerOptions struct {
 	// Retryable says which node errors make FailRun retryable (default
 	// DefaultRetryable); the run's RetryPolicy decides the retry.
 	Retryable func(error) bool
+	// NodeTimeout limits each step (its nodes run at once; 0: no limit). A
+	// step that runs longer ends the attempt with a *NodeTimeoutError, which
+	// DefaultRetryable retries: the graph's context is cancelled with it as
+	// cause and nothing more is saved; a node that ignores its context ends
+	// the attempt when it returns.
+	NodeTimeout time.Duration
 }
 
 // Worker executes durable runs of one LangGraphGo graph, taken from a Cairn
@@ -141,14 +147,21 @@ func (w *Worker[S]) RunOnce(ctx context.Context) (*cairn.Run, error) {
 func (w *Worker[S]) Execute(ctx context.Context, claim *cairn.Claim) (*cairn.Run, error) {
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	scope := &runScope{lease: claim.Lease, runID: claim.Run.RunID, cancel: cancel}
+	scope := &runScope{lease: claim.Lease, runID: claim.Run.RunID, cancel: cancel, client: w.client, threadID: claim.Run.ThreadID}
 	beatsDone := make(chan struct{})
 	var beats sync.WaitGroup
 	beats.Go(func() { w.heartbeat(runCtx, scope, beatsDone) })
+	if w.opts.NodeTimeout > 0 {
+		scope.steps = make(chan struct{}, 1)
+		beats.Go(func() { w.watchSteps(runCtx, scope, beatsDone) })
+	}
 	defer beats.Wait()
 	defer close(beatsDone)
 
 	out, err := w.invoke(withScope(runCtx, scope), claim)
+	if timeout := scope.finish(); timeout != nil && scope.stopped() == nil {
+		out, err = nil, timeout
+	}
 	if stop := scope.stopped(); stop != nil {
 		slog.Info("cairn worker: run stopped", "worker", w.opts.WorkerID, "run", claim.Run.RunID, "reason", stop)
 		run, err := w.client.GetRun(context.WithoutCancel(ctx), claim.Run.RunID)
@@ -229,6 +242,7 @@ func (w *Worker[S]) input(ctx context.Context, run *cairn.Run, cfg *graph.Config
 		return zero, err
 	}
 	if head != nil && head.Metadata["run_id"] == run.RunID {
+		scopeOf(ctx).saved(head.ID) // where this attempt's activities are recorded until its first save
 		if w.graph.GetGraph().Schema != nil {
 			return zero, nil
 		}
@@ -260,6 +274,26 @@ func (w *Worker[S]) input(ctx context.Context, run *cairn.Run, cfg *graph.Config
 		return zero, fmt.Errorf("langgraphgo: input of run %s: %w", run.RunID, err)
 	}
 	return s, nil
+}
+
+// watchSteps ends the attempt with a NodeTimeoutError when a step runs longer
+// than WorkerOptions.NodeTimeout; stepGuard reports each step's end.
+func (w *Worker[S]) watchSteps(ctx context.Context, scope *runScope, done <-chan struct{}) {
+	t := time.NewTimer(w.opts.NodeTimeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-scope.steps:
+			t.Reset(w.opts.NodeTimeout)
+		case <-t.C:
+			scope.timeout(&NodeTimeoutError{Timeout: w.opts.NodeTimeout})
+			return
+		}
+	}
 }
 
 func (w *Worker[S]) heartbeat(ctx context.Context, scope *runScope, done <-chan struct{}) {
@@ -294,10 +328,22 @@ type runScope struct {
 	runID  string
 	cancel context.CancelCauseFunc
 
-	mu    sync.Mutex
-	lease *cairn.RunLease
-	head  string // last checkpoint the run saved
-	err   error  // why the run must stop
+	mu       sync.Mutex
+	lease    *cairn.RunLease
+	head     string // last checkpoint the run saved
+	err      error  // why the run must stop
+	timedOut error  // the step that ran past WorkerOptions.NodeTimeout
+	finished bool   // the graph returned: too late for a node timeout
+
+	steps chan struct{} // a step ended (with WorkerOptions.NodeTimeout)
+
+	// Activity records (see Activity).
+	client    *cairn.Client
+	threadID  string
+	namespace string
+	actMu     sync.Mutex
+	records   map[string][]byte // activity key -> recorded JSON result; nil until read
+	unflushed []string          // activities of the first step, recorded on the first checkpoint
 }
 
 type scopeKey struct{}
@@ -345,6 +391,37 @@ func (s *runScope) stop(err error) {
 	s.cancel(err)
 }
 
+// timeout ends the attempt with err, unless the graph already returned.
+func (s *runScope) timeout(err error) {
+	s.mu.Lock()
+	if s.finished {
+		s.mu.Unlock()
+		return
+	}
+	s.timedOut = err
+	s.mu.Unlock()
+	s.cancel(err)
+}
+
+// finish marks the graph returned and says whether a node timeout ended it.
+func (s *runScope) finish() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.finished = true
+	return s.timedOut
+}
+
+// blocked says why nothing more may be saved for the run: it must stop, or
+// its step timed out.
+func (s *runScope) blocked() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return s.timedOut
+}
+
 func (s *runScope) stopped() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -364,7 +441,11 @@ type stepGuard struct {
 }
 
 func (g *stepGuard) OnGraphStep(context.Context, string, any) {
-	if g.scope.stopped() != nil {
+	if g.scope.blocked() != nil {
 		panic(stopSignal{})
+	}
+	select {
+	case g.scope.steps <- struct{}{}:
+	default: // no NodeTimeout (nil channel), or the watcher has a step end to read already
 	}
 }

@@ -374,3 +374,4 @@ function contains(doc: unknown, pattern: unknown): boolean {
 }
 
 export { Worker, type DurableGraph, type WorkerOptions, defaultRetryable } from "./worker.js";
+export { ACTIVITY, activity, NodeTimeout } from "./activity.js";

@@ -10,8 +10,12 @@ export const RUN_SCOPE_KEY = "__cairn_run";
 export class RunScope {
   /** Why the run must stop (a RunStoppedError, or the cancellation of the worker); undefined while it may go on. */
   reason: unknown;
-  /** Aborted when the run must stop: the graph's invoke signal. */
+  /** Aborted when the run must stop or its step timed out: the graph's invoke signal. */
   readonly controller = new AbortController();
+  /** The step that ran past the worker's nodeTimeoutMs (a NodeTimeout); undefined while none did. */
+  timedOut: Error | undefined;
+  /** Activity records read or written in this attempt: checkpoint id -> activity key -> result (see activity()). */
+  readonly activities = new Map<string, Map<string, unknown>>();
 
   constructor(
     readonly runId: string,
@@ -27,6 +31,13 @@ export class RunScope {
     if (this.reason !== undefined) return;
     this.reason = reason;
     this.controller.abort(reason);
+  }
+
+  /** Ends the attempt: the step ran too long. Not a stop (the attempt fails and may be retried). */
+  timeout(error: Error): void {
+    if (this.reason !== undefined || this.timedOut !== undefined) return;
+    this.timedOut = error;
+    this.controller.abort(error);
   }
 }
 

@@ -19,6 +19,7 @@
 import { hostname } from "node:os";
 import type { RunnableConfig } from "@langchain/core/runnables";
 import type { CairnClient } from "./client.js";
+import { NodeTimeout } from "./activity.js";
 import { CairnError, RunStoppedError } from "./errors.js";
 import { RUN_SCOPE_KEY, RunScope } from "./run-scope.js";
 import { type Claim, decodeJson, type Run } from "./runs.js";
@@ -50,6 +51,12 @@ export interface WorkerOptions {
   heartbeatMs?: number;
   /** Long-poll of each claim. Default 10000. */
   waitMs?: number;
+  /**
+   * Limit of each step (its nodes run at once); default none. A longer step fails the attempt with a
+   * {@link NodeTimeout} (retryable by default, so the run's RetryPolicy retries it): the invoke's signal is aborted
+   * with it, which LangGraph and nodes that pass `config.signal` on honour at once.
+   */
+  nodeTimeoutMs?: number;
   /** Which node errors make failRun retryable (the run's RetryPolicy decides the retry). Default {@link defaultRetryable}. */
   retryable?: (err: unknown) => boolean;
 }
@@ -60,7 +67,7 @@ const SYSTEM_ERRORS = new Set(["ECONNRESET", "ECONNREFUSED", "ETIMEDOUT", "EPIPE
 export function defaultRetryable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
   const code = (err as { code?: unknown }).code;
-  return err.name === "TimeoutError" || (typeof code === "string" && SYSTEM_ERRORS.has(code));
+  return err instanceof NodeTimeout || err.name === "TimeoutError" || (typeof code === "string" && SYSTEM_ERRORS.has(code));
 }
 
 export class Worker {
@@ -74,6 +81,7 @@ export class Worker {
   private readonly heartbeatMs: number;
   private readonly waitMs: number;
   private readonly retryable: (err: unknown) => boolean;
+  private readonly nodeTimeoutMs: number | undefined;
   private stopping = false;
 
   constructor(queue: string, graph: DurableGraph, options: WorkerOptions = {}) {
@@ -87,6 +95,7 @@ export class Worker {
     this.heartbeatMs = options.heartbeatMs ?? this.leaseMs / 3;
     this.waitMs = options.waitMs ?? 10_000;
     this.retryable = options.retryable ?? defaultRetryable;
+    this.nodeTimeoutMs = options.nodeTimeoutMs;
   }
 
   /** Take no new run after the current one (`run` resolves). */
@@ -134,9 +143,15 @@ export class Worker {
       configurable: { thread_id: run.threadId, [RUN_SCOPE_KEY]: scope },
       signal: scope.controller.signal,
     };
+    const watch = this.watchSteps(scope, config);
     try {
-      await this.graph.invoke(await this.input(run), config);
+      try {
+        await this.graph.invoke(await this.input(run), config);
+      } finally {
+        watch.stop();
+      }
       if (scope.stopped) return this.stopped(run, scope);
+      if (scope.timedOut) throw scope.timedOut;
       const state = await this.graph.getState({ configurable: { thread_id: run.threadId } });
       const checkpointId = String(state.config.configurable?.checkpoint_id ?? "");
       const interrupts = state.tasks.flatMap((t) => t.interrupts.map((i) => ({ node: t.name, id: i.id, value: i.value })));
@@ -145,6 +160,7 @@ export class Worker {
     } catch (err) {
       if (err instanceof RunStoppedError) scope.stop(err);
       if (scope.stopped) return this.stopped(run, scope);
+      if (scope.timedOut) err = scope.timedOut; // whatever the aborted step threw on its way out
       try {
         const error = err instanceof Error ? err : new Error(String(err));
         return await this.client.failRun(claim.lease, error, { retryable: this.retryable(err) });
@@ -172,6 +188,29 @@ export class Worker {
       return new Command({ resume: spec.resume, update: spec.update as Record<string, unknown> | undefined });
     }
     return value ?? null;
+  }
+
+  /**
+   * With nodeTimeoutMs, times each step of the invoke, from the start of its first node (LangGraph's callbacks
+   * carry the step number) to the start of the next step's, and times the attempt out past the limit.
+   */
+  private watchSteps(scope: RunScope, config: RunnableConfig): { stop: () => void } {
+    const limit = this.nodeTimeoutMs;
+    if (limit === undefined) return { stop: () => {} };
+    let step = -Infinity;
+    let timer = setTimeout(() => scope.timeout(new NodeTimeout(limit)), limit);
+    config.callbacks = [
+      {
+        handleChainStart: (_chain, _inputs, _runId, _parent, _tags, metadata) => {
+          const n = metadata?.langgraph_step;
+          if (typeof n !== "number" || n <= step) return;
+          step = n;
+          clearTimeout(timer);
+          timer = setTimeout(() => scope.timeout(new NodeTimeout(limit)), limit);
+        },
+      },
+    ];
+    return { stop: () => clearTimeout(timer) };
   }
 
   /** Heartbeats every heartbeatMs until stopped; a refusal stops the run. */

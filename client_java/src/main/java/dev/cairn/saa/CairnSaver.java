@@ -136,6 +136,7 @@ public final class CairnSaver implements BaseCheckpointSaver {
     RunScope scope = RunScope.of(config);
     if (scope != null) {
       scope.check();
+      scope.checkTimeout();
     }
     try {
       if (config.checkPointId().isPresent()) {
@@ -148,6 +149,9 @@ public final class CairnSaver implements BaseCheckpointSaver {
         scope.stop(e);
       }
       throw e;
+    }
+    if (scope != null) {
+      scope.saved(checkpoint.getId());
     }
     if (numRetained > 0) {
       client.pruneKeepLatest(List.of(thread), numRetained);

@@ -28,6 +28,9 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
@@ -74,6 +77,7 @@ public final class Worker {
   private final Duration heartbeat;
   private final Duration waitTime;
   private final Predicate<Throwable> retryable;
+  private final Duration nodeTimeout;
   private volatile boolean stopping;
   private volatile String lastStopReason = "";
 
@@ -86,6 +90,7 @@ public final class Worker {
     this.heartbeat = b.heartbeat != null ? b.heartbeat : b.lease.dividedBy(3);
     this.waitTime = b.waitTime;
     this.retryable = b.retryable;
+    this.nodeTimeout = b.nodeTimeout;
   }
 
   /** A builder for a worker taking runs from {@code queue} for {@code graph}, reporting through {@code client}. */
@@ -146,7 +151,7 @@ public final class Worker {
   /** Executes a claimed run to its end, or until it must stop; returns the run as the server has it. */
   public Run execute(ClaimRunResponse claim) {
     Run run = claim.getRun();
-    RunScope scope = new RunScope(run.getRunId(), claim.getLease());
+    RunScope scope = new RunScope(run.getRunId(), run.getThreadId(), client, claim.getLease());
     lastStopReason = "";
     AtomicBoolean ended = new AtomicBoolean();
     Thread beats = new Thread(() -> heartbeat(scope, ended), "cairn-heartbeat-" + run.getRunId());
@@ -170,7 +175,7 @@ public final class Worker {
     try {
       RunnableConfig.Builder config = RunnableConfig.builder().threadId(thread).addMetadata(RunScope.KEY, scope);
       Map<String, Object> input = input(run, config, scope);
-      Optional<OverAllState> state = graph.invoke(input, config.build());
+      Optional<OverAllState> state = invoke(input, config.build(), scope);
       scope.check();
       dev.cairn.v1.Checkpoint head = client.load(thread).getCheckpoint();
       String next = head.getNextNodesCount() > 0 ? head.getNextNodes(0) : "";
@@ -204,6 +209,39 @@ public final class Worker {
     }
   }
 
+  /**
+   * graph.invoke; with a node timeout, in a thread of its own, watched: a step (from one checkpoint to the next)
+   * longer than the limit ends the attempt with a NodeTimeoutException, the graph's thread is interrupted and
+   * left to end on its own, and the saver writes nothing more for it.
+   */
+  private Optional<OverAllState> invoke(Map<String, Object> input, RunnableConfig config, RunScope scope)
+      throws Exception {
+    if (nodeTimeout == null) {
+      return graph.invoke(input, config);
+    }
+    FutureTask<Optional<OverAllState>> task = new FutureTask<>(() -> graph.invoke(input, config));
+    Thread runner = new Thread(task, "cairn-graph-" + scope.runId);
+    runner.setDaemon(true);
+    runner.start();
+    long limit = nodeTimeout.toNanos();
+    while (true) {
+      long wait = scope.lastStepNanos() + limit - System.nanoTime();
+      if (wait <= 0 && !task.isDone()) {
+        NodeTimeoutException timeout = new NodeTimeoutException(nodeTimeout);
+        scope.timeout(timeout);
+        task.cancel(true);
+        throw timeout;
+      }
+      try {
+        return task.get(Math.max(wait, 0), TimeUnit.NANOSECONDS);
+      } catch (TimeoutException e) {
+        // the wait ended: look again at when the current step began
+      } catch (ExecutionException e) {
+        throw e.getCause() instanceof Exception cause ? cause : e;
+      }
+    }
+  }
+
   private Run stopped(Run run, RunScope scope) {
     lastStopReason = scope.reason().reason();
     return client.getRun(run.getRunId());
@@ -222,6 +260,7 @@ public final class Worker {
     }
     if (head != null && head.getMetadata().getFieldsOrDefault("run_id", Value.getDefaultInstance())
         .getStringValue().equals(run.getRunId())) {
+      scope.saved(head.getCheckpointId()); // where the resumed node's activities were recorded
       config.resume();
       return Map.of();
     }
@@ -310,6 +349,7 @@ public final class Worker {
     private Duration heartbeat;
     private Duration waitTime = Duration.ofSeconds(10);
     private Predicate<Throwable> retryable = Worker::defaultRetryable;
+    private Duration nodeTimeout;
 
     private Builder(CairnClient client, String queue, CompiledGraph graph) {
       this.client = Objects.requireNonNull(client, "client");
@@ -344,6 +384,16 @@ public final class Worker {
     /** Which node errors make failRun retryable (default {@link Worker#defaultRetryable}). */
     public Builder retryable(Predicate<Throwable> retryable) {
       this.retryable = Objects.requireNonNull(retryable);
+      return this;
+    }
+
+    /**
+     * Limit of each step (from one checkpoint of the run to the next; default none). A longer step ends the
+     * attempt with a {@link NodeTimeoutException} (retryable by default, so the run's RetryPolicy retries it):
+     * the graph's thread is interrupted and the saver stores nothing more from it.
+     */
+    public Builder nodeTimeout(Duration nodeTimeout) {
+      this.nodeTimeout = nodeTimeout;
       return this;
     }
 
