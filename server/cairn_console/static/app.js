@@ -573,7 +573,7 @@ function renderRun(params, main) {
     const actions = h("div", { class: "actions" });
     if (CONFIG.allow_writes && !r.done) {
       actions.append(h("button", { class: "danger", id: "act-cancel-run", text: "Cancel run…", onclick: () => confirmAction({
-        title: "Cancel run", ok: "Cancel run",
+        title: "Cancel run", ok: "Cancel the run",
         text: r.status === "running"
           ? `Cancel run ${r.run_id}: its worker ${r.worker_id} is told at its next heartbeat and the run ends CANCELLED.`
           : `Cancel run ${r.run_id}; it ends CANCELLED and no worker will claim it.`,
