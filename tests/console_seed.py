@@ -4,6 +4,7 @@ and a long thread."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -136,7 +137,8 @@ def new_id(prefix: str) -> str:
 
 def seed_runs(c: CheckpointClient) -> dict[str, str]:
     """Durable runs in each state the Runs page draws, by role -> run id: a pending run (and a second one
-    for a test to cancel), a running one held by a worker, one failed after a retry, one completed."""
+    for a test to cancel), a running one held by a worker, one failed after a retry, one completed, and
+    one recovered from a worker that stopped heartbeating (running again under a second worker)."""
     from cairn_client import RetryPolicy
 
     # Claims take the oldest claimable run of a queue, so each run that is claimed has its own queue.
@@ -156,7 +158,15 @@ def seed_runs(c: CheckpointClient) -> dict[str, str]:
     running = c.start_run("run-thread-running", {"prompt": "write a haiku"}, queue="gpu", run_id="run-running")
     claim = c.claim_run("gpu", "worker-gpu-7", lease_seconds=600, wait_seconds=10)
     assert claim is not None and claim.run.run_id == running.run_id
+    # A worker that stops heartbeating loses the run once its lease expires; the next claim recovers it.
+    recovered = c.start_run("run-thread-recovered", {"doc": "q3-report.pdf"}, queue="ingest", run_id="run-recovered")
+    claim = c.claim_run("ingest", "worker-crashed", lease_seconds=1, wait_seconds=10)
+    assert claim is not None and claim.run.run_id == recovered.run_id
+    deadline = time.monotonic() + 30
+    while (claim := c.claim_run("ingest", "worker-rescuer", lease_seconds=600, wait_seconds=2)) is None:
+        assert time.monotonic() < deadline, "the crashed worker's lease never expired"
+    assert claim.recovered and claim.run.run_id == recovered.run_id
     pending = c.start_run("run-thread-pending", {"messages": _messages(3)}, queue="default", run_id="run-pending")
     to_cancel = c.start_run("run-thread-cancel", {"n": 1}, queue="default", run_id="run-to-cancel")
     return {"failed": failed.run_id, "completed": done.run_id, "running": running.run_id,
-            "pending": pending.run_id, "to_cancel": to_cancel.run_id}
+            "pending": pending.run_id, "to_cancel": to_cancel.run_id, "recovered": recovered.run_id}

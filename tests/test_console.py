@@ -360,7 +360,7 @@ def test_runs_are_those_of_the_tokens_tenant_and_page(seeded: Seeded, ro: Consol
 def test_runs_filter_by_status_queue_and_thread(seeded: Seeded, ro: ConsoleProcess) -> None:
     assert [r["run_id"] for r in all_runs(ro, status="failed")] == [seeded.runs["failed"]]
     assert {r["run_id"] for r in all_runs(ro, status="running,completed")} == {
-        seeded.runs["running"], seeded.runs["completed"]}
+        seeded.runs["running"], seeded.runs["completed"], seeded.runs["recovered"]}
     assert [r["run_id"] for r in all_runs(ro, queue="gpu")] == [seeded.runs["running"]]
     assert [r["run_id"] for r in all_runs(ro, thread_id="run-thread-pending")] == [seeded.runs["pending"]]
     assert all_runs(ro, status="pending", queue="gpu") == []
@@ -399,6 +399,14 @@ def test_a_run_shows_its_attempts_input_and_output(seeded: Seeded, ro: ConsolePr
         assert done["checkpoint_id"] == c.load("run-thread-completed").checkpoint_id
     pending = api(ro, "run", run_id=seeded.runs["pending"])
     assert pending["attempts"] == [] and pending["output"] is None
+    recovered = api(ro, "run", run_id=seeded.runs["recovered"])
+    assert recovered["status"] == "running" and recovered["recovery_count"] == 1
+    assert recovered["worker_id"] == "worker-rescuer" and recovered["lease_epoch"] == 2
+    (lost, rescue) = recovered["attempts"]
+    assert (lost["worker_id"], lost["status"], lost["error"]["reason"], lost["recovered"]) == (
+        "worker-crashed", "failed", "LEASE_EXPIRED", False)
+    assert (rescue["worker_id"], rescue["status"], rescue["ended_at"], rescue["recovered"]) == (
+        "worker-rescuer", "running", None, True)
     status, body = http("GET", ro.url + "api/run?run_id=no-such-run")
     assert status == 404, body
     status, body = http("GET", ro.url + "api/run")

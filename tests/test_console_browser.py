@@ -249,6 +249,13 @@ def test_a_run_shows_its_attempts_and_error(seeded: Seeded, ro: ConsoleProcess, 
     page.goto(ro.url + f"#/run?id={seeded.runs['running']}")
     page.wait_for_selector("#attempts")
     assert "worker-gpu-7" in page.text_content("#run-lease") and "left" in page.text_content("#run-lease")
+    page.goto(ro.url + f"#/run?id={seeded.runs['recovered']}")
+    page.wait_for_selector("#attempts")
+    attempts = page.eval_on_selector_all(
+        "#attempts tbody tr", "rows => rows.map(r => [...r.children].map(td => td.textContent))")
+    assert [(a[1], a[2], a[6]) for a in attempts] == [("worker-crashed", "failed", ""), ("worker-rescuer", "running", "yes")]
+    assert attempts[0][5].startswith("LEASE_EXPIRED")
+    shot(page, "run-recovered")
 
 
 def test_cancel_a_pending_run_from_the_ui(seeded: Seeded, rw: ConsoleProcess, page: Any) -> None:
