@@ -292,3 +292,16 @@ def test_a_read_only_console_has_no_cancel_button_and_refuses_the_post(
     assert status == [403, "READ_ONLY"]
     with seeded.client() as c:
         assert c.get_run(run_id).status == "PENDING"
+
+
+def test_the_runs_page_refreshes_live(seeded: Seeded, ro: ConsoleProcess, page: Any) -> None:
+    page.goto(ro.url + "#/runs?queue=live-refresh")
+    page.wait_for_selector("#runs-body td.muted")  # "No runs match."
+    with seeded.client() as c:
+        run = c.start_run("run-thread-live", {"n": 3}, queue="live-refresh")
+    page.wait_for_selector(f"#runs-body tr[data-run='{run.run_id}'][data-status='pending']", timeout=30_000)
+    with seeded.client() as c:
+        claim = c.claim_run("live-refresh", "worker-live", lease_seconds=60)
+        assert claim is not None
+    page.wait_for_selector(f"#runs-body tr[data-run='{run.run_id}'][data-status='running']", timeout=30_000)
+    assert "worker-live" in page.text_content(f"#runs-body tr[data-run='{run.run_id}']")
