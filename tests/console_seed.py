@@ -4,6 +4,7 @@ and a long thread."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
@@ -132,3 +133,40 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
+
+
+def seed_runs(c: CheckpointClient) -> dict[str, str]:
+    """Durable runs in each state the Runs page draws, by role -> run id: a pending run (and a second one
+    for a test to cancel), a running one held by a worker, one failed after a retry, one completed, and
+    one recovered from a worker that stopped heartbeating (running again under a second worker)."""
+    from cairn_client import RetryPolicy
+
+    # Claims take the oldest claimable run of a queue, so each run that is claimed has its own queue.
+    failed = c.start_run("run-thread-failed", {"ticket": 812, "task": "triage"}, queue="batch", run_id="run-failed",
+                         retry=RetryPolicy(max_attempts=2, initial_backoff_seconds=0.05),
+                         metadata={"graph": "triage"})
+    for worker in ("worker-batch-1", "worker-batch-2"):
+        claim = c.claim_run("batch", worker, lease_seconds=60, wait_seconds=10)
+        assert claim is not None and claim.run.run_id == failed.run_id
+        c.fail_run(claim.lease, TimeoutError("the model did not answer within 30 s"), retryable=True)
+    done = c.start_run("run-thread-completed", {"question": "capital of France?"}, queue="batch",
+                       run_id="run-completed")
+    claim = c.claim_run("batch", "worker-batch-3", lease_seconds=60, wait_seconds=10)
+    assert claim is not None and claim.run.run_id == done.run_id
+    head = c.save("run-thread-completed", {"answer": "Paris"}, node_name="__end__", run_lease=claim.lease)
+    c.complete_run(claim.lease, {"answer": "Paris"}, checkpoint_id=str(head.checkpoint_id))
+    running = c.start_run("run-thread-running", {"prompt": "write a haiku"}, queue="gpu", run_id="run-running")
+    claim = c.claim_run("gpu", "worker-gpu-7", lease_seconds=600, wait_seconds=10)
+    assert claim is not None and claim.run.run_id == running.run_id
+    # A worker that stops heartbeating loses the run once its lease expires; the next claim recovers it.
+    recovered = c.start_run("run-thread-recovered", {"doc": "q3-report.pdf"}, queue="ingest", run_id="run-recovered")
+    claim = c.claim_run("ingest", "worker-crashed", lease_seconds=1, wait_seconds=10)
+    assert claim is not None and claim.run.run_id == recovered.run_id
+    deadline = time.monotonic() + 30
+    while (claim := c.claim_run("ingest", "worker-rescuer", lease_seconds=600, wait_seconds=2)) is None:
+        assert time.monotonic() < deadline, "the crashed worker's lease never expired"
+    assert claim.recovered and claim.run.run_id == recovered.run_id
+    pending = c.start_run("run-thread-pending", {"messages": _messages(3)}, queue="default", run_id="run-pending")
+    to_cancel = c.start_run("run-thread-cancel", {"n": 1}, queue="default", run_id="run-to-cancel")
+    return {"failed": failed.run_id, "completed": done.run_id, "running": running.run_id,
+            "pending": pending.run_id, "to_cancel": to_cancel.run_id, "recovered": recovered.run_id}

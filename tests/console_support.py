@@ -23,6 +23,7 @@ from tests.harness.processes import HOST, _cairn_command, _Managed
 TOKEN_A, TOKEN_B = "console-token-a", "console-token-b"
 AUTH_TOKENS = f"{TOKEN_A} tenant-a,{TOKEN_B} tenant-b"
 OTHER_TENANT_THREAD = "tenant-b-secret-thread"
+OTHER_TENANT_RUN = "tenant-b-secret-run"
 
 
 class ConsoleProcess(_Managed):
@@ -59,6 +60,8 @@ class Seeded:
     fork: dict[str, Any]
     statuses: list[str]
     large_head: str
+    runs: dict[str, str]
+    """Seeded durable runs, by role (pending, to_cancel, running, failed, completed) -> run id."""
 
     def client(self, token: str = TOKEN_A) -> CheckpointClient:
         return CheckpointClient(self.target, token=token)
@@ -75,10 +78,12 @@ def seed_server(server_factory: Any, tmp_dir: Path) -> Seeded:
         fork = console_seed.seed_fork_thread(c)
         statuses = console_seed.seed_status_threads(c)
         large = console_seed.seed_large_state(c, mb=1.5)
+        runs = console_seed.seed_runs(c)
     console_seed.seed_langgraph_thread(backend.target, TOKEN_A)
     with CheckpointClient(backend.target, token=TOKEN_B) as c:
         c.save(OTHER_TENANT_THREAD, {"secret": True}, metadata={"status": "failed"})
-    return Seeded(backend.target, f"http://{HOST}:{metrics_port}/metrics", token_file, fork, statuses, large)
+        c.start_run(OTHER_TENANT_THREAD, {"secret": True}, queue="default", run_id=OTHER_TENANT_RUN)
+    return Seeded(backend.target, f"http://{HOST}:{metrics_port}/metrics", token_file, fork, statuses, large, runs)
 
 
 def start_console(seeded: Seeded, *extra: str) -> ConsoleProcess:

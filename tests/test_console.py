@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cairn_client import CheckpointClient
+from cairn_client import CheckpointClient, RunStopped
 from cairn_console.decode import decode, pretty
 from cairn_console.diff import diff
 
 from tests.console_support import (
+    OTHER_TENANT_RUN,
     OTHER_TENANT_THREAD,
     TOKEN_A,
     ConsoleProcess,
@@ -331,3 +332,121 @@ def test_a_langgraph_thread_forked_by_the_console_resumes_in_langgraph(seeded: S
     assert [m.content for m in app.get_state(config).values["messages"]] == ["hello", "echo: hello"]
     out = app.invoke({"messages": [HumanMessage(content="forked")]}, config)
     assert [m.content for m in out["messages"]] == ["hello", "echo: hello", "forked", "echo: forked"]
+
+
+# -- runs ----------------------------------------------------------------------------------------------
+
+
+def all_runs(console: ConsoleProcess, **params: str) -> list[dict[str, Any]]:
+    runs, token = [], ""
+    while True:
+        page = api(console, "runs", page_size="2", page_token=token, **params)
+        assert len(page["runs"]) <= 2
+        runs += page["runs"]
+        token = page["next_page_token"]
+        if not token:
+            return runs
+
+
+def test_runs_are_those_of_the_tokens_tenant_and_page(seeded: Seeded, ro: ConsoleProcess) -> None:
+    runs = all_runs(ro)
+    ids = [r["run_id"] for r in runs]
+    assert len(ids) == len(set(ids))  # paging by 2 neither repeats nor skips
+    assert set(seeded.runs.values()) <= set(ids) and OTHER_TENANT_RUN not in ids
+    status, body = http("GET", ro.url + "api/run?" + urllib.parse.urlencode({"run_id": OTHER_TENANT_RUN}))
+    assert status == 404, body
+
+
+def test_runs_filter_by_status_queue_and_thread(seeded: Seeded, ro: ConsoleProcess) -> None:
+    assert [r["run_id"] for r in all_runs(ro, status="failed")] == [seeded.runs["failed"]]
+    assert {r["run_id"] for r in all_runs(ro, status="running,completed")} == {
+        seeded.runs["running"], seeded.runs["completed"], seeded.runs["recovered"]}
+    assert [r["run_id"] for r in all_runs(ro, queue="gpu")] == [seeded.runs["running"]]
+    assert [r["run_id"] for r in all_runs(ro, thread_id="run-thread-pending")] == [seeded.runs["pending"]]
+    assert all_runs(ro, status="pending", queue="gpu") == []
+    status, body = http("GET", ro.url + "api/runs?status=sleeping")
+    assert status == 400 and "unknown run status 'sleeping'" in body["error"] and "pending" in body["error"]
+    status, body = http("GET", ro.url + "api/runs?page_size=1001")
+    assert status == 400 and "1..1000" in body["error"]
+
+
+def test_run_list_rows_show_lease_holder_attempts_and_error(seeded: Seeded, ro: ConsoleProcess) -> None:
+    by_id = {r["run_id"]: r for r in all_runs(ro)}
+    running = by_id[seeded.runs["running"]]
+    assert running["status"] == "running" and running["queue"] == "gpu" and running["thread_id"] == "run-thread-running"
+    assert running["worker_id"] == "worker-gpu-7" and running["attempt_count"] == 1 and running["lease_epoch"] == 1
+    assert running["lease_expires_at"] > running["started_at"] >= running["created_at"] and running["ended_at"] is None
+    failed = by_id[seeded.runs["failed"]]
+    assert failed["status"] == "failed" and failed["attempt_count"] == 2 and failed["failed_attempt_count"] == 2
+    assert failed["error"] == {"reason": "ERROR", "type": "TimeoutError",
+                               "message": "the model did not answer within 30 s", "retryable": True}
+    assert failed["ended_at"] and failed["done"]
+    pending = by_id[seeded.runs["pending"]]
+    assert pending["status"] == "pending" and pending["worker_id"] == "" and pending["attempt_count"] == 0
+    assert pending["started_at"] is None and pending["error"] is None
+
+
+def test_a_run_shows_its_attempts_input_and_output(seeded: Seeded, ro: ConsoleProcess) -> None:
+    failed = api(ro, "run", run_id=seeded.runs["failed"])
+    assert [(a["number"], a["worker_id"], a["status"], a["recovered"]) for a in failed["attempts"]] == [
+        (1, "worker-batch-1", "failed", False), (2, "worker-batch-2", "failed", False)]
+    assert all(a["error"]["type"] == "TimeoutError" and a["started_at"] <= a["ended_at"] for a in failed["attempts"])
+    assert failed["input"]["decoded"] and json.loads(failed["input"]["text"]) == {"ticket": 812, "task": "triage"}
+    assert failed["metadata"] == {"graph": "triage"} and failed["retry_policy"]["max_attempts"] == 2
+    done = api(ro, "run", run_id=seeded.runs["completed"])
+    assert json.loads(done["output"]["text"]) == {"answer": "Paris"} and done["status"] == "completed"
+    with seeded.client() as c:
+        assert done["checkpoint_id"] == c.load("run-thread-completed").checkpoint_id
+    pending = api(ro, "run", run_id=seeded.runs["pending"])
+    assert pending["attempts"] == [] and pending["output"] is None
+    recovered = api(ro, "run", run_id=seeded.runs["recovered"])
+    assert recovered["status"] == "running" and recovered["recovery_count"] == 1
+    assert recovered["worker_id"] == "worker-rescuer" and recovered["lease_epoch"] == 2
+    (lost, rescue) = recovered["attempts"]
+    assert (lost["worker_id"], lost["status"], lost["error"]["reason"], lost["recovered"]) == (
+        "worker-crashed", "failed", "LEASE_EXPIRED", False)
+    assert (rescue["worker_id"], rescue["status"], rescue["ended_at"], rescue["recovered"]) == (
+        "worker-rescuer", "running", None, True)
+    status, body = http("GET", ro.url + "api/run?run_id=no-such-run")
+    assert status == 404, body
+    status, body = http("GET", ro.url + "api/run")
+    assert status == 400 and "run_id" in body["error"]
+
+
+def test_cancel_run_needs_writes_and_the_csrf_token(seeded: Seeded, ro: ConsoleProcess, rw: ConsoleProcess) -> None:
+    with seeded.client() as c:
+        run = c.start_run("run-thread-api-cancel", {"n": 2}, queue="api-cancel")
+    body = {"run_id": run.run_id}
+    status, out = http("POST", ro.url + "api/actions/cancel-run", body, {"X-Cairn-CSRF": csrf_token(ro)})
+    assert status == 403 and out["reason"] == "READ_ONLY"
+    status, out = http("POST", rw.url + "api/actions/cancel-run", body)
+    assert status == 403 and out["reason"] == "CSRF"
+    with seeded.client() as c:
+        assert c.get_run(run.run_id).status == "PENDING"
+    headers = {"X-Cairn-CSRF": csrf_token(rw), "Origin": rw.url.rstrip("/")}
+    status, out = http("POST", rw.url + "api/actions/cancel-run", body, headers)
+    assert status == 200 and out["run"]["status"] == "cancelled", out
+    with seeded.client() as c:
+        assert c.get_run(run.run_id).status == "CANCELLED"
+    status, out = http("POST", rw.url + "api/actions/cancel-run", body, headers)
+    assert status == 200 and out["run"]["status"] == "cancelled"  # again: CancelRun changes nothing
+    # A completed run cannot be cancelled: FAILED_PRECONDITION (RUN_FINISHED), answered as a conflict.
+    status, out = http("POST", rw.url + "api/actions/cancel-run", {"run_id": seeded.runs["completed"]}, headers)
+    assert status == 409 and out["code"] == "FAILED_PRECONDITION" and out["reason"] == "RUN_FINISHED", out
+    status, out = http("POST", rw.url + "api/actions/cancel-run", {"run_id": ""}, headers)
+    assert status == 400 and "run_id" in out["error"]
+
+
+def test_cancelling_a_running_run_asks_its_worker_to_stop(seeded: Seeded, rw: ConsoleProcess) -> None:
+    with seeded.client() as c:
+        run = c.start_run("run-thread-api-cancel-running", queue="api-cancel-running")
+        claim = c.claim_run("api-cancel-running", "worker-x", lease_seconds=60)
+        assert claim is not None
+    headers = {"X-Cairn-CSRF": csrf_token(rw)}
+    status, out = http("POST", rw.url + "api/actions/cancel-run", {"run_id": run.run_id}, headers)
+    assert status == 200 and out["run"]["cancel_requested"] and out["run"]["worker_id"] == "worker-x", out
+    with seeded.client() as c:
+        with pytest.raises(RunStopped) as err:
+            c.heartbeat(claim.lease)
+        assert err.value.reason == "RUN_CANCELLED"
+        assert c.get_run(run.run_id).status == "CANCELLED"

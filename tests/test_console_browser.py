@@ -205,3 +205,103 @@ def test_a_long_timeline_loads_in_steps_when_asked(seeded: Seeded, ro: ConsolePr
     assert page.locator("#timeline .tl-cp").count() == 11
     lanes = page.eval_on_selector_all("#timeline .tl-cp", "rows => rows.map(r => Number(r.dataset.lane))")
     assert sorted(set(lanes)) == [0, 1]  # the fork is drawn the same when the rows came in steps
+
+
+def test_runs_page_lists_runs_and_filters_by_status(seeded: Seeded, ro: ConsoleProcess, page: Any) -> None:
+    page.goto(ro.url + "#/runs")
+    page.wait_for_selector(f"#runs-body tr[data-run='{seeded.runs['running']}']")
+    shown = page.eval_on_selector_all("#runs-body tr[data-run]", "rows => rows.map(r => r.dataset.run)")
+    assert set(seeded.runs.values()) <= set(shown)
+    running = page.locator(f"#runs-body tr[data-run='{seeded.runs['running']}']")
+    assert "worker-gpu-7" in running.text_content() and "lease" in running.text_content()
+    failed = page.locator(f"#runs-body tr[data-run='{seeded.runs['failed']}']")
+    assert "TimeoutError" in failed.text_content() and "the model did not answer" in failed.text_content()
+    assert page.get_attribute(f"#runs-body tr[data-run='{seeded.runs['pending']}'] a[href^='#/thread?']", "href") \
+        == "#/thread?id=run-thread-pending"
+    shot(page, "runs")
+    page.select_option("#r-status", "failed")
+    page.wait_for_function("() => location.hash.includes('status=failed')")
+    page.wait_for_function("""() => {
+        const rows = [...document.querySelectorAll('#runs-body tr[data-run]')];
+        return rows.length === 1 && rows[0].dataset.status === 'failed';
+    }""")
+    assert page.get_attribute("#runs-body tr[data-run]", "data-run") == seeded.runs["failed"]
+    page.fill("#r-queue", "gpu")
+    page.select_option("#r-status", "")
+    page.click("text=Apply")
+    page.wait_for_function("""() => {
+        const rows = [...document.querySelectorAll('#runs-body tr[data-run]')];
+        return rows.length === 1 && rows[0].dataset.status === 'running';
+    }""")
+
+
+def test_a_run_shows_its_attempts_and_error(seeded: Seeded, ro: ConsoleProcess, page: Any) -> None:
+    page.goto(ro.url + "#/runs?status=failed")
+    page.click(f"#runs-body tr[data-run='{seeded.runs['failed']}'] a[href^='#/run?']")
+    page.wait_for_selector("#attempts")
+    attempts = page.eval_on_selector_all(
+        "#attempts tbody tr", "rows => rows.map(r => [...r.children].map(td => td.textContent))")
+    assert [(a[0], a[1], a[2]) for a in attempts] == [("1", "worker-batch-1", "failed"), ("2", "worker-batch-2", "failed")]
+    assert all("TimeoutError" in a[5] for a in attempts)
+    assert "ERROR TimeoutError: the model did not answer within 30 s" in page.text_content("#run-error")
+    assert '"ticket": 812' in page.text_content("#run-input")
+    shot(page, "run")
+    page.goto(ro.url + f"#/run?id={seeded.runs['running']}")
+    page.wait_for_selector("#attempts")
+    assert "worker-gpu-7" in page.text_content("#run-lease") and "left" in page.text_content("#run-lease")
+    page.goto(ro.url + f"#/run?id={seeded.runs['recovered']}")
+    page.wait_for_selector("#attempts")
+    attempts = page.eval_on_selector_all(
+        "#attempts tbody tr", "rows => rows.map(r => [...r.children].map(td => td.textContent))")
+    assert [(a[1], a[2], a[6]) for a in attempts] == [("worker-crashed", "failed", ""), ("worker-rescuer", "running", "yes")]
+    assert attempts[0][5].startswith("LEASE_EXPIRED")
+    shot(page, "run-recovered")
+
+
+def test_cancel_a_pending_run_from_the_ui(seeded: Seeded, rw: ConsoleProcess, page: Any) -> None:
+    run_id = seeded.runs["to_cancel"]
+    page.goto(rw.url + f"#/run?id={run_id}")
+    page.wait_for_selector("#run-status .status-pending")
+    page.click("#act-cancel-run")
+    page.wait_for_selector("#confirm[open]")
+    assert not page.is_visible("#confirm-input")  # a confirmation without a field shows none
+    shot(page, "cancel-run-dialog")
+    page.click("#confirm-ok")
+    page.wait_for_selector("#run-status .status-cancelled")
+    assert page.locator("#act-cancel-run").count() == 0  # a finished run offers no cancel
+    with seeded.client() as c:
+        assert c.get_run(run_id).status == "CANCELLED"
+
+
+def test_a_read_only_console_has_no_cancel_button_and_refuses_the_post(
+    seeded: Seeded, ro: ConsoleProcess, rw: ConsoleProcess, page: Any
+) -> None:
+    run_id = seeded.runs["pending"]
+    page.goto(rw.url + f"#/run?id={run_id}")
+    page.wait_for_selector("#act-cancel-run")  # the same page with writes allowed has it
+    page.goto(ro.url + f"#/run?id={run_id}")
+    page.wait_for_selector("#attempts-none")
+    assert page.locator("[id^='act-']").count() == 0 and page.locator("button.danger").count() == 0
+    status = page.evaluate("""async (runId) => {
+        const csrf = document.querySelector('meta[name="cairn-csrf"]').content;
+        const r = await fetch('/api/actions/cancel-run', {method: 'POST',
+            headers: {'Content-Type': 'application/json', 'X-Cairn-CSRF': csrf},
+            body: JSON.stringify({run_id: runId})});
+        return [r.status, (await r.json()).reason];
+    }""", run_id)
+    assert status == [403, "READ_ONLY"]
+    with seeded.client() as c:
+        assert c.get_run(run_id).status == "PENDING"
+
+
+def test_the_runs_page_refreshes_live(seeded: Seeded, ro: ConsoleProcess, page: Any) -> None:
+    page.goto(ro.url + "#/runs?queue=live-refresh")
+    page.wait_for_selector("#runs-body td.muted")  # "No runs match."
+    with seeded.client() as c:
+        run = c.start_run("run-thread-live", {"n": 3}, queue="live-refresh")
+    page.wait_for_selector(f"#runs-body tr[data-run='{run.run_id}'][data-status='pending']", timeout=30_000)
+    with seeded.client() as c:
+        claim = c.claim_run("live-refresh", "worker-live", lease_seconds=60)
+        assert claim is not None
+    page.wait_for_selector(f"#runs-body tr[data-run='{run.run_id}'][data-status='running']", timeout=30_000)
+    assert "worker-live" in page.text_content(f"#runs-body tr[data-run='{run.run_id}']")

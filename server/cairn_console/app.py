@@ -37,6 +37,7 @@ from cairn_client import (
     CairnError,
     Conflict,
     DeadlineExceeded,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
@@ -44,7 +45,7 @@ from cairn_client import (
     Unavailable,
 )
 
-from . import actions, views
+from . import actions, runs, views
 from .health import HealthSampler
 
 log = logging.getLogger("cairn.console")
@@ -100,6 +101,7 @@ _STATUS_OF: tuple[tuple[type[CairnError], int], ...] = (
     (NotFound, 404),
     (AlreadyExists, 409),
     (Conflict, 409),
+    (FailedPrecondition, 409),
     (ResourceExhausted, 413),
     (Unauthenticated, 502),
     (Unavailable, 503),
@@ -190,7 +192,9 @@ class Console:
         app.router.add_get("/api/checkpoint", self.api_checkpoint)
         app.router.add_get("/api/state", self.api_state)
         app.router.add_get("/api/health", self.api_health)
-        for name in ("fork", "new-head", "delete", "clear", "prune"):
+        app.router.add_get("/api/runs", self.api_runs)
+        app.router.add_get("/api/run", self.api_run)
+        for name in ("fork", "new-head", "delete", "clear", "prune", "cancel-run"):
             app.router.add_post(f"/api/actions/{name}", self.api_action)
         return app
 
@@ -345,6 +349,23 @@ class Console:
             await self.health.scrape(self.session)
         return web.json_response(self.health.report())
 
+    async def api_runs(self, request: web.Request) -> web.Response:
+        size = self._page_size(request, 50, runs.MAX_RUNS_PAGE_SIZE)
+        try:
+            statuses = runs.parse_statuses(self._param(request, "status", max_len=200))
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        return web.json_response(await runs.runs_page(
+            self._client, page_size=size, page_token=self._param(request, "page_token"), statuses=statuses,
+            queue=self._param(request, "queue", max_len=1024), thread_id=self._param(request, "thread_id"),
+        ))
+
+    async def api_run(self, request: web.Request) -> web.Response:
+        run_id = self._param(request, "run_id", required=True)
+        async with self._state_slots:  # input and output may each be a whole state
+            view = await runs.run_view(self._client, run_id)
+        return web.json_response(view)
+
     # -- actions (POST, --allow-writes only) ----------------------------------------------------------
 
     async def api_action(self, request: web.Request) -> web.Response:
@@ -373,6 +394,8 @@ class Console:
                 client, field("thread_id"), field("ns", required=False), field("id"))
         elif name == "clear":
             result = await actions.clear_thread(client, field("thread_id"))
+        elif name == "cancel-run":
+            result = await runs.cancel_run(client, field("run_id"))
         else:
             keep = body.get("keep_latest")
             if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:

@@ -2,7 +2,7 @@
 //
 // Pages are views in the VIEWS table, picked by the URL's hash (#/threads, #/thread?id=...). A view is
 // {nav, title, render(params, main)} and may return a function that stops its timers when the page is
-// left; adding a page (e.g. runs, once the API has them) is one entry here and one route in app.py.
+// left; adding a page is one entry here and one route in app.py.
 //
 // Every piece of data is put on the page as text (textContent, attributes), never as HTML.
 "use strict";
@@ -468,6 +468,157 @@ function writesView(tasks) {
           h("pre", { class: "code small", text: w.value + (w.truncated ? "\n…" : "") })))))))));
 }
 
+// ------------------------------------------------------------------------------------------------ runs
+
+const RUN_STATUSES = ["pending", "running", "interrupted", "completed", "failed", "cancelled"];
+
+function runError(e) {
+  if (!e) return "";
+  return h("span", { class: "run-error" }, h("code", { class: "error", text: e.reason }),
+    e.type ? h("span", { text: " " + e.type }) : "", e.message ? h("span", { class: "muted", text: ": " + e.message }) : "");
+}
+
+// The lease holder and its sign of life: the API keeps no heartbeat time, but each heartbeat moves the
+// lease's expiry, so a running run shows when its lease runs out (in the past: the worker is gone).
+function leaseCell(r) {
+  if (!r.worker_id) return h("span", { class: "muted", text: "—" });
+  const out = h("span", {}, h("code", { text: r.worker_id }));
+  if (r.status === "running" && r.lease_expires_at) {
+    const left = (Date.parse(r.lease_expires_at) - Date.now()) / 1000;
+    out.append(h("span", { class: left < 0 ? "error small" : "muted small", title: "lease expires " + r.lease_expires_at,
+      text: left < 0 ? ` · lease expired ${ago(r.lease_expires_at)}` : ` · lease ${Math.round(left)}s left` }));
+  }
+  return out;
+}
+
+function renderRuns(params, main) {
+  const state = { tokens: [""], page: 0, live: params.get("live") !== "0" };
+  const status = h("select", { id: "r-status" }, h("option", { value: "", text: "any status" }),
+    RUN_STATUSES.map((st) => h("option", { value: st, text: st, selected: params.get("status") === st })));
+  const queue = h("input", { id: "r-queue", type: "search", placeholder: "queue", value: params.get("queue") || "" });
+  const thread = h("input", { id: "r-thread", type: "search", placeholder: "thread id", value: params.get("thread") || "" });
+  const live = h("input", { type: "checkbox", id: "r-live", checked: state.live });
+  const apply = () => {
+    location.hash = "#/runs?" + qs({ status: status.value, queue: queue.value.trim(), thread: thread.value.trim(), live: live.checked ? "" : "0" });
+  };
+  for (const el of [queue, thread]) el.addEventListener("keydown", (e) => { if (e.key === "Enter") apply(); });
+  status.addEventListener("change", apply);
+  live.addEventListener("change", () => { state.live = live.checked; });
+  const filters = h("div", { class: "filters" }, status, queue, thread, h("button", { onclick: apply, text: "Apply" }),
+    h("label", { class: "live" }, live, " live"));
+  const tbody = h("tbody", { id: "runs-body" });
+  const cols = ["Run", "Status", "Queue", "Thread", "Created", "Started", "Ended", "Attempts", "Lease holder", "Error"];
+  const table = h("table", { class: "grid runs" }, h("thead", {}, h("tr", {}, cols.map((t) => h("th", { text: t })))), tbody);
+  const prev = h("button", { text: "← Previous", id: "runs-prev" });
+  const next = h("button", { text: "Next →", id: "runs-next" });
+  const pageNo = h("span", { id: "runs-page-no", class: "muted" });
+  const info = h("div", { class: "muted small" });
+  const errSlot = h("div");
+  main.replaceChildren(h("h1", { text: "Runs" }), filters, errSlot, table, h("div", { class: "pager" }, prev, pageNo, next), info);
+
+  let lastKey = "";
+  async function load() {
+    const query = { page_size: 50, page_token: state.tokens[state.page], status: params.get("status") || "",
+      queue: params.get("queue") || "", thread_id: params.get("thread") || "" };
+    let page;
+    try { page = await getJSON("runs", query); errSlot.replaceChildren(); }
+    catch (err) { errSlot.replaceChildren(errorBox(err)); return; }
+    const key = JSON.stringify(page);
+    if (key === lastKey) return;
+    lastKey = key;
+    tbody.replaceChildren(...page.runs.map((r) => h("tr", { "data-run": r.run_id, "data-status": r.status },
+      h("td", {}, link("run", { id: r.run_id }, h("code", { title: r.run_id, text: short(r.run_id) }))),
+      h("td", {}, statusBadge(r.status), r.cancel_requested ? h("span", { class: "muted small", text: " cancel requested" }) : ""),
+      h("td", {}, h("code", { text: r.queue })),
+      h("td", {}, link("thread", { id: r.thread_id }, h("code", { text: r.thread_id }))),
+      h("td", {}, time(r.created_at)), h("td", {}, time(r.started_at)), h("td", {}, time(r.ended_at)),
+      h("td", { class: "num", title: `${r.failed_attempt_count} failed, ${r.recovery_count} recovered`, text: r.attempt_count }),
+      h("td", {}, leaseCell(r)),
+      h("td", {}, runError(r.error)))));
+    if (!page.runs.length) tbody.append(h("tr", {}, h("td", { colspan: cols.length, class: "muted", text: "No runs match." })));
+    state.tokens[state.page + 1] = page.next_page_token;
+    state.tokens.length = state.page + 2;
+    next.disabled = !page.next_page_token;
+    prev.disabled = state.page === 0;
+    pageNo.textContent = "page " + (state.page + 1);
+    info.textContent = state.live ? "Refreshing every " + LIVE_MS / 1000 + " s." : "";
+  }
+  next.onclick = () => { if (state.tokens[state.page + 1]) { state.page++; lastKey = ""; load(); } };
+  prev.onclick = () => { if (state.page > 0) { state.page--; lastKey = ""; load(); } };
+  load();
+  const timer = setInterval(() => { if (state.live && !document.hidden) load(); }, LIVE_MS);
+  return () => clearInterval(timer);
+}
+
+function payloadView(p, id) {
+  if (!p) return h("p", { class: "muted", text: "None." });
+  return h("div", {},
+    h("p", { class: "muted small" }, `${p.type || "json"} · ${bytes(p.size_bytes)} · ${p.label}`, p.truncated ? h("strong", { text: " (cut)" }) : ""),
+    p.decoded ? "" : h("div", { class: "label-warn", text: p.label }),
+    h("pre", { class: "code", id, text: p.text }));
+}
+
+function renderRun(params, main) {
+  const runId = params.get("id") || "";
+  main.replaceChildren(h("p", { class: "muted", text: "Loading run…" }));
+  let stopped = false;
+  let lastKey = "";
+  async function load() {
+    let r;
+    try { r = await getJSON("run", { run_id: runId }); }
+    catch (err) { if (!stopped) main.replaceChildren(errorBox(err)); return; }
+    const key = JSON.stringify(r);
+    if (stopped || key === lastKey) return;
+    lastKey = key;
+    const actions = h("div", { class: "actions" });
+    if (CONFIG.allow_writes && !r.done) {
+      actions.append(h("button", { class: "danger", id: "act-cancel-run", text: "Cancel run…", onclick: () => confirmAction({
+        title: "Cancel run", ok: "Cancel the run",
+        text: r.status === "running"
+          ? `Cancel run ${r.run_id}: its worker ${r.worker_id} is told at its next heartbeat and the run ends CANCELLED.`
+          : `Cancel run ${r.run_id}; it ends CANCELLED and no worker will claim it.`,
+        action: async () => { const out = await act("cancel-run", { run_id: r.run_id }); lastKey = ""; await load(); return out; },
+      }) }));
+    }
+    const p = r.retry_policy;
+    main.replaceChildren(
+      h("div", { class: "crumbs" }, link("runs", {}, "Runs"), " / ", h("code", { text: r.run_id })),
+      h("div", { class: "title-row" }, h("h1", { text: "Run" }), h("span", { id: "run-status" }, statusBadge(r.status)),
+        r.cancel_requested ? h("span", { class: "muted", id: "run-cancel-requested", text: "cancel requested" }) : "",
+        h("span", { class: "spacer" }), actions),
+      kv([
+        ["Id", h("code", { text: r.run_id })],
+        ["Thread", link("thread", { id: r.thread_id }, h("code", { text: r.thread_id }))],
+        ["Queue", h("code", { text: r.queue })],
+        ["Created", r.created_at ? h("span", {}, time(r.created_at), " ", h("span", { class: "muted", text: r.created_at })) : "—"],
+        ["Started", r.started_at ? h("span", {}, time(r.started_at), " ", h("span", { class: "muted", text: r.started_at })) : "—"],
+        ["Ended", r.ended_at ? h("span", {}, time(r.ended_at), " ", h("span", { class: "muted", text: r.ended_at })) : "—"],
+        ["Lease holder", h("span", { id: "run-lease" }, leaseCell(r), r.lease_epoch ? h("span", { class: "muted small", text: ` · epoch ${r.lease_epoch}` }) : "")],
+        ["Attempts", `${r.attempt_count} (${r.failed_attempt_count} failed, ${r.recovery_count} recovered)`],
+        ["Retry policy", `max ${p.max_attempts} attempt${p.max_attempts === 1 ? "" : "s"}, backoff ${p.initial_backoff_seconds}s × ${p.backoff_coefficient}` +
+          (p.max_backoff_seconds ? ` up to ${p.max_backoff_seconds}s` : "") + (p.max_recoveries ? `, ${p.max_recoveries} recoveries` : "")],
+        ["Timeout", r.execution_timeout_seconds ? r.execution_timeout_seconds + " s" : "none"],
+        ["Not before", r.not_before || "—"],
+        ["Error", r.error ? h("span", { id: "run-error" }, runError(r.error)) : "—"],
+        ["Checkpoint", r.checkpoint_id ? link("checkpoint", { thread: r.thread_id, id: r.checkpoint_id }, h("code", { text: r.checkpoint_id })) : "—"],
+      ]),
+      section(`Attempts (${r.attempts.length})`, r.attempts.length ? h("table", { class: "grid", id: "attempts" },
+        h("thead", {}, h("tr", {}, ["#", "Worker", "Status", "Started", "Ended", "Error", "Recovered"].map((t) => h("th", { text: t })))),
+        h("tbody", {}, r.attempts.map((a) => h("tr", { "data-attempt": a.number },
+          h("td", { class: "num", text: a.number }), h("td", {}, h("code", { text: a.worker_id })), h("td", {}, statusBadge(a.status)),
+          h("td", { title: a.started_at || "" }, time(a.started_at)), h("td", { title: a.ended_at || "" }, time(a.ended_at)),
+          h("td", {}, runError(a.error)), h("td", { text: a.recovered ? "yes" : "" })))))
+        : h("p", { class: "muted", id: "attempts-none", text: "Not claimed yet." })),
+      section("Input", payloadView(r.input, "run-input")),
+      section("Output", payloadView(r.output, "run-output")),
+      section("Metadata", h("pre", { class: "code", id: "run-metadata", text: JSON.stringify(r.metadata, null, 2) })));
+  }
+  load();
+  // A finished run does not change again; one that is not yet finished is refreshed live.
+  const timer = setInterval(() => { if (!document.hidden && lastKey && !JSON.parse(lastKey).done) load(); }, LIVE_MS);
+  return () => { stopped = true; clearInterval(timer); };
+}
+
 // ---------------------------------------------------------------------------------------------- health
 
 function chart(title, series, { unit = "", percent = false } = {}) {
@@ -537,6 +688,8 @@ const VIEWS = {
   threads: { nav: "Threads", render: renderThreads },
   thread: { render: renderThread },
   checkpoint: { render: renderCheckpoint },
+  runs: { nav: "Runs", render: renderRuns },
+  run: { render: renderRun },
   health: { nav: "Health", render: renderHealth },
 };
 
