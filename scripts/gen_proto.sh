@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=client_py
 rm -f "$out"/cairn/v1/*_pb2*.py "$out"/cairn/v1/*_pb2*.pyi
-python -m grpc_tools.protoc -Iproto \
+"${PYTHON:-python3}" -m grpc_tools.protoc -Iproto \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
   proto/cairn/v1/*.proto
 touch "$out/cairn/__init__.py" "$out/cairn/v1/__init__.py"
