@@ -25,6 +25,9 @@ ensure_node() {
     fi
   fi
   export PATH="$bin:$PATH"
+  # The official build trusts only its own CA list; trust the system's too (as Debian's nodejs does), so a
+  # registry mirror or a proxy the system trusts works for npm as it does for pip and go.
+  [ -s /etc/ssl/certs/ca-certificates.crt ] && export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
   node_ok || { MISSING="Node.js 20+ with npm: .tools/node/bin/node does not run here; install Node.js 20+ (https://nodejs.org)"; return 1; }
   say "node $(node --version) at $bin"
 }
