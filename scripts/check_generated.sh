@@ -24,6 +24,11 @@ for f in "$tmp"/cairn/v1/*; do
   fi
 done
 echo "check_generated: Python stubs match proto/"
+if ! diff -r proto/cairn client_java/src/main/proto/cairn >/dev/null; then
+  echo "check_generated: client_java/src/main/proto differs from proto/; run scripts/gen_proto.sh and commit" >&2
+  exit 1
+fi
+echo "check_generated: client_java/src/main/proto matches proto/"
 [ -n "$stubs_only" ] && exit 0
 # The API froze at its first commit: nothing since may break wire or source compatibility with it.
 frozen="$(git log --format=%H --diff-filter=A -- proto/cairn/v1/checkpoint_store.proto | tail -n1)"

@@ -9,3 +9,6 @@ rm -f "$out"/cairn/v1/*_pb2*.py "$out"/cairn/v1/*_pb2*.pyi
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
   proto/cairn/v1/*.proto
 touch "$out/cairn/__init__.py" "$out/cairn/v1/__init__.py"
+# The Java client builds from its own copy, so that it builds (and its sources jar is whole) outside the repo.
+rm -f client_java/src/main/proto/cairn/v1/*.proto
+cp proto/cairn/v1/*.proto client_java/src/main/proto/cairn/v1/

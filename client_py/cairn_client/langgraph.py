@@ -57,7 +57,7 @@ try:
     from langgraph.checkpoint.serde.base import SerializerProtocol
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "cairn_client.langgraph needs LangGraph: pip install 'cairn[langgraph]' (langgraph, langgraph-checkpoint)"
+        "cairn_client.langgraph needs LangGraph: pip install 'cairn-checkpoint[langgraph]' (langgraph, langgraph-checkpoint)"
     ) from exc
 
 from . import _shared as s

@@ -19,7 +19,7 @@ ensure_node() {
   local bin="$PWD/.tools/node/bin"
   if [ ! -x "$bin/node" ]; then
     ensure_ca_certificates >/dev/null 2>&1 || true
-    if ! python scripts/fetch_node.py --dest .tools/node; then
+    if ! python3 scripts/fetch_node.py --dest .tools/node; then
       MISSING="Node.js 20+ with npm (for buf and the TypeScript suite): the npm registry download failed; install Node.js 20+ (https://nodejs.org) or let scripts/fetch_node.py reach the npm registry"
       return 1
     fi
