@@ -40,7 +40,7 @@ READMES = ["README.md", "client_go/README.md", "client_ts/README.md", "client_ja
 ADDRESSES = ("127.0.0.1:50051", "localhost:50051")
 LANGS = {"python": "python", "sh": "sh", "go": "go", "ts": "ts", "java": "java", "xml": "java"}
 DIRECTIVE = re.compile(r"<!--\s*example:\s*(\S+)\s*(.*?)\s*-->")
-FENCE = re.compile(r"^```(\w*)\s*$")
+FENCE = re.compile(r"^\s*```(\w*)\s*$")
 
 
 class Failed(Exception):
@@ -73,13 +73,15 @@ def blocks(readme: str) -> list[Block]:
             continue
         start = i
         j = i + 1
-        while j < len(lines) and not lines[j].startswith("```"):
+        while j < len(lines) and not lines[j].lstrip().startswith("```"):
             j += 1
         prev = next((lines[k] for k in range(start - 1, -1, -1) if lines[k].strip()), "")
         d = DIRECTIVE.search(prev)
         if not d:
             raise Failed(f"{readme}:{start + 1}: a code block without an `<!-- example: ... -->` directive before it")
-        out.append(Block(readme, start + 1, m.group(1) or "text", "\n".join(lines[start + 1 : j]) + "\n",
+        pad = len(lines[start]) - len(lines[start].lstrip())
+        code = "\n".join(line[pad:] for line in lines[start + 1 : j]) + "\n"
+        out.append(Block(readme, start + 1, m.group(1) or "text", code,
                          d.group(1), d.group(2)))
         i = j + 1
     return out

@@ -104,3 +104,14 @@ def test_scripts_never_call_a_bare_python() -> None:
         if "ensure_venv" in text:
             text = text.split("ensure_venv", 1)[0]  # after it, `python` is the venv's
         assert not re.search(r"(^|[\s;(])python(\s|$)", text, re.M), f"{path.relative_to(ROOT)} calls `python`"
+
+
+def test_every_readme_code_block_says_how_it_is_checked() -> None:
+    """scripts/run_examples.py refuses a README code block without an `<!-- example: ... -->` directive."""
+    import sys
+
+    out = subprocess.run([sys.executable, "scripts/run_examples.py", "--list"], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    runs = [line for line in out.stdout.splitlines() if line.split()[2] == "run"]
+    assert {line.split()[1] for line in runs} >= {"python", "sh", "go", "ts", "java"}
