@@ -46,7 +46,7 @@ RUN groupadd --system --gid 10001 cairn \
 
 # The wheels are bind-mounted from the build stage, so they never become a layer of this image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels "$(ls /wheels/cairn-*.whl)[${CAIRN_EXTRAS}]"
+    pip install --no-index --find-links=/wheels "$(ls /wheels/cairn_checkpoint-*.whl)[${CAIRN_EXTRAS}]"
 
 ENV CAIRN_SQLITE_PATH=/var/lib/cairn/cairn.db
 WORKDIR /var/lib/cairn

@@ -1,5 +1,5 @@
 # One task runner. Everything here is also a plain script under scripts/.
-.PHONY: serve test gen lint chaos memory
+.PHONY: serve test gen lint chaos memory examples docs fresh-debian
 
 serve:  ## start the server on the embedded default
 	bash scripts/serve.sh
@@ -28,6 +28,19 @@ COHERENCE_ARGS ?=
 .PHONY: coherence
 coherence:  ## long fault-injection run checked for linearizability; writes $(COHERENCE_REPORT)
 	python3 -m tests.harness.coherence --seconds $(COHERENCE_SECONDS) --report $(COHERENCE_REPORT) $(COHERENCE_ARGS)
+
+examples:  ## every code block of README.md and the client READMEs, twice, against a live server
+	python3 scripts/run_examples.py --repeat 2
+
+docs:  ## the Python API reference (pdoc, from the docstrings) into docs/api/python
+	python3 -m pdoc --docformat google -o docs/api/python cairn_client cairn_client.aio cairn_client.langgraph cairn_client.errors
+	@echo "docs: docs/api/python/index.html"
+
+# The README's two commands in a fresh Debian 12 root (debootstrap + chroot; needs root and ~25 min; not in CI).
+# FRESH_ARGS="--ca /path/to/proxy-ca.crt" when the registries are reached through an intercepting proxy.
+FRESH_ARGS ?=
+fresh-debian:  ## prove `serve.sh` and `test_all.sh` on a fresh Debian 12 with only git and python3
+	bash scripts/fresh_debian.sh $(FRESH_ARGS)
 
 # ---- bench: Cairn vs a bare gRPC echo server and LangGraph's AsyncPostgresSaver (bench/run.py) ----
 # Starts its own redis/postgres/cairn; prints the ratio table; writes bench/results/latest.json.

@@ -30,4 +30,17 @@ echo "== client_java: build the TypeScript client for the cross-language runs te
   && npm run --silent build)
 
 echo "== client_java: mvn test"
-exec mvn -B -ntp -Dstyle.color=never test
+mvn -B -ntp -Dstyle.color=never test
+
+# What Maven Central receives: the jar with its sources and javadoc jars, built from a copy of this folder
+# alone (the proto is vendored in src/main/proto), so nothing reaches into the rest of the repository.
+echo "== client_java: mvn package outside the repository"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+tar --exclude=./target -cf - . | tar -C "$tmp" -xf -
+(cd "$tmp" && mvn -q -B -ntp -Dstyle.color=never package -DskipTests)
+version="$(sed -n 's|^  <version>\(.*\)</version>|\1|p' pom.xml | head -n1)"
+for jar in "" -sources -javadoc; do
+  [ -s "$tmp/target/cairn-client-${version}${jar}.jar" ] || { echo "client_java: cairn-client-${version}${jar}.jar was not built" >&2; exit 1; }
+done
+echo "client_java: cairn-client-${version}.jar, -sources.jar and -javadoc.jar build outside the repository"

@@ -232,8 +232,10 @@ def test_history_json(admin_target: str) -> None:
     every = cairn("history", tid, "--json", "--page-size", "1", "--all", target=admin_target).json()
     assert [cp["checkpoint_id"] for cp in every["checkpoints"]] == [cp["checkpoint_id"] for cp in cps]
 
-    empty = cairn("history", f"adm-none-{uid()}", "--json", target=admin_target).json()
-    assert empty["checkpoints"] == [] and empty["next_page_token"] == ""
+    # A thread without checkpoints is not found, as in `show`: exit 1 and one line.
+    empty = cairn("history", f"adm-none-{uid()}", "--json", target=admin_target)
+    assert_error_line(empty, "NOT_FOUND")
+    assert empty.out == ""
 
 
 # -- show ------------------------------------------------------------------------------------------
@@ -302,8 +304,9 @@ def test_delete_json(admin_target: str) -> None:
         b = c.save(tid, {"n": 2}, parent_checkpoint_id=a.checkpoint_id)
     doc = cairn("delete", tid, b.checkpoint_id, "--json", target=admin_target).json()
     assert doc == {"thread_id": tid, "namespace": "", "checkpoint_id": b.checkpoint_id, "deleted": True}
-    again = cairn("delete", tid, b.checkpoint_id, "--json", target=admin_target).json()
-    assert again["deleted"] is False
+    again = cairn("delete", tid, b.checkpoint_id, "--json", target=admin_target)
+    assert_error_line(again, "NOT_FOUND")
+    assert json.loads(again.out)["deleted"] is False
     assert_error_line(cairn("show", tid, b.checkpoint_id, target=admin_target), "NOT_FOUND", "CHECKPOINT_NOT_FOUND")
     assert cairn("show", tid, "--json", target=admin_target).json()["checkpoint_id"] == a.checkpoint_id
     text = cairn("delete", tid, a.checkpoint_id, target=admin_target)
@@ -320,8 +323,10 @@ def test_clear_json(admin_target: str) -> None:
     # not a terminal (stdin is /dev/null): no question asked
     doc = cairn("clear", tid, "--json", target=admin_target).json()
     assert doc == {"thread_id": tid, "deleted_count": 3}
-    assert cairn("clear", tid, "--yes", "--json", target=admin_target).json()["deleted_count"] == 0
-    assert cairn("history", tid, "--json", target=admin_target).json()["checkpoints"] == []
+    again = cairn("clear", tid, "--yes", "--json", target=admin_target)
+    assert_error_line(again, "NOT_FOUND")
+    assert json.loads(again.out)["deleted_count"] == 0
+    assert_error_line(cairn("history", tid, "--json", target=admin_target), "NOT_FOUND")
     threads = cairn("threads", "--json", "--metadata-filter", json.dumps({"m": marker}), target=admin_target).json()
     assert threads["threads"] == []
 
@@ -374,8 +379,8 @@ def test_clear_asks_on_a_terminal(embedded_target: str) -> None:
     rc, text = run_on_tty(argv, b"y\n")
     assert rc == 0, text
     assert f"cleared thread {tid}: 2 checkpoints deleted" in text
-    rc, text = run_on_tty([*argv, "--yes"], None)  # --yes: no question (the thread is empty now anyway)
-    assert rc == 0 and "[y/N]" not in text, text
+    rc, text = run_on_tty([*argv, "--yes"], None)  # --yes: no question; the thread is empty now: not found
+    assert rc == 1 and "[y/N]" not in text and "NOT_FOUND" in text, text
     assert_error_line(cairn("show", tid, target=embedded_target), "NOT_FOUND", "THREAD_EMPTY")
 
 

@@ -304,7 +304,7 @@ def test_build_stage_makes_a_wheel_with_the_cairn_command(tmp_path: Path) -> Non
         capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    [wheel] = wheels.glob("cairn-*.whl")
+    [wheel] = wheels.glob("cairn_checkpoint-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
         for module in ("cairn_server/cli.py", "cairn_server/admin/__init__.py", "cairn_server/server.py",
@@ -403,7 +403,7 @@ def closure(root, extras):
     return {k for k, _ in seen}
 
 EXTRAS = sys.argv[1]
-allowed_dists = closure("cairn", [e for e in EXTRAS.split(",") if e])
+allowed_dists = closure("cairn-checkpoint", [e for e in EXTRAS.split(",") if e])
 allowed = set(sys.stdlib_module_names) | set(sys.builtin_module_names) | {"cairn", "cairn_client", "cairn_server"}
 for top, dists in md.packages_distributions().items():
     if any(re.sub(r"[-_.]+", "-", d).lower() in allowed_dists for d in dists):

@@ -33,6 +33,17 @@ class AsyncCheckpointClient:
         max_message_bytes: int = s.DEFAULT_MAX_MESSAGE_BYTES,
         compress_states: bool = False,
     ) -> None:
+        """Open a channel to a Cairn server; it connects on the first call.
+
+        Args:
+            target: "host:port" or "unix:/path/to.sock".
+            token: bearer token sent as `authorization: Bearer TOKEN` with every call; None sends none.
+            tls: root CA and optional client certificate (mutual TLS); None is plaintext.
+            timeout_seconds: the deadline of a call that passes no `timeout`.
+            max_message_bytes: the largest message received, and the largest state decompressed.
+            compress_states: send states zstd-compressed once a SaveResponse listed zstd, and ask for compressed
+                states on reads; enable it only when every server the client can reach supports it.
+        """
         self.target = target
         self.timeout_seconds = timeout_seconds
         target, creds, options = s.channel_args(target, tls, token, max_message_bytes)
@@ -50,6 +61,7 @@ class AsyncCheckpointClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the channel; calls still in flight end with CANCELLED."""
         await self._channel.close()
 
     async def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
@@ -59,12 +71,52 @@ class AsyncCheckpointClient:
             raise from_rpc_error(err) from None
 
     async def save(self, thread_id: str, state: Any, *, timeout: float | None = None, **fields: Any) -> SaveResult:
+        """Save a checkpoint as the new head of (thread, namespace); acknowledged after the durable commit.
+
+        Args:
+            thread_id: the thread (1-512 UTF-8 bytes, no control characters).
+            state: bytes, stored as they are, or a JSON-serialisable value (stored as JSON, state_type "json").
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+            **fields: namespace, checkpoint_id (default: a new UUIDv7, so a retried save is idempotent),
+                parent_checkpoint_id, state_type, metadata (a JSON object), node_name, next_nodes,
+                expected_head_id or expect_empty (compare-and-set on the head), replace_existing (upsert).
+
+        Returns:
+            The stored checkpoint's id, sequence, creation time and stored size, and `already_existed` when an
+            identical checkpoint was there (a retry).
+
+        Raises:
+            Conflict: the compare-and-set failed; `current_head_id` names the head (reason HEAD_MOVED).
+            AlreadyExists: the checkpoint id is taken by other content.
+            InvalidArgument: a malformed field (`field` names it).
+            ResourceExhausted: the state is larger than the server's --max-state-bytes.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = self._wire.outgoing(s.save_request(thread_id, state, **fields))
         return s.save_result(self._wire.saved(await self._call(self._stub.Save, req, timeout)))
 
     async def save_stream(
         self, requests: Iterable[pb.SaveRequest], *, timeout: float | None = None
     ) -> AsyncIterator[SaveResult | CairnError]:
+        """Save many checkpoints over one bidirectional stream, committed in batches.
+
+        Args:
+            requests: `cairn.v1.SaveRequest` messages (`cairn_client._shared.save_request` builds them), sent lazily.
+            timeout: seconds for the whole stream (default: none).
+
+        Returns:
+            An async iterator with one `SaveResult`, or the `CairnError` of that item (Conflict, AlreadyExists...), per
+            request, in order.
+
+        Raises:
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         call = self._stub.SaveStream(
             (pb.SaveStreamRequest(save=self._wire.outgoing(r)) for r in requests),
             timeout=timeout, metadata=self._metadata,
@@ -81,6 +133,26 @@ class AsyncCheckpointClient:
     async def load(
         self, thread_id: str, *, namespace: str = "", checkpoint_id: str | None = None, timeout: float | None = None
     ) -> Checkpoint:
+        """Load a checkpoint (the head when no id is given) with its pending writes.
+
+        Args:
+            thread_id: the thread.
+            namespace: the namespace ("" is the root graph).
+            checkpoint_id: the checkpoint; None for the head.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            The checkpoint: state (raw bytes; `.json()` decodes JSON), metadata, ids, node names, pending writes.
+
+        Raises:
+            NotFound: no such checkpoint (reason CHECKPOINT_NOT_FOUND), or an empty thread (THREAD_EMPTY).
+            DataLoss: the stored bytes fail their checksum (CHECKSUM_MISMATCH).
+            InvalidArgument: a malformed id.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = pb.LoadRequest(
             thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "",
             accept_state_encodings=self._wire.accept,
@@ -90,16 +162,69 @@ class AsyncCheckpointClient:
     async def batch_load(
         self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None
     ) -> list[Checkpoint | CairnError]:
+        """Load up to 1000 checkpoints in one call, each with its own outcome.
+
+        Args:
+            loads: (thread_id, namespace, checkpoint_id or None for the head) triples.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            One `Checkpoint` or `CairnError` (NotFound, DataLoss...) per triple, in order.
+
+        Raises:
+            InvalidArgument: more items than the server's --max-batch-items, or a malformed id.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = s.batch_load_request(loads, self._wire)
         return s.batch_load_results(await self._call(self._stub.BatchLoad, req, timeout), self._wire)
 
     async def list(self, thread_id: str = "", *, timeout: float | None = None, **query: Any) -> Page:
+        """One page of checkpoints, newest first.
+
+        Args:
+            thread_id: the thread; "" lists across all threads.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+            **query: namespace (None = every namespace), metadata_filter (a JSON object the metadata must contain),
+                before (a checkpoint id), page_size (0 = server default), page_token, include_state,
+                include_writes.
+
+        Returns:
+            A `Page`: `.checkpoints` and `.next_page_token` ("" on the last page).
+
+        Raises:
+            NotFound: `before` names no checkpoint.
+            InvalidArgument: a bad page size, page token or filter.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = s.list_request(thread_id, accept=self._wire.accept, **query)
         return s.list_result(await self._call(self._stub.List, req, timeout), self._wire)
 
     async def iter_checkpoints(
         self, thread_id: str = "", *, limit: int | None = None, **query: Any
     ) -> AsyncIterator[Checkpoint]:
+        """Every matching checkpoint across pages, newest first.
+
+        Args:
+            thread_id: the thread; "" for all threads.
+            limit: stop after this many (None: all).
+            **query: as for `list` (page_size sets the size of each page fetched).
+
+        Returns:
+            An async iterator of `Checkpoint`, fetching pages as it goes.
+
+        Raises:
+            InvalidArgument: a bad page size or filter.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         token, seen = "", 0
         while True:
             page = await self.list(thread_id, page_token=token, **query)
@@ -116,12 +241,46 @@ class AsyncCheckpointClient:
         self, *, page_size: int = 0, page_token: str = "", metadata_filter: Mapping[str, Any] | None = None,
         timeout: float | None = None,
     ) -> ThreadPage:
+        """One page of threads, most recently updated first, with their head's metadata.
+
+        Args:
+            page_size: threads per page (0 = server default).
+            page_token: the previous page's `next_page_token`.
+            metadata_filter: only threads whose head metadata contains this JSON object.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            A `ThreadPage`: `.threads` (`ThreadInfo`: id, checkpoint count, update time, head id, node and
+            metadata) and `.next_page_token`.
+
+        Raises:
+            InvalidArgument: a bad page size, token or filter.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = pb.ListThreadsRequest(page_size=page_size, page_token=page_token)
         if metadata_filter:
             req.metadata_filter.CopyFrom(s.to_struct(metadata_filter))
         return s.threads_result(await self._call(self._stub.ListThreads, req, timeout))
 
     async def iter_threads(self, **query: Any) -> AsyncIterator[ThreadInfo]:
+        """Every matching thread across pages, most recently updated first.
+
+        Args:
+            **query: as for `list_threads` (page_size, metadata_filter, timeout).
+
+        Returns:
+            An async iterator of `ThreadInfo`.
+
+        Raises:
+            InvalidArgument: a bad page size or filter.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         token = ""
         while True:
             page = await self.list_threads(page_token=token, **query)
@@ -134,29 +293,136 @@ class AsyncCheckpointClient:
     async def delete(
         self, thread_id: str, checkpoint_id: str, *, namespace: str = "", timeout: float | None = None
     ) -> bool:
+        """Delete one checkpoint and its pending writes.
+
+        Args:
+            thread_id: the thread.
+            checkpoint_id: the checkpoint.
+            namespace: its namespace ("" is the root graph).
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            True if it was deleted, False if there was no such checkpoint.
+
+        Raises:
+            InvalidArgument: a malformed id.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = pb.DeleteRequest(thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id)
         return (await self._call(self._stub.Delete, req, timeout)).deleted
 
     async def clear(self, thread_id: str, *, timeout: float | None = None) -> int:
+        """Delete a whole thread, every namespace, with its pending writes (idempotent).
+
+        Args:
+            thread_id: the thread.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            How many checkpoints were deleted (0 for an empty thread).
+
+        Raises:
+            InvalidArgument: a malformed id.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         return (await self._call(self._stub.Clear, pb.ClearRequest(thread_id=thread_id), timeout)).deleted_count
 
     async def put_writes(
         self, thread_id: str, checkpoint_id: str, task_id: str, writes: Sequence[s.WriteLike], *,
         timeout: float | None = None, **fields: Any,
     ) -> int:
+        """Attach a task's pending writes to a checkpoint.
+
+        Args:
+            thread_id: the thread.
+            checkpoint_id: the checkpoint the writes belong to.
+            task_id: the task that made them.
+            writes: (channel, value) pairs or `Write`s; values are bytes or JSON-serialisable.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+            **fields: namespace, task_path, replace (overwrite the same (task_id, idx) instead of failing).
+
+        Returns:
+            How many writes were stored (a write identical to a stored one is a no-op).
+
+        Raises:
+            NotFound: no such checkpoint.
+            AlreadyExists: another value is stored for the same (task_id, idx) (reason WRITE_CONFLICT).
+            InvalidArgument: a malformed field.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = s.writes_request(thread_id, checkpoint_id, task_id, writes, **fields)
         return (await self._call(self._stub.PutWrites, req, timeout)).written_count
 
     async def copy_thread(self, source_thread_id: str, target_thread_id: str, *, timeout: float | None = None) -> int:
+        """Copy a thread (checkpoint ids, parents, pending writes, every namespace) into an empty one.
+
+        Args:
+            source_thread_id: the thread to copy.
+            target_thread_id: an empty thread to copy into.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            How many checkpoints were copied (0 when the source is empty).
+
+        Raises:
+            Conflict: the target thread is not empty (reason TARGET_NOT_EMPTY).
+            InvalidArgument: a malformed id.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = pb.CopyThreadRequest(source_thread_id=source_thread_id, target_thread_id=target_thread_id)
         return (await self._call(self._stub.CopyThread, req, timeout)).copied_count
 
     async def prune(
         self, thread_ids: Sequence[str], *, keep_latest: int | None = 1, timeout: float | None = None
     ) -> int:
+        """Keep the newest checkpoints along each thread's head chain, per namespace, or delete all.
+
+        Args:
+            thread_ids: the threads.
+            keep_latest: checkpoints to keep per namespace; None deletes every checkpoint.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            How many checkpoints were deleted.
+
+        Raises:
+            InvalidArgument: a malformed id or a negative count.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         return (await self._call(self._stub.Prune, s.prune_request(thread_ids, keep_latest), timeout)).deleted_count
 
     async def delete_runs(self, run_ids: Sequence[str], *, timeout: float | None = None) -> int:
+        """Delete the checkpoints whose metadata `run_id` is one of these, with their pending writes.
+
+        Args:
+            run_ids: the run ids.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            How many checkpoints were deleted.
+
+        Raises:
+            InvalidArgument: a malformed id.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = pb.DeleteRunsRequest(run_ids=list(run_ids))
         return (await self._call(self._stub.DeleteRuns, req, timeout)).deleted_count
 

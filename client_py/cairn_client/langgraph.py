@@ -62,7 +62,7 @@ try:
     from langgraph.checkpoint.serde.base import SerializerProtocol
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "cairn_client.langgraph needs LangGraph: pip install 'cairn[langgraph]' (langgraph, langgraph-checkpoint)"
+        "cairn_client.langgraph needs LangGraph: pip install 'cairn-checkpoint[langgraph]' (langgraph, langgraph-checkpoint)"
     ) from exc
 
 from . import _shared as s
@@ -264,6 +264,20 @@ class CairnSaver(BaseCheckpointSaver[str]):
     # -- sync API ----------------------------------------------------------------------------------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint the config names (its `checkpoint_id`, else the thread's head), with its writes.
+
+        Args:
+            config: `configurable.thread_id`, optional `checkpoint_ns` and `checkpoint_id`.
+
+        Returns:
+            The `CheckpointTuple` (config, checkpoint, metadata, parent config, pending writes), or None when
+            there is no such checkpoint.
+
+        Raises:
+            KeyError: the config has no `thread_id`.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         thread_id, namespace, checkpoint_id = self._locate(config)
         if not checkpoint_id:
             head = recovery.load_head(self.client, thread_id, namespace, self.on_corrupt_head)
@@ -282,6 +296,22 @@ class CairnSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> Iterator[CheckpointTuple]:
+        """Checkpoints newest first, filtered on the server.
+
+        Args:
+            config: the thread (and namespace) to list; None lists across all threads. With a `checkpoint_id`,
+                only that checkpoint.
+            filter: metadata the checkpoints' metadata must contain.
+            before: only checkpoints older than this config's checkpoint.
+            limit: at most this many.
+
+        Returns:
+            An iterator of `CheckpointTuple`, fetching `page_size` at a time.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         if limit is not None and limit <= 0:
             return
         before_id = get_checkpoint_id(before) if before else None
@@ -319,6 +349,23 @@ class CairnSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        """Store a checkpoint as the head of its thread and namespace (an upsert by checkpoint id).
+
+        Args:
+            config: the thread, namespace and the parent checkpoint's id.
+            checkpoint: the LangGraph checkpoint, serialized whole with the saver's serde.
+            metadata: stored as Cairn metadata, so `list(filter=...)` filters on the server.
+            new_versions: unused (Cairn stores the checkpoint whole).
+
+        Returns:
+            The config of the stored checkpoint.
+
+        Raises:
+            InvalidArgument: an id or the metadata is malformed for Cairn.
+            ResourceExhausted: the serialized checkpoint is larger than the server accepts.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         thread_id, state, fields, next_config = self._save_fields(config, checkpoint, metadata)
         self.client.save(thread_id, state, **fields)
         for batch in self._early.saved(_key(next_config)):
@@ -332,6 +379,21 @@ class CairnSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        """Store a task's pending writes on the config's checkpoint.
+
+        Writes that arrive before their checkpoint (LangGraph puts in the background) are held, bounded, and
+        sent as soon as that checkpoint is stored.
+
+        Args:
+            config: the checkpoint the writes belong to.
+            writes: (channel, value) pairs; values go through the saver's serde.
+            task_id: the task that made them.
+            task_path: the task's path in the graph.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         if not writes:
             return
         batch = self._batch(config, writes, task_id, task_path)
@@ -355,16 +417,56 @@ class CairnSaver(BaseCheckpointSaver[str]):
                     pass
 
     def delete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of a thread, in every namespace (Cairn `Clear`).
+
+        Args:
+            thread_id: the thread.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         self.client.clear(str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints whose metadata `run_id` is one of these (Cairn `DeleteRuns`).
+
+        Args:
+            run_ids: the run ids.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         if run_ids:
             self.client.delete_runs([str(r) for r in run_ids])
 
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread into an empty one, checkpoint ids, parents and writes included (Cairn `CopyThread`).
+
+        Args:
+            source_thread_id: the thread to copy.
+            target_thread_id: an empty thread.
+
+        Raises:
+            Conflict: the target thread is not empty.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         self.client.copy_thread(str(source_thread_id), str(target_thread_id))
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads (Cairn `Prune`): "keep_latest" keeps each namespace's head, "delete" removes all.
+
+        Args:
+            thread_ids: the threads.
+            strategy: "keep_latest" or "delete".
+
+        Raises:
+            ValueError: an unknown strategy.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         keep = _prune_keep(strategy)
         if thread_ids:
             self.client.prune([str(t) for t in thread_ids], keep_latest=keep)
@@ -372,6 +474,20 @@ class CairnSaver(BaseCheckpointSaver[str]):
     # -- async API ---------------------------------------------------------------------------------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
+        """The checkpoint the config names (its `checkpoint_id`, else the thread's head), with its writes.
+
+        Args:
+            config: `configurable.thread_id`, optional `checkpoint_ns` and `checkpoint_id`.
+
+        Returns:
+            The `CheckpointTuple` (config, checkpoint, metadata, parent config, pending writes), or None when
+            there is no such checkpoint.
+
+        Raises:
+            KeyError: the config has no `thread_id`.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         thread_id, namespace, checkpoint_id = self._locate(config)
         if not checkpoint_id:
             head = await recovery.aload_head(self._aio(), thread_id, namespace, self.on_corrupt_head)
@@ -390,6 +506,22 @@ class CairnSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
+        """Checkpoints newest first, filtered on the server.
+
+        Args:
+            config: the thread (and namespace) to list; None lists across all threads. With a `checkpoint_id`,
+                only that checkpoint.
+            filter: metadata the checkpoints' metadata must contain.
+            before: only checkpoints older than this config's checkpoint.
+            limit: at most this many.
+
+        Returns:
+            An async iterator of `CheckpointTuple`, fetching `page_size` at a time.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         if limit is not None and limit <= 0:
             return
         before_id = get_checkpoint_id(before) if before else None
@@ -427,6 +559,23 @@ class CairnSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
+        """Store a checkpoint as the head of its thread and namespace (an upsert by checkpoint id).
+
+        Args:
+            config: the thread, namespace and the parent checkpoint's id.
+            checkpoint: the LangGraph checkpoint, serialized whole with the saver's serde.
+            metadata: stored as Cairn metadata, so `list(filter=...)` filters on the server.
+            new_versions: unused (Cairn stores the checkpoint whole).
+
+        Returns:
+            The config of the stored checkpoint.
+
+        Raises:
+            InvalidArgument: an id or the metadata is malformed for Cairn.
+            ResourceExhausted: the serialized checkpoint is larger than the server accepts.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         thread_id, state, fields, next_config = self._save_fields(config, checkpoint, metadata)
         await self._aio().save(thread_id, state, **fields)
         for batch in self._early.saved(_key(next_config)):
@@ -440,6 +589,21 @@ class CairnSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
+        """Store a task's pending writes on the config's checkpoint.
+
+        Writes that arrive before their checkpoint (LangGraph puts in the background) are held, bounded, and
+        sent as soon as that checkpoint is stored.
+
+        Args:
+            config: the checkpoint the writes belong to.
+            writes: (channel, value) pairs; values go through the saver's serde.
+            task_id: the task that made them.
+            task_path: the task's path in the graph.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         if not writes:
             return
         batch = self._batch(config, writes, task_id, task_path)
@@ -462,16 +626,56 @@ class CairnSaver(BaseCheckpointSaver[str]):
                     pass
 
     async def adelete_thread(self, thread_id: str) -> None:
+        """Delete every checkpoint and write of a thread, in every namespace (Cairn `Clear`).
+
+        Args:
+            thread_id: the thread.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         await self._aio().clear(str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
+        """Delete the checkpoints whose metadata `run_id` is one of these (Cairn `DeleteRuns`).
+
+        Args:
+            run_ids: the run ids.
+
+        Raises:
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         if run_ids:
             await self._aio().delete_runs([str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
+        """Copy a thread into an empty one, checkpoint ids, parents and writes included (Cairn `CopyThread`).
+
+        Args:
+            source_thread_id: the thread to copy.
+            target_thread_id: an empty thread.
+
+        Raises:
+            Conflict: the target thread is not empty.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         await self._aio().copy_thread(str(source_thread_id), str(target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
+        """Prune threads (Cairn `Prune`): "keep_latest" keeps each namespace's head, "delete" removes all.
+
+        Args:
+            thread_ids: the threads.
+            strategy: "keep_latest" or "delete".
+
+        Raises:
+            ValueError: an unknown strategy.
+            Unavailable: Cairn could not be reached, or its store is down.
+            CairnError: any other failure of the call (the root of cairn_client's errors).
+        """
         keep = _prune_keep(strategy)
         if thread_ids:
             await self._aio().prune([str(t) for t in thread_ids], keep_latest=keep)

@@ -182,7 +182,10 @@ export class CairnClient {
   private readonly wire: StateWire;
 
   /**
+   * Opens a channel to a Cairn server; it connects on the first call.
+   *
    * @param target `host:port`, or `unix:/path/to.sock` (gRPC's unix scheme).
+   * @param options token, tls, deadlineMs, retry, maxMessageBytes, channelOptions, compressStates.
    */
   constructor(target: string, options: CairnClientOptions = {}) {
     this.target = target;
@@ -215,6 +218,16 @@ export class CairnClient {
   /**
    * Saves one checkpoint and makes it the head of its (thread, namespace). Generates a UUIDv7
    * `checkpointId` when none is given, so a retry stores the same checkpoint once (`alreadyExisted`).
+   *
+   * @param checkpoint the checkpoint: `threadId`, `state` bytes, `stateType`, metadata, parent, node names.
+   * @param options compare-and-set (`expectedHeadId`, `expectEmpty`), `replaceExisting`, `signal`, `deadlineMs`.
+   * @returns the stored checkpoint's id, sequence, creation time and stored size.
+   * @throws {@link ConflictError} when the compare-and-set fails (`currentHeadId`);
+   *   {@link AlreadyExistsError} when the id holds other content; {@link InvalidArgumentError} (`field`);
+   *   {@link ResourceExhaustedError} for a state over the server's limit.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async save(checkpoint: CheckpointInput, options: SaveFlags & CallOptions = {}): Promise<SaveResponse> {
     const req = await this.wire.outgoing(saveRequest({ ...options, checkpoint }));
@@ -233,6 +246,13 @@ export class CairnClient {
   /**
    * Saves many checkpoints over one stream. Yields, in request order, the {@link SaveResponse} of each save
    * or the {@link CairnError} it failed with (a failed item does not end the stream).
+   *
+   * @param saves the saves, from any (async) iterable; read as the stream has room.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns an async generator of one result or error per save.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async *saveStream(
     saves: Iterable<SaveInput> | AsyncIterable<SaveInput>,
@@ -264,7 +284,18 @@ export class CairnClient {
     }
   }
 
-  /** Loads a checkpoint (the head when no `checkpointId` is given) with its pending writes. */
+  /**
+   * Loads a checkpoint (the head when no `checkpointId` is given) with its pending writes.
+   *
+   * @param input `threadId`, optional `namespace` and `checkpointId`.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the checkpoint and its pending writes.
+   * @throws {@link NotFoundError} for no such checkpoint or an empty thread (`reason` THREAD_EMPTY);
+   *   {@link DataLossError} for bytes that fail their checksum.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async load(input: LoadInput, options?: CallOptions): Promise<LoadResult> {
     const res = await this.unary(this.stub.load, LoadRequest.fromPartial(this.wire.reading(input)), options);
     return { checkpoint: await this.wire.checkpoint(res.checkpoint!), pendingWrites: res.pendingWrites };
@@ -273,6 +304,14 @@ export class CairnClient {
   /**
    * Loads many checkpoints in one call: one result or {@link CairnError} per load, in order (with
    * `compressStates`, a state that does not decode is its item's {@link DataLossError}).
+   *
+   * @param loads up to the server's --max-batch-items loads.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns one result or error per load, in order.
+   * @throws {@link InvalidArgumentError} for too many items or a malformed id.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async batchLoad(loads: LoadInput[], options?: CallOptions): Promise<Array<LoadResult | CairnError>> {
     const req = BatchLoadRequest.fromPartial({ loads: loads.map((load) => this.wire.reading(load)) });
@@ -290,13 +329,32 @@ export class CairnClient {
     );
   }
 
-  /** One page of checkpoints, newest first (`namespace` unset = every namespace, "" = the root only). */
+  /**
+   * One page of checkpoints, newest first (`namespace` unset = every namespace, "" = the root only).
+   *
+   * @param input threadId ("" = all), namespace, metadataFilter, before, pageSize, pageToken, includeState, includeWrites.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the page: `checkpoints` and `nextPageToken` ("" on the last page).
+   * @throws {@link NotFoundError} when `before` names no checkpoint; {@link InvalidArgumentError} for a bad page size, token or filter.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async list(input: ListInput = {}, options?: CallOptions): Promise<ListResponse> {
     const res = await this.unary(this.stub.list, ListRequest.fromPartial(this.wire.reading(input)), options);
     return this.wire.enabled ? { ...res, checkpoints: await this.wire.checkpoints(res.checkpoints) } : res;
   }
 
-  /** Every page of a List, following `nextPageToken`. */
+  /**
+   * Every page of a List, following `nextPageToken`.
+   *
+   * @param input as for {@link CairnClient.list}.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns an async generator of pages.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async *listPages(input: ListInput = {}, options?: CallOptions): AsyncGenerator<ListResponse> {
     let pageToken = input.pageToken ?? "";
     do {
@@ -306,12 +364,30 @@ export class CairnClient {
     } while (pageToken);
   }
 
-  /** One page of the caller's threads, most recently updated first. */
+  /**
+   * One page of the caller's threads, most recently updated first.
+   *
+   * @param input pageSize, pageToken, metadataFilter (on each thread's head).
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the page: `threads` and `nextPageToken`.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   listThreads(input: ListThreadsInput = {}, options?: CallOptions): Promise<ListThreadsResponse> {
     return this.unary(this.stub.listThreads, ListThreadsRequest.fromPartial(input), options);
   }
 
-  /** Every page of ListThreads. */
+  /**
+   * Every page of ListThreads.
+   *
+   * @param input as for {@link CairnClient.listThreads}.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns an async generator of pages.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async *listThreadsPages(input: ListThreadsInput = {}, options?: CallOptions): AsyncGenerator<ListThreadsResponse> {
     let pageToken = input.pageToken ?? "";
     do {
@@ -321,29 +397,79 @@ export class CairnClient {
     } while (pageToken);
   }
 
-  /** Deletes one checkpoint and its writes; resolves false when there was none. */
+  /**
+   * Deletes one checkpoint and its writes; resolves false when there was none.
+   *
+   * @param input threadId, checkpointId, namespace.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns whether a checkpoint was deleted.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async delete(input: DeleteInput, options?: CallOptions): Promise<boolean> {
     return (await this.unary(this.stub.delete, DeleteRequest.fromPartial(input), options)).deleted;
   }
 
-  /** Removes a whole thread (every namespace); resolves with the number of checkpoints removed. */
+  /**
+   * Removes a whole thread (every namespace); resolves with the number of checkpoints removed.
+   *
+   * @param threadId the thread.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the number of checkpoints deleted.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async clear(threadId: string, options?: CallOptions): Promise<number> {
     return (await this.unary(this.stub.clear, ClearRequest.fromPartial({ threadId }), options)).deletedCount;
   }
 
-  /** Stores the pending writes of one task; resolves with the number newly stored or replaced. */
+  /**
+   * Stores the pending writes of one task; resolves with the number newly stored or replaced.
+   *
+   * @param input threadId, checkpointId, taskId, writes, namespace, taskPath, replace.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the number of writes stored.
+   * @throws {@link NotFoundError} for no such checkpoint; {@link AlreadyExistsError} (`WRITE_CONFLICT`) for
+   *   another value at the same (taskId, idx) unless `replace`.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async putWrites(input: PutWritesInput, options?: CallOptions): Promise<number> {
     const res = await this.unary(this.stub.putWrites, PutWritesRequest.fromPartial(input), options);
     return res.writtenCount;
   }
 
-  /** Copies a thread into an empty one; resolves with the number of checkpoints copied. */
+  /**
+   * Copies a thread into an empty one; resolves with the number of checkpoints copied.
+   *
+   * @param sourceThreadId the thread to copy.
+   * @param targetThreadId an empty thread.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the number of checkpoints copied.
+   * @throws {@link ConflictError} (`TARGET_NOT_EMPTY`) when the target has checkpoints.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async copyThread(sourceThreadId: string, targetThreadId: string, options?: CallOptions): Promise<number> {
     const req = CopyThreadRequest.fromPartial({ sourceThreadId, targetThreadId });
     return (await this.unary(this.stub.copyThread, req, options)).copiedCount;
   }
 
-  /** Thins out threads; resolves with the number of checkpoints removed. */
+  /**
+   * Thins out threads; resolves with the number of checkpoints removed.
+   *
+   * @param threadIds the threads.
+   * @param prune `strategy` ("keep_latest", the default, or "delete_all") and `keepCount`.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the number of checkpoints deleted.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async prune(threadIds: string[], prune: PruneOptions = {}, options?: CallOptions): Promise<number> {
     const strategy =
       prune.strategy === "delete_all" ? PruneStrategy.PRUNE_STRATEGY_DELETE_ALL : PruneStrategy.PRUNE_STRATEGY_KEEP_LATEST;
@@ -351,7 +477,16 @@ export class CairnClient {
     return (await this.unary(this.stub.prune, req, options)).deletedCount;
   }
 
-  /** Removes every checkpoint whose metadata `run_id` is one of `runIds`; resolves with the count. */
+  /**
+   * Removes every checkpoint whose metadata `run_id` is one of `runIds`; resolves with the count.
+   *
+   * @param runIds the run ids.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the number of checkpoints deleted.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async deleteRuns(runIds: string[], options?: CallOptions): Promise<number> {
     return (await this.unary(this.stub.deleteRuns, DeleteRunsRequest.fromPartial({ runIds }), options)).deletedCount;
   }

@@ -2,6 +2,12 @@
 
 Each of the modules in _SUBCOMMANDS (and the API-client tools of _TOOLS, packages of their own) has
 `register(subparsers)` adding its parsers with a `func`.
+The connection flags of the client commands (GLOBAL_FLAGS) may also come before the subcommand
+(`cairn --json threads`): they are moved behind it before parsing, where the subcommand checks them.
+
+Exit codes: 0 success; 1 a failed or refused operation (not found, server error, unreachable server,
+not confirmed); 2 bad usage or a server that cannot start (one line naming the flag, address or host);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,7 +19,11 @@ import importlib
 import logging
 import sys
 
-from .config import add_config_flags, load_config
+from .config import StartupError, add_config_flags, load_config
+
+# flag -> takes a value; accepted before the subcommand as well as after it.
+GLOBAL_FLAGS = {"--target": True, "--token": True, "--tls-ca": True, "--tls-server-name": True,
+                "--timeout": True, "--json": False}
 
 
 _SUBCOMMANDS = ("admin", "bench", "dictionary", "runs_cli", "quarantined")
@@ -64,9 +74,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        return version("cairn-checkpoint")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cairn", description="Cairn: a checkpoint store for durable graphs")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="cairn", description="Cairn: a checkpoint store for durable graphs",
+        epilog="`cairn COMMAND --help` describes a command. Connection flags (--target, --token, --tls-ca, "
+        "--tls-server-name, --timeout, --json) may come before or after the command.",
+    )
+    parser.add_argument("--version", action="version", version=f"cairn {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the gRPC server")
     add_config_flags(serve)
     serve.add_argument("--console-listen", metavar="HOST:PORT", default=None,
@@ -89,13 +115,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def hoist_global_flags(argv: list[str], commands: set[str]) -> list[str]:
+    """Moves GLOBAL_FLAGS given before the subcommand to just after it: `--json threads` -> `threads --json`."""
+    before: list[str] = []
+    i = 0
+    while i < len(argv) and argv[i] not in commands:
+        flag = argv[i].split("=", 1)[0]
+        if flag not in GLOBAL_FLAGS:
+            return argv  # something else (--help, --version, a typo): argparse reports it
+        takes_value = GLOBAL_FLAGS[flag] and "=" not in argv[i]
+        before.extend(argv[i : i + 1 + takes_value])
+        i += 1 + takes_value
+    if i >= len(argv) or not before:
+        return argv
+    return [argv[i], *before, *argv[i + 1 :]]
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        parser.print_help()
+        return 0
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    args = parser.parse_args(hoist_global_flags(argv, set(sub.choices)))
+    if args.command is None:
+        parser.print_help()
+        return 0
     try:
         return int(args.func(args) or 0)
-    except (ValueError, OSError) as exc:  # bad configuration: one line, no traceback
+    except (StartupError, ValueError, OSError) as exc:  # bad configuration, or a server that cannot start
         print(f"cairn: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("cairn: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

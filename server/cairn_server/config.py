@@ -14,6 +14,14 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 
+class StartupError(Exception):
+    """The server cannot start: a bad setting or an unreachable dependency.
+
+    Its message is one line that names the flag, address or host at fault and says what to do; `cairn`
+    prints it without a traceback and exits 2.
+    """
+
+
 def _opt(help: str, **kw: Any) -> Any:
     return field(metadata={"help": help}, **kw)
 
@@ -39,7 +47,7 @@ class Config:
         "ignored (accepted so existing command lines still start): reads no longer trust near leases",
         default=0,
     )
-    zstd_level: int = _opt("zstd compression level of stored states (1-19)", default=3)
+    zstd_level: int = _opt("zstd compression level of stored states (1-22; above 19 is slow)", default=3)
     zstd_dictionary: str = _opt(
         "latest: compress new states with the newest dictionary `cairn dict train` stored (read at start); "
         "off: plain zstd. Rows written with any dictionary stay readable either way",
@@ -131,6 +139,20 @@ class Config:
 
 
 _SECRETS = ("auth_tokens", "encryption_keys")
+ZSTD_LEVELS = (1, 22)
+
+
+def check_listen(flag: str, listen: str, *, allow_unix: bool) -> None:
+    """A listen address is host:port with a port in 0-65535 (or unix:/path where allowed)."""
+    if allow_unix and listen.startswith("unix:"):
+        if len(listen) > len("unix:"):
+            return
+    else:
+        host, sep, port = listen.rpartition(":")
+        if sep and port.isdigit() and int(port) <= 65535 and (host or not allow_unix):
+            return
+    forms = "host:port (e.g. 127.0.0.1:50051) or unix:/path" if allow_unix else "host:port (e.g. 127.0.0.1:9090)"
+    raise ValueError(f"{flag} expects {forms}, got {listen!r}")
 
 
 def _env_name(name: str) -> str:
@@ -210,6 +232,15 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
         raise ValueError(
             f"--near-lease-ms expects 0 to 1000 (it is ignored), got {values['near_lease_ms']}"
         )
+    level = values.get("zstd_level", 3)
+    if not ZSTD_LEVELS[0] <= level <= ZSTD_LEVELS[1]:
+        raise ValueError(f"--zstd-level expects {ZSTD_LEVELS[0]} to {ZSTD_LEVELS[1]} (zstd's levels; default 3), "
+                         f"got {level}")
+    if values.get("workers", 1) < 1:
+        raise ValueError(f"--workers expects 1 or more, got {values['workers']}")
+    check_listen("--listen", values.get("listen", "127.0.0.1:50051"), allow_unix=True)
+    if values.get("metrics_listen"):
+        check_listen("--metrics-listen", values["metrics_listen"], allow_unix=False)
     if values.get("near_cache_mb", 0) < 0:
         raise ValueError(f"--near-cache-mb expects 0 (off) or more, got {values['near_cache_mb']}")
     return Config(**values)

@@ -3,15 +3,39 @@
 Kept out of the hot path's way: one histogram observation and one counter
 increment per RPC; store-level counts (cache hits, cache errors...) are read
 from the store's own counters when Prometheus scrapes.
+
+Names (counters carry prometheus_client's `_total` suffix on the wire):
+  cairn_rpc_requests_total{method,code}, cairn_rpc_duration_seconds{method} (histogram),
+  cairn_state_bytes_total{kind}, cairn_cold_batch_size (histogram), cairn_cache_lookups_total{result},
+  cairn_backend_errors_total{backend}, cairn_retention_deleted_total, cairn_lease_waits_total,
+  cairn_lease_wait_seconds_total, cairn_lease_renewals_total, cairn_cache_pending_invalidations,
+  cairn_build_info{version,python_version,grpc_version} (always 1),
+  and the standard process_* (CPU, memory, open fds, start time), python_info and python_gc_* metrics.
+
+With `--workers N` one endpoint serves them all: the parent process listens on --metrics-listen and, on each
+scrape, collects every worker's metrics from the worker's private endpoint on 127.0.0.1, adding a
+`worker="0".."N-1"` label (sum them with `sum without (worker) (...)`); see WorkerAggregator.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import platform
+import urllib.request
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
-from prometheus_client.core import CounterMetricFamily
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    start_http_server,
+)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
@@ -49,9 +73,28 @@ class _StoreCollector(Collector):
         yield versions
 
 
+def _standard(registry: CollectorRegistry) -> None:
+    """The default registry's process, platform and GC collectors, plus cairn_build_info."""
+    import grpc
+
+    from . import __version__
+
+    for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(collector)
+    info = Gauge(
+        "cairn_build_info", "Always 1; the labels name the running versions",
+        ["version", "python_version", "grpc_version"], registry=registry,
+    )
+    info.labels(__version__, platform.python_version(), grpc.__version__).set(1)
+
+
 class Metrics:
-    def __init__(self) -> None:
+    """The metrics of one server process, in a registry of its own."""
+
+    def __init__(self, worker_index: int = 0) -> None:
+        self.worker_index = worker_index
         self.registry = CollectorRegistry()
+        _standard(self.registry)
         self.requests = Counter(
             "cairn_rpc_requests", "RPCs handled, by method and status code", ["method", "code"],
             registry=self.registry,
@@ -82,6 +125,64 @@ class Metrics:
         self.requests.labels(method, code).inc()
         self.latency.labels(method).observe(seconds)
 
-    def serve(self, listen: str) -> None:
+    def serve(self, listen: str) -> int:
+        """Serve /metrics on host:port (port 0 = any free one); returns the port.
+
+        Raises:
+            OSError: the address cannot be bound (in use, not this host's).
+        """
         host, _, port = listen.rpartition(":")
-        start_http_server(int(port), addr=host or "0.0.0.0", registry=self.registry)
+        httpd, _thread = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=self.registry)
+        return int(httpd.server_address[1])
+
+
+class WorkerAggregator(Collector):
+    """One /metrics for `--workers N`: each scrape reads every worker's private endpoint and relabels it.
+
+    Args:
+        worker_ports: port of worker i's metrics endpoint on 127.0.0.1, at index i (0 while it is starting).
+        timeout_seconds: per worker; a worker that does not answer in time is missing from that scrape and
+            counted in cairn_metrics_scrape_errors_total.
+    """
+
+    def __init__(self, worker_ports: Sequence[int], timeout_seconds: float = 2.0) -> None:
+        self.worker_ports = worker_ports
+        self.timeout_seconds = timeout_seconds
+        self.errors = 0
+
+    def collect(self) -> Iterator[Metric]:
+        merged: dict[str, Metric] = {}
+        for index, port in enumerate(list(self.worker_ports)):
+            if not port:
+                continue
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=self.timeout_seconds) as r:
+                    text = r.read().decode()
+            except OSError:
+                self.errors += 1
+                continue
+            for family in text_string_to_metric_families(text):
+                into = merged.get(family.name)
+                if into is None:
+                    into = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+                for sample in family.samples:
+                    into.samples.append(sample._replace(labels={**sample.labels, "worker": str(index)}))
+        yield from merged.values()
+        errors = CounterMetricFamily(
+            "cairn_metrics_scrape_errors", "Worker metrics endpoints that did not answer a scrape of the parent"
+        )
+        errors.add_metric([], self.errors)
+        yield errors
+
+
+def serve_aggregated(listen: str, worker_ports: Sequence[int]) -> int:
+    """The parent's /metrics for `--workers N` (see WorkerAggregator); returns the port.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    registry = CollectorRegistry()
+    registry.register(WorkerAggregator(worker_ports))
+    host, _, port = listen.rpartition(":")
+    httpd, _thread = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=registry)
+    return int(httpd.server_address[1])

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
 import os
 import signal
+import socket
+import sys
 from collections.abc import Coroutine
-from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
@@ -22,7 +24,8 @@ from .auth import Authenticator
 from .keys import check_keys
 from .readiness import Readiness
 from .codec import Codec, parse_keys
-from .config import Config
+from .config import Config, StartupError
+from .errors import Unavailable
 from .service import CheckpointStoreService
 from .storage.base import ColdStore, HotCache
 from .storage.memory_cache import MemoryCache
@@ -34,17 +37,53 @@ T = TypeVar("T")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["CheckpointStore"].full_name
 
 
+def dsn_host(dsn: str) -> str:
+    """host:port (or the socket directory) a Postgres DSN points at, for messages; never its password."""
+    from urllib.parse import parse_qs, urlsplit
+
+    if "://" not in dsn:  # key=value form
+        pairs = dict(item.split("=", 1) for item in dsn.split() if "=" in item)
+        return f"{pairs.get('host', 'localhost')}:{pairs.get('port', '5432')}"
+    parts = urlsplit(dsn)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        port = parts.netloc.rsplit(":", 1)[-1]
+    host = parts.hostname or parse_qs(parts.query).get("host", ["localhost"])[0]
+    return f"{host}:{port}"
+
+
 async def open_cold(config: Config) -> ColdStore:
-    """The durable tier alone: Postgres when a DSN is given, else the SQLite file."""
+    """The durable tier alone: Postgres when a DSN is given, else the SQLite file.
+
+    Raises:
+        StartupError: Postgres cannot be reached or refuses the DSN's role, password or database.
+    """
     if config.postgres_dsn:
+        import asyncpg
+
         from .storage.postgres import PostgresColdStore
 
-        return await PostgresColdStore.open(
-            config.postgres_dsn,
-            pool_size=config.postgres_pool_size,
-            timeout_seconds=config.cold_timeout_seconds,
-            migrate=config.migrate,
-        )
+        where = dsn_host(config.postgres_dsn)
+        try:
+            return await PostgresColdStore.open(
+                config.postgres_dsn,
+                pool_size=config.postgres_pool_size,
+                timeout_seconds=config.cold_timeout_seconds,
+                migrate=config.migrate,
+            )
+        except Unavailable as exc:
+            cause = exc.__cause__ or exc
+            reason = _one_line(str(cause)) or type(cause).__name__
+            raise StartupError(
+                f"--postgres-dsn: cannot reach Postgres at {where} ({reason}); check that it runs and that "
+                "this host can connect to it"
+            ) from None
+        except asyncpg.PostgresError as exc:  # the server answered: wrong role, password, database, rights
+            raise StartupError(
+                f"--postgres-dsn: Postgres at {where} refused: {_one_line(str(exc))} (SQLSTATE {exc.sqlstate}); "
+                "check the user, password and database in the DSN"
+            ) from None
     from .storage.sqlite import SqliteColdStore
 
     return await SqliteColdStore.open(config.sqlite_path, migrate=config.migrate)
@@ -56,6 +95,8 @@ async def open_store(config: Config) -> TieredStore:
     cache: HotCache
     if config.redis_url:
         from .storage.redis_cache import RedisCache
+
+        await warn_if_redis_unreachable(config)
 
         cache = RedisCache.from_url(
             config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds,
@@ -75,6 +116,80 @@ async def open_store(config: Config) -> TieredStore:
     )
     store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
     return store
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def redis_location(url: str) -> str:
+    """host:port or the socket path of a Redis URL, for messages; never its password."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return parts.path
+    try:
+        port = parts.port or 6379
+    except ValueError:
+        port = 6379
+    return f"{parts.hostname or 'localhost'}:{port}"
+
+
+async def warn_if_redis_unreachable(config: Config) -> None:
+    """One warning line when Redis does not answer a PING at start. The server still starts: the cache is an
+    accelerator, so until Redis answers every read and write goes to the cold store (see storage/tiered.py)."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    assert config.redis_url
+    client = aioredis.Redis.from_url(
+        config.redis_url,
+        socket_connect_timeout=max(config.cache_timeout_seconds, 1.0),
+        socket_timeout=max(config.cache_timeout_seconds, 1.0),
+    )
+    try:
+        await client.ping()
+    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        log.warning(
+            "--redis-url: Redis at %s is unreachable (%s); serving degraded: reads and writes go to the cold "
+            "store until Redis answers",
+            redis_location(config.redis_url), _one_line(str(exc)) or type(exc).__name__,
+        )
+    finally:
+        await client.aclose()
+
+
+def bind_problem(flag: str, listen: str, *, reuse_port: bool = False) -> str | None:
+    """Why `listen` cannot be bound, found by binding it with a plain socket first (gRPC only logs that it
+    failed, in a line of its own), or None when it can. The message names the flag and says what to do."""
+    if listen.startswith("unix:"):
+        path = listen[len("unix:"):]
+        directory = os.path.dirname(path) or "."
+        if not os.path.isdir(directory):
+            return f"{flag} {listen}: directory {directory} does not exist; create it or choose another path"
+        if not os.access(directory, os.W_OK):
+            return f"{flag} {listen}: directory {directory} is not writable by this user; choose another path"
+        return None
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        infos = socket.getaddrinfo(host or None, int(port), type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, ValueError) as exc:
+        return f"{flag} {listen}: cannot resolve host {host!r} ({getattr(exc, 'strerror', exc)}); use an IP address"
+    for family, kind, proto, _, addr in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port and hasattr(socket, "SO_REUSEPORT"):
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            try:
+                probe.bind(addr)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    return (f"{flag} {listen}: address already in use; stop the process listening there or choose "
+                            f"another port with {flag}")
+                return f"{flag} {listen}: cannot bind ({exc.strerror}); use an address of this host"
+    return None
 
 
 def grpc_options(config: Config) -> list[tuple[str, int]]:
@@ -139,12 +254,18 @@ class CairnServer:
             self.server,
         )
         creds = server_credentials(config)
-        if creds is None:
-            self.port = self.server.add_insecure_port(config.listen)
-        else:
-            self.port = self.server.add_secure_port(config.listen, creds)
+        problem = bind_problem("--listen", config.listen, reuse_port=config.workers > 1)
+        if problem:
+            raise StartupError(problem)
+        try:
+            if creds is None:
+                self.port = self.server.add_insecure_port(config.listen)
+            else:
+                self.port = self.server.add_secure_port(config.listen, creds)
+        except RuntimeError:  # grpc: "Failed to bind to address ..."
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {config.listen}: address in use or not allowed")
+            raise StartupError(f"--listen {config.listen}: gRPC could not bind it; choose another address")
 
     async def start(self) -> None:
         await self.server.start()
@@ -172,14 +293,34 @@ class CairnServer:
 
 
 def serve_workers(config: Config, auth: Authenticator | None) -> int:
-    """Run config.workers server processes on one port; forward SIGTERM/SIGINT; exit with the worst code."""
+    """Run config.workers server processes on one port; forward SIGTERM/SIGINT; exit with the worst code.
+
+    With --metrics-listen, this process serves the one /metrics endpoint, gathering the workers' metrics
+    (metrics.WorkerAggregator); each worker serves its own on a free port of 127.0.0.1 and writes that port
+    into a shared array.
+
+    Raises:
+        StartupError: the metrics address cannot be bound.
+    """
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # fresh interpreters: gRPC must not be forked after init
+    worker_ports = ctx.Array("i", config.workers, lock=False)
+    if config.metrics_listen:
+        from .metrics import serve_aggregated
+
+        try:
+            serve_aggregated(config.metrics_listen, worker_ports)
+        except OSError:
+            raise StartupError(
+                        bind_problem("--metrics-listen", config.metrics_listen)
+                        or f"--metrics-listen {config.metrics_listen}: cannot serve /metrics there"
+                    ) from None
     procs = []
     for index in range(config.workers):
-        worker_config = replace(config, metrics_listen=_offset_port(config.metrics_listen, index))
-        proc = ctx.Process(target=_worker_main, args=(worker_config, auth, index), name=f"cairn-worker-{index}")
+        proc = ctx.Process(
+            target=_worker_main, args=(config, auth, index, worker_ports), name=f"cairn-worker-{index}"
+        )
         proc.start()
         procs.append(proc)
 
@@ -195,18 +336,17 @@ def serve_workers(config: Config, auth: Authenticator | None) -> int:
     return max((proc.exitcode or 0) for proc in procs)
 
 
-def _offset_port(listen: str | None, index: int) -> str | None:
-    if not listen or index == 0:
-        return listen
-    host, _, port = listen.rpartition(":")
-    return f"{host}:{int(port) + index}"
-
-
-def _worker_main(config: Config, auth: Authenticator | None, index: int) -> None:
+def _worker_main(config: Config, auth: Authenticator | None, index: int, worker_ports: Any) -> None:
     from . import logs
 
     logs.setup(config.log_level, config.log_format)
-    run_event_loop(serve(config, auth, worker_index=index), config.event_loop)
+    try:
+        run_event_loop(serve(config, auth, worker_index=index, worker_ports=worker_ports), config.event_loop)
+    except (StartupError, ValueError, OSError) as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:  # a Ctrl-C that lands before the loop's handler is installed
+        sys.exit(130)
 
 
 def run_event_loop(main: Coroutine[Any, Any, T], choice: str = "auto") -> T:
@@ -224,21 +364,42 @@ def run_event_loop(main: Coroutine[Any, Any, T], choice: str = "auto") -> T:
     return asyncio.run(main)
 
 
-async def serve(config: Config, auth: Authenticator | None = None, worker_index: int = 0) -> None:
+async def serve(
+    config: Config, auth: Authenticator | None = None, worker_index: int = 0, worker_ports: Any = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then drain and close.
+
+    Raises:
+        StartupError: the store, the listen address or the metrics address cannot be set up.
+    """
+    received: list[signal.Signals] = []
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, lambda sig=sig: (received.append(sig), stop.set()))
     store = await open_store(config)
-    metrics = None
-    if config.metrics_listen:
-        from .metrics import Metrics
+    try:
+        metrics = None
+        if config.metrics_listen:
+            from .metrics import Metrics
 
-        metrics = Metrics()
-        metrics.watch_store(store)
-        metrics.serve(config.metrics_listen)
-    server = CairnServer(config, store, auth, metrics)
-    await server.start()
+            metrics = Metrics(worker_index=worker_index)
+            metrics.watch_store(store)
+            if worker_ports is not None:  # --workers: the parent serves them all (serve_workers)
+                worker_ports[worker_index] = metrics.serve("127.0.0.1:0")
+            else:
+                try:
+                    metrics.serve(config.metrics_listen)
+                except OSError:
+                    raise StartupError(
+                bind_problem("--metrics-listen", config.metrics_listen)
+                or f"--metrics-listen {config.metrics_listen}: cannot serve /metrics there"
+            ) from None
+        server = CairnServer(config, store, auth, metrics)
+        await server.start()
+    except BaseException:
+        await store.aclose()
+        raise
     # Everything allocated so far (modules, descriptors, the store) lives as long as the process: keep it out of
     # the collector's full passes, which otherwise walk it all and stall every call in flight meanwhile.
     gc.freeze()
@@ -258,8 +419,8 @@ async def serve(config: Config, auth: Authenticator | None = None, worker_index:
         json.dumps(config.redacted()),
     )
     await stop.wait()
-    log.info("SIGTERM: not serving; draining in-flight calls for up to %.1fs (pid %d)", config.grace_seconds,
-             os.getpid())
+    log.info("%s: not serving; draining in-flight calls for up to %.1fs (pid %d)",
+             received[0].name if received else "stop", config.grace_seconds, os.getpid())
     if retention is not None:
         retention.cancel()
     await server.stop(config.grace_seconds)

@@ -1,4 +1,4 @@
-"""Admin subcommands of `cairn`: threads, history, show, delete, clear, health.
+"""Admin subcommands of `cairn`: threads, history, show, delete, clear, copy, prune, delete-runs, health.
 
 They talk to a running server through the Python client (cairn_client), so they
 work against any deployment: `--target host:port` or `--target unix:/path`
@@ -6,8 +6,10 @@ work against any deployment: `--target host:port` or `--target unix:/path`
 `--tls-ca PEM` (default $CAIRN_TLS_CA). Output is a human table unless `--json`
 is given; the JSON field names are stable (see commands.py).
 
-Exit codes: 0 success; 1 the server returned an error, could not be reached,
-`health` found it not SERVING, or `clear` was not confirmed; 2 bad usage.
+Exit codes: 0 success; 1 not found (a thread or checkpoint that does not exist: `show`, `history` of a
+thread without checkpoints, `delete`/`clear` that found nothing to delete), any other error the server
+returned, a server that could not be reached, `health` not SERVING, or a deletion not confirmed;
+2 bad usage; 130 interrupted. The connection flags may come before the command (`cairn --json threads`).
 Errors are printed as one line on stderr (`cairn: NOT_FOUND: ... [THREAD_EMPTY]`),
 never as a traceback.
 
@@ -103,10 +105,38 @@ def register(subparsers: Any) -> None:
     p.add_argument("--namespace", default="", help='namespace of the checkpoint (default "" = root)')
     p.set_defaults(func=_run("delete"))
 
-    p = subparsers.add_parser("clear", parents=[common], help="delete a whole thread (every namespace)")
-    p.add_argument("thread_id", metavar="THREAD")
-    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    p = subparsers.add_parser(
+        "clear", parents=[common], help="delete a whole thread (every namespace), or every thread with a prefix"
+    )
+    p.add_argument("thread_id", metavar="THREAD", nargs="?", default=None)
+    p.add_argument("--prefix", default=None,
+                   help="delete every thread whose id starts with PREFIX (asks first; -y when not on a terminal)")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=_run("clear"))
+
+    p = subparsers.add_parser(
+        "copy", parents=[common], help="copy a thread (ids, parents, pending writes) into an empty one: a fork"
+    )
+    p.add_argument("source_thread_id", metavar="SOURCE")
+    p.add_argument("target_thread_id", metavar="TARGET")
+    p.set_defaults(func=_run("copy"))
+
+    p = subparsers.add_parser(
+        "prune", parents=[common], help="keep the newest N checkpoints along each thread's head chain"
+    )
+    p.add_argument("thread_ids", metavar="THREAD", nargs="+")
+    keep = p.add_mutually_exclusive_group(required=True)
+    keep.add_argument("--keep", type=int, metavar="N", help="checkpoints to keep per thread (1 or more)")
+    keep.add_argument("--all", action="store_true", help="delete every checkpoint of the threads")
+    p.add_argument("-y", "--yes", action="store_true", help="with --all: do not ask for confirmation")
+    p.set_defaults(func=_run("prune"))
+
+    p = subparsers.add_parser(
+        "delete-runs", parents=[common], help="delete the checkpoints whose metadata run_id is one of these"
+    )
+    p.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation on a terminal")
+    p.set_defaults(func=_run("delete-runs"))
 
     p = subparsers.add_parser(
         "health", parents=[common], help="grpc.health.v1 Check: exit 0 when SERVING, 1 otherwise"

@@ -8,7 +8,10 @@ JSON output (stable field names; times are RFC 3339 UTC strings or null):
              "pending_writes": [{"task_id", "task_path", "idx", "channel", "value_type", "size_bytes",
              "value_is_json", "value", "value_b64"}]}
   delete    {"thread_id", "namespace", "checkpoint_id", "deleted"}
-  clear     {"thread_id", "deleted_count"}
+  clear     {"thread_id", "deleted_count"}; with --prefix {"prefix", "threads": [THREAD_ID], "deleted_count"}
+  copy      {"source_thread_id", "target_thread_id", "copied_count"}
+  prune     {"thread_ids", "keep_latest" (null with --all), "deleted_count"}
+  delete-runs {"run_ids", "deleted_count"}
   health    {"target", "service", "status", "serving"}
   CHECKPOINT = {"checkpoint_id", "parent_checkpoint_id", "namespace", "sequence", "created_at", "node_name",
                 "next_nodes", "state_type", "state_size_bytes", "stored_size_bytes", "metadata"}
@@ -34,6 +37,14 @@ CLEAR_COUNT_LIMIT = 10_000  # `clear` counts at most this many checkpoints for i
 
 class UsageError(Exception):
     """A bad option value found after argparse (exit 2)."""
+
+
+class Missing(Exception):
+    """Nothing by that name: printed as `cairn: NOT_FOUND: ...`, exit 1 (as the server's NOT_FOUND is)."""
+
+
+class NotConfirmed(Exception):
+    """A deletion the user did not confirm (exit 1, nothing deleted)."""
 
 
 def _err(line: str) -> None:
@@ -190,6 +201,8 @@ def cmd_history(args: argparse.Namespace) -> int:
         for page in _pages(fetch, args):
             token = page.next_page_token
             cps.extend(page.checkpoints)
+    if not cps and not args.page_token:
+        raise Missing(f"thread {args.thread_id!r} has no checkpoints" + (" that match" if flt or args.namespace else ""))
     if args.json:
         out.print_json(
             {
@@ -200,9 +213,7 @@ def cmd_history(args: argparse.Namespace) -> int:
             }
         )
         return EXIT_OK
-    if not cps:
-        _err(f"thread {args.thread_id!r} has no checkpoints" + (" that match" if flt or args.namespace else ""))
-    else:
+    if cps:
         extra = [k for k in ("step", "source", "status") if any(k in cp.metadata for cp in cps)]
         show_ns = any(cp.namespace for cp in cps)
         headers = ["CREATED", "SEQ", "CHECKPOINT", "PARENT", *(["NAMESPACE"] if show_ns else []), "NODE", "NEXT",
@@ -296,8 +307,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
                         "checkpoint_id": args.checkpoint_id, "deleted": deleted})
     elif deleted:
         print(f"deleted checkpoint {args.checkpoint_id} of thread {args.thread_id}")
-    else:
-        print(f"no checkpoint {args.checkpoint_id} in thread {args.thread_id}; nothing deleted")
+    if not deleted:
+        raise Missing(f"no checkpoint {args.checkpoint_id} in thread {args.thread_id!r}; nothing deleted")
     return EXIT_OK
 
 
@@ -308,7 +319,25 @@ def _confirm(question: str) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def _ask(args: argparse.Namespace, question: str, *, required: bool) -> None:
+    """Asks on a terminal unless --yes. Off a terminal a `required` question needs --yes; others pass."""
+    if args.yes:
+        return
+    if not sys.stdin.isatty():
+        if required:
+            raise NotConfirmed(f"{question.rstrip('?')}: add --yes to confirm when not on a terminal")
+        return
+    if not _confirm(question):
+        raise NotConfirmed("not confirmed; nothing deleted")
+
+
 def cmd_clear(args: argparse.Namespace) -> int:
+    if args.prefix is not None:
+        if args.thread_id is not None:
+            raise UsageError("give THREAD or --prefix, not both")
+        return _clear_prefix(args)
+    if args.thread_id is None:
+        raise UsageError("give THREAD, or --prefix PREFIX to clear every thread it starts")
     _require_thread(args)
     with _client(args) as client:
         if not args.yes and sys.stdin.isatty():
@@ -317,15 +346,86 @@ def cmd_clear(args: argparse.Namespace) -> int:
             if count:
                 shown = f"{CLEAR_COUNT_LIMIT}+" if count > CLEAR_COUNT_LIMIT else str(count)
                 plural = "" if count == 1 else "s"
-                if not _confirm(f"Delete thread {args.thread_id!r}: {shown} checkpoint{plural} in every "
-                                "namespace, with their pending writes?"):
-                    _err("cairn: not confirmed; nothing deleted")
-                    return EXIT_FAIL
+                _ask(args, f"Delete thread {args.thread_id!r}: {shown} checkpoint{plural} in every "
+                     "namespace, with their pending writes?", required=False)
         deleted = client.clear(args.thread_id)
     if args.json:
         out.print_json({"thread_id": args.thread_id, "deleted_count": deleted})
-    else:
+    elif deleted:
         print(f"cleared thread {args.thread_id}: {deleted} checkpoint{'' if deleted == 1 else 's'} deleted")
+    if not deleted:
+        raise Missing(f"thread {args.thread_id!r} has no checkpoints; nothing deleted")
+    return EXIT_OK
+
+
+def _clear_prefix(args: argparse.Namespace) -> int:
+    if not args.prefix:
+        raise UsageError("--prefix must not be empty (it would clear every thread)")
+    with _client(args) as client:
+        threads = [t.thread_id for t in client.iter_threads(page_size=1000) if t.thread_id.startswith(args.prefix)]
+        if not threads:
+            raise Missing(f"no thread id starts with {args.prefix!r}; nothing deleted")
+        examples = ", ".join(threads[:3]) + (", ..." if len(threads) > 3 else "")
+        plural = "" if len(threads) == 1 else "s"
+        _ask(args, f"Delete {len(threads)} thread{plural} whose id starts with {args.prefix!r} ({examples}), "
+             "every checkpoint and pending write?", required=True)
+        deleted = sum(client.clear(t) for t in threads)
+    if args.json:
+        out.print_json({"prefix": args.prefix, "threads": threads, "deleted_count": deleted})
+    else:
+        print(f"cleared {len(threads)} thread{plural} starting with {args.prefix}: "
+              f"{deleted} checkpoint{'' if deleted == 1 else 's'} deleted")
+    return EXIT_OK
+
+
+def cmd_copy(args: argparse.Namespace) -> int:
+    if not args.source_thread_id or not args.target_thread_id:
+        raise UsageError("SOURCE and TARGET must not be empty")
+    with _client(args) as client:
+        copied = client.copy_thread(args.source_thread_id, args.target_thread_id)
+    if not copied:
+        raise Missing(f"thread {args.source_thread_id!r} has no checkpoints; nothing copied")
+    if args.json:
+        out.print_json({"source_thread_id": args.source_thread_id, "target_thread_id": args.target_thread_id,
+                        "copied_count": copied})
+    else:
+        print(f"copied thread {args.source_thread_id} to {args.target_thread_id}: "
+              f"{copied} checkpoint{'' if copied == 1 else 's'}")
+    return EXIT_OK
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    if any(not t for t in args.thread_ids):
+        raise UsageError("THREAD must not be empty")
+    if args.keep is not None and args.keep < 1:
+        raise UsageError("--keep must be 1 or more (use --all to delete every checkpoint)")
+    keep = None if args.all else args.keep
+    if keep is None:
+        _ask(args, f"Delete every checkpoint of {len(args.thread_ids)} thread(s) ({', '.join(args.thread_ids[:3])}"
+             f"{', ...' if len(args.thread_ids) > 3 else ''})?", required=True)
+    with _client(args) as client:
+        deleted = client.prune(args.thread_ids, keep_latest=keep)
+    if args.json:
+        out.print_json({"thread_ids": args.thread_ids, "keep_latest": keep, "deleted_count": deleted})
+    else:
+        kept = "nothing" if keep is None else f"the newest {keep}"
+        print(f"pruned {len(args.thread_ids)} thread(s), keeping {kept}: "
+              f"{deleted} checkpoint{'' if deleted == 1 else 's'} deleted")
+    return EXIT_OK
+
+
+def cmd_delete_runs(args: argparse.Namespace) -> int:
+    if any(not r for r in args.run_ids):
+        raise UsageError("RUN_ID must not be empty")
+    _ask(args, f"Delete every checkpoint whose metadata run_id is {', '.join(args.run_ids)}?", required=False)
+    with _client(args) as client:
+        deleted = client.delete_runs(args.run_ids)
+    if args.json:
+        out.print_json({"run_ids": args.run_ids, "deleted_count": deleted})
+    elif deleted:
+        print(f"deleted {deleted} checkpoint{'' if deleted == 1 else 's'} of run(s) {', '.join(args.run_ids)}")
+    if not deleted:
+        raise Missing(f"no checkpoint has run_id {', '.join(args.run_ids)}; nothing deleted")
     return EXIT_OK
 
 
@@ -364,6 +464,9 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "show": cmd_show,
     "delete": cmd_delete,
     "clear": cmd_clear,
+    "copy": cmd_copy,
+    "prune": cmd_prune,
+    "delete-runs": cmd_delete_runs,
     "health": cmd_health,
 }
 
@@ -378,6 +481,12 @@ def run(name: str, args: argparse.Namespace) -> int:
         reason = f" [{err.reason}]" if err.reason else ""
         hint = f" (target {args.target})" if err.code.name in ("UNAVAILABLE", "DEADLINE_EXCEEDED") else ""
         _err(f"cairn: {err.code.name}: {_one_line(err.message)}{reason}{hint}")
+        return EXIT_FAIL
+    except Missing as err:
+        _err(f"cairn: NOT_FOUND: {err}")
+        return EXIT_FAIL
+    except NotConfirmed as err:
+        _err(f"cairn {name}: {err}")
         return EXIT_FAIL
     except UsageError as err:
         _err(f"cairn {name}: error: {err}")

@@ -31,8 +31,9 @@ operations (--mix NAME=WEIGHT,...):
               (same as --stream; it cannot be mixed with the unary operations)
 
 --json prints one ghz-shaped object (latencies in nanoseconds): the overall figures at the top level,
-one object per operation under "operations". Exit status: 0 when some call succeeded, 1 when none did
-or the run could not start, 2 for bad options.
+one object per operation under "operations", ghz's histogram and endReason, and with --details every
+measured call. The threads the run created (bench-<run id>-NNNNN) are deleted afterwards unless --keep.
+Exit status: 0 when some call succeeded, 1 when none did or the run could not start, 2 for bad options.
 """
 
 
@@ -103,6 +104,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("output")
     g.add_argument("--json", action="store_true", help="print ghz-shaped JSON instead of the text summary")
     g.add_argument("--plot", metavar="FILE.png", help="write latency over time as a PNG (needs matplotlib)")
+    g.add_argument("--details", action="store_true",
+                   help="--json: add ghz's details, one {timestamp, latency, error, status} per measured call")
+    g.add_argument("--keep", action="store_true",
+                   help="keep the threads the run created (default: delete them when the run ends)")
     g.add_argument("-q", "--quiet", action="store_true", help="no progress line (also off when not a terminal)")
 
 
@@ -274,14 +279,56 @@ def _run(args: argparse.Namespace) -> int:
         concurrency=args.concurrency, connections=args.connections, duration=args.duration,
         requests=args.requests, warmup=args.warmup, seed=args.seed, total_workers=args.concurrency,
         stream_window=args.stream_window, batch_size=args.batch_size, list_page_size=args.list_page_size,
-        list_include_state=args.list_include_state, timeout=args.timeout, record_samples=bool(args.plot),
+        list_include_state=args.list_include_state, timeout=args.timeout,
+        record_samples=bool(args.plot or (args.details and args.json)),
         compress_states=args.compress_states, rate=args.rate,
     )
     show = not args.quiet and sys.stderr.isatty()
     try:
+        return _measure(args, base, mix, prefill, source, show)
+    finally:
+        if not args.keep:
+            _delete_threads(args, threads, tls_ca, show)
+
+
+def _delete_threads(args: argparse.Namespace, threads: list[str], tls_ca: bytes | None, show: bool) -> None:
+    """Clears every thread the run may have written (a few saves at most reach an unused id: Clear is cheap)."""
+    import asyncio
+
+    from cairn_client import TLS, AsyncCheckpointClient, CairnError
+
+    async def run() -> int:
+        tls = TLS(root_certificates=tls_ca, server_name_override=args.tls_server_name) if (args.tls or tls_ca) else None
+        limit = asyncio.Semaphore(16)
+        async with AsyncCheckpointClient(args.target, token=args.token, tls=tls, timeout_seconds=args.timeout) as c:
+            async def clear(thread: str) -> int:
+                async with limit:
+                    return await c.clear(thread)
+
+            return sum(await asyncio.gather(*(clear(t) for t in threads)))
+
+    try:
+        deleted = asyncio.run(run())
+    except (CairnError, OSError) as exc:
+        print(f"cairn bench: could not delete the run's threads bench-{threads[0][6:16]}-*: {exc}", file=sys.stderr)
+        return
+    if show:
+        print(f"cairn bench: deleted the run's {len(threads)} threads ({deleted:,} checkpoints); --keep keeps them",
+              file=sys.stderr)
+
+
+def _measure(args: argparse.Namespace, base: Any, mix: list[tuple[str, int]], prefill: int, source: Any,
+             show: bool) -> int:
+    """Prefill, run, and print the report; returns the exit status."""
+    import asyncio
+
+    from . import loadgen, plot as plotting, report
+
+    names = {n for n, _ in mix}
+    try:
         if prefill:
             if show:
-                sys.stderr.write(f"prefilling {len(threads)} threads x {prefill} checkpoints ...")
+                sys.stderr.write(f"prefilling {len(base.threads)} threads x {prefill} checkpoints ...")
                 sys.stderr.flush()
             base.heads = asyncio.run(loadgen.prefill(base, prefill, min(args.concurrency, 64)))
             if show:
@@ -301,9 +348,10 @@ def _run(args: argparse.Namespace) -> int:
         "states": source.kind, "statePool": len(source.states), "meanStateBytes": round(source.mean_bytes),
         "seed": args.seed, "streamWindow": args.stream_window if "save_stream" in names else None,
         "batchSize": args.batch_size if "batch_load" in names else None,
-        "listPageSize": args.list_page_size if "list" in names else None, "tls": bool(args.tls or tls_ca),
+        "listPageSize": args.list_page_size if "list" in names else None, "tls": bool(args.tls or base.tls_ca),
         "compressStates": args.compress_states, "rate": args.rate,
         "histogram": next(iter(merged.ops.values())).hist.kind if merged.ops else None,
+        "keep": args.keep,
     }
     conns = args.connections * args.procs
     header = (
@@ -314,7 +362,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.plot:
         plotting.plot(merged, args.plot, header)
     if args.json:
-        print(json.dumps(report.to_json(merged, options, {"stateSource": source.description}), indent=2))
+        print(json.dumps(report.to_json(
+            merged, options, {"stateSource": source.description},
+            end_reason="timeout" if args.duration else "normal", with_details=args.details,
+        ), indent=2))
     else:
         print(report.to_text(merged, header, source.description))
         if args.plot:

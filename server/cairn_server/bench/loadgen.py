@@ -373,6 +373,7 @@ class Runner:
         self.late_t = array("d")  # --rate with samples: when each late op started (s since measuring began)
         self.samples_ns = array("q") if plan.record_samples else None
         self.samples_op = array("B") if plan.record_samples else None
+        self.samples_code = array("B") if plan.record_samples else None  # gRPC status code, 0 = OK
         self.t0_ns = 0
         self.start_wall = self.end_wall = 0.0
         self.rusage0: Any = None
@@ -386,11 +387,12 @@ class Runner:
 
     # -- bookkeeping ---------------------------------------------------------------------------------
 
-    def _sample(self, op_index: int, end_ns: int, ns: int) -> None:
+    def _sample(self, op_index: int, end_ns: int, ns: int, code: int = 0) -> None:
         if self.samples_t is not None and self.measuring and len(self.samples_t) < MAX_SAMPLES:
             self.samples_t.append((end_ns - self.t0_ns) / 1e9)
             self.samples_ns.append(ns)  # type: ignore[union-attr]
             self.samples_op.append(op_index)  # type: ignore[union-attr]
+            self.samples_code.append(code)  # type: ignore[union-attr]
 
     def _take(self) -> bool:
         """May a worker issue one more op?"""
@@ -474,6 +476,7 @@ class Runner:
                 break
             op = ops[bisect.bisect_left(cum, rnd.random())] if len(ops) > 1 else ops[0]
             stats = self.stats  # ops issued during the warm-up land in the warm-up's (discarded) stats
+            code = 0  # gRPC status of the call, for --details
             if op == SAVE:
                 ti = self._thread_for_save(rnd, gw)
                 si = rnd.randrange(ntails)
@@ -486,11 +489,13 @@ class Runner:
                     t1 = perf()
                     st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
+                    code = err.code().value[0]
                 else:
                     t1 = perf()
                     st = stats[op]
                     if self._refused_zstd(resp):
                         st.fail(t1 - t0, *_NOT_ACCEPTED)
+                        code = grpc.StatusCode.FAILED_PRECONDITION.value[0]
                     else:
                         st.ok(t1 - t0)
                         self.parents[ti] = cid
@@ -509,6 +514,7 @@ class Runner:
                     t1 = perf()
                     st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
+                    code = err.code().value[0]
                 else:
                     t1 = perf()
                     st = stats[op]
@@ -544,10 +550,12 @@ class Runner:
                     t1 = perf()
                     st = stats[op]
                     st.fail(t1 - t0, *_rpc_error_text(err))
+                    code = err.code().value[0]
                 except BadFrame as exc:
                     t1 = perf()
                     st = stats[op]
                     st.fail(t1 - t0, code_name(grpc.StatusCode.DATA_LOSS), str(exc))
+                    code = grpc.StatusCode.DATA_LOSS.value[0]
                 else:
                     t1 = perf()
                     st = stats[op]
@@ -555,7 +563,7 @@ class Runner:
                     st.bytes_received += len(raw)
                 st.bytes_sent += len(req)
             if stats is self.stats:
-                self._sample(idx[op], t1, t1 - t0)
+                self._sample(idx[op], t1, t1 - t0, code)
 
     async def _stream_worker(self, w: int, calls: _Calls) -> None:
         """One SaveStream at a time, up to stream_window saves in flight; a failed stream is reopened."""
@@ -576,8 +584,10 @@ class Runner:
                         return
                     t0, ti, cid, si, st = pending.popleft()
                     t1 = perf()
+                    code = 0
                     if resp.HasField("save") and self._refused_zstd(resp.save):
                         st.fail(t1 - t0, *_NOT_ACCEPTED)
+                        code = grpc.StatusCode.FAILED_PRECONDITION.value[0]
                     elif resp.HasField("save"):
                         st.ok(t1 - t0)
                         if resp.save.stored_size_bytes:
@@ -585,8 +595,9 @@ class Runner:
                             st.stored_bytes += resp.save.stored_size_bytes
                     else:
                         st.fail(t1 - t0, *_item_error_text(resp.error))
+                        code = int(getattr(resp.error, "code", 2)) or 2
                     if st is self.stats[SAVE_STREAM]:
-                        self._sample(0, t1, t1 - t0)
+                        self._sample(0, t1, t1 - t0, code)
                     window.release()
 
             read_task = asyncio.ensure_future(reader())
@@ -700,7 +711,8 @@ class Runner:
             "max_lag_ns": self.max_lag_ns,
             "late_t": self.late_t.tobytes(),
             "samples": (
-                (self.samples_t.tobytes(), self.samples_ns.tobytes(), self.samples_op.tobytes())  # type: ignore[union-attr]
+                (self.samples_t.tobytes(), self.samples_ns.tobytes(), self.samples_op.tobytes(),  # type: ignore[union-attr]
+                 self.samples_code.tobytes())  # type: ignore[union-attr]
                 if self.samples_t is not None
                 else None
             ),

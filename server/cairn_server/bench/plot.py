@@ -5,7 +5,7 @@ from __future__ import annotations
 from .report import Merged
 
 MISSING = (
-    "--plot needs matplotlib, which is not installed: pip install 'cairn[bench]' (or pip install matplotlib)"
+    "--plot needs matplotlib, which is not installed: pip install 'cairn-checkpoint[bench]' (or pip install matplotlib)"
 )
 
 

@@ -1,8 +1,11 @@
 """Merging per-process results, and the two outputs: a text summary and ghz-shaped JSON.
 
 JSON field names follow ghz where they apply (count, total, average, fastest, slowest, rps,
-latencyDistribution [{percentage, latency}], statusCodeDistribution, errorDistribution; durations in
-nanoseconds); one such object per operation under "operations", the overall figures at the top level.
+latencyDistribution [{percentage, latency}], histogram [{mark, count, frequency}] (marks in seconds, as
+ghz), statusCodeDistribution, errorDistribution, endReason ("timeout" when --duration ended the run,
+"normal" when --requests did), and with --details every measured call as details [{timestamp, latency,
+error, status, operation}]; durations in nanoseconds); one such object per operation under "operations",
+the overall figures at the top level.
 Fields ghz does not have are camelCase extras (bytesSent, compressionRatio, clientCpu, ...).
 """
 
@@ -13,7 +16,7 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
-from .loadgen import BATCH_LOAD, LATE_NS, SAVE, SAVE_STREAM, OpStats
+from .loadgen import BATCH_LOAD, LATE_NS, SAVE, SAVE_STREAM, OpStats, code_name
 
 PERCENTILES = (10, 25, 50, 75, 90, 95, 99, 99.9)
 CLIENT_BOUND_PERCENT = 90.0
@@ -31,6 +34,7 @@ class Merged:
     late: int = 0  # ops that started more than loadgen.LATE_NS after they were due
     max_lag_ns: int = 0
     samples: list[tuple[float, array, array, array]] = field(default_factory=list)  # (offset s, t, ns, op)
+    sample_codes: list[array] = field(default_factory=list)  # gRPC status code of each sample, 0 = OK
     late_t: list[float] = field(default_factory=list)  # when each late op started (s since the start)
     op_order: list[str] = field(default_factory=list)
 
@@ -87,6 +91,10 @@ def merge(results: list[dict[str, Any]]) -> Merged:
             if remap != bytes(range(len(remap))):
                 op = array("B", (remap[i] for i in op))
             m.samples.append((r["start"] - start, t, ns, op))
+            codes = array("B")
+            if len(r["samples"]) > 3:
+                codes.frombytes(r["samples"][3])
+            m.sample_codes.append(codes)
             late = array("d")
             late.frombytes(r["late_t"])
             m.late_t += (r["start"] - start + x for x in late)
@@ -103,6 +111,9 @@ def ghz_block(st: OpStats, seconds: float) -> dict[str, Any]:
         "slowest": h.max,
         "rps": st.count / seconds,
         "latencyDistribution": [{"percentage": p, "latency": h.percentile(p)} for p in PERCENTILES],
+        "histogram": [
+            {"mark": mark / 1e9, "count": n, "frequency": n / h.count} for mark, n in h.buckets()
+        ],
         "statusCodeDistribution": dict(st.status),
         "errorDistribution": dict(st.error_dist),
         "errors": st.errors,
@@ -115,10 +126,29 @@ def compression(st: OpStats) -> float | None:
     return st.state_bytes / st.stored_bytes if st.stored_bytes else None
 
 
-def to_json(m: Merged, options: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+def details(m: Merged) -> list[dict[str, Any]]:
+    """ghz's details: one entry per measured call, in the order they ended (needs record_samples)."""
+    rows: list[tuple[float, int, str, int]] = []
+    for (offset, t, ns, op), codes in zip(m.samples, m.sample_codes):
+        for i in range(len(t)):
+            rows.append((offset + t[i], ns[i], m.op_order[op[i]], codes[i] if i < len(codes) else 0))
+    rows.sort(key=lambda r: r[0])
+    out = []
+    for at, ns, op, code in rows:
+        status = code_name(code)
+        out.append({
+            "timestamp": _dt.datetime.fromtimestamp(m.start + at, _dt.timezone.utc).isoformat(),
+            "latency": ns, "error": "" if code == 0 else status, "status": status, "operation": op,
+        })
+    return out
+
+
+def to_json(m: Merged, options: dict[str, Any], info: dict[str, Any], *, end_reason: str = "normal",
+            with_details: bool = False) -> dict[str, Any]:
     secs = m.seconds
     out: dict[str, Any] = {
         "date": _dt.datetime.fromtimestamp(m.start, _dt.timezone.utc).isoformat(),
+        "endReason": end_reason,
         "options": options,
         **ghz_block(m.overall(), secs),
     }
@@ -152,6 +182,8 @@ def to_json(m: Merged, options: dict[str, Any], info: dict[str, Any]) -> dict[st
             block["itemErrors"] = st.item_errors
         ops[op] = block
     out["operations"] = ops
+    if with_details:
+        out["details"] = details(m)
     return out
 
 

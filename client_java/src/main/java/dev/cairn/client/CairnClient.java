@@ -130,7 +130,11 @@ public final class CairnClient implements AutoCloseable {
     this.wire = new StateWire(b.compressStates, b.maxMessageBytes);
   }
 
-  /** A builder; {@link Builder#target(String)} is the only required setting. */
+  /**
+   * A builder; {@link Builder#target(String)} is the only required setting.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -138,7 +142,17 @@ public final class CairnClient implements AutoCloseable {
   // ---------------------------------------------------------------------------------------------
   // Save
 
-  /** Saves {@code checkpoint} as the new head of its (thread, namespace); fills a missing id. */
+  /**
+   * Saves {@code checkpoint} as the new head of its (thread, namespace); fills a missing id.
+   *
+   * @param checkpoint the checkpoint (thread id, state, state type, metadata, parent, node names)
+   * @return the stored checkpoint's id, sequence, creation time and stored size
+   * @throws AlreadyExistsException when the id exists with different content
+   * @throws InvalidArgumentException when a field is malformed ({@link InvalidArgumentException#field()})
+   * @throws ResourceExhaustedException when the state is larger than the server accepts
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public SaveResponse save(Checkpoint checkpoint) {
     return save(SaveRequest.newBuilder().setCheckpoint(checkpoint).build());
   }
@@ -149,6 +163,11 @@ public final class CairnClient implements AutoCloseable {
    *
    * @throws ConflictException when a compare-and-set lost ({@link ConflictException#currentHeadId()})
    * @throws AlreadyExistsException when the id exists with different content
+   * @param request the checkpoint and the save options
+   * @return the stored checkpoint's id, sequence, creation time and stored size
+   * @throws InvalidArgumentException when a field is malformed
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public SaveResponse save(SaveRequest request) {
     SaveRequest out = wire.outgoing(withCheckpointId(request));
@@ -159,6 +178,10 @@ public final class CairnClient implements AutoCloseable {
    * Saves many checkpoints over one {@code SaveStream}. Returns one response per request, in order;
    * a failed item carries an {@link ItemError} (see {@link #toException(ItemError)}) and does not stop
    * the others.
+   * @param requests the saves, sent in order
+   * @return one response per request, in order
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public List<SaveStreamResponse> saveStream(List<SaveRequest> requests) {
     CompletableFuture<List<SaveStreamResponse>> done = new CompletableFuture<>();
@@ -209,6 +232,11 @@ public final class CairnClient implements AutoCloseable {
    * Loads the head (latest checkpoint) of the root namespace of {@code threadId}.
    *
    * @throws NotFoundException with reason {@code THREAD_EMPTY} when the thread holds no checkpoint
+   * @param threadId the thread
+   * @return the checkpoint and its pending writes
+   * @throws DataLossException when the stored bytes fail their checksum
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public LoadResponse load(String threadId) {
     return load(LoadRequest.newBuilder().setThreadId(threadId).build());
@@ -218,12 +246,25 @@ public final class CairnClient implements AutoCloseable {
    * Loads one checkpoint of the root namespace of {@code threadId}.
    *
    * @throws NotFoundException with reason {@code CHECKPOINT_NOT_FOUND} when there is no such id
+   * @param threadId the thread
+   * @param checkpointId the checkpoint
+   * @return the checkpoint and its pending writes
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public LoadResponse load(String threadId, String checkpointId) {
     return load(LoadRequest.newBuilder().setThreadId(threadId).setCheckpointId(checkpointId).build());
   }
 
-  /** Loads a checkpoint (the head when the request has no checkpoint id) and its pending writes. */
+  /**
+   * Loads a checkpoint (the head when the request has no checkpoint id) and its pending writes.
+   *
+   * @param request thread, namespace, optional checkpoint id
+   * @return the checkpoint and its pending writes
+   * @throws NotFoundException when there is no such checkpoint, or the thread is empty
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public LoadResponse load(LoadRequest request) {
     LoadRequest req = wire.accepting(request);
     return wire.loaded(call(stub -> stub.load(req)));
@@ -232,6 +273,11 @@ public final class CairnClient implements AutoCloseable {
   /**
    * Runs many loads in one call; each result carries either a load or an {@link ItemError} (with
    * {@code compressStates}, a state that does not decode is its item's DATA_LOSS error).
+   * @param loads the loads, at most the server's {@code --max-batch-items}
+   * @return one result per load, in order
+   * @throws InvalidArgumentException when there are too many loads or an id is malformed
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public List<BatchLoadResult> batchLoad(List<LoadRequest> loads) {
     BatchLoadRequest.Builder req = BatchLoadRequest.newBuilder();
@@ -240,13 +286,29 @@ public final class CairnClient implements AutoCloseable {
     return wire.enabled() ? results.stream().map(wire::item).toList() : results;
   }
 
-  /** One page of checkpoints, newest first (state only with {@code include_state}). */
+  /**
+   * One page of checkpoints, newest first (state only with {@code include_state}).
+   *
+   * @param request thread (empty = all), namespace, metadata filter, before, page size and token
+   * @return the page and the next page token (empty on the last page)
+   * @throws NotFoundException when {@code before} names no checkpoint
+   * @throws InvalidArgumentException for a bad page size, token or filter
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public ListResponse list(ListRequest request) {
     ListRequest req = wire.accepting(request);
     return wire.listed(call(stub -> stub.list(req)));
   }
 
-  /** Every checkpoint matching {@code request}, newest first, following page tokens to the end. */
+  /**
+   * Every checkpoint matching {@code request}, newest first, following page tokens to the end.
+   *
+   * @param request as for {@link #list(ListRequest)}; its page token is the first
+   * @return every matching checkpoint
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public List<Checkpoint> listAll(ListRequest request) {
     List<Checkpoint> all = new ArrayList<>();
     ListRequest page = request;
@@ -260,7 +322,14 @@ public final class CairnClient implements AutoCloseable {
     }
   }
 
-  /** One page of the caller's threads, most recently updated first. */
+  /**
+   * One page of the caller's threads, most recently updated first.
+   *
+   * @param request page size and token, metadata filter on each thread's head
+   * @return the page of threads and the next page token
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public ListThreadsResponse listThreads(ListThreadsRequest request) {
     return call(stub -> stub.listThreads(request));
   }
@@ -268,19 +337,44 @@ public final class CairnClient implements AutoCloseable {
   // ---------------------------------------------------------------------------------------------
   // Writes and housekeeping
 
-  /** Stores the pending writes of one task; returns how many were newly stored or replaced. */
+  /**
+   * Stores the pending writes of one task; returns how many were newly stored or replaced.
+   *
+   * @param request the checkpoint, the task and its writes
+   * @return how many writes were stored
+   * @throws NotFoundException when there is no such checkpoint
+   * @throws AlreadyExistsException when another value is stored for the same (task id, idx) ({@code WRITE_CONFLICT})
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public int putWrites(PutWritesRequest request) {
     return call(stub -> stub.putWrites(request)).getWrittenCount();
   }
 
-  /** Deletes one checkpoint and its writes; false when it did not exist (still a success). */
+  /**
+   * Deletes one checkpoint and its writes; false when it did not exist (still a success).
+   *
+   * @param threadId the thread
+   * @param namespace the namespace ({@code ""} is the root)
+   * @param checkpointId the checkpoint
+   * @return whether a checkpoint was deleted
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public boolean delete(String threadId, String namespace, String checkpointId) {
     DeleteRequest req = DeleteRequest.newBuilder()
         .setThreadId(threadId).setNamespace(namespace).setCheckpointId(checkpointId).build();
     return call(stub -> stub.delete(req)).getDeleted();
   }
 
-  /** Removes a whole thread (every namespace); returns the number of checkpoints removed. */
+  /**
+   * Removes a whole thread (every namespace); returns the number of checkpoints removed.
+   *
+   * @param threadId the thread
+   * @return how many checkpoints were deleted
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public long clear(String threadId) {
     return call(stub -> stub.clear(ClearRequest.newBuilder().setThreadId(threadId).build()))
         .getDeletedCount();
@@ -290,6 +384,11 @@ public final class CairnClient implements AutoCloseable {
    * Copies every checkpoint of {@code sourceThreadId} into the empty {@code targetThreadId}.
    *
    * @throws ConflictException when the target is not empty
+   * @param sourceThreadId the thread to copy
+   * @param targetThreadId an empty thread
+   * @return how many checkpoints were copied
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public long copyThread(String sourceThreadId, String targetThreadId) {
     CopyThreadRequest req = CopyThreadRequest.newBuilder()
@@ -297,18 +396,40 @@ public final class CairnClient implements AutoCloseable {
     return call(stub -> stub.copyThread(req)).getCopiedCount();
   }
 
-  /** Keeps the {@code keepCount} newest checkpoints of each namespace of the threads; returns removed. */
+  /**
+   * Keeps the {@code keepCount} newest checkpoints of each namespace of the threads; returns removed.
+   *
+   * @param threadIds the threads
+   * @param keepCount checkpoints to keep per namespace
+   * @return how many checkpoints were deleted
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public long pruneKeepLatest(Collection<String> threadIds, int keepCount) {
     return prune(PruneRequest.newBuilder().addAllThreadIds(threadIds)
         .setStrategy(PruneStrategy.PRUNE_STRATEGY_KEEP_LATEST).setKeepCount(keepCount).build());
   }
 
-  /** Thins out threads as {@code request} says; returns the number of checkpoints removed. */
+  /**
+   * Thins out threads as {@code request} says; returns the number of checkpoints removed.
+   *
+   * @param request the threads and the strategy
+   * @return how many checkpoints were deleted
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public long prune(PruneRequest request) {
     return call(stub -> stub.prune(request)).getDeletedCount();
   }
 
-  /** Deletes every checkpoint whose metadata {@code run_id} is one of {@code runIds}; returns removed. */
+  /**
+   * Deletes every checkpoint whose metadata {@code run_id} is one of {@code runIds}; returns removed.
+   *
+   * @param runIds the run ids
+   * @return how many checkpoints were deleted
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public long deleteRuns(Collection<String> runIds) {
     return call(stub -> stub.deleteRuns(DeleteRunsRequest.newBuilder().addAllRunIds(runIds).build()))
         .getDeletedCount();
@@ -430,12 +551,21 @@ public final class CairnClient implements AutoCloseable {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** The exception an item error of {@link #batchLoad} or {@link #saveStream} stands for. */
+  /**
+   * The exception an item error of {@link #batchLoad} or {@link #saveStream} stands for.
+   *
+   * @param error the item's error
+   * @return the exception of its code, with its reason and metadata
+   */
   public static CairnException toException(ItemError error) {
     return CairnException.of(error.getCode(), error.getMessage(), error.getReason(), error.getMetadataMap());
   }
 
-  /** The underlying channel, e.g. to build other stubs on it. */
+  /**
+   * The underlying channel, e.g. to build other stubs on it.
+   *
+   * @return the client's channel
+   */
   public ManagedChannel channel() {
     return channel;
   }
