@@ -74,6 +74,11 @@ async def open_cold(config: Config) -> ColdStore:
             )
         except Unavailable as exc:
             cause = exc.__cause__ or exc
+            if isinstance(cause, asyncpg.TargetServerAttributeNotMatched):
+                raise StartupError(
+                    f"--postgres-dsn: no host of {where} accepts writes (each is a standby or read-only); "
+                    "Cairn reads and writes the primary only: name it in the DSN"
+                ) from None
             reason = _one_line(str(cause)) or type(cause).__name__
             raise StartupError(
                 f"--postgres-dsn: cannot reach Postgres at {where} ({reason}); check that it runs and that "

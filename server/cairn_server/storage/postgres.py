@@ -830,7 +830,9 @@ class PostgresColdStore:
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
     ) -> tuple[StoredCheckpoint, list[StoredWrite]] | None:
-        async with self._conn() as conn:
+        # One snapshot for the row and its writes: read apart, a head could come back with writes added after
+        # a newer head was saved, a state no moment of the thread ever had.
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             if checkpoint_id:
                 row = await conn.fetchrow(
                     f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 "
@@ -904,7 +906,7 @@ class PostgresColdStore:
             sql += f" AND metadata @> ${len(args)}::jsonb"
         args.append(query.limit)
         sql += f" ORDER BY row_id DESC LIMIT ${len(args)}"
-        async with self._conn() as conn:
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             rows = [_row_to_checkpoint(r, query.include_state and not budgeted)
                     for r in await conn.fetch(sql, *args, timeout=self.timeout)]
             if budgeted:

@@ -330,7 +330,7 @@ class TieredStore:
         self, key: EntryKey, checkpoint_id: str | None, current: ThreadVersion, blob: bytes | None
     ) -> Loaded:
         """A load after its hot-cache lookup (`blob`: the entry found, or None)."""
-        tenant, thread_id, namespace, wanted = key
+        tenant, thread_id, namespace, _ = key
         if blob is not None:
             loaded = self._from_entry(blob, key, current)
             if loaded is not None:
@@ -338,10 +338,9 @@ class TieredStore:
                 self._keep_near(loaded, current.version)
                 return loaded
         self.stats["cache_misses"] += 1
-        found = await self.cold.load(tenant, thread_id, namespace, wanted)
-        if found is None and checkpoint_id is None:
-            # The head the versions query named went since (a delete or clear): read whatever is the head now.
-            found = await self.cold.load(tenant, thread_id, namespace, None)
+        # A head read picks its head in the cold read's own snapshot: the head the versions query named may have
+        # been replaced, or given writes, since, and its row read later would pair that head with a later state.
+        found = await self.cold.load(tenant, thread_id, namespace, checkpoint_id)
         if found is None:
             raise _missing(thread_id, namespace, checkpoint_id)
         cp, writes = found
