@@ -190,8 +190,8 @@ class _Standby(PostgresServer):
             return
         with open(self.log_path, "ab") as logf:
             done = subprocess.run(
-                [str(self.bindir / "pg_basebackup"), "-D", str(self.data_dir), "-h", "127.0.0.1",
-                 "-p", str(self.primary.port), "-U", self.user, "-R", "-X", "stream"],
+                self.as_pg_user([str(self.bindir / "pg_basebackup"), "-D", str(self.data_dir), "-h", "127.0.0.1",
+                                 "-p", str(self.primary.port), "-U", self.user, "-R", "-X", "stream"]),
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, timeout=120, **self._popen_kwargs(),
             )
         if done.returncode != 0:

@@ -789,18 +789,23 @@ class PostgresServer(_PostgresSQL, _Managed):
         return env
 
     def _popen_kwargs(self) -> dict:
-        kw: dict = {"env": self._env(), "cwd": str(self.tmpdir)}
-        if self._switch_user:
-            kw.update(user=self._uid, group=self._gid, extra_groups=[])
-        return kw
+        return {"env": self._env(), "cwd": str(self.tmpdir)}
+
+    def as_pg_user(self, argv: list[str]) -> list[str]:
+        """`argv` run as the unprivileged postgres OS user when the tests run as root. setpriv switches the user
+        after exec: asking Popen to (user=, group=) makes Python fork instead of vfork, and a fork of a test
+        process whose threads are inside gRPC calls can abort in the child before it execs."""
+        if not self._switch_user:
+            return argv
+        return ["setpriv", f"--reuid={self._uid}", f"--regid={self._gid}", "--clear-groups", "--", *argv]
 
     def _before_start(self) -> None:
         if self._initialized:
             return
         with open(self.log_path, "ab") as logf:
             r = subprocess.run(
-                [self._initdb, "-D", str(self.data_dir), "-U", self.user, "--auth=trust",
-                 "-E", "UTF8", "--locale=C", "--no-sync"],
+                self.as_pg_user([self._initdb, "-D", str(self.data_dir), "-U", self.user, "--auth=trust",
+                                 "-E", "UTF8", "--locale=C", "--no-sync"]),
                 stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                 timeout=120, **self._popen_kwargs(),
             )
@@ -813,7 +818,7 @@ class PostgresServer(_PostgresSQL, _Managed):
                 "-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={self.tmpdir}"]
         for k, v in self.settings.items():
             argv += ["-c", f"{k}={v}"]
-        return argv
+        return self.as_pg_user(argv)
 
     def _ready(self) -> bool:
         return _pg_accepts(HOST, self.port, self.user)
