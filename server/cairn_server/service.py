@@ -132,6 +132,15 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
         fields = CallFields(context, method, getattr(request, "thread_id", "") or "")
         request_context.set(fields)
         code = "OK"
+        counted = False
+
+        def count() -> None:
+            # before an error status is sent: a client that sees the status and then scrapes must see the count
+            nonlocal counted
+            if not counted and self.metrics is not None:
+                self.metrics.rpc(method, code, time.perf_counter() - started)
+            counted = True
+
         span = None
         if self.tracing is not None:
             tracer, kind = self.tracing
@@ -150,16 +159,17 @@ def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
                 logging.WARNING if err.code in _SERVER_SIDE else logging.DEBUG,
                 "%s failed: %s %s", method, code, err.message,
             )
+            count()
             await _abort(context, err)
         except Exception:
             code = "INTERNAL"
             incident = uuid.uuid4().hex[:12]
             log.exception("unexpected error in %s (incident %s)", method, incident)
+            count()
             await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
         finally:
             fields.ended()
-            if self.metrics is not None:
-                self.metrics.rpc(method, code, time.perf_counter() - started)
+            count()
             if span is not None:
                 span.set_attribute("rpc.grpc.status_code", code)
                 span.set_attribute("cairn.tenant", request_context.get().get("tenant", ""))
