@@ -686,8 +686,11 @@ class PostgresColdStore:
 
     async def copy_thread(self, tenant: str, source: str, target: str, reseal: Any = None) -> int:
         async with self._conn() as conn, conn.transaction():
-            # The lock every save to the target takes first: a save cannot slip in between the check and the copy.
-            await self._lock_threads(conn, tenant, [target])
+            # The lock every writer of a thread takes first, on both threads: a save to the target cannot slip in
+            # between the check and the copy, and no change to the source can commit between the copy's read of
+            # it and the copy's commit (else a reader could see the target still empty after a delete in the
+            # source that the copy then undoes).
+            await self._lock_threads(conn, tenant, sorted({source, target}))
             if await conn.fetchval(
                 "SELECT 1 FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 LIMIT 1", tenant, target,
                 timeout=self.timeout,
