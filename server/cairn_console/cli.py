@@ -106,7 +106,7 @@ def cmd_console(args: argparse.Namespace) -> int:
     try:
         import aiohttp  # noqa: F401
     except ImportError:
-        print("cairn console needs aiohttp: pip install 'cairn[console]'", file=sys.stderr)
+        print("cairn console needs aiohttp: pip install 'cairn-checkpoint[console]'", file=sys.stderr)
         return 2
     import asyncio
     import logging

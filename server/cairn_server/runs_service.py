@@ -209,11 +209,8 @@ class RunRpcs:
         self._run_waiters = _Waiters()
         self._depth_task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:  # built outside an event loop: the first run RPC starts the sweeper
-            return
-        self._start_sweeper()
+        # The sweeper starts with the server (server.py) or at the first run RPC, never here: a server that
+        # fails to start closes the store under it.
 
     def close_runs(self: CheckpointStoreService) -> None:
         """Stop the background tasks (sweeper, queue depth) before the store closes."""

@@ -274,6 +274,7 @@ class CairnServer:
 
     async def start(self) -> None:
         await self.server.start()
+        self.service._start_sweeper()
         await self._set_health(health_pb2.HealthCheckResponse.SERVING)
         self.readiness.start()
 
