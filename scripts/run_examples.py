@@ -218,9 +218,10 @@ class Runner:
     def check_install(self, block: Block) -> None:
         kind, code = block.arg, block.code
         if kind == "go":
-            module = re.search(r"^module (\S+)", (ROOT / "client_go/go.mod").read_text(), re.M).group(1)  # type: ignore[union-attr]
+            # the client module, and the LangGraphGo adapter, a module of its own
+            expect = [re.search(r"^module (\S+)", (ROOT / path).read_text(), re.M).group(1)  # type: ignore[union-attr]
+                      for path in ("client_go/go.mod", "client_go/langgraphgo/go.mod")]
             got = re.findall(r"go get (\S+?)(?:@\S+)?\s", code)
-            expect = [module]
         elif kind == "npm":
             name = json.loads((ROOT / "client_ts/package.json").read_text())["name"]
             got = re.findall(r"npm install (\S+)", code)[:1]
