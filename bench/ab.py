@@ -56,7 +56,7 @@ def main() -> int:
                    help="postgres synchronous_commit, on as in `make bench` (fsync is off in the harness either way)")
     args = p.parse_args()
     op_name = "save_stream" if "--stream" in args.bench_arg else args.mix.split("=")[0].split(",")[0]
-    runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name, *_ in args.variant}
+    runs: dict[str, list[tuple[float, float, float, float]]] = {name: [] for name, *_ in args.variant}
     with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on") as pg:
         for rnd in range(args.rounds):
             for name, tree, flags, bench_flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
@@ -76,16 +76,19 @@ def main() -> int:
                 op = out["operations"][op_name]
                 calls = sum(o["count"] for o in out["operations"].values()) * (1 + float(out["options"]["warmup"])
                                                                                 / float(args.duration))
-                p99 = next(d["latency"] for d in op["latencyDistribution"] if d["percentage"] == 99) / 1e6
+                p50, p99 = (next(d["latency"] for d in op["latencyDistribution"] if d["percentage"] == q) / 1e6
+                            for q in (50, 99))
                 rate = op.get("itemsPerSecond", op["rps"])  # BatchLoad: items, not calls
                 us = 1e6 * server_cpu / max(calls, 1)
-                runs[name].append((rate, p99, us))
-                print(f"{name:>12}  {rate:>9,.0f}/s  p99 {p99:6.2f} ms  server {us:5.0f} us CPU/call", flush=True)
+                runs[name].append((rate, p50, p99, us))
+                print(f"{name:>12}  {rate:>9,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  server {us:5.0f} us CPU/call",
+                      flush=True)
     print()
     for name, results in runs.items():
-        rps, p99s, uss = (sorted(col) for col in zip(*results))
+        rps, p50s, p99s, uss = (sorted(col) for col in zip(*results))
         mid = len(rps) // 2
-        print(f"{name:>12}  median {rps[mid]:>9,.0f}/s  p99 median {p99s[mid]:6.2f} ms  server CPU/call "
+        print(f"{name:>12}  median {rps[mid]:>9,.0f}/s  p50 median {p50s[mid]:6.2f} ms  p99 median {p99s[mid]:6.2f} ms  "
+              f"server CPU/call "
               f"median {uss[mid]:4.0f} us  ({args.mix}, c={args.concurrency}, {len(results)} runs)")
     return 0
 
