@@ -7,10 +7,10 @@ serve:  ## start the server on the embedded default
 test:  ## every suite, installing what it needs (the same command CI runs)
 	bash scripts/test_all.sh
 
-gen:  ## regenerate the Python stubs from proto/ (Go: client_go/gen.sh, TS: npm run gen, Java: at build)
+gen:  ## every language's stubs from proto/ with one buf.gen.yaml (Python, Go, TypeScript; Java's proto copy)
 	bash scripts/gen_proto.sh
 
-lint:  ## buf lint + breaking check + stub drift
+lint:  ## buf lint + breaking check + the one stub drift check (every language)
 	bash scripts/check_generated.sh
 
 memory:  ## issue 27's attacks at full size (BatchLoad/List amplification, unread SaveStreams): server RSS per attack

@@ -25,10 +25,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from bench.run import TICK, tree_ticks  # noqa: E402
-from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
+from bench.run import TICK, tree_ticks
+from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 
 
 def parse_variant(text: str) -> tuple[str, Path, list[str], list[str]]:
@@ -62,7 +61,7 @@ def main() -> int:
             for name, tree, flags, bench_flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
                 dsn = pg.create_database(f"ab_{rnd}_{name}")
                 env = {"PYTHONPATH": f"{tree}/server:{tree}/client_py:{tree}"}
-                with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
+                with CairnProcess("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
                                  *args.server_arg, *flags, env=env) as server:
                     ticks = tree_ticks(server.pid)
                     proc = subprocess.run(

@@ -30,13 +30,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from cairn_client import CheckpointClient  # noqa: E402
+from cairn_client import CheckpointClient
 
-from tests import console_seed  # noqa: E402
-from tests.console_support import ConsoleProcess  # noqa: E402
-from tests.harness import CairnServer  # noqa: E402
+from cairn_tools import seed as console_seed
+from cairn_tools.cluster import CairnProcess, ConsoleProcess
 
 SCROLL_STEPS_JS = """async (steps) => {
   const v = document.getElementById('timeline');
@@ -87,7 +85,7 @@ def main() -> int:
 
     from playwright.sync_api import sync_playwright
 
-    with CairnServer.embedded("--log-level", "WARNING") as server:
+    with CairnProcess.embedded("--log-level", "WARNING") as server:
         t0 = time.perf_counter()
         with CheckpointClient(server.target) as c:
             console_seed.seed_long_thread(c, "long-thread", args.checkpoints)

@@ -7,7 +7,7 @@ states, List -> 10 checkpoints without state, BatchLoad -> one LoadResponse per 
 SaveResponse per item. Nothing is stored, so this is the ceiling of a Python gRPC server on this machine.
 
     python bench/echo_server.py serve --listen 127.0.0.1:50061
-(`serve --listen` so the test harness's CairnServer class can run it.)
+(`serve --listen` so the test harness's CairnProcess class can run it.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import grpc
 from google.protobuf import struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
-from cairn_server.bench.states import agent_states
+from cairn_tools.bench.states import agent_states
 from cairn_server.server import run_event_loop
 
 SERVICE = "cairn.v1.CheckpointStore"

@@ -35,11 +35,10 @@ from pathlib import Path
 import grpc
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from cairn.v1 import checkpoint_store_pb2 as pb  # noqa: E402
-from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc  # noqa: E402
-from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
+from cairn.v1 import checkpoint_store_pb2 as pb
+from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
+from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 
 MIB = 1 << 20
 STATE_BYTES = MIB - 4096  # a state just under the 1 MiB limit
@@ -137,7 +136,7 @@ def _code(call: Callable[[], object]) -> str:
         return err.code().name
 
 
-def attack(name: str, server: CairnServer, calls: list[Callable[[], object]], idle: float) -> Outcome:
+def attack(name: str, server: CairnProcess, calls: list[Callable[[], object]], idle: float) -> Outcome:
     """Run `calls` at once against the server; its peak RSS and a second client's fate meanwhile. `idle` is
     the server's RSS before anything was stored."""
     out = Outcome(name, idle, idle)
@@ -192,7 +191,7 @@ def seed(target: str, list_states: int) -> str:
     return thread
 
 
-def run_attacks(server: CairnServer, *, batch: int, concurrent: int, list_states: int, stream_items: int,
+def run_attacks(server: CairnProcess, *, batch: int, concurrent: int, list_states: int, stream_items: int,
                 stream_timeout: float, only: tuple[str, ...] = ()) -> list[Outcome]:
     """Every attack, one after the other, against a started server (--max-state-bytes 1 MiB)."""
     target = server.target
@@ -230,7 +229,7 @@ def main() -> int:
         tiers = ["--postgres-dsn", dsn]
         if not args.no_redis:
             tiers += ["--redis-url", stack.enter_context(RedisServer()).url]
-        with CairnServer(*tiers, "--max-state-bytes", str(MIB), "--log-level", "WARNING",
+        with CairnProcess(*tiers, "--max-state-bytes", str(MIB), "--log-level", "WARNING",
                          *args.server_arg, env=env) as server:
             for out in run_attacks(server, batch=args.batch, concurrent=args.concurrent,
                                    list_states=args.list_states, stream_items=args.stream_items,

@@ -27,7 +27,6 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 WORKLOADS = {
     "save": ["--mix", "save=1"],
@@ -131,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print("profile.py needs py-spy: pip install py-spy", file=sys.stderr)
         return 2
 
-    from tests.harness import CairnServer, PostgresServer, RedisServer
+    from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 
     raw = args.keep or tempfile.mktemp(prefix="cairn-pyspy-", suffix=".txt")
     spy = ["py-spy", "record", "--format", "raw", "--rate", str(args.rate), "-o", raw]
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         spy.append("--native")
     with RedisServer() as redis, PostgresServer(synchronous_commit=True) as pg:
         dsn = pg.create_database("cairn_profile")
-        server = CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
+        server = CairnProcess("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
                              *args.server_arg, command=[*spy, "--", sys.executable, "-m", "cairn_server.cli"])
         with server:
             bench = [sys.executable, "-m", "cairn_server.cli", "bench", "--target", server.target, "--quiet",

@@ -40,11 +40,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
-from cairn_server.bench.hist import Histogram  # noqa: E402
-from cairn_server.bench.states import agent_states  # noqa: E402
-from tests.harness import CairnServer, PostgresServer, RedisServer  # noqa: E402
+from cairn_tools.bench.hist import Histogram
+from cairn_tools.bench.states import agent_states
+from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 
 RESULTS = ROOT / "bench" / "results"
 TICK = os.sysconf("SC_CLK_TCK")
@@ -361,7 +360,7 @@ def dictionary_phase(args: argparse.Namespace, bench: Bench, pg: PostgresServer,
     (seed 42, none of them trained on). Bytes per checkpoint are those rows' alone."""
     dsn = pg.create_database("cairn_dict")
     redis_db1 = f"redis://127.0.0.1:{redis.port}/1"  # not the other server's cache
-    server = CairnServer("--postgres-dsn", dsn, "--redis-url", redis_db1, "--log-level", "WARNING", *args.server_arg)
+    server = CairnProcess("--postgres-dsn", dsn, "--redis-url", redis_db1, "--log-level", "WARNING", *args.server_arg)
     with server:
         subprocess.run([sys.executable, "-m", "cairn_server.cli", "bench", "--target", server.target, "--quiet",
                         "--mix", "save=1", "-c", "8", "--requests", "600", "--warmup", "0", "--seed", "7",
@@ -431,9 +430,9 @@ def main(argv: list[str] | None = None) -> int:
     with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on") as pg:
         cairn_dsn = pg.create_database("cairn_bench")
         lg_dsn = pg.create_database("langgraph_bench")
-        server = CairnServer("--postgres-dsn", cairn_dsn, "--redis-url", redis.url, "--log-level", "WARNING",
+        server = CairnProcess("--postgres-dsn", cairn_dsn, "--redis-url", redis.url, "--log-level", "WARNING",
                              *args.server_arg)
-        echo = CairnServer(command=[sys.executable, str(ROOT / "bench" / "echo_server.py")], health_check=False)
+        echo = CairnProcess(command=[sys.executable, str(ROOT / "bench" / "echo_server.py")], health_check=False)
         with server, echo:
             bench.trees = {"cairn server": lambda: server.pid, "echo server": lambda: echo.pid,
                            "postgres": lambda: pg.pid, "redis": lambda: redis.pid}

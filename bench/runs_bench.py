@@ -27,10 +27,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from cairn_client import CheckpointClient  # noqa: E402
-from tests.harness import CairnServer, existing_or_start_postgres  # noqa: E402
+from cairn_client import CheckpointClient
+from cairn_tools.cluster import CairnProcess, existing_or_start_postgres
 
 STATE = {"messages": [{"role": "user", "content": "x" * 200}] * 10}  # ~2.5 KB of JSON per checkpoint
 
@@ -124,12 +123,12 @@ def claims(target: str, runs: int, claimers: int) -> dict[str, object]:
 @contextlib.contextmanager
 def server(kind: str) -> Iterator[str]:
     if kind == "embedded":
-        with CairnServer.embedded("--log-level", "WARNING") as srv:
+        with CairnProcess.embedded("--log-level", "WARNING") as srv:
             yield srv.target
         return
     with existing_or_start_postgres() as pg:
         dsn = pg.create_database(f"cairn_runs_bench_{uuid.uuid4().hex[:8]}")
-        with CairnServer("--postgres-dsn", dsn, "--log-level", "WARNING") as srv:
+        with CairnProcess("--postgres-dsn", dsn, "--log-level", "WARNING") as srv:
             yield srv.target
 
 

@@ -507,16 +507,13 @@ func TestDialOptions(t *testing.T) {
 	}
 }
 
-// TestUnixSocketAndAuth runs a second server, on a unix socket with bearer
-// tokens for two tenants (needs `cairn` on PATH).
+// TestUnixSocketAndAuth uses the harness's server on a unix socket with bearer
+// tokens, two of them for two tenants.
 func TestUnixSocketAndAuth(t *testing.T) {
-	dir := t.TempDir()
-	tokens := dir + "/tokens"
-	if err := os.WriteFile(tokens, []byte("tok-alice alice\ntok-bob bob\n"), 0o600); err != nil {
-		t.Fatal(err)
+	sock, tokens := testserver.AuthServer(t)
+	if !strings.HasPrefix(sock, "unix:") || len(tokens) < 2 {
+		t.Fatalf("the auth server is %q with %d tokens; want a unix: target and two tokens", sock, len(tokens))
 	}
-	sock := "unix:" + dir + "/cairn.sock"
-	testserver.StartForTest(t, sock, "--auth-tokens-file", tokens)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := func(opts ...cairn.Option) *cairn.Client {
@@ -527,7 +524,7 @@ func TestUnixSocketAndAuth(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	alice, bob := client(cairn.WithToken("tok-alice")), client(cairn.WithToken("tok-bob"))
+	alice, bob := client(cairn.WithToken(tokens[0])), client(cairn.WithToken(tokens[1]))
 	th := thread(t)
 	save(t, alice, &cairn.Checkpoint{ThreadID: th, ID: "u", State: []byte(`{"via":"unix"}`), StateType: "json"})
 	if got, err := alice.Load(ctx, cairn.Ref{ThreadID: th}); err != nil || string(got.State) != `{"via":"unix"}` {

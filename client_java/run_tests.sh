@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the Java client's tests (JUnit 5, `mvn -q -B test`): builds the TypeScript client (for the
 # cross-language runs test) and the stubs from ../proto, downloads
-# dependencies from Maven Central on first use, then tests against the server at $CAIRN_TARGET, or a
-# `cairn serve` the tests start themselves (src/test/java/dev/cairn/TestServer.java).
+# dependencies from Maven Central on first use, then tests against the servers the Python harness starts
+# (`python -m cairn_tools.cluster`, which sets CAIRN_TARGET and the rest; TestServer.java reads them).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -28,6 +28,10 @@ command -v node >/dev/null 2>&1 || missing "Node.js 20+ (the TypeScript side of 
 echo "== client_java: build the TypeScript client for the cross-language runs test"
 (cd ../client_ts && { [ -d node_modules ] || npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; } \
   && npm run --silent build)
+
+if [ -z "${CAIRN_TARGET:-}" ]; then  # the servers come from the Python harness (tools/cairn_tools/cluster.py)
+  exec "${PYTHON:-python3}" -m cairn_tools.cluster -- bash "$0" "$@"
+fi
 
 echo "== client_java: mvn test"
 mvn -B -ntp -Dstyle.color=never test

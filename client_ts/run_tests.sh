@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The TypeScript client's test suite: installs the locked dependencies from npm, checks that the
-# committed stubs match ../proto, typechecks, then runs every test (vitest) against $CAIRN_TARGET, or
-# against `cairn serve` processes it starts itself (see test/global-setup.ts).
+# The TypeScript client's test suite: installs the locked dependencies from npm, typechecks, then runs every
+# test (vitest) against the servers the Python harness starts (`python -m cairn_tools.cluster`, which sets
+# CAIRN_TARGET and the rest; test/global-setup.ts reads them). The stubs' drift check is scripts/check_generated.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -19,13 +19,11 @@ command -v npm >/dev/null 2>&1 || missing "npm is not installed"
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 [ "$node_major" -ge 20 ] || missing "Node.js $(node --version) is too old (20 or later is required)"
 
-if [ -z "${CAIRN_TARGET:-}" ] && ! command -v "${CAIRN_BIN:-cairn}" >/dev/null 2>&1; then
-  echo "client_ts: no Cairn server: set CAIRN_TARGET=host:port of a running server, or run" \
-    "\`pip install -e '.[server]'\` in the repository root so the tests can start \`cairn serve\`" >&2
-  exit 1
+if [ -z "${CAIRN_TARGET:-}" ]; then
+  # The servers come from the Python harness (tools/cairn_tools/cluster.py), which sets CAIRN_TARGET and the rest.
+  exec "${PYTHON:-python3}" -m cairn_tools.cluster -- bash "$0" "$@"
 fi
 
 npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
-npm run --silent check-drift
 npm run --silent typecheck
 npm test

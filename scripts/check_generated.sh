@@ -1,38 +1,46 @@
 #!/usr/bin/env bash
-# buf lint (STANDARD) on proto/, `buf breaking` against the frozen API, and fail when the committed Python
-# stubs drift from proto/. `--stubs-only` checks the stubs alone (no Node.js for buf; test_all.sh says so).
-# buf is pinned once per tool that runs it, all to the same version (tests/test_packaging.py checks that).
+# The one drift check: buf lint (STANDARD) on proto/, `buf breaking` against the frozen API, then every
+# language's stubs regenerated into a temp dir by scripts/gen_proto.sh (the one generator) and compared with
+# what is committed. `--stubs-only` (no Node.js, so no buf; test_all.sh says so) checks the Python stubs alone,
+# with grpcio-tools directly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUF_VERSION=1.75.0
 PYTHON="${PYTHON:-python3}"
 stubs_only=
 [ "${1:-}" = "--stubs-only" ] && stubs_only=1
-
-if [ -z "$stubs_only" ]; then
-  npx --yes "@bufbuild/buf@${BUF_VERSION}" lint
-  echo "check_generated: buf lint clean"
-fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$PYTHON" -m grpc_tools.protoc -Iproto --python_out="$tmp" --pyi_out="$tmp" --grpc_python_out="$tmp" proto/cairn/v1/*.proto
-for f in "$tmp"/cairn/v1/*; do
-  if ! cmp -s "$f" "client_py/cairn/v1/$(basename "$f")"; then
-    echo "check_generated: client_py/cairn/v1/$(basename "$f") is stale; run scripts/gen_proto.sh and commit" >&2
-    diff -u "client_py/cairn/v1/$(basename "$f")" "$f" | head -20 >&2 || true
-    exit 1
-  fi
-done
-echo "check_generated: Python stubs match proto/"
-if ! diff -r proto/cairn client_java/src/main/proto/cairn >/dev/null; then
-  echo "check_generated: client_java/src/main/proto differs from proto/; run scripts/gen_proto.sh and commit" >&2
-  exit 1
+
+if [ -n "$stubs_only" ]; then
+  "$PYTHON" -m grpc_tools.protoc -Iproto --python_out="$tmp" --pyi_out="$tmp" --grpc_python_out="$tmp" proto/cairn/v1/*.proto
+  for f in "$tmp"/cairn/v1/*; do
+    if ! cmp -s "$f" "api_py/cairn/v1/$(basename "$f")"; then
+      echo "check_generated: api_py/cairn/v1/$(basename "$f") is stale; run \`make gen\` and commit" >&2
+      exit 1
+    fi
+  done
+  echo "check_generated: Python stubs match proto/ (Go, TypeScript and Java not checked: no Node.js for buf)"
+  exit 0
 fi
-echo "check_generated: client_java/src/main/proto matches proto/"
-[ -n "$stubs_only" ] && exit 0
+
+npx --yes "@bufbuild/buf@${BUF_VERSION}" lint
+echo "check_generated: buf lint clean"
 # The API froze at its first commit: nothing since may break wire or source compatibility with it.
 frozen="$(git log --format=%H --diff-filter=A -- proto/cairn/v1/checkpoint_store.proto | tail -n1)"
 if [ -n "$frozen" ]; then
-  npx --yes "@bufbuild/buf@${BUF_VERSION}" breaking --against ".git#ref=${frozen}"
+  npx --yes "@bufbuild/buf@${BUF_VERSION}" breaking proto --against ".git#ref=${frozen},subdir=proto"
   echo "check_generated: no breaking change against ${frozen:0:10}"
 fi
+
+PYTHON="$PYTHON" bash scripts/gen_proto.sh "$tmp" >"$tmp/gen.log" 2>&1 ||
+  { cat "$tmp/gen.log" >&2; echo "check_generated: generation failed" >&2; exit 1; }
+stale=0
+for dir in api_py/cairn/v1 client_go/gen/cairn client_ts/src/gen client_java/src/main/proto; do
+  if ! diff -r -q -x __init__.py -x __pycache__ "$dir" "$tmp/$dir" >&2; then
+    echo "check_generated: $dir is stale" >&2
+    stale=1
+  fi
+done
+[ "$stale" = 0 ] || { echo "check_generated: run \`make gen\` and commit" >&2; exit 1; }
+echo "check_generated: the stubs of every language match proto/"

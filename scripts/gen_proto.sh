@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Regenerates the Python stubs of proto/ into client_py/cairn/v1 (import as cairn.v1).
-# The other languages generate theirs in their own build (see client_go, client_ts, client_java).
+# `make gen`: every language's stubs from proto/, by one `buf generate` (buf.gen.yaml at the root):
+# Python into api_py/cairn/v1 (import as cairn.v1), Go into client_go/gen, TypeScript into client_ts/src/gen;
+# and the copy of proto/ the Java build generates from (client_java/src/main/proto).
+# Usage: scripts/gen_proto.sh [OUTPUT_DIR]   (default: the repository itself; check_generated.sh passes a temp dir)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-out=client_py
-rm -f "$out"/cairn/v1/*_pb2*.py "$out"/cairn/v1/*_pb2*.pyi
-"${PYTHON:-python3}" -m grpc_tools.protoc -Iproto \
-  --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
-  proto/cairn/v1/*.proto
-touch "$out/cairn/__init__.py" "$out/cairn/v1/__init__.py"
+BUF_VERSION=1.75.0                      # also client_ts/package.json's @bufbuild/buf (tests/test_packaging.py)
+PROTOC_GEN_GO_VERSION=v1.36.12          # keep equal to google.golang.org/protobuf in client_go/go.mod
+PROTOC_GEN_GO_GRPC_VERSION=v1.6.2
+out="${1:-.}"
+
+# The plugins: Go's from the module proxy at pinned versions; ts-proto from client_ts's locked node_modules;
+# the Python one is grpcio-tools (pinned in pyproject's dev extra), run by scripts/protoc_gen_python.py.
+GOBIN="$PWD/client_go/.tools/bin" go install "google.golang.org/protobuf/cmd/protoc-gen-go@${PROTOC_GEN_GO_VERSION}"
+GOBIN="$PWD/client_go/.tools/bin" go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@${PROTOC_GEN_GO_GRPC_VERSION}"
+[ -x client_ts/node_modules/.bin/protoc-gen-ts_proto ] ||
+  (cd client_ts && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+python_dir="$(dirname "$(command -v "${PYTHON:-python3}")")"  # the venv's python3 runs the Python plugin
+
+if [ "$out" = "." ]; then
+  rm -rf api_py/cairn/v1/*_pb2*.py api_py/cairn/v1/*_pb2*.pyi client_go/gen/cairn client_ts/src/gen
+fi
+PATH="$python_dir:$PATH" npx --yes "@bufbuild/buf@${BUF_VERSION}" generate --output "$out"
+mkdir -p "$out/client_java/src/main/proto/cairn/v1"
 # The Java client builds from its own copy, so that it builds (and its sources jar is whole) outside the repo.
-rm -f client_java/src/main/proto/cairn/v1/*.proto
-cp proto/cairn/v1/*.proto client_java/src/main/proto/cairn/v1/
+rm -f "$out"/client_java/src/main/proto/cairn/v1/*.proto
+cp proto/cairn/v1/*.proto "$out/client_java/src/main/proto/cairn/v1/"

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 READMES = ["README.md", "client_go/README.md", "client_ts/README.md", "client_java/README.md"]
 ADDRESSES = ("127.0.0.1:50051", "localhost:50051")
@@ -94,7 +93,7 @@ def run(argv: list[str], cwd: Path, env: dict[str, str], what: str) -> str:
     return proc.stdout
 
 
-class Runner:
+class ExampleRunner:
     def __init__(self, target: str, tmp: Path) -> None:
         self.target = target
         self.tmp = tmp
@@ -260,12 +259,12 @@ def main() -> int:
             print(f"{b.where:28} {b.lang:6} {b.action} {b.arg}")
         return 0
 
-    from tests.harness import CairnServer
+    from cairn_tools.cluster import CairnProcess
 
     counts = {"run": 0, "compile": 0, "install": 0, "not-run": 0, "skipped": 0}
     with tempfile.TemporaryDirectory(prefix="cairn-examples-") as tmp, \
-            CairnServer.embedded("--log-level", "WARNING") as server:
-        runner = Runner(server.target, Path(tmp))
+            CairnProcess.embedded("--log-level", "WARNING") as server:
+        runner = ExampleRunner(server.target, Path(tmp))
         print(f"run_examples: cairn on {server.target}; {len(every)} blocks in {', '.join(READMES)}", flush=True)
         try:
             for b in every:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh Debian 12 machine with git and python3: installs what it needs, then runs
-#   1. proto checks (buf lint, buf breaking, stub drift),
+#   1. proto checks (buf lint, buf breaking, the one stub drift check of every language) and the import rules
+#      of docs/architecture.md (scripts/check_imports.py),
 #   2. the Python suite (pytest; it starts its own redis-server/postgres/cairn processes),
-#   3. the Go, TypeScript and Java suites against one cairn server on Postgres + Redis (CAIRN_TARGET),
+#   3. the Go, TypeScript and Java suites against the servers the Python harness starts for each
+#      (`python -m cairn_tools.cluster`: CAIRN_TARGET on Postgres + Redis, and the auth and TLS ones),
 #   4. every code block of README.md and the client READMEs, twice, against a live server (tests/examples).
 # Toolchains come from Debian packages and the registries (scripts/lib/toolchains.sh). Outside CI a suite
 # whose toolchain cannot be had is skipped with one line naming what is missing and how to get it; under
@@ -34,11 +36,12 @@ ensure_go && have[go]=1 || unavailable "the Go suite"
 ensure_java && have[java]=1 || unavailable "the Java suite"
 
 step "proto: lint, breaking changes, generated code"
-if [ -n "${have[node]:-}" ]; then
+if [ -n "${have[node]:-}" ] && [ -n "${have[go]:-}" ]; then  # buf runs on Node.js; the Go plugins need Go
   bash scripts/check_generated.sh
 else
   bash scripts/check_generated.sh --stubs-only
 fi
+python scripts/check_imports.py
 passed+=(proto)
 
 step "python suite"
@@ -49,7 +52,7 @@ declare -A tool=([go]=go [ts]=node [java]=java)
 for lang in go ts java; do
   [ -n "${have[${tool[$lang]}]:-}" ] || continue
   step "${lang} suite"
-  python scripts/with_stack.py -- bash "client_${lang}/run_tests.sh"
+  python -m cairn_tools.cluster -- bash "client_${lang}/run_tests.sh"
   passed+=("$lang")
 done
 

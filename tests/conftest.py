@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cairn_client import AsyncCheckpointClient, CheckpointClient
-from tests.harness import CairnServer, existing_or_start_postgres, existing_or_start_redis
+from tests.harness import CairnProcess, existing_or_start_postgres, existing_or_start_redis
 
 # Every server keeps a near cache by default; "redis+postgres" turns it off so the Redis path alone is tested too.
 BACKENDS = ["embedded", "redis+postgres", "redis+postgres+near", "postgres"]
@@ -41,7 +41,7 @@ def new_database(postgres_proc: object) -> str:
 class Backend:
     """What a started server runs on, for tests that reach into the tiers directly."""
 
-    def __init__(self, kind: str, server: CairnServer, dsn: str | None, redis_url: str | None, sqlite: str | None):
+    def __init__(self, kind: str, server: CairnProcess, dsn: str | None, redis_url: str | None, sqlite: str | None):
         self.kind, self.server, self.dsn, self.redis_url, self.sqlite_path = kind, server, dsn, redis_url, sqlite
 
     @property
@@ -54,7 +54,7 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
     """make(backend, *extra cairn serve flags, **config) -> a started Backend; all stopped at session end.
 
     config keys are Config field names (max_state_bytes=1000 -> --max-state-bytes 1000)."""
-    started: list[CairnServer] = []
+    started: list[CairnProcess] = []
 
     def make(kind: str, *extra: str, token: str | None = None, **config: object) -> Backend:
         dsn = redis_url = sqlite = None
@@ -73,7 +73,7 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         for key, value in config.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         # The harness' readiness probe speaks plaintext gRPC; a TLS-only server is probed by TCP alone.
-        server = CairnServer(*args, *extra, token=token, health_check="tls_cert" not in config)
+        server = CairnProcess(*args, *extra, token=token, health_check="tls_cert" not in config)
         server.start()
         started.append(server)
         return Backend(kind, server, dsn, redis_url, sqlite)

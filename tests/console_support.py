@@ -16,38 +16,13 @@ from typing import Any
 
 from cairn_client import CheckpointClient
 
-from tests import console_seed
-from tests.harness import free_port
-from tests.harness.processes import HOST, _cairn_command, _Managed
+from cairn_tools import seed as console_seed
+from cairn_tools.cluster import ConsoleProcess, free_port
 
 TOKEN_A, TOKEN_B = "console-token-a", "console-token-b"
 AUTH_TOKENS = f"{TOKEN_A} tenant-a,{TOKEN_B} tenant-b"
 OTHER_TENANT_THREAD = "tenant-b-secret-thread"
 OTHER_TENANT_RUN = "tenant-b-secret-run"
-
-
-class ConsoleProcess(_Managed):
-    """`cairn console --listen 127.0.0.1:<free port> *args` as a subprocess; ready when it answers HTTP."""
-
-    _name = "cairn console"
-    _log_name = "console.log"
-
-    def __init__(self, *args: str, start_timeout: float = 30.0) -> None:
-        self.args = list(args)
-        super().__init__(None, start_timeout, "cairn-console-")
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}/"
-
-    def _argv(self) -> list[str]:
-        return [*_cairn_command(), "console", "--listen", f"{HOST}:{self.port}", *self.args]
-
-    def _ready(self) -> bool:
-        with socket.create_connection((HOST, self.port), timeout=1.0):
-            pass
-        with urllib.request.urlopen(self.url + "api/config", timeout=2) as resp:
-            return resp.status == 200
 
 
 @dataclass

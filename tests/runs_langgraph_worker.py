@@ -13,14 +13,13 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from langchain_core.runnables import RunnableConfig  # noqa: E402
-from langgraph.graph import END, START, StateGraph  # noqa: E402
-from langgraph.types import interrupt  # noqa: E402
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
 
-from cairn_client.langgraph import CairnSaver  # noqa: E402
-from cairn_client.langgraph_worker import LangGraphWorker  # noqa: E402
+from cairn_client.langgraph import CairnSaver
+from cairn_client.langgraph_worker import LangGraphWorker
 
 NODES = ["plan", "work", "report"]
 

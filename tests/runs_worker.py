@@ -17,10 +17,9 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cairn_client import CheckpointClient  # noqa: E402
-from cairn_client.graph import END, START, StateGraph, Worker, run_context  # noqa: E402
+from cairn_client import CheckpointClient
+from cairn_client.graph import END, START, StateGraph, Worker, run_context
 
 NODES = ["ingest", "charge", "enrich", "publish"]
 

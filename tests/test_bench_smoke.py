@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from cairn.v1 import checkpoint_store_pb2 as pb
-from cairn_server.bench import wire
-from cairn_server.bench.cli import UsageError, parse_mix
-from cairn_server.bench.hist import Histogram
-from cairn_server.bench.states import AgentStateGenerator, agent_states, file_states, fixed_size_state
+from cairn_tools.bench import wire
+from cairn_tools.bench.cli import UsageError, parse_mix
+from cairn_tools.bench.hist import Histogram
+from cairn_tools.bench.states import AgentStateGenerator, agent_states, file_states, fixed_size_state
 
 GHZ_FIELDS = {"count", "total", "average", "fastest", "slowest", "rps", "latencyDistribution",
               "statusCodeDistribution", "errorDistribution"}
@@ -125,7 +125,7 @@ def test_late_starts_travel_from_each_process_to_the_plot(tmp_path: Path) -> Non
     pytest.importorskip("matplotlib")
     from array import array
 
-    from cairn_server.bench import plot, report
+    from cairn_tools.bench import plot, report
 
     def result(start: float, late: list[float]) -> dict:
         samples = (array("d", [0.1, 0.2]).tobytes(), array("q", [2_000_000, 3_000_000]).tobytes(),
@@ -267,7 +267,7 @@ def test_bench_checks_a_returned_zstd_frame_before_decompressing_it() -> None:
     allocate what it declares) or not decompressing is a DATA_LOSS error of the call, not a crash."""
     import zstandard
 
-    from cairn_server.bench.loadgen import BadFrame, decompress_state
+    from cairn_tools.bench.loadgen import BadFrame, decompress_state
 
     raw = b"x" * 5000
     frame = zstandard.ZstdCompressor().compress(raw)

@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 
 from cairn_client import CairnError, CheckpointClient, DeadlineExceeded, NotFound, Unavailable
-from tests.harness import CairnServer, PostgresServer, RedisServer, free_port
+from tests.harness import CairnProcess, PostgresServer, RedisServer, free_port
 
 WORKERS = 6
 THREADS_PER_WORKER = 4
@@ -118,7 +118,7 @@ def test_chaos(tmp_path, near_cache_mb: str) -> None:  # type: ignore[no-untyped
     ):
         dsn = pg.create_database("chaos")
         metrics = f"127.0.0.1:{free_port()}"
-        with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--cold-timeout-seconds", "1",
+        with CairnProcess("--postgres-dsn", dsn, "--redis-url", redis.url, "--cold-timeout-seconds", "1",
                          "--metrics-listen", metrics, "--log-level", "WARNING", "--near-cache-mb", near_cache_mb,
                          ) as cairn:
             stop = threading.Event()

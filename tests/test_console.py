@@ -263,11 +263,11 @@ def test_serve_console_listen_runs_a_read_only_console_and_stops_it(tmp_path: An
     import os
     import signal
 
-    from tests.harness import CairnServer, free_port
-    from tests.harness.processes import _descendants
+    from tests.harness import CairnProcess, free_port
+    from cairn_tools.cluster import _descendants
 
     port = free_port()
-    with CairnServer.embedded("--log-level", "WARNING", "--console-listen", f"127.0.0.1:{port}") as server:
+    with CairnProcess.embedded("--log-level", "WARNING", "--console-listen", f"127.0.0.1:{port}") as server:
         url = f"http://127.0.0.1:{port}/api/"
         deadline = time.monotonic() + 30
         while True:
@@ -316,7 +316,7 @@ def test_a_langgraph_thread_forked_by_the_console_resumes_in_langgraph(seeded: S
     from cairn_client.langgraph import CairnSaver
     from langchain_core.messages import HumanMessage
 
-    from tests.console_seed import langgraph_app
+    from cairn_tools.seed import langgraph_app
 
     with seeded.client() as c:
         checkpoints = c.list("langgraph-chat", page_size=100).checkpoints

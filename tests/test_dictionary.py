@@ -10,9 +10,9 @@ import sys
 import asyncpg
 import pytest
 from cairn_client import CheckpointClient, DataLoss
-from cairn_server.bench.states import agent_states
+from cairn_tools.bench.states import agent_states
 
-from tests.harness import CairnServer
+from tests.harness import CairnProcess
 
 STATES = [json.loads(s) for s in agent_states(60, seed=11).states]
 
@@ -29,7 +29,7 @@ def _codecs_sqlite(path: str) -> dict[str, int]:
 
 def test_train_then_new_saves_use_it_and_old_rows_stay_readable(tmp_path, thread_id: str) -> None:  # type: ignore[no-untyped-def]
     path = str(tmp_path / "cairn.db")
-    with CairnServer.embedded("--sqlite-path", path, "--log-level", "WARNING") as server:
+    with CairnProcess.embedded("--sqlite-path", path, "--log-level", "WARNING") as server:
         with CheckpointClient(server.target) as c:
             before = [c.save(thread_id, s) for s in STATES[:40]]
         trained = dict_cli("train", "--sqlite-path", path, "--samples", "100", "--json")  # server still running
@@ -67,7 +67,7 @@ def test_a_server_reads_rows_compressed_with_a_dictionary_trained_after_it_start
     trained = dict_cli("train", "--postgres-dsn", old.dsn, "--samples", "100")
     assert trained.returncode == 0, trained.stdout + trained.stderr
     assert "stored dictionary" in trained.stdout
-    with CairnServer("--postgres-dsn", old.dsn, "--log-level", "WARNING") as new:
+    with CairnProcess("--postgres-dsn", old.dsn, "--log-level", "WARNING") as new:
         with CheckpointClient(new.target) as c:
             saved = c.save(thread_id + "-new", STATES[30])
     with CheckpointClient(old.target) as c:
@@ -82,7 +82,7 @@ async def test_a_row_whose_dictionary_is_gone_is_data_loss(server_factory, threa
         for s in STATES[:30]:
             c.save(thread_id, s)
     assert dict_cli("train", "--postgres-dsn", backend.dsn).returncode == 0
-    with CairnServer("--postgres-dsn", backend.dsn, "--log-level", "WARNING") as server:
+    with CairnProcess("--postgres-dsn", backend.dsn, "--log-level", "WARNING") as server:
         with CheckpointClient(server.target) as c:
             saved = c.save(thread_id + "-d", STATES[31])
         conn = await asyncpg.connect(backend.dsn)
@@ -96,7 +96,7 @@ async def test_a_row_whose_dictionary_is_gone_is_data_loss(server_factory, threa
 
 def test_training_refuses_what_it_cannot_do_well(tmp_path, thread_id: str) -> None:  # type: ignore[no-untyped-def]
     path = str(tmp_path / "few.db")
-    with CairnServer.embedded("--sqlite-path", path, "--log-level", "WARNING") as server:
+    with CairnProcess.embedded("--sqlite-path", path, "--log-level", "WARNING") as server:
         with CheckpointClient(server.target) as c:
             for s in STATES[:5]:
                 c.save(thread_id, s)

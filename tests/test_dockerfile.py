@@ -284,9 +284,10 @@ def test_dockerignore_sends_only_the_python_packages() -> None:
     files = {p.relative_to(ROOT).as_posix() for p in build_context_files()}
     assert "pyproject.toml" in files
     assert "server/cairn_server/cli.py" in files and "client_py/cairn_client/client.py" in files
-    assert "client_py/cairn/v1/checkpoint_store_pb2.py" in files
+    assert "api_py/cairn/v1/checkpoint_store_pb2.py" in files
+    assert "tools/cairn_tools/admin/commands.py" in files
     tops = {f.split("/")[0] for f in files}
-    assert tops <= {"pyproject.toml", "README.md", "LICENSE", "client_py", "server"}, tops
+    assert tops <= {"pyproject.toml", "README.md", "LICENSE", "api_py", "client_py", "server", "tools"}, tops
     assert not [f for f in files if "__pycache__" in f or f.endswith((".pyc", ".db")) or ".egg-info" in f]
 
 
@@ -307,7 +308,7 @@ def test_build_stage_makes_a_wheel_with_the_cairn_command(tmp_path: Path) -> Non
     [wheel] = wheels.glob("cairn_checkpoint-*.whl")
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-        for module in ("cairn_server/cli.py", "cairn_server/admin/__init__.py", "cairn_server/server.py",
+        for module in ("cairn_server/cli.py", "cairn_tools/admin/__init__.py", "cairn_server/server.py",
                        "cairn_client/__init__.py", "cairn/v1/checkpoint_store_pb2.py"):
             assert module in names, f"{module} missing from the wheel"
         meta = next(n for n in names if n.endswith(".dist-info/METADATA"))

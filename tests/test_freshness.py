@@ -11,8 +11,8 @@ import time
 import pytest
 from cairn_client import AsyncCheckpointClient, CheckpointClient, Conflict, NotFound
 
-from tests.harness import CairnServer, PostgresServer, RedisServer, TcpProxy
-from tests.harness.processes import HarnessError
+from tests.harness import CairnProcess, PostgresServer, RedisServer, TcpProxy
+from cairn_tools.cluster import HarnessError
 
 
 @pytest.fixture
@@ -24,9 +24,9 @@ def shared(postgres_proc):  # type: ignore[no-untyped-def]
         yield rds, new_database(postgres_proc)
 
 
-def _serve(dsn: str, redis_url: str, *extra: str) -> CairnServer:
+def _serve(dsn: str, redis_url: str, *extra: str) -> CairnProcess:
     """A server on the shared tiers, with default flags (near cache on)."""
-    return CairnServer("--log-level", "WARNING", "--postgres-dsn", dsn, "--redis-url", redis_url, *extra)
+    return CairnProcess("--log-level", "WARNING", "--postgres-dsn", dsn, "--redis-url", redis_url, *extra)
 
 
 def test_a_save_through_one_server_is_the_head_another_server_loads_next(shared, thread_id: str) -> None:  # type: ignore[no-untyped-def]
@@ -212,7 +212,7 @@ def test_reads_never_go_to_a_standby(tmp_path, thread_id: str) -> None:  # type:
                 time.sleep(0.1)
 
             both = standby_dsn.replace(f"127.0.0.1:{standby.port}", f"127.0.0.1:{standby.port},127.0.0.1:{primary.port}")
-            with CairnServer("--log-level", "WARNING", "--postgres-dsn", both) as cairn:  # migrates the primary
+            with CairnProcess("--log-level", "WARNING", "--postgres-dsn", both) as cairn:  # migrates the primary
                 with CheckpointClient(cairn.target) as c:
                     first = c.save(thread_id, {"n": 1}).checkpoint_id
                     second = c.save(thread_id, {"n": 2}, parent_checkpoint_id=first).checkpoint_id
@@ -223,7 +223,7 @@ def test_reads_never_go_to_a_standby(tmp_path, thread_id: str) -> None:  # type:
 
             for bad in (standby_dsn, dsn + "?target_session_attrs=prefer-standby"):
                 # --no-migrate: the standby would refuse the migration's DDL, but answer reads without it
-                refused = CairnServer("--log-level", "WARNING", "--no-migrate", "--postgres-dsn", bad, start_timeout=20)
+                refused = CairnProcess("--log-level", "WARNING", "--no-migrate", "--postgres-dsn", bad, start_timeout=20)
                 with pytest.raises(HarnessError):
                     refused.start()
                 log = refused.log_path.read_text()

@@ -20,7 +20,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 from cairn_client import CheckpointClient, InvalidArgument
-from tests.harness import CairnServer, PostgresServer
+from tests.harness import CairnProcess, PostgresServer
 
 MIB = 1 << 20
 
@@ -106,7 +106,7 @@ def test_a_token_listed_twice_is_a_configuration_error(tmp_path) -> None:  # typ
 def test_health_is_not_serving_while_the_cold_store_is_down() -> None:
     with PostgresServer() as pg:  # its own Postgres: this test stops it
         dsn = pg.create_database("health")
-        with CairnServer("--postgres-dsn", dsn, "--cold-timeout-seconds", "1") as srv:  # probed every second
+        with CairnProcess("--postgres-dsn", dsn, "--cold-timeout-seconds", "1") as srv:  # probed every second
             channel = grpc.insecure_channel(srv.target)
             health = health_pb2_grpc.HealthStub(channel)
 
@@ -181,7 +181,7 @@ def test_a_stream_the_server_cannot_commit_stops_being_read_from() -> None:
     and unanswered saves; HTTP/2 flow control then stops the client. Main read 1,024 items ahead by count."""
     with PostgresServer() as pg:  # its own Postgres: this test freezes it
         dsn = pg.create_database("window")
-        with CairnServer("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--cold-timeout-seconds", "60") as srv:
+        with CairnProcess("--postgres-dsn", dsn, "--max-state-bytes", str(MIB), "--cold-timeout-seconds", "60") as srv:
             thread = f"t-{uuid.uuid4()}"
             sent = 0
 
@@ -212,7 +212,7 @@ def test_a_stream_that_fails_names_what_was_not_committed() -> None:
 
     with PostgresServer() as pg:  # its own Postgres: this test freezes it
         dsn = pg.create_database("stream")
-        with CairnServer("--postgres-dsn", dsn, "--cold-timeout-seconds", "1") as srv:
+        with CairnProcess("--postgres-dsn", dsn, "--cold-timeout-seconds", "1") as srv:
             stub, channel = _stub(srv.target)
             thread = f"t-{uuid.uuid4()}"
             import queue as queue_mod
@@ -369,7 +369,7 @@ def test_pending_write_values_are_encrypted_and_bound(server_factory) -> None:  
 def test_a_different_key_under_a_known_id_refuses_to_start(tmp_path) -> None:  # type: ignore[no-untyped-def]
     db = str(tmp_path / "c.db")
     key = _key()
-    with CairnServer("--sqlite-path", db, "--encryption-keys", f"k1:{key}") as srv, \
+    with CairnProcess("--sqlite-path", db, "--encryption-keys", f"k1:{key}") as srv, \
             CheckpointClient(srv.target) as c:
         c.save("t", {"sealed": True})
     res = _serve_once("--sqlite-path", db, "--encryption-keys", f"k1:{_key()}")
@@ -377,7 +377,7 @@ def test_a_different_key_under_a_known_id_refuses_to_start(tmp_path) -> None:  #
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "encryption key 'k1' is not the key this store knows" in lines[0]
     # the right key, or a new key under a new id with the old one kept, starts
-    with CairnServer("--sqlite-path", db, "--encryption-keys", f"k2:{_key()},k1:{key}") as srv, \
+    with CairnProcess("--sqlite-path", db, "--encryption-keys", f"k2:{_key()},k1:{key}") as srv, \
             CheckpointClient(srv.target) as c:
         assert c.load("t").json() == {"sealed": True}
 
@@ -388,15 +388,15 @@ def test_a_store_with_encrypted_rows_refuses_plaintext_saves(tmp_path) -> None: 
     from cairn_client import CairnError
 
     db = str(tmp_path / "c.db")
-    with CairnServer("--sqlite-path", db, "--encryption-keys", f"k1:{_key()}") as srv, \
+    with CairnProcess("--sqlite-path", db, "--encryption-keys", f"k1:{_key()}") as srv, \
             CheckpointClient(srv.target) as c:
         c.save("t", {"sealed": True})
-    with CairnServer("--sqlite-path", db) as srv, CheckpointClient(srv.target) as c:
+    with CairnProcess("--sqlite-path", db) as srv, CheckpointClient(srv.target) as c:
         with pytest.raises(CairnError) as err:
             c.save("t2", {"plain": True})
         assert err.value.code == grpc.StatusCode.FAILED_PRECONDITION
         assert "--allow-plaintext-saves" in str(err.value)
-    with CairnServer("--sqlite-path", db, "--allow-plaintext-saves") as srv, CheckpointClient(srv.target) as c:
+    with CairnProcess("--sqlite-path", db, "--allow-plaintext-saves") as srv, CheckpointClient(srv.target) as c:
         c.save("t2", {"plain": True})
     (codec,) = sqlite3.connect(db).execute("SELECT codec FROM cairn_checkpoints WHERE thread_id='t2'").fetchone()
     assert codec & 0x10 == 0

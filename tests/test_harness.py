@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from tests.harness import (
-    CairnServer,
+    CairnProcess,
     ExistingPostgres,
     ExistingRedis,
     HarnessError,
@@ -28,7 +28,7 @@ from tests.harness import (
     existing_or_start_redis,
     free_port,
 )
-from tests.harness.processes import _descendants, _group_members, _living
+from cairn_tools.cluster import _descendants, _group_members, _living
 
 HERE = Path(__file__).resolve().parent
 
@@ -208,11 +208,10 @@ def test_no_orphans_when_test_process_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "victim.py"
     script.write_text(textwrap.dedent(f"""
         import json, os, signal, sys
-        sys.path.insert(0, {str(HERE.parent)!r})
-        from tests.harness import PostgresServer, RedisServer
+        from cairn_tools.cluster import PostgresServer, RedisServer
         r = RedisServer().start()
         p = PostgresServer().start()
-        from tests.harness.processes import _descendants
+        from cairn_tools.cluster import _descendants
         kids = sorted(_descendants(p.pid))
         print(json.dumps({{"pids": [r.pid, p.pid], "kids": kids, "dirs": [str(r.tmpdir), str(p.tmpdir)]}}), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
@@ -238,11 +237,10 @@ def test_no_orphans_at_normal_exit_without_close(tmp_path: Path) -> None:
     script = tmp_path / "forgetful.py"
     script.write_text(textwrap.dedent(f"""
         import json, sys
-        sys.path.insert(0, {str(HERE.parent)!r})
-        from tests.harness import PostgresServer, RedisServer
+        from cairn_tools.cluster import PostgresServer, RedisServer
         r = RedisServer().start()
         p = PostgresServer().start()
-        from tests.harness.processes import _descendants
+        from cairn_tools.cluster import _descendants
         kids = sorted(_descendants(p.pid))
         print(json.dumps({{"pids": [r.pid, p.pid], "kids": kids, "dirs": [str(r.tmpdir), str(p.tmpdir)]}}), flush=True)
         raise SystemExit(3)
@@ -267,7 +265,7 @@ def _cairn_usable() -> bool:
 
 @pytest.mark.skipif(not _cairn_usable(), reason="`cairn serve` not usable yet (pip install -e '.[server]')")
 def test_cairn_server_start_kill_restart() -> None:
-    with CairnServer.embedded() as srv:
+    with CairnProcess.embedded() as srv:
         assert srv.target == f"127.0.0.1:{srv.port}"
         pid = srv.pid
         srv.kill()

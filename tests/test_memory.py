@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from bench.memory import MIB, run_attacks
-from tests.harness import CairnServer, PostgresServer, RedisServer
+from tests.harness import CairnProcess, PostgresServer, RedisServer
 
 BOUND_MIB = 512
 
@@ -19,7 +19,7 @@ BOUND_MIB = 512
 def test_attacks_stay_within_the_memory_bound_while_others_are_served() -> None:
     with PostgresServer() as pg, RedisServer() as redis:  # the production tiers, as in the issue
         dsn = pg.create_database("memory")
-        with CairnServer("--postgres-dsn", dsn, "--redis-url", redis.url, "--max-state-bytes", str(MIB),
+        with CairnProcess("--postgres-dsn", dsn, "--redis-url", redis.url, "--max-state-bytes", str(MIB),
                          "--log-level", "WARNING") as server:
             outcomes = run_attacks(server, batch=1000, concurrent=3, list_states=40, stream_items=150,
                                    stream_timeout=20)

@@ -82,7 +82,7 @@ async def test_a_head_read_that_misses_the_near_cache_reads_redis_by_the_head_th
     and an entry Redis still holds under an older stamp is refused in favour of the cold row."""
     import zlib
 
-    from cairn_server.storage.base import SaveItem, StoredCheckpoint
+    from cairn_server.storage.records import SaveItem, StoredCheckpoint
 
     store = await _store_over_redis(redis_proc.url, tmp_path)
     cache = store.cache
@@ -119,12 +119,12 @@ async def test_a_head_read_that_misses_the_near_cache_reads_redis_by_the_head_th
 @pytest.fixture
 def two_near_servers(server_factory, postgres_proc):  # type: ignore[no-untyped-def]
     """Two server processes on one Postgres database and one Redis, both with near caches (default flags)."""
-    from tests.harness import CairnServer, RedisServer
+    from tests.harness import CairnProcess, RedisServer
 
     metrics = f"127.0.0.1:{free_port()}"
     with RedisServer() as rds:
         a = server_factory("postgres", redis_url=rds.url, near_cache_mb=16)
-        b = CairnServer("--log-level", "WARNING", "--postgres-dsn", a.dsn, "--redis-url", rds.url,
+        b = CairnProcess("--log-level", "WARNING", "--postgres-dsn", a.dsn, "--redis-url", rds.url,
                         "--near-cache-mb", "16", "--metrics-listen", metrics)
         with b:
             yield a.target, b.target, rds, f"http://{metrics}/metrics", a.server

@@ -87,7 +87,7 @@ def test_java_vendored_proto_matches() -> None:
 def test_one_buf_version() -> None:
     versions = {
         "scripts/check_generated.sh": re.search(r"BUF_VERSION=(\S+)", (ROOT / "scripts/check_generated.sh").read_text()),
-        "client_go/gen.sh": re.search(r"BUF_VERSION=(\S+)", (ROOT / "client_go/gen.sh").read_text()),
+        "scripts/gen_proto.sh": re.search(r"BUF_VERSION=(\S+)", (ROOT / "scripts/gen_proto.sh").read_text()),
     }
     found = {k: m.group(1) for k, m in versions.items() if m}
     found["client_ts/package.json"] = json.loads((ROOT / "client_ts/package.json").read_text())["devDependencies"][

@@ -22,7 +22,7 @@ from cairn_client import (
     DeadlineExceeded,
     NotFound,
 )
-from tests.harness import CairnServer, PostgresServer
+from tests.harness import CairnProcess, PostgresServer
 
 WRITERS = 16
 ATTEMPTS_PER_WRITER = 150  # 2,400 compare-and-set attempts per backend
@@ -112,7 +112,7 @@ def test_concurrent_writers_leave_one_linear_chain(server_factory, kind: str, th
 
 def test_retry_after_deadline_is_idempotent(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with PostgresServer(synchronous_commit=True) as pg:
-        with CairnServer("--postgres-dsn", pg.create_database("retry"), "--cold-timeout-seconds", "30") as cairn:
+        with CairnProcess("--postgres-dsn", pg.create_database("retry"), "--cold-timeout-seconds", "30") as cairn:
             with CheckpointClient(cairn.target) as c:
                 first = c.save("retry", {"n": 0})
                 pg.pause()
@@ -182,7 +182,8 @@ def test_a_retry_of_a_save_an_earlier_build_hashed_is_still_idempotent(  # type:
 ) -> None:
     """Rows written before the switch to XXH3 carry a BLAKE2b content hash: a save retried across the upgrade
     (its first try committed, the answer lost) must still be the same save, and different content a conflict."""
-    from cairn_server.storage.base import StoredCheckpoint, older_content_hashes
+    from cairn_server.storage.records import StoredCheckpoint
+    from cairn_server.storage.hashing import older_content_hashes
 
     backend = server_factory(kind)
     state, meta = {"messages": ["hi"] * 300}, {"source": "loop", "run_id": "r1"}  # JSON text as the server writes it
@@ -316,7 +317,7 @@ def test_a_hung_redis_neither_holds_up_a_delete_nor_brings_the_checkpoint_back(p
     from tests.conftest import new_database
     from tests.harness import RedisServer
 
-    with RedisServer() as rds, CairnServer("--postgres-dsn", new_database(postgres_proc), "--redis-url", rds.url,
+    with RedisServer() as rds, CairnProcess("--postgres-dsn", new_database(postgres_proc), "--redis-url", rds.url,
                                            "--cache-timeout-seconds", "1") as cairn:
         with CheckpointClient(cairn.target, timeout_seconds=5) as c:
             first = c.save(thread_id, {"n": 1}).checkpoint_id
@@ -364,7 +365,7 @@ async def test_a_copy_filled_under_an_older_stamp_is_never_served(  # type: igno
     import zlib
 
     from cairn_server.codec import Codec
-    from cairn_server.storage.base import SaveItem, StoredCheckpoint
+    from cairn_server.storage.records import SaveItem, StoredCheckpoint
     from cairn_server.storage.entry import encode_entry
     from cairn_server.storage.memory_cache import MemoryCache
     from cairn_server.storage.redis_cache import RedisCache

@@ -7,7 +7,7 @@ import random
 
 import pytest
 from cairn_server.storage.resp import Multiplexed, ReplyError
-from cairn_server.storage.tiered import CacheUnavailable
+from cairn_server.storage.base import CacheUnavailable
 
 from tests.harness import RedisServer
 

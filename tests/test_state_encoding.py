@@ -21,7 +21,7 @@ from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 from cairn_client import AlreadyExists, AsyncCheckpointClient, CheckpointClient, DataLoss, NotFound
 from cairn_client._shared import StateWire, save_request
-from cairn_server.bench.states import agent_states
+from cairn_tools.bench.states import agent_states
 
 STATES = agent_states(6, seed=5).states
 ZSTD = pb.STATE_ENCODING_ZSTD
@@ -257,12 +257,12 @@ def test_a_bad_frame_in_a_batch_load_fails_only_its_own_item() -> None:
     assert isinstance(third, NotFound)
 
 def test_a_server_with_a_dictionary_recompresses_and_sends_dictionary_rows_as_is(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from tests.harness import CairnServer
+    from tests.harness import CairnProcess
     from tests.test_dictionary import STATES as SAMPLES
     from tests.test_dictionary import _codecs_sqlite, dict_cli
 
     path = str(tmp_path / "cairn.db")
-    with CairnServer.embedded("--sqlite-path", path, "--log-level", "WARNING") as server:
+    with CairnProcess.embedded("--sqlite-path", path, "--log-level", "WARNING") as server:
         with CheckpointClient(server.target) as c:
             for state in SAMPLES[:40]:
                 c.save("samples", state)

@@ -430,6 +430,7 @@ class AsyncCheckpointClient:
 
     async def start_run(self, thread_id: str, input: Any = None, *, timeout: float | None = None,
                         **fields: Any) -> r.Run:
+        """Queue a run of a graph on `thread_id` (see CheckpointClient.start_run for `fields`)."""
         req = r.start_run_request(thread_id, input, **fields)
         return r.run_from_proto((await self._call(self._stub.StartRun, req, timeout)).run)
 
@@ -437,6 +438,7 @@ class AsyncCheckpointClient:
         self, queue: str, worker_id: str, *, lease_seconds: float = 30.0, wait_seconds: float = 0.0,
         timeout: float | None = None,
     ) -> r.Claim | None:
+        """Claim the oldest runnable run of `queue`, waiting up to `wait_seconds` for one; None when there is none."""
         req = r.claim_request(queue, worker_id, lease_seconds, wait_seconds)
         return r.claim_result(
             await self._call(self._stub.ClaimRun, req, (timeout or self.timeout_seconds) + wait_seconds)
@@ -444,6 +446,7 @@ class AsyncCheckpointClient:
 
     async def heartbeat(self, lease: r.RunLease, *, lease_seconds: float | None = None,
                         timeout: float | None = None) -> r.RunLease:
+        """Extend the lease; RunStopped when the worker must stop (lease lost, run cancelled or timed out)."""
         req = pb.HeartbeatRequest(lease=lease.to_proto(), lease_duration_ms=round((lease_seconds or 0) * 1000))
         return r.lease_from_proto((await self._call(self._stub.Heartbeat, req, timeout)).lease)
 
@@ -451,6 +454,7 @@ class AsyncCheckpointClient:
         self, lease: r.RunLease, output: Any = None, *, interrupted: bool = False, checkpoint_id: str | None = None,
         output_type: str | None = None, timeout: float | None = None,
     ) -> r.Run:
+        """Finish the leased run with `output` (or as interrupted at `checkpoint_id`); RunStopped as for heartbeat."""
         req = r.complete_request(lease, output, output_type, interrupted, checkpoint_id)
         return r.run_from_proto((await self._call(self._stub.CompleteRun, req, timeout)).run)
 
@@ -458,20 +462,25 @@ class AsyncCheckpointClient:
         self, lease: r.RunLease, error: BaseException | r.RunError | str, *, retryable: bool | None = None,
         timeout: float | None = None,
     ) -> r.Run:
+        """Record a failed attempt; the run is retried by its RetryPolicy unless `retryable` is False."""
         req = r.fail_request(lease, error, retryable)
         return r.run_from_proto((await self._call(self._stub.FailRun, req, timeout)).run)
 
     async def cancel_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
+        """Cancel a run: CANCELLED at once unless a worker holds it (then cancel_requested, until it sees it)."""
         resp = await self._call(self._stub.CancelRun, pb.CancelRunRequest(run_id=run_id), timeout)
         return r.run_from_proto(resp.run)
 
     async def get_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
+        """The run with its attempts; RunNotFound (a NotFound) when there is no such run."""
         return r.run_from_proto((await self._call(self._stub.GetRun, pb.GetRunRequest(run_id=run_id), timeout)).run)
 
     async def list_runs(self, *, timeout: float | None = None, **query: Any) -> r.RunPage:
+        """One page of runs, newest first (query: as CheckpointClient.list_runs)."""
         return r.runs_page(await self._call(self._stub.ListRuns, r.list_runs_request(**query), timeout))
 
     async def iter_runs(self, *, limit: int | None = None, **query: Any) -> AsyncIterator[r.Run]:
+        """Every matching run across pages, newest first, up to `limit`."""
         token, seen = "", 0
         while True:
             page = await self.list_runs(page_token=token, **query)

@@ -1,32 +1,5 @@
-"""Time-ordered checkpoint ids (UUIDv7, RFC 9562), monotonic within this process."""
+"""Time-ordered checkpoint ids; the scheme lives in the bottom package (`cairn.ids`), shared with the server."""
 
-from __future__ import annotations
+from cairn.ids import uuid7
 
-import os
-import threading
-import time
-import uuid
-
-_lock = threading.Lock()
-_last_ms = 0
-_counter = 0
-
-
-def uuid7() -> str:
-    """A UUIDv7 string; ids made later in this process sort after earlier ones."""
-    global _last_ms, _counter
-    with _lock:
-        ms = time.time_ns() // 1_000_000
-        if ms <= _last_ms:
-            ms = _last_ms
-            _counter += 1
-            if _counter > 0xFFF:  # 4096 ids in one millisecond: borrow the next one
-                ms += 1
-                _counter = 0
-        else:
-            _counter = int.from_bytes(os.urandom(2), "big") & 0x3FF
-        _last_ms = ms
-        counter = _counter
-    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
-    value = (ms << 80) | (0x7 << 76) | (counter << 64) | (0b10 << 62) | rand_b
-    return str(uuid.UUID(int=value))
+__all__ = ["uuid7"]

@@ -40,11 +40,13 @@ The sync methods use a ``CheckpointClient``; the async ones an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import threading
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 try:
@@ -140,20 +142,25 @@ class CairnSaver(BaseCheckpointSaver[str]):
         self._leases[str(thread_id)] = lease
 
     def release_lease(self, thread_id: str) -> None:
+        """Stop fencing writes to `thread_id` (hold_lease)."""
         self._leases.pop(str(thread_id), None)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
     def __enter__(self) -> CairnSaver:
+        """The saver itself; `close()` on exit."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """close()."""
         self.close()
 
     async def __aenter__(self) -> CairnSaver:
+        """The saver itself; `aclose()` on exit."""
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        """aclose()."""
         await self.aclose()
 
     def close(self) -> None:
@@ -261,7 +268,36 @@ class CairnSaver(BaseCheckpointSaver[str]):
         query["page_size"] = min(limit, page_size) if limit is not None and limit > 0 else page_size
         return thread_id, query
 
-    # -- sync API ----------------------------------------------------------------------------------
+    # -- what list/alist share: everything but the calls ------------------------------------------
+
+    def _list_plan(
+        self, config: RunnableConfig | None, filter: dict[str, Any] | None, before: RunnableConfig | None,
+        limit: int | None,
+    ) -> _ListPlan | None:
+        """None when nothing is to be listed; else the plan, whose `single` says to look up one checkpoint."""
+        if limit is not None and limit <= 0:
+            return None
+        before_id = get_checkpoint_id(before) if before else None
+        if config is not None and get_checkpoint_id(config):
+            return _ListPlan(before_id, filter, limit, single=config)
+        thread_id, query = self._list_query(config, filter, limit, self.page_size)
+        return _ListPlan(before_id, filter, limit, thread_id=thread_id, query=query)
+
+    def _page_tuples(self, plan: _ListPlan, checkpoints: Sequence[CairnCheckpoint]) -> Iterator[CheckpointTuple]:
+        """The tuples of one List page that the plan keeps; sets `plan.done` once `limit` is reached."""
+        for cp in checkpoints:
+            if plan.client_side_before is not None and not cp.checkpoint_id < plan.client_side_before:
+                continue
+            yield self._tuple(cp)
+            plan.seen += 1
+            if plan.limit is not None and plan.seen >= plan.limit:
+                plan.done = True
+                return
+
+    def _writes_args(self, b: _Batch) -> dict[str, Any]:
+        return {"namespace": b.namespace, "task_path": b.task_path, "run_lease": self._leases.get(b.thread_id)}
+
+    # -- sync API: the I/O of each method; the async twins below mirror them call for call ---------
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
         """The checkpoint the config names (its `checkpoint_id`, else the thread's head), with its writes.
@@ -312,35 +348,26 @@ class CairnSaver(BaseCheckpointSaver[str]):
             Unavailable: Cairn could not be reached, or its store is down.
             CairnError: any other failure of the call (the root of cairn_client's errors).
         """
-        if limit is not None and limit <= 0:
+        plan = self._list_plan(config, filter, before, limit)
+        if plan is None:
             return
-        before_id = get_checkpoint_id(before) if before else None
-        if config is not None and get_checkpoint_id(config):
-            tup = self.get_tuple(config)
-            if tup is not None and _matches(tup, filter, before_id):
+        if plan.single is not None:
+            tup = self.get_tuple(plan.single)
+            if tup is not None and plan.keeps(tup):
                 yield tup
             return
         client = self.client
-        thread_id, query = self._list_query(config, filter, limit, self.page_size)
-        client_side_before: str | None = None
         try:
-            page = client.list(thread_id, before=before_id, **query)
-            query["before"] = before_id
+            page = client.list(plan.thread_id, before=plan.before_id, **plan.query)
+            plan.query["before"] = plan.before_id
         except NotFound:  # `before` names no stored checkpoint: compare ids, as LangGraph's SQL savers do
-            client_side_before = before_id
-            page = client.list(thread_id, **query)
-        seen = 0
+            plan.client_side_before = plan.before_id
+            page = client.list(plan.thread_id, **plan.query)
         while True:
-            for cp in page.checkpoints:
-                if client_side_before is not None and not cp.checkpoint_id < client_side_before:
-                    continue
-                yield self._tuple(cp)
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
-            if not page.next_page_token:
+            yield from self._page_tuples(plan, page.checkpoints)
+            if plan.done or not page.next_page_token:
                 return
-            page = client.list(thread_id, page_token=page.next_page_token, **query)
+            page = client.list(plan.thread_id, page_token=page.next_page_token, **plan.query)
 
     def put(
         self,
@@ -362,7 +389,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
         Raises:
             InvalidArgument: an id or the metadata is malformed for Cairn.
-            ResourceExhausted: the serialized checkpoint is larger than the server accepts.
+            LimitExceeded: the serialized checkpoint is larger than the server accepts.
             Unavailable: Cairn could not be reached, or its store is down.
             CairnError: any other failure of the call (the root of cairn_client's errors).
         """
@@ -404,23 +431,18 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 self._send(batch)
 
     def _send(self, b: _Batch) -> None:
-        args = {"namespace": b.namespace, "task_path": b.task_path, "run_lease": self._leases.get(b.thread_id)}
+        args = self._writes_args(b)
         try:
             self.client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, b.items, replace=b.special, **args)
         except AlreadyExists:
             # A regular write is already stored with another value: keep the stored one (insert-or-ignore,
             # as LangGraph's SQL savers do) and still store the writes of this call that are new.
             for item in b.items:
-                try:
+                with contextlib.suppress(AlreadyExists):
                     self.client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, [item], **args)
-                except AlreadyExists:
-                    pass
 
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread, in every namespace (Cairn `Clear`).
-
-        Args:
-            thread_id: the thread.
 
         Raises:
             Unavailable: Cairn could not be reached, or its store is down.
@@ -429,10 +451,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         self.client.clear(str(thread_id))
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints whose metadata `run_id` is one of these (Cairn `DeleteRuns`).
-
-        Args:
-            run_ids: the run ids.
+        """Delete the checkpoints whose metadata `run_id` is one of `run_ids` (Cairn `DeleteRuns`).
 
         Raises:
             Unavailable: Cairn could not be reached, or its store is down.
@@ -444,12 +463,8 @@ class CairnSaver(BaseCheckpointSaver[str]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread into an empty one, checkpoint ids, parents and writes included (Cairn `CopyThread`).
 
-        Args:
-            source_thread_id: the thread to copy.
-            target_thread_id: an empty thread.
-
         Raises:
-            Conflict: the target thread is not empty.
+            TargetNotEmpty: the target thread is not empty (a Conflict).
             Unavailable: Cairn could not be reached, or its store is down.
             CairnError: any other failure of the call (the root of cairn_client's errors).
         """
@@ -457,10 +472,6 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads (Cairn `Prune`): "keep_latest" keeps each namespace's head, "delete" removes all.
-
-        Args:
-            thread_ids: the threads.
-            strategy: "keep_latest" or "delete".
 
         Raises:
             ValueError: an unknown strategy.
@@ -471,23 +482,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
         if thread_ids:
             self.client.prune([str(t) for t in thread_ids], keep_latest=keep)
 
-    # -- async API ---------------------------------------------------------------------------------
+    # -- async API: the same steps as the sync twin above, through the running loop's client -------
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """The checkpoint the config names (its `checkpoint_id`, else the thread's head), with its writes.
-
-        Args:
-            config: `configurable.thread_id`, optional `checkpoint_ns` and `checkpoint_id`.
-
-        Returns:
-            The `CheckpointTuple` (config, checkpoint, metadata, parent config, pending writes), or None when
-            there is no such checkpoint.
-
-        Raises:
-            KeyError: the config has no `thread_id`.
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `get_tuple` (same arguments, result and errors)."""
         thread_id, namespace, checkpoint_id = self._locate(config)
         if not checkpoint_id:
             head = await recovery.aload_head(self._aio(), thread_id, namespace, self.on_corrupt_head)
@@ -506,51 +504,28 @@ class CairnSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        """Checkpoints newest first, filtered on the server.
-
-        Args:
-            config: the thread (and namespace) to list; None lists across all threads. With a `checkpoint_id`,
-                only that checkpoint.
-            filter: metadata the checkpoints' metadata must contain.
-            before: only checkpoints older than this config's checkpoint.
-            limit: at most this many.
-
-        Returns:
-            An async iterator of `CheckpointTuple`, fetching `page_size` at a time.
-
-        Raises:
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
-        if limit is not None and limit <= 0:
+        """Async `list` (same arguments and errors): an async iterator of `CheckpointTuple`."""
+        plan = self._list_plan(config, filter, before, limit)
+        if plan is None:
             return
-        before_id = get_checkpoint_id(before) if before else None
-        if config is not None and get_checkpoint_id(config):
-            tup = await self.aget_tuple(config)
-            if tup is not None and _matches(tup, filter, before_id):
+        if plan.single is not None:
+            tup = await self.aget_tuple(plan.single)
+            if tup is not None and plan.keeps(tup):
                 yield tup
             return
         client = self._aio()
-        thread_id, query = self._list_query(config, filter, limit, self.page_size)
-        client_side_before: str | None = None
         try:
-            page = await client.list(thread_id, before=before_id, **query)
-            query["before"] = before_id
-        except NotFound:  # `before` names no stored checkpoint: compare ids, as LangGraph's SQL savers do
-            client_side_before = before_id
-            page = await client.list(thread_id, **query)
-        seen = 0
+            page = await client.list(plan.thread_id, before=plan.before_id, **plan.query)
+            plan.query["before"] = plan.before_id
+        except NotFound:  # as in list()
+            plan.client_side_before = plan.before_id
+            page = await client.list(plan.thread_id, **plan.query)
         while True:
-            for cp in page.checkpoints:
-                if client_side_before is not None and not cp.checkpoint_id < client_side_before:
-                    continue
-                yield self._tuple(cp)
-                seen += 1
-                if limit is not None and seen >= limit:
-                    return
-            if not page.next_page_token:
+            for tup in self._page_tuples(plan, page.checkpoints):
+                yield tup
+            if plan.done or not page.next_page_token:
                 return
-            page = await client.list(thread_id, page_token=page.next_page_token, **query)
+            page = await client.list(plan.thread_id, page_token=page.next_page_token, **plan.query)
 
     async def aput(
         self,
@@ -559,23 +534,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Store a checkpoint as the head of its thread and namespace (an upsert by checkpoint id).
-
-        Args:
-            config: the thread, namespace and the parent checkpoint's id.
-            checkpoint: the LangGraph checkpoint, serialized whole with the saver's serde.
-            metadata: stored as Cairn metadata, so `list(filter=...)` filters on the server.
-            new_versions: unused (Cairn stores the checkpoint whole).
-
-        Returns:
-            The config of the stored checkpoint.
-
-        Raises:
-            InvalidArgument: an id or the metadata is malformed for Cairn.
-            ResourceExhausted: the serialized checkpoint is larger than the server accepts.
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `put` (same arguments, result and errors)."""
         thread_id, state, fields, next_config = self._save_fields(config, checkpoint, metadata)
         await self._aio().save(thread_id, state, **fields)
         for batch in self._early.saved(_key(next_config)):
@@ -589,21 +548,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Store a task's pending writes on the config's checkpoint.
-
-        Writes that arrive before their checkpoint (LangGraph puts in the background) are held, bounded, and
-        sent as soon as that checkpoint is stored.
-
-        Args:
-            config: the checkpoint the writes belong to.
-            writes: (channel, value) pairs; values go through the saver's serde.
-            task_id: the task that made them.
-            task_path: the task's path in the graph.
-
-        Raises:
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `put_writes` (same arguments and errors)."""
         if not writes:
             return
         batch = self._batch(config, writes, task_id, task_path)
@@ -614,68 +559,29 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 await self._asend(batch)
 
     async def _asend(self, b: _Batch) -> None:
-        client = self._aio()
-        args = {"namespace": b.namespace, "task_path": b.task_path, "run_lease": self._leases.get(b.thread_id)}
+        client, args = self._aio(), self._writes_args(b)
         try:
             await client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, b.items, replace=b.special, **args)
-        except AlreadyExists:
+        except AlreadyExists:  # as in _send()
             for item in b.items:
-                try:
+                with contextlib.suppress(AlreadyExists):
                     await client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, [item], **args)
-                except AlreadyExists:
-                    pass
 
     async def adelete_thread(self, thread_id: str) -> None:
-        """Delete every checkpoint and write of a thread, in every namespace (Cairn `Clear`).
-
-        Args:
-            thread_id: the thread.
-
-        Raises:
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `delete_thread`."""
         await self._aio().clear(str(thread_id))
 
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Delete the checkpoints whose metadata `run_id` is one of these (Cairn `DeleteRuns`).
-
-        Args:
-            run_ids: the run ids.
-
-        Raises:
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `delete_for_runs`."""
         if run_ids:
             await self._aio().delete_runs([str(r) for r in run_ids])
 
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Copy a thread into an empty one, checkpoint ids, parents and writes included (Cairn `CopyThread`).
-
-        Args:
-            source_thread_id: the thread to copy.
-            target_thread_id: an empty thread.
-
-        Raises:
-            Conflict: the target thread is not empty.
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `copy_thread`."""
         await self._aio().copy_thread(str(source_thread_id), str(target_thread_id))
 
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Prune threads (Cairn `Prune`): "keep_latest" keeps each namespace's head, "delete" removes all.
-
-        Args:
-            thread_ids: the threads.
-            strategy: "keep_latest" or "delete".
-
-        Raises:
-            ValueError: an unknown strategy.
-            Unavailable: Cairn could not be reached, or its store is down.
-            CairnError: any other failure of the call (the root of cairn_client's errors).
-        """
+        """Async `prune`."""
         keep = _prune_keep(strategy)
         if thread_ids:
             await self._aio().prune([str(t) for t in thread_ids], keep_latest=keep)
@@ -708,6 +614,25 @@ def _interrupts_of(channel: str, value: Any) -> Any:
         return Interrupt(value=v["value"], id=v["id"]) if isinstance(v, dict) and set(v) == {"value", "id"} else v
 
     return [revive(v) for v in value] if isinstance(value, list) else revive(value)
+
+
+@dataclass
+class _ListPlan:
+    """One list/alist call: what to ask for, and how far it has got."""
+
+    before_id: str | None
+    filter: dict[str, Any] | None
+    limit: int | None
+    single: RunnableConfig | None = None  # a config with a checkpoint_id: look that one up
+    thread_id: str = ""
+    query: dict[str, Any] = field(default_factory=dict)
+    client_side_before: str | None = None  # `before` named no stored checkpoint: compared by id here
+    seen: int = 0
+    done: bool = False
+
+    def keeps(self, tup: CheckpointTuple) -> bool:
+        """Whether a checkpoint looked up by id passes the filter and `before`."""
+        return _matches(tup, self.filter, self.before_id)
 
 
 class _Batch(NamedTuple):

@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from .config import Config
-from .errors import Unauthenticated
+from cairn.errors import Unauthenticated
 
 
 class Authenticator:

@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .config import Config
-from .errors import LimitExceeded
+from cairn.errors import LimitExceeded
 
 _ENVELOPE_BYTES = 64 << 10  # room kept under gRPC's message limit for field headers and item errors' slack
 MAX_LOAD_WINDOW = 256  # most loads of one BatchLoad in flight at once

@@ -1,6 +1,6 @@
 """The `cairn` command: serve and migrate here; other subcommands register themselves.
 
-Each of the modules in _SUBCOMMANDS (and the API-client tools of _TOOLS, packages of their own) has
+Each of the modules in _SUBCOMMANDS (and the API-client tools of _TOOLS, in cairn_tools and cairn_console) has
 `register(subparsers)` adding its parsers with a `func`.
 The connection flags of the client commands (GLOBAL_FLAGS) may also come before the subcommand
 (`cairn --json threads`): they are moved behind it before parsing, where the subcommand checks them.
@@ -26,8 +26,8 @@ GLOBAL_FLAGS = {"--target": True, "--token": True, "--tls-ca": True, "--tls-serv
                 "--timeout": True, "--json": False}
 
 
-_SUBCOMMANDS = ("admin", "bench", "dictionary", "runs_cli", "quarantined")
-_TOOLS = ("cairn_console.cli",)
+_SUBCOMMANDS = ("dictionary", "quarantined")  # server-side commands, modules of this package
+_TOOLS = ("cairn_tools.admin", "cairn_tools.bench", "cairn_tools.runs", "cairn_console.cli")  # API clients
 
 
 def _setup_logging(level: str, fmt: str = "auto") -> None:

@@ -37,7 +37,7 @@ from collections.abc import Callable
 
 import zstandard
 
-from .errors import DataLoss
+from cairn.errors import DataLoss
 
 CODEC_RAW = 0
 CODEC_ZSTD = 1

@@ -50,7 +50,7 @@ async def train(config: Any, samples: int, dict_size: int) -> dict[str, Any]:
     import zstandard
 
     from .codec import Codec
-    from .errors import DataLoss
+    from cairn.errors import DataLoss
     from .server import open_cold
 
     if config.encryption_keys:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from .errors import CairnError
+from cairn.errors import CairnError
 from .storage.base import ColdStore
 
 log = logging.getLogger("cairn.health")

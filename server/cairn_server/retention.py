@@ -12,7 +12,7 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from .config import Config
-from .errors import CairnError
+from cairn.errors import CairnError
 from .storage.tiered import TieredStore
 
 log = logging.getLogger("cairn.retention")

@@ -22,10 +22,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from cairn.v1 import checkpoint_store_pb2 as pb
-from cairn_client.ids import uuid7
+from cairn.ids import uuid7
 
-from .errors import CairnError, InvalidArgument, LeaseRefused, RunNotFound
-from .storage.base import PageToken, fingerprint
+from cairn.errors import CairnError, InvalidArgument, RunStopped, RunNotFound
+from .page_tokens import PageToken, fingerprint
 from .storage.runs_base import (
     PENDING,
     RUNNING,
@@ -257,7 +257,7 @@ class RunRpcs:
         before reporting the refusal (the write's own transaction could only read the run)."""
         try:
             return await write
-        except LeaseRefused as err:
+        except RunStopped as err:
             if lease is not None:
                 await self.settle_refused(tenant, lease, err)
             raise

@@ -25,7 +25,7 @@ from .keys import check_keys
 from .readiness import Readiness
 from .codec import Codec, parse_keys
 from .config import Config, StartupError
-from .errors import Unavailable
+from cairn.errors import Unavailable
 from .service import CheckpointStoreService
 from .storage.base import ColdStore, HotCache
 from .storage.memory_cache import MemoryCache

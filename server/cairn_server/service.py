@@ -1,272 +1,55 @@
-"""The gRPC layer: decode and check a request, call the store, encode the answer.
+"""The gRPC edge's RPC methods: check a request, call the store, answer.
 
-Errors are mapped here, once: a CairnError becomes its status code with a
-google.rpc.ErrorInfo detail; anything else is a bug, logged with its traceback
-and answered with a generic INTERNAL that leaks nothing.
+Each method carries its RPC's name and delegates (grpc's route_guide servicer is the model): what every call
+gets (log fields, spans, metrics, the one mapping of errors to statuses) is in calls.py; turning records into
+messages, and BatchLoad's framing, in convert.py; page tokens in page_tokens.py; request limits in
+validation.py. States are encoded and decoded by the store (storage/tiered.py), never here.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import itertools
-import json
 import logging
-import os
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from datetime import datetime
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
-from google.protobuf import any_pb2, struct_pb2
-from google.rpc import error_details_pb2, status_pb2
 
+from cairn.errors import CairnError, InvalidArgument, NotFound
+from cairn.ids import uuid7
 from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
-from cairn_client.ids import uuid7
 
-from . import wire
+from . import convert
 from .auth import Authenticator
 from .budget import Budgets, ByteLimit, StreamWindow
-from .codec import CODEC_ZSTD, WRITE_MAGIC
-from .config import Config
-from .errors import DOMAIN, CairnError, FailedPrecondition, InvalidArgument, NotFound
-from .logs import request_context
-from .runs_service import RunRpcs
-from .storage.base import (
-    ListQuery,
-    PageToken,
-    SaveItem,
-    StoredCheckpoint,
-    StoredWrite,
-    WritesItem,
-    content_hash,
-    fingerprint,
+from .calls import (
+    CODE_NAMES,
+    CallFields,
+    CallHandling,
+    CallScope,
+    Malformed,
+    item_error,
+    response_serializer,
+    safe_deserializer,
+    unary,
 )
-from .storage.tiered import Loaded, TieredStore
+from .config import Config
+from .logs import request_context
+from .page_tokens import PageToken, fingerprint, thread_position
+from .runs_service import RunRpcs
+from .storage.records import ListQuery, SaveItem, StoredCheckpoint, StoredWrite, WritesItem
+from .storage.tiered import ListedPage, Loaded, TieredStore
 from .validation import Limits
 
 log = logging.getLogger("cairn.rpc")
 
-
-def _configured_tracer() -> tuple[Any, Any] | None:
-    """A tracer and the span kind to use when an OpenTelemetry SDK is configured (e.g. `opentelemetry-instrument
-    cairn serve` with OTEL_* env vars); else None: spans through the no-op proxy still cost microseconds a call."""
-    try:
-        from opentelemetry import trace
-    except ImportError:  # pragma: no cover - depends on what is installed
-        return None
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, (trace.ProxyTracerProvider, trace.NoOpTracerProvider)):
-        return None
-    return provider.get_tracer("cairn"), trace.SpanKind.SERVER
-
-
-_REQUEST_PREFIX = os.urandom(4).hex()
-_request_numbers = itertools.count(1)
-
-R = TypeVar("R")
-_ACCEPTED_ENCODINGS = [pb.STATE_ENCODING_ZSTD]  # SaveResponse.accepted_state_encodings
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
-_ITEM_ERROR_BYTES = 640  # room kept per BatchLoad item for its error (ids are at most --max-id-bytes, 512)
-
-
-class Malformed:
-    """What the request deserializer hands over when the bytes are not the expected message."""
-
-    def __init__(self, message_name: str, error: Exception) -> None:
-        self.message_name = message_name
-        self.error = error
-
-    def invalid(self) -> InvalidArgument:
-        return InvalidArgument(
-            "request", f"the request is not a valid {self.message_name} message ({self.error}); "
-            "send a message built from proto/cairn/v1/checkpoint_store.proto"
-        )
-
-
-def safe_deserializer(message_type: Any) -> Callable[[bytes], Any]:
-    """FromString that turns garbage into Malformed, so it becomes INVALID_ARGUMENT instead of gRPC's INTERNAL."""
-    name = message_type.DESCRIPTOR.full_name
-
-    def parse(data: bytes) -> Any:
-        try:
-            return message_type.FromString(data)
-        except Exception as exc:  # DecodeError, RecursionError (nesting), anything the parser raises
-            return Malformed(name, exc)
-
-    return parse
-
-
-def response_serializer(response_type: Any) -> Callable[[Any], bytes]:
-    """SerializeToString, except that a response already in wire format (bytes: memoized, or joined from
-    memoized parts) goes out as it is."""
-    serialize = response_type.SerializeToString
-
-    def dump(response: Any) -> bytes:
-        return response if type(response) is bytes else serialize(response)  # type: ignore[no-any-return]
-
-    return dump
-
-
-def status_details(err: CairnError) -> status_pb2.Status:
-    info = error_details_pb2.ErrorInfo(reason=err.reason, domain=DOMAIN, metadata=err.metadata)
-    detail = any_pb2.Any()
-    detail.Pack(info)
-    return status_pb2.Status(code=err.code.value[0], message=err.message, details=[detail])
-
-
-def item_error(err: CairnError) -> pb.ItemError:
-    return pb.ItemError(code=err.code.value[0], message=err.message, reason=err.reason, metadata=err.metadata)
-
-
-def rpc(fn: Callable[..., Awaitable[R]]) -> Callable[..., Awaitable[R]]:
-    """Map errors of one unary RPC at the boundary; count it, time it, log failures with context."""
-    method = fn.__name__
-
-    @functools.wraps(fn)
-    async def wrapper(self: CheckpointStoreService, request: Any, context: grpc.aio.ServicerContext) -> R:
-        started = time.perf_counter()
-        fields = CallFields(context, method, getattr(request, "thread_id", "") or "")
-        request_context.set(fields)
-        code = "OK"
-        counted = False
-
-        def count() -> None:
-            # before an error status is sent: a client that sees the status and then scrapes must see the count
-            nonlocal counted
-            if not counted and self.metrics is not None:
-                self.metrics.rpc(method, code, time.perf_counter() - started)
-            counted = True
-
-        span = None
-        if self.tracing is not None:
-            tracer, kind = self.tracing
-            span = tracer.start_span(f"cairn.v1.CheckpointStore/{method}", kind=kind)
-            span.set_attribute("rpc.system", "grpc")
-            span.set_attribute("cairn.thread_id", getattr(request, "thread_id", "") or "")
-        try:
-            if isinstance(request, Malformed):
-                raise request.invalid()
-            return await fn(self, request, context)
-        except CairnError as err:
-            code = err.code.name
-            if err.code == grpc.StatusCode.UNAVAILABLE:
-                self.store.stats["cold_errors"] += 1
-            log.log(
-                logging.WARNING if err.code in _SERVER_SIDE else logging.DEBUG,
-                "%s failed: %s %s", method, code, err.message,
-            )
-            count()
-            await _abort(context, err)
-        except Exception:
-            code = "INTERNAL"
-            incident = uuid.uuid4().hex[:12]
-            log.exception("unexpected error in %s (incident %s)", method, incident)
-            count()
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
-        finally:
-            fields.ended()
-            count()
-            if span is not None:
-                span.set_attribute("rpc.grpc.status_code", code)
-                span.set_attribute("cairn.tenant", request_context.get().get("tenant", ""))
-                span.end()
-        raise AssertionError("unreachable")  # context.abort raises
-
-    return wrapper
-
-
-_CODE_NAMES = {code.value[0]: code.name for code in grpc.StatusCode}
-_SERVER_SIDE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS, grpc.StatusCode.INTERNAL)
-
-
-class CallFields(Mapping[str, str]):
-    """One call's log fields (logs.request_context). The request id is looked up in the call's metadata only when
-    a record asks for it: on every call it cost ~2% of a hot Load's server CPU. Each call has its own."""
-
-    __slots__ = ("_context", "_fields")
-
-    def __init__(self, context: grpc.aio.ServicerContext, method: str, thread_id: str) -> None:
-        self._context: grpc.aio.ServicerContext | None = context
-        self._fields = {"method": method, "thread_id": thread_id}
-
-    def _all(self) -> dict[str, str]:
-        if self._context is not None:
-            self._fields["request_id"], self._context = _request_id(self._context), None
-        return self._fields
-
-    def __getitem__(self, key: str) -> str:
-        return self._all()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._all())
-
-    def __len__(self) -> int:
-        return len(self._all())
-
-    def set_tenant(self, tenant: str) -> None:
-        self._fields["tenant"] = tenant
-
-    def ended(self) -> None:
-        """Tasks the call started (a group commit, the lease renewer) keep these fields: not the call itself."""
-        self._context = None
-
-
-def _request_id(context: grpc.aio.ServicerContext) -> str:
-    for key, value in context.invocation_metadata() or ():
-        if key == "x-request-id":
-            return str(value)[:64]
-    return f"{_REQUEST_PREFIX}-{next(_request_numbers):x}"  # unique per process run, cheaper than a uuid4
-
-
-async def _abort(context: grpc.aio.ServicerContext, err: CairnError) -> None:
-    details = status_details(err).SerializeToString()
-    await context.abort(err.code, err.message, trailing_metadata=(("grpc-status-details-bin", details),))
-
-
-def _struct(json_text: str) -> struct_pb2.Struct:
-    s = struct_pb2.Struct()
-    doc = json.loads(json_text)
-    if doc:
-        s.update(doc)
-    return s
-
-
-def _accepts_zstd(request: pb.LoadRequest | pb.ListRequest) -> bool:
-    return pb.STATE_ENCODING_ZSTD in request.accept_state_encodings
-
-
-def _sends_zstd(cp: StoredCheckpoint, accepted: bool) -> bool:
-    """Whether a read that `accepted` zstd gets the stored frame: only a plain zstd row's (no dictionary, no
-    encryption), which any client can decompress."""
-    return accepted and cp.codec == CODEC_ZSTD
-
-
-def _thread_position(pos: list[Any], limits: Limits) -> tuple[datetime, str]:
-    """A ListThreads page token's (updated_at, thread_id), each checked as strictly as a request field: the
-    token is client input, and an edited one must be INVALID_ARGUMENT on every store."""
-    invalid = InvalidArgument("page_token", "page_token is not one this server issued; pass next_page_token unchanged")
-    if len(pos) != 2 or not isinstance(pos[0], str) or not isinstance(pos[1], str):
-        raise invalid
-    try:
-        updated = datetime.fromisoformat(pos[0])
-        limits.id("page_token", pos[1], required=True)
-    except (ValueError, InvalidArgument) as exc:
-        raise invalid from exc
-    if updated.tzinfo is None:
-        raise invalid
-    return updated, pos[1]
-
-
-def _set_time(ts: Any, dt: datetime | None) -> None:
-    if dt is not None:
-        ts.FromDatetime(dt)
 
 
 class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
+    """cairn.v1.CheckpointStore: one method per RPC (the durable-runs ones delegate to runs_service.RunRpcs)."""
+
     def handlers(self) -> grpc.GenericRpcHandler:
         """The service's method handlers, with deserializers that never fail (see Malformed)."""
         service = pb.DESCRIPTOR.services_by_name["CheckpointStore"]
@@ -292,60 +75,29 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         self.stream_bytes = ByteLimit(self.budgets.inflight_stream_bytes)  # shared by every SaveStream
         self.auth = auth or Authenticator()
         self.metrics = metrics
-        self.tracing = _configured_tracer()
+        self.calls = CallHandling(metrics, on_unavailable=self._count_cold_error)
         self._init_runs()
 
-    # -- conversions -------------------------------------------------------
+    def _count_cold_error(self) -> None:
+        self.store.stats["cold_errors"] += 1
+
+    # -- helpers shared by the RPCs --------------------------------------------
 
     def _tenant(self, context: grpc.aio.ServicerContext) -> str:
         tenant = self.auth.tenant(context)
         fields = request_context.get()
         if isinstance(fields, CallFields):
             fields.set_tenant(tenant)
-        else:  # a streaming call: no per-call fields of its own yet
+        else:  # a call outside a CallScope (none today): give its log records the tenant all the same
             request_context.set({**fields, "tenant": tenant})
         return tenant
 
-    def _to_proto(self, cp: StoredCheckpoint, state: bytes | None, zstd: bool = False) -> pb.Checkpoint:
-        """`state` is the decoded (checked) state; the stored frame goes instead when _sends_zstd says so."""
-        out = pb.Checkpoint(
-            thread_id=cp.thread_id,
-            namespace=cp.namespace,
-            checkpoint_id=cp.checkpoint_id,
-            parent_checkpoint_id=cp.parent_checkpoint_id,
-            state_type=cp.state_type,
-            sequence=cp.sequence,
-            node_name=cp.node_name,
-            next_nodes=cp.next_nodes,
-            state_size_bytes=cp.raw_size,
-            stored_size_bytes=cp.stored_size,
-            metadata=_struct(cp.metadata_json),
-        )
-        if state is not None:
-            if _sends_zstd(cp, zstd):
-                out.state, out.state_encoding = cp.state, pb.STATE_ENCODING_ZSTD
-            else:
-                out.state = state
-        _set_time(out.created_at, cp.created_at)
-        return out
-
     def _write_to_proto(self, w: StoredWrite, tenant: str) -> pb.PendingWrite:
-        return pb.PendingWrite(
-            task_id=w.task_id,
-            task_path=w.task_path,
-            idx=w.idx,
-            channel=w.channel,
-            value_type=w.value_type,
-            value=self.store.codec.open_write(w.value, tenant, (w.thread_id, w.namespace, w.checkpoint_id),
-                                              w.task_id, w.idx),
-            thread_id=w.thread_id,
-            namespace=w.namespace,
-            checkpoint_id=w.checkpoint_id,
-        )
+        return convert.write_to_proto(w, self.store.write_value(w, tenant))
 
     def _load_response(self, loaded: Loaded, zstd: bool) -> pb.LoadResponse:
         return pb.LoadResponse(
-            checkpoint=self._to_proto(loaded.checkpoint, loaded.state, zstd),
+            checkpoint=convert.checkpoint_to_proto(loaded.checkpoint, loaded.state, zstd),
             pending_writes=[self._write_to_proto(w, loaded.checkpoint.tenant) for w in loaded.writes],
         )
 
@@ -377,34 +129,9 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                     "durability", "DURABILITY_ASYNC is not offered by this server yet; use DURABILITY_SYNC"
                 )
             raise InvalidArgument("durability", f"unknown durability {req.durability}; use DURABILITY_SYNC")
-        self._may_store_plaintext()
-        codec, stored, checksum = self.store.codec.encode(raw, tenant, packed, (thread_id, namespace, checkpoint_id))
-        stored_cp = StoredCheckpoint(
-            tenant=tenant,
-            thread_id=thread_id,
-            namespace=namespace,
-            checkpoint_id=checkpoint_id,
-            parent_checkpoint_id=parent,
-            state_type=state_type,
-            node_name=node_name,
-            next_nodes=next_nodes,
-            metadata_json=metadata_json,
-            codec=codec,
-            raw_size=len(raw),
-            checksum=checksum,
-            content_hash=content_hash(raw, state_type, metadata_json, parent, node_name, next_nodes),
-            state=stored,
-        )
+        stored_cp = self.store.new_checkpoint(tenant, thread_id, namespace, checkpoint_id, parent, state_type,
+                                              node_name, next_nodes, metadata_json, raw, packed)
         return SaveItem(stored_cp, expected, req.expect_empty, req.replace_existing, raw, self.run_lease_of(req))
-
-    def _may_store_plaintext(self) -> None:
-        """Refuse to store plaintext in a store that holds encrypted rows, unless --allow-plaintext-saves."""
-        if self.store.refuse_plaintext and not self.store.codec.encrypts:
-            raise FailedPrecondition(
-                "this store holds encrypted rows and this server was started without --encryption-keys, so it "
-                "would store states in plaintext; start it with the keys (or --allow-plaintext-saves)",
-                reason="ENCRYPTION_REQUIRED",
-            )
 
     def _unpacked_state(self, c: pb.Checkpoint) -> tuple[bytes, bytes | None]:
         """(the state, the client's zstd frame of it if it sent one)."""
@@ -417,7 +144,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                 "STATE_ENCODING_ZSTD",
             )
         try:
-            return self.store.codec.unframe(c.state, self.limits.state), c.state
+            return self.store.unframe_state(c.state, self.limits.state), c.state
         except ValueError as exc:
             raise InvalidArgument(
                 "checkpoint.state", f"state_encoding is STATE_ENCODING_ZSTD but the state {exc}"
@@ -428,111 +155,77 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             self.metrics.raw_in.inc(item.checkpoint.raw_size)
             self.metrics.stored.inc(item.checkpoint.stored_size)
 
-    @staticmethod
-    def _save_response(item: SaveItem, outcome: Any) -> pb.SaveResponse:
-        resp = pb.SaveResponse(
-            checkpoint_id=item.checkpoint.checkpoint_id,
-            sequence=outcome.sequence,
-            already_existed=outcome.status == "exists",
-            stored_size_bytes=item.checkpoint.stored_size,
-            accepted_state_encodings=_ACCEPTED_ENCODINGS,
-        )
-        _set_time(resp.created_at, outcome.created_at)
-        return resp
-
     # -- RPCs --------------------------------------------------------------
 
-    @rpc
+    @unary
     async def Save(self, request: pb.SaveRequest, context: grpc.aio.ServicerContext) -> pb.SaveResponse:
         tenant = self._tenant(context)
         item = self._save_item(tenant, request)
         outcome = await self.fenced(tenant, item.lease, self.store.save(item))
         self._count_saved(item)
-        return self._save_response(item, outcome)
+        return convert.save_response(item, outcome)
 
     async def SaveStream(
         self, request_iterator: AsyncIterator[pb.SaveStreamRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.SaveStreamResponse]:
-        try:
-            tenant = self._tenant(context)
-        except CairnError as err:
-            await _abort(context, err)
-            return
-        # Read ahead by bytes (budget.py): the reader holds each request's size in the stream's window until its
-        # answer is sent, and reads nothing more while the window (or the servers's in-flight limit) is full.
-        window = StreamWindow(self.budgets, self.stream_bytes)
-        queue: asyncio.Queue[tuple[pb.SaveStreamRequest, int] | None] = asyncio.Queue()
-        ended: list[BaseException] = []
-
-        async def read() -> None:
-            try:
-                async for req in request_iterator:
-                    size = 1 if isinstance(req, Malformed) else req.ByteSize()
-                    await window.admit(size)
-                    queue.put_nowait((req, size))
-            except Exception as exc:  # the client went away mid-stream
-                ended.append(exc)
-            finally:
-                queue.put_nowait(None)
-
-        reader = asyncio.get_running_loop().create_task(read())
         acknowledged = 0
         batch: list[tuple[pb.SaveStreamRequest, int]] = []
-        try:
-            carried: tuple[pb.SaveStreamRequest, int] | None = None
-            done = False
-            while not done:
-                batch = [carried or await queue.get()]  # type: ignore[list-item]
-                carried = None
-                if batch[0] is None:
-                    break
-                size = batch[0][1]
-                # A commit takes what has arrived, up to _STREAM_BATCH items and the commit byte limit, so no
-                # transaction runs into the cold store's timeout.
-                while len(batch) < _STREAM_BATCH and not queue.empty():
-                    nxt = queue.get_nowait()
-                    if nxt is None:
-                        done = True
+        async with CallScope(self.calls, "SaveStream", context, counted=False):  # each save is counted as an item
+            tenant = self._tenant(context)
+            # Read ahead by bytes (budget.py): the reader holds each request's size in the stream's window until its
+            # answer is sent, and reads nothing more while the window (or the server's in-flight limit) is full.
+            window = StreamWindow(self.budgets, self.stream_bytes)
+            queue: asyncio.Queue[tuple[pb.SaveStreamRequest, int] | None] = asyncio.Queue()
+            ended: list[BaseException] = []
+
+            async def read() -> None:
+                try:
+                    async for req in request_iterator:
+                        size = 1 if isinstance(req, Malformed) else req.ByteSize()
+                        await window.admit(size)
+                        queue.put_nowait((req, size))
+                except Exception as exc:  # the client went away mid-stream
+                    ended.append(exc)
+                finally:
+                    queue.put_nowait(None)
+
+            reader = asyncio.get_running_loop().create_task(read())
+            try:
+                carried: tuple[pb.SaveStreamRequest, int] | None = None
+                done = False
+                while not done:
+                    batch = [carried or await queue.get()]  # type: ignore[list-item]
+                    carried = None
+                    if batch[0] is None:
                         break
-                    if size + nxt[1] > self.budgets.commit_batch_bytes:
-                        carried = nxt
-                        break
-                    batch.append(nxt)
-                    size += nxt[1]
-                responses = await self._save_batch(tenant, [req for req, _ in batch])
-                for response, (_, n) in zip(responses, batch, strict=True):
-                    yield response
-                    acknowledged += 1
-                    window.release(n)
-                batch = []
-            if ended:
-                log.info("SaveStream ended by the client after %d acknowledged saves: %s", acknowledged,
-                         ended[0] or type(ended[0]).__name__)
-        except CairnError as err:  # the cold store failed: end the stream, naming what was not acknowledged
-            uncommitted = acknowledged + len(batch)
-            log.warning(
-                "SaveStream failed after %d acknowledged saves; %d were in the commit that failed, none after them "
-                "was committed: %s %s", acknowledged, len(batch), err.code.name, err.message,
-            )
-            err.message = (
-                f"{err.message}. Saves 0..{acknowledged - 1} of this stream were acknowledged; saves "
-                f"{acknowledged}..{uncommitted - 1} were in a commit that failed and may or may not have landed; "
-                f"no save from {uncommitted} on was committed. Re-send every save from {acknowledged} on: saves "
-                "are idempotent by checkpoint id"
-            ) if acknowledged else (
-                f"{err.message}. No save of this stream was acknowledged; saves 0..{uncommitted - 1} were in a "
-                f"commit that failed and may or may not have landed, none after them was committed. Re-send them "
-                "all: saves are idempotent by checkpoint id"
-            )
-            err.metadata.update(acknowledged_saves=str(acknowledged), first_uncommitted_save=str(uncommitted))
-            await _abort(context, err)
-        except Exception:  # a bug: logged with its traceback, answered without one
-            incident = uuid.uuid4().hex[:12]
-            log.exception("unexpected error in SaveStream (incident %s)", incident)
-            await context.abort(grpc.StatusCode.INTERNAL, f"internal server error (incident {incident})")
-        finally:
-            reader.cancel()
-            window.close()
+                    size = batch[0][1]
+                    # A commit takes what has arrived, up to _STREAM_BATCH items and the commit byte limit, so no
+                    # transaction runs into the cold store's timeout.
+                    while len(batch) < _STREAM_BATCH and not queue.empty():
+                        nxt = queue.get_nowait()
+                        if nxt is None:
+                            done = True
+                            break
+                        if size + nxt[1] > self.budgets.commit_batch_bytes:
+                            carried = nxt
+                            break
+                        batch.append(nxt)
+                        size += nxt[1]
+                    responses = await self._save_batch(tenant, [req for req, _ in batch])
+                    for response, (_, n) in zip(responses, batch, strict=True):
+                        yield response
+                        acknowledged += 1
+                        window.release(n)
+                    batch = []
+                if ended:
+                    log.info("SaveStream ended by the client after %d acknowledged saves: %s", acknowledged,
+                             ended[0] or type(ended[0]).__name__)
+            except CairnError as err:  # the cold store failed: the scope ends the stream with this status
+                _name_unacknowledged(err, acknowledged, len(batch))
+                raise
+            finally:
+                reader.cancel()
+                window.close()
 
     async def _save_batch(self, tenant: str, batch: list[pb.SaveStreamRequest]) -> list[pb.SaveStreamResponse]:
         slots: list[pb.SaveStreamResponse | SaveItem] = []
@@ -560,14 +253,14 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                 out.append(pb.SaveStreamResponse(error=item_error(result)))
             else:
                 self._count_saved(slot)
-                out.append(pb.SaveStreamResponse(save=self._save_response(slot, result)))
+                out.append(pb.SaveStreamResponse(save=convert.save_response(slot, result)))
         if self.metrics is not None:
             for response in out:
-                code = "OK" if response.HasField("save") else _CODE_NAMES[response.error.code]
+                code = "OK" if response.HasField("save") else CODE_NAMES[response.error.code]
                 self.metrics.requests.labels("SaveStream.item", code).inc()
         return out
 
-    @rpc
+    @unary
     async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> bytes:
         tenant = self._tenant(context)
         return await self._load(tenant, request)
@@ -579,23 +272,23 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         return thread_id, namespace, lim.id("checkpoint_id", request.checkpoint_id, required=False) or None
 
     async def _load(self, tenant: str, request: pb.LoadRequest) -> bytes:
-        return self._rendered(await self.store.load(tenant, *self._load_key(request)), _accepts_zstd(request))
+        return self._serialized(await self.store.load(tenant, *self._load_key(request)), convert.accepts_zstd(request))
 
-    def _rendered(self, loaded: Loaded, zstd: bool) -> bytes:
+    def _serialized(self, loaded: Loaded, zstd: bool) -> bytes:
         """The LoadResponse, serialized; a near-cache hit's was by the call that put it there (once per encoding
         asked for), so a hot Load sends it without building or encoding a message."""
-        zstd = _sends_zstd(loaded.checkpoint, zstd)
+        zstd = convert.sends_zstd(loaded.checkpoint, zstd)
         if self.metrics is not None:
             self.metrics.raw_out.inc(len(loaded.state))
             self.metrics.wire_out.inc(len(loaded.checkpoint.state if zstd else loaded.state))
-        rendered = loaded.rendered.get(zstd)
-        if rendered is None:
-            rendered = loaded.rendered[zstd] = self._load_response(loaded, zstd).SerializeToString()
-        return rendered
+        response = loaded.responses.get(zstd)
+        if response is None:
+            response = loaded.responses[zstd] = self._load_response(loaded, zstd).SerializeToString()
+        return response
 
-    @rpc
+    @unary
     async def BatchLoad(self, request: pb.BatchLoadRequest, context: grpc.aio.ServicerContext) -> bytes:
-        """A BatchLoadResponse joined from each load's serialized LoadResponse (wire.py)."""
+        """A BatchLoadResponse joined from each load's serialized LoadResponse (convert.framed_load)."""
         tenant = self._tenant(context)
         self.limits.batch("loads", len(request.loads))
 
@@ -620,20 +313,17 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         def place(i: int, item: Loaded | CairnError) -> None:
             nonlocal used, unplaced
             unplaced -= 1
-            if not isinstance(item, CairnError):  # BatchLoadResult.load = 1, inside BatchLoadResponse.results = 1
-                load = self._rendered(item, _accepts_zstd(request.loads[i]))
-                inner = wire.field_header(1, len(load))
-                outer = wire.field_header(1, len(inner) + len(load))
-                size = len(outer) + len(inner) + len(load)
+            if not isinstance(item, CairnError):
+                framed = convert.framed_load(self._serialized(item, convert.accepts_zstd(request.loads[i])))
+                size = sum(len(piece) for piece in framed)
                 # room is kept for the items not placed yet to be refused, each with its error
-                if used + size + unplaced * _ITEM_ERROR_BYTES <= budgets.response_bytes:
+                if used + size + unplaced * convert.ITEM_ERROR_BYTES <= budgets.response_bytes:
                     used += size
-                    parts[i] = (outer, inner, load)
+                    parts[i] = framed
                     return
-                item = budgets.over_response(f"loads[{i}]", len(load))
-            body = wire.field_bytes(2, item_error(item).SerializeToString())  # BatchLoadResult.error = 2
-            parts[i] = (wire.field_header(1, len(body)), body)
-            used += len(parts[i][0]) + len(body)
+                item = budgets.over_response(f"loads[{i}]", len(framed[2]))
+            parts[i] = convert.framed_error(item)
+            used += sum(len(piece) for piece in parts[i])
 
         for i, key in enumerate(keys):
             if isinstance(key, CairnError):
@@ -657,7 +347,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             raise budgets.over_response("the errors of this BatchLoad", len(response))
         return response
 
-    @rpc
+    @unary
     async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> bytes:
         tenant = self._tenant(context)
         lim = self.limits
@@ -689,41 +379,44 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             limit=limit + 1,
             include_state=request.include_state,
             include_writes=request.include_writes,
-            zstd_states=request.include_state and _accepts_zstd(request),
+            zstd_states=request.include_state and convert.accepts_zstd(request),
             max_bytes=self.budgets.response_bytes if request.include_state else 0,
         )
 
-        def render(rows: list[StoredCheckpoint], writes: list[StoredWrite]) -> bytes:
-            # The page ends early, with a token, before the first row that would take it past the byte budget
-            # (the first row always goes: one state always fits the message limit).
-            by_row: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
-            if request.include_writes:
-                for w in writes:
-                    by_row.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(self._write_to_proto(w, tenant))
-            resp = pb.ListResponse()
-            used = 0
-            sent: list[StoredCheckpoint] = []
-            for cp in rows[:limit]:
-                if cp.state_omitted:
-                    break
-                out = self._to_proto(
-                    cp, self.store.decode_state(cp) if request.include_state else None, query.zstd_states
-                )
-                row_writes = by_row.get((cp.thread_id, cp.namespace, cp.checkpoint_id), [])
-                size = out.ByteSize() + sum(w.ByteSize() for w in row_writes) + 16 * (1 + len(row_writes))
-                if sent and used + size > self.budgets.response_bytes:
-                    break
-                used += size
-                sent.append(cp)
-                resp.checkpoints.append(out)
-                resp.pending_writes.extend(row_writes)
-            if len(sent) < len(rows):
-                resp.next_page_token = PageToken.encode(sent[-1].row_id, fp)
-            return resp.SerializeToString()  # kept serialized with the thread's pages: sent as it is
+        page = await self.store.list_page(query)
+        if page.response is None:  # a page the near cache kept has it already
+            page.response = await self._list_response(page, query, limit, fp)
+        return page.response
 
-        return await self.store.list_page(query, render, size=len)  # type: ignore[no-any-return]
+    async def _list_response(self, page: ListedPage, query: ListQuery, limit: int, fp: str) -> bytes:
+        """The serialized ListResponse of a page. It ends early, with a token, before the first row that would
+        take it past the byte budget (the first row always goes: one state always fits the message limit)."""
+        by_row: dict[tuple[str, str, str], list[pb.PendingWrite]] = {}
+        if query.include_writes:
+            for w in page.writes:
+                by_row.setdefault((w.thread_id, w.namespace, w.checkpoint_id), []).append(
+                    self._write_to_proto(w, query.tenant))
+        resp = pb.ListResponse()
+        used = 0
+        sent: list[StoredCheckpoint] = []
+        for cp in page.rows[:limit]:
+            if cp.state_omitted:
+                break
+            state = await self.store.decoded_state(cp) if query.include_state else None
+            out = convert.checkpoint_to_proto(cp, state, query.zstd_states)
+            row_writes = by_row.get((cp.thread_id, cp.namespace, cp.checkpoint_id), [])
+            size = out.ByteSize() + sum(w.ByteSize() for w in row_writes) + 16 * (1 + len(row_writes))
+            if sent and used + size > self.budgets.response_bytes:
+                break
+            used += size
+            sent.append(cp)
+            resp.checkpoints.append(out)
+            resp.pending_writes.extend(row_writes)
+        if len(sent) < len(page.rows):
+            resp.next_page_token = PageToken.encode(sent[-1].row_id, fp)
+        return resp.SerializeToString()
 
-    @rpc
+    @unary
     async def ListThreads(
         self, request: pb.ListThreadsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListThreadsResponse:
@@ -735,20 +428,12 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         fp = fingerprint("threads", tenant, flt)
         after = None
         if request.page_token:
-            after = _thread_position(PageToken.decode(request.page_token, fp, kind=list), self.limits)
+            after = thread_position(PageToken.decode(request.page_token, fp, kind=list), self.limits)
         threads = await self.store.list_threads(tenant, limit + 1, after, flt)
         resp = pb.ListThreadsResponse()
         used = 0
         for t in threads[:limit]:
-            info = pb.ThreadInfo(
-                thread_id=t.thread_id,
-                checkpoint_count=t.checkpoint_count,
-                head_checkpoint_id=t.head_checkpoint_id,
-                head_metadata=_struct(t.head_metadata_json),
-                head_node_name=t.head_node_name,
-                head_next_nodes=t.head_next_nodes,
-            )
-            _set_time(info.updated_at, t.updated_at)
+            info = convert.thread_info(t)
             used += info.ByteSize() + 8
             if resp.threads and used > self.budgets.response_bytes:  # heads' metadata: up to 64 KiB each
                 break
@@ -758,7 +443,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             resp.next_page_token = PageToken.encode([last.updated_at.isoformat(), last.thread_id], fp)
         return resp
 
-    @rpc
+    @unary
     async def Delete(self, request: pb.DeleteRequest, context: grpc.aio.ServicerContext) -> pb.DeleteResponse:
         tenant = self._tenant(context)
         lim = self.limits
@@ -770,13 +455,13 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         )
         return pb.DeleteResponse(deleted=deleted)
 
-    @rpc
+    @unary
     async def Clear(self, request: pb.ClearRequest, context: grpc.aio.ServicerContext) -> pb.ClearResponse:
         tenant = self._tenant(context)
         n = await self.store.clear(tenant, self.limits.id("thread_id", request.thread_id, required=True))
         return pb.ClearResponse(deleted_count=n)
 
-    @rpc
+    @unary
     async def PutWrites(self, request: pb.PutWritesRequest, context: grpc.aio.ServicerContext) -> pb.PutWritesResponse:
         tenant = self._tenant(context)
         lim = self.limits
@@ -796,11 +481,6 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             if not w.channel:
                 raise InvalidArgument("writes.channel", f"write idx {w.idx} has no channel; name the channel")
             total += len(w.value)
-            if not self.store.codec.encrypts and w.value.startswith(WRITE_MAGIC):
-                raise InvalidArgument(
-                    "writes.value", f"write idx {w.idx} begins with the tag of a sealed value, which this server "
-                    "(without --encryption-keys) cannot store unambiguously; prefix the value with another byte",
-                )
             writes.append(
                 StoredWrite(
                     task_id=task_id,
@@ -808,19 +488,18 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                     idx=w.idx,
                     channel=lim.text("writes.channel", w.channel),
                     value_type=lim.text("writes.value_type", w.value_type),
-                    value=self.store.codec.seal_write(w.value, tenant, (thread_id, namespace, checkpoint_id), task_id,
-                                                      w.idx),
+                    value=self.store.seal_write(w.value, tenant, (thread_id, namespace, checkpoint_id), task_id, w.idx),
                 )
             )
         lim.state(total)
-        self._may_store_plaintext()
+        self.store.check_plaintext_allowed()
         lease = self.run_lease_of(request)
         n = await self.fenced(tenant, lease, self.store.put_writes(
             WritesItem(tenant, thread_id, namespace, checkpoint_id, task_id, task_path, writes, request.replace, lease)
         ))
         return pb.PutWritesResponse(written_count=n)
 
-    @rpc
+    @unary
     async def CopyThread(
         self, request: pb.CopyThreadRequest, context: grpc.aio.ServicerContext
     ) -> pb.CopyThreadResponse:
@@ -831,7 +510,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             raise InvalidArgument("target_thread_id", "target_thread_id must differ from source_thread_id")
         return pb.CopyThreadResponse(copied_count=await self.store.copy_thread(tenant, source, target))
 
-    @rpc
+    @unary
     async def Prune(self, request: pb.PruneRequest, context: grpc.aio.ServicerContext) -> pb.PruneResponse:
         tenant = self._tenant(context)
         threads = [self.limits.id("thread_ids", t, required=True) for t in request.thread_ids]
@@ -851,7 +530,7 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
             return pb.PruneResponse()
         return pb.PruneResponse(deleted_count=await self.store.prune(tenant, threads, keep))
 
-    @rpc
+    @unary
     async def DeleteRuns(
         self, request: pb.DeleteRunsRequest, context: grpc.aio.ServicerContext
     ) -> pb.DeleteRunsResponse:
@@ -864,40 +543,61 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
 
     # -- durable runs: thin RPCs over runs_service.RunRpcs -------------------
 
-    @rpc
+    @unary
     async def StartRun(self, request: pb.StartRunRequest, context: grpc.aio.ServicerContext) -> pb.StartRunResponse:
         return await self._start_run(request, context)
 
-    @rpc
+    @unary
     async def ClaimRun(self, request: pb.ClaimRunRequest, context: grpc.aio.ServicerContext) -> pb.ClaimRunResponse:
         return await self._claim_run(request, context)
 
-    @rpc
+    @unary
     async def Heartbeat(
         self, request: pb.HeartbeatRequest, context: grpc.aio.ServicerContext
     ) -> pb.HeartbeatResponse:
         return await self._heartbeat(request, context)
 
-    @rpc
+    @unary
     async def CompleteRun(
         self, request: pb.CompleteRunRequest, context: grpc.aio.ServicerContext
     ) -> pb.CompleteRunResponse:
         return await self._complete_run(request, context)
 
-    @rpc
+    @unary
     async def FailRun(self, request: pb.FailRunRequest, context: grpc.aio.ServicerContext) -> pb.FailRunResponse:
         return await self._fail_run(request, context)
 
-    @rpc
+    @unary
     async def CancelRun(
         self, request: pb.CancelRunRequest, context: grpc.aio.ServicerContext
     ) -> pb.CancelRunResponse:
         return await self._cancel_run(request, context)
 
-    @rpc
+    @unary
     async def GetRun(self, request: pb.GetRunRequest, context: grpc.aio.ServicerContext) -> pb.GetRunResponse:
         return await self._get_run(request, context)
 
-    @rpc
+    @unary
     async def ListRuns(self, request: pb.ListRunsRequest, context: grpc.aio.ServicerContext) -> pb.ListRunsResponse:
         return await self._list_runs(request, context)
+
+
+def _name_unacknowledged(err: CairnError, acknowledged: int, in_failed_commit: int) -> None:
+    """Extend a SaveStream's failure with which saves were acknowledged, which may or may not have landed, and
+    which were not committed, so the client knows what to re-send."""
+    uncommitted = acknowledged + in_failed_commit
+    log.warning(
+        "SaveStream failed after %d acknowledged saves; %d were in the commit that failed, none after them "
+        "was committed: %s %s", acknowledged, in_failed_commit, err.code.name, err.message,
+    )
+    err.message = (
+        f"{err.message}. Saves 0..{acknowledged - 1} of this stream were acknowledged; saves "
+        f"{acknowledged}..{uncommitted - 1} were in a commit that failed and may or may not have landed; "
+        f"no save from {uncommitted} on was committed. Re-send every save from {acknowledged} on: saves "
+        "are idempotent by checkpoint id"
+    ) if acknowledged else (
+        f"{err.message}. No save of this stream was acknowledged; saves 0..{uncommitted - 1} were in a "
+        f"commit that failed and may or may not have landed, none after them was committed. Re-send them "
+        "all: saves are idempotent by checkpoint id"
+    )
+    err.metadata.update(acknowledged_saves=str(acknowledged), first_uncommitted_save=str(uncommitted))

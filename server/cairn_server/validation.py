@@ -13,7 +13,7 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 
 from .config import Config
-from .errors import InvalidArgument, LimitExceeded
+from cairn.errors import InvalidArgument, LimitExceeded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Characters no identifier may hold: Unicode categories Cc (C0 and C1 controls), Cf (format: bidi overrides such

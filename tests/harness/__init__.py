@@ -1,10 +1,11 @@
-"""Test harness: real redis-server / postgres / `cairn serve` processes (no mocks). See processes.py.
+"""Test harness: real redis-server / postgres / `cairn serve` processes (no mocks), from cairn_tools.cluster.
 
 Also: proxy.py (a TCP proxy that partitions and heals), faults.py (kill, pause, partition, Redis rollback,
 Postgres restart), history.py (recording histories, and the model), checker.py (checking them for linearizability), workload.py and
 coherence.py (the coherence run, `make coherence`)."""
 
-from .processes import (
+from cairn_tools.cluster import (
+    CairnProcess,
     CairnServer,
     ExistingPostgres,
     ExistingRedis,
@@ -19,6 +20,7 @@ from .processes import (
 from .proxy import TcpProxy
 
 __all__ = [
+    "CairnProcess",
     "CairnServer",
     "ExistingPostgres",
     "ExistingRedis",

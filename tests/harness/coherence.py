@@ -34,7 +34,7 @@ from pathlib import Path
 from .checker import CheckResult, check
 from .faults import FAULT_KINDS, Fault, FaultInjector
 from .history import INFO, Op, Recorder
-from .processes import CairnServer, PostgresServer, RedisServer
+from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 from .proxy import TcpProxy
 from .workload import DEFAULT_WEIGHTS, WorkloadSpec, final_reads, thread_groups
 
@@ -184,7 +184,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
         dsn = pg.create_database("coherence")
         proxies = {i: stack.enter_context(TcpProxy(redis.port)) for i in range(cfg.servers)}
         servers = [
-            stack.enter_context(CairnServer("--redis-url", proxies[i].url, "--postgres-dsn", dsn,
+            stack.enter_context(CairnProcess("--redis-url", proxies[i].url, "--postgres-dsn", dsn,
                                             "--log-level", "WARNING", *cfg.server_args))
             for i in range(cfg.servers)
         ]

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .processes import HOST, CairnServer, HarnessError, PostgresServer, RedisServer
+from cairn_tools.cluster import HOST, CairnProcess, HarnessError, PostgresServer, RedisServer
 from .proxy import TcpProxy
 
 __all__ = ["Fault", "FaultInjector", "FAULT_KINDS", "redis_command"]
@@ -64,7 +64,7 @@ class FaultInjector:
 
     def __init__(
         self,
-        servers: Sequence[CairnServer],
+        servers: Sequence[CairnProcess],
         redis: RedisServer,
         postgres: PostgresServer,
         proxies: Mapping[int, TcpProxy] | None = None,
@@ -93,7 +93,7 @@ class FaultInjector:
         f.end = time.monotonic()
         self.log(f"fault: {f.describe()}")
 
-    def _restart(self, server: CairnServer) -> None:
+    def _restart(self, server: CairnProcess) -> None:
         # a restart can race the port's release or a Redis/Postgres that is itself restarting: retry a few times
         for attempt in range(5):
             try:

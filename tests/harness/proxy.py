@@ -18,7 +18,7 @@ import asyncio
 import contextlib
 import threading
 
-from .processes import HOST, HarnessError, free_port
+from cairn_tools.cluster import HOST, HarnessError, free_port
 
 __all__ = ["TcpProxy"]
 

@@ -1,33 +1,21 @@
-// Package testserver gives the test suites a real Cairn server: the one named
-// by $CAIRN_TARGET, or a `cairn serve` it starts (embedded default: in-process
-// cache + a temporary SQLite file) on a free port.
+// Package testserver names the Cairn servers the test suites use. It starts
+// none: the Python harness does (`python -m cairn_tools.cluster -- CMD`,
+// tools/cairn_tools/cluster.py, which scripts/test_all.sh and run_tests.sh use)
+// and exports them as environment variables, which this package reads.
 package testserver
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
-// ErrNoCairn means `cairn` is not on PATH.
-var ErrNoCairn = errors.New("no Cairn server for the tests: set CAIRN_TARGET=host:port, " +
-	"or install the server (`pip install -e '.[server]'` in the repo root) so `cairn serve` can be started")
-
-// Server is a running Cairn server.
-type Server struct {
-	Target string // host:port or unix:/path
-	cmd    *exec.Cmd
-	exited chan error // receives cmd.Wait's result
-	dir    string
-}
+const howTo = "run the suite through the Python harness, which starts the servers and sets CAIRN_TARGET " +
+	"and the rest: `python -m cairn_tools.cluster -- go test ./...` (or client_go/run_tests.sh), " +
+	"after `pip install -e '.[dev]'` in the repository root"
 
 // RepoRoot is the root of the Cairn repository (client_go's parent).
 func RepoRoot() string {
@@ -35,119 +23,38 @@ func RepoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", "..", ".."))
 }
 
-// Main runs the tests of a package against a server and exits:
+// Main runs the tests of a package against $CAIRN_TARGET and exits:
 //
 //	func TestMain(m *testing.M) { testserver.Main(m, &target) }
 func Main(m *testing.M, target *string) {
-	srv, err := FromEnv()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
+	*target = os.Getenv("CAIRN_TARGET")
+	if *target == "" {
+		fmt.Fprintln(os.Stderr, "no Cairn server for the tests: "+howTo)
 		os.Exit(1)
 	}
-	*target = srv.Target
-	code := m.Run()
-	srv.Stop()
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
-// FromEnv returns the server named by $CAIRN_TARGET, or starts one.
-func FromEnv() (*Server, error) {
-	if t := os.Getenv("CAIRN_TARGET"); t != "" {
-		return &Server{Target: t}, nil
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	return Start(fmt.Sprintf("127.0.0.1:%d", port))
-}
-
-// Start runs `cairn serve --listen listen args...` on a temporary SQLite file
-// and waits until it accepts connections.
-func Start(listen string, args ...string) (*Server, error) {
-	bin, err := exec.LookPath("cairn")
-	if err != nil {
-		return nil, ErrNoCairn
-	}
-	dir, err := os.MkdirTemp("", "cairn-go-test-")
-	if err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(dir, "server.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	defer logFile.Close()
-	args = append([]string{"serve", "--listen", listen, "--sqlite-path", filepath.Join(dir, "cairn.db")}, args...)
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start cairn serve: %w", err)
-	}
-	srv := &Server{Target: listen, cmd: cmd, dir: dir, exited: make(chan error, 1)}
-	go func() { srv.exited <- cmd.Wait() }()
-
-	network, addr := "tcp", listen
-	if path, ok := strings.CutPrefix(listen, "unix:"); ok {
-		network, addr = "unix", path
-	}
-	deadline := time.After(60 * time.Second)
-	for {
-		if conn, err := net.DialTimeout(network, addr, time.Second); err == nil {
-			conn.Close()
-			return srv, nil
-		}
-		select {
-		case err := <-srv.exited:
-			log, _ := os.ReadFile(logPath)
-			os.RemoveAll(dir)
-			return nil, fmt.Errorf("cairn serve exited (%v) before accepting connections:\n%s", err, log)
-		case <-deadline:
-			log, _ := os.ReadFile(logPath)
-			srv.Stop()
-			return nil, fmt.Errorf("cairn serve did not accept connections on %s within 60s:\n%s", listen, log)
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// StartForTest starts an extra server for one test (TLS, auth, unix socket),
-// stopped at the end of the test. Without `cairn` on PATH the test is skipped
-// when $CAIRN_TARGET names the suite's server, and fails otherwise.
-func StartForTest(t *testing.T, listen string, args ...string) *Server {
+// Env is the value of a variable the harness sets; the test fails without it.
+func Env(t *testing.T, name string) string {
 	t.Helper()
-	srv, err := Start(listen, args...)
-	if errors.Is(err, ErrNoCairn) && os.Getenv("CAIRN_TARGET") != "" {
-		t.Skip("needs its own server, and `cairn` is not on PATH")
+	v := os.Getenv(name)
+	if v == "" {
+		t.Fatalf("$%s is not set: %s", name, howTo)
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Stop)
-	return srv
+	return v
 }
 
-// Stop stops a server started by Start (a no-op for $CAIRN_TARGET).
-func (s *Server) Stop() {
-	if s.cmd == nil {
-		return
-	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(15 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.exited
-	}
-	os.RemoveAll(s.dir)
+// AuthServer is the harness's server with bearer-token auth ($CAIRN_AUTH_TARGET,
+// a unix: target) and its tokens, each mapped to a tenant of its own.
+func AuthServer(t *testing.T) (target string, tokens []string) {
+	t.Helper()
+	return Env(t, "CAIRN_AUTH_TARGET"), strings.Fields(Env(t, "CAIRN_AUTH_TOKENS"))
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+// TLSServer is the harness's TLS server ($CAIRN_TLS_TARGET, localhost:port)
+// and the CA certificate that signs its certificate.
+func TLSServer(t *testing.T) (target, caFile string) {
+	t.Helper()
+	return Env(t, "CAIRN_TLS_TARGET"), filepath.Join(Env(t, "CAIRN_TLS_DIR"), "ca.crt")
 }

@@ -15,7 +15,7 @@
 #   graph/*_test.go other than checkpointing_test.go: graph execution without a
 #                                store (the adapter's own graph tests cover
 #                                interrupts and resumes through Cairn)
-# Uses the server at $CAIRN_TARGET, or starts `cairn serve` (internal/testserver).
+# Uses the server at $CAIRN_TARGET, which the Python harness starts (internal/testserver).
 set -euo pipefail
 cd "$(dirname "$0")/.."   # the adapter module, client_go/langgraphgo
 

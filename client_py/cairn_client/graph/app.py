@@ -11,17 +11,15 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..client import CheckpointClient
 from ..types import ThreadInfo
 from .interrupts import Command, Interrupt
 from .persistence import Persister
 from .runner import Event, Runner
+from .topology import Topology
 from .types import Cursor, StateSnapshot
-
-if TYPE_CHECKING:
-    from .builder import StateGraph
 
 
 class CompiledGraph:
@@ -29,7 +27,7 @@ class CompiledGraph:
 
     def __init__(
         self,
-        graph: StateGraph,
+        graph: Topology,
         checkpointer: CheckpointClient | str,
         *,
         interrupt_before: tuple[str, ...],

@@ -18,17 +18,15 @@ import copy
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import state as st
-from .builder import Node, call_sync_or_async
+from .topology import Node, Topology, call_sync_or_async
 from .constants import START
 from .interrupts import Command, GraphInterrupt, Interrupt, TaskContext, current_task
 from .persistence import RESUME, UPDATE, Persister
 from .types import Cursor, GraphRecursionError, TaskResult
 
-if TYPE_CHECKING:
-    from .builder import StateGraph
 
 Event = tuple[str, Any]  # ("values", state) | ("updates", {node: update}) | ("interrupt", [Interrupt])
 
@@ -38,7 +36,7 @@ class Runner:
 
     def __init__(
         self,
-        graph: StateGraph,
+        graph: Topology,
         *,
         name: str,
         interrupt_before: tuple[str, ...],

@@ -14,7 +14,7 @@ import struct
 import zlib
 from datetime import datetime
 
-from .base import StoredCheckpoint, StoredWrite
+from .records import StoredCheckpoint, StoredWrite
 
 MAGIC = b"C2"  # C1 entries carried a cache generation, which is not a stamp: never read them as one
 _HEAD = struct.Struct("!2sQI")

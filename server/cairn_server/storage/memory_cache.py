@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 
-from .base import EntryKey
+from .records import EntryKey
 
 
 class MemoryCache:

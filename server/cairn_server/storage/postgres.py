@@ -26,22 +26,20 @@ from typing import Any
 
 import asyncpg
 
-from ..errors import CairnError, InvalidArgument, TargetNotEmpty, Unavailable
-from .base import (
+from cairn.errors import CairnError, InvalidArgument, TargetNotEmpty, Unavailable
+from .records import (
     ListQuery,
     SaveItem,
     SaveOutcome,
+    SaveStatus,
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
     WritesItem,
-    checkpoint_from_row,
-    missing_checkpoint,
-    within_budget,
-    outside_head_chains,
-    write_conflict,
-    write_from_row,
 )
+from .rows import checkpoint_from_row, within_budget, write_from_row
+from .failures import missing_checkpoint, write_conflict
+from .prune import outside_head_chains
 from .freshness import ThreadVersion, VersionKey
 from .runs_postgres import borrowed, fenced_put_writes, fenced_save, migrate_runs
 
@@ -441,7 +439,7 @@ def _row_to_checkpoint(r: Any, with_state: bool) -> StoredCheckpoint:
 
 
 def _outcome(r: Any) -> SaveOutcome:
-    return SaveOutcome(r["status"], r["seq"] or 0, r["created"], r["head"] or "", r["version"] or 0)
+    return SaveOutcome(SaveStatus(r["status"]), r["seq"] or 0, r["created"], r["head"] or "", r["version"] or 0)
 
 
 def _primary_only(dsn: str) -> str:

@@ -10,7 +10,7 @@ from the newest intact ancestor), and an operator can still inspect it (`cairn q
 from __future__ import annotations
 
 from ..codec import Codec, UnknownDictionary
-from ..errors import DataLoss
+from cairn.errors import DataLoss
 from .base import ColdStore
 
 

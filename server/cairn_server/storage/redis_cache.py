@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 
-from .base import CacheUnavailable, EntryKey
+from .base import CacheUnavailable
+from .records import EntryKey
 from .resp import Multiplexed, ReplyError
 
 

@@ -27,7 +27,7 @@ import secrets
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Protocol
 
-from ..errors import CairnError, InvalidArgument, LeaseRefused, RunNotFound, RunPrecondition
+from cairn.errors import CairnError, InvalidArgument, RunStopped, RunNotFound, FailedPrecondition
 
 PENDING, RUNNING, INTERRUPTED, COMPLETED, FAILED, CANCELLED = (
     "PENDING", "RUNNING", "INTERRUPTED", "COMPLETED", "FAILED", "CANCELLED",
@@ -193,7 +193,7 @@ def lease_error(row: RunRow | None, lease: Lease, now_us: int, *, thread_id: str
             "a run's lease fences only its own thread",
         )
     if row.status != RUNNING or row.epoch != lease.epoch or not secrets.compare_digest(row.token, lease.token):
-        return LeaseRefused(
+        return RunStopped(
             f"the lease of epoch {lease.epoch} on run {row.run_id!r} is no longer current (the run is "
             f"{row.status} at epoch {row.epoch}): another worker claimed it or it ended; stop working on it",
             reason="LEASE_LOST", run_id=row.run_id, epoch=str(lease.epoch), current_epoch=str(row.epoch),
@@ -206,15 +206,15 @@ def lease_error(row: RunRow | None, lease: Lease, now_us: int, *, thread_id: str
     return None
 
 
-def run_cancelled(run_id: str) -> LeaseRefused:
-    return LeaseRefused(
+def run_cancelled(run_id: str) -> RunStopped:
+    return RunStopped(
         f"run {run_id!r} was cancelled; stop working on it (nothing more is stored for it)",
         reason="RUN_CANCELLED", run_id=run_id,
     )
 
 
-def run_timed_out(row: RunRow) -> LeaseRefused:
-    return LeaseRefused(
+def run_timed_out(row: RunRow) -> RunStopped:
+    return RunStopped(
         f"run {row.run_id!r} passed its execution timeout of {row.execution_timeout_ms} ms and is FAILED; "
         "stop working on it",
         reason="RUN_TIMED_OUT", run_id=row.run_id,
@@ -374,7 +374,7 @@ def cancel(row: RunRow, now_us: int) -> Change:
     if row.status == CANCELLED:
         return Change(row, write=False)
     if row.status in (COMPLETED, FAILED):
-        return Change(row, write=False, error=RunPrecondition(
+        return Change(row, write=False, error=FailedPrecondition(
             f"run {row.run_id!r} already ended {row.status}; only PENDING, RUNNING or INTERRUPTED runs can be "
             "cancelled",
             reason="RUN_FINISHED", run_id=row.run_id, status=row.status,
@@ -394,7 +394,7 @@ class RunStore(Protocol):
 
     async def start(self, row: RunRow) -> tuple[RunRow, bool]:
         """Insert a PENDING run; (the stored run, True) when an identical one existed. RunIdConflict, or
-        RunPrecondition THREAD_BUSY when the thread has an active run."""
+        FailedPrecondition THREAD_BUSY when the thread has an active run."""
         ...
 
     async def claim(self, tenant: str, queue: str, worker_id: str, lease_ms: int) -> list[Change]:

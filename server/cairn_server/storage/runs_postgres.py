@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ..errors import CairnError, RunIdConflict, RunNotFound
-from .base import SaveItem, SaveOutcome, WritesItem
+from cairn.errors import CairnError, RunIdConflict, RunNotFound
+from .records import SaveItem, SaveOutcome, SaveStatus, WritesItem
 from .runs_base import (
     ATTEMPT_COLUMNS,
     ATTEMPTS_SHOWN,
@@ -154,7 +154,7 @@ async def fenced_save(cold: PostgresColdStore, items: list[SaveItem]) -> list[Sa
         ])
         kept = [item for item, err in zip(items, refused, strict=True) if err is None]
         outcomes = iter(await cold.save(kept, conn) if kept else [])
-        return [next(outcomes) if err is None else SaveOutcome("fenced", error=err) for err in refused]
+        return [next(outcomes) if err is None else SaveOutcome(SaveStatus.FENCED, error=err) for err in refused]
 
 
 async def fenced_put_writes(cold: PostgresColdStore, items: list[WritesItem]) -> list[int | CairnError]:

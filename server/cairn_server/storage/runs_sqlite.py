@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CairnError, RunIdConflict, RunNotFound, RunPrecondition
+from cairn.errors import CairnError, RunIdConflict, RunNotFound, FailedPrecondition
 from .runs_base import (
     ACTIVE,
     ATTEMPT_COLUMNS,
@@ -271,8 +271,8 @@ _SWEEPABLE = (
 )
 
 
-def thread_busy(thread_id: str, run_id: str) -> RunPrecondition:
-    return RunPrecondition(
+def thread_busy(thread_id: str, run_id: str) -> FailedPrecondition:
+    return FailedPrecondition(
         f"thread {thread_id!r} already has an active run {run_id!r} (PENDING or RUNNING); wait for it to end or "
         "cancel it before starting another on the same thread",
         reason="THREAD_BUSY", run_id=run_id,

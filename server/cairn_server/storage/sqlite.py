@@ -17,22 +17,20 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from ..errors import CairnError, TargetNotEmpty, Unavailable
-from .base import (
+from cairn.errors import CairnError, TargetNotEmpty, Unavailable
+from .records import (
     ListQuery,
     SaveItem,
     SaveOutcome,
+    SaveStatus,
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
     WritesItem,
-    checkpoint_from_row,
-    missing_checkpoint,
-    within_budget,
-    outside_head_chains,
-    write_conflict,
-    write_from_row,
 )
+from .rows import checkpoint_from_row, within_budget, write_from_row
+from .failures import missing_checkpoint, write_conflict
+from .prune import outside_head_chains
 from .freshness import ThreadVersion, VersionKey
 from .jsonmatch import json_contains
 from .runs_sqlite import fence, migrate_runs
@@ -280,7 +278,7 @@ class SqliteColdStore:
         if item.lease is None:
             return None
         err = fence(db, item.checkpoint.tenant, item.lease, item.checkpoint.thread_id)
-        return None if err is None else SaveOutcome("fenced", error=err)
+        return None if err is None else SaveOutcome(SaveStatus.FENCED, error=err)
 
     @staticmethod
     def _head(db: sqlite3.Connection, tenant: str, thread_id: str, namespace: str) -> str:
@@ -302,9 +300,9 @@ class SqliteColdStore:
         if existing is not None:
             seq, created = existing["sequence"], _dt(existing["created_us"])
             if bytes(existing["content_hash"]) == cp.content_hash:
-                return SaveOutcome("exists", seq, created, version=self._version(db, cp.tenant, cp.thread_id))
+                return SaveOutcome(SaveStatus.EXISTS, seq, created, version=self._version(db, cp.tenant, cp.thread_id))
             if not item.replace_existing:
-                return SaveOutcome("conflict", seq, created)
+                return SaveOutcome(SaveStatus.CONFLICT, seq, created)
             db.execute(
                 "UPDATE cairn_checkpoints SET parent_checkpoint_id=?, state_type=?, node_name=?, next_nodes=?, "
                 "metadata=?, codec=?, raw_size=?, checksum=?, content_hash=?, state=? "
@@ -314,12 +312,12 @@ class SqliteColdStore:
                     cp.metadata_json, cp.codec, cp.raw_size, cp.checksum, cp.content_hash, cp.state, *key,
                 ),
             )
-            return SaveOutcome("replaced", seq, created, version=self._bump(db, cp.tenant, cp.thread_id, True))
+            return SaveOutcome(SaveStatus.REPLACED, seq, created, version=self._bump(db, cp.tenant, cp.thread_id, True))
         if item.expected_head_id is not None or item.expect_empty:
             head = self._head(db, cp.tenant, cp.thread_id, cp.namespace)
             wanted = "" if item.expect_empty else item.expected_head_id
             if head != wanted:
-                return SaveOutcome("head_moved", current_head_id=head)
+                return SaveOutcome(SaveStatus.HEAD_MOVED, current_head_id=head)
         now = _us_now()
         seq = db.execute(
             "INSERT INTO cairn_threads (tenant, thread_id, namespace, last_sequence, updated_us) VALUES (?,?,?,1,?) "
@@ -336,7 +334,7 @@ class SqliteColdStore:
                 cp.metadata_json, cp.codec, cp.raw_size, cp.checksum, cp.content_hash, cp.state,
             ),
         )
-        return SaveOutcome("inserted", seq, _dt(now), version=self._bump(db, cp.tenant, cp.thread_id, False))
+        return SaveOutcome(SaveStatus.INSERTED, seq, _dt(now), version=self._bump(db, cp.tenant, cp.thread_id, False))
 
     async def put_writes_many(self, items: list[WritesItem]) -> list[int | CairnError]:
         """One transaction (one fsync) for the batch; a savepoint per item, so an item that fails stores nothing

@@ -20,29 +20,39 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..codec import Codec, UnknownDictionary
-from ..errors import AlreadyExists, CairnError, DataLoss, HeadMoved, NotFound, Unavailable
-from .base import (
-    CacheUnavailable,
-    ColdStore,
+from cairn.errors import (
+    AlreadyExists,
+    CairnError,
+    DataLoss,
+    FailedPrecondition,
+    HeadMoved,
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+)
+
+from ..codec import WRITE_MAGIC, Codec, UnknownDictionary
+from .base import CacheUnavailable, ColdStore, HotCache
+from .hashing import content_hash, older_content_hashes
+from .records import (
     EntryKey,
-    HotCache,
     ListQuery,
     SaveItem,
     SaveOutcome,
+    SaveStatus,
     StoredCheckpoint,
     StoredWrite,
     ThreadSummary,
     WritesItem,
-    older_content_hashes,
 )
+from .rows import listed_size
 from .entry import CorruptEntry, decode_entry, encode_entry
 from .freshness import ThreadVersion, VersionReads
 from .group_commit import GroupCommit
 from .near_cache import NearCache
 from .quarantine import integrity_failure
 
-__all__ = ["CacheUnavailable", "Loaded", "TieredStore"]
+__all__ = ["ListedPage", "Loaded", "TieredStore"]
 
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
@@ -69,14 +79,31 @@ class Loaded:
     checkpoint: StoredCheckpoint
     state: bytes
     writes: list[StoredWrite]
-    # the service's serialized LoadResponses for it by encoding (identity, zstd), kept while the near cache keeps it
-    rendered: dict[bool, bytes] = dataclasses.field(default_factory=dict)
+    # The edge's serialized LoadResponse for it, keyed by whether the state went as its zstd frame: kept with
+    # it in the near cache, so a hot Load sends bytes without building a message.
+    responses: dict[bool, bytes] = dataclasses.field(default_factory=dict)
 
     @property
     def size(self) -> int:
         """What it may come to hold: the raw and the stored state, each once more inside the response rendered
         for its encoding, the writes, and some overhead (an upper bound, so the near cache stays within its MB)."""
         return 2 * (len(self.state) + len(self.checkpoint.state)) + sum(len(w.value) for w in self.writes) + 512
+
+
+@dataclass(slots=True)
+class ListedPage:
+    """One List page as the cold store returned it. `response` is the edge's serialized ListResponse for it,
+    kept with the page in the near cache (until the thread changes) so a repeated List sends bytes as they are."""
+
+    rows: list[StoredCheckpoint]
+    writes: list[StoredWrite]
+    response: bytes | None = None
+
+    @property
+    def size(self) -> int:
+        """An upper bound of what it comes to hold: every row's state stored and raw, and its response."""
+        return 2 * sum(listed_size(cp) + len(cp.state) for cp in self.rows) + 2 * sum(
+            len(w.value) + 256 for w in self.writes) + 512
 
 
 def _missing(thread_id: str, namespace: str, checkpoint_id: str | None) -> NotFound:
@@ -115,6 +142,7 @@ class TieredStore:
 
     @property
     def tiers(self) -> str:
+        """The tiers in use, for the startup log line."""
         return f"hot={self.cache.name} cold={self.cold.name}"
 
     async def _cache(self, what: str, coro):  # type: ignore[no-untyped-def]
@@ -163,15 +191,15 @@ class TieredStore:
         # (a stream replaying history) would be written to the cache only to stop being heads at once.
         newest = {(item.checkpoint.tenant, item.checkpoint.thread_id, item.checkpoint.namespace): position
                   for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True))
-                  if outcome.status == "inserted"}
+                  if outcome.status is SaveStatus.INSERTED}
         fills: list[tuple[EntryKey, bytes]] = []
         results: list[SaveOutcome | Exception] = []
         for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             cp = item.checkpoint
-            if outcome.status == "fenced":  # refused by its run lease; nothing was stored
+            if outcome.status is SaveStatus.FENCED:  # refused by its run lease; nothing was stored
                 results.append(outcome.error or AssertionError("fenced without an error"))
                 continue
-            if outcome.status == "conflict":
+            if outcome.status is SaveStatus.CONFLICT:
                 try:
                     same = await self._stored_under_older_hash(item)
                 except CairnError as exc:
@@ -185,14 +213,14 @@ class TieredStore:
                         )
                     )
                     continue
-                outcome.status = "exists"
-            if outcome.status == "head_moved":
+                outcome.status = SaveStatus.EXISTS
+            if outcome.status is SaveStatus.HEAD_MOVED:
                 results.append(HeadMoved(cp.thread_id, cp.namespace, outcome.current_head_id))
                 continue
             cp.sequence, cp.created_at = outcome.sequence, outcome.created_at
-            if outcome.status == "replaced":
+            if outcome.status is SaveStatus.REPLACED:
                 self._forget((cp.tenant, cp.thread_id))
-            elif outcome.status == "inserted" and newest[(cp.tenant, cp.thread_id, cp.namespace)] == position:
+            elif outcome.status is SaveStatus.INSERTED and newest[(cp.tenant, cp.thread_id, cp.namespace)] == position:
                 # A replaced or retried ("exists") checkpoint may carry writes this request does not know of: only
                 # a new one is filled, under the version its save committed at.
                 key = (cp.tenant, cp.thread_id, cp.namespace, cp.checkpoint_id)
@@ -375,29 +403,29 @@ class TieredStore:
             return None
         return Loaded(cp, state, writes)
 
-    async def list_page(
-        self, query: ListQuery, render: Callable[[list[StoredCheckpoint], list[StoredWrite]], Any],
-        size: Callable[[Any], int],
-    ) -> Any:
-        """render(rows, writes) of the query; a thread's rendered pages are kept in the near cache until it changes."""
+    async def list_page(self, query: ListQuery) -> ListedPage:
+        """The rows (and writes) of one List page; a thread's pages are kept in the near cache until it changes.
+        States stay encoded: the edge asks for each it sends (decoded_state), within its byte budget."""
         near = self.near
         # A listing across threads changes with every save anywhere: never kept.
         if near is None or not query.thread_id:
-            return await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
+            return ListedPage(*await self.cold.list_checkpoints(query))
         current, = await self.versions.read([(query.tenant, query.thread_id, "", False)])
-        page = dataclasses.astuple(query)
-        found = near.get_page(query.tenant, query.thread_id, page, current.version)
+        key = dataclasses.astuple(query)
+        found = near.get_page(query.tenant, query.thread_id, key, current.version)
         if found is not None:
             self.stats["cache_near_hits"] += 1
-            return found
-        rendered = await self._with_dictionaries(render, *await self.cold.list_checkpoints(query))
-        near.put_page(query.tenant, query.thread_id, page, rendered, size(rendered), current.version)
-        return rendered
+            return found  # type: ignore[no-any-return]
+        page = ListedPage(*await self.cold.list_checkpoints(query))
+        near.put_page(query.tenant, query.thread_id, key, page, page.size, current.version)
+        return page
 
     async def row_id_of(self, tenant: str, thread_id: str, namespace: str | None, checkpoint_id: str) -> int | None:
+        """The cold row id of a checkpoint (List's `before_checkpoint_id`), None when there is no such one."""
         return await self.cold.row_id_of(tenant, thread_id, namespace, checkpoint_id)
 
     async def list_threads(self, *args, **kwargs) -> list[ThreadSummary]:  # type: ignore[no-untyped-def]
+        """ListThreads' page, from the cold store (ColdStore.list_threads)."""
         return await self.cold.list_threads(*args, **kwargs)
 
     async def _with_dictionaries(self, fn: Callable[..., Any], *args: Any) -> Any:
@@ -431,7 +459,73 @@ class TieredStore:
         return self.codec.decode(cp.codec, cp.state, cp.raw_size, cp.checksum, where, cp.tenant,
                                  (cp.thread_id, cp.namespace, cp.checkpoint_id))
 
+    async def decoded_state(self, cp: StoredCheckpoint) -> bytes:
+        """decode_state, once more after loading the dictionaries another process trained."""
+        return await self._with_dictionaries(self.decode_state, cp)  # type: ignore[no-any-return]
+
+    # -- encoding: the edge hands over what the client sent, the store decides how it is kept --------------
+
+    @property
+    def encrypts(self) -> bool:
+        """Whether this server seals states and write values (--encryption-keys)."""
+        return self.codec.encrypts
+
+    def check_plaintext_allowed(self) -> None:
+        """Refuse to store plaintext in a store that holds encrypted rows, unless --allow-plaintext-saves."""
+        if self.refuse_plaintext and not self.codec.encrypts:
+            raise FailedPrecondition(
+                "this store holds encrypted rows and this server was started without --encryption-keys, so it "
+                "would store states in plaintext; start it with the keys (or --allow-plaintext-saves)",
+                reason="ENCRYPTION_REQUIRED",
+            )
+
+    def unframe_state(self, frame: bytes, check_size: Callable[[int], None]) -> bytes:
+        """The state inside a client's zstd frame; `check_size(n)` refuses a frame that declares too much.
+        ValueError when it is no frame of one state."""
+        return self.codec.unframe(frame, check_size)
+
+    def new_checkpoint(
+        self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str, parent_checkpoint_id: str,
+        state_type: str, node_name: str, next_nodes: list[str], metadata_json: str, raw: bytes,
+        client_frame: bytes | None,
+    ) -> StoredCheckpoint:
+        """A checkpoint to save: the state encoded as this store keeps it (compressed, sealed, checksummed;
+        `client_frame` is the client's zstd frame of it, reused when it fits) and its content hash."""
+        self.check_plaintext_allowed()
+        codec, stored, checksum = self.codec.encode(raw, tenant, client_frame, (thread_id, namespace, checkpoint_id))
+        return StoredCheckpoint(
+            tenant=tenant,
+            thread_id=thread_id,
+            namespace=namespace,
+            checkpoint_id=checkpoint_id,
+            parent_checkpoint_id=parent_checkpoint_id,
+            state_type=state_type,
+            node_name=node_name,
+            next_nodes=next_nodes,
+            metadata_json=metadata_json,
+            codec=codec,
+            raw_size=len(raw),
+            checksum=checksum,
+            content_hash=content_hash(raw, state_type, metadata_json, parent_checkpoint_id, node_name, next_nodes),
+            state=stored,
+        )
+
+    def seal_write(self, value: bytes, tenant: str, checkpoint: tuple[str, str, str], task_id: str, idx: int) -> bytes:
+        """A write's value as this store keeps it. InvalidArgument for a plaintext value that begins with the tag
+        of a sealed one: a server without keys could not tell them apart."""
+        if not self.codec.encrypts and value.startswith(WRITE_MAGIC):
+            raise InvalidArgument(
+                "writes.value", f"write idx {idx} begins with the tag of a sealed value, which this server "
+                "(without --encryption-keys) cannot store unambiguously; prefix the value with another byte",
+            )
+        return self.codec.seal_write(value, tenant, checkpoint, task_id, idx)
+
+    def write_value(self, w: StoredWrite, tenant: str) -> bytes:
+        """A stored write's value as the client wrote it."""
+        return self.codec.open_write(w.value, tenant, (w.thread_id, w.namespace, w.checkpoint_id), w.task_id, w.idx)
+
     async def aclose(self) -> None:
+        """Close the hot cache and the cold store."""
         await self.cache.aclose()
         await self.cold.aclose()
 

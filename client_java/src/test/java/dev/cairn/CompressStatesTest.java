@@ -49,7 +49,7 @@ import org.junit.jupiter.api.Test;
 /**
  * {@code compressStates(true)} against a real server: states go out as zstd once the server said it
  * accepts them, reads ask for zstd, and every client reads back exactly the bytes saved. Assumes a
- * server without a zstd dictionary or encryption (as scripts/with_stack.py and TestServer start), which
+ * server without a zstd dictionary or encryption (as the Python harness, cairn_tools.cluster, starts it), which
  * sends a compressible state as its stored frame when asked.
  */
 class CompressStatesTest {

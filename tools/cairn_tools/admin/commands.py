@@ -432,18 +432,18 @@ def cmd_delete_runs(args: argparse.Namespace) -> int:
 def cmd_health(args: argparse.Namespace) -> int:
     import grpc
 
-    from cairn_client import _shared
+    from cairn_client import transport
     from cairn_client.errors import from_rpc_error
 
     from . import health
 
     timeout = _timeout(args, default=3.0)
     tls = _tls(args)
-    target, creds, options = _shared.channel_args(args.target, tls, args.token, 4 << 20)
+    target, creds, options = transport.channel_args(args.target, tls, args.token, 4 << 20)
     options = [o for o in options if o[0] not in ("grpc.service_config", "grpc.enable_retries")]
     channel = grpc.secure_channel(target, creds, options) if creds else grpc.insecure_channel(target, options)
     try:
-        status = health.check(channel, args.service, timeout, _shared.call_metadata(args.token, tls))
+        status = health.check(channel, args.service, timeout, transport.call_metadata(args.token, tls))
     except grpc.RpcError as exc:
         if exc.code() != grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
             raise from_rpc_error(exc) from None

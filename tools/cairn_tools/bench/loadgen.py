@@ -1,6 +1,6 @@
 """The load generator of one client process: grpc.aio channels, raw multicallables, worker coroutines.
 
-One Runner runs in one process (one event loop). `concurrency` workers each keep one call in flight (unary
+One LoadRunner runs in one process (one event loop). `concurrency` workers each keep one call in flight (unary
 ops) or one SaveStream with up to `stream_window` saves in flight; they are spread round-robin over
 `connections` channels (separate TCP connections: each channel gets a local subchannel pool). Requests are
 pre-encoded bytes (see wire.py); only small responses are parsed (SaveResponse, SaveStreamResponse,
@@ -25,9 +25,9 @@ from typing import Any
 import grpc
 
 from cairn.v1 import checkpoint_store_pb2 as pb
-from cairn_client._shared import StateWire
+from cairn_client.transport import StateWire
 from cairn_client.errors import DataLoss
-from cairn_client.ids import uuid7
+from cairn_client import uuid7
 
 from . import wire
 from .hist import Histogram
@@ -336,7 +336,7 @@ async def prefill(plan: Plan, per_thread: int, concurrency: int = 32) -> list[st
     return heads
 
 
-class Runner:
+class LoadRunner:
     """Runs one process's share of the load; result() is a picklable dict (see merge in report.py)."""
 
     def __init__(self, plan: Plan, shared_counters: Any = None, barrier: Any = None) -> None:
@@ -722,7 +722,7 @@ class Runner:
 def child_main(plan: Plan, shared: Any, barrier: Any, results: Any) -> None:
     """Entry point of a --procs child process (spawned, so grpc starts fresh here)."""
     try:
-        out = asyncio.run(Runner(plan, shared, barrier).run())
+        out = asyncio.run(LoadRunner(plan, shared, barrier).run())
         results.put((plan.proc_index, out, None))
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
         try:

@@ -2,7 +2,7 @@
 
 The wire format allows a message's fields in any order and a sub-message as any length-delimited bytes, so a
 response can be joined from parts already encoded (the server's memoized Load responses inside a BatchLoad),
-and a request from a few ids and a pre-encoded tail (the load generator's Saves, bench/wire.py).
+and a request from a few ids and a pre-encoded tail (the load generator's Saves, cairn_tools/bench/wire.py).
 """
 
 from __future__ import annotations

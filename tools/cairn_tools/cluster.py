@@ -1,4 +1,14 @@
-"""Real backend processes for the Python tests: redis-server, postgres and `cairn serve`.
+"""Real backend processes for tests and benchmarks: redis-server, postgres and `cairn serve`.
+
+    from cairn_tools.cluster import CairnProcess, existing_or_start_postgres, stack
+    with CairnProcess.embedded() as cairn:            # one server on SQLite, on a free port
+        client = CheckpointClient(cairn.target)
+    with stack() as target:                           # redis + postgres + cairn on both: the production shape
+        ...
+
+`python -m cairn_tools.cluster -- COMMAND` runs COMMAND with CAIRN_TARGET set to such a stack: the one test
+server of the Go, TypeScript and Java suites (scripts/test_all.sh). The module plays the part asyncpg's
+`cluster.py` plays for asyncpg's tests: an importable, documented API rather than test-folder code.
 
 Nothing here is a mock: every class starts the real binary on 127.0.0.1 on a free port, waits until it
 answers its own protocol, and tears it down again.
@@ -43,6 +53,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -52,12 +63,16 @@ __all__ = [
     "free_port",
     "RedisServer",
     "PostgresServer",
+    "CairnProcess",
+    "ConsoleProcess",
     "CairnServer",
     "ExistingRedis",
     "ExistingPostgres",
     "existing_or_start_redis",
     "existing_or_start_postgres",
     "find_pg_bindir",
+    "stack",
+    "test_servers",
 ]
 
 HOST = "127.0.0.1"
@@ -901,7 +916,7 @@ def _cairn_command() -> list[str]:
                        "(or set CAIRN_TARGET to a running server)")
 
 
-class CairnServer(_Managed):
+class CairnProcess(_Managed):
     """`cairn serve --listen 127.0.0.1:<free port> *args` as a subprocess.
 
     Ready = TCP connect succeeds and, when grpcio-health-checking is importable, grpc.health.v1 Check("")
@@ -921,8 +936,10 @@ class CairnServer(_Managed):
         token: str | None = None,
         health_check: bool = True,
         start_timeout: float = 60.0,
+        listen: str | None = None,
     ) -> None:
         self.args = list(args)
+        self.listen = listen  # "unix:/path": listen there instead of 127.0.0.1:<free port>
         self.command = list(command) if command else _cairn_command()
         self.extra_env = dict(env or {})
         self.token = token
@@ -930,7 +947,7 @@ class CairnServer(_Managed):
         super().__init__(port, start_timeout, "cairn-serve-")
 
     @classmethod
-    def embedded(cls, *args: str, **kwargs) -> "CairnServer":
+    def embedded(cls, *args: str, **kwargs) -> "CairnProcess":
         """The embedded default: in-process cache + a SQLite file in the server's temp dir."""
         srv = cls(*args, **kwargs)
         srv.args = ["--sqlite-path", str(srv.tmpdir / "cairn.db"), *srv.args]
@@ -938,10 +955,20 @@ class CairnServer(_Managed):
 
     @property
     def target(self) -> str:
-        return f"{HOST}:{self.port}"
+        """What a client dials: host:port, or the unix: target given as `listen`."""
+        return self.listen or f"{HOST}:{self.port}"
 
     def _argv(self) -> list[str]:
         return [*self.command, "serve", "--listen", self.target, *self.args]
+
+    def _connects(self) -> None:
+        if self.listen and self.listen.startswith("unix:"):
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(1.0)
+                s.connect(self.listen[len("unix:"):])
+        else:
+            with socket.create_connection((HOST, self.port), timeout=1.0):
+                pass
 
     def _popen_kwargs(self) -> dict:
         env = dict(os.environ)
@@ -950,8 +977,7 @@ class CairnServer(_Managed):
         return {"env": env, "cwd": str(self.tmpdir)}
 
     def _ready(self) -> bool:
-        with socket.create_connection((HOST, self.port), timeout=1.0):
-            pass
+        self._connects()
         if not self.health_check:
             return True
         try:
@@ -975,8 +1001,119 @@ class CairnServer(_Managed):
         self.stop(timeout=timeout)
 
 
+class ConsoleProcess(_Managed):
+    """`cairn console --listen 127.0.0.1:<free port> *args` as a subprocess; ready when it answers HTTP."""
+
+    _name = "cairn console"
+    _log_name = "console.log"
+
+    def __init__(self, *args: str, start_timeout: float = 30.0) -> None:
+        self.args = list(args)
+        super().__init__(None, start_timeout, "cairn-console-")
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}/"
+
+    def _argv(self) -> list[str]:
+        return [*_cairn_command(), "console", "--listen", f"{HOST}:{self.port}", *self.args]
+
+    def _ready(self) -> bool:
+        with socket.create_connection((HOST, self.port), timeout=1.0):
+            pass
+        with urllib.request.urlopen(self.url + "api/config", timeout=2) as resp:
+            return resp.status == 200
+
+
+CairnServer = CairnProcess  # the name before cairn_server.server.CairnServer made it ambiguous; one release
+
+
+@contextlib.contextmanager
+def stack(*server_args: str) -> Iterator[str]:
+    """redis-server + postgres (or the existing ones named by CAIRN_TEST_*) + `cairn serve` on both; yields the
+    server's target (host:port). Everything is torn down afterwards, whatever happens."""
+    with existing_or_start_redis() as redis, existing_or_start_postgres() as pg:
+        dsn = pg.create_database(f"cairn_stack_{uuid.uuid4().hex[:8]}")
+        args = ("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING", *server_args)
+        with CairnProcess(*args) as cairn:
+            yield cairn.target
+
+
+def _make_certificates(directory: Path) -> None:
+    """A CA, a server certificate for localhost/127.0.0.1 and a client certificate (ca.crt, server.crt/.key,
+    client.crt/.key), made with openssl."""
+    def ssl(*args: str) -> None:
+        done = subprocess.run(["openssl", *args], cwd=directory, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise HarnessError(f"openssl {' '.join(args)} failed: {done.stderr}")
+
+    key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ssl("req", "-x509", *key, "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=cairn-test-ca")
+    (directory / "server.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    (directory / "client.ext").write_text("extendedKeyUsage=clientAuth\n")
+    for who in ("server", "client"):
+        ssl("req", *key, "-keyout", f"{who}.key", "-out", f"{who}.csr", "-subj",
+            f"/CN={'localhost' if who == 'server' else 'client'}")
+        ssl("x509", "-req", "-in", f"{who}.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", f"{who}.crt", "-days", "2", "-extfile", f"{who}.ext")
+
+
+@contextlib.contextmanager
+def test_servers() -> Iterator[dict[str, str]]:
+    """Every server the Go, TypeScript and Java suites use, as the environment that names them:
+
+      CAIRN_TARGET       host:port of the shared server: Postgres + Redis, the production shape (stack()).
+      CAIRN_AUTH_TARGET  unix:/path of a server with bearer-token auth (embedded store), and
+      CAIRN_AUTH_TOKENS  its tokens, space-separated, each mapped to a fresh tenant of its own: a suite that
+                         needs a store nobody else writes to takes a token (LangGraph.js' validation suite).
+      CAIRN_TLS_TARGET   localhost:port of a TLS server (embedded store) whose certificate ca.crt signs;
+      CAIRN_MTLS_TARGET  localhost:port of one that also requires a client certificate signed by ca.crt;
+      CAIRN_TLS_DIR      the directory of ca.crt, client.crt and client.key.
+                         (The TLS three are left out when openssl is missing; the suites then say so.)
+
+    The suites only read these: no suite starts a server of its own."""
+    with stack() as target, tempfile.TemporaryDirectory(prefix="cairn-test-servers-") as tmp:
+        directory = Path(tmp)
+        env = {"CAIRN_TARGET": target}
+        tokens = [uuid.uuid4().hex for _ in range(3)]
+        tokens_file = directory / "tokens"
+        tokens_file.write_text("".join(f"{t} tenant-{t[:12]}\n" for t in tokens))
+        socket_path = directory / "cairn.sock"
+        with contextlib.ExitStack() as servers:
+            auth = servers.enter_context(CairnProcess.embedded(
+                "--auth-tokens-file", str(tokens_file), "--log-level", "WARNING", token=tokens[0],
+                listen=f"unix:{socket_path}"))
+            env.update(CAIRN_AUTH_TARGET=auth.target, CAIRN_AUTH_TOKENS=" ".join(tokens))
+            if shutil.which("openssl"):
+                _make_certificates(directory)
+                pem = {name: str(directory / name) for name in ("ca.crt", "server.crt", "server.key")}
+                tls = servers.enter_context(CairnProcess.embedded(
+                    "--tls-cert", pem["server.crt"], "--tls-key", pem["server.key"], "--log-level", "WARNING",
+                    health_check=False))
+                mtls = servers.enter_context(CairnProcess.embedded(
+                    "--tls-cert", pem["server.crt"], "--tls-key", pem["server.key"], "--tls-client-ca",
+                    pem["ca.crt"], "--log-level", "WARNING", health_check=False))
+                env.update(CAIRN_TLS_TARGET=f"localhost:{tls.port}", CAIRN_MTLS_TARGET=f"localhost:{mtls.port}",
+                           CAIRN_TLS_DIR=str(directory))
+            yield env
+
+
+def main(argv: list[str]) -> int:
+    """`python -m cairn_tools.cluster -- COMMAND [ARGS...]`: COMMAND runs with the environment of test_servers()
+    (CAIRN_TARGET and the rest)."""
+    if "--" in argv:
+        argv = argv[argv.index("--") + 1 :]
+    if not argv:
+        print("usage: python -m cairn_tools.cluster -- COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    with test_servers() as env:
+        print("cairn_tools.cluster: " + " ".join(f"{k}={v}" for k, v in env.items() if k != "CAIRN_AUTH_TOKENS"),
+              flush=True)
+        return subprocess.call(argv, env={**os.environ, **env})
+
+
 # --------------------------------------------------------------------------------------------------
-# Watchdog (run as `python -S processes.py --watchdog`; stdlib only)
+# Watchdog (run as `python -S cluster.py --watchdog`; stdlib only)
 # --------------------------------------------------------------------------------------------------
 
 
@@ -1019,5 +1156,8 @@ def _watchdog_main() -> None:
         shutil.rmtree(d, ignore_errors=True)
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["--watchdog"]:
-    _watchdog_main()
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--watchdog"]:
+        _watchdog_main()
+    else:
+        sys.exit(main(sys.argv[1:]))

@@ -15,7 +15,7 @@ from google.protobuf import struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
-from ..wire import field_bytes, varint
+from cairn.protowire import field_bytes, varint
 
 SERVICE = "/cairn.v1.CheckpointStore/"
 

@@ -377,13 +377,13 @@ def _measure(args: argparse.Namespace, base: Any, mix: list[tuple[str, int]], pr
 def _run_here(plan, show: bool) -> dict[str, Any]:
     import asyncio
 
-    from .loadgen import Runner
+    from .loadgen import LoadRunner
 
     progress = None
     if show:
         bar = _Progress(plan.warmup, plan.duration, plan.requests)
 
-        async def progress(runner: Runner) -> None:
+        async def progress(runner: LoadRunner) -> None:
             try:
                 while True:
                     await asyncio.sleep(0.5)
@@ -394,7 +394,7 @@ def _run_here(plan, show: bool) -> dict[str, Any]:
             finally:
                 _Progress.clear()
 
-    return asyncio.run(Runner(plan).run(progress))
+    return asyncio.run(LoadRunner(plan).run(progress))
 
 
 def _run_children(base, procs: int, show: bool) -> list[dict[str, Any]]:

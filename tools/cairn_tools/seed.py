@@ -9,7 +9,7 @@ import uuid
 from typing import Any
 
 from cairn_client import CheckpointClient, PendingWrite, uuid7
-from cairn_client._shared import save_request
+from cairn_client.transport import save_request
 
 FORK_THREAD = "agent-fork"
 STATUSES = ("running", "completed", "failed", "interrupted")
