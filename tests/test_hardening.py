@@ -530,7 +530,7 @@ async def test_group_commit_cuts_batches_by_bytes() -> None:
         return items
 
     group = GroupCommit(commit, max_inflight=1, size=len, max_batch_bytes=10)
-    saves = [asyncio.ensure_future(group.save(b"x" * 4)) for _ in range(7)]
+    saves = [asyncio.ensure_future(group.submit(b"x" * 4)) for _ in range(7)]
     await asyncio.sleep(0.05)
     gate.set()
     assert await asyncio.gather(*saves) == [b"x" * 4] * 7

@@ -17,7 +17,7 @@
 
 Modules: builder (StateGraph), app (CompiledGraph: the step loop), persistence (saves with
 compare-and-set, sync or background), state (schemas and reducers), interrupts (interrupt, Command),
-retry (RetryPolicy), types (StateSnapshot and internals), worker (Worker: durable runs from a Cairn queue).
+retry (RetryPolicy), snapshot (StateSnapshot and the step records), topology (nodes, edges, branches), worker (Worker: durable runs from a Cairn queue).
 """
 
 from .app import CompiledGraph
@@ -27,7 +27,7 @@ from .interrupts import Command, GraphInterrupt, Interrupt, interrupt
 from .retry import RetryPolicy, default_retry_on
 from .state import InvalidUpdateError
 from .runner import NodeTimeout
-from .types import GraphRecursionError, StateSnapshot
+from .snapshot import GraphRecursionError, StateSnapshot
 from .worker import RunCancelled, RunContext, Worker, run_context
 
 __all__ = [

@@ -19,7 +19,7 @@ from .interrupts import Command, Interrupt
 from .persistence import Persister
 from .runner import Event, Runner
 from .topology import Topology
-from .types import Cursor, StateSnapshot
+from .snapshot import Cursor, StateSnapshot
 
 
 class CompiledGraph:

@@ -25,7 +25,7 @@ from .topology import Node, Topology, call_sync_or_async
 from .constants import START
 from .interrupts import Command, GraphInterrupt, Interrupt, TaskContext, current_task
 from .persistence import RESUME, UPDATE, Persister
-from .types import Cursor, GraphRecursionError, TaskResult
+from .snapshot import Cursor, GraphRecursionError, TaskResult
 
 
 Event = tuple[str, Any]  # ("values", state) | ("updates", {node: update}) | ("interrupt", [Interrupt])

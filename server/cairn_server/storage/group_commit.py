@@ -18,6 +18,8 @@ Outcome = TypeVar("Outcome")
 
 
 class GroupCommit(Generic[Item, Outcome]):
+    """Items (saves, or PutWrites) submitted concurrently share one call of `commit`; see the module."""
+
     def __init__(
         self, commit: Callable[[list[Item]], Awaitable[list[Outcome | Exception]]], max_inflight: int = 8,
         max_batch: int = 128,
@@ -37,7 +39,9 @@ class GroupCommit(Generic[Item, Outcome]):
         self._inflight = 0
         self._drainers: set[asyncio.Task[None]] = set()  # the loop itself keeps only weak references to tasks
 
-    async def save(self, item: Item) -> Outcome | Exception:
+    async def submit(self, item: Item) -> Outcome | Exception:
+        """The item's outcome (or error) once the commit that took it returned; the commit runs on even if the
+        caller leaves."""
         future: asyncio.Future[Outcome | Exception] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
         if self._inflight < self.max_inflight:

@@ -5,10 +5,10 @@ A save is one round trip: the plpgsql function cairn_save() locks the
 numbers are serialised per thread head), checks idempotency and the expected
 head, and inserts. A batch of saves (SaveStream) is one statement and one
 commit. States are stored already compressed in a column with STORAGE
-EXTERNAL, so Postgres does not compress them again (~1.2 ms of CPU saved per
-37 KB state on this box).
+EXTERNAL, so Postgres does not compress them again (that would cost about a
+millisecond of CPU per 37 KB state, for nothing).
 
-Every asyncpg/OS exception is mapped here, once, to the errors of ..errors.
+Every asyncpg/OS exception is mapped here, once, to the errors of cairn.errors.
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ MIGRATIONS = [
     $fn$;
     """,
     # List across threads walks a tenant's checkpoints newest first and stops at its page, instead of sorting all
-    # of them (200,000 checkpoints: 22 ms a page before, 0.06 ms after). Its first column is an expression only
+    # of them, so a page costs the same however many the tenant has. Its first column is an expression only
     # that query names (_TENANT_FEED): a plain (tenant, row_id) index is what the planner picks, on a table
     # without statistics, even for a save's primary-key lookup, and then reads every row of the tenant (a fresh
     # database saved 10 times slower). Ascending, so new rows go to its right edge (~32 bytes a checkpoint; a
@@ -502,7 +502,7 @@ class PostgresColdStore:
                 command_timeout=timeout_seconds,
                 max_inactive_connection_lifetime=60,
                 # Cairn never changes session state (no SET, LISTEN or session locks; transactions are scoped),
-                # so asyncpg's RESET ALL on every release is pure cost (6% of List CPU in the profile).
+                # so asyncpg's RESET ALL on every release would be a round trip for nothing.
                 reset=_no_reset,
             )
         except asyncpg.TargetServerAttributeNotMatched as exc:

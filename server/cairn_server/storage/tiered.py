@@ -165,7 +165,7 @@ class TieredStore:
 
     async def save(self, item: SaveItem) -> SaveOutcome:
         """One save. Concurrent saves share a commit (group_commit.py), which runs on even if the caller leaves."""
-        result = await self._group.save(item)
+        result = await self._group.submit(item)
         if isinstance(result, Exception):
             raise result
         return result
@@ -245,7 +245,7 @@ class TieredStore:
     async def put_writes(self, item: WritesItem) -> int:
         """One task's writes. Concurrent PutWrites share one cold statement (group_commit.py), which runs on
         even if the caller leaves."""
-        result = await self._writes_group.save(item)
+        result = await self._writes_group.submit(item)
         if isinstance(result, Exception):
             raise result
         return result
