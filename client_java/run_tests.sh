@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the Java client's tests (JUnit 5, `mvn -q -B test`): builds the TypeScript client (for the
-# cross-language runs test) and the stubs from ../proto, downloads
+# cross-language runs test), downloads
 # dependencies from Maven Central on first use, then tests against the servers the Python harness starts
 # (`python -m cairn_tools.cluster`, which sets CAIRN_TARGET and the rest; TestServer.java reads them).
 set -euo pipefail
@@ -37,7 +37,7 @@ echo "== client_java: mvn test"
 mvn -B -ntp -Dstyle.color=never test
 
 # What Maven Central receives: the jar with its sources and javadoc jars, built from a copy of this folder
-# alone (the proto is vendored in src/main/proto), so nothing reaches into the rest of the repository.
+# alone (the stubs are committed in src/main/java/dev/cairn/v1), so nothing reaches into the rest of the repository.
 echo "== client_java: mvn package outside the repository"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT

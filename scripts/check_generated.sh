@@ -36,7 +36,7 @@ fi
 PYTHON="$PYTHON" bash scripts/gen_proto.sh "$tmp" >"$tmp/gen.log" 2>&1 ||
   { cat "$tmp/gen.log" >&2; echo "check_generated: generation failed" >&2; exit 1; }
 stale=0
-for dir in api_py/cairn/v1 client_go/gen/cairn client_ts/src/gen client_java/src/main/proto; do
+for dir in api_py/cairn/v1 client_go/gen/cairn client_ts/src/gen client_java/src/main/java/dev/cairn/v1; do
   if ! diff -r -q -x __init__.py -x __pycache__ "$dir" "$tmp/$dir" >&2; then
     echo "check_generated: $dir is stale" >&2
     stale=1

@@ -10,48 +10,11 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from cairn.errors import (
-    AlreadyExists,
-    CairnError,
-    Conflict,
-    DataLoss,
-    DeadlineExceeded,
-    FailedPrecondition,
-    HeadMoved,
-    InvalidArgument,
-    LimitExceeded,
-    NotFound,
-    ResourceExhausted,
-    RunIdConflict,
-    RunNotFound,
-    RunStopped,
-    TargetNotEmpty,
-    Unauthenticated,
-    Unavailable,
-    class_for,
-)
+from cairn import errors as _tree
+from cairn.errors import *  # noqa: F403 - the tree, under the names users import from cairn_client.errors
+from cairn.errors import CairnError, class_for
 
-__all__ = [
-    "AlreadyExists",
-    "CairnError",
-    "Conflict",
-    "DataLoss",
-    "DeadlineExceeded",
-    "FailedPrecondition",
-    "HeadMoved",
-    "InvalidArgument",
-    "LimitExceeded",
-    "NotFound",
-    "ResourceExhausted",
-    "RunIdConflict",
-    "RunNotFound",
-    "RunStopped",
-    "TargetNotEmpty",
-    "Unauthenticated",
-    "Unavailable",
-    "from_item_error",
-    "from_rpc_error",
-]
+__all__ = [*_tree.__all__, "from_item_error", "from_rpc_error"]
 
 
 def _error_info(call: grpc.Call) -> tuple[str, dict[str, str]]:

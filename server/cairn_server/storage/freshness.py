@@ -78,7 +78,7 @@ class VersionReads:
         """The versions of `keys`, read after this call began."""
         if not keys:
             return []
-        result = await self._group.save(keys)
+        result = await self._group.submit(keys)
         if isinstance(result, Exception):
             raise result
         return result

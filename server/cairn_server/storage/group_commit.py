@@ -1,4 +1,4 @@
-"""Group commit: concurrent saves (or PutWrites) share one commit (cache round trips and cold transaction).
+"""Group commit: concurrent saves, PutWrites or version reads share one call of the cold store (one transaction).
 
 No timer: a save goes straight to `commit` when fewer than `max_inflight`
 commits are running; otherwise it queues, and the next free committer takes

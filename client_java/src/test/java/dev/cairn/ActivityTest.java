@@ -16,7 +16,6 @@ import com.alibaba.cloud.ai.graph.checkpoint.config.SaverConfig;
 import com.alibaba.cloud.ai.graph.state.strategy.AppendStrategy;
 import com.alibaba.cloud.ai.graph.state.strategy.ReplaceStrategy;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cairn.client.CairnClient;
 import dev.cairn.saa.Activities;
 import dev.cairn.saa.CairnSaver;
 import dev.cairn.saa.Worker;
@@ -37,8 +36,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,19 +44,8 @@ import org.junit.jupiter.api.Test;
  * worker that takes the run over (it gets the recorded result); a step past the node timeout fails the attempt
  * with a retryable NodeTimeoutException and the run's retry policy runs it again.
  */
-class ActivityTest {
+class ActivityTest extends LiveServerTest {
   static final ObjectMapper JSON = new ObjectMapper();
-  static CairnClient cairn;
-
-  @BeforeAll
-  static void connect() {
-    cairn = TestServer.client();
-  }
-
-  @AfterAll
-  static void close() {
-    cairn.close();
-  }
 
   interface Hook {
     Map<String, Object> run(RunnableConfig config) throws Exception;

@@ -40,23 +40,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** The client against a real Cairn server: every RPC and the error mapping. */
-class CairnClientTest {
-  static CairnClient cairn;
-
-  @BeforeAll
-  static void connect() {
-    cairn = TestServer.client();
-  }
-
-  @AfterAll
-  static void close() {
-    cairn.close();
-  }
+class CairnClientTest extends LiveServerTest {
 
   static Checkpoint cp(String thread, String json) {
     return Checkpoint.newBuilder().setThreadId(thread).setState(ByteString.copyFromUtf8(json))

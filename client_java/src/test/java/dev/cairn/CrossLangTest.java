@@ -8,7 +8,6 @@ import com.alibaba.cloud.ai.graph.checkpoint.Checkpoint;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.google.protobuf.ByteString;
-import dev.cairn.client.CairnClient;
 import dev.cairn.client.Structs;
 import dev.cairn.saa.CairnSaver;
 import java.io.IOException;
@@ -20,25 +19,12 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /** Checkpoints written by the Python peer (tests/crosslang/peer.py) read from Java, and the reverse. */
-class CrossLangTest {
+class CrossLangTest extends LiveServerTest {
   static final ObjectMapper JSON = new ObjectMapper();
   static final Path DIR = TestServer.repoRoot().resolve("tests/crosslang");
-  static CairnClient cairn;
-
-  @BeforeAll
-  static void connect() {
-    cairn = TestServer.client();
-  }
-
-  @AfterAll
-  static void close() {
-    cairn.close();
-  }
 
   /** Runs the peer and returns the JSON line it printed. */
   static JsonNode peer(String... args) throws IOException, InterruptedException {

@@ -22,14 +22,11 @@ import com.alibaba.cloud.ai.graph.checkpoint.savers.MemorySaver;
 import com.alibaba.cloud.ai.graph.state.StateSnapshot;
 import com.alibaba.cloud.ai.graph.state.strategy.AppendStrategy;
 import com.alibaba.cloud.ai.graph.state.strategy.ReplaceStrategy;
-import dev.cairn.client.CairnClient;
 import dev.cairn.saa.CairnSaver;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
 import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -40,18 +37,7 @@ import org.junit.jupiter.api.Test;
  * node, next node, state): the framework's {@code Checkpoint} has no {@code equals}, and only savers
  * that keep the stored Java objects in memory give back the same instances (see README).
  */
-class FrameworkBehavioursTest {
-  static CairnClient cairn;
-
-  @BeforeAll
-  static void connect() {
-    cairn = TestServer.client();
-  }
-
-  @AfterAll
-  static void close() {
-    cairn.close();
-  }
+class FrameworkBehavioursTest extends LiveServerTest {
 
   interface Scenario {
     List<Object> run(BaseCheckpointSaver saver, String thread) throws Exception;

@@ -8,7 +8,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.Timestamp;
-import dev.cairn.client.CairnClient;
 import dev.cairn.client.ConflictException;
 import dev.cairn.client.FailedPreconditionException;
 import dev.cairn.client.NotFoundException;
@@ -32,8 +31,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.UUID;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -41,18 +38,7 @@ import org.junit.jupiter.api.Test;
  * zombie's fenced save refused with LEASE_LOST once another worker took the run over; cancel seen at the
  * heartbeat; retries with history; ListRuns paging and filters.
  */
-class RunsTest {
-  static CairnClient cairn;
-
-  @BeforeAll
-  static void connect() {
-    cairn = TestServer.client();
-  }
-
-  @AfterAll
-  static void close() {
-    cairn.close();
-  }
+class RunsTest extends LiveServerTest {
 
   static String queue() {
     return "java-q-" + UUID.randomUUID();

@@ -15,7 +15,6 @@ import com.alibaba.cloud.ai.graph.state.strategy.AppendStrategy;
 import com.alibaba.cloud.ai.graph.state.strategy.ReplaceStrategy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.cairn.client.CairnClient;
 import dev.cairn.saa.CairnSaver;
 import dev.cairn.saa.Worker;
 import dev.cairn.v1.ClaimRunResponse;
@@ -37,8 +36,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -47,19 +44,8 @@ import org.junit.jupiter.api.Test;
  * that lost its lease has its next save refused (LEASE_LOST); an interrupt ends the run INTERRUPTED and a
  * command resumes it; and a run started from TypeScript (client_ts/scripts/runs-peer.mjs) is executed here.
  */
-class WorkerTest {
+class WorkerTest extends LiveServerTest {
   static final ObjectMapper JSON = new ObjectMapper();
-  static CairnClient cairn;
-
-  @BeforeAll
-  static void connect() {
-    cairn = TestServer.client();
-  }
-
-  @AfterAll
-  static void close() {
-    cairn.close();
-  }
 
   /** draft -> review -> publish; a hook runs first in its node; ran counts node executions. */
   static final class Pipeline {
