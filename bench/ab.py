@@ -63,7 +63,7 @@ def main() -> int:
                 env = {"PYTHONPATH": f"{tree}/server:{tree}/client_py:{tree}"}
                 with CairnProcess("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
                                  *args.server_arg, *flags, env=env) as server:
-                    ticks = tree_ticks(server.pid)
+                    ticks, pg_ticks = tree_ticks(server.pid), tree_ticks(pg.pid)
                     proc = subprocess.run(
                         [sys.executable, "-m", "cairn_server.cli", "bench", "--target", server.target, "--quiet",
                          "--json", "--mix", args.mix, "-c", args.concurrency, "--duration", args.duration, *args.bench_arg,
@@ -71,6 +71,7 @@ def main() -> int:
                         capture_output=True, text=True, check=True,
                     )
                     server_cpu = (tree_ticks(server.pid) - ticks) / TICK  # the run, warm-up included
+                    pg_cpu = (tree_ticks(pg.pid) - pg_ticks) / TICK
                 out = json.loads(proc.stdout)
                 op = out["operations"][op_name]
                 calls = sum(o["count"] for o in out["operations"].values()) * (1 + float(out["options"]["warmup"])
@@ -78,17 +79,17 @@ def main() -> int:
                 p50, p99 = (next(d["latency"] for d in op["latencyDistribution"] if d["percentage"] == q) / 1e6
                             for q in (50, 99))
                 rate = op.get("itemsPerSecond", op["rps"])  # BatchLoad: items, not calls
-                us = 1e6 * server_cpu / max(calls, 1)
-                runs[name].append((rate, p50, p99, us))
-                print(f"{name:>12}  {rate:>9,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  server {us:5.0f} us CPU/call",
-                      flush=True)
+                us, pg_us = (1e6 * cpu / max(calls, 1) for cpu in (server_cpu, pg_cpu))
+                runs[name].append((rate, p50, p99, us, pg_us))
+                print(f"{name:>12}  {rate:>9,.0f}/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  CPU/call: server {us:5.0f} us"
+                      f"  postgres {pg_us:5.0f} us", flush=True)
     print()
     for name, results in runs.items():
-        rps, p50s, p99s, uss = (sorted(col) for col in zip(*results))
+        rps, p50s, p99s, uss, pgs = (sorted(col) for col in zip(*results))
         mid = len(rps) // 2
         print(f"{name:>12}  median {rps[mid]:>9,.0f}/s  p50 median {p50s[mid]:6.2f} ms  p99 median {p99s[mid]:6.2f} ms  "
-              f"server CPU/call "
-              f"median {uss[mid]:4.0f} us  ({args.mix}, c={args.concurrency}, {len(results)} runs)")
+              f"CPU/call medians: server {uss[mid]:4.0f} us, postgres {pgs[mid]:4.0f} us  "
+              f"({args.mix}, c={args.concurrency}, {len(results)} runs)")
     return 0
 
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 import logging
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -455,6 +455,27 @@ def _primary_only(dsn: str) -> str:
     return asked
 
 
+@contextlib.contextmanager
+def _backend_errors() -> Iterator[None]:
+    """Maps a Postgres failure to the store's errors, once, for every way the store talks to Postgres."""
+    try:
+        yield
+    except CairnError:
+        raise
+    except asyncpg.UniqueViolationError as exc:
+        raise TargetNotEmpty(f"the target already holds these rows: {exc.detail or exc}") from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        raise InvalidArgument("checkpoint_id", f"the checkpoint no longer exists: {exc.detail or exc}") from exc
+    except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
+        raise Unavailable(f"Postgres aborted the transaction under contention ({exc}); retry") from exc
+    except _UNREACHABLE as exc:
+        raise Unavailable(f"Postgres is unreachable or not answering: {exc or type(exc).__name__}") from exc
+    except asyncpg.DataError as exc:  # SQLSTATE class 22: a value Postgres will not store; retrying won't help
+        raise InvalidArgument("request", f"Postgres rejected a value ({exc.sqlstate}): {exc}") from exc
+    except asyncpg.PostgresError as exc:
+        raise Unavailable(f"Postgres failed ({exc.sqlstate}): {exc}") from exc
+
+
 async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
 
@@ -485,6 +506,8 @@ class PostgresColdStore:
             ("cairn_checkpoints", "cairn_threads"): ANALYZE_AFTER_SAVES, ("cairn_writes",): ANALYZE_AFTER_WRITES,
         }
         self._stats_checks: list[asyncio.Task[None]] = []
+        self._versions_conn: asyncpg.Connection | None = None  # held out of the pool for versions()
+        self._versions_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -519,7 +542,7 @@ class PostgresColdStore:
     @asynccontextmanager
     async def _conn(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; backend failures become Unavailable here, once."""
-        try:
+        with _backend_errors():
             async with self.pool.acquire(timeout=self.timeout) as conn:
                 try:
                     yield conn
@@ -528,20 +551,6 @@ class PostgresColdStore:
                     # returned to the pool, it would fail the next caller. Drop it instead.
                     conn.terminate()
                     raise
-        except CairnError:
-            raise
-        except asyncpg.UniqueViolationError as exc:
-            raise TargetNotEmpty(f"the target already holds these rows: {exc.detail or exc}") from exc
-        except asyncpg.ForeignKeyViolationError as exc:
-            raise InvalidArgument("checkpoint_id", f"the checkpoint no longer exists: {exc.detail or exc}") from exc
-        except (asyncpg.DeadlockDetectedError, asyncpg.SerializationError) as exc:
-            raise Unavailable(f"Postgres aborted the transaction under contention ({exc}); retry") from exc
-        except _UNREACHABLE as exc:
-            raise Unavailable(f"Postgres is unreachable or not answering: {exc or type(exc).__name__}") from exc
-        except asyncpg.DataError as exc:  # SQLSTATE class 22: a value Postgres will not store; retrying won't help
-            raise InvalidArgument("request", f"Postgres rejected a value ({exc.sqlstate}): {exc}") from exc
-        except asyncpg.PostgresError as exc:
-            raise Unavailable(f"Postgres failed ({exc.sqlstate}): {exc}") from exc
 
     async def migrate(self) -> None:
         async with self._conn() as conn, conn.transaction():
@@ -824,9 +833,27 @@ class PostgresColdStore:
     # -- reads --------------------------------------------------------------
 
     async def versions(self, keys: list[VersionKey]) -> list[ThreadVersion]:
-        async with self._conn() as conn:
-            rows = await conn.fetch(_VERSIONS, *(list(column) for column in zip(*keys)), timeout=self.timeout)
+        # Every read asks this before it is served, so it skips the pool: one connection is kept for it, and a
+        # pool acquire and release per query would cost more CPU than the query itself.
+        async with self._versions_lock:
+            with _backend_errors():
+                try:
+                    if self._versions_conn is None:
+                        self._versions_conn = await self.pool.acquire(timeout=self.timeout)
+                    rows = await self._versions_conn.fetch(
+                        _VERSIONS, *(list(column) for column in zip(*keys)), timeout=self.timeout
+                    )
+                except BaseException:
+                    await self._drop_versions_conn()
+                    raise
         return [ThreadVersion(r["version"], r["clobbered"], r["head"]) for r in rows]
+
+    async def _drop_versions_conn(self) -> None:
+        """Gives the kept connection back to the pool, closed: after a failure its protocol state is unknown."""
+        conn, self._versions_conn = self._versions_conn, None
+        if conn is not None:
+            conn.terminate()
+            await self.pool.release(conn)
 
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -1063,4 +1090,7 @@ class PostgresColdStore:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._versions_conn is not None:
+            await self.pool.release(self._versions_conn)  # pool.close() waits for every held connection
+            self._versions_conn = None
         await self.pool.close()

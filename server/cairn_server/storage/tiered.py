@@ -134,7 +134,9 @@ class TieredStore:
             size=lambda item: item.checkpoint.stored_size, max_batch_bytes=commit_batch_bytes,
         )
         self._writes_group = GroupCommit(self._commit_writes, max_inflight=min(commit_concurrency, cold.max_inflight))
-        self.versions = VersionReads(cold.versions, max_inflight=max(1, cold.max_inflight // 2))
+        # One versions query at a time: every read that arrives while it runs shares the next one, so the cold
+        # store answers a batch of reads per query, not one or two (the query is cheap; its round trip is not).
+        self.versions = VersionReads(cold.versions, max_inflight=1)
 
     def _observe_batch(self, size: int) -> None:
         if self.on_batch is not None:
