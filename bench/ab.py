@@ -60,7 +60,7 @@ def main() -> int:
         for rnd in range(args.rounds):
             for name, tree, flags, bench_flags in (args.variant if rnd % 2 == 0 else args.variant[::-1]):
                 dsn = pg.create_database(f"ab_{rnd}_{name}")
-                env = {"PYTHONPATH": f"{tree}/server:{tree}/client_py:{tree}"}
+                env = {"PYTHONPATH": ":".join(f"{tree}/{d}" for d in ("server", "client_py", "api_py", "tools", ""))}
                 with CairnProcess("--postgres-dsn", dsn, "--redis-url", redis.url, "--log-level", "WARNING",
                                  *args.server_arg, *flags, env=env) as server:
                     ticks, pg_ticks = tree_ticks(server.pid), tree_ticks(pg.pid)

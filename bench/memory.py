@@ -223,7 +223,7 @@ def main() -> int:
     p.add_argument("--no-redis", action="store_true", help="Postgres alone (the in-process hot cache)")
     p.add_argument("--server-arg", action="append", default=[], help="extra `cairn serve` flag")
     args = p.parse_args()
-    env = {"PYTHONPATH": f"{args.tree}/server:{args.tree}/client_py:{args.tree}"}
+    env = {"PYTHONPATH": ":".join(f"{args.tree}/{d}" for d in ("server", "client_py", "api_py", "tools", ""))}
     with PostgresServer() as pg, contextlib.ExitStack() as stack:
         dsn = pg.create_database("memory")
         tiers = ["--postgres-dsn", dsn]
