@@ -14,7 +14,11 @@ from .runs_base import Lease
 
 @dataclass(slots=True)
 class StoredCheckpoint:
-    """One checkpoint row as the tiers keep it."""
+    """One checkpoint row as the tiers keep it.
+
+    Sizes: `raw_size` is the state's length as the client saved it; `stored_size` its length as stored
+    (compressed, sealed): `len(state)`, or, when a List left the state out, `stored_bytes` as the store reported it.
+    """
 
     tenant: str
     thread_id: str
@@ -38,6 +42,7 @@ class StoredCheckpoint:
 
     @property
     def stored_size(self) -> int:
+        """The state's length as stored."""
         return len(self.state) if self.stored_bytes < 0 else self.stored_bytes
 
 
