@@ -1109,7 +1109,16 @@ def main(argv: list[str]) -> int:
     with test_servers() as env:
         print("cairn_tools.cluster: " + " ".join(f"{k}={v}" for k, v in env.items() if k != "CAIRN_AUTH_TOKENS"),
               flush=True)
-        return subprocess.call(argv, env={**os.environ, **env})
+        # COMMAND runs in a process group of its own: a SIGTERM or SIGINT here ends all of it, then the servers.
+        child = subprocess.Popen(argv, env={**os.environ, **env}, start_new_session=True)
+
+        def forward(signum: int, _frame: object) -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, forward)
+        return child.wait()
 
 
 # --------------------------------------------------------------------------------------------------
