@@ -678,7 +678,7 @@ class SqliteColdStore:
     ) -> list[ThreadSummary]:
         def work() -> list[ThreadSummary]:
             # Threads newest first, looked up a chunk at a time (head, filter, count in one statement per chunk):
-            # a page costs one lookup, and a filter that matches few threads no longer costs two queries for
+            # a page costs one lookup, and a filter that matches few threads does not cost two queries for
             # every thread it skips. Threads whose checkpoints were all deleted have no head and drop out.
             db = self._conn
             au = int(after[0].timestamp() * 1e6) if after is not None else None
