@@ -532,6 +532,8 @@ def test_two_workers_cannot_fork_a_thread(client, thread) -> None:  # type: igno
         t.start()
     for t in threads:
         t.join()
-    assert sorted(type(o).__name__ for o in outcomes) == ["Conflict", "dict"]
+    # the loser's save found the head moved: HeadMoved, the Conflict (ABORTED) that names HEAD_MOVED
+    assert sorted(type(o).__name__ for o in outcomes) == ["HeadMoved", "dict"]
+    assert any(isinstance(o, Conflict) and o.reason == "HEAD_MOVED" for o in outcomes)
     children = [c for c in history(client, thread) if c.parent_checkpoint_id == head]
     assert len(children) == 1  # one branch only
