@@ -1,7 +1,7 @@
 """The gRPC layer of durable runs: StartRun ... ListRuns, and the run lease of fenced writes.
 
 A mixin of CheckpointStoreService (service.py), so the run RPCs share its
-error mapping (@rpc), tenancy, limits and metrics. Requests are checked here;
+error mapping (calls.unary), tenancy, limits and metrics. Requests are checked here;
 the transitions themselves are pure (storage/runs_base.py) and the run store
 (storage/runs_sqlite.py or runs_postgres.py, by the cold store) applies them
 in one transaction each.
