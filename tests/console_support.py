@@ -17,7 +17,7 @@ from typing import Any
 from cairn_client import CheckpointClient
 
 from cairn_tools import seed as console_seed
-from cairn_tools.cluster import ConsoleProcess, free_port
+from cairn_tools.cluster import HOST, ConsoleProcess, free_port
 
 TOKEN_A, TOKEN_B = "console-token-a", "console-token-b"
 AUTH_TOKENS = f"{TOKEN_A} tenant-a,{TOKEN_B} tenant-b"
