@@ -20,7 +20,7 @@ Every phase runs --repeat times, interleaved, and the best run counts (the usual
 the table shows how much CPU other processes took during each counted phase.
 
     python bench/run.py [--duration 4] [--repeat 2] [--server-arg=--some-flag ...]
-(profiling: bench/profile.py)
+(profiling: bench/pyspy_profile.py)
 """
 
 from __future__ import annotations

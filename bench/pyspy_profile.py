@@ -5,8 +5,8 @@ Starts redis, postgres and `cairn serve` (under `py-spy record`) like bench/run.
 `cairn bench`, stops the server gracefully (so py-spy writes its samples), and prints the functions with the
 most self time and the most inclusive time, and self time per source file.
 
-    python bench/profile.py --workload save [--duration 10] [--concurrency 32] [--native] [--keep FILE]
-    python bench/profile.py --summarize FILE     # an existing py-spy raw (collapsed stacks) file
+    python bench/pyspy_profile.py --workload save [--duration 10] [--concurrency 32] [--native] [--keep FILE]
+    python bench/pyspy_profile.py --summarize FILE     # an existing py-spy raw (collapsed stacks) file
 
 Needs py-spy (pip install py-spy). py-spy samples only while the process is busy (no --idle), so the
 percentages are shares of the server's CPU time.
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summarize(args.summarize, args.top), flush=True)
         return 0
     if not shutil.which("py-spy"):
-        print("profile.py needs py-spy: pip install py-spy", file=sys.stderr)
+        print("pyspy_profile.py needs py-spy: pip install py-spy", file=sys.stderr)
         return 2
 
     from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
