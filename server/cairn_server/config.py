@@ -34,7 +34,14 @@ class Config:
     redis_url: str | None = _opt("Redis hot cache (redis://host:port/db); none = in-process cache", default=None)
     postgres_dsn: str | None = _opt("Postgres cold store (postgresql://...); none = SQLite file", default=None)
     sqlite_path: str = _opt("SQLite file of the embedded cold store", default="./cairn.db")
-    cache_ttl_seconds: int = _opt("how long a checkpoint stays in the hot cache", default=3600)
+    cache_ttl_seconds: int = _opt(
+        "how long a thread's head stays in the hot cache after it is saved or read as the head", default=3600
+    )
+    cache_recent_ttl_seconds: float = _opt(
+        "how long a checkpoint stays in the hot cache once a newer head replaced it, or after it was read by id "
+        "(0 = drop it at once): the cache holds heads, not history",
+        default=10,
+    )
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
     cache_max_mb: int = _opt("bytes (MB) of entries kept by the in-process cache (embedded default)", default=256)
     near_cache_mb: int = _opt(
