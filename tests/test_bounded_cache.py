@@ -80,3 +80,16 @@ async def test_a_thread_holds_one_entry_however_often_it_saves(  # type: ignore[
         assert store.stats["cache_errors"] == 0
     finally:
         await store.aclose()
+
+
+def test_redis_holds_one_entry_per_thread_under_a_save_heavy_run() -> None:
+    """The short version of `make redis-memory`: a real server under `cairn bench --mix save=1`, with replaced
+    heads dropped at once, ends with at most one key per thread, whatever the number of saves."""
+    from bench.redis_memory import measure
+
+    result = measure(6, threads=20, concurrency=8, interval=2, server_args=("--cache-recent-ttl-seconds", "0"),
+                     log=lambda _: None)
+    last = result.samples[-1]
+    assert result.saves > 5 * result.threads, result.text()
+    assert 0 < last.keys <= result.threads, result.text()
+    assert last.dataset / result.threads < 64 << 10, result.text()  # one ~16 KB entry each, and Redis's overhead
