@@ -11,8 +11,10 @@ growth from the end of the warm-up to the end of the run.
     python bench/redis_memory.py --seconds 600                    # make redis-memory
     git worktree add --detach /tmp/base bce9fbf && python bench/redis_memory.py --tree /tmp/base --seconds 60
 
-Exits 1 when the dataset grew by more than `--max-growth` (10%) after the warm-up (the first fifth of the run,
-at least 30 s, capped at half of it).
+Exits 1 when the data kept growing after the warm-up (the first fifth of the run, at least 30 s, capped at half of
+it): when the largest sample of the second half of the rest is more than `--max-growth` (25%) above the largest
+of its first half. Within a half the data follows the save rate (the replaced heads of the last recent TTL); a
+cache that keeps every save grows with time instead, by 100% and more from one half to the next.
 """
 
 from __future__ import annotations
@@ -56,10 +58,12 @@ class Result:
 
     @property
     def growth(self) -> float:
-        """Dataset growth from the first sample after the warm-up to the largest one after it."""
+        """The largest dataset sample of the second half after the warm-up over the largest of the first, - 1."""
         kept = self.after_warmup
-        first = max(kept[0].dataset, 1)
-        return max(s.dataset for s in kept) / first - 1
+        if len(kept) < 2:
+            return 0.0
+        half = len(kept) // 2
+        return max(s.dataset for s in kept[half:]) / max(max(s.dataset for s in kept[:half]), 1) - 1
 
     def text(self) -> str:
         last = self.samples[-1]
@@ -70,9 +74,10 @@ class Result:
             f"{self.saves:,} saves in {self.samples[-1].seconds:.0f} s ({self.saves_per_second:,.0f}/s) to "
             f"{self.threads:,} threads",
             f"at the end: {last.keys:,} keys, {last.dataset / MB:.1f} MB of data "
-            f"({last.dataset / max(last.keys, 1) / 1024:.1f} KB per key, "
-            f"{last.dataset / self.threads / 1024:.1f} KB per thread)",
-            f"growth of the data after the {self.warmup_seconds:.0f} s warm-up: {100 * self.growth:+.1f}%",
+            f"({last.dataset / max(last.keys, 1) / 1024:.1f} KB per key: a thread's head is one key; "
+            f"{last.dataset / self.threads / 1024:.1f} KB per thread with the replaced heads kept briefly)",
+            f"growth of the data after the {self.warmup_seconds:.0f} s warm-up, largest sample of its second half "
+            f"over its first: {100 * self.growth:+.1f}%",
         ]
         return "\n".join(lines)
 
@@ -132,9 +137,10 @@ def main() -> int:
     p.add_argument("--interval", type=float, default=10.0, help="seconds between samples (10)")
     p.add_argument("--tree", type=Path, default=ROOT, help="source tree of the server (this one)")
     p.add_argument("--server-arg", action="append", default=[], help="extra `cairn serve` flag")
-    p.add_argument("--max-growth", type=float, default=0.10, help="allowed growth after the warm-up (0.10)")
+    p.add_argument("--max-growth", type=float, default=0.25, help="allowed growth after the warm-up (0.25)")
     args = p.parse_args()
-    result = measure(args.seconds, args.threads, args.concurrency, args.interval, args.tree, tuple(args.server_arg))
+    result = measure(args.seconds, args.threads, args.concurrency, args.interval, args.tree, tuple(args.server_arg),
+                     log=lambda line: print(line, flush=True))
     print(result.text())
     return 0 if result.growth <= args.max_growth else 1
 
