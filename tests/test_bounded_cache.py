@@ -43,7 +43,9 @@ async def _pttl(cache: RedisCache, thread_id: str, checkpoint_id: str) -> int:
     return int(await cache.redis.call("PTTL", _key(("t", thread_id, "", checkpoint_id))))
 
 
-async def test_saves_keep_the_head_for_the_ttl_and_replaced_heads_briefly(redis_proc, tmp_path, thread_id) -> None:  # type: ignore[no-untyped-def]
+async def test_saves_keep_the_head_for_the_ttl_and_replaced_heads_briefly(  # type: ignore[no-untyped-def]
+    redis_proc, tmp_path, thread_id: str
+) -> None:
     cache = RedisCache.from_url(redis_proc.url, ttl_seconds=3600)
     store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), recent_ttl_seconds=5)
     try:
