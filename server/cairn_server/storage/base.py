@@ -319,9 +319,13 @@ class HotCache(Protocol):
         """The entry kept under each key, or None, in one round trip."""
         ...
 
-    async def put_many(self, entries: list[tuple[EntryKey, bytes]], ttl_seconds: float | None = None) -> None:
+    async def put_many(
+        self, entries: list[tuple[EntryKey, bytes]], ttl_seconds: float | None = None,
+        expire: list[EntryKey] | None = None, expire_ttl_seconds: float = 0,
+    ) -> None:
         """Keep each entry under its key (replacing what was there) for `ttl_seconds` (None: the cache's TTL),
-        in one round trip."""
+        and let those under `expire` that exist live `expire_ttl_seconds` more (0: drop them), in one round
+        trip."""
         ...
 
     async def expire_many(self, keys: list[EntryKey], ttl_seconds: float) -> None:

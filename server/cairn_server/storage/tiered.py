@@ -211,10 +211,8 @@ class TieredStore:
                     self.near.put(*key, loaded, loaded.size, outcome.version)
                 fills.append((key, encode_entry(outcome.version, cp, [])))
             results.append(outcome)
-        if fills:
-            await self._cache("fill", self.cache.put_many(fills))
-        if replaced_heads:
-            await self._cache("expire", self.cache.expire_many(replaced_heads, self.recent_ttl_seconds))
+        if fills or replaced_heads:
+            await self._cache("fill", self.cache.put_many(fills, None, replaced_heads, self.recent_ttl_seconds))
         return results
 
     async def _stored_under_older_hash(self, item: SaveItem) -> bool:
