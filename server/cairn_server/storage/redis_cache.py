@@ -7,7 +7,7 @@ one neither reads nor maintains.)
 
 Redis is never asked what is current: the cold store says that (freshness.py), and an entry is served only under
 a stamp the cold store still vouches for. So the entries need no invalidation and no scripts: reads and fills are
-plain GETs and SETs, pipelined over one connection (resp.py), and a Redis that restarts, rolls back to an older
+plain GETs, SETs and PEXPIREs (a save shortens the life of the head it replaced: tiered.py), pipelined over one connection (resp.py), and a Redis that restarts, rolls back to an older
 snapshot or fails over to a lagging replica can only make reads miss.
 """
 
