@@ -16,6 +16,14 @@ lint:  ## buf lint + breaking check + stub drift
 memory:  ## issue 27's attacks at full size (BatchLoad/List amplification, unread SaveStreams): server RSS per attack
 	python3 bench/memory.py $(MEMORY_ARGS)
 
+REDIS_MEMORY_SECONDS ?= 600
+.PHONY: redis-memory async-durability
+redis-memory:  ## Redis memory over a 10-minute save-heavy run: per thread, and its growth after warm-up (issue 32)
+	python3 bench/redis_memory.py --seconds $(REDIS_MEMORY_SECONDS) $(REDIS_MEMORY_ARGS)
+
+async-durability:  ## the numbers behind docs/durability.md: group-commit Save vs an AOF-always outbox write
+	python3 bench/async_durability.py $(ASYNC_DURABILITY_ARGS)
+
 chaos:  ## the fault-injection suite alone, with its report
 	python3 -m pytest -q -p no:cacheprovider -s tests/test_chaos.py
 

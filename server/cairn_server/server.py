@@ -117,7 +117,7 @@ async def open_store(config: Config) -> TieredStore:
     holds_encrypted, refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
     store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
-        commit_batch_bytes=config.max_commit_batch_bytes,
+        commit_batch_bytes=config.max_commit_batch_bytes, recent_ttl_seconds=config.cache_recent_ttl_seconds,
     )
     store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
     return store
