@@ -66,8 +66,10 @@ def log(msg: str) -> None:
 class Stack:
     """redis, durable postgres (databases for Cairn and each LangGraph row), cairn serve, the echo server."""
 
-    def __init__(self, args: argparse.Namespace, workers2: bool = False, echo: bool = True) -> None:
+    def __init__(self, args: argparse.Namespace, workers2: bool = False, echo: bool = True,
+                 langgraph: bool = True) -> None:
         self.args = args
+        self.langgraph = langgraph
         self.redis = RedisServer()
         self.pg = PostgresServer(durable=True, synchronous_commit=True, settings=PG_SETTINGS)
         self.workers2 = workers2
@@ -96,7 +98,7 @@ class Stack:
                                        "--log-level", "WARNING", *self.args.server_arg)
             self.server2.start()
             wait_listeners(self.server2.port, 2)
-        for dsn in (self.lg_dsn, self.lz4_dsn):  # LangGraph's migrations once, before any timed phase
+        for dsn in (self.lg_dsn, self.lz4_dsn) if self.langgraph else ():  # LangGraph's migrations, once
             driver("langgraph-savers", ["--dsn", dsn, "--phases", "", "--setup"], {})
         return self
 
