@@ -122,7 +122,7 @@ class LangGraphDriver(Driver):
         else:
             self.pool = None
             n = max(int(p.split("@")[1]) for p in self.args.phases.split(",") if p) if self.args.phases else 1
-            self.conns = [await AsyncConnection.connect(self.args.dsn, **kw) for _ in range(n)]
+            self.conns = list(await asyncio.gather(*(AsyncConnection.connect(self.args.dsn, **kw) for _ in range(n))))
             self.savers = [AsyncPostgresSaver(c) for c in self.conns]  # type: ignore[arg-type]
         if self.args.setup:
             await self.savers[0].setup()
@@ -214,6 +214,9 @@ async def amain(args: argparse.Namespace) -> None:
     watch = {k: int(v) for k, v in (w.split("=", 1) for w in args.watch)}
     d: Driver = CairnDriver(args) if args.kind == "cairn" else LangGraphDriver(args)
     await d.open()
+    if args.wait_go:  # connected: say so, then start the timed window when the runner says (stdin: unix time)
+        print(json.dumps({"ready": True}), flush=True)
+        args.start_at = float(await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline))
     try:
         for spec in filter(None, args.phases.split(",")):
             name, conc = spec.split("@")
@@ -232,6 +235,8 @@ def main() -> None:
     p.add_argument("--warmup", type=float, default=1.0, help="warm-up seconds per phase")
     p.add_argument("--start-at", type=float, default=0.0,
                    help="unix time at which the (single) timed window starts, to line up several processes")
+    p.add_argument("--wait-go", action="store_true",
+                   help="after connecting, print a ready line and read --start-at from stdin")
     p.add_argument("--threads", type=int, default=100, help="threads written and read")
     p.add_argument("--prefix", default="bench", help="thread id prefix (one per row and round)")
     p.add_argument("--channels", type=int, default=1, help="Cairn client channels")

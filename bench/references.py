@@ -111,7 +111,7 @@ class Stack:
         w = {"postgres": self.pg.pid}
         if not langgraph:
             w["server"] = (server or self.server).pid
-            if server is not self.echo:
+            if server is None or server is not self.echo:  # the echo server stores nothing in Redis
                 w["redis"] = self.redis.pid
         return w
 
@@ -321,17 +321,25 @@ def deploy(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def deploy_round(st: Stack, key: str, rnd: int, args: argparse.Namespace) -> dict[str, Any]:
-    start_at = time.time() + 12.0 + args.warmup  # every process connected and warm before the shared window
     procs = []
     for i in range(args.deploy_procs):
-        common = ["--phases", "save@32", "--duration", str(args.duration), "--start-at", str(start_at),
+        common = ["--phases", "save@32", "--duration", str(args.duration), "--wait-go",
                   "--prefix", f"dep-{key}-r{rnd}-p{i}", "--proc-index", str(i), "--threads", "32"]
         if key == "lg_savers":
             argv = ["langgraph-savers", "--dsn", st.lg_dsn, *common]
         else:
             argv = ["cairn", "--target", (st.server2 if key == "cairn_w2" else st.server).target, *common]
-        procs.append(subprocess.Popen([sys.executable, str(DRIVER), *argv], stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(subprocess.Popen([sys.executable, str(DRIVER), *argv], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for p in procs:  # every process connected (LangGraph: all 32 of its connections) before the window
+        line = p.stdout.readline() if p.stdout else ""
+        if '"ready"' not in line:
+            raise RuntimeError(f"deploy driver did not connect:\n{p.stderr.read()[-3000:] if p.stderr else ''}")
+    start_at = time.time() + args.warmup + 0.5  # the warm-up runs in every process at once, then the window
+    for p in procs:
+        assert p.stdin is not None
+        p.stdin.write(f"{start_at}\n")
+        p.stdin.flush()
     mem = {"pss": 0, "rss": 0, "processes": 0}
     stop = threading.Event()
 
