@@ -221,6 +221,8 @@ async def amain(args: argparse.Namespace) -> None:
         for spec in filter(None, args.phases.split(",")):
             name, conc = spec.split("@")
             print(json.dumps(await run_phase(d, name, int(conc), args, watch)), flush=True)
+        if args.wait_go:  # keep the connections open until the runner has read the servers' memory
+            await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     finally:
         await d.close()
 
@@ -236,7 +238,8 @@ def main() -> None:
     p.add_argument("--start-at", type=float, default=0.0,
                    help="unix time at which the (single) timed window starts, to line up several processes")
     p.add_argument("--wait-go", action="store_true",
-                   help="after connecting, print a ready line and read --start-at from stdin")
+                   help="after connecting, print a ready line and read --start-at from stdin; after the "
+                        "phases, wait for another line before disconnecting")
     p.add_argument("--threads", type=int, default=100, help="threads written and read")
     p.add_argument("--prefix", default="bench", help="thread id prefix (one per row and round)")
     p.add_argument("--channels", type=int, default=1, help="Cairn client channels")

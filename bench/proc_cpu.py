@@ -62,7 +62,8 @@ def tree_memory(root: int) -> dict[str, int]:
     """Bytes of RSS and PSS summed over a process tree (PSS splits shared pages, e.g. Postgres's shared
     buffers, between the processes mapping them, so its sum counts them once)."""
     rss = pss = 0
-    for pid in tree_pids(root):
+    pids = tree_pids(root)  # counted first: reading smaps of hundreds of backends takes seconds on a busy box
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/smaps_rollup") as f:
                 for line in f:
@@ -72,4 +73,4 @@ def tree_memory(root: int) -> dict[str, int]:
                         pss += int(line.split()[1]) * 1024
         except OSError:
             continue
-    return {"rss": rss, "pss": pss, "processes": len(tree_pids(root))}
+    return {"rss": rss, "pss": pss, "processes": len(pids)}

@@ -354,12 +354,21 @@ def deploy_round(st: Stack, key: str, rnd: int, args: argparse.Namespace) -> dic
     sampler.start()
     outs = []
     for p in procs:
-        out, err = p.communicate(timeout=600)
-        if p.returncode != 0:
-            raise RuntimeError(f"deploy driver failed ({p.returncode}):\n{err[-3000:]}")
-        outs.append(json.loads(out.splitlines()[-1]))
+        assert p.stdout is not None and p.stdin is not None
+        line = p.stdout.readline()
+        if not line.startswith("{"):
+            raise RuntimeError(f"deploy driver failed:\n{p.stderr.read()[-3000:] if p.stderr else ''}")
+        outs.append(json.loads(line))
     stop.set()
     sampler.join()
+    # the window is over but every connection is still open: one more reading, which cannot be cut short
+    m = tree_memory(st.pg.pid)
+    for k in mem:
+        mem[k] = max(mem[k], m[k])
+    for p in procs:
+        _, err = p.communicate("done\n", timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"deploy driver failed ({p.returncode}):\n{err[-3000:]}")
     hist = Histogram()
     for o in outs:
         hist.merge(Histogram.decode(o["hist"]))
@@ -381,8 +390,9 @@ def render_deploy(s: dict[str, Any]) -> str:
         r = s["rows"][key]
         lines.append(f"| {name} | {r['rps']:,.0f} | {r['p50Ms']:.1f} | {r['p99Ms']:.1f} | "
                      f"{r['pgPssMax'] / 2**20:,.0f} | {r['pgRssMax'] / 2**20:,.0f} | {r['pgProcesses']:.0f} |")
-    lines.append("Postgres memory: the peak during the timed window of the sum over all postgres processes (PSS "
-                 "counts shared buffers once; RSS counts them in every backend that touched them).")
+    lines.append("Postgres memory: the sum over all postgres processes, the larger of the readings during the timed "
+                 "window and the one right after it with every connection still open (PSS counts shared buffers "
+                 "once; RSS counts them in every backend that touched them).")
     errs = {k: r["errors"] for k, r in s["rows"].items() if r["errors"]}
     lines.append(f"errors: {errs or 'none'}")
     return "\n".join(lines)
