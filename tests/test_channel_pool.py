@@ -74,7 +74,7 @@ def connections_by_process(server: CairnServer) -> dict[int, int]:
 def two_workers():
     with RedisServer() as redis, CairnServer.embedded("--workers", "2", "--redis-url", redis.url) as srv:
         # ready = one worker answers; the other may still be importing: wait for both listening sockets
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180  # a worker's start (imports, migrations) is slow on a loaded 2-core box
         while len(_listen_inodes(srv.port, "0A")) < 2:
             assert time.monotonic() < deadline, "the second worker never listened"
             time.sleep(0.1)
