@@ -16,6 +16,14 @@ lint:  ## buf lint + breaking check + the one stub drift check (every language)
 memory:  ## issue 27's attacks at full size (BatchLoad/List amplification, unread SaveStreams): server RSS per attack
 	python3 bench/memory.py $(MEMORY_ARGS)
 
+REDIS_MEMORY_SECONDS ?= 600
+.PHONY: redis-memory async-durability
+redis-memory:  ## Redis memory over a 10-minute save-heavy run: per thread, and its growth after warm-up (issue 32)
+	python3 bench/redis_memory.py --seconds $(REDIS_MEMORY_SECONDS) $(REDIS_MEMORY_ARGS)
+
+async-durability:  ## the numbers behind docs/durability.md: group-commit Save vs an AOF-always outbox write
+	python3 bench/async_durability.py $(ASYNC_DURABILITY_ARGS)
+
 chaos:  ## the fault-injection suite alone, with its report
 	python3 -m pytest -q -p no:cacheprovider -s tests/test_chaos.py
 
@@ -42,15 +50,29 @@ FRESH_ARGS ?=
 fresh-debian:  ## prove `serve.sh` and `test_all.sh` on a fresh Debian 12 with only git and python3
 	bash scripts/fresh_debian.sh $(FRESH_ARGS)
 
-# ---- bench: Cairn vs a bare gRPC echo server and LangGraph's AsyncPostgresSaver (bench/run.py) ----
-# Starts its own redis/postgres/cairn; prints the ratio table; writes bench/results/latest.json.
-# make bench BENCH_ARGS="--duration 8 --repeat 3 --server-arg=--postgres-pool-size=20"
+# ---- bench: Cairn vs honest references (bench/references.py, issue 32) ----
+# Durable Postgres (fsync on); Cairn through the shipped Python client and `cairn bench`; LangGraph's saver on a
+# pool of 10, one per worker, and one per worker with lz4 TOAST; the echo server. CPU per op of every process.
+# Prints the table; writes bench/results/references.{md,json}. ~7-9 min on 2 cores.
+# make bench BENCH_ARGS="--rounds 5 --duration 6"
 BENCH_PYTHON ?= python3
 BENCH_ARGS ?=
 
-.PHONY: bench
-bench:  ## Cairn vs an echo server and LangGraph: ratio table + bench/results/latest.json
+.PHONY: bench bench-targets bench-deploy bench-channels bench-capacity
+bench:  ## Cairn vs LangGraph at its best and an echo server, durable Postgres: bench/results/references.md
+	$(BENCH_PYTHON) bench/references.py $(BENCH_ARGS)
+
+bench-targets:  ## issue 9's wider ratio table (List, SaveStream, BatchLoad, bytes stored...): bench/results/latest.json
 	$(BENCH_PYTHON) bench/run.py $(BENCH_ARGS)
+
+bench-deploy:  ## 8 worker processes x 32 graphs: LangGraph (256 connections) vs Cairn (a channel per process)
+	$(BENCH_PYTHON) bench/references.py --deploy $(BENCH_ARGS)
+
+bench-channels:  ## one client channel vs a pool of 4 against `cairn serve --workers 2`
+	$(BENCH_PYTHON) bench/references.py --channels $(BENCH_ARGS)
+
+bench-capacity:  ## the capacity model's prediction for this box against a measured run (docs/capacity.md)
+	$(BENCH_PYTHON) bench/capacity.py $(BENCH_ARGS)
 
 # ---- console: screenshots for the README, and the page-load figure of a 10,000-checkpoint thread ----
 .PHONY: console-screenshots console-pageload

@@ -414,8 +414,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="gRPC connections per client process, every phase (1); with `cairn serve --workers N` "
                         "use at least N (SO_REUSEPORT spreads connections, not calls, over the workers)")
     p.add_argument("--synchronous-commit", choices=["on", "off"], default="on",
-                   help="postgres synchronous_commit (on: a commit waits for its WAL write; fsync is off "
-                        "in the test harness either way)")
+                   help="postgres synchronous_commit (on: a commit waits for its durable WAL flush)")
+    p.add_argument("--no-fsync", action="store_true",
+                   help="postgres fsync=off, full_page_writes=off (the test harness's fast settings; not durable)")
     p.add_argument("--skip-langgraph", action="store_true", help="leave out (b)")
     p.add_argument("--output", default=str(RESULTS / "latest.json"), help="JSON results file")
     args = p.parse_args(argv)
@@ -427,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
     log(f"states: {len(states)} agent states, mean {raw_mean / 1000:.1f} KB; starting redis, postgres, cairn, echo")
     procs_args = ["--procs", str(args.procs)] if args.procs > 1 else []
 
-    with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on") as pg:
+    with RedisServer() as redis, PostgresServer(synchronous_commit=args.synchronous_commit == "on",
+                                                durable=not args.no_fsync) as pg:
         cairn_dsn = pg.create_database("cairn_bench")
         lg_dsn = pg.create_database("langgraph_bench")
         server = CairnProcess("--postgres-dsn", cairn_dsn, "--redis-url", redis.url, "--log-level", "WARNING",
@@ -633,7 +635,8 @@ def summarize(r: dict[str, list[dict[str, Any]]], lg: dict[str, list[dict[str, A
                     "loadavg": os.getloadavg()},
         "settings": {"duration": args.duration, "warmup": args.warmup, "repeat": args.repeat,
                      "serverArgs": args.server_arg, "langgraphPool": args.langgraph_pool,
-                     "postgres": f"fsync=off, synchronous_commit={args.synchronous_commit}",
+                     "postgres": f"fsync={'off' if args.no_fsync else 'on'}, "
+                                 f"synchronous_commit={args.synchronous_commit}",
                      "streams": args.stream_concurrency, "streamWindow": args.stream_window,
                      "batchSize": args.batch_size, "procs": args.procs, "connections": args.connections,
                      "states": f"{STATE_POOL} agent states, seed {SEED}"},

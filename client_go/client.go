@@ -33,7 +33,8 @@ import (
 
 // Client talks to one Cairn server. It is safe for concurrent use.
 type Client struct {
-	conn    *grpc.ClientConn
+	conn    *grpc.ClientConn // the first of pool's connections
+	pool    *connPool
 	rpc     cairnv1.CheckpointStoreClient
 	timeout time.Duration // WithDefaultTimeout, applied by SaveStream itself
 	wire    stateWire     // WithCompressStates
@@ -48,6 +49,7 @@ type options struct {
 	dialOpts    []grpc.DialOption
 	compress    bool
 	maxMessage  int
+	channels    int
 }
 
 // Option configures Dial.
@@ -95,6 +97,11 @@ const DefaultMaxMessageBytes = 80 << 20
 // before anything is allocated. Raise it when the server accepts larger states.
 func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessage = n } }
 
+// WithChannels opens n connections (default 1) and sends calls round-robin
+// over them. With `cairn serve --workers N` use N or a few more: the server's
+// processes share its port by connection, so one connection reaches one of them.
+func WithChannels(n int) Option { return func(o *options) { o.channels = n } }
+
 // WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
@@ -114,9 +121,13 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 		ctx, cancel = context.WithTimeout(ctx, DefaultDialTimeout)
 		defer cancel()
 	}
-	o := options{maxAttempts: 5, maxMessage: DefaultMaxMessageBytes, insecure: strings.HasPrefix(target, "unix:")}
+	o := options{maxAttempts: 5, maxMessage: DefaultMaxMessageBytes, insecure: strings.HasPrefix(target, "unix:"),
+		channels: 1}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.channels < 1 {
+		return nil, fmt.Errorf("cairn: WithChannels(%d): give 1 or more connections", o.channels)
 	}
 	c := &Client{timeout: o.timeout}
 	// No identity state could be larger than a message; a frame's declared size is checked against it.
@@ -143,23 +154,33 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 	if o.timeout > 0 {
 		dialOpts = append(dialOpts, grpc.WithChainUnaryInterceptor(timeoutUnary(o.timeout)))
 	}
-	conn, err := grpc.NewClient(target, append(dialOpts, o.dialOpts...)...)
-	if err != nil {
-		return nil, fmt.Errorf("cairn: dial %s: %w", target, err)
-	}
-	conn.Connect()
-	for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
-		if !conn.WaitForStateChange(ctx, state) {
-			conn.Close()
-			return nil, fmt.Errorf("cairn: dial %s: %w (last state %s)", target, ctx.Err(), state)
+	c.pool = &connPool{}
+	for i := 0; i < o.channels; i++ {
+		conn, err := grpc.NewClient(target, append(dialOpts, o.dialOpts...)...)
+		if err != nil {
+			c.pool.Close()
+			return nil, fmt.Errorf("cairn: dial %s: %w", target, err)
+		}
+		c.pool.conns = append(c.pool.conns, conn)
+		conn.Connect()
+		for state := conn.GetState(); state != connectivity.Ready; state = conn.GetState() {
+			if !conn.WaitForStateChange(ctx, state) {
+				c.pool.Close()
+				return nil, fmt.Errorf("cairn: dial %s: %w (last state %s)", target, ctx.Err(), state)
+			}
 		}
 	}
-	c.conn, c.rpc = conn, cairnv1.NewCheckpointStoreClient(conn)
+	c.conn = c.pool.conns[0]
+	if o.channels == 1 {
+		c.rpc = cairnv1.NewCheckpointStoreClient(c.conn)
+	} else {
+		c.rpc = cairnv1.NewCheckpointStoreClient(c.pool)
+	}
 	return c, nil
 }
 
-// Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+// Close closes the connections.
+func (c *Client) Close() error { return c.pool.Close() }
 
 // Raw returns the generated gRPC stub, for anything this package doesn't wrap.
 func (c *Client) Raw() cairnv1.CheckpointStoreClient { return c.rpc }

@@ -477,6 +477,8 @@ def test_compose_file() -> None:
     assert env["CAIRN_REDIS_URL"].startswith("redis://redis:")
     assert "@postgres:5432/" in env["CAIRN_POSTGRES_DSN"]
     assert any(str(p).endswith(f":{IMAGE_PORT}") for p in cairn["ports"])
+    redis = services["redis"]["command"]  # a bounded cache (issue 32)
+    assert redis[redis.index("--maxmemory-policy") + 1] == "allkeys-lru" and "--maxmemory" in redis
 
 
 def _sidecar_pod() -> dict[str, Any]:

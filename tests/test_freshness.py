@@ -45,6 +45,29 @@ def test_a_save_through_one_server_is_the_head_another_server_loads_next(shared,
             assert stale == []
 
 
+def test_servers_sharing_only_postgres_read_each_others_changes(postgres_proc, thread_id: str) -> None:  # type: ignore[no-untyped-def]
+    """Without Redis each server keeps its own in-process copies; they are stamped and checked like any other,
+    so servers (or `--workers N`) need only the shared Postgres: B never serves what A replaced or deleted."""
+    from tests.conftest import new_database
+
+    dsn = new_database(postgres_proc)
+    with CairnProcess("--log-level", "WARNING", "--postgres-dsn", dsn) as a, \
+            CairnProcess("--log-level", "WARNING", "--postgres-dsn", dsn) as b:
+        with CheckpointClient(a.target) as ca, CheckpointClient(b.target) as cb:
+            parent, saved = "", []
+            for step in range(200):
+                saved.append(ca.save(thread_id, {"step": step}, parent_checkpoint_id=parent).checkpoint_id)
+                assert cb.load(thread_id).checkpoint_id == saved[-1]  # B cached the previous head just before
+                assert cb.load(thread_id, checkpoint_id=saved[0]).checkpoint_id == saved[0]  # and keeps the first one near
+                parent = saved[-1]
+            ca.delete(thread_id, saved[0])
+            with pytest.raises(NotFound):
+                cb.load(thread_id, checkpoint_id=saved[0])
+            ca.clear(thread_id)
+            with pytest.raises(NotFound):
+                cb.load(thread_id)
+
+
 def test_changes_made_while_cut_off_from_redis_are_never_undone_by_a_crash(shared, thread_id: str) -> None:  # type: ignore[no-untyped-def]
     """Scenario 2: A is partitioned from Redis, deletes a checkpoint and clears a thread (both acknowledged), and
     is killed before the partition heals. B must not serve either, during the cut or after, nor after later saves."""

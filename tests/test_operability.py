@@ -270,7 +270,7 @@ def test_workers_share_one_port(redis_proc, postgres_proc, tmp_path: Path) -> No
     assert sorted(s["msg"].split(" as worker ")[1].split(";")[0] for s in starts) == ["1 of 2", "2 of 2"]
 
 
-def test_workers_refuse_a_private_cache() -> None:
+def test_workers_refuse_a_private_cold_store() -> None:
     out = subprocess.run(["cairn", "serve", "--listen", "127.0.0.1:1", "--workers", "2"], capture_output=True,
                          text=True, timeout=30)
-    assert out.returncode != 0 and "--workers above 1 needs --redis-url" in out.stderr
+    assert out.returncode != 0 and "--workers above 1 needs --postgres-dsn" in out.stderr

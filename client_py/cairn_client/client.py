@@ -11,6 +11,7 @@ from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 
 from . import _shared as s
+from . import channels as ch
 from . import runs as r
 from .errors import CairnError, from_item_error, from_rpc_error
 from .types import Checkpoint, Page, SaveResult, ThreadInfo, ThreadPage
@@ -34,6 +35,7 @@ class CheckpointClient:
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         max_message_bytes: int = s.DEFAULT_MAX_MESSAGE_BYTES,
         compress_states: bool = False,
+        channels: int = 1,
     ) -> None:
         """Open a channel to a Cairn server; it connects on the first call.
 
@@ -45,14 +47,16 @@ class CheckpointClient:
             max_message_bytes: the largest message received, and the largest state decompressed.
             compress_states: send states zstd-compressed once a SaveResponse listed zstd, and ask for compressed
                 states on reads; enable it only when every server the client can reach supports it.
+            channels: gRPC channels (TCP connections) to open, calls going round-robin over them. With
+                `cairn serve --workers N` use N or a few more: the server's processes share the port by
+                connection, so one channel reaches one of them (see `cairn_client.channels`).
         """
         self.target = target
         self.timeout_seconds = timeout_seconds
         target, creds, options = s.channel_args(target, tls, token, max_message_bytes)
-        self._channel = (
-            grpc.secure_channel(target, creds, options) if creds else grpc.insecure_channel(target, options)
-        )
-        self._stub = pb_grpc.CheckpointStoreStub(self._channel)
+        self._channels = ch.open_sync(target, creds, options, channels)
+        self._channel = self._channels[0]
+        self._stub = ch.stub_for(self._channels, pb_grpc.CheckpointStoreStub)
         self._metadata = s.call_metadata(token, tls)
         self._wire = s.StateWire(compress_states, max_state_bytes=max_message_bytes)
 
@@ -63,8 +67,9 @@ class CheckpointClient:
         self.close()
 
     def close(self) -> None:
-        """Close the channel; calls still in flight end with CANCELLED."""
-        self._channel.close()
+        """Close the channels; calls still in flight end with CANCELLED."""
+        for channel in self._channels:
+            channel.close()
 
     def _call(self, method: Any, request: Any, timeout: float | None) -> Any:
         try:

@@ -104,6 +104,12 @@ export interface CairnClientOptions {
   /** Extra grpc-js channel options. */
   channelOptions?: ChannelOptions;
   /**
+   * gRPC channels (TCP connections) to open, calls going round-robin over them. Default 1. With
+   * `cairn serve --workers N` use N or a few more: the server's processes share its port by connection, so one
+   * channel reaches one of them.
+   */
+  channels?: number;
+  /**
    * Send and receive states zstd-compressed (STATE_ENCODING_ZSTD): fewer bytes on the network, and the server
    * neither compresses saves nor decompresses loads. Default false. Saves are compressed only after a
    * SaveResponse of the server said it accepts zstd (an older server would store the frame as the state), so
@@ -174,8 +180,10 @@ type Callback<Res> = (err: ServiceError | null, res: Res) => void;
 type UnaryMethod<Req, Res> = (req: Req, md: Metadata, opts: { deadline?: Date }, cb: Callback<Res>) => ClientUnaryCall;
 
 export class CairnClient {
-  /** The generated grpc-js stub, for anything this class does not cover. */
+  /** The generated grpc-js stub, for anything this class does not cover (the first channel's). */
   readonly stub: CheckpointStoreClient;
+  private readonly stubs: CheckpointStoreClient[];
+  private nextStub = 0;
   readonly target: string;
   private readonly token?: string;
   private readonly deadlineMs: number;
@@ -207,12 +215,26 @@ export class CairnClient {
       creds = credentials.createSsl(t.rootCerts ?? null, t.privateKey ?? null, t.certChain ?? null);
       if (t.serverName) channelOptions["grpc.ssl_target_name_override"] = t.serverName;
     }
-    this.stub = new CheckpointStoreClient(target, creds, channelOptions);
+    const channels = options.channels ?? 1;
+    if (!Number.isInteger(channels) || channels < 1) {
+      throw new RangeError(`channels must be an integer >= 1 (got ${channels}); use 1 for a single connection`);
+    }
+    // grpc-js shares one connection between channels with equal options unless each has its own subchannel pool
+    const pooled: ChannelOptions = channels > 1 ? { ...channelOptions, "grpc.use_local_subchannel_pool": 1 } : channelOptions;
+    this.stubs = Array.from({ length: channels }, () => new CheckpointStoreClient(target, creds, pooled));
+    this.stub = this.stubs[0]!;
   }
 
-  /** Closes the channel; calls in flight are cancelled. */
+  /** The stub of the next call: round-robin over the channels. */
+  private pick(): CheckpointStoreClient {
+    const stub = this.stubs[this.nextStub]!;
+    this.nextStub = (this.nextStub + 1) % this.stubs.length;
+    return stub;
+  }
+
+  /** Closes the channels; calls in flight are cancelled. */
   close(): void {
-    this.stub.close();
+    for (const stub of this.stubs) stub.close();
   }
 
   /**
@@ -260,7 +282,7 @@ export class CairnClient {
   ): AsyncGenerator<SaveResponse | CairnError> {
     const signal = options.signal;
     if (signal?.aborted) throw aborted(signal);
-    const call = this.stub.saveStream(this.metadata(), this.callOptions(options));
+    const call = this.pick().saveStream(this.metadata(), this.callOptions(options));
     const onAbort = () => call.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
     const writer = (async () => {
@@ -590,7 +612,7 @@ export class CairnClient {
     return new Promise<Res>((resolve, reject) => {
       if (signal?.aborted) return reject(aborted(signal));
       const onAbort = () => call.cancel();
-      const call = method.call(this.stub, req, this.metadata(), this.callOptions(options), (err, res) => {
+      const call = method.call(this.pick(), req, this.metadata(), this.callOptions(options), (err, res) => {
         signal?.removeEventListener("abort", onAbort);
         if (err) reject(signal?.aborted ? aborted(signal) : toCairnError(err));
         else resolve(res);

@@ -48,6 +48,9 @@ WRITE_MAGIC = b"\x00cairn-sealed\x01"  # starts every sealed pending-write value
 
 # Below this size compression costs more than it saves.
 MIN_COMPRESS_BYTES = 256
+# From this size a trained dictionary shrinks agent states by 5% or less (by 13-30% below 8 KB), too little to
+# compress again a state the client sent compressed.
+DICTIONARY_WORTH_BELOW_BYTES = 16 << 10
 _MAGIC = b"E1"
 
 
@@ -99,7 +102,7 @@ class Codec:
     keys are given. Use from the event loop thread."""
 
     def __init__(
-        self, level: int = 3, keys: list[tuple[str, bytes]] | None = None, use_dictionary: bool = False
+        self, level: int = 1, keys: list[tuple[str, bytes]] | None = None, use_dictionary: bool = False
     ) -> None:
         self.level = level
         self.use_dictionary = use_dictionary
@@ -166,11 +169,12 @@ class Codec:
         self, raw: bytes, tenant: str = "", packed: bytes | None = None, row: tuple[str, str, str] | None = None
     ) -> tuple[int, bytes, int]:
         """Return (codec id, stored bytes, checksum of raw). `packed` is a plain zstd frame of `raw` the client
-        sent; it is stored as is unless a dictionary compresses better (so Save skips compressing). `row` is
-        (thread_id, namespace, checkpoint_id): with encryption the ciphertext is bound to it."""
+        sent (unframe checked it by decompressing it into `raw`): it is stored as is, so Save skips compressing,
+        unless a dictionary is in use and the state is small enough for it to pay (DICTIONARY_WORTH_BELOW_BYTES).
+        `row` is (thread_id, namespace, checkpoint_id): with encryption the ciphertext is bound to it."""
         checksum = zlib.crc32(raw)
         codec, stored = CODEC_RAW, raw
-        if packed is not None and self._dict_compressor is None:
+        if packed is not None and (self._dict_compressor is None or len(raw) >= DICTIONARY_WORTH_BELOW_BYTES):
             if len(packed) < len(raw):
                 codec, stored = CODEC_ZSTD, packed
         elif len(raw) >= MIN_COMPRESS_BYTES:

@@ -117,7 +117,7 @@ async def open_store(config: Config) -> TieredStore:
     holds_encrypted, refuse_plaintext = await check_keys(cold, codec, config.allow_plaintext_saves)
     store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
-        commit_batch_bytes=config.max_commit_batch_bytes,
+        commit_batch_bytes=config.max_commit_batch_bytes, recent_ttl_seconds=config.cache_recent_ttl_seconds,
     )
     store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
     return store
@@ -207,13 +207,15 @@ def grpc_options(config: Config) -> list[tuple[str, int]]:
 
 
 def check_workers(config: Config) -> None:
-    """Several processes are only safe with a cache they share and a port they can share."""
+    """Several processes need a cold store they can share and a port they can share.
+
+    Not a shared cache: every process checks its own in-process copies against the cold store's versions
+    (storage/freshness.py), so Redis only adds hits."""
     if config.workers <= 1:
         return
-    if not config.redis_url:
+    if not config.postgres_dsn:
         raise ValueError(
-            "--workers above 1 needs --redis-url: each process would otherwise keep its own in-process cache, "
-            "and one process could serve a checkpoint another has deleted"
+            "--workers above 1 needs --postgres-dsn: the embedded SQLite file belongs to one process"
         )
     if config.listen.startswith("unix:") or config.listen.endswith(":0"):
         raise ValueError("--workers above 1 needs a TCP --listen host:port with a fixed port (SO_REUSEPORT)")

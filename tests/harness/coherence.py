@@ -69,6 +69,9 @@ class RunConfig:
     # never: above the 2 s client deadline + a 1.5 s pause + the server's 5 s cold-store timeout
     info_horizon_seconds: float = 15.0
     server_args: tuple[str, ...] = ()  # extra `cairn serve` flags for every server
+    # extra redis-server flags, e.g. ("--maxmemory", "2mb", "--maxmemory-policy", "allkeys-lru") to run the
+    # workload while Redis evicts entries all the time
+    redis_args: tuple[str, ...] = ()
     weights: dict[str, float] = field(default_factory=dict)  # overrides of WorkloadSpec.weights (copy=0: no copies)
     workdir: str | None = None  # histories and logs go here (a temp dir when None)
 
@@ -85,6 +88,7 @@ class RunReport:
     workdir: str
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     info_reasons: dict[str, int] = field(default_factory=dict)
+    evicted_keys: int = 0  # keys Redis evicted under maxmemory during the workload, over all its restarts
 
     @property
     def sent_ops(self) -> int:
@@ -105,6 +109,7 @@ class RunReport:
             f"{len(self.ops) - self.sent_ops} more found no server to send to; "
             f"check {self.check_seconds:.1f}s; total {self.total_seconds:.1f}s",
             f"histories: {len(self.result.partitions)} partitions; files in {self.workdir}",
+            f"redis: extra flags {' '.join(c.redis_args) or 'none'}; {self.evicted_keys} keys evicted",
             "",
             "ops (kind: ok / fail / info / not sent):",
         ]
@@ -179,7 +184,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
     workdir.mkdir(parents=True, exist_ok=True)
     groups = thread_groups(f"coh{cfg.seed}-{int(time.time())}", cfg.groups, cfg.threads_per_group)
     with contextlib.ExitStack() as stack:
-        redis = stack.enter_context(RedisServer())
+        redis = stack.enter_context(RedisServer(extra_args=cfg.redis_args))
         pg = stack.enter_context(PostgresServer(synchronous_commit=True))
         dsn = pg.create_database("coherence")
         proxies = {i: stack.enter_context(TcpProxy(redis.port)) for i in range(cfg.servers)}
@@ -204,6 +209,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
 
         fault_thread = threading.Thread(target=faults, name="faults", daemon=True)
         fault_thread.start()
+        evictions = _EvictionCounter(redis.port)
+        evictions.start()
         for proc, _ in clients:
             try:
                 proc.wait(timeout=cfg.seconds + 4 * cfg.op_timeout_seconds + 60)
@@ -214,6 +221,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
         if fault_error:
             raise RuntimeError(f"fault injection failed: {fault_error[0]!r}") from fault_error[0]
         workload_seconds = time.monotonic() - started
+        evictions.stop()
         for s in servers:  # every fault heals itself; this only guards against one that failed halfway
             s.start()
         final = Recorder()
@@ -236,7 +244,40 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
     check_seconds = time.monotonic() - c0
     counts, reasons = _counts(ops)
     return RunReport(cfg, ops, injector.faults, result, workload_seconds, check_seconds, time.monotonic() - t0,
-                     str(workdir), counts, reasons)
+                     str(workdir), counts, reasons, evictions.total)
+
+
+class _EvictionCounter(threading.Thread):
+    """Sums Redis's evicted_keys over the run, polled twice a second; the counter restarts with Redis (a fault
+    restarts it), so a drop starts a new lifetime. What a Redis down at a poll evicts before it restarts is
+    counted at the next poll of that lifetime."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(name="evictions", daemon=True)
+        self.port = port
+        self.total = 0
+        self._last = 0
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0, socket_connect_timeout=1.0)
+        while True:
+            try:
+                now = int(client.info("stats")["evicted_keys"])
+            except (redis.RedisError, OSError):
+                now = None
+            if now is not None:
+                self.total += now - self._last if now >= self._last else now
+                self._last = now
+            if self._stopped.wait(0.5):
+                break
+        client.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--max-steps", type=int, default=RunConfig.max_steps, help="search budget per partition")
     p.add_argument("--max-configs", type=int, default=RunConfig.max_configs, help="configurations per partition")
     p.add_argument("--server-arg", action="append", default=[], help="extra `cairn serve` flag (repeatable)")
+    p.add_argument("--redis-arg", action="append", default=[],
+                   help="extra redis-server flag (repeatable), e.g. --redis-arg=--maxmemory --redis-arg=2mb")
     p.add_argument("--weight", action="append", default=[], metavar="OP=W",
                    help=f"relative frequency of an op (repeatable; e.g. copy=0), ops: {sorted(DEFAULT_WEIGHTS)}")
     p.add_argument("--workdir", default=None, help="keep histories and logs here")
@@ -271,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = RunConfig(seconds=a.seconds, servers=a.servers, client_processes=a.client_processes,
                     clients_per_process=a.clients_per_process, groups=a.groups, threads_per_group=a.threads_per_group,
                     faults=kinds, seed=a.seed, max_steps=a.max_steps, max_configs=a.max_configs, server_args=tuple(a.server_arg), weights=weights,
-                    workdir=a.workdir)
+                    redis_args=tuple(a.redis_arg), workdir=a.workdir)
     report = run(cfg, log=lambda s: print(s, flush=True))
     text = report.text()
     print(text)

@@ -740,6 +740,9 @@ class PostgresServer(_PostgresSQL, _Managed):
     a kill() (SIGKILL) can lose the last ~0.6 s of acknowledged commits (WAL still in shared memory). Chaos tests
     that assert committed data survives kill() should pass synchronous_commit=True (costs one write() per
     commit, no fsync). stop() (fast shutdown) never loses committed data.
+
+    durable=True keeps Postgres's own durable defaults instead (fsync=on, full_page_writes=on): what a user's
+    production server runs, and what benchmarks must measure against (a commit then waits for its WAL fsync).
     """
 
     _name = "postgres"
@@ -750,6 +753,7 @@ class PostgresServer(_PostgresSQL, _Managed):
         port: int | None = None,
         *,
         synchronous_commit: bool = False,
+        durable: bool = False,
         settings: Mapping[str, str | int] | None = None,
         bindir: str | os.PathLike | None = None,
         start_timeout: float = 60.0,
@@ -765,9 +769,9 @@ class PostgresServer(_PostgresSQL, _Managed):
         self.user, self._uid, self._gid = _pg_os_user()
         self._switch_user = os.geteuid() == 0
         self.settings: dict[str, str] = {
-            "fsync": "off",
+            "fsync": "on" if durable else "off",
             "synchronous_commit": "on" if synchronous_commit else "off",
-            "full_page_writes": "off",
+            "full_page_writes": "on" if durable else "off",
             "max_connections": "200",
             "unix_socket_permissions": "0777",
             "log_min_messages": "warning",

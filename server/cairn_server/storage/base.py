@@ -129,8 +129,18 @@ class HotCache(Protocol):
         """The entry kept under each key, or None, in one round trip."""
         ...
 
-    async def put_many(self, entries: list[tuple[EntryKey, bytes]]) -> None:
-        """Keep each entry under its key (replacing what was there), in one round trip."""
+    async def put_many(
+        self, entries: list[tuple[EntryKey, bytes]], ttl_seconds: float | None = None,
+        expire: list[EntryKey] | None = None, expire_ttl_seconds: float = 0,
+    ) -> None:
+        """Keep each entry under its key (replacing what was there) for `ttl_seconds` (None: the cache's TTL),
+        and let those under `expire` that exist live `expire_ttl_seconds` more (0: drop them), in one round
+        trip."""
+        ...
+
+    async def expire_many(self, keys: list[EntryKey], ttl_seconds: float) -> None:
+        """Let the entries under `keys` (those that exist) live `ttl_seconds` more (0: drop them), in one round
+        trip."""
         ...
 
     async def aclose(self) -> None: ...

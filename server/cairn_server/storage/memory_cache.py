@@ -35,8 +35,11 @@ class MemoryCache:
             out.append(None if item is None else item[1])
         return out
 
-    async def put_many(self, entries: list[tuple[EntryKey, bytes]]) -> None:
-        expires = time.monotonic() + self.ttl_seconds
+    async def put_many(
+        self, entries: list[tuple[EntryKey, bytes]], ttl_seconds: float | None = None,
+        expire: list[EntryKey] | None = None, expire_ttl_seconds: float = 0,
+    ) -> None:
+        expires = time.monotonic() + (self.ttl_seconds if ttl_seconds is None else ttl_seconds)
         for key, blob in entries:
             if key in self._entries:
                 self._drop(key)
@@ -44,6 +47,18 @@ class MemoryCache:
             self.held_bytes += len(blob)
         while len(self._entries) > self.max_entries or (self.held_bytes > self.max_bytes and len(self._entries) > 1):
             self._drop(next(iter(self._entries)))
+        if expire:
+            await self.expire_many(expire, expire_ttl_seconds)
+
+    async def expire_many(self, keys: list[EntryKey], ttl_seconds: float) -> None:
+        expires = time.monotonic() + ttl_seconds
+        for key in keys:
+            item = self._entries.get(key)
+            if item is not None:
+                if ttl_seconds <= 0:
+                    self._drop(key)
+                else:
+                    self._entries[key] = (expires, item[1])
 
     def _drop(self, key: EntryKey) -> None:
         self.held_bytes -= len(self._entries.pop(key)[1])

@@ -7,7 +7,7 @@ one neither reads nor maintains.)
 
 Redis is never asked what is current: the cold store says that (freshness.py), and an entry is served only under
 a stamp the cold store still vouches for. So the entries need no invalidation and no scripts: reads and fills are
-plain GETs and SETs, pipelined over one connection (resp.py), and a Redis that restarts, rolls back to an older
+plain GETs, SETs and PEXPIREs (a save shortens the life of the head it replaced: tiered.py), pipelined over one connection (resp.py), and a Redis that restarts, rolls back to an older
 snapshot or fails over to a lagging replica can only make reads miss.
 """
 
@@ -48,9 +48,19 @@ class RedisCache:
         # One GET per key rather than an MGET: keys of different threads may live on different cluster shards.
         return await self._execute([("GET", _key(key)) for key in keys]) if keys else []  # type: ignore[return-value]
 
-    async def put_many(self, entries: list[tuple[EntryKey, bytes]]) -> None:
-        if entries:
-            await self._execute([("SET", _key(key), blob, "PX", self.ttl_ms) for key, blob in entries])
+    async def put_many(
+        self, entries: list[tuple[EntryKey, bytes]], ttl_seconds: float | None = None,
+        expire: list[EntryKey] | None = None, expire_ttl_seconds: float = 0,
+    ) -> None:
+        ttl_ms = self.ttl_ms if ttl_seconds is None else max(1, int(ttl_seconds * 1000))
+        commands: list[tuple[object, ...]] = [("SET", _key(key), blob, "PX", ttl_ms) for key, blob in entries]
+        # PEXPIRE of a missing key does nothing; a TTL of 0 ms deletes the key.
+        commands += [("PEXPIRE", _key(key), int(expire_ttl_seconds * 1000)) for key in expire or ()]
+        if commands:
+            await self._execute(commands)
+
+    async def expire_many(self, keys: list[EntryKey], ttl_seconds: float) -> None:
+        await self.put_many([], expire=keys, expire_ttl_seconds=ttl_seconds)
 
     async def aclose(self) -> None:
         await self.redis.aclose()

@@ -5,6 +5,12 @@ only after the cold commit. Read path: ask the cold store for the threads' versi
 near cache, the hot cache, and the cold store, each copy served only if its stamp is still vouched for; fill
 the tiers it missed.
 
+What the hot cache holds is bounded by what is likely to be read: the heads. A save fills its new head for the
+cache's TTL and cuts the entry of the head it replaced (its parent) to the short `recent_ttl_seconds`, as does a
+fill from a read by checkpoint id; a head read fills for the full TTL. So a thread holds about one entry, however
+often it saves, and Redis needs no more than (active threads x entry) plus a few seconds of saves; `maxmemory`
+with any eviction policy bounds it beyond that, since an evicted entry is only a miss.
+
 Freshness needs nothing from the caches (see freshness.py for the invariant and why it holds): a cache that
 fails, loses entries or rolls back only makes reads miss. Cache errors are counted and logged, never returned
 to clients; a corrupt cache entry is counted and the cold store answers instead.
@@ -119,9 +125,10 @@ class TieredStore:
 
     def __init__(
         self, cold: ColdStore, cache: HotCache, codec: Codec, near: NearCache | None = None,
-        commit_concurrency: int = 1, commit_batch_bytes: int = 8 << 20,
+        commit_concurrency: int = 1, commit_batch_bytes: int = 8 << 20, recent_ttl_seconds: float = 10,
     ) -> None:
         self.cold = cold
+        self.recent_ttl_seconds = recent_ttl_seconds
         self.cache = cache
         self.near = near
         self.codec = codec
@@ -195,6 +202,7 @@ class TieredStore:
                   for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True))
                   if outcome.status is SaveStatus.INSERTED}
         fills: list[tuple[EntryKey, bytes]] = []
+        replaced_heads: list[EntryKey] = []
         results: list[SaveOutcome | Exception] = []
         for position, (item, outcome) in enumerate(zip(items, outcomes, strict=True)):
             cp = item.checkpoint
@@ -220,6 +228,8 @@ class TieredStore:
                 results.append(HeadMoved(cp.thread_id, cp.namespace, outcome.current_head_id))
                 continue
             cp.sequence, cp.created_at = outcome.sequence, outcome.created_at
+            if outcome.status is SaveStatus.INSERTED and cp.parent_checkpoint_id:
+                replaced_heads.append((cp.tenant, cp.thread_id, cp.namespace, cp.parent_checkpoint_id))
             if outcome.status is SaveStatus.REPLACED:
                 self._forget((cp.tenant, cp.thread_id))
             elif outcome.status is SaveStatus.INSERTED and newest[(cp.tenant, cp.thread_id, cp.namespace)] == position:
@@ -231,8 +241,8 @@ class TieredStore:
                     self.near.put(*key, loaded, loaded.size, outcome.version)
                 fills.append((key, encode_entry(outcome.version, cp, [])))
             results.append(outcome)
-        if fills:
-            await self._cache("fill", self.cache.put_many(fills))
+        if fills or replaced_heads:
+            await self._cache("fill", self.cache.put_many(fills, None, replaced_heads, self.recent_ttl_seconds))
         return results
 
     async def _stored_under_older_hash(self, item: SaveItem) -> bool:
@@ -375,10 +385,13 @@ class TieredStore:
             raise _missing(thread_id, namespace, checkpoint_id)
         cp, writes = found
         state = await self._with_dictionaries(self.decode_state, cp)
-        # Read after the versions query: current at least as of `current.version` (freshness.py).
-        await self._cache("fill", self.cache.put_many(
-            [((tenant, thread_id, namespace, cp.checkpoint_id), encode_entry(current.version, cp, writes))]
-        ))
+        # Read after the versions query: current at least as of `current.version` (freshness.py). A head read
+        # keeps it as a head; a read by id only briefly (the module docstring).
+        ttl = None if checkpoint_id is None else self.recent_ttl_seconds
+        if ttl is None or ttl > 0:
+            await self._cache("fill", self.cache.put_many(
+                [((tenant, thread_id, namespace, cp.checkpoint_id), encode_entry(current.version, cp, writes))], ttl
+            ))
         loaded = Loaded(cp, state, writes)
         self._keep_near(loaded, current.version)
         return loaded
