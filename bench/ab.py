@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bench.run import TICK, tree_ticks
+from run import TICK, tree_ticks  # bench/run.py, a sibling script
 from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 
 

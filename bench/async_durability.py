@@ -31,7 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-from bench.run import TICK, tree_ticks
+from run import TICK, tree_ticks  # bench/run.py, a sibling script
 from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
 
 DURABLE_PG = {"fsync": "on", "full_page_writes": "on"}
