@@ -570,8 +570,11 @@ class PostgresColdStore:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, pool_size: int = 10, timeout_seconds: float = 5.0, migrate: bool = True
+        cls, dsn: str, *, pool_size: int = 10, timeout_seconds: float = 5.0, migrate: bool = True,
+        statement_cache_size: int = 100,
     ) -> PostgresColdStore:
+        """A pooled store on `dsn`. statement_cache_size=0 behind pgbouncer in transaction mode: asyncpg then
+        prepares no named statement that a later transaction, on another server connection, would not find."""
         try:
             pool = await asyncpg.create_pool(
                 dsn,
@@ -586,6 +589,7 @@ class PostgresColdStore:
                 # Cairn never changes session state (no SET, LISTEN or session locks; transactions are scoped),
                 # so asyncpg's RESET ALL on every release is pure cost (6% of List CPU in the profile).
                 reset=_no_reset,
+                statement_cache_size=statement_cache_size,
             )
         except asyncpg.TargetServerAttributeNotMatched as exc:
             raise Unavailable(
@@ -620,6 +624,11 @@ class PostgresColdStore:
             raise Unavailable(f"Postgres aborted the transaction under contention ({exc}); retry") from exc
         except _UNREACHABLE as exc:
             raise Unavailable(f"Postgres is unreachable or not answering: {exc or type(exc).__name__}") from exc
+        except asyncpg.InvalidSQLStatementNameError as exc:  # 26000: a prepared statement vanished
+            raise Unavailable(
+                f"Postgres lost a prepared statement ({exc}): is it behind a pooler in transaction mode "
+                "(pgbouncer pool_mode = transaction)? Start Cairn with --postgres-statement-cache-size 0"
+            ) from exc
         except asyncpg.DataError as exc:  # SQLSTATE class 22: a value Postgres will not store; retrying won't help
             raise InvalidArgument("request", f"Postgres rejected a value ({exc.sqlstate}): {exc}") from exc
         except asyncpg.PostgresError as exc:
