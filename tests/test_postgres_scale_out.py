@@ -121,3 +121,24 @@ def test_two_servers_with_retention_delete_what_one_would_and_count_it_once(
     finally:
         for s in servers:
             s.close()
+
+
+def test_head_follows_the_thread_sequence_when_row_ids_do_not_rise(server_factory) -> None:  # type: ignore[no-untyped-def]
+    """A distributed database hands out a global bigserial from per-node ranges, so a thread's newer checkpoint
+    can get a lower row_id. Simulated by restarting the row_id sequence: the head, compare-and-set, the thread
+    listing and retention all still follow the per-thread sequence."""
+    backend = server_factory("postgres-partitioned", near_cache_mb=0)
+    thread = f"seq-{uuid.uuid4().hex[:8]}"
+    with CheckpointClient(backend.target) as c:
+        first = c.save(thread, {"i": 0}).checkpoint_id
+        second = c.save(thread, {"i": 1}, parent_checkpoint_id=first).checkpoint_id
+        _run_sql(backend.dsn, "ALTER SEQUENCE cairn_checkpoints_row_id_seq RESTART WITH 1", None)
+        third = c.save(thread, {"i": 2}, parent_checkpoint_id=second).checkpoint_id
+        assert c.load(thread).checkpoint_id == third
+        fourth = c.save(thread, {"i": 3}, parent_checkpoint_id=third, expected_head_id=third).checkpoint_id
+        assert c.load(thread).checkpoint_id == fourth
+        summary = next(t for t in c.list_threads().threads if t.thread_id == thread)
+        assert summary.head_checkpoint_id == fourth
+        assert c.prune([thread], keep_latest=2) == 2
+        assert c.load(thread).checkpoint_id == fourth
+        assert {cp.checkpoint_id for cp in c.list(thread).checkpoints} == {third, fourth}

@@ -841,15 +841,19 @@ class PostgresColdStore:
                 if keep is None:
                     removed += await self._clear(conn, tenant, thread_id)
                     continue
+                # Rows named by (namespace, checkpoint_id): row_id is not unique where a distributed database
+                # hands it out from per-node ranges.
                 rows = await conn.fetch(
-                    "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
+                    "SELECT namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
                     "WHERE tenant=$1 AND thread_id=$2 ORDER BY namespace, sequence DESC",
                     tenant, thread_id, timeout=self.timeout,
                 )
-                doomed = outside_head_chains([tuple(r) for r in rows], keep)
+                doomed = outside_head_chains([((r[0], r[1]), *r) for r in rows], keep)
                 if doomed:
                     keys = await self._delete_in_key_order(
-                        conn, _OF_THREAD + " AND c.row_id = ANY($3::int8[])", tenant, thread_id, doomed
+                        conn, _OF_THREAD + " AND (c.namespace, c.checkpoint_id) IN "
+                        "(SELECT * FROM unnest($3::text[], $4::text[]))",
+                        tenant, thread_id, [ns for ns, _ in doomed], [cid for _, cid in doomed],
                     )
                     await self._clobbered(conn, tenant, [thread_id])
                     removed += len(keys)
@@ -1074,12 +1078,16 @@ class PostgresColdStore:
     ) -> None:
         """The states of the rows within the List's byte budget, in one query; the rest are marked omitted."""
         kept = within_budget(rows, query.max_bytes)
-        found = dict(await conn.fetch(
-            f"SELECT row_id, state FROM cairn_checkpoints WHERE {_TENANT_FEED} = $1 AND row_id = ANY($2::int8[])",
-            query.tenant, [cp.row_id for cp in rows[:kept]], timeout=self.timeout,
-        ))
+        # By key, not row_id: a distributed database may hand the same row_id to two nodes' rows.
+        found = {(r[0], r[1], r[2]): r[3] for r in await conn.fetch(
+            "SELECT c.thread_id, c.namespace, c.checkpoint_id, c.state FROM cairn_checkpoints c "
+            "JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(th, ns, id) ON c.tenant = $1 "
+            "AND c.thread_id = k.th AND c.namespace = k.ns AND c.checkpoint_id = k.id",
+            query.tenant, [cp.thread_id for cp in rows[:kept]], [cp.namespace for cp in rows[:kept]],
+            [cp.checkpoint_id for cp in rows[:kept]], timeout=self.timeout,
+        )}
         for i, cp in enumerate(rows):
-            state = found.get(cp.row_id) if i < kept else None
+            state = found.get((cp.thread_id, cp.namespace, cp.checkpoint_id)) if i < kept else None
             if state is None:  # past the budget, or deleted meanwhile: the page ends before it
                 for rest in rows[i:]:
                     rest.state_omitted = True
