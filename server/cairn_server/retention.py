@@ -70,7 +70,7 @@ async def retention_pass(store: TieredStore, config: Config, holder: str | None 
             upto, over = await cold.threads_changed(version, keep, BATCH)
             for tenant, thread_id in over:
                 removed += await store.prune(tenant, [thread_id], keep)
-            if upto == version or not await cold.retention_advance(JOB, holder, RetentionCursor(upto, thread)):
+            if upto == version or not await cold.retention_advance(JOB, holder, RetentionCursor(upto, thread), ttl):
                 break
             version = upto
     if config.retention_max_age_seconds > 0:
@@ -80,7 +80,7 @@ async def retention_pass(store: TieredStore, config: Config, holder: str | None 
             for tenant, thread_id in old:
                 removed += await store.delete_older_than(tenant, thread_id, cutoff)
             thread = last or ("", "")
-            if not await cold.retention_advance(JOB, holder, RetentionCursor(version, thread)) or last is None:
+            if not await cold.retention_advance(JOB, holder, RetentionCursor(version, thread), ttl) or last is None:
                 break
     store.stats["retention_deleted"] += removed
     return removed

@@ -287,8 +287,8 @@ class ColdStore(Protocol):
         """Take or renew the lease on `job` for `holder`; its cursors, or None while another holds it."""
         ...
 
-    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor) -> bool:
-        """Store `job`'s cursors if `holder` still holds its lease; False if it lost it."""
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
+        """Store `job`'s cursors and renew its lease if `holder` still holds it; False if it lost it."""
         ...
 
     async def retention_release(self, job: str, holder: str) -> None:

@@ -897,13 +897,13 @@ class PostgresColdStore:
             )
         return None if row is None else RetentionCursor(row[0], (row[1], row[2]))
 
-    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor) -> bool:
-        """Store the cursors of `job` if `holder` still holds its lease; False if it lost it."""
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
+        """Store the cursors of `job` and renew its lease if `holder` still holds it; False if it lost it."""
         async with self._conn() as conn:
             status = await conn.execute(
-                "UPDATE cairn_retention SET version_cursor = $3, tenant_cursor = $4, thread_cursor = $5 "
-                "WHERE job = $1 AND holder = $2 AND expires_at >= now()",
-                job, holder, cursor.version, *cursor.thread, timeout=self.timeout,
+                "UPDATE cairn_retention SET version_cursor = $3, tenant_cursor = $4, thread_cursor = $5, "
+                "expires_at = now() + make_interval(secs => $6) WHERE job = $1 AND holder = $2 AND expires_at >= now()",
+                job, holder, cursor.version, *cursor.thread, ttl_seconds, timeout=self.timeout,
             )
         return status == "UPDATE 1"
 

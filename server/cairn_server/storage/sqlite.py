@@ -536,7 +536,8 @@ class SqliteColdStore:
         def work(db: sqlite3.Connection) -> RetentionCursor | None:
             db.execute("INSERT INTO cairn_retention (job) VALUES (?) ON CONFLICT DO NOTHING", (job,))
             row = db.execute(
-                "UPDATE cairn_retention SET holder = ?, expires_us = ? WHERE job = ? AND (holder = ? OR expires_us < ?) "
+                "UPDATE cairn_retention SET holder = ?, expires_us = ? "
+                "WHERE job = ? AND (holder = ? OR expires_us < ?) "
                 "RETURNING version_cursor, tenant_cursor, thread_cursor",
                 (holder, now + int(ttl_seconds * 1e6), job, holder, now),
             ).fetchone()
@@ -544,14 +545,14 @@ class SqliteColdStore:
 
         return await self._run(self._tx, work)
 
-    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor) -> bool:
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
         now = _us_now()
 
         def work(db: sqlite3.Connection) -> bool:
             return db.execute(
-                "UPDATE cairn_retention SET version_cursor = ?, tenant_cursor = ?, thread_cursor = ? "
+                "UPDATE cairn_retention SET version_cursor = ?, tenant_cursor = ?, thread_cursor = ?, expires_us = ? "
                 "WHERE job = ? AND holder = ? AND expires_us >= ?",
-                (cursor.version, *cursor.thread, job, holder, now),
+                (cursor.version, *cursor.thread, now + int(ttl_seconds * 1e6), job, holder, now),
             ).rowcount == 1
 
         return await self._run(self._tx, work)
