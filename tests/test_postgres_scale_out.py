@@ -147,3 +147,24 @@ def test_head_follows_the_thread_sequence_when_row_ids_do_not_rise(
         assert c.prune([thread], keep_latest=2) == 2
         assert c.load(thread).checkpoint_id == fourth
         assert {cp.checkpoint_id for cp in c.list(thread).checkpoints} == {third, fourth}
+
+
+def test_age_retention_sweeps_every_thread_on_partitioned_tables(
+    server_factory,
+) -> None:  # type: ignore[no-untyped-def]
+    """Age-based retention sweeps threads from its cursor and starts over at the end: every thread loses its
+    old checkpoints, never its head, on the partitioned schema."""
+    backend = server_factory("postgres-partitioned", retention_max_age_seconds=1, retention_interval_seconds=0.2)
+    threads = [f"age-{i}" for i in range(12)]
+    with CheckpointClient(backend.target) as c:
+        heads = {}
+        for t in threads:
+            c.save(t, {"i": 0})
+            heads[t] = c.save(t, {"i": 1}).checkpoint_id
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and int(_run_sql(backend.dsn, "SELECT count(*) FROM cairn_checkpoints",
+                                                           None)) > len(threads):
+            time.sleep(0.1)
+        for t in threads:
+            assert [cp.checkpoint_id for cp in c.list(t).checkpoints] == [heads[t]]
+    assert _run_sql(backend.dsn, "SELECT count(*) FROM cairn_retention", None) == "1"

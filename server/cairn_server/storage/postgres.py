@@ -939,9 +939,10 @@ class PostgresColdStore:
         """Of the next `limit` threads after `after` in (tenant, thread_id) order, those with a checkpoint created
         before cutoff that is not its namespace's head; and the last thread looked at (None: no more threads)."""
         async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            # The database's collation, as the primary key's index has it: a range scan of that index.
             batch = await conn.fetch(
-                'SELECT tenant, thread_id FROM cairn_versions WHERE (tenant COLLATE "C", thread_id COLLATE "C") > '
-                '($1, $2) ORDER BY tenant COLLATE "C", thread_id COLLATE "C" LIMIT $3',
+                "SELECT tenant, thread_id FROM cairn_versions WHERE (tenant, thread_id) > ($1, $2) "
+                "ORDER BY tenant, thread_id LIMIT $3",
                 after[0], after[1], limit, timeout=self.timeout,
             )
             if not batch:
