@@ -106,6 +106,19 @@ class SaveItem:
     lease: Lease | None = None  # durable runs: commit only while this run lease is current (runs_base.py)
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionCursor:
+    """Where the one retention runner of a cluster goes on (kept in the cold store with its lease).
+
+    version: count-based retention has looked at every thread changed up to this cairn_versions version.
+    thread: age-based retention has looked at every (tenant, thread_id) up to this one in this sweep
+    (("", "") = from the start).
+    """
+
+    version: int
+    thread: tuple[str, str]
+
+
 @dataclass(slots=True)
 class ListQuery:
     """A List call, decoded and validated."""
@@ -270,12 +283,32 @@ class ColdStore(Protocol):
 
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]: ...
 
-    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
-        """(tenant, thread_id) of threads with a namespace holding more than max_per_head checkpoints."""
+    async def retention_lease(self, job: str, holder: str, ttl_seconds: float) -> RetentionCursor | None:
+        """Take or renew the lease on `job` for `holder`; its cursors, or None while another holds it."""
         ...
 
-    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
-        """Delete checkpoints created before cutoff, never a head; return (count, touched (tenant, thread))."""
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
+        """Store `job`'s cursors and renew its lease if `holder` still holds it; False if it lost it."""
+        ...
+
+    async def retention_release(self, job: str, holder: str) -> None:
+        """Give up `holder`'s lease on `job`."""
+        ...
+
+    async def threads_changed(self, after_version: int, max_per_head: int, limit: int
+                              ) -> tuple[int, list[tuple[str, str]]]:
+        """Of the next `limit` threads changed after `after_version`, those with a namespace holding more than
+        max_per_head checkpoints; and the version up to which it looked."""
+        ...
+
+    async def threads_after(self, after: tuple[str, str], cutoff: datetime, limit: int
+                            ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+        """Of the next `limit` threads after `after`, those with a non-head checkpoint created before cutoff; and
+        the last thread looked at (None when there were no more)."""
+        ...
+
+    async def delete_older_than(self, tenant: str, thread_id: str, cutoff: datetime) -> int:
+        """Delete one thread's checkpoints created before cutoff, never a head; how many went."""
         ...
 
     async def ping(self) -> None:
@@ -389,18 +422,19 @@ def write_conflict(w: StoredWrite) -> AlreadyExists:
     )
 
 
-def outside_head_chains(rows: list[Any], keep: int) -> list[int]:
-    """Row ids to delete so each namespace keeps `keep` checkpoints along its head's parent chain.
+def outside_head_chains(rows: list[Any], keep: int) -> list[Any]:
+    """Keys of the rows to delete so each namespace keeps `keep` checkpoints along its head's parent chain.
 
-    rows: (row_id, namespace, checkpoint_id, parent_checkpoint_id), newest first.
+    rows: (key, namespace, checkpoint_id, parent_checkpoint_id), each namespace's newest (highest sequence)
+    first.
     """
     by_ns: dict[str, list[Any]] = {}
     for r in rows:
         by_ns.setdefault(r[1], []).append(r)
-    doomed: list[int] = []
+    doomed: list[Any] = []
     for ns_rows in by_ns.values():
         by_id = {r[2]: r for r in ns_rows}
-        kept: set[int] = set()
+        kept: set[Any] = set()
         cursor: Any = ns_rows[0]
         while cursor is not None and len(kept) < keep:
             kept.add(cursor[0])
