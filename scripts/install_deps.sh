@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the Python suite needs, idempotently, on Debian (as root, or with passwordless sudo):
-#   * redis-server, postgres (server), psql and the CA bundle from Debian packages, only when missing;
+#   * redis-server, postgres (server), psql, pgbouncer and the CA bundle from Debian packages, only when missing;
 #   * chromium (and a font) for the console's browser tests, only when missing;
 #   * a virtualenv (the active one, else ./.venv; python3-venv from Debian when missing) holding the repo in
 #     editable mode with the dev extras: pip install -e '.[dev]'.
@@ -23,6 +23,12 @@ else
   pkgs+=(postgresql)
 fi
 if command -v psql >/dev/null 2>&1; then say "psql present ($(command -v psql))"; else pkgs+=(postgresql-client); fi
+# pgbouncer: the contract suite also runs through it in transaction mode (tests/harness PgBouncer)
+if command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ]; then
+  say "pgbouncer present ($(command -v pgbouncer || echo /usr/sbin/pgbouncer))"
+else
+  pkgs+=(pgbouncer)
+fi
 if command -v chromium >/dev/null 2>&1; then say "chromium present ($(command -v chromium))"; else pkgs+=(chromium fonts-dejavu-core); fi
 [ -s /etc/ssl/certs/ca-certificates.crt ] || pkgs+=(ca-certificates)
 if ((${#pkgs[@]})); then apt_install "${pkgs[@]}"; fi

@@ -16,10 +16,14 @@ from pathlib import Path
 import pytest
 
 from cairn_client import AsyncCheckpointClient, CheckpointClient
-from tests.harness import CairnProcess, existing_or_start_postgres, existing_or_start_redis
+from tests.harness import CairnProcess, PgBouncer, existing_or_start_postgres, existing_or_start_redis
+from tests.harness.partitioned import create_partitioned_schema
 
 # Every server keeps a near cache by default; "redis+postgres" turns it off so the Redis path alone is tested too.
 BACKENDS = ["embedded", "redis+postgres", "redis+postgres+near", "postgres"]
+# Postgres as operators scale it out (the contract suite runs on these too): through pgbouncer in transaction
+# mode, and on tables hash-partitioned by thread.
+SCALE_OUT_BACKENDS = ["pgbouncer", "postgres-partitioned"]
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +36,13 @@ def redis_proc() -> Iterator[object]:
 def postgres_proc() -> Iterator[object]:
     with existing_or_start_postgres() as pg:
         yield pg
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_proc(postgres_proc: object) -> Iterator[PgBouncer]:
+    """A pgbouncer (pool_mode = transaction) in front of the session's Postgres."""
+    with PgBouncer(postgres_proc) as bouncer:  # type: ignore[arg-type]
+        yield bouncer
 
 
 def new_database(postgres_proc: object) -> str:
@@ -62,8 +73,15 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
         if kind == "embedded":
             sqlite = str(tmp_path_factory.mktemp("sqlite") / "cairn.db")
             args += ["--sqlite-path", sqlite]
+        elif kind == "pgbouncer":
+            dsn = new_database(request.getfixturevalue("postgres_proc"))
+            # Transaction pooling: no statement prepared in one transaction is there in the next.
+            args += ["--postgres-dsn", request.getfixturevalue("pgbouncer_proc").database_dsn(dsn),
+                     "--postgres-statement-cache-size", "0"]
         else:
             dsn = new_database(request.getfixturevalue("postgres_proc"))
+            if kind == "postgres-partitioned":
+                create_partitioned_schema(dsn)
             args += ["--postgres-dsn", dsn]
             if kind.startswith("redis+postgres"):
                 redis_url = request.getfixturevalue("redis_proc").url

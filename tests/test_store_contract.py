@@ -20,6 +20,14 @@ from cairn_client import (
     ResourceExhausted,
 )
 from cairn_client._shared import save_request
+from tests.conftest import BACKENDS, SCALE_OUT_BACKENDS
+
+
+@pytest.fixture(scope="session", params=BACKENDS + SCALE_OUT_BACKENDS)
+def backend_server(request: pytest.FixtureRequest, server_factory):  # type: ignore[no-untyped-def]
+    """The contract holds on every backend, and on Postgres scaled out: through pgbouncer in transaction mode,
+    and on tables hash-partitioned by thread."""
+    return server_factory(request.param)
 
 
 def chain(client: CheckpointClient, thread_id: str, n: int, namespace: str = "", **fields) -> list[str]:

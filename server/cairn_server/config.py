@@ -97,6 +97,11 @@ class Config:
         default=1,
     )
     postgres_pool_size: int = _opt("Postgres connections per server process", default=10)
+    postgres_statement_cache_size: int = _opt(
+        "prepared statements asyncpg keeps per Postgres connection; 0 behind a pooler in transaction mode "
+        "(pgbouncer pool_mode=transaction), where a statement prepared in one transaction is gone in the next",
+        default=100,
+    )
     cold_timeout_seconds: float = _opt("a cold-store call slower than this fails with UNAVAILABLE", default=5.0)
     cache_timeout_seconds: float = _opt("a cache call slower than this falls through to the cold store", default=0.5)
     health_probe_seconds: float = _opt(
@@ -256,6 +261,9 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
     check_listen("--listen", values.get("listen", "127.0.0.1:50051"), allow_unix=True)
     if values.get("metrics_listen"):
         check_listen("--metrics-listen", values["metrics_listen"], allow_unix=False)
+    if values.get("postgres_statement_cache_size", 0) < 0:
+        raise ValueError("--postgres-statement-cache-size expects 0 (no prepared statements kept: behind pgbouncer "
+                         f"in transaction mode) or more, got {values['postgres_statement_cache_size']}")
     if values.get("near_cache_mb", 0) < 0:
         raise ValueError(f"--near-cache-mb expects 0 (off) or more, got {values['near_cache_mb']}")
     return Config(**values)

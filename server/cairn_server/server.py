@@ -69,6 +69,7 @@ async def open_cold(config: Config) -> ColdStore:
             return await PostgresColdStore.open(
                 config.postgres_dsn,
                 pool_size=config.postgres_pool_size,
+                statement_cache_size=config.postgres_statement_cache_size,
                 timeout_seconds=config.cold_timeout_seconds,
                 migrate=config.migrate,
             )

@@ -21,7 +21,11 @@ Teardown is layered so that no process outlives the test run:
     test process dies in any way (SIGKILL included) the pipe closes and the watchdog SIGKILLs the remaining
     process groups and deletes their temp dirs.
 
+PgBouncer (a pgbouncer in front of a PostgresServer, transaction pooling by default) and PostgresReplica (a
+streaming replica of one, synchronous on request, promotable) stand beside PostgresServer.
+
 Environment:
+  CAIRN_PGBOUNCER       the pgbouncer binary (default: PATH, then /usr/sbin/pgbouncer).
   CAIRN_TEST_REDIS_URL / CAIRN_TEST_POSTGRES_DSN  use existing servers (see existing_or_start_*()).
   CAIRN_PG_BINDIR       directory holding initdb/postgres (default: PATH, then newest /usr/lib/postgresql/*/bin).
   CAIRN_TEST_PG_USER    OS user postgres runs as when the tests run as root (default "cairn", created if missing).
@@ -71,6 +75,9 @@ __all__ = [
     "existing_or_start_redis",
     "existing_or_start_postgres",
     "find_pg_bindir",
+    "find_pgbouncer",
+    "PgBouncer",
+    "PostgresReplica",
     "stack",
     "test_servers",
 ]
@@ -844,6 +851,153 @@ class PostgresServer(_PostgresSQL, _Managed):
 
     def _graceful_signal(self) -> int:
         return signal.SIGINT  # "fast" shutdown: roll back open transactions, checkpoint, exit
+
+
+class PostgresReplica(PostgresServer):
+    """A streaming replica of a running PostgresServer: pg_basebackup -R of the primary into its own data dir,
+    then a hot standby on its own free port. ``promote()`` makes it a primary (pg_ctl promote).
+
+    Its primary_conninfo names ``application_name``, so the primary can wait for it: ``make_synchronous()``
+    sets the primary's synchronous_standby_names to it (synchronous replication: a commit is acknowledged only
+    once this replica has flushed it). The primary must then run with synchronous_commit=True, else commits
+    wait for nobody.
+    """
+
+    _name = "postgres replica"
+
+    def __init__(self, primary: PostgresServer, *, application_name: str = "cairn_replica", **kwargs) -> None:
+        self.primary = primary
+        self.application_name = application_name
+        settings = dict(primary.settings)
+        settings.update(kwargs.pop("settings", None) or {})
+        settings.update({
+            "hot_standby": "on",
+            "primary_conninfo": f"host={HOST} port={primary.port} user={primary.user} "
+                                f"application_name={application_name}",
+        })
+        settings.pop("synchronous_standby_names", None)
+        super().__init__(bindir=primary.bindir, settings=settings, **kwargs)
+
+    def _before_start(self) -> None:
+        if self._initialized:
+            return
+        basebackup = self.bindir / "pg_basebackup"
+        with open(self.log_path, "ab") as logf:
+            r = subprocess.run(
+                self.as_pg_user([str(basebackup), "-h", HOST, "-p", str(self.primary.port), "-U", self.primary.user,
+                                 "-D", str(self.data_dir), "-X", "stream", "-R", "--no-sync", "-c", "fast"]),
+                stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, timeout=300,
+                **self._popen_kwargs(),
+            )
+        if r.returncode != 0:
+            raise HarnessError(f"pg_basebackup failed ({r.returncode}); log {self.log_path}:\n{_tail(self.log_path)}")
+        self._initialized = True
+
+    def make_synchronous(self, timeout: float = 30.0) -> None:
+        """Have the primary wait for this replica on every commit, once it streams as a synchronous standby."""
+        self.primary.sql(f"ALTER SYSTEM SET synchronous_standby_names = '{self.application_name}'")
+        self.primary.sql("SELECT pg_reload_conf()")
+        deadline = time.monotonic() + timeout
+        while self.primary.sql(
+            f"SELECT sync_state FROM pg_stat_replication WHERE application_name = '{self.application_name}'"
+        ) != "sync":
+            if time.monotonic() > deadline:
+                raise HarnessError(f"{self.application_name} is not a synchronous standby after {timeout}s")
+            time.sleep(0.05)
+
+    def promote(self, timeout: float = 60.0) -> None:
+        """pg_ctl promote: end recovery and accept writes; returns once it does."""
+        r = subprocess.run(
+            self.as_pg_user([str(self.bindir / "pg_ctl"), "promote", "-w", "-t", str(int(timeout)),
+                             "-D", str(self.data_dir)]),
+            capture_output=True, text=True, timeout=timeout + 10, **self._popen_kwargs(),
+        )
+        if r.returncode != 0:
+            raise HarnessError(f"pg_ctl promote failed ({r.returncode}): {r.stderr.strip()}")
+
+
+def find_pgbouncer() -> str:
+    """The pgbouncer binary: $CAIRN_PGBOUNCER, else PATH, else Debian's /usr/sbin/pgbouncer."""
+    for candidate in (os.environ.get("CAIRN_PGBOUNCER"), shutil.which("pgbouncer"), "/usr/sbin/pgbouncer"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise HarnessError("pgbouncer not found (PATH, /usr/sbin); run scripts/install_deps.sh "
+                       "(apt-get install pgbouncer) or set CAIRN_PGBOUNCER")
+
+
+class PgBouncer(_Managed):
+    """A real pgbouncer in front of a PostgresServer, on 127.0.0.1:<free port>, trust auth, every database of
+    the server (``* =`` fallback), ``pool_mode`` transaction by default: each transaction may run on another
+    server connection, so nothing may rely on session state (prepared statements, SET, session locks).
+
+    ``postgres``: a PostgresServer or an ExistingPostgres (its host must be 127.0.0.1 or reachable by that
+    name). Runs as the unprivileged OS user postgres runs as when the tests run as root (pgbouncer refuses
+    root). ``database_dsn(dsn)`` is a DSN of the server's turned into one through the bouncer.
+    """
+
+    _name = "pgbouncer"
+    _log_name = "pgbouncer.log"
+
+    def __init__(self, postgres: PostgresServer, *, pool_mode: str = "transaction", pool_size: int = 20,
+                 port: int | None = None, start_timeout: float = 30.0) -> None:
+        self.postgres = postgres
+        self.pool_mode = pool_mode
+        self.pool_size = pool_size
+        self.binary = find_pgbouncer()
+        self._os_user, self._uid, self._gid = _pg_os_user()
+        self._switch_user = os.geteuid() == 0
+        super().__init__(port, start_timeout, "cairn-pgbouncer-")
+        if self._switch_user:
+            os.chown(self.tmpdir, self._uid, self._gid)
+        self.ini_path = self.tmpdir / "pgbouncer.ini"
+
+    def _tmp_base(self) -> str | None:
+        return "/tmp" if os.geteuid() == 0 else None
+
+    @property
+    def user(self) -> str:
+        return self.postgres.user
+
+    @property
+    def postgres_host(self) -> str:
+        return urllib.parse.urlsplit(self.postgres.dsn).hostname or HOST
+
+    @property
+    def dsn(self) -> str:
+        return f"postgresql://{urllib.parse.quote(self.user)}@{HOST}:{self.port}/postgres"
+
+    def database_dsn(self, dsn: str) -> str:
+        """`dsn` (of the Postgres server behind) with this bouncer's host and port."""
+        u = urllib.parse.urlsplit(dsn)
+        netloc = f"{u.username}@{HOST}:{self.port}" if u.username else f"{HOST}:{self.port}"
+        return urllib.parse.urlunsplit((u.scheme, netloc, u.path, u.query, u.fragment))
+
+    def _before_start(self) -> None:
+        userlist = self.tmpdir / "userlist.txt"
+        userlist.write_text(f'"{self.user}" ""\n')
+        self.ini_path.write_text(
+            "[databases]\n"
+            f"* = host={self.postgres_host} port={self.postgres.port}\n"
+            "[pgbouncer]\n"
+            f"listen_addr = {HOST}\nlisten_port = {self.port}\nunix_socket_dir =\n"
+            f"auth_type = trust\nauth_file = {userlist}\nadmin_users = {self.user}\n"
+            f"pool_mode = {self.pool_mode}\ndefault_pool_size = {self.pool_size}\nmax_client_conn = 1000\n"
+            # asyncpg and psql send these at startup; pgbouncer would refuse a client that names one it keeps
+            "ignore_startup_parameters = extra_float_digits,options\n"
+            "server_reset_query =\n"
+        )
+        for path in (userlist, self.ini_path):
+            if self._switch_user:
+                os.chown(path, self._uid, self._gid)
+
+    def _argv(self) -> list[str]:
+        argv = [self.binary, str(self.ini_path)]
+        if not self._switch_user:
+            return argv
+        return ["setpriv", f"--reuid={self._uid}", f"--regid={self._gid}", "--clear-groups", "--", *argv]
+
+    def _ready(self) -> bool:
+        return _pg_accepts(HOST, self.port, self.user)
 
 
 # --------------------------------------------------------------------------------------------------

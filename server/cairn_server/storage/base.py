@@ -19,6 +19,7 @@ from .freshness import ThreadVersion, VersionKey
 from .records import (
     EntryKey,
     ListQuery,
+    RetentionCursor,
     SaveItem,
     SaveOutcome,
     StoredCheckpoint,
@@ -83,12 +84,32 @@ class ColdStore(Protocol):
 
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]: ...
 
-    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
-        """(tenant, thread_id) of threads with a namespace holding more than max_per_head checkpoints."""
+    async def retention_lease(self, job: str, holder: str, ttl_seconds: float) -> RetentionCursor | None:
+        """Take or renew the lease on `job` for `holder`; its cursors, or None while another holds it."""
         ...
 
-    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
-        """Delete checkpoints created before cutoff, never a head; return (count, touched (tenant, thread))."""
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
+        """Store `job`'s cursors and renew its lease if `holder` still holds it; False if it lost it."""
+        ...
+
+    async def retention_release(self, job: str, holder: str) -> None:
+        """Give up `holder`'s lease on `job`."""
+        ...
+
+    async def threads_changed(self, after_version: int, max_per_head: int, limit: int
+                              ) -> tuple[int, list[tuple[str, str]]]:
+        """Of the next `limit` threads changed after `after_version`, those with a namespace holding more than
+        max_per_head checkpoints; and the version up to which it looked."""
+        ...
+
+    async def threads_after(self, after: tuple[str, str], cutoff: datetime, limit: int
+                            ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+        """Of the next `limit` threads after `after`, those with a non-head checkpoint created before cutoff; and
+        the last thread looked at (None when there were no more)."""
+        ...
+
+    async def delete_older_than(self, tenant: str, thread_id: str, cutoff: datetime) -> int:
+        """Delete one thread's checkpoints created before cutoff, never a head; how many went."""
         ...
 
     async def ping(self) -> None:

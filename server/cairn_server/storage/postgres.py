@@ -29,6 +29,7 @@ import asyncpg
 from cairn.errors import CairnError, InvalidArgument, TargetNotEmpty, Unavailable
 from .records import (
     ListQuery,
+    RetentionCursor,
     SaveItem,
     SaveOutcome,
     SaveStatus,
@@ -366,6 +367,80 @@ MIGRATIONS = [
         state bytea NOT NULL
     );
     """,
+    # Partition readiness: a thread's head is its namespace's highest per-thread `sequence`, not its highest
+    # row_id (a global bigserial whose order a distributed database does not keep), found by this index alone.
+    # cairn_save is the version of the freshness migration with only that ORDER BY changed.
+    # cairn_retention: one row per background job; `holder` and `expires_at` make it a lease (taken by an UPDATE
+    # that only succeeds once the last holder's lease expired: valid behind pgbouncer's transaction pooling, which
+    # no session advisory lock is), `version_cursor` the cairn_versions.version up to which count-based retention
+    # has looked, `thread_cursor` the (tenant, thread_id) after which age-based retention goes on.
+    """
+    CREATE INDEX cairn_checkpoints_head ON cairn_checkpoints (tenant, thread_id, namespace, sequence DESC);
+    CREATE TABLE cairn_retention (
+        job text PRIMARY KEY, holder text NOT NULL DEFAULT '', expires_at timestamptz NOT NULL DEFAULT '-infinity',
+        version_cursor bigint NOT NULL DEFAULT 0, tenant_cursor text NOT NULL DEFAULT '',
+        thread_cursor text NOT NULL DEFAULT ''
+    );
+    CREATE INDEX cairn_versions_version ON cairn_versions (version);
+    CREATE OR REPLACE FUNCTION cairn_save(
+        p_tenant text, p_thread text, p_ns text, p_id text, p_parent text, p_state_type text, p_node text,
+        p_next text[], p_metadata jsonb, p_codec smallint, p_raw_size integer, p_checksum bigint, p_hash bytea,
+        p_state bytea, p_expected_head text, p_expect_empty boolean, p_replace boolean,
+        OUT status text, OUT seq bigint, OUT created timestamptz, OUT head text, OUT version bigint)
+    LANGUAGE plpgsql AS $fn$
+    DECLARE
+        old record;
+    BEGIN
+        PERFORM cairn_lock_thread(p_tenant, p_thread);
+        INSERT INTO cairn_threads AS t (tenant, thread_id, namespace, last_sequence, updated_at)
+        VALUES (p_tenant, p_thread, p_ns, 0, now())
+        ON CONFLICT (tenant, thread_id, namespace) DO UPDATE SET last_sequence = t.last_sequence
+        RETURNING t.last_sequence INTO seq;
+        SELECT c.sequence, c.created_at, c.content_hash INTO old FROM cairn_checkpoints c
+        WHERE c.tenant = p_tenant AND c.thread_id = p_thread AND c.namespace = p_ns AND c.checkpoint_id = p_id;
+        IF FOUND THEN
+            seq := old.sequence;
+            created := old.created_at;
+            IF old.content_hash = p_hash THEN
+                status := 'exists';
+                SELECT v.version INTO version FROM cairn_versions v
+                WHERE v.tenant = p_tenant AND v.thread_id = p_thread;
+            ELSIF NOT p_replace THEN
+                status := 'conflict';
+            ELSE
+                UPDATE cairn_checkpoints SET parent_checkpoint_id = p_parent, state_type = p_state_type,
+                    node_name = p_node, next_nodes = p_next, metadata = p_metadata, codec = p_codec,
+                    raw_size = p_raw_size, checksum = p_checksum, content_hash = p_hash, state = p_state
+                WHERE tenant = p_tenant AND thread_id = p_thread AND namespace = p_ns AND checkpoint_id = p_id;
+                status := 'replaced';
+                version := cairn_bump(p_tenant, p_thread, true);
+            END IF;
+            RETURN;
+        END IF;
+        IF p_expected_head IS NOT NULL OR p_expect_empty THEN
+            SELECT c.checkpoint_id INTO head FROM cairn_checkpoints c
+            WHERE c.tenant = p_tenant AND c.thread_id = p_thread AND c.namespace = p_ns
+            ORDER BY c.sequence DESC LIMIT 1;
+            IF coalesce(head, '') IS DISTINCT FROM coalesce(p_expected_head, '') THEN
+                status := 'head_moved';
+                head := coalesce(head, '');
+                RETURN;
+            END IF;
+        END IF;
+        seq := seq + 1;
+        created := clock_timestamp();
+        UPDATE cairn_threads SET last_sequence = seq, updated_at = created
+        WHERE tenant = p_tenant AND thread_id = p_thread AND namespace = p_ns;
+        INSERT INTO cairn_checkpoints (tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id,
+            sequence, created_at, state_type, node_name, next_nodes, metadata, codec, raw_size, checksum,
+            content_hash, state)
+        VALUES (p_tenant, p_thread, p_ns, p_id, p_parent, seq, created, p_state_type, p_node, p_next,
+            p_metadata, p_codec, p_raw_size, p_checksum, p_hash, p_state);
+        status := 'inserted';
+        version := cairn_bump(p_tenant, p_thread, false);
+    END
+    $fn$;
+    """,
 ]
 _QUARANTINED = (
     "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, state_type, node_name, "
@@ -404,6 +479,11 @@ _DELETE_KEYS = (
     "DELETE FROM cairn_checkpoints c USING unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS k(t, th, ns, id) "
     "WHERE c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns AND c.checkpoint_id = k.id"
 )
+# Of checkpoints `c`: created before {cutoff} and not their namespace's head (retention by age).
+_EXPIRED = (
+    "c.created_at < {cutoff} AND c.sequence < (SELECT max(h.sequence) FROM cairn_checkpoints h "
+    "WHERE h.tenant = c.tenant AND h.thread_id = c.thread_id AND h.namespace = c.namespace)"
+)
 _WRITES_OF = (
     "SELECT thread_id, namespace, checkpoint_id, task_id, task_path, idx, channel, value_type, value "
     "FROM cairn_writes WHERE tenant=$1 AND thread_id=$2 AND namespace=$3 AND checkpoint_id=$4 "
@@ -414,7 +494,7 @@ _WRITES_OF = (
 _VERSIONS = """
 SELECT coalesce(v.version, 0) AS version, coalesce(v.clobbered, 0) AS clobbered,
     CASE WHEN k.head THEN (SELECT c.checkpoint_id FROM cairn_checkpoints c
-        WHERE c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns ORDER BY c.row_id DESC LIMIT 1) END AS head
+        WHERE c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns ORDER BY c.sequence DESC LIMIT 1) END AS head
 FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[]) WITH ORDINALITY AS k(t, th, ns, head, ord)
 LEFT JOIN cairn_versions v ON v.tenant = k.t AND v.thread_id = k.th
 ORDER BY k.ord
@@ -470,6 +550,11 @@ def _backend_errors() -> Iterator[None]:
         raise Unavailable(f"Postgres aborted the transaction under contention ({exc}); retry") from exc
     except _UNREACHABLE as exc:
         raise Unavailable(f"Postgres is unreachable or not answering: {exc or type(exc).__name__}") from exc
+    except asyncpg.InvalidSQLStatementNameError as exc:  # 26000: a prepared statement vanished
+        raise Unavailable(
+            f"Postgres lost a prepared statement ({exc}): is it behind a pooler in transaction mode "
+            "(pgbouncer pool_mode = transaction)? Start Cairn with --postgres-statement-cache-size 0"
+        ) from exc
     except asyncpg.DataError as exc:  # SQLSTATE class 22: a value Postgres will not store; retrying won't help
         raise InvalidArgument("request", f"Postgres rejected a value ({exc.sqlstate}): {exc}") from exc
     except asyncpg.PostgresError as exc:
@@ -511,8 +596,11 @@ class PostgresColdStore:
 
     @classmethod
     async def open(
-        cls, dsn: str, *, pool_size: int = 10, timeout_seconds: float = 5.0, migrate: bool = True
+        cls, dsn: str, *, pool_size: int = 10, timeout_seconds: float = 5.0, migrate: bool = True,
+        statement_cache_size: int = 100,
     ) -> PostgresColdStore:
+        """A pooled store on `dsn`. statement_cache_size=0 behind pgbouncer in transaction mode: asyncpg then
+        prepares no named statement that a later transaction, on another server connection, would not find."""
         try:
             pool = await asyncpg.create_pool(
                 dsn,
@@ -527,6 +615,7 @@ class PostgresColdStore:
                 # Cairn never changes session state (no SET, LISTEN or session locks; transactions are scoped),
                 # so asyncpg's RESET ALL on every release would be a round trip for nothing.
                 reset=_no_reset,
+                statement_cache_size=statement_cache_size,
             )
         except asyncpg.TargetServerAttributeNotMatched as exc:
             raise Unavailable(
@@ -752,83 +841,138 @@ class PostgresColdStore:
 
     async def prune(self, tenant: str, thread_ids: list[str], keep: int | None) -> int:
         removed = 0
-        threads = sorted(set(thread_ids))  # key order across threads too
-        async with self._conn() as conn, conn.transaction():
-            await self._lock_threads(conn, tenant, threads)
-            for thread_id in threads:
+        # One transaction per thread, locking only that thread; counts the rows really deleted.
+        for thread_id in sorted(set(thread_ids)):
+            async with self._conn() as conn, conn.transaction():
+                await self._lock_threads(conn, tenant, [thread_id])
                 if keep is None:
                     removed += await self._clear(conn, tenant, thread_id)
                     continue
+                # Rows named by (namespace, checkpoint_id): row_id is not unique where a distributed database
+                # hands it out from per-node ranges.
                 rows = await conn.fetch(
-                    "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
-                    "WHERE tenant=$1 AND thread_id=$2 ORDER BY row_id DESC",
+                    "SELECT namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
+                    "WHERE tenant=$1 AND thread_id=$2 ORDER BY namespace, sequence DESC",
                     tenant, thread_id, timeout=self.timeout,
                 )
-                doomed = outside_head_chains([tuple(r) for r in rows], keep)
+                doomed = outside_head_chains([((r[0], r[1]), *r) for r in rows], keep)
                 if doomed:
-                    await self._delete_in_key_order(
-                        conn, _OF_THREAD + " AND c.row_id = ANY($3::int8[])", tenant, thread_id, doomed
+                    keys = await self._delete_in_key_order(
+                        conn, _OF_THREAD + " AND (c.namespace, c.checkpoint_id) IN "
+                        "(SELECT * FROM unnest($3::text[], $4::text[]))",
+                        tenant, thread_id, [ns for ns, _ in doomed], [cid for _, cid in doomed],
                     )
                     await self._clobbered(conn, tenant, [thread_id])
-                removed += len(doomed)
+                    removed += len(keys)
         return removed
 
     async def delete_runs(self, tenant: str, run_ids: list[str]) -> tuple[int, set[str]]:
         runs = "FROM unnest($2::text[]) AS r(run_id) JOIN cairn_checkpoints c " \
                "ON c.tenant = $1 AND c.metadata @> jsonb_build_object('run_id', r.run_id)"
-        async with self._conn() as conn, conn.transaction():
-            threads = [r["thread_id"] for r in await conn.fetch(
-                f"SELECT DISTINCT c.thread_id {runs}", tenant, sorted(set(run_ids)), timeout=self.timeout
-            )]
-            if not threads:
-                return 0, set()
-            await self._lock_threads(conn, tenant, threads)
-            # Only in the threads locked: a checkpoint of the runs saved to another thread since is left alone.
-            keys = await self._delete_in_key_order(
-                conn, runs + " AND c.thread_id = ANY($3::text[])", tenant, sorted(set(run_ids)), threads
-            )
-            touched = sorted({k["thread_id"] for k in keys})
-            await self._clobbered(conn, tenant, touched)
-        return len(keys), set(touched)
-
-    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
         async with self._conn() as conn:
-            rows = await conn.fetch(
-                "SELECT DISTINCT tenant, thread_id FROM (SELECT tenant, thread_id FROM cairn_checkpoints "
-                "GROUP BY tenant, thread_id, namespace HAVING count(*) > $1) t LIMIT $2",
-                max_per_head, limit, timeout=self.timeout,
-            )
-        return [(r["tenant"], r["thread_id"]) for r in rows]
-
-    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
-        async with self._conn() as conn, conn.transaction():
-            candidates = await conn.fetch(
-                """SELECT o.tenant, o.thread_id, o.namespace, o.checkpoint_id FROM cairn_checkpoints o
-                WHERE o.created_at < $1 AND o.row_id < (
-                    SELECT max(h.row_id) FROM cairn_checkpoints h
-                    WHERE h.tenant = o.tenant AND h.thread_id = o.thread_id AND h.namespace = o.namespace)
-                LIMIT $2""",
-                cutoff, limit, timeout=self.timeout,
-            )
-            if not candidates:
-                return 0, set()
-            threads = sorted({(r["tenant"], r["thread_id"]) for r in candidates})
-            for tenant, thread_id in threads:  # in (tenant, thread) order, as every writer locks them
+            threads = sorted(r["thread_id"] for r in await conn.fetch(
+                f"SELECT DISTINCT c.thread_id {runs}", tenant, sorted(set(run_ids)), timeout=self.timeout
+            ))
+        removed, touched = 0, set()
+        # One transaction per thread, each locking only its own thread (what a database distributed by thread
+        # can run on one node): a checkpoint of the runs saved to another thread since is left alone.
+        for thread_id in threads:
+            async with self._conn() as conn, conn.transaction():
                 await self._lock_threads(conn, tenant, [thread_id])
-            # Locked, each candidate is deleted only if it is still not its namespace's head.
-            keys = await self._delete_in_key_order(
-                conn,
-                """FROM cairn_checkpoints c JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[])
-                    AS k(t, th, ns, id) ON c.tenant = k.t AND c.thread_id = k.th AND c.namespace = k.ns
-                    AND c.checkpoint_id = k.id
-                WHERE c.row_id < (SELECT max(h.row_id) FROM cairn_checkpoints h
-                    WHERE h.tenant = c.tenant AND h.thread_id = c.thread_id AND h.namespace = c.namespace)""",
-                *(list(column) for column in zip(*candidates)),
+                keys = await self._delete_in_key_order(
+                    conn, runs + " AND c.thread_id = $3", tenant, sorted(set(run_ids)), thread_id
+                )
+                if keys:
+                    await self._clobbered(conn, tenant, [thread_id])
+                    removed += len(keys)
+                    touched.add(thread_id)
+        return removed, touched
+
+    # -- retention (retention.py) ----------------------------------------------
+
+    async def retention_lease(self, job: str, holder: str, ttl_seconds: float) -> RetentionCursor | None:
+        """Take or renew the lease on `job` for `holder` (one runner per cluster): its cursors, or None while
+        another holder's lease has not expired. A row, not an advisory lock: it holds behind pgbouncer."""
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("INSERT INTO cairn_retention (job) VALUES ($1) ON CONFLICT DO NOTHING", job,
+                               timeout=self.timeout)
+            row = await conn.fetchrow(
+                "UPDATE cairn_retention SET holder = $2, expires_at = now() + make_interval(secs => $3) "
+                "WHERE job = $1 AND (holder = $2 OR expires_at < now()) "
+                "RETURNING version_cursor, tenant_cursor, thread_cursor",
+                job, holder, ttl_seconds, timeout=self.timeout,
             )
-            touched = sorted({(k["tenant"], k["thread_id"]) for k in keys})
-            for tenant, thread_id in touched:
+        return None if row is None else RetentionCursor(row[0], (row[1], row[2]))
+
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
+        """Store the cursors of `job` and renew its lease if `holder` still holds it; False if it lost it."""
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE cairn_retention SET version_cursor = $3, tenant_cursor = $4, thread_cursor = $5, "
+                "expires_at = now() + make_interval(secs => $6) WHERE job = $1 AND holder = $2 AND expires_at >= now()",
+                job, holder, cursor.version, *cursor.thread, ttl_seconds, timeout=self.timeout,
+            )
+        return status == "UPDATE 1"
+
+    async def retention_release(self, job: str, holder: str) -> None:
+        """Give up the lease on `job` (a clean shutdown), so another runner need not wait for it to expire."""
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE cairn_retention SET expires_at = '-infinity' WHERE job = $1 AND holder = $2",
+                job, holder, timeout=self.timeout,
+            )
+
+    async def threads_changed(self, after_version: int, max_per_head: int, limit: int
+                              ) -> tuple[int, list[tuple[str, str]]]:
+        """Of the next `limit` threads changed after version `after_version` (cairn_versions), those with a
+        namespace holding more than max_per_head checkpoints; and the version up to which it looked."""
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            changed = await conn.fetch(
+                "SELECT tenant, thread_id, version FROM cairn_versions WHERE version > $1 ORDER BY version LIMIT $2",
+                after_version, limit, timeout=self.timeout,
+            )
+            if not changed:
+                return after_version, []
+            over = await conn.fetch(
+                "SELECT k.t, k.th FROM unnest($1::text[], $2::text[]) AS k(t, th) WHERE EXISTS ("
+                "SELECT 1 FROM cairn_checkpoints c WHERE c.tenant = k.t AND c.thread_id = k.th "
+                "GROUP BY c.namespace HAVING count(*) > $3)",
+                [r[0] for r in changed], [r[1] for r in changed], max_per_head, timeout=self.timeout,
+            )
+        return changed[-1][2], [(r[0], r[1]) for r in over]
+
+    async def threads_after(self, after: tuple[str, str], cutoff: datetime, limit: int
+                            ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+        """Of the next `limit` threads after `after` in (tenant, thread_id) order, those with a checkpoint created
+        before cutoff that is not its namespace's head; and the last thread looked at (None: no more threads)."""
+        async with self._conn() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            # The database's collation, as the primary key's index has it: a range scan of that index.
+            batch = await conn.fetch(
+                "SELECT tenant, thread_id FROM cairn_versions WHERE (tenant, thread_id) > ($1, $2) "
+                "ORDER BY tenant, thread_id LIMIT $3",
+                after[0], after[1], limit, timeout=self.timeout,
+            )
+            if not batch:
+                return None, []
+            old = await conn.fetch(
+                "SELECT k.t, k.th FROM unnest($1::text[], $2::text[]) AS k(t, th) WHERE EXISTS ("
+                "SELECT 1 FROM cairn_checkpoints c WHERE c.tenant = k.t AND c.thread_id = k.th AND "
+                + _EXPIRED.format(cutoff="$3") + ")",
+                [r[0] for r in batch], [r[1] for r in batch], cutoff, timeout=self.timeout,
+            )
+        return (batch[-1][0], batch[-1][1]), [(r[0], r[1]) for r in old]
+
+    async def delete_older_than(self, tenant: str, thread_id: str, cutoff: datetime) -> int:
+        """Delete one thread's checkpoints created before cutoff, never a namespace's head (the highest sequence);
+        how many went. Locks that thread only."""
+        async with self._conn() as conn, conn.transaction():
+            await self._lock_threads(conn, tenant, [thread_id])
+            keys = await self._delete_in_key_order(
+                conn, _OF_THREAD + " AND " + _EXPIRED.format(cutoff="$3"), tenant, thread_id, cutoff
+            )
+            if keys:
                 await self._clobbered(conn, tenant, [thread_id])
-        return len(keys), set(touched)
+            return len(keys)
 
     # -- reads --------------------------------------------------------------
 
@@ -870,7 +1014,7 @@ class PostgresColdStore:
             else:
                 row = await conn.fetchrow(
                     f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=$1 AND thread_id=$2 "
-                    "AND namespace=$3 ORDER BY row_id DESC LIMIT 1",
+                    "AND namespace=$3 ORDER BY sequence DESC LIMIT 1",
                     tenant, thread_id, namespace, timeout=self.timeout,
                 )
             if row is None:
@@ -960,12 +1104,16 @@ class PostgresColdStore:
     ) -> None:
         """The states of the rows within the List's byte budget, in one query; the rest are marked omitted."""
         kept = within_budget(rows, query.max_bytes)
-        found = dict(await conn.fetch(
-            f"SELECT row_id, state FROM cairn_checkpoints WHERE {_TENANT_FEED} = $1 AND row_id = ANY($2::int8[])",
-            query.tenant, [cp.row_id for cp in rows[:kept]], timeout=self.timeout,
-        ))
+        # By key, not row_id: a distributed database may hand the same row_id to two nodes' rows.
+        found = {(r[0], r[1], r[2]): r[3] for r in await conn.fetch(
+            "SELECT c.thread_id, c.namespace, c.checkpoint_id, c.state FROM cairn_checkpoints c "
+            "JOIN unnest($2::text[], $3::text[], $4::text[]) AS k(th, ns, id) ON c.tenant = $1 "
+            "AND c.thread_id = k.th AND c.namespace = k.ns AND c.checkpoint_id = k.id",
+            query.tenant, [cp.thread_id for cp in rows[:kept]], [cp.namespace for cp in rows[:kept]],
+            [cp.checkpoint_id for cp in rows[:kept]], timeout=self.timeout,
+        )}
         for i, cp in enumerate(rows):
-            state = found.get(cp.row_id) if i < kept else None
+            state = found.get((cp.thread_id, cp.namespace, cp.checkpoint_id)) if i < kept else None
             if state is None:  # past the budget, or deleted meanwhile: the page ends before it
                 for rest in rows[i:]:
                     rest.state_omitted = True
@@ -985,7 +1133,7 @@ class PostgresColdStore:
                 CROSS JOIN LATERAL (
                     SELECT checkpoint_id, metadata, node_name, next_nodes FROM cairn_checkpoints c
                     WHERE c.tenant = $1 AND c.thread_id = t.thread_id
-                    ORDER BY (c.namespace = '') DESC, c.row_id DESC LIMIT 1) h
+                    ORDER BY (c.namespace = '') DESC, c.sequence DESC, c.created_at DESC LIMIT 1) h
                 CROSS JOIN LATERAL (
                     SELECT count(*) FROM cairn_checkpoints c WHERE c.tenant = $1 AND c.thread_id = t.thread_id) n
                 WHERE ($2::timestamptz IS NULL OR t.u < $2 OR (t.u = $2 AND t.thread_id > $3))

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 
-def outside_head_chains(rows: list[Any], keep: int) -> list[int]:
-    """Row ids to delete so each namespace keeps `keep` checkpoints along its head's parent chain.
+def outside_head_chains(rows: list[Any], keep: int) -> list[Any]:
+    """Keys of the rows to delete so each namespace keeps `keep` checkpoints along its head's parent chain.
 
-    rows: (row_id, namespace, checkpoint_id, parent_checkpoint_id), newest first.
+    rows: (key, namespace, checkpoint_id, parent_checkpoint_id), each namespace's newest (highest sequence)
+    first.
     """
     by_ns: dict[str, list[Any]] = {}
     for r in rows:
         by_ns.setdefault(r[1], []).append(r)
-    doomed: list[int] = []
+    doomed: list[Any] = []
     for ns_rows in by_ns.values():
         by_id = {r[2]: r for r in ns_rows}
-        kept: set[int] = set()
+        kept: set[Any] = set()
         cursor: Any = ns_rows[0]
         while cursor is not None and len(kept) < keep:
             kept.add(cursor[0])

@@ -111,6 +111,19 @@ class SaveItem:
     lease: Lease | None = None  # durable runs: commit only while this run lease is current (runs_base.py)
 
 
+@dataclass(frozen=True, slots=True)
+class RetentionCursor:
+    """Where the one retention runner of a cluster goes on (kept in the cold store with its lease).
+
+    version: count-based retention has looked at every thread changed up to this cairn_versions version.
+    thread: age-based retention has looked at every (tenant, thread_id) up to this one in this sweep
+    (("", "") = from the start).
+    """
+
+    version: int
+    thread: tuple[str, str]
+
+
 @dataclass(slots=True)
 class ListQuery:
     """A List call, decoded and validated."""

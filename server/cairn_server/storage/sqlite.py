@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from cairn.errors import CairnError, TargetNotEmpty, Unavailable
 from .records import (
     ListQuery,
+    RetentionCursor,
     SaveItem,
     SaveOutcome,
     SaveStatus,
@@ -102,7 +103,25 @@ MIGRATIONS = [
         state BLOB NOT NULL
     );
     """,
+    # A thread's head is its namespace's highest per-thread sequence (as on Postgres, where row_id is a global
+    # sequence a partitioned or distributed database does not order); cairn_retention holds the retention
+    # runner's lease and cursors (retention.py).
+    """
+    CREATE INDEX cairn_checkpoints_head ON cairn_checkpoints (tenant, thread_id, namespace, sequence DESC);
+    CREATE INDEX cairn_versions_version ON cairn_versions (version);
+    CREATE TABLE cairn_retention (
+        job TEXT PRIMARY KEY, holder TEXT NOT NULL DEFAULT '', expires_us INTEGER NOT NULL DEFAULT 0,
+        version_cursor INTEGER NOT NULL DEFAULT 0, tenant_cursor TEXT NOT NULL DEFAULT '',
+        thread_cursor TEXT NOT NULL DEFAULT ''
+    );
+    """,
 ]
+
+# Of checkpoints `c`: created before the cutoff (a parameter) and not their namespace's head (retention by age).
+_EXPIRED = (
+    "c.created_us < ? AND c.sequence < (SELECT max(h.sequence) FROM cairn_checkpoints h "
+    "WHERE h.tenant = c.tenant AND h.thread_id = c.thread_id AND h.namespace = c.namespace)"
+)
 
 _QUARANTINED = (
     "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_us, state_type, node_name, "
@@ -284,7 +303,7 @@ class SqliteColdStore:
     def _head(db: sqlite3.Connection, tenant: str, thread_id: str, namespace: str) -> str:
         row = db.execute(
             "SELECT checkpoint_id FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? "
-            "ORDER BY row_id DESC LIMIT 1",
+            "ORDER BY sequence DESC LIMIT 1",
             (tenant, thread_id, namespace),
         ).fetchone()
         return row[0] if row else ""
@@ -474,15 +493,15 @@ class SqliteColdStore:
                     continue
                 rows = db.execute(
                     "SELECT row_id, namespace, checkpoint_id, parent_checkpoint_id FROM cairn_checkpoints "
-                    "WHERE tenant=? AND thread_id=? ORDER BY row_id DESC",
+                    "WHERE tenant=? AND thread_id=? ORDER BY namespace, sequence DESC",
                     (tenant, thread_id),
                 ).fetchall()
                 doomed = [r for r in outside_head_chains(rows, keep)]
-                for row_id in doomed:
-                    db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (row_id,))
-                if doomed:
+                deleted = sum(db.execute("DELETE FROM cairn_checkpoints WHERE row_id=?", (row_id,)).rowcount
+                              for row_id in doomed)
+                if deleted:
                     self._bump(db, tenant, thread_id, True)
-                removed += len(doomed)
+                removed += deleted
             return removed
 
         return await self._run(self._tx, work)
@@ -507,32 +526,94 @@ class SqliteColdStore:
 
         return await self._run(self._tx, work)
 
-    async def threads_over(self, max_per_head: int, limit: int) -> list[tuple[str, str]]:
-        def work() -> list[tuple[str, str]]:
-            rows = self._conn.execute(
-                "SELECT DISTINCT tenant, thread_id FROM (SELECT tenant, thread_id FROM cairn_checkpoints "
-                "GROUP BY tenant, thread_id, namespace HAVING count(*) > ?) LIMIT ?",
-                (max_per_head, limit),
+    # -- retention (retention.py): the same lease and cursors as on Postgres --------------------------------
+
+    async def retention_lease(self, job: str, holder: str, ttl_seconds: float) -> RetentionCursor | None:
+        now = _us_now()
+
+        def work(db: sqlite3.Connection) -> RetentionCursor | None:
+            db.execute("INSERT INTO cairn_retention (job) VALUES (?) ON CONFLICT DO NOTHING", (job,))
+            row = db.execute(
+                "UPDATE cairn_retention SET holder = ?, expires_us = ? "
+                "WHERE job = ? AND (holder = ? OR expires_us < ?) "
+                "RETURNING version_cursor, tenant_cursor, thread_cursor",
+                (holder, now + int(ttl_seconds * 1e6), job, holder, now),
+            ).fetchone()
+            return None if row is None else RetentionCursor(row[0], (row[1], row[2]))
+
+        return await self._run(self._tx, work)
+
+    async def retention_advance(self, job: str, holder: str, cursor: RetentionCursor, ttl_seconds: float) -> bool:
+        now = _us_now()
+
+        def work(db: sqlite3.Connection) -> bool:
+            return db.execute(
+                "UPDATE cairn_retention SET version_cursor = ?, tenant_cursor = ?, thread_cursor = ?, expires_us = ? "
+                "WHERE job = ? AND holder = ? AND expires_us >= ?",
+                (cursor.version, *cursor.thread, now + int(ttl_seconds * 1e6), job, holder, now),
+            ).rowcount == 1
+
+        return await self._run(self._tx, work)
+
+    async def retention_release(self, job: str, holder: str) -> None:
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("UPDATE cairn_retention SET expires_us = 0 WHERE job = ? AND holder = ?", (job, holder))
+
+        await self._run(self._tx, work)
+
+    async def threads_changed(self, after_version: int, max_per_head: int, limit: int
+                              ) -> tuple[int, list[tuple[str, str]]]:
+        def work() -> tuple[int, list[tuple[str, str]]]:
+            changed = self._conn.execute(
+                "SELECT tenant, thread_id, version FROM cairn_versions WHERE version > ? ORDER BY version LIMIT ?",
+                (after_version, limit),
             ).fetchall()
-            return [(r[0], r[1]) for r in rows]
+            if not changed:
+                return after_version, []
+            over = [
+                (tenant, thread_id) for tenant, thread_id, _ in changed
+                if self._conn.execute(
+                    "SELECT 1 FROM cairn_checkpoints WHERE tenant = ? AND thread_id = ? GROUP BY namespace "
+                    "HAVING count(*) > ? LIMIT 1", (tenant, thread_id, max_per_head),
+                ).fetchone()
+            ]
+            return changed[-1][2], over
 
         return await self._run(work)
 
-    async def delete_older_than(self, cutoff: datetime, limit: int) -> tuple[int, set[tuple[str, str]]]:
+    async def threads_after(self, after: tuple[str, str], cutoff: datetime, limit: int
+                            ) -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
         cutoff_us = int(cutoff.timestamp() * 1e6)
 
-        def work(db: sqlite3.Connection) -> tuple[int, set[tuple[str, str]]]:
-            rows = db.execute(
-                "SELECT c.row_id, c.tenant, c.thread_id FROM cairn_checkpoints c WHERE c.created_us < ? AND "
-                "c.row_id < (SELECT max(h.row_id) FROM cairn_checkpoints h WHERE h.tenant = c.tenant AND "
-                "h.thread_id = c.thread_id AND h.namespace = c.namespace) LIMIT ?",
-                (cutoff_us, limit),
+        def work() -> tuple[tuple[str, str] | None, list[tuple[str, str]]]:
+            batch = self._conn.execute(
+                "SELECT tenant, thread_id FROM cairn_versions WHERE (tenant, thread_id) > (?, ?) "
+                "ORDER BY tenant, thread_id LIMIT ?", (*after, limit),
             ).fetchall()
-            db.executemany("DELETE FROM cairn_checkpoints WHERE row_id = ?", [(r[0],) for r in rows])
-            touched = {(r[1], r[2]) for r in rows}
-            for tenant, thread_id in touched:
+            if not batch:
+                return None, []
+            old = [
+                (tenant, thread_id) for tenant, thread_id in batch
+                if self._conn.execute(
+                    f"SELECT 1 FROM cairn_checkpoints c WHERE c.tenant = ? AND c.thread_id = ? AND {_EXPIRED} LIMIT 1",
+                    (tenant, thread_id, cutoff_us),
+                ).fetchone()
+            ]
+            return (batch[-1][0], batch[-1][1]), old
+
+        return await self._run(work)
+
+    async def delete_older_than(self, tenant: str, thread_id: str, cutoff: datetime) -> int:
+        cutoff_us = int(cutoff.timestamp() * 1e6)
+
+        def work(db: sqlite3.Connection) -> int:
+            removed = db.execute(
+                f"DELETE FROM cairn_checkpoints AS c WHERE c.tenant = ? AND c.thread_id = ? AND {_EXPIRED}",
+                (tenant, thread_id, cutoff_us),
+            ).rowcount
+            if removed:
                 self._bump(db, tenant, thread_id, True)
-            return len(rows), touched
+            return removed
 
         return await self._run(self._tx, work)
 
@@ -566,7 +647,7 @@ class SqliteColdStore:
             else:
                 row = db.execute(
                     f"SELECT {_COLS}, state FROM cairn_checkpoints WHERE tenant=? AND thread_id=? AND namespace=? "
-                    "ORDER BY row_id DESC LIMIT 1",
+                    "ORDER BY sequence DESC LIMIT 1",
                     (tenant, thread_id, namespace),
                 ).fetchone()
             if row is None:
@@ -699,7 +780,7 @@ class SqliteColdStore:
                     FROM json_each(:ids) t
                     JOIN cairn_checkpoints h ON h.row_id = (
                         SELECT row_id FROM cairn_checkpoints c WHERE c.tenant = :tenant AND c.thread_id = t.value
-                        ORDER BY (c.namespace = '') DESC, c.row_id DESC LIMIT 1)
+                        ORDER BY (c.namespace = '') DESC, c.sequence DESC, c.created_us DESC LIMIT 1)
                     WHERE """ + matches,
                     params,
                 )}

@@ -310,10 +310,11 @@ class TieredStore:
         self._forget(*((tenant, thread_id) for thread_id in threads))
         return n
 
-    async def delete_older_than(self, cutoff, limit: int) -> int:  # type: ignore[no-untyped-def]
-        """Retention: delete up to `limit` checkpoints created before `cutoff`, never a head; how many went."""
-        n, threads = await self.cold.delete_older_than(cutoff, limit)
-        self._forget(*threads)
+    async def delete_older_than(self, tenant: str, thread_id: str, cutoff) -> int:  # type: ignore[no-untyped-def]
+        """Retention: delete one thread's checkpoints created before `cutoff`, never a head; how many went."""
+        n = await self.cold.delete_older_than(tenant, thread_id, cutoff)
+        if n:
+            self._forget((tenant, thread_id))
         return n
 
     # -- reads -------------------------------------------------------------
