@@ -65,6 +65,8 @@ class ClusterMultiplexed:
         self._nodes: dict[Address, Multiplexed] = {}
         self._refresh_task: asyncio.Task[None] | None = None
         self._last_refresh = 0.0
+        self._loaded = False  # a map has been read once
+        self._first: asyncio.Future[None] | None = None
         self.redirects = 0  # MOVED and ASK replies followed, for tests and metrics
         self.refreshes = 0
 
@@ -86,8 +88,8 @@ class ClusterMultiplexed:
         a redirection) as a ReplyError in its place. CacheUnavailable when a master cannot be reached."""
         if not commands:
             return []
-        if self._last_refresh == 0.0:
-            await self._refresh_now()
+        if not self._loaded:  # concurrent first calls share one read of the map
+            await self._first_map()
         replies: list[Any] = [None] * len(commands)
         slots = [key_slot(_key(command)) for command in commands]
         pending = list(range(len(commands)))
@@ -102,15 +104,13 @@ class ClusterMultiplexed:
                     raise CacheUnavailable(f"no master of the Redis Cluster at {self.target.where()} serves slot "
                                            f"{slots[i]}")
                 by_node.setdefault(address, []).append(i)
-            results = await asyncio.gather(
-                *(self._send(address, [commands[i] for i in members], [i in asking for i in members])
-                  for address, members in by_node.items()),
-                return_exceptions=True,
-            )
-            failed = next((r for r in results if isinstance(r, BaseException)), None)
-            if failed is not None:
+            sends = [self._send(address, [commands[i] for i in members], [i in asking for i in members])
+                     for address, members in by_node.items()]
+            try:  # one master (one key, or one thread's keys) needs no task of its own
+                results = [await sends[0]] if len(sends) == 1 else await asyncio.gather(*sends)
+            except CacheUnavailable:
                 self._refresh_soon()
-                raise failed
+                raise
             pending = []
             for (address, members), node_replies in zip(by_node.items(), results, strict=True):
                 for i, reply in zip(members, node_replies, strict=True):  # type: ignore[call-overload]
@@ -151,6 +151,11 @@ class ClusterMultiplexed:
             position += 1
         return out
 
+    async def _first_map(self) -> None:
+        if self._first is None or self._first.done():
+            self._first = asyncio.ensure_future(self._refresh_now())
+        await asyncio.shield(self._first)
+
     def _refresh_soon(self) -> None:
         """Read the slot map again in the background, unless that is under way or was done a moment ago."""
         if self._refresh_task is not None and not self._refresh_task.done():
@@ -179,6 +184,7 @@ class ClusterMultiplexed:
                 problems.append(f"{address[0]}:{address[1]}: {exc}")
                 continue
             self._apply(reply, address)
+            self._loaded = True
             return
         raise CacheUnavailable(f"no node of the Redis Cluster at {self.target.where()} answered CLUSTER SLOTS ("
                                f"{'; '.join(problems[:3])})")
