@@ -566,7 +566,7 @@ class RedisCluster:
                              reshard` does (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), staying
                              `hold_seconds` in the migrating state so clients meet ASK redirections.
     reshard(slots, to_port)  `redis-cli --cluster reshard` of `slots` slots to the master on `to_port`.
-    cli(port, *args)         one command through redis-cli; its output.
+    cli(port, *args)         one command through redis-cli; its output. client(port): a redis-py client of a node.
 
     Persistence is off; cluster-node-timeout is short (2 s) so a killed master is replaced quickly.
     """
@@ -604,6 +604,16 @@ class RedisCluster:
         self.wait_ok()
         self._seeds = [n.port for n in self.masters()]
         return self
+
+    def client(self, port: int) -> "redis.Redis":  # type: ignore[name-defined]  # noqa: F821
+        """A plain redis-py client of one node (bytes in, bytes out), for commands whose arguments are binary."""
+        import redis
+
+        return redis.Redis(host=HOST, port=port, socket_timeout=30)
+
+    def random_key(self, port: int) -> bytes | None:
+        with self.client(port) as node:
+            return node.execute_command("RANDOMKEY")
 
     def cli(self, port: int, *args: str, timeout: float = 60.0) -> str:
         done = subprocess.run([self.cli_binary, "-h", HOST, "-p", str(port), *args], capture_output=True,
@@ -691,16 +701,16 @@ class RedisCluster:
         self.cli(src, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", dst_id)
         moved = 0
         first = True
-        while True:
-            keys = self.cli(src, "--raw", "CLUSTER", "GETKEYSINSLOT", str(slot), str(batch)).split("\n")
-            keys = [k for k in keys if k]
-            if not keys:
-                break
-            self.cli(src, "MIGRATE", HOST, str(to_port), "", "0", "5000", "REPLACE", "KEYS", *keys)
-            moved += len(keys)
-            if first and hold_seconds:  # some keys moved, some not: clients now meet ASK
-                time.sleep(hold_seconds)
-            first = False
+        with self.client(src) as source:  # keys hold NUL bytes (cairn2:{TAG}:c:NS\0ID): not for argv
+            while True:
+                keys = source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+                if not keys:
+                    break
+                source.execute_command("MIGRATE", HOST, to_port, "", 0, 5000, "REPLACE", "KEYS", *keys)
+                moved += len(keys)
+                if first and hold_seconds:  # some keys moved, some not: clients now meet ASK
+                    time.sleep(hold_seconds)
+                first = False
         if hold_seconds and moved == 0:
             time.sleep(hold_seconds)
         for port in (to_port, src):
