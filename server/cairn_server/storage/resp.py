@@ -22,7 +22,7 @@ from typing import Any
 
 import hiredis
 from .base import CacheUnavailable
-from .redis_url import RedisTarget
+from .redis_url import RedisTarget, parse_redis_url
 
 Command = Sequence[str | bytes | int]
 
@@ -105,10 +105,14 @@ class _Protocol(asyncio.Protocol):
 
 
 class Multiplexed:
-    """`execute` / `call` over one pipelined connection to one Redis node, (re)connected on demand."""
+    """`execute` / `call` over one pipelined connection to one Redis node, (re)connected on demand.
 
-    def __init__(self, target: RedisTarget, timeout_seconds: float = 0.5) -> None:
-        self.target = target
+    `target` is a RedisTarget or a single-node Redis URL (parsed by redis_url.parse_redis_url)."""
+
+    def __init__(self, target: RedisTarget | str, timeout_seconds: float = 0.5) -> None:
+        self.target = parse_redis_url(target) if isinstance(target, str) else target
+        if self.target.cluster:
+            raise ValueError("resp.Multiplexed speaks to one node; a Redis Cluster is resp_cluster.ClusterMultiplexed")
         self.timeout_seconds = timeout_seconds
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
@@ -183,7 +187,11 @@ class Multiplexed:
     def _where(self) -> str:
         return self.target.where()
 
-    async def aclose(self) -> None:
+    def close_now(self) -> None:
+        """Close the connection (replies still awaited fail with CacheUnavailable); the next call reconnects."""
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
+
+    async def aclose(self) -> None:
+        self.close_now()

@@ -201,8 +201,8 @@ class ClusterMultiplexed:
         self._slots = slots
         masters = set(slots)
         for address in [a for a in self._nodes if a not in masters and a not in self.target.nodes]:
-            node = self._nodes.pop(address)
-            asyncio.get_running_loop().create_task(node.aclose())
+            # no longer a master (a demoted one answers MOVED): its connection is closed, not awaited here
+            asyncio.get_running_loop().call_soon(self._nodes.pop(address).close_now)
 
     def masters(self) -> list[Address]:
         """The masters serving slots, by the map as last read."""
