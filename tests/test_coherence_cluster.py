@@ -1,8 +1,9 @@
 """Issue 28: the coherence run (tests/harness/coherence.py) on a Redis Cluster of 3 masters and 3 replicas.
-Two servers, several client processes, while CLUSTER FAILOVER moves masters to their replicas and slots holding
-keys migrate (clients meet ASK, then MOVED) and `redis-cli --cluster reshard` moves more. Every thread's history
+Two servers, several client processes, while CLUSTER FAILOVER moves masters to their replicas, slots holding
+keys migrate (clients meet ASK, then MOVED) and `redis-cli --cluster reshard` moves more, and a master is killed
+(-9) until the cluster promotes its replica. Every thread's history
 must be linearizable (no stale read, nothing lost), no call may fail for any reason but a transient UNAVAILABLE,
-and the servers' caches must have served hits throughout without a single Redis error surfacing as a failure.
+and the servers' caches must have served hits throughout (a killed master's calls fall through to Postgres).
 
 The long run is `make coherence-cluster` (COHERENCE_SECONDS=600); this is the CI-sized one.
 """
@@ -26,7 +27,7 @@ def test_histories_on_a_redis_cluster_under_failover_and_reshard_are_linearizabl
     (tmp_path / "report.txt").write_text(text)
     print(text)
     kinds = [f.kind for f in report.faults]
-    assert kinds.count("cluster_failover") >= 2 and kinds.count("cluster_reshard") >= 2, text
+    assert set(kinds) == set(CLUSTER_FAULT_KINDS), text
     assert sum(by.get("ok", 0) for by in report.counts.values()) > 500, text
     # anything indeterminate is a transient UNAVAILABLE (or a deadline around one), never another error
     assert all(reason.startswith(("UNAVAILABLE", "DEADLINE_EXCEEDED")) for reason in report.info_reasons), text

@@ -10,6 +10,7 @@
     inj.postgres_restart()        # fast shutdown and start
     inj.cluster_failover(rng)     # on a Redis Cluster (cluster=...): CLUSTER FAILOVER on a master's replica
     inj.cluster_reshard(rng)      # ... a slot holding keys migrated (ASK meanwhile), then redis-cli reshard
+    inj.cluster_kill_master(rng)  # ... kill -9 a master until the cluster promotes its replica, restart it
     inj.run(until, kinds)         # a rotating schedule of the above until a monotonic deadline
 
 Each fault is a ``Fault`` (kind, target, start/end monotonic times, detail) in ``inj.faults``, so a report can
@@ -32,7 +33,8 @@ from .proxy import TcpProxy
 __all__ = ["Fault", "FaultInjector", "FAULT_KINDS", "CLUSTER_FAULT_KINDS", "redis_command"]
 
 FAULT_KINDS = ("kill", "pause", "partition", "partition_kill", "redis_rollback", "postgres_restart")
-CLUSTER_FAULT_KINDS = ("cluster_failover", "cluster_reshard")  # need FaultInjector(cluster=...)
+# need FaultInjector(cluster=...)
+CLUSTER_FAULT_KINDS = ("cluster_failover", "cluster_reshard", "cluster_kill_master")
 
 
 @dataclass
@@ -172,6 +174,17 @@ class FaultInjector:
         self._end(f)
         return f
 
+    def cluster_kill_master(self, rng: random.Random) -> Fault:
+        """kill -9 a random master; the cluster promotes its replica after cluster-node-timeout; the killed node
+        restarts empty and rejoins as a replica."""
+        assert self.cluster is not None, "cluster faults need FaultInjector(cluster=...)"
+        master = rng.choice(self.cluster.masters()).port
+        f = self._begin("cluster_kill_master", f"redis:{master}")
+        _, promoted = self.cluster.kill_master(master)
+        f.detail = f"replica :{promoted.port} promoted; :{master} back as a replica"
+        self._end(f)
+        return f
+
     def cluster_reshard(self, rng: random.Random, slots: int = 64) -> Fault:
         """Migrate the slot of a random stored key (clients meet ASK while it is half moved), then
         `redis-cli --cluster reshard` of `slots` slots to another master."""
@@ -244,6 +257,8 @@ class FaultInjector:
             return self.cluster_failover(rng)
         if kind == "cluster_reshard":
             return self.cluster_reshard(rng)
+        if kind == "cluster_kill_master":
+            return self.cluster_kill_master(rng)
         raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS + CLUSTER_FAULT_KINDS}")
 
     def run(self, until: float, kinds: Sequence[str] = FAULT_KINDS, *, seed: int = 0,

@@ -566,6 +566,7 @@ class RedisCluster:
                              reshard` does (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), staying
                              `hold_seconds` in the migrating state so clients meet ASK redirections.
     reshard(slots, to_port)  `redis-cli --cluster reshard` of `slots` slots to the master on `to_port`.
+    kill_master(port=None)   kill -9 a master; its replica is promoted by the cluster; the node restarts empty.
     cli(port, *args)         one command through redis-cli; its output. client(port): a redis-py client of a node.
 
     Persistence is off; cluster-node-timeout is short (2 s) so a killed master is replaced quickly.
@@ -679,6 +680,21 @@ class RedisCluster:
             time.sleep(0.05)
         self.wait_ok(timeout)
         return replica
+
+    def kill_master(self, port: int | None = None, timeout: float = 30.0) -> tuple[RedisServer, RedisServer]:
+        """kill -9 a master (default: the first); once a replica is promoted (after cluster-node-timeout), start
+        the killed node again, empty, to rejoin as a replica. Returns (killed, promoted)."""
+        victim = self.node(port if port is not None else self.masters()[0].port)
+        replica = self.replicas(victim.port)[0]
+        victim.kill()
+        deadline = time.monotonic() + timeout
+        while "myself,master" not in self.cli(replica.port, "CLUSTER", "NODES"):
+            if time.monotonic() > deadline:
+                raise HarnessError(f"no replica took over from the killed :{victim.port} within {timeout} s")
+            time.sleep(0.05)
+        victim.start()
+        self.wait_ok(timeout)
+        return victim, replica
 
     def slot_owner(self, slot: int) -> int:
         """The port of the master serving `slot` (CLUSTER NODES; migration markers like [5-<-id] skipped)."""
