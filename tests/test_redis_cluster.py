@@ -233,5 +233,6 @@ def test_cluster_metrics_at_rest_after_the_contract_suite(backend_server) -> Non
     """Runs after the contract classes above (same server): the cache served hits and never failed."""
     _save_and_load(backend_server.target, threads=20, loads=2)
     counts = cache_counts(METRICS_PORT)
+    print(f"cluster backend after the contract suite: {counts}")
     assert counts["errors"] == 0 and counts["pending_invalidations"] == 0, counts
     assert counts["hits"] >= 40 and counts["hits"] / (counts["hits"] + counts["misses"]) > 0.3, counts

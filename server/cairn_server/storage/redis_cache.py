@@ -53,9 +53,13 @@ class RedisCache:
             await self.redis.ping()
             return
         try:
+            await self.redis.call("PING")
+        except ReplyError as exc:  # e.g. NOAUTH: the server answers but refuses us
+            raise CacheUnavailable(f"Redis refused PING: {exc}") from None
+        try:
             info = await self.redis.call("INFO", "cluster")
-        except ReplyError as exc:
-            raise CacheUnavailable(f"Redis refused INFO: {exc}") from None
+        except ReplyError:  # INFO renamed away: nothing to learn, and nothing wrong with the cache
+            return
         if b"cluster_enabled:1" in info:
             raise ValueError(
                 f"--redis-url: Redis at {self.redis.target.where()} is a node of a Redis Cluster; use "

@@ -119,6 +119,8 @@ class ClusterMultiplexed:
                         replies[i] = reply
                         continue
                     kind, slot, target = redirect
+                    if not target[0]:  # an unknown endpoint ("MOVED 7 :6380"): the host of the node that said so
+                        target = (address[0], target[1])
                     self.redirects += 1
                     pending.append(i)
                     sent_to[i] = target
