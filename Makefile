@@ -37,6 +37,12 @@ COHERENCE_ARGS ?=
 coherence:  ## long fault-injection run checked for linearizability; writes $(COHERENCE_REPORT)
 	python3 -m tests.harness.coherence --seconds $(COHERENCE_SECONDS) --report $(COHERENCE_REPORT) $(COHERENCE_ARGS)
 
+# the same on a Redis Cluster (3 masters + 3 replicas) under CLUSTER FAILOVER and slot migrations/reshards
+.PHONY: coherence-cluster
+coherence-cluster:  ## long coherence run on a Redis Cluster; writes coherence-cluster-report.txt
+	python3 -m tests.harness.coherence --redis-cluster --seconds $(COHERENCE_SECONDS) \
+		--report coherence-cluster-report.txt $(COHERENCE_ARGS)
+
 examples:  ## every code block of README.md and the client READMEs, twice, against a live server
 	python3 scripts/run_examples.py --repeat 2
 
