@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import grpc
@@ -15,6 +15,7 @@ from google.protobuf import json_format, struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
+from . import _json
 from .errors import CairnError, DataLoss, from_item_error
 from .ids import uuid7
 from .types import Checkpoint, Page, PendingWrite, SaveResult, ThreadInfo, ThreadPage
@@ -86,11 +87,16 @@ def to_struct(value: Mapping[str, Any] | None) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
     if value:
         _check_ints(value, "")
-        s.update(dict(value))
+        s.update(value)
     return s
 
 
+_SCALARS = frozenset((str, float, bool, type(None)))
+
+
 def _check_ints(value: Any, path: str) -> None:
+    if type(value) in _SCALARS:  # most metadata values; spares the Mapping ABC check below
+        return
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INT:
         raise ValueError(
             f"metadata value at {path!r} is the integer {value}, beyond ±(2^53−1): metadata travels as "
@@ -124,7 +130,7 @@ def encode_state(state: Any, state_type: str | None) -> tuple[bytes, str]:
         return bytes(state), state_type if state_type is not None else "json"
     if state_type not in (None, "json"):
         raise TypeError(f"state must be bytes when state_type is {state_type!r}")
-    return json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode(), "json"
+    return _json.dumps(state), "json"
 
 
 def save_request(
@@ -145,18 +151,21 @@ def save_request(
 ) -> pb.SaveRequest:
     """run_lease: a runs.RunLease; the save then commits only while that lease is current (fencing)."""
     raw, stype = encode_state(state, state_type)
+    if metadata:
+        _check_ints(metadata, "")
+    # A dict (its metadata too) is built in place in the request; a Checkpoint message would be copied in whole.
     return pb.SaveRequest(
-        checkpoint=pb.Checkpoint(
-            thread_id=thread_id,
-            namespace=namespace,
-            checkpoint_id=checkpoint_id or uuid7(),
-            parent_checkpoint_id=parent_checkpoint_id or "",
-            state=raw,
-            state_type=stype,
-            metadata=to_struct(metadata),
-            node_name=node_name,
-            next_nodes=list(next_nodes),
-        ),
+        checkpoint={
+            "thread_id": thread_id,
+            "namespace": namespace,
+            "checkpoint_id": checkpoint_id or uuid7(),
+            "parent_checkpoint_id": parent_checkpoint_id or "",
+            "state": raw,
+            "state_type": stype,
+            "metadata": metadata or {},
+            "node_name": node_name,
+            "next_nodes": next_nodes,
+        },
         expected_head_id=expected_head_id or "",
         expect_empty=expect_empty,
         replace_existing=replace_existing,
@@ -174,9 +183,16 @@ def save_result(r: pb.SaveResponse) -> SaveResult:
     )
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _when(message: Any, field: str) -> datetime | None:
-    """A Timestamp field as an aware UTC datetime, or None when unset."""
-    return getattr(message, field).ToDatetime(tzinfo=timezone.utc) if message.HasField(field) else None
+    """A Timestamp field as an aware UTC datetime (to the microsecond, as Timestamp.ToDatetime), or None when
+    unset."""
+    if not message.HasField(field):
+        return None
+    ts = getattr(message, field)
+    return _EPOCH + timedelta(seconds=ts.seconds, microseconds=ts.nanos // 1000)
 
 
 def write_from_proto(w: pb.PendingWrite) -> PendingWrite:
