@@ -13,6 +13,8 @@ import enum
 import json
 import math
 import os
+import subprocess
+import sys
 import uuid
 from collections import OrderedDict
 
@@ -43,6 +45,18 @@ class Point:
 
 def test_orjson_is_the_fast_path_here() -> None:
     assert _json.FAST and _json.dumps is not _json.dumps_stdlib
+
+
+def test_without_orjson_the_client_saves_through_the_standard_library() -> None:
+    """What a client installed without the [fast] extra runs: the import fails, `dumps` is the fallback."""
+    code = (
+        "import sys; sys.modules['orjson'] = None\n"  # makes `import orjson` raise ImportError
+        "from cairn_client import _json, _shared\n"
+        "assert not _json.FAST and _json.dumps is _json.dumps_stdlib\n"
+        "print(_shared.save_request('t', {'a': [1, 'é']}).checkpoint.state.decode())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == '{"a":[1,"é"]}\n'
 
 
 @pytest.mark.parametrize("dumps", PATHS)
