@@ -20,10 +20,11 @@ from collections import OrderedDict
 
 import pytest
 import zstandard
+from google.protobuf import json_format, struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn_client import _json
-from cairn_client._shared import StateWire, encode_state, save_request
+from cairn_client._shared import MAX_EXACT_INT, StateWire, encode_state, from_struct, save_request
 from cairn_server.bench.states import agent_states
 
 PATHS = [pytest.param(_json.dumps, id="orjson"), pytest.param(_json.dumps_stdlib, id="stdlib")]
@@ -157,3 +158,41 @@ def test_what_is_remembered_about_state_types_is_bounded() -> None:
     for i in range(StateWire.MAX_SKIPPED_TYPES * 3):
         wire.outgoing(save_request("t", os.urandom(512), state_type=f"type-{i}"), owned=True)
     assert len(wire._skip) <= StateWire.MAX_SKIPPED_TYPES
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INT:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _typed(value: object) -> object:
+    """`value` with the type of every leaf, so that 1 and 1.0 differ."""
+    if isinstance(value, dict):
+        return {k: _typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_typed(v) for v in value]
+    return (type(value), value)
+
+
+@pytest.mark.parametrize("metadata", [
+    {"source": "loop", "step": 3, "bench": True, "parents": {}, "writes": None},
+    {"a": [1, 2.5, {"b": [None, True, "x", [0.0, -7]]}], "big": 2.0**60, "edge": float(MAX_EXACT_INT), "z": -0.0},
+    {"l": [], "s": "é ✓", "tiny": 1e-300},
+], ids=range(3))
+def test_metadata_reads_back_as_json_format_reads_it_with_ints_for_integral_numbers(metadata: dict) -> None:
+    s = struct_pb2.Struct()
+    s.update(metadata)
+    got, want = from_struct(s), _plain(json_format.MessageToDict(s))
+    assert _typed(got) == _typed(want) and list(got) == list(want)
+
+
+def test_a_non_finite_number_in_metadata_is_refused_on_reading_as_json_format_does() -> None:
+    s = struct_pb2.Struct()
+    s.update({"n": math.nan})
+    with pytest.raises(ValueError, match="Value.number_value"):
+        from_struct(s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ from typing import Any
 
 import grpc
 import zstandard
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 
@@ -110,19 +111,30 @@ def _check_ints(value: Any, path: str) -> None:
             _check_ints(v, f"{path}.{i}" if path else str(i))
 
 
-def _plain(value: Any) -> Any:
-    """Struct numbers are doubles; give back ints where the value is integral."""
-    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_EXACT_INT:
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def from_struct(s: struct_pb2.Struct) -> dict[str, Any]:
-    return _plain(json_format.MessageToDict(s))
+    """A Struct as plain Python values, as json_format.MessageToDict reads it, except that integral numbers
+    within ±(2^53−1) come back as int (Struct numbers are doubles)."""
+    return {k: _from_value(v) for k, v in s.fields.items()}
+
+
+def _from_value(v: struct_pb2.Value) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "number_value":
+        n = v.number_value
+        if n.is_integer():
+            return int(n) if abs(n) <= MAX_EXACT_INT else n
+        if n != n or n in (math.inf, -math.inf):  # as json_format refuses them: JSON has no such number
+            raise ValueError(f"Fail to serialize {n} for Value.number_value, which would parse as string_value")
+        return n
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "struct_value":
+        return {k: _from_value(x) for k, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_from_value(x) for x in v.list_value.values]
+    return None  # null_value, or no kind set
 
 
 def encode_state(state: Any, state_type: str | None) -> tuple[bytes, str]:
