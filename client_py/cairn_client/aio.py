@@ -100,7 +100,7 @@ class AsyncCheckpointClient:
             Unauthenticated: the token is missing or wrong.
             CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
         """
-        req = self._wire.outgoing(s.save_request(thread_id, state, **fields))
+        req = self._wire.outgoing(s.save_request(thread_id, state, **fields), owned=True)
         return s.save_result(self._wire.saved(await self._call(self._stub.Save, req, timeout)))
 
     async def save_stream(

@@ -103,7 +103,7 @@ class CheckpointClient:
             CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
         """
         return s.save_result(self._wire.saved(self._call(
-            self._stub.Save, self._wire.outgoing(s.save_request(thread_id, state, **fields)), timeout
+            self._stub.Save, self._wire.outgoing(s.save_request(thread_id, state, **fields), owned=True), timeout
         )))
 
     def save_stream(

@@ -14,6 +14,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.Struct;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.cairn.client.CairnClient;
 import dev.cairn.client.ConflictException;
 import dev.cairn.client.NotFoundException;
@@ -79,6 +81,8 @@ public final class CairnSaver implements BaseCheckpointSaver {
 
   private static final int MAX_HEAD_RACES = 100;
   private static final Map<String, String> METADATA = Map.of("framework", "spring-ai-alibaba");
+  /** METADATA as the Struct every save outside a durable run carries (immutable: built once). */
+  private static final Struct METADATA_STRUCT = Structs.of(METADATA);
 
   private final CairnClient client;
   private final StateSerializer serializer;
@@ -241,14 +245,16 @@ public final class CairnSaver implements BaseCheckpointSaver {
         .setThreadId(thread)
         .setCheckpointId(cp.getId())
         .setParentCheckpointId(parent)
-        .setMetadata(Structs.of(scope == null ? METADATA : Map.of("framework", METADATA.get("framework"), "run_id", scope.runId)))
+        .setMetadata(scope == null ? METADATA_STRUCT
+            : Structs.of(Map.of("framework", METADATA.get("framework"), "run_id", scope.runId)))
         .setNodeName(Objects.toString(cp.getNodeId(), ""));
     if (cp.getNextNodeId() != null && !cp.getNextNodeId().isEmpty()) {
       b.addNextNodes(cp.getNextNodeId());
     }
     try {
       if (serializer instanceof JacksonStateSerializer) {
-        b.setStateType(STATE_TYPE_JSON).setState(ByteString.copyFrom(toJson(cp.getState())));
+        // toJson's array is new and referenced nowhere else, so the ByteString may wrap it without a copy
+        b.setStateType(STATE_TYPE_JSON).setState(UnsafeByteOperations.unsafeWrap(toJson(cp.getState())));
       } else {
         b.setStateType(serializer.contentType()).setState(ByteString.copyFrom(serializer.dataToBytes(cp.getState())));
       }
@@ -297,14 +303,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
     try (DataObjectOutput out = new DataObjectOutput(buf)) {
       serializer.writeData(state, out);
     }
-    ByteBuffer framed = ByteBuffer.wrap(buf.toByteArray());
-    int length = framed.getInt();
-    if (length != framed.remaining()) {
+    byte[] framed = buf.toByteArray();
+    int length = framed.length < 4 ? -1 : ByteBuffer.wrap(framed).getInt();
+    if (length != framed.length - 4) {
       throw new IOException("unexpected output framing of " + serializer.getClass().getName());
     }
-    byte[] json = new byte[length];
-    framed.get(json);
-    return TREE.writeValueAsBytes(withoutContainerHints(TREE.readTree(json)));
+    return TREE.writeValueAsBytes(withoutContainerHints(TREE.readTree(framed, 4, length)));
   }
 
   /** {@code ["java.util.ArrayList", [..]]} becomes {@code [..]}; {@code "@class": "java.util.HashMap"} goes. */
