@@ -79,7 +79,7 @@ docs_ts() {
 
 docs_java() {
   rm -rf "$out/java"
-  (cd client_java && mvn -q -B javadoc:javadoc)
+  (cd client_java && mvn -q -B -Dstyle.color=never javadoc:javadoc)
   cp -r client_java/target/reports/apidocs "$out/java"
 }
 
