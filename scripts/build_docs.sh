@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # The API reference of the four clients, built from their doc comments into docs/api/<lang>/ (`make docs`):
-#   python  pdoc (a dev dependency), Google-style docstrings  -> docs/api/python/index.html
-#   go      `go doc -all` of both modules (the client and the LangGraphGo adapter), the text pkg.go.dev renders,
+#   Python  pdoc (a dev dependency), Google-style docstrings  -> docs/api/python/index.html
+#   Go      `go doc -all` of both modules (the client and the LangGraphGo adapter), the text pkg.go.dev renders,
 #           in one HTML page per module                      -> docs/api/go/index.html
-#   ts      TypeDoc from npm (pinned below; run with npx like buf), TSDoc of the package's two entry points
+#   TS      TypeDoc from npm (pinned below; run with npx like buf), TSDoc of the package's two entry points
 #                                                             -> docs/api/ts/index.html
-#   java    javadoc through Maven's maven-javadoc-plugin, the same run that builds the release's javadoc jar
+#   Java    javadoc through Maven's maven-javadoc-plugin, the same run that builds the release's javadoc jar
 #                                                             -> docs/api/java/index.html
 # docs/api/index.html links the four.
 #
@@ -19,6 +19,16 @@ cd "$(dirname "$0")/.."
 LOG_PREFIX=docs
 . scripts/lib/common.sh
 . scripts/lib/toolchains.sh
+
+# toolchain LANG: finds or installs what LANG's build needs (in this shell: it sets PATH), else sets MISSING.
+toolchain() {
+  case "$1" in
+    python) ensure_venv || { MISSING="a Python virtualenv: \`sudo apt-get install python3-venv\`"; return 1; } ;;
+    go) ensure_go ;;
+    ts) ensure_node ;;
+    java) ensure_java ;;
+  esac
+}
 
 TYPEDOC_VERSION=0.28.20
 out="${DOCS_OUT:-$PWD/docs/api}"  # DOCS_OUT: another directory (the tests build into a temporary one)
@@ -81,16 +91,6 @@ docs_java() {
   rm -rf "$out/java"
   (cd client_java && mvn -q -B -Dstyle.color=never javadoc:javadoc)
   cp -r client_java/target/reports/apidocs "$out/java"
-}
-
-# toolchain LANG: finds or installs what LANG's build needs (in this shell: it sets PATH), else sets MISSING.
-toolchain() {
-  case "$1" in
-    python) ensure_venv || { MISSING="a Python virtualenv: \`sudo apt-get install python3-venv\`"; return 1; } ;;
-    go) ensure_go ;;
-    ts) ensure_node ;;
-    java) ensure_java ;;
-  esac
 }
 
 mkdir -p "$out"
