@@ -90,7 +90,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
   /** Last head id this saver wrote per thread: a hint for the compare-and-set, corrected on conflict. */
   private final Map<String, String> heads = new ConcurrentHashMap<>();
 
-  /** A saver using {@code client} and the default JSON serializer of {@link StateGraph}. */
+  /**
+   * A saver using {@code client} and the default JSON serializer of {@link StateGraph}.
+   *
+   * @param client the Cairn client (not closed by the saver)
+   * @throws NullPointerException when {@code client} is null
+   */
   public CairnSaver(CairnClient client) {
     this(builder().client(client));
   }
@@ -101,6 +106,11 @@ public final class CairnSaver implements BaseCheckpointSaver {
     this.numRetained = b.numRetained;
   }
 
+  /**
+   * A builder; {@link Builder#client(CairnClient)} is the only required setting.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -172,7 +182,14 @@ public final class CairnSaver implements BaseCheckpointSaver {
     return new Tag(thread, checkpoints);
   }
 
-  /** Removes every checkpoint of the config's thread; returns how many were removed. */
+  /**
+   * Removes every checkpoint of the config's thread, with their writes (Cairn {@code Clear}).
+   *
+   * @param config names the thread ({@code threadId})
+   * @return how many checkpoints were removed (0 for an empty thread)
+   * @throws dev.cairn.client.UnavailableException when the server cannot be reached; every failure is a
+   *     {@link dev.cairn.client.CairnException} of its code
+   */
   public long clear(RunnableConfig config) {
     String thread = threadId(config);
     heads.remove(thread);
@@ -412,6 +429,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
       return this;
     }
 
+    /**
+     * Builds the saver.
+     *
+     * @return the saver
+     * @throws NullPointerException when no {@link #client} was set
+     */
     public CairnSaver build() {
       return new CairnSaver(this);
     }
