@@ -37,14 +37,20 @@ COHERENCE_ARGS ?=
 coherence:  ## long fault-injection run checked for linearizability; writes $(COHERENCE_REPORT)
 	python3 -m tests.harness.coherence --seconds $(COHERENCE_SECONDS) --report $(COHERENCE_REPORT) $(COHERENCE_ARGS)
 
+# the same on a Redis Cluster (3 masters + 3 replicas) under CLUSTER FAILOVER and slot migrations/reshards
+.PHONY: coherence-cluster
+coherence-cluster:  ## long coherence run on a Redis Cluster; writes coherence-cluster-report.txt
+	python3 -m tests.harness.coherence --redis-cluster --seconds $(COHERENCE_SECONDS) \
+		--report coherence-cluster-report.txt $(COHERENCE_ARGS)
+
 examples:  ## every code block of README.md and the client READMEs, twice, against a live server
 	python3 scripts/run_examples.py --repeat 2
 
-docs:  ## the Python API reference (pdoc, from the docstrings) into docs/api/python
-	python3 -m pdoc --docformat google -o docs/api/python cairn_client cairn_client.aio cairn_client.langgraph cairn_client.errors
-	@echo "docs: docs/api/python/index.html"
+DOCS_LANGS ?=
+docs:  ## the API reference of the four clients from their doc comments into docs/api/<lang> (DOCS_LANGS: a subset)
+	bash scripts/build_docs.sh $(DOCS_LANGS)
 
-# The README's two commands in a fresh Debian 12 root (debootstrap + chroot; needs root and ~25 min; not in CI).
+# The README's two commands in a fresh Debian 12 root (debootstrap + chroot; needs root and 30-60 min; not in CI).
 # FRESH_ARGS="--ca /path/to/proxy-ca.crt" when the registries are reached through an intercepting proxy.
 FRESH_ARGS ?=
 fresh-debian:  ## prove `serve.sh` and `test_all.sh` on a fresh Debian 12 with only git and python3

@@ -55,7 +55,15 @@ func saveRequest(cp *Checkpoint, opts []SaveOption) (*cairnv1.SaveRequest, error
 }
 
 // Save stores cp and makes it the head of its thread's namespace. When cp.ID
-// is empty a UUIDv7 is generated (cp is not modified; see SaveResult).
+// is empty a UUIDv7 is generated (cp is not modified; see SaveResult), so a
+// retried save is idempotent. It returns what the server assigned; a retry of
+// an identical save reports SaveResult.AlreadyExisted.
+//
+// Errors: ErrConflict when an ExpectHead or ExpectEmpty compare-and-set lost
+// (*Error.CurrentHeadID names the head); ErrAlreadyExists when cp.ID is taken
+// by different content (unless ReplaceExisting); ErrResourceExhausted when the
+// state exceeds the server's --max-state-bytes; ErrRunStopped when saved
+// WithRunLease and the lease is no longer current.
 func (c *Client) Save(ctx context.Context, cp *Checkpoint, opts ...SaveOption) (*SaveResult, error) {
 	req, err := saveRequest(cp, opts)
 	if err != nil {
@@ -205,7 +213,9 @@ type Page struct {
 	NextPageToken string        // "" on the last page
 }
 
-// ListPage fetches the single page of q named by q.PageToken.
+// ListPage fetches the single page of q named by q.PageToken. Its
+// NextPageToken is "" on the last page. ErrInvalidArgument for a bad filter,
+// page size or token.
 func (c *Client) ListPage(ctx context.Context, q ListQuery) (*Page, error) {
 	filter, err := toStruct(q.MetadataFilter)
 	if err != nil {
@@ -337,7 +347,8 @@ func (c *Client) Delete(ctx context.Context, ref Ref) (bool, error) {
 }
 
 // Clear removes a whole thread (every namespace) and returns how many
-// checkpoints it held.
+// checkpoints it held (0 for an empty or unknown thread, which is not an
+// error, so a retry is safe).
 func (c *Client) Clear(ctx context.Context, threadID string) (int64, error) {
 	resp, err := c.rpc.Clear(ctx, &cairnv1.ClearRequest{ThreadId: threadID})
 	if err != nil {

@@ -32,6 +32,17 @@ import (
 )
 
 // Client talks to one Cairn server. It is safe for concurrent use.
+//
+// Every method takes a context (its deadline is the call's; WithDefaultTimeout
+// bounds calls without one). An error from the server is an *Error; test it
+// with errors.Is against the sentinels (an argument the client cannot encode,
+// such as a metadata map that is not JSON, fails before any call). Any call
+// may fail with
+// ErrUnavailable (the server or its store could not be reached, after
+// WithMaxAttempts tries), ErrUnauthenticated (missing or wrong token),
+// ErrInvalidArgument (a malformed argument; *Error.Field names it),
+// context.DeadlineExceeded or context.Canceled; each method's comment names
+// the others it returns.
 type Client struct {
 	conn    *grpc.ClientConn // the first of pool's connections
 	pool    *connPool

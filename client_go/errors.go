@@ -75,6 +75,7 @@ type Error struct {
 	status *status.Status
 }
 
+// Error formats the code, the reason (when there is one) and the message.
 func (e *Error) Error() string {
 	if e.Reason != "" {
 		return fmt.Sprintf("cairn: %s (%s): %s", e.Code, e.Reason, e.Message)

@@ -180,7 +180,8 @@ type ClaimOptions struct {
 
 // ClaimRun hands out the oldest claimable run of a queue (pending, or
 // abandoned by a worker that stopped heartbeating) under a new lease, waiting
-// up to o.Wait for one. It returns (nil, nil) when none came.
+// up to o.Wait for one. It returns the run with its lease (Claim.Recovered
+// when it was taken over from another worker), or (nil, nil) when none came.
 func (c *Client) ClaimRun(ctx context.Context, o ClaimOptions) (*Claim, error) {
 	queue := o.Queue
 	if queue == "" {
@@ -226,7 +227,10 @@ type RunResult struct {
 }
 
 // CompleteRun ends the attempt with success: the run becomes COMPLETED (or
-// INTERRUPTED).
+// INTERRUPTED when r.Interrupted) and is returned. ErrRunStopped (with
+// ErrLeaseLost, ErrRunCancelled or ErrRunTimedOut) when lease is no longer the
+// run's current one, and nothing is recorded; ErrNotFound (RUN_NOT_FOUND) when
+// there is no such run.
 func (c *Client) CompleteRun(ctx context.Context, lease *RunLease, r RunResult) (*Run, error) {
 	kind := r.OutputType
 	if kind == "" && len(r.Output) > 0 {
@@ -244,7 +248,9 @@ func (c *Client) CompleteRun(ctx context.Context, lease *RunLease, r RunResult) 
 // FailRun ends the attempt with an error (its Type, Message and Retryable are
 // sent). A retryable error with attempts left under the run's RetryPolicy
 // puts the run back to PENDING, claimable after the backoff; otherwise it is
-// FAILED.
+// FAILED. It returns the run in its new status. ErrRunStopped when lease is no
+// longer the run's current one; ErrNotFound (RUN_NOT_FOUND) when there is no
+// such run.
 func (c *Client) FailRun(ctx context.Context, lease *RunLease, e RunError) (*Run, error) {
 	resp, err := c.rpc.FailRun(ctx, &cairnv1.FailRunRequest{
 		Lease: lease.toProto(), Error: &cairnv1.RunError{Type: e.Type, Message: e.Message, Retryable: e.Retryable},
@@ -294,7 +300,9 @@ type RunPage struct {
 	NextPageToken string // "" on the last page
 }
 
-// ListRunsPage fetches the single page of q named by q.PageToken.
+// ListRunsPage fetches the single page of q named by q.PageToken (runs newest
+// first, without attempts). ErrInvalidArgument for a bad filter, page size or
+// token.
 func (c *Client) ListRunsPage(ctx context.Context, q RunQuery) (*RunPage, error) {
 	req := &cairnv1.ListRunsRequest{
 		PageSize: q.PageSize, PageToken: q.PageToken, Queue: q.Queue, ThreadId: q.ThreadID,

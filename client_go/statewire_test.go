@@ -38,7 +38,7 @@ func encoder(t *testing.T) *zstd.Encoder {
 
 // The server refuses frames that don't declare their content size; EncodeAll
 // declares it for every input the client compresses (>= minCompressBytes),
-// single-segment or not (past the 8 MiB window of SpeedDefault), in one block
+// single-segment or not (past the window of SpeedFastest), in one block
 // or many, and decode reads every size back.
 func TestFrameDeclaresItsContentSize(t *testing.T) {
 	enc := encoder(t)

@@ -5,12 +5,14 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -94,8 +96,15 @@ func toStruct(m map[string]any) (*structpb.Struct, error) {
 	if m == nil {
 		return nil, nil
 	}
-	// Through JSON, so that any JSON-marshalable value works (structpb.NewStruct
-	// rejects e.g. []string and structs).
+	if s, ok := structOf(m); ok {
+		return s, nil
+	}
+	return toStructJSON(m)
+}
+
+// toStructJSON is toStruct through JSON, so that any JSON-marshalable value
+// works (structpb.NewStruct rejects e.g. []string and structs).
+func toStructJSON(m map[string]any) (*structpb.Struct, error) {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return nil, fmt.Errorf("cairn: metadata: %w", err)
@@ -108,6 +117,74 @@ func toStruct(m map[string]any) (*structpb.Struct, error) {
 		return nil, fmt.Errorf("cairn: metadata: %w", err)
 	}
 	return s, nil
+}
+
+// structOf builds the Struct of m directly when every value is of a type whose
+// Value is the one toStructJSON would make (JSON's own types as Go decodes
+// them, ints within ±(2^53−1), []string); ok is false for anything else (and
+// for what toStructJSON refuses or rewrites: NaN, invalid UTF-8, an unsafe
+// integer), which then goes through JSON. Metadata is built on every save:
+// this spares a json.Marshal, a protojson.Unmarshal and a reflective walk.
+func structOf(m map[string]any) (*structpb.Struct, bool) {
+	fields := make(map[string]*structpb.Value, len(m))
+	for k, v := range m {
+		x, ok := valueOf(v)
+		if !ok || !utf8.ValidString(k) {
+			return nil, false
+		}
+		fields[k] = x
+	}
+	return &structpb.Struct{Fields: fields}, true
+}
+
+func valueOf(v any) (*structpb.Value, bool) {
+	switch x := v.(type) {
+	case nil:
+		return structpb.NewNullValue(), true
+	case bool:
+		return structpb.NewBoolValue(x), true
+	case string:
+		return structpb.NewStringValue(x), utf8.ValidString(x)
+	case float64:
+		return structpb.NewNumberValue(x), !math.IsNaN(x) && !math.IsInf(x, 0)
+	case int:
+		return structpb.NewNumberValue(float64(x)), x <= maxSafeInt && x >= -maxSafeInt
+	case int64:
+		return structpb.NewNumberValue(float64(x)), x <= maxSafeInt && x >= -maxSafeInt
+	case int32:
+		return structpb.NewNumberValue(float64(x)), true
+	case map[string]any:
+		if x == nil {
+			return structpb.NewNullValue(), true // json: null
+		}
+		s, ok := structOf(x)
+		return structpb.NewStructValue(s), ok
+	case []any:
+		if x == nil {
+			return structpb.NewNullValue(), true
+		}
+		l := make([]*structpb.Value, len(x))
+		for i, e := range x {
+			var ok bool
+			if l[i], ok = valueOf(e); !ok {
+				return nil, false
+			}
+		}
+		return structpb.NewListValue(&structpb.ListValue{Values: l}), true
+	case []string:
+		if x == nil {
+			return structpb.NewNullValue(), true
+		}
+		l := make([]*structpb.Value, len(x))
+		for i, e := range x {
+			if !utf8.ValidString(e) {
+				return nil, false
+			}
+			l[i] = structpb.NewStringValue(e)
+		}
+		return structpb.NewListValue(&structpb.ListValue{Values: l}), true
+	}
+	return nil, false
 }
 
 // maxSafeInt is 2^53−1, the largest magnitude up to which every integer is a

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the Python suite needs, idempotently, on Debian (as root, or with passwordless sudo):
-#   * redis-server, postgres (server), psql, pgbouncer and the CA bundle from Debian packages, only when missing;
+#   * redis-server, redis-cli, postgres (server), psql, pgbouncer and the CA bundle from Debian packages, only
+#     when missing;
 #   * chromium (and a font) for the console's browser tests, only when missing;
 #   * a virtualenv (the active one, else ./.venv; python3-venv from Debian when missing) holding the repo in
 #     editable mode with the dev extras: pip install -e '.[dev]'.
@@ -17,6 +18,8 @@ have_pg_server() {
 
 pkgs=()
 if command -v redis-server >/dev/null 2>&1; then say "redis-server present ($(command -v redis-server))"; else pkgs+=(redis-server); fi
+# redis-cli builds the Redis Cluster of the cluster tests (tests/harness/processes.py RedisCluster).
+if command -v redis-cli >/dev/null 2>&1; then say "redis-cli present ($(command -v redis-cli))"; else pkgs+=(redis-tools); fi
 if have_pg_server; then
   say "postgres present ($(command -v postgres || compgen -G '/usr/lib/postgresql/*/bin/postgres' | sort -V | tail -n1))"
 else

@@ -5,7 +5,8 @@
 #   2. the Python suite (pytest; it starts its own redis-server/postgres/cairn processes),
 #   3. the Go, TypeScript and Java suites against the servers the Python harness starts for each
 #      (`python -m cairn_tools.cluster`: CAIRN_TARGET on Postgres + Redis, and the auth and TLS ones),
-#   4. every code block of README.md and the client READMEs, twice, against a live server (tests/examples).
+#   4. every code block of README.md and the client READMEs, twice, against a live server (tests/examples),
+#   5. the API reference of the four clients (scripts/build_docs.sh, `make docs`).
 # Toolchains come from Debian packages and the registries (scripts/lib/toolchains.sh). Outside CI a suite
 # whose toolchain cannot be had is skipped with one line naming what is missing and how to get it; under
 # CI=true nothing is skipped: that is a failure.
@@ -60,6 +61,10 @@ step "README examples, twice each against a live server"
 python scripts/run_examples.py --repeat 2 ${have[go]:+--lang go} ${have[node]:+--lang ts} \
   ${have[java]:+--lang java} --lang python --lang sh
 passed+=(examples)
+
+step "API reference of every client from its doc comments (make docs)"
+bash scripts/build_docs.sh python ${have[go]:+go} ${have[node]:+ts} ${have[java]:+java}
+passed+=(docs)
 
 step "done"
 echo "suites: ${#passed[@]} passed (${passed[*]}), ${#skipped[@]} skipped${skipped:+ (${skipped[*]})}, 0 failed"

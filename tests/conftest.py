@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 
 from cairn_client import AsyncCheckpointClient, CheckpointClient
-from tests.harness import CairnProcess, PgBouncer, existing_or_start_postgres, existing_or_start_redis
+from tests.harness import (
+    CairnProcess, PgBouncer, RedisCluster, existing_or_start_postgres, existing_or_start_redis,
+)
 from tests.harness.partitioned import create_partitioned_schema
 
 # Every server keeps a near cache by default; "redis+postgres" turns it off so the Redis path alone is tested too.
@@ -30,6 +32,13 @@ SCALE_OUT_BACKENDS = ["pgbouncer", "postgres-partitioned"]
 def redis_proc() -> Iterator[object]:
     with existing_or_start_redis() as redis:
         yield redis
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_proc() -> Iterator[RedisCluster]:
+    """A Redis Cluster of 3 masters and 3 replicas (tests/harness/processes.py RedisCluster)."""
+    with RedisCluster(masters=3, replicas=1) as cluster:
+        yield cluster
 
 
 @pytest.fixture(scope="session")
@@ -88,6 +97,9 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
                 args += ["--redis-url", redis_url]
                 # The default keeps a near cache; the plain Redis backend turns it off so both paths are tested.
                 args += ["--near-cache-mb", "64" if kind.endswith("+near") else "0"]
+            elif kind == "redis-cluster+postgres":  # near cache off: every read goes to the cluster
+                redis_url = request.getfixturevalue("redis_cluster_proc").url
+                args += ["--redis-url", redis_url, "--near-cache-mb", "0"]
         for key, value in config.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         # The harness' readiness probe speaks plaintext gRPC; a TLS-only server is probed by TCP alone.

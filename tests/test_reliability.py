@@ -396,7 +396,6 @@ def test_only_a_list_across_threads_reads_the_tenant_feed_index(server_factory, 
     primary-key lookup and read every row of the tenant. The feed index's expression keeps it to the one query
     it is for, which must use it: a page without a sort over all of the tenant's checkpoints."""
     backend = server_factory("postgres")
-    feed = "SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'cairn_checkpoints_tenant_feed'"
     with CheckpointClient(backend.target) as c:
         for t in range(3):
             cp = chain_of(c, f"{thread_id}-{t}", 20)
@@ -404,14 +403,35 @@ def test_only_a_list_across_threads_reads_the_tenant_feed_index(server_factory, 
             c.load(f"{thread_id}-{t}")
             c.list(f"{thread_id}-{t}", metadata_filter={"source": "loop"})
             c.iter_threads()
-        backend.server.stop()  # its sessions report their statistics as they end
-        assert asyncio.run(_fetchval(backend.dsn, feed)) == 0
+        backend.server.stop()
+        assert asyncio.run(_index_scans_once_sessions_ended(backend.dsn, "cairn_checkpoints_tenant_feed")) == 0
         backend.server.start()
         assert len(c.list("", page_size=5).checkpoints) == 5
         assert len(c.list("", page_size=5, metadata_filter={"source": "loop"}).checkpoints) == 5
         backend.server.stop()
-        assert asyncio.run(_fetchval(backend.dsn, feed)) >= 2
+        assert asyncio.run(_index_scans_once_sessions_ended(backend.dsn, "cairn_checkpoints_tenant_feed")) >= 2
         backend.server.start()
+
+
+async def _index_scans_once_sessions_ended(dsn: str, index: str, timeout_seconds: float = 30.0) -> int:
+    """idx_scan of an index once every other client session of the database has ended.
+
+    A session keeps its counts in local memory and flushes them to the shared statistics at most once a second
+    while it runs, and for certain as it exits: the flush is a before_shmem_exit hook, which runs before the
+    session leaves pg_stat_activity (an on_shmem_exit hook). So once the server's sessions are gone from
+    pg_stat_activity, everything they did is counted; reading any earlier can miss the last queries."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout_seconds
+        others = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                  "AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+        while (left := await conn.fetchval(others)) > 0:
+            assert time.monotonic() < deadline, f"{left} sessions of the stopped server are still open"
+            await asyncio.sleep(0.05)
+        scans = await conn.fetchval("SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = $1", index)
+        return int(scans)
+    finally:
+        await conn.close()
 
 
 def chain_of(c: CheckpointClient, thread_id: str, n: int) -> str:

@@ -156,8 +156,10 @@ type NodeTimeoutError struct {
 	Timeout time.Duration
 }
 
+// Error names the step timeout that was exceeded.
 func (e *NodeTimeoutError) Error() string {
 	return fmt.Sprintf("langgraphgo: a step's node(s) ran longer than %s", e.Timeout)
 }
 
+// Unwrap makes errors.Is(err, context.DeadlineExceeded) true for a node timeout.
 func (e *NodeTimeoutError) Unwrap() error { return context.DeadlineExceeded }

@@ -103,7 +103,7 @@ class CheckpointClient:
             CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
         """
         return s.save_result(self._wire.saved(self._call(
-            self._stub.Save, self._wire.outgoing(s.save_request(thread_id, state, **fields)), timeout
+            self._stub.Save, self._wire.outgoing(s.save_request(thread_id, state, **fields), owned=True), timeout
         )))
 
     def save_stream(
@@ -430,9 +430,28 @@ class CheckpointClient:
     # -- durable runs (runs.py) ----------------------------------------------
 
     def start_run(self, thread_id: str, input: Any = None, *, timeout: float | None = None, **fields: Any) -> r.Run:
-        """Queue a run of a graph on `thread_id`. fields: queue ("default"), run_id (set it to make a retried
-        start idempotent), input_type, metadata, retry (runs.RetryPolicy), execution_timeout_seconds,
-        not_before. FailedPrecondition (THREAD_BUSY) when the thread has a PENDING or RUNNING run."""
+        """Queue a run of a graph on `thread_id`; a worker's `claim_run` picks it up.
+
+        Args:
+            thread_id: the thread the run executes on (its checkpoints are the run's state).
+            input: the run's input: bytes with `input_type`, or a JSON-serialisable value (input_type "json").
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+            **fields: queue ("default"), run_id (set it to make a retried start idempotent), input_type,
+                metadata (a JSON object), retry (`runs.RetryPolicy`), execution_timeout_seconds, not_before (a
+                datetime before which no worker claims it).
+
+        Returns:
+            The stored run, PENDING (an identical retry with the same run_id returns the stored one).
+
+        Raises:
+            FailedPrecondition: the thread has a PENDING or RUNNING run (reason THREAD_BUSY).
+            AlreadyExists: `run_id` is taken by a different run (reason RUN_ID_CONFLICT).
+            InvalidArgument: a malformed field (`field` names it).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = r.start_run_request(thread_id, input, **fields)
         return r.run_from_proto(self._call(self._stub.StartRun, req, timeout).run)
 
@@ -440,14 +459,51 @@ class CheckpointClient:
         self, queue: str, worker_id: str, *, lease_seconds: float = 30.0, wait_seconds: float = 0.0,
         timeout: float | None = None,
     ) -> r.Claim | None:
-        """The oldest claimable run of `queue` (pending, or abandoned by a crashed worker) under a new lease;
-        waits up to `wait_seconds` for one (long-poll); None when none came."""
+        """Claim the oldest claimable run of `queue` (pending, or abandoned by a crashed worker) under a new lease.
+
+        Long-polls: when none is claimable it waits up to `wait_seconds` for one.
+
+        Args:
+            queue: the queue to claim from.
+            worker_id: names this worker in the run's attempts.
+            lease_seconds: how long the lease lasts without a heartbeat.
+            wait_seconds: how long to wait for a claimable run (0: answer at once).
+            timeout: seconds for this call, on top of `wait_seconds` (default: the client's `timeout_seconds`).
+
+        Returns:
+            The run, its lease and whether it was recovered from another worker; None when none came.
+
+        Raises:
+            InvalidArgument: a malformed field (`field` names it).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = r.claim_request(queue, worker_id, lease_seconds, wait_seconds)
         return r.claim_result(self._call(self._stub.ClaimRun, req, (timeout or self.timeout_seconds) + wait_seconds))
 
     def heartbeat(self, lease: r.RunLease, *, lease_seconds: float | None = None,
                   timeout: float | None = None) -> r.RunLease:
-        """Extend the lease; RunStopped when the worker must stop (lease lost, run cancelled or timed out)."""
+        """Extend the lease of a claimed run.
+
+        Args:
+            lease: the lease of the claim (`Claim.lease`, or the one the last heartbeat returned).
+            lease_seconds: the new lease duration (default: the one the run was claimed with).
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            The lease with its new expiry; send this one from now on.
+
+        Raises:
+            RunStopped: the lease is no longer the run's current one (reason LEASE_LOST), or the run was cancelled
+                (RUN_CANCELLED) or timed out (RUN_TIMED_OUT): stop working on it. Nothing was stored.
+            NotFound: there is no such run (reason RUN_NOT_FOUND).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = pb.HeartbeatRequest(lease=lease.to_proto(), lease_duration_ms=round((lease_seconds or 0) * 1000))
         return r.lease_from_proto(self._call(self._stub.Heartbeat, req, timeout).lease)
 
@@ -455,7 +511,28 @@ class CheckpointClient:
         self, lease: r.RunLease, output: Any = None, *, interrupted: bool = False, checkpoint_id: str | None = None,
         output_type: str | None = None, timeout: float | None = None,
     ) -> r.Run:
-        """End the attempt with success: COMPLETED, or INTERRUPTED (waiting for a human) with `interrupted`."""
+        """End the attempt with success: the run becomes COMPLETED, or INTERRUPTED (waiting for a human).
+
+        Args:
+            lease: the lease of the claim (`Claim.lease`, or the one the last heartbeat returned).
+            output: the run's output: bytes with `output_type`, or a JSON-serialisable value.
+            interrupted: the graph stopped at an interrupt; a new `start_run` on the thread resumes it.
+            checkpoint_id: the checkpoint the run ended at.
+            output_type: the type of a bytes `output` ("json" for any other value).
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            The run, COMPLETED or INTERRUPTED.
+
+        Raises:
+            RunStopped: the lease is no longer the run's current one (reason LEASE_LOST), or the run was cancelled
+                (RUN_CANCELLED) or timed out (RUN_TIMED_OUT): stop working on it. Nothing was stored.
+            NotFound: there is no such run (reason RUN_NOT_FOUND).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = r.complete_request(lease, output, output_type, interrupted, checkpoint_id)
         return r.run_from_proto(self._call(self._stub.CompleteRun, req, timeout).run)
 
@@ -463,25 +540,108 @@ class CheckpointClient:
         self, lease: r.RunLease, error: BaseException | r.RunError | str, *, retryable: bool | None = None,
         timeout: float | None = None,
     ) -> r.Run:
-        """End the attempt with an error; the run is PENDING again (a retry, per its RetryPolicy) or FAILED."""
+        """End the attempt with an error; the run is PENDING again (a retry, per its RetryPolicy) or FAILED.
+
+        Args:
+            lease: the lease of the claim (`Claim.lease`, or the one the last heartbeat returned).
+            error: the exception (its type and message are stored), a `runs.RunError`, or a message.
+            retryable: whether a retry may help (default: a `RunError`'s own, otherwise False).
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            The run: PENDING (claimable after the backoff) or FAILED with this error.
+
+        Raises:
+            RunStopped: the lease is no longer the run's current one (reason LEASE_LOST), or the run was cancelled
+                (RUN_CANCELLED) or timed out (RUN_TIMED_OUT): stop working on it. Nothing was stored.
+            NotFound: there is no such run (reason RUN_NOT_FOUND).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         req = r.fail_request(lease, error, retryable)
         return r.run_from_proto(self._call(self._stub.FailRun, req, timeout).run)
 
     def cancel_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
-        """Cancel a run: CANCELLED at once unless a worker holds it (then cancel_requested, until it sees it)."""
+        """Cancel a run: CANCELLED at once unless a worker holds it (then cancel_requested, until it sees it).
+
+        Args:
+            run_id: the run to cancel.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            The run, CANCELLED or with `cancel_requested` set; cancelling a CANCELLED run changes nothing.
+
+        Raises:
+            NotFound: there is no such run (reason RUN_NOT_FOUND).
+            FailedPrecondition: the run has already finished (reason RUN_FINISHED).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         return r.run_from_proto(self._call(self._stub.CancelRun, pb.CancelRunRequest(run_id=run_id), timeout).run)
 
     def get_run(self, run_id: str, *, timeout: float | None = None) -> r.Run:
-        """The run with its attempts; NotFound when there is no such run."""
+        """The run with its attempts.
+
+        Args:
+            run_id: the run to read.
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+
+        Returns:
+            The run, with every attempt (worker, status, times, error).
+
+        Raises:
+            NotFound: there is no such run (reason RUN_NOT_FOUND).
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         return r.run_from_proto(self._call(self._stub.GetRun, pb.GetRunRequest(run_id=run_id), timeout).run)
 
     def list_runs(self, *, timeout: float | None = None, **query: Any) -> r.RunPage:
-        """One page of runs, newest first. query: status (a name or several), queue, thread_id, created_after,
-        created_before, page_size, page_token."""
+        """One page of runs, newest first, without their attempts (`get_run` has them).
+
+        Args:
+            timeout: seconds for this call (default: the client's `timeout_seconds`).
+            **query: status (a name such as "RUNNING", or several), queue, thread_id, created_after,
+                created_before (datetimes), page_size, page_token (the last page's `next_page_token`).
+
+        Returns:
+            The page's runs and the token of the next page ("" at the end).
+
+        Raises:
+            ValueError: an unknown status name.
+            InvalidArgument: a bad filter, page size or page token.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         return r.runs_page(self._call(self._stub.ListRuns, r.list_runs_request(**query), timeout))
 
     def iter_runs(self, *, limit: int | None = None, **query: Any) -> Iterator[r.Run]:
-        """Every matching run across pages, newest first, up to `limit`."""
+        """Every matching run across pages, newest first, up to `limit`.
+
+        Args:
+            limit: the most runs to yield (default: all).
+            **query: the filters of `list_runs` (status, queue, thread_id, created_after, created_before,
+                page_size).
+
+        Yields:
+            Each run, fetching the next page as the last one runs out.
+
+        Raises:
+            ValueError: an unknown status name.
+            InvalidArgument: a bad filter or page size.
+            Unavailable: the server could not be reached (after gRPC's retries) or its store is down.
+            DeadlineExceeded: no answer within the deadline.
+            Unauthenticated: the token is missing or wrong.
+            CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
+        """
         token, seen = "", 0
         while True:
             page = self.list_runs(page_token=token, **query)

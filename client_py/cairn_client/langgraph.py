@@ -101,6 +101,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
         on_corrupt_head: ``"fail"`` (default: a head that fails the server's integrity check is DataLoss) or
             ``"resume_from_ancestor"``: ``get_tuple`` of a thread's head quarantines a corrupt head (the server
             keeps it aside) and returns the newest intact checkpoint beneath it (``cairn_client.recovery``).
+
+    Raises:
+        ValueError: neither ``target`` nor ``client`` is given, or ``on_corrupt_head`` is neither value.
     """
 
     def __init__(
@@ -138,11 +141,21 @@ class CairnSaver(BaseCheckpointSaver[str]):
         self._leases: dict[str, Any] = {}  # thread id -> RunLease of the durable run writing it (langgraph_worker)
 
     def hold_lease(self, thread_id: str, lease: Any) -> None:
-        """Fence every later write to `thread_id` with a durable run's lease (a RunLease), until release_lease."""
+        """Fence every later write to `thread_id` with a durable run's lease, until release_lease.
+
+        Args:
+            thread_id: the thread the run writes.
+            lease: the run's `cairn_client.runs.RunLease`; a write under it raises `RunStopped` once the lease is
+                no longer the run's current one (lost, cancelled or timed out), and nothing is stored.
+        """
         self._leases[str(thread_id)] = lease
 
     def release_lease(self, thread_id: str) -> None:
-        """Stop fencing writes to `thread_id` (hold_lease)."""
+        """Stop fencing the writes to `thread_id` (the run's attempt ended).
+
+        Args:
+            thread_id: a thread given to hold_lease; any other is ignored.
+        """
         self._leases.pop(str(thread_id), None)
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -589,7 +602,16 @@ class CairnSaver(BaseCheckpointSaver[str]):
     # -- versions ----------------------------------------------------------------------------------
 
     def get_next_version(self, current: str | None, channel: None) -> str:
-        """Versions like LangGraph's own savers: zero-padded counter plus a random suffix."""
+        """The channel version after `current`, like LangGraph's own savers: a zero-padded counter plus a random
+        suffix, so versions sort as strings.
+
+        Args:
+            current: the channel's current version (None for a new channel; an int from an older saver).
+            channel: unused (LangGraph's signature).
+
+        Returns:
+            The next version, greater than `current` as a string.
+        """
         if current is None:
             current_v = 0
         elif isinstance(current, int):

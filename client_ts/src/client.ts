@@ -516,17 +516,37 @@ export class CairnClient {
   // -- durable runs (runs.ts) ------------------------------------------------------------------------------
 
   /**
-   * Queues a run of a graph on `threadId`. `input` is JSON (input type "json") or bytes with their
-   * `inputType`. Rejects with FailedPreconditionError (THREAD_BUSY) when the thread has a PENDING or RUNNING run.
+   * Queues a run of a graph on `threadId`; a worker's {@link CairnClient.claimRun} picks it up.
+   *
+   * @param threadId the thread the run executes on (its checkpoints are the run's state).
+   * @param input the run's input: JSON (input type "json"), or bytes with their `inputType`.
+   * @param options `queue`, `runId` (makes a retried start idempotent), `inputType`, `metadata`, `retry`,
+   *   `executionTimeoutMs`, `notBefore`; `signal`, `deadlineMs`.
+   * @returns the stored run, PENDING (an identical retry with the same `runId` returns the stored one).
+   * @throws {@link FailedPreconditionError} (THREAD_BUSY) when the thread has a PENDING or RUNNING run;
+   *   {@link AlreadyExistsError} (RUN_ID_CONFLICT) when `runId` names a different run;
+   *   {@link InvalidArgumentError} (`field`).
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async startRun(threadId: string, input?: unknown, options: StartRunOptions & CallOptions = {}): Promise<Run> {
     return runFromProto((await this.unary(this.stub.startRun, startRunRequest(threadId, input, options), options)).run!);
   }
 
   /**
-   * The oldest claimable run of `queue` (pending, or abandoned by a worker that stopped heartbeating) under a new
-   * lease of `leaseMs` (default: the server's 30 s); waits up to `waitMs` for one (long-poll). Undefined when none
-   * came.
+   * Claims the oldest claimable run of `queue` (pending, or abandoned by a worker that stopped heartbeating) under
+   * a new lease; waits up to `waitMs` for one (long-poll).
+   *
+   * @param queue the queue to claim from.
+   * @param workerId names this worker in the run's attempts.
+   * @param options `leaseMs` (default: the server's 30 s), `waitMs` (default 0: answer at once), `signal`,
+   *   `deadlineMs` (the wait comes on top of it).
+   * @returns the run, its lease and whether it was recovered from another worker; undefined when none came.
+   * @throws {@link InvalidArgumentError} (`field`).
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async claimRun(
     queue: string,
@@ -543,8 +563,17 @@ export class CairnClient {
   }
 
   /**
-   * Extends the lease by `leaseMs` from now (default: the claim's length). Rejects with a {@link RunStoppedError}
-   * when the worker must stop (lease lost, run cancelled or timed out).
+   * Extends the lease of a claimed run.
+   *
+   * @param lease the claim's lease (`Claim.lease`, or the one the last heartbeat returned).
+   * @param options `leaseMs` from now (default: the claim's length), `signal`, `deadlineMs`.
+   * @returns the lease with its new expiry; send this one from now on.
+   * @throws {@link RunStoppedError} when the lease is no longer the run's current one (`reason` LEASE_LOST), or
+   *   the run was cancelled (RUN_CANCELLED) or timed out (RUN_TIMED_OUT): stop working on it; nothing is stored.
+   *   {@link NotFoundError} (RUN_NOT_FOUND) when there is no such run.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async heartbeat(lease: RunLease, options: { leaseMs?: number } & CallOptions = {}): Promise<RunLease> {
     const req = HeartbeatRequest.fromPartial({ lease: leaseOut(lease), leaseDurationMs: options.leaseMs ?? 0 });
@@ -552,8 +581,20 @@ export class CairnClient {
   }
 
   /**
-   * Ends the attempt with success: COMPLETED, or INTERRUPTED (waiting for a human) with `interrupted`. `output`
-   * is JSON, or bytes with their `outputType`.
+   * Ends the attempt with success: the run becomes COMPLETED, or INTERRUPTED (waiting for a human) with
+   * `interrupted`; a new {@link CairnClient.startRun} on the thread resumes an interrupted run.
+   *
+   * @param lease the claim's lease (`Claim.lease`, or the one the last heartbeat returned).
+   * @param output the run's output: JSON, or bytes with their `outputType`.
+   * @param options `interrupted`, `checkpointId` (the thread's head at the end), `outputType`, `signal`,
+   *   `deadlineMs`.
+   * @returns the run, COMPLETED or INTERRUPTED.
+   * @throws {@link RunStoppedError} when the lease is no longer the run's current one (`reason` LEASE_LOST), or
+   *   the run was cancelled (RUN_CANCELLED) or timed out (RUN_TIMED_OUT): stop working on it; nothing is stored.
+   *   {@link NotFoundError} (RUN_NOT_FOUND) when there is no such run.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async completeRun(
     lease: RunLease,
@@ -566,27 +607,77 @@ export class CairnClient {
   /**
    * Ends the attempt with an error; the run is PENDING again (a retry, per its RetryPolicy, when the error is
    * retryable) or FAILED.
+   *
+   * @param lease the claim's lease (`Claim.lease`, or the one the last heartbeat returned).
+   * @param error an Error (its name and message are sent), a message, or `{ type, message, retryable }`.
+   * @param options `retryable` (default: the error's own, else false), `signal`, `deadlineMs`.
+   * @returns the run: PENDING (claimable after the backoff) or FAILED with this error.
+   * @throws {@link RunStoppedError} when the lease is no longer the run's current one (`reason` LEASE_LOST), or
+   *   the run was cancelled (RUN_CANCELLED) or timed out (RUN_TIMED_OUT): stop working on it; nothing is stored.
+   *   {@link NotFoundError} (RUN_NOT_FOUND) when there is no such run.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async failRun(lease: RunLease, error: RunFailure, options: { retryable?: boolean } & CallOptions = {}): Promise<Run> {
     return runFromProto((await this.unary(this.stub.failRun, failRunRequest(lease, error, options.retryable), options)).run!);
   }
 
-  /** Cancels a run: CANCELLED at once unless a worker holds it (then `cancelRequested`, until it sees it). */
+  /**
+   * Cancels a run: CANCELLED at once unless a worker holds it (then `cancelRequested`, until it sees it).
+   *
+   * @param runId the run to cancel.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the run, CANCELLED or with `cancelRequested` set; cancelling a CANCELLED run changes nothing.
+   * @throws {@link NotFoundError} (RUN_NOT_FOUND) when there is no such run;
+   *   {@link FailedPreconditionError} (RUN_FINISHED) when it has already finished.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async cancelRun(runId: string, options?: CallOptions): Promise<Run> {
     return runFromProto((await this.unary(this.stub.cancelRun, CancelRunRequest.fromPartial({ runId }), options)).run!);
   }
 
-  /** The run with its attempts; rejects with NotFoundError (RUN_NOT_FOUND) when there is none. */
+  /**
+   * The run with its attempts.
+   *
+   * @param runId the run to read.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the run, with every attempt (worker, status, times, error).
+   * @throws {@link NotFoundError} (RUN_NOT_FOUND) when there is no such run.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async getRun(runId: string, options?: CallOptions): Promise<Run> {
     return runFromProto((await this.unary(this.stub.getRun, GetRunRequest.fromPartial({ runId }), options)).run!);
   }
 
-  /** One page of runs, newest first, filtered by status, queue, thread and creation time. */
+  /**
+   * One page of runs, newest first, without their attempts ({@link CairnClient.getRun} has them).
+   *
+   * @param query `status` (one or several), `queue`, `threadId`, `createdAfter`, `createdBefore`, `pageSize`,
+   *   `pageToken` (the last page's `nextPageToken`).
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns the page's runs and the token of the next page ("" at the end).
+   * @throws {@link InvalidArgumentError} for a bad filter, page size or token.
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
   async listRuns(query: RunQuery = {}, options?: CallOptions): Promise<RunPage> {
     return runsPage(await this.unary(this.stub.listRuns, listRunsRequest(query), options));
   }
 
-  /** Every matching run across pages, newest first. */
+  /**
+   * Every matching run across pages, newest first, fetching the next page as the last one runs out.
+   *
+   * @param query the filters of {@link CairnClient.listRuns}.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns an async generator of the runs.
+   * @throws {@link InvalidArgumentError} for a bad filter or page size, and the errors of `listRuns`.
+   */
   async *iterRuns(query: RunQuery = {}, options?: CallOptions): AsyncGenerator<Run> {
     let pageToken = query.pageToken ?? "";
     do {

@@ -68,6 +68,12 @@ export interface CairnSaverOptions extends CairnClientOptions {
   writesWaitMs?: number;
 }
 
+/**
+ * A LangGraph.js checkpointer storing checkpoints and pending writes in Cairn: pass it as `checkpointer` when
+ * compiling a graph. It reads and writes the encoding LangGraph Python uses too, so a thread can move between
+ * the two (see cross-language.ts). Inside a durable run's worker its writes carry the run's lease, and a write
+ * the server refuses under it rejects with a {@link RunStoppedError}.
+ */
 export class CairnSaver extends BaseCheckpointSaver {
   readonly client: CairnClient;
   private readonly ownsClient: boolean;
@@ -77,6 +83,7 @@ export class CairnSaver extends BaseCheckpointSaver {
 
   /**
    * @param target `host:port`, `unix:/path`, or an existing {@link CairnClient} (not closed by `close()`).
+   * @param options the {@link CairnClientOptions} of the client it makes, and `serde`, `pageSize`, `writesWaitMs`.
    */
   constructor(target: string | CairnClient, options: CairnSaverOptions = {}) {
     const { serde, pageSize = 100, writesWaitMs = 10_000, ...clientOptions } = options;
@@ -100,6 +107,16 @@ export class CairnSaver extends BaseCheckpointSaver {
     if (this.ownsClient) this.client.close();
   }
 
+  /**
+   * The checkpoint the config names (its `checkpoint_id`, else the thread's head), with its pending writes.
+   *
+   * @param config `configurable.thread_id`, optional `checkpoint_ns` and `checkpoint_id`.
+   * @returns the checkpoint tuple (config, checkpoint, metadata, parent config, pending writes), or undefined for
+   *   no such checkpoint, an empty thread or a config without `thread_id`.
+   * @throws the {@link CairnClient}'s errors: {@link index!UnavailableError}, {@link index!DeadlineExceededError},
+   *   {@link index!UnauthenticatedError}, {@link index!DataLossError} for a stored checkpoint that fails its checksum; every one
+   *   is a {@link index!CairnError}.
+   */
   async getTuple(config: RunnableConfig): Promise<CheckpointTuple | undefined> {
     const { thread_id, checkpoint_ns = "" } = config.configurable ?? {};
     if (thread_id === undefined || thread_id === null) return undefined;
@@ -113,6 +130,16 @@ export class CairnSaver extends BaseCheckpointSaver {
     }
   }
 
+  /**
+   * The checkpoints of a thread (or of every thread when the config names none), newest first, page by page.
+   *
+   * @param config optional `configurable.thread_id` and `checkpoint_ns`.
+   * @param options `filter` (metadata the checkpoints contain), `before` (a config: only older ones), `limit`.
+   * @returns an async generator of checkpoint tuples with their pending writes.
+   * @throws the {@link CairnClient}'s errors: {@link index!UnavailableError}, {@link index!DeadlineExceededError},
+   *   {@link index!UnauthenticatedError}, {@link index!DataLossError} for a stored checkpoint that fails its checksum; every one
+   *   is a {@link index!CairnError}.
+   */
   async *list(config: RunnableConfig, options: CheckpointListOptions = {}): AsyncGenerator<CheckpointTuple> {
     const { filter, before, limit } = options;
     if (limit !== undefined && limit <= 0) return;
@@ -161,6 +188,20 @@ export class CairnSaver extends BaseCheckpointSaver {
     }
   }
 
+  /**
+   * Saves a checkpoint as the new head of its thread's namespace (an upsert: LangGraph may put the same id again).
+   *
+   * @param config `configurable.thread_id`, `checkpoint_ns`, and `checkpoint_id`: the parent.
+   * @param checkpoint the checkpoint, serialized with `serde`.
+   * @param metadata its metadata (searchable with `list`'s `filter`).
+   * @param newVersions the channel versions it changed; a first checkpoint (no parent) keeps only those channels.
+   * @returns the config naming the stored checkpoint.
+   * @throws Error when the config has no `thread_id`; {@link RunStoppedError} under a durable run whose lease
+   *   the server refused; {@link index!ResourceExhaustedError} for a state over the server's limit.
+   * @throws the {@link CairnClient}'s errors: {@link index!UnavailableError}, {@link index!DeadlineExceededError},
+   *   {@link index!UnauthenticatedError}, {@link index!DataLossError} for a stored checkpoint that fails its checksum; every one
+   *   is a {@link index!CairnError}.
+   */
   async put(
     config: RunnableConfig,
     checkpoint: Checkpoint,
@@ -204,6 +245,20 @@ export class CairnSaver extends BaseCheckpointSaver {
     return { configurable: { thread_id: threadId, checkpoint_ns, checkpoint_id: checkpoint.id } };
   }
 
+  /**
+   * Stores the pending writes of a task against the config's checkpoint. When they arrive before the checkpoint's
+   * own `put`, it waits up to `writesWaitMs` for it. A write stored before with another value is kept (LangGraph's
+   * insert-or-ignore), except for the special channels, which are replaced.
+   *
+   * @param config `configurable.thread_id`, `checkpoint_ns` and `checkpoint_id`.
+   * @param writes `[channel, value]` pairs, serialized with `serde`.
+   * @param taskId the task that wrote them.
+   * @throws Error when the config has no `thread_id` or `checkpoint_id`; {@link NotFoundError} when the
+   *   checkpoint did not appear within `writesWaitMs`; {@link RunStoppedError} under a refused run lease.
+   * @throws the {@link CairnClient}'s errors: {@link index!UnavailableError}, {@link index!DeadlineExceededError},
+   *   {@link index!UnauthenticatedError}, {@link index!DataLossError} for a stored checkpoint that fails its checksum; every one
+   *   is a {@link index!CairnError}.
+   */
   async putWrites(config: RunnableConfig, writes: PendingWrite[], taskId: string): Promise<void> {
     const { thread_id, checkpoint_ns = "", checkpoint_id } = config.configurable ?? {};
     if (thread_id === undefined || thread_id === null) throw new Error(`Missing "thread_id" field in "config.configurable"`);
@@ -242,6 +297,14 @@ export class CairnSaver extends BaseCheckpointSaver {
     }
   }
 
+  /**
+   * Deletes a thread: every checkpoint of every namespace, with their writes. Deleting an empty thread succeeds.
+   *
+   * @param threadId the thread to delete.
+   * @throws the {@link CairnClient}'s errors: {@link index!UnavailableError}, {@link index!DeadlineExceededError},
+   *   {@link index!UnauthenticatedError}, {@link index!DataLossError} for a stored checkpoint that fails its checksum; every one
+   *   is a {@link index!CairnError}.
+   */
   async deleteThread(threadId: string): Promise<void> {
     await this.client.clear(String(threadId));
   }

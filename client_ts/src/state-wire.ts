@@ -1,7 +1,7 @@
 /**
  * States on the wire as zstd (the client's `compressStates` option; client_py's `StateWire` in TypeScript).
  *
- * Saves: a state goes out as one zstd frame (level 3, no dictionary, content size declared in the frame header,
+ * Saves: a state goes out as one zstd frame (level 1, no dictionary, content size declared in the frame header,
  * which the server requires) only after a SaveResponse received by this client listed STATE_ENCODING_ZSTD in
  * `acceptedStateEncodings`: an older server would store the frame as the state. States under 256 bytes, and
  * states whose frame would not be smaller, go as they are. Reads ask for zstd and take either answer; a zstd
@@ -13,7 +13,9 @@
  * client without `compressStates` never loads it. Its simple API writes one frame with the content size
  * (ZSTD_compress) and decompresses into a buffer of the declared size (ZSTD_decompress). Per ~37 KB agent-like
  * JSON state (the tests' generator, warm, on the dev box): compress 0.24 ms, decompress 0.05 ms, frame 19% of
- * the state (@hpcc-js/wasm-zstd: 0.30 and 1.47 ms). The wasm heap keeps the size of the largest state it handled.
+ * the state (@hpcc-js/wasm-zstd: 0.30 and 1.47 ms). Level 1 because the client pays for compression and the
+ * server and the network gain from it: ~0.6x the CPU of level 3 for a frame a few percent larger. The wasm heap
+ * keeps the size of the largest state it handled.
  */
 import { Code, DataLossError } from "./errors.js";
 import { type Checkpoint, type SaveRequest, type SaveResponse, StateEncoding } from "./gen/cairn/v1/checkpoint_store.js";
@@ -106,7 +108,7 @@ export class StateWire {
   constructor(
     readonly enabled: boolean,
     private readonly maxStateBytes: number,
-    readonly level = 3,
+    readonly level = 1,
   ) {
     this.accept = enabled ? [ZSTD] : [];
   }

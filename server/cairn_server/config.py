@@ -31,7 +31,11 @@ class Config:
     """Everything `cairn serve` can be told. Units are in the names."""
 
     listen: str = _opt("address to serve on: host:port or unix:/path", default="127.0.0.1:50051")
-    redis_url: str | None = _opt("Redis hot cache (redis://host:port/db); none = in-process cache", default=None)
+    redis_url: str | None = _opt(
+        "Redis hot cache: redis://host:port/db, rediss://, unix:///path, or a Redis Cluster as "
+        "redis+cluster://host:port,host:port (README 'Redis'); none = in-process cache", default=None)
+    redis_cluster: bool = _opt("--redis-url names seed nodes of a Redis Cluster (same as redis+cluster://)",
+                               default=False)
     postgres_dsn: str | None = _opt("Postgres cold store (postgresql://...); none = SQLite file", default=None)
     sqlite_path: str = _opt("SQLite file of the embedded cold store", default="./cairn.db")
     cache_ttl_seconds: int = _opt(
@@ -171,6 +175,22 @@ def check_listen(flag: str, listen: str, *, allow_unix: bool) -> None:
     raise ValueError(f"{flag} expects {forms}, got {listen!r}")
 
 
+def check_redis(url: str | None, cluster: bool) -> None:
+    """The Redis URL is a form the cache honours (storage/redis_url.py) and its TLS files can be read."""
+    if not url:
+        if cluster:
+            raise ValueError("--redis-cluster needs --redis-url naming one or more seed nodes (host:port,...)")
+        return
+    from .storage.redis_url import parse_redis_url
+
+    target = parse_redis_url(url, cluster=cluster)
+    if target.tls is not None:
+        try:
+            target.tls.context()
+        except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+            raise ValueError(f"--redis-url: cannot use its TLS files: {exc}") from None
+
+
 def _env_name(name: str) -> str:
     return "CAIRN_" + name.upper()
 
@@ -264,6 +284,7 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
     if values.get("postgres_statement_cache_size", 0) < 0:
         raise ValueError("--postgres-statement-cache-size expects 0 (no prepared statements kept: behind pgbouncer "
                          f"in transaction mode) or more, got {values['postgres_statement_cache_size']}")
+    check_redis(values.get("redis_url"), values.get("redis_cluster", False))
     if values.get("near_cache_mb", 0) < 0:
         raise ValueError(f"--near-cache-mb expects 0 (off) or more, got {values['near_cache_mb']}")
     return Config(**values)

@@ -12,7 +12,7 @@ import signal
 import socket
 import sys
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,10 +27,13 @@ from .codec import Codec, parse_keys
 from .config import Config, StartupError
 from cairn.errors import Unavailable
 from .service import CheckpointStoreService
-from .storage.base import ColdStore, HotCache
+from .storage.base import CacheUnavailable, ColdStore, HotCache
 from .storage.memory_cache import MemoryCache
 from .storage.near_cache import NearCache
 from .storage.tiered import TieredStore
+
+if TYPE_CHECKING:
+    from .storage.redis_cache import RedisCache
 
 log = logging.getLogger("cairn.server")
 T = TypeVar("T")
@@ -102,11 +105,12 @@ async def open_store(config: Config) -> TieredStore:
     if config.redis_url:
         from .storage.redis_cache import RedisCache
 
-        await warn_if_redis_unreachable(config)
-
-        cache = RedisCache.from_url(
+        redis_cache = RedisCache.from_url(
             config.redis_url, ttl_seconds=config.cache_ttl_seconds, timeout_seconds=config.cache_timeout_seconds,
+            cluster=config.redis_cluster,
         )
+        await warn_if_redis_unreachable(redis_cache)
+        cache = redis_cache
     else:
         cache = MemoryCache(config.cache_max_entries, config.cache_ttl_seconds, config.cache_max_mb << 20)
     keys = parse_keys(config.encryption_keys) if config.encryption_keys else None
@@ -128,42 +132,20 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def redis_location(url: str) -> str:
-    """host:port or the socket path of a Redis URL, for messages; never its password."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    if parts.scheme == "unix":
-        return parts.path
+async def warn_if_redis_unreachable(cache: RedisCache) -> None:
+    """One warning line when Redis (or a Redis Cluster's slot map) does not answer at start. The server still
+    starts: the cache is an accelerator, so until Redis answers every read and write goes to the cold store (see
+    storage/tiered.py). A single-node URL at a cluster node is a StartupError naming the fix."""
     try:
-        port = parts.port or 6379
-    except ValueError:
-        port = 6379
-    return f"{parts.hostname or 'localhost'}:{port}"
-
-
-async def warn_if_redis_unreachable(config: Config) -> None:
-    """One warning line when Redis does not answer a PING at start. The server still starts: the cache is an
-    accelerator, so until Redis answers every read and write goes to the cold store (see storage/tiered.py)."""
-    import redis.asyncio as aioredis
-    from redis.exceptions import RedisError
-
-    assert config.redis_url
-    client = aioredis.Redis.from_url(
-        config.redis_url,
-        socket_connect_timeout=max(config.cache_timeout_seconds, 1.0),
-        socket_timeout=max(config.cache_timeout_seconds, 1.0),
-    )
-    try:
-        await client.ping()
-    except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        await asyncio.wait_for(cache.ping(), max(cache.redis.timeout_seconds, 1.0) * 2)
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+    except (CacheUnavailable, OSError, asyncio.TimeoutError) as exc:
         log.warning(
             "--redis-url: Redis at %s is unreachable (%s); serving degraded: reads and writes go to the cold "
             "store until Redis answers",
-            redis_location(config.redis_url), _one_line(str(exc)) or type(exc).__name__,
+            cache.redis.target.where(), _one_line(str(exc)) or type(exc).__name__,
         )
-    finally:
-        await client.aclose()
 
 
 def bind_problem(flag: str, listen: str, *, reuse_port: bool = False) -> str | None:

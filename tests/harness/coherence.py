@@ -11,6 +11,10 @@ reaching Redis through its own TcpProxy so it can be cut off alone. Client proce
 SIGSTOP/SIGCONT, partition from Redis, partition + kill -9 (issue 25 scenario 2), Redis restarted from an
 older RDB, Postgres restart. When the time is up, every thread is listed and loaded through every server.
 
+With --redis-cluster the servers share a Redis Cluster of 3 masters and 3 replicas instead (no proxies: a
+cluster client finds its nodes itself), and the faults are CLUSTER FAILOVER and slot migrations/reshards
+(faults.CLUSTER_FAULT_KINDS); the report adds each server's cache hits and errors.
+
 Bounded: the workload stops at its deadline (and after max_ops per client), each call has a deadline, each
 partition's search has a step budget (a partition too large to decide is "unknown", which fails the run).
 """
@@ -32,9 +36,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .checker import CheckResult, check
-from .faults import FAULT_KINDS, Fault, FaultInjector
+from .faults import CLUSTER_FAULT_KINDS, FAULT_KINDS, Fault, FaultInjector
 from .history import INFO, Op, Recorder
-from cairn_tools.cluster import CairnProcess, PostgresServer, RedisServer
+from cairn_tools.cluster import CairnProcess, PostgresServer, RedisCluster, RedisServer, free_port
 from .proxy import TcpProxy
 from .workload import DEFAULT_WEIGHTS, WorkloadSpec, final_reads, thread_groups
 
@@ -74,6 +78,8 @@ class RunConfig:
     redis_args: tuple[str, ...] = ()
     weights: dict[str, float] = field(default_factory=dict)  # overrides of WorkloadSpec.weights (copy=0: no copies)
     workdir: str | None = None  # histories and logs go here (a temp dir when None)
+    redis_cluster: bool = False  # a Redis Cluster (3 masters + 3 replicas) instead of one Redis; faults from
+    # CLUSTER_FAULT_KINDS (and the server/Postgres kinds)
 
 
 @dataclass
@@ -89,6 +95,7 @@ class RunReport:
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     info_reasons: dict[str, int] = field(default_factory=dict)
     evicted_keys: int = 0  # keys Redis evicted under maxmemory during the workload, over all its restarts
+    cache: list[dict[str, float]] = field(default_factory=list)  # per server: hits, misses, errors (cluster runs)
 
     @property
     def sent_ops(self) -> int:
@@ -124,6 +131,8 @@ class RunReport:
             lines.append("indeterminate outcomes by reason:")
             for reason, n in sorted(self.info_reasons.items(), key=lambda kv: -kv[1])[:10]:
                 lines.append(f"  {n:>6}  {reason}")
+        for i, stats in enumerate(self.cache):
+            lines.append(f"server{i} cache: " + ", ".join(f"{k} {v:.0f}" for k, v in stats.items()))
         lines.append(f"faults injected ({len(self.faults)}):")
         by_kind = Counter(f.kind for f in self.faults)
         lines.append("  " + ", ".join(f"{k} x{n}" for k, n in sorted(by_kind.items())))
@@ -183,19 +192,30 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
     workdir = Path(cfg.workdir or tempfile.mkdtemp(prefix="cairn-coherence-"))
     workdir.mkdir(parents=True, exist_ok=True)
     groups = thread_groups(f"coh{cfg.seed}-{int(time.time())}", cfg.groups, cfg.threads_per_group)
+    metrics_ports: list[int] = []
     with contextlib.ExitStack() as stack:
-        redis = stack.enter_context(RedisServer(extra_args=cfg.redis_args))
+        redis: RedisServer | None = None
+        cluster: RedisCluster | None = None
+        if cfg.redis_cluster:
+            cluster = stack.enter_context(RedisCluster())
+        else:
+            redis = stack.enter_context(RedisServer(extra_args=cfg.redis_args))
         pg = stack.enter_context(PostgresServer(synchronous_commit=True))
         dsn = pg.create_database("coherence")
-        proxies = {i: stack.enter_context(TcpProxy(redis.port)) for i in range(cfg.servers)}
+        proxies = {i: stack.enter_context(TcpProxy(redis.port)) for i in range(cfg.servers)} if redis else {}
+        if cluster is not None:
+            metrics_ports = [free_port() for _ in range(cfg.servers)]
         servers = [
-            stack.enter_context(CairnProcess("--redis-url", proxies[i].url, "--postgres-dsn", dsn,
-                                            "--log-level", "WARNING", *cfg.server_args))
+            stack.enter_context(CairnProcess(
+                "--redis-url", proxies[i].url if redis else cluster.url,  # type: ignore[union-attr]
+                "--postgres-dsn", dsn, "--log-level", "WARNING", *cfg.server_args,
+                *(["--metrics-listen", f"127.0.0.1:{metrics_ports[i]}"] if metrics_ports else [])))
             for i in range(cfg.servers)
         ]
         targets = [s.target for s in servers]
-        log(f"coherence: redis :{redis.port}, postgres :{pg.port}, servers {targets}, workdir {workdir}")
-        injector = FaultInjector(servers, redis, pg, proxies, log=log)
+        where = cluster.url if cluster else f"redis :{redis.port}"  # type: ignore[union-attr]
+        log(f"coherence: {where}, postgres :{pg.port}, servers {targets}, workdir {workdir}")
+        injector = FaultInjector(servers, redis, pg, proxies, cluster=cluster, log=log)
         started = time.monotonic()
         deadline = started + cfg.seconds
         clients = _spawn_clients(cfg, targets, groups, deadline, workdir)
@@ -209,8 +229,9 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
 
         fault_thread = threading.Thread(target=faults, name="faults", daemon=True)
         fault_thread.start()
-        evictions = _EvictionCounter(redis.port)
-        evictions.start()
+        evictions = _EvictionCounter(redis.port) if redis is not None else None  # a cluster's nodes: not counted
+        if evictions is not None:
+            evictions.start()
         for proc, _ in clients:
             try:
                 proc.wait(timeout=cfg.seconds + 4 * cfg.op_timeout_seconds + 60)
@@ -221,7 +242,8 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
         if fault_error:
             raise RuntimeError(f"fault injection failed: {fault_error[0]!r}") from fault_error[0]
         workload_seconds = time.monotonic() - started
-        evictions.stop()
+        if evictions is not None:
+            evictions.stop()
         for s in servers:  # every fault heals itself; this only guards against one that failed halfway
             s.start()
         final = Recorder()
@@ -233,6 +255,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
                 raise RuntimeError(f"client process failed ({proc.returncode}):\n{tail}")
             ops += Recorder.load(path)
         ops += final.ops
+        cache = [_cache_stats(port) for port in metrics_ports]
     for i, op in enumerate(ops):
         op.index = i
     with open(workdir / "history.jsonl", "w") as f:
@@ -244,7 +267,7 @@ def run(cfg: RunConfig, log: Callable[[str], None] = print) -> RunReport:
     check_seconds = time.monotonic() - c0
     counts, reasons = _counts(ops)
     return RunReport(cfg, ops, injector.faults, result, workload_seconds, check_seconds, time.monotonic() - t0,
-                     str(workdir), counts, reasons, evictions.total)
+                     str(workdir), counts, reasons, evictions.total if evictions else 0, cache)
 
 
 class _EvictionCounter(threading.Thread):
@@ -280,6 +303,23 @@ class _EvictionCounter(threading.Thread):
         self.join(timeout=5)
 
 
+def _cache_stats(port: int) -> dict[str, float]:
+    """A server's cache hits, misses and errors, from its /metrics (only servers that restarted lose counts)."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if family.name == "cairn_cache_lookups" and sample.labels["result"] in ("hits", "misses"):
+                out[sample.labels["result"]] = sample.value
+            elif family.name == "cairn_backend_errors" and sample.labels["backend"] == "redis":
+                out["errors"] = sample.value
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI: run, print and write the report; exit 0 only when every history is linearizable."""
     p = argparse.ArgumentParser(prog="python -m tests.harness.coherence", description=__doc__.split("\n\n")[0])
@@ -289,7 +329,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--clients-per-process", type=int, default=RunConfig.clients_per_process)
     p.add_argument("--groups", type=int, default=RunConfig.groups)
     p.add_argument("--threads-per-group", type=int, default=RunConfig.threads_per_group)
-    p.add_argument("--faults", default=",".join(FAULT_KINDS), help=f"comma-separated subset of {FAULT_KINDS}")
+    p.add_argument("--faults", default=None,
+                   help=f"comma-separated subset of {FAULT_KINDS}, or with --redis-cluster of "
+                        f"{CLUSTER_FAULT_KINDS + ('kill', 'pause', 'postgres_restart')} (default: all of the first, "
+                        "or the cluster kinds)")
+    p.add_argument("--redis-cluster", action="store_true", help="a Redis Cluster of 3 masters + 3 replicas")
     p.add_argument("--seed", type=int, default=RunConfig.seed)
     p.add_argument("--max-steps", type=int, default=RunConfig.max_steps, help="search budget per partition")
     p.add_argument("--max-configs", type=int, default=RunConfig.max_configs, help="configurations per partition")
@@ -301,20 +345,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--workdir", default=None, help="keep histories and logs here")
     p.add_argument("--report", default=None, help="also write the report to this file")
     a = p.parse_args(argv)
-    kinds = tuple(k for k in a.faults.split(",") if k)
+    default = CLUSTER_FAULT_KINDS if a.redis_cluster else FAULT_KINDS
+    kinds = tuple(k for k in a.faults.split(",") if k) if a.faults is not None else default
     weights: dict[str, float] = {}
     for item in a.weight:
         op, _, w = item.partition("=")
         if op not in DEFAULT_WEIGHTS or not w.replace(".", "", 1).isdigit():
             p.error(f"--weight expects OP=NUMBER with OP one of {sorted(DEFAULT_WEIGHTS)}, got {item!r}")
         weights[op] = float(w)
-    unknown = set(kinds) - set(FAULT_KINDS)
+    allowed = (CLUSTER_FAULT_KINDS + ("kill", "pause", "postgres_restart")) if a.redis_cluster else FAULT_KINDS
+    unknown = set(kinds) - set(allowed)
     if unknown:
-        p.error(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+        p.error(f"unknown fault kinds {sorted(unknown)}; choose from {allowed}")
     cfg = RunConfig(seconds=a.seconds, servers=a.servers, client_processes=a.client_processes,
                     clients_per_process=a.clients_per_process, groups=a.groups, threads_per_group=a.threads_per_group,
                     faults=kinds, seed=a.seed, max_steps=a.max_steps, max_configs=a.max_configs, server_args=tuple(a.server_arg), weights=weights,
-                    redis_args=tuple(a.redis_arg), workdir=a.workdir)
+                    redis_args=tuple(a.redis_arg), workdir=a.workdir, redis_cluster=a.redis_cluster)
     report = run(cfg, log=lambda s: print(s, flush=True))
     text = report.text()
     print(text)

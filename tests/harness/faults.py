@@ -8,6 +8,9 @@
     inj.partition_then_kill(0)    # issue 25 scenario 2: cut from Redis, changes go through it, kill -9, heal
     inj.redis_rollback()          # kill -9 Redis, restart it from the older snapshot
     inj.postgres_restart()        # fast shutdown and start
+    inj.cluster_failover(rng)     # on a Redis Cluster (cluster=...): CLUSTER FAILOVER on a master's replica
+    inj.cluster_reshard(rng)      # ... a slot holding keys migrated (ASK meanwhile), then redis-cli reshard
+    inj.cluster_kill_master(rng)  # ... kill -9 a master until the cluster promotes its replica, restart it
     inj.run(until, kinds)         # a rotating schedule of the above until a monotonic deadline
 
 Each fault is a ``Fault`` (kind, target, start/end monotonic times, detail) in ``inj.faults``, so a report can
@@ -24,12 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cairn_tools.cluster import HOST, CairnProcess, HarnessError, PostgresServer, RedisServer
+from cairn_tools.cluster import HOST, CairnProcess, HarnessError, PostgresServer, RedisCluster, RedisServer
 from .proxy import TcpProxy
 
-__all__ = ["Fault", "FaultInjector", "FAULT_KINDS", "redis_command"]
+__all__ = ["Fault", "FaultInjector", "FAULT_KINDS", "CLUSTER_FAULT_KINDS", "redis_command"]
 
 FAULT_KINDS = ("kill", "pause", "partition", "partition_kill", "redis_rollback", "postgres_restart")
+# need FaultInjector(cluster=...)
+CLUSTER_FAULT_KINDS = ("cluster_failover", "cluster_reshard", "cluster_kill_master")
 
 
 @dataclass
@@ -65,16 +70,18 @@ class FaultInjector:
     def __init__(
         self,
         servers: Sequence[CairnProcess],
-        redis: RedisServer,
+        redis: RedisServer | None,
         postgres: PostgresServer,
         proxies: Mapping[int, TcpProxy] | None = None,
         *,
+        cluster: RedisCluster | None = None,
         pause_seconds: float = 1.5,
         partition_seconds: float = 2.0,
         log: Callable[[str], None] = lambda _: None,
     ) -> None:
         self.servers = list(servers)
         self.redis = redis
+        self.cluster = cluster
         self.postgres = postgres
         self.proxies = dict(proxies or {})
         self.pause_seconds = pause_seconds
@@ -156,6 +163,48 @@ class FaultInjector:
         self._end(f)
         return f
 
+    def cluster_failover(self, rng: random.Random) -> Fault:
+        """CLUSTER FAILOVER on a replica of a random master: the replica becomes master, the old master its
+        replica, and clients of the old master get MOVED."""
+        assert self.cluster is not None, "cluster faults need FaultInjector(cluster=...)"
+        master = rng.choice(self.cluster.masters()).port
+        f = self._begin("cluster_failover", f"redis:{master}")
+        promoted = self.cluster.failover(master)
+        f.detail = f"replica :{promoted.port} took over"
+        self._end(f)
+        return f
+
+    def cluster_kill_master(self, rng: random.Random) -> Fault:
+        """kill -9 a random master; the cluster promotes its replica after cluster-node-timeout; the killed node
+        restarts empty and rejoins as a replica."""
+        assert self.cluster is not None, "cluster faults need FaultInjector(cluster=...)"
+        master = rng.choice(self.cluster.masters()).port
+        f = self._begin("cluster_kill_master", f"redis:{master}")
+        _, promoted = self.cluster.kill_master(master)
+        f.detail = f"replica :{promoted.port} promoted; :{master} back as a replica"
+        self._end(f)
+        return f
+
+    def cluster_reshard(self, rng: random.Random, slots: int = 64) -> Fault:
+        """Migrate the slot of a random stored key (clients meet ASK while it is half moved), then
+        `redis-cli --cluster reshard` of `slots` slots to another master."""
+        from redis.crc import key_slot
+
+        assert self.cluster is not None, "cluster faults need FaultInjector(cluster=...)"
+        masters = [m.port for m in self.cluster.masters()]
+        source = rng.choice(masters)
+        key = self.cluster.random_key(source)
+        slot = key_slot(key) if key else rng.randrange(16384)
+        owner = self.cluster.slot_owner(slot)
+        target = rng.choice([m for m in masters if m != owner])
+        f = self._begin("cluster_reshard", f"slot {slot}")
+        moved = self.cluster.migrate_slot(slot, target, hold_seconds=0.5, batch=20)
+        receiver = rng.choice(masters)
+        self.cluster.reshard(slots, receiver)
+        f.detail = f":{owner} -> :{target} with {moved} keys; then {slots} slots to :{receiver}"
+        self._end(f)
+        return f
+
     def snapshot_redis(self) -> Path:
         """SAVE Redis's data set to its RDB and keep a copy: the state a later rollback returns to."""
         reply = redis_command(self.redis.port, "SAVE")
@@ -204,7 +253,13 @@ class FaultInjector:
             return self.redis_rollback()
         if kind == "postgres_restart":
             return self.postgres_restart()
-        raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+        if kind == "cluster_failover":
+            return self.cluster_failover(rng)
+        if kind == "cluster_reshard":
+            return self.cluster_reshard(rng)
+        if kind == "cluster_kill_master":
+            return self.cluster_kill_master(rng)
+        raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS + CLUSTER_FAULT_KINDS}")
 
     def run(self, until: float, kinds: Sequence[str] = FAULT_KINDS, *, seed: int = 0,
             quiet_seconds: tuple[float, float] = (1.0, 2.0)) -> list[Fault]:

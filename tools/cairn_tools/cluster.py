@@ -66,6 +66,7 @@ __all__ = [
     "HarnessError",
     "free_port",
     "RedisServer",
+    "RedisCluster",
     "PostgresServer",
     "CairnProcess",
     "ConsoleProcess",
@@ -572,6 +573,218 @@ class RedisServer(_Managed):
 
     def _ready(self) -> bool:
         return _redis_ping(HOST, self.port)
+
+
+class RedisCluster:
+    """A real Redis Cluster on 127.0.0.1: `masters` masters with `replicas` replicas each, every node a
+    RedisServer started with --cluster-enabled yes, joined by `redis-cli --cluster create`.
+
+    url            redis+cluster://h:p,h:p,... naming every master as a seed node (what `cairn serve` takes).
+    nodes          the RedisServer of every node; node(port) finds one.
+    masters() / replicas()   the nodes by their current role (CLUSTER NODES), which failover() changes.
+    failover(port=None)      CLUSTER FAILOVER on a replica (of the master on `port`, or of the first master), the
+                             way an operator moves a master; returns once the replica is master everywhere.
+    migrate_slot(slot, to_port, hold_seconds)   moves one slot with its keys the way `redis-cli --cluster
+                             reshard` does (SETSLOT IMPORTING/MIGRATING, MIGRATE, SETSLOT NODE), staying
+                             `hold_seconds` in the migrating state so clients meet ASK redirections.
+    reshard(slots, to_port)  `redis-cli --cluster reshard` of `slots` slots to the master on `to_port`.
+    kill_master(port=None)   kill -9 a master; its replica is promoted by the cluster; the node restarts empty.
+    cli(port, *args)         one command through redis-cli; its output. client(port): a redis-py client of a node.
+
+    Persistence is off; cluster-node-timeout is short (2 s) so a killed master is replaced quickly.
+    """
+
+    def __init__(self, masters: int = 3, replicas: int = 1, *, node_timeout_ms: int = 2000,
+                 start_timeout: float = 60.0) -> None:
+        self.cli_binary = shutil.which("redis-cli") or "/usr/bin/redis-cli"
+        if not os.path.exists(self.cli_binary):
+            raise HarnessError("redis-cli not found; run scripts/install_deps.sh (apt-get install redis-tools)")
+        self.n_masters, self.n_replicas = masters, replicas
+        self.start_timeout = start_timeout
+        self.nodes: list[RedisServer] = [
+            RedisServer(extra_args=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                    "--cluster-node-timeout", str(node_timeout_ms),
+                                    # the bus port is free_port() too: port+10000 may be taken or above 65535
+                                    "--cluster-port", str(free_port()),
+                                    "--cluster-require-full-coverage", "no"])
+            for _ in range(masters * (1 + replicas))
+        ]
+        self._seeds: list[int] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"{HOST}:{port}" for port in self._seeds)
+
+    def node(self, port: int) -> RedisServer:
+        return next(n for n in self.nodes if n.port == port)
+
+    def start(self) -> "RedisCluster":
+        for node in self.nodes:
+            node.start()
+        self.cli(self.nodes[0].port, "--cluster", "create",
+                 *(f"{HOST}:{n.port}" for n in self.nodes), "--cluster-replicas", str(self.n_replicas),
+                 "--cluster-yes")
+        self.wait_ok()
+        self._seeds = [n.port for n in self.masters()]
+        return self
+
+    def client(self, port: int) -> "redis.Redis":  # type: ignore[name-defined]  # noqa: F821
+        """A plain redis-py client of one node (bytes in, bytes out), for commands whose arguments are binary."""
+        import redis
+
+        return redis.Redis(host=HOST, port=port, socket_timeout=30)
+
+    def random_key(self, port: int) -> bytes | None:
+        with self.client(port) as node:
+            return node.execute_command("RANDOMKEY")
+
+    def cli(self, port: int, *args: str, timeout: float = 60.0) -> str:
+        done = subprocess.run([self.cli_binary, "-h", HOST, "-p", str(port), *args], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        if done.returncode != 0 or done.stdout.startswith(("ERR", "(error)")):
+            raise HarnessError(f"redis-cli -p {port} {' '.join(args)} failed: {done.stdout}{done.stderr}")
+        return done.stdout
+
+    def _nodes_table(self, port: int) -> list[dict]:
+        """CLUSTER NODES as seen by the node on `port`: id, port, flags, master id, slot ranges."""
+        rows = []
+        for line in self.cli(port, "CLUSTER", "NODES").splitlines():
+            parts = line.split()
+            if len(parts) < 8:
+                continue
+            rows.append({"id": parts[0], "port": int(parts[1].split("@")[0].rsplit(":", 1)[1]),
+                         "flags": set(parts[2].split(",")), "master": parts[3], "slots": parts[8:]})
+        return rows
+
+    def masters(self) -> list[RedisServer]:
+        """Masters that serve slots, in the order of their first slot."""
+        rows = [r for r in self._nodes_table(self._any_port()) if "master" in r["flags"] and r["slots"]
+                and "fail" not in r["flags"]]
+        rows.sort(key=lambda r: int(r["slots"][0].split("-")[0].strip("[")))
+        return [self.node(r["port"]) for r in rows]
+
+    def replicas(self, of_port: int | None = None) -> list[RedisServer]:
+        rows = self._nodes_table(self._any_port())
+        ids = {r["id"]: r["port"] for r in rows}
+        return [self.node(r["port"]) for r in rows if "slave" in r["flags"] and "fail" not in r["flags"]
+                and (of_port is None or ids.get(r["master"]) == of_port)]
+
+    def node_id(self, port: int) -> str:
+        return self.cli(port, "CLUSTER", "MYID").strip()
+
+    def _any_port(self) -> int:
+        return next(n.port for n in self.nodes if n.running)
+
+    def wait_ok(self, timeout: float | None = None) -> None:
+        """Until every running node reports cluster_state:ok and agrees on the owner of every slot."""
+        deadline = time.monotonic() + (timeout or self.start_timeout)
+        while True:
+            try:
+                states = [self.cli(n.port, "CLUSTER", "INFO") for n in self.nodes if n.running]
+                views = {self.cli(n.port, "CLUSTER", "SLOTS") for n in self.nodes if n.running}
+                if all("cluster_state:ok" in s for s in states) and len(views) == 1:
+                    return
+            except (HarnessError, subprocess.TimeoutExpired):
+                pass
+            if time.monotonic() > deadline:
+                raise HarnessError(f"Redis Cluster not ok within {timeout or self.start_timeout} s")
+            time.sleep(0.2)
+
+    def failover(self, port: int | None = None, timeout: float = 30.0) -> RedisServer:
+        """A replica of the master on `port` (default: the first master) takes over with CLUSTER FAILOVER."""
+        master = port if port is not None else self.masters()[0].port
+        replica = self.replicas(master)[0]
+        self.cli(replica.port, "CLUSTER", "FAILOVER")
+        deadline = time.monotonic() + timeout
+        while "myself,master" not in self.cli(replica.port, "CLUSTER", "NODES"):
+            if time.monotonic() > deadline:
+                raise HarnessError(f"replica :{replica.port} did not take over from :{master} within {timeout} s")
+            time.sleep(0.05)
+        self.wait_ok(timeout)
+        return replica
+
+    def kill_master(self, port: int | None = None, timeout: float = 30.0) -> tuple[RedisServer, RedisServer]:
+        """kill -9 a master (default: the first); once a replica is promoted (after cluster-node-timeout), start
+        the killed node again, empty, to rejoin as a replica. Returns (killed, promoted)."""
+        victim = self.node(port if port is not None else self.masters()[0].port)
+        replica = self.replicas(victim.port)[0]
+        victim.kill()
+        deadline = time.monotonic() + timeout
+        while "myself,master" not in self.cli(replica.port, "CLUSTER", "NODES"):
+            if time.monotonic() > deadline:
+                raise HarnessError(f"no replica took over from the killed :{victim.port} within {timeout} s")
+            time.sleep(0.05)
+        victim.start()
+        self.wait_ok(timeout)
+        return victim, replica
+
+    def slot_owner(self, slot: int) -> int:
+        """The port of the master serving `slot` (CLUSTER NODES; migration markers like [5-<-id] skipped)."""
+        for row in self._nodes_table(self._any_port()):
+            for item in row["slots"]:
+                if item.startswith("["):
+                    continue
+                start, _, end = item.partition("-")
+                if int(start) <= slot <= int(end or start):
+                    return row["port"]
+        raise HarnessError(f"slot {slot} has no owner")
+
+    def migrate_slot(self, slot: int, to_port: int, hold_seconds: float = 0.0, batch: int = 100) -> int:
+        """Move `slot` and its keys to the master on `to_port`; returns how many keys moved."""
+        src = self.slot_owner(slot)
+        if src == to_port:
+            return 0
+        src_id, dst_id = self.node_id(src), self.node_id(to_port)
+        self.cli(to_port, "CLUSTER", "SETSLOT", str(slot), "IMPORTING", src_id)
+        self.cli(src, "CLUSTER", "SETSLOT", str(slot), "MIGRATING", dst_id)
+        moved = 0
+        first = True
+        with self.client(src) as source:  # keys hold NUL bytes (cairn2:{TAG}:c:NS\0ID): not for argv
+            while True:
+                keys = source.execute_command("CLUSTER", "GETKEYSINSLOT", slot, batch)
+                if not keys:
+                    break
+                source.execute_command("MIGRATE", HOST, to_port, "", 0, 5000, "REPLACE", "KEYS", *keys)
+                moved += len(keys)
+                if first and hold_seconds:  # some keys moved, some not: clients now meet ASK
+                    time.sleep(hold_seconds)
+                first = False
+        if hold_seconds and moved == 0:
+            time.sleep(hold_seconds)
+        for port in (to_port, src):
+            self.cli(port, "CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
+        for node in self.masters():
+            if node.port not in (to_port, src):
+                self.cli(node.port, "CLUSTER", "SETSLOT", str(slot), "NODE", dst_id)
+        self.wait_ok()
+        return moved
+
+    def reshard(self, slots: int, to_port: int) -> None:
+        """`redis-cli --cluster reshard`: `slots` slots, taken from every other master, to the one on `to_port`."""
+        self.cli(to_port, "--cluster", "reshard", f"{HOST}:{to_port}", "--cluster-from", "all",
+                 "--cluster-to", self.node_id(to_port), "--cluster-slots", str(slots), "--cluster-yes",
+                 timeout=120)
+        self.wait_ok()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> "RedisCluster":
+        try:
+            self.start()
+        except BaseException:
+            for node in self.nodes:
+                node._cleanup(graceful=False, failed=True)
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        for node in self.nodes:
+            node.__exit__(exc_type, exc, tb)
+
+    def __repr__(self) -> str:
+        return f"<RedisCluster {self.url or [n.port for n in self.nodes]}>"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -7,8 +7,10 @@ one neither reads nor maintains.)
 
 Redis is never asked what is current: the cold store says that (freshness.py), and an entry is served only under
 a stamp the cold store still vouches for. So the entries need no invalidation and no scripts: reads and fills are
-plain GETs, SETs and PEXPIREs (a save shortens the life of the head it replaced: tiered.py), pipelined over one connection (resp.py), and a Redis that restarts, rolls back to an older
-snapshot or fails over to a lagging replica can only make reads miss.
+plain GETs, SETs and PEXPIREs, one key each (a save shortens the life of the head it replaced: tiered.py),
+pipelined over one connection (resp.py) or, on a Redis Cluster, over one connection per master (resp_cluster.py),
+and a Redis that restarts, rolls back to an older snapshot, fails over to a lagging replica or migrates a slot can
+only make reads miss.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import hashlib
 
 from .base import CacheUnavailable
 from .records import EntryKey
+from .redis_url import parse_redis_url
 from .resp import Multiplexed, ReplyError
+from .resp_cluster import ClusterMultiplexed
 
 
 def _key(key: EntryKey) -> str:
@@ -29,23 +33,52 @@ def _key(key: EntryKey) -> str:
 class RedisCache:
     name = "redis"
 
-    def __init__(self, redis: Multiplexed, ttl_seconds: int = 3600) -> None:
+    def __init__(self, redis: Multiplexed | ClusterMultiplexed, ttl_seconds: int = 3600) -> None:
         self.redis = redis
         self.ttl_ms = int(ttl_seconds * 1000)
 
     @classmethod
-    def from_url(cls, url: str, ttl_seconds: int = 3600, timeout_seconds: float = 0.5) -> RedisCache:
-        return cls(Multiplexed(url, timeout_seconds), ttl_seconds)
+    def from_url(cls, url: str, ttl_seconds: int = 3600, timeout_seconds: float = 0.5, *,
+                 cluster: bool = False) -> RedisCache:
+        """The cache on the Redis (or, for redis+cluster:// or cluster=True, the Redis Cluster) of `url`.
+
+        Raises ValueError for a URL form or option redis_url.py does not honour."""
+        target = parse_redis_url(url, cluster=cluster)
+        if target.cluster:
+            return cls(ClusterMultiplexed(target, timeout_seconds), ttl_seconds)
+        return cls(Multiplexed(target, timeout_seconds), ttl_seconds)
+
+    async def ping(self) -> None:
+        """Raise CacheUnavailable unless Redis answers: PING, or on a cluster the slot map with every slot served.
+        A single-node URL at a node of a cluster is refused with the fix (the node would answer MOVED)."""
+        if isinstance(self.redis, ClusterMultiplexed):
+            await self.redis.ping()
+            return
+        try:
+            await self.redis.call("PING")
+        except ReplyError as exc:  # e.g. NOAUTH: the server answers but refuses us
+            raise CacheUnavailable(f"Redis refused PING: {exc}") from None
+        try:
+            info = await self.redis.call("INFO", "cluster")
+        except ReplyError:  # INFO renamed away: nothing to learn, and nothing wrong with the cache
+            return
+        if b"cluster_enabled:1" in info:
+            raise ValueError(
+                f"--redis-url: Redis at {self.redis.target.where()} is a node of a Redis Cluster; use "
+                f"redis+cluster://{self.redis.target.where()} or add --redis-cluster"
+            )
 
     async def _execute(self, commands: list[tuple[object, ...]]) -> list[object]:
         replies = await self.redis.execute(commands)  # type: ignore[arg-type]
         failed = next((r for r in replies if isinstance(r, ReplyError)), None)
         if failed is not None:
-            raise CacheUnavailable(f"Redis refused a cache command: {failed}")
+            hint = (" (a node of a Redis Cluster: use a redis+cluster:// URL or --redis-cluster)"
+                    if str(failed).startswith("MOVED") and isinstance(self.redis, Multiplexed) else "")
+            raise CacheUnavailable(f"Redis refused a cache command: {failed}{hint}")
         return replies
 
     async def get_many(self, keys: list[EntryKey]) -> list[bytes | None]:
-        # One GET per key rather than an MGET: keys of different threads may live on different cluster shards.
+        # One GET per key rather than an MGET: keys of different threads live in different cluster slots.
         return await self._execute([("GET", _key(key)) for key in keys]) if keys else []  # type: ignore[return-value]
 
     async def put_many(

@@ -1,10 +1,10 @@
 """One Redis connection shared by every caller of the hot cache, pipelined.
 
 Commands are written the moment they are issued and replies are matched to callers in order (Redis answers
-each connection in order), parsed by hiredis. redis-py's client spends about 50 µs of this process's CPU per
-call (pool checkout, retry wrapper, observability hooks); this spends about 8 µs, and a near-cache hit costs
-one such call (measured with one call at a time of the `_CURRENT` script, on this 2-core box). redis-py still parses
-the URL, so every form `redis-py` accepts (redis://, rediss://, unix://, user:password@, /db) works the same.
+each connection in order), parsed by hiredis. redis-py's client spends several times this process's CPU per
+call (pool checkout, retry wrapper, observability hooks), and a near-cache hit costs one such call. The URL is
+parsed by redis_url.py, which says which options are honoured; resp_cluster.py routes a Redis Cluster's keys
+over one of these per master.
 
 A connection that fails, or leaves a reply outstanding past the timeout (a dead peer looks like a slow one),
 is dropped: everything waiting on it fails with CacheUnavailable and the next call connects again. Waiting for a
@@ -15,16 +15,14 @@ callers need no timer of their own.
 from __future__ import annotations
 
 import asyncio
-import ssl
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import hiredis
-from redis.asyncio.connection import parse_url
-
 from .base import CacheUnavailable
+from .redis_url import RedisTarget, parse_redis_url
 
 Command = Sequence[str | bytes | int]
 
@@ -107,12 +105,15 @@ class _Protocol(asyncio.Protocol):
 
 
 class Multiplexed:
-    """`execute` / `call` over one pipelined connection, (re)connected on demand."""
+    """`execute` / `call` over one pipelined connection to one Redis node, (re)connected on demand.
 
-    def __init__(self, url: str, timeout_seconds: float = 0.5) -> None:
-        self.url = url
+    `target` is a RedisTarget or a single-node Redis URL (parsed by redis_url.parse_redis_url)."""
+
+    def __init__(self, target: RedisTarget | str, timeout_seconds: float = 0.5) -> None:
+        self.target = parse_redis_url(target) if isinstance(target, str) else target
+        if self.target.cluster:
+            raise ValueError("resp.Multiplexed speaks to one node; a Redis Cluster is resp_cluster.ClusterMultiplexed")
         self.timeout_seconds = timeout_seconds
-        self._options = parse_url(url)
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
 
@@ -154,26 +155,28 @@ class Multiplexed:
             return self._protocol
 
     async def _connect(self) -> _Protocol:
-        options = self._options
+        target = self.target
         loop = asyncio.get_running_loop()
 
         def factory() -> _Protocol:
             return _Protocol(self.timeout_seconds)
 
         try:
-            if options.get("path"):
-                _, protocol = await loop.create_unix_connection(factory, options["path"])
+            if target.path:
+                _, protocol = await loop.create_unix_connection(factory, target.path)
             else:
+                host, port = target.nodes[0]
+                tls = target.tls.context() if target.tls else None
                 _, protocol = await loop.create_connection(
-                    factory, options.get("host", "localhost"), options.get("port", 6379), ssl=self._tls()
+                    factory, host, port, ssl=tls, server_hostname=host if tls else None
                 )
         except OSError as exc:
             raise CacheUnavailable(f"cannot connect to Redis at {self._where()}: {exc}") from exc
         handshake: list[Command] = []
-        if options.get("password"):
-            handshake.append(["AUTH", *filter(None, [options.get("username"), options["password"]])])
-        if options.get("db"):
-            handshake.append(["SELECT", options["db"]])
+        if target.password:
+            handshake.append(["AUTH", *filter(None, [target.username, target.password])])
+        if target.db:
+            handshake.append(["SELECT", target.db])
         for reply in [await future for future in protocol.send(handshake)]:
             if isinstance(reply, ReplyError):
                 assert protocol.transport is not None
@@ -181,21 +184,14 @@ class Multiplexed:
                 raise CacheUnavailable(f"Redis at {self._where()} refused the connection: {reply}")
         return protocol
 
-    def _tls(self) -> ssl.SSLContext | None:
-        options = self._options
-        if options.get("connection_class") is None or "SSL" not in options["connection_class"].__name__:
-            return None
-        context = ssl.create_default_context(cafile=options.get("ssl_ca_certs"))
-        if str(options.get("ssl_cert_reqs", "required")).lower() in ("none", "cert_none"):
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
     def _where(self) -> str:
-        options = self._options
-        return options.get("path") or f"{options.get('host', 'localhost')}:{options.get('port', 6379)}"
+        return self.target.where()
 
-    async def aclose(self) -> None:
+    def close_now(self) -> None:
+        """Close the connection (replies still awaited fail with CacheUnavailable); the next call reconnects."""
         if self._protocol is not None and self._protocol.transport is not None:
             self._protocol.transport.close()
         self._protocol = None
+
+    async def aclose(self) -> None:
+        self.close_now()

@@ -442,16 +442,34 @@ public final class CairnClient implements AutoCloseable {
   // go on throws RunStoppedException (LEASE_LOST, RUN_CANCELLED, RUN_TIMED_OUT): stop working on the run.
 
   /**
-   * Queues a run (see StartRunRequest: thread, queue, input, retry policy, execution timeout, ...).
+   * Queues a run; a worker's {@link #claimRun} picks it up.
    *
+   * @param request the thread, queue, input, metadata, retry policy, execution timeout and not-before time;
+   *     a {@code run_id} makes a retried start idempotent
+   * @return the stored run, PENDING (an identical retry with the same run id returns the stored one)
    * @throws FailedPreconditionException with reason {@code THREAD_BUSY} when the thread has a PENDING or
    *     RUNNING run
+   * @throws AlreadyExistsException with reason {@code RUN_ID_CONFLICT} when the run id names a different run
+   * @throws InvalidArgumentException when a field is malformed ({@link InvalidArgumentException#field()})
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public Run startRun(StartRunRequest request) {
     return call(stub -> stub.startRun(request)).getRun();
   }
 
-  /** Queues a run of {@code threadId} on {@code queue} with a JSON input (null: none). */
+  /**
+   * Queues a run of {@code threadId} on {@code queue} with a JSON input.
+   *
+   * @param threadId the thread the run executes on
+   * @param queue the queue whose workers take it
+   * @param jsonInput the input as JSON text; null for none
+   * @return the stored run, PENDING
+   * @throws FailedPreconditionException with reason {@code THREAD_BUSY} when the thread has a PENDING or
+   *     RUNNING run
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public Run startRun(String threadId, String queue, String jsonInput) {
     StartRunRequest.Builder req = StartRunRequest.newBuilder().setThreadId(threadId).setQueue(queue);
     if (jsonInput != null) {
@@ -461,10 +479,17 @@ public final class CairnClient implements AutoCloseable {
   }
 
   /**
-   * The oldest claimable run of {@code queue} (pending, or abandoned by a worker that stopped heartbeating)
-   * under a new lease of {@code lease} (zero: the server's 30 s), waiting up to {@code wait} for one
-   * (long-poll, on top of the call deadline); empty when none came. The response holds the run, the lease
-   * and whether the run was recovered.
+   * Claims the oldest claimable run of {@code queue} (pending, or abandoned by a worker that stopped
+   * heartbeating) under a new lease, waiting up to {@code wait} for one (long-poll, on top of the call deadline).
+   *
+   * @param queue the queue to claim from
+   * @param workerId names this worker in the run's attempts
+   * @param lease how long the lease lasts without a heartbeat (zero: the server's 30 s)
+   * @param wait how long to wait for a claimable run (zero: answer at once)
+   * @return the run, its lease and whether it was recovered from another worker; empty when none came
+   * @throws InvalidArgumentException when a field is malformed
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public Optional<ClaimRunResponse> claimRun(String queue, String workerId, Duration lease, Duration wait) {
     ClaimRunRequest req = ClaimRunRequest.newBuilder().setQueue(queue).setWorkerId(workerId)
@@ -479,20 +504,52 @@ public final class CairnClient implements AutoCloseable {
   }
 
   /**
-   * Extends the lease by the claim's length from now; returns it with its new expiry.
+   * Extends the lease by the claim's length from now.
    *
-   * @throws RunStoppedException when the worker must stop (lease lost, run cancelled or timed out)
+   * @param lease the claim's lease, or the one the last heartbeat returned
+   * @return the lease with its new expiry; send this one from now on
+   * @throws RunStoppedException when the lease is no longer the run's current one (reason {@code LEASE_LOST}), or
+   *     the run was cancelled ({@code RUN_CANCELLED}) or timed out ({@code RUN_TIMED_OUT}): stop working on it;
+   *     nothing is recorded
+   * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is no such run
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public RunLease heartbeat(RunLease lease) {
     return call(stub -> stub.heartbeat(HeartbeatRequest.newBuilder().setLease(lease).build())).getLease();
   }
 
-  /** Ends the attempt with success (COMPLETED, or INTERRUPTED with {@code interrupted}). */
+  /**
+   * Ends the attempt with success: the run becomes COMPLETED, or INTERRUPTED (waiting for a human; a new
+   * {@link #startRun} on the thread resumes it) with {@code interrupted}.
+   *
+   * @param request the lease, the output and its type, {@code interrupted}, and the thread's head at the end
+   * @return the run, COMPLETED or INTERRUPTED
+   * @throws RunStoppedException when the lease is no longer the run's current one (reason {@code LEASE_LOST}), or
+   *     the run was cancelled ({@code RUN_CANCELLED}) or timed out ({@code RUN_TIMED_OUT}): stop working on it;
+   *     nothing is recorded
+   * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is no such run
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public Run completeRun(CompleteRunRequest request) {
     return call(stub -> stub.completeRun(request)).getRun();
   }
 
-  /** Ends the attempt with success: the run is COMPLETED with a JSON output (null: none). */
+  /**
+   * Ends the attempt with success: the run is COMPLETED with a JSON output.
+   *
+   * @param lease the claim's lease, or the one the last heartbeat returned
+   * @param jsonOutput the output as JSON text; null for none
+   * @param checkpointId the thread's head at the end; null for none
+   * @return the run, COMPLETED
+   * @throws RunStoppedException when the lease is no longer the run's current one (reason {@code LEASE_LOST}), or
+   *     the run was cancelled ({@code RUN_CANCELLED}) or timed out ({@code RUN_TIMED_OUT}): stop working on it;
+   *     nothing is recorded
+   * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is no such run
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public Run completeRun(RunLease lease, String jsonOutput, String checkpointId) {
     CompleteRunRequest.Builder req = CompleteRunRequest.newBuilder().setLease(lease)
         .setCheckpointId(Objects.toString(checkpointId, ""));
@@ -503,8 +560,18 @@ public final class CairnClient implements AutoCloseable {
   }
 
   /**
-   * Ends the attempt with an error (its type, message and whether it is retryable): the run is PENDING
-   * again, to be retried after its backoff, or FAILED.
+   * Ends the attempt with an error: the run is PENDING again, to be retried after its backoff (a retryable error
+   * with attempts left under its retry policy), or FAILED.
+   *
+   * @param lease the claim's lease, or the one the last heartbeat returned
+   * @param error the error's type, message and whether it is retryable
+   * @return the run, PENDING or FAILED
+   * @throws RunStoppedException when the lease is no longer the run's current one (reason {@code LEASE_LOST}), or
+   *     the run was cancelled ({@code RUN_CANCELLED}) or timed out ({@code RUN_TIMED_OUT}): stop working on it;
+   *     nothing is recorded
+   * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is no such run
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public Run failRun(RunLease lease, RunError error) {
     return call(stub -> stub.failRun(FailRunRequest.newBuilder().setLease(lease).setError(error).build()))
@@ -515,7 +582,12 @@ public final class CairnClient implements AutoCloseable {
    * Cancels a run: CANCELLED at once unless a worker holds it (then {@code cancel_requested} until the
    * worker sees it at its next heartbeat or fenced write).
    *
+   * @param runId the run to cancel
+   * @return the run, CANCELLED or with {@code cancel_requested} set; cancelling a CANCELLED run changes nothing
    * @throws FailedPreconditionException with reason {@code RUN_FINISHED} when it already ended
+   * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is no such run
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public Run cancelRun(String runId) {
     return call(stub -> stub.cancelRun(CancelRunRequest.newBuilder().setRunId(runId).build())).getRun();
@@ -524,18 +596,38 @@ public final class CairnClient implements AutoCloseable {
   /**
    * The run with its attempts.
    *
+   * @param runId the run to read
+   * @return the run, with every attempt (worker, status, times, error)
    * @throws NotFoundException with reason {@code RUN_NOT_FOUND} when there is none
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
    */
   public Run getRun(String runId) {
     return call(stub -> stub.getRun(GetRunRequest.newBuilder().setRunId(runId).build())).getRun();
   }
 
-  /** One page of runs, newest first, filtered by status, queue, thread and creation time. */
+  /**
+   * One page of runs, newest first, without their attempts ({@link #getRun} has them).
+   *
+   * @param request the filters (statuses, queue, thread, creation time), page size and page token
+   * @return the page's runs and the token of the next page (empty at the end)
+   * @throws InvalidArgumentException for a bad filter, page size or page token
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public ListRunsResponse listRuns(ListRunsRequest request) {
     return call(stub -> stub.listRuns(request));
   }
 
-  /** Every run matching {@code request}, newest first, following page tokens to the end. */
+  /**
+   * Every run matching {@code request}, newest first, following page tokens to the end.
+   *
+   * @param request the filters and page size of {@link #listRuns}
+   * @return every matching run, in one list (use {@link #listRuns} to page through many)
+   * @throws InvalidArgumentException for a bad filter or page size
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code
+   */
   public List<Run> listAllRuns(ListRunsRequest request) {
     List<Run> all = new ArrayList<>();
     ListRunsRequest page = request;
@@ -710,6 +802,12 @@ public final class CairnClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Builds the client; its channel connects on the first call.
+     *
+     * @return the client (close it when done)
+     * @throws NullPointerException when neither {@link #target} nor {@link #channel} was set
+     */
     public CairnClient build() {
       return new CairnClient(this);
     }

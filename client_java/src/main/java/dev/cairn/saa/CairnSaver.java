@@ -14,6 +14,8 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.google.protobuf.ByteString;
+import com.google.protobuf.Struct;
+import com.google.protobuf.UnsafeByteOperations;
 import dev.cairn.client.CairnClient;
 import dev.cairn.client.ConflictException;
 import dev.cairn.client.NotFoundException;
@@ -79,6 +81,8 @@ public final class CairnSaver implements BaseCheckpointSaver {
 
   private static final int MAX_HEAD_RACES = 100;
   private static final Map<String, String> METADATA = Map.of("framework", "spring-ai-alibaba");
+  /** METADATA as the Struct every save outside a durable run carries (immutable: built once). */
+  private static final Struct METADATA_STRUCT = Structs.of(METADATA);
 
   private final CairnClient client;
   private final StateSerializer serializer;
@@ -86,7 +90,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
   /** Last head id this saver wrote per thread: a hint for the compare-and-set, corrected on conflict. */
   private final Map<String, String> heads = new ConcurrentHashMap<>();
 
-  /** A saver using {@code client} and the default JSON serializer of {@link StateGraph}. */
+  /**
+   * A saver using {@code client} and the default JSON serializer of {@link StateGraph}.
+   *
+   * @param client the Cairn client (not closed by the saver)
+   * @throws NullPointerException when {@code client} is null
+   */
   public CairnSaver(CairnClient client) {
     this(builder().client(client));
   }
@@ -97,6 +106,11 @@ public final class CairnSaver implements BaseCheckpointSaver {
     this.numRetained = b.numRetained;
   }
 
+  /**
+   * A builder; {@link Builder#client(CairnClient)} is the only required setting.
+   *
+   * @return a new builder
+   */
   public static Builder builder() {
     return new Builder();
   }
@@ -168,7 +182,14 @@ public final class CairnSaver implements BaseCheckpointSaver {
     return new Tag(thread, checkpoints);
   }
 
-  /** Removes every checkpoint of the config's thread; returns how many were removed. */
+  /**
+   * Removes every checkpoint of the config's thread, with their writes (Cairn {@code Clear}).
+   *
+   * @param config names the thread ({@code threadId})
+   * @return how many checkpoints were removed (0 for an empty thread)
+   * @throws dev.cairn.client.UnavailableException when the server cannot be reached; every failure is a
+   *     {@link dev.cairn.client.CairnException} of its code
+   */
   public long clear(RunnableConfig config) {
     String thread = threadId(config);
     heads.remove(thread);
@@ -241,14 +262,16 @@ public final class CairnSaver implements BaseCheckpointSaver {
         .setThreadId(thread)
         .setCheckpointId(cp.getId())
         .setParentCheckpointId(parent)
-        .setMetadata(Structs.of(scope == null ? METADATA : Map.of("framework", METADATA.get("framework"), "run_id", scope.runId)))
+        .setMetadata(scope == null ? METADATA_STRUCT
+            : Structs.of(Map.of("framework", METADATA.get("framework"), "run_id", scope.runId)))
         .setNodeName(Objects.toString(cp.getNodeId(), ""));
     if (cp.getNextNodeId() != null && !cp.getNextNodeId().isEmpty()) {
       b.addNextNodes(cp.getNextNodeId());
     }
     try {
       if (serializer instanceof JacksonStateSerializer) {
-        b.setStateType(STATE_TYPE_JSON).setState(ByteString.copyFrom(toJson(cp.getState())));
+        // toJson's array is new and referenced nowhere else, so the ByteString may wrap it without a copy
+        b.setStateType(STATE_TYPE_JSON).setState(UnsafeByteOperations.unsafeWrap(toJson(cp.getState())));
       } else {
         b.setStateType(serializer.contentType()).setState(ByteString.copyFrom(serializer.dataToBytes(cp.getState())));
       }
@@ -297,14 +320,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
     try (DataObjectOutput out = new DataObjectOutput(buf)) {
       serializer.writeData(state, out);
     }
-    ByteBuffer framed = ByteBuffer.wrap(buf.toByteArray());
-    int length = framed.getInt();
-    if (length != framed.remaining()) {
+    byte[] framed = buf.toByteArray();
+    int length = framed.length < 4 ? -1 : ByteBuffer.wrap(framed).getInt();
+    if (length != framed.length - 4) {
       throw new IOException("unexpected output framing of " + serializer.getClass().getName());
     }
-    byte[] json = new byte[length];
-    framed.get(json);
-    return TREE.writeValueAsBytes(withoutContainerHints(TREE.readTree(json)));
+    return TREE.writeValueAsBytes(withoutContainerHints(TREE.readTree(framed, 4, length)));
   }
 
   /** {@code ["java.util.ArrayList", [..]]} becomes {@code [..]}; {@code "@class": "java.util.HashMap"} goes. */
@@ -408,6 +429,12 @@ public final class CairnSaver implements BaseCheckpointSaver {
       return this;
     }
 
+    /**
+     * Builds the saver.
+     *
+     * @return the saver
+     * @throws NullPointerException when no {@link #client} was set
+     */
     public CairnSaver build() {
       return new CairnSaver(this);
     }
