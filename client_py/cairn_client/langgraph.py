@@ -41,13 +41,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import random
 import threading
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 try:
     from langchain_core.runnables import RunnableConfig
@@ -78,7 +79,19 @@ from .types import PendingWrite
 __all__ = ["CairnSaver"]
 
 _MAX_PAGE = 1000
+_F = TypeVar("_F", bound=Callable[..., Any])
 _PRUNE_STRATEGIES = {"keep_latest": 1, "delete": None}
+
+
+def _async_twin_of(sync: Callable[..., Any]) -> Callable[[_F], _F]:
+    """Document an async method as its sync twin: the same arguments, result and errors, awaited."""
+
+    def document(fn: _F) -> _F:
+        twin = inspect.cleandoc(sync.__doc__ or "")
+        fn.__doc__ = f"The async twin of `{sync.__name__}`: the same call, awaited.\n\n{twin}"
+        return fn
+
+    return document
 
 
 class CairnSaver(BaseCheckpointSaver[str]):
@@ -457,6 +470,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
     def delete_thread(self, thread_id: str) -> None:
         """Delete every checkpoint and write of a thread, in every namespace (Cairn `Clear`).
 
+        Args:
+            thread_id: the thread.
+
         Raises:
             Unavailable: Cairn could not be reached, or its store is down.
             CairnError: any other failure of the call (the root of cairn_client's errors).
@@ -465,6 +481,9 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     def delete_for_runs(self, run_ids: Sequence[str]) -> None:
         """Delete the checkpoints whose metadata `run_id` is one of `run_ids` (Cairn `DeleteRuns`).
+
+        Args:
+            run_ids: the run ids.
 
         Raises:
             Unavailable: Cairn could not be reached, or its store is down.
@@ -476,6 +495,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         """Copy a thread into an empty one, checkpoint ids, parents and writes included (Cairn `CopyThread`).
 
+        Args:
+            source_thread_id: the thread to copy.
+            target_thread_id: an empty thread.
+
         Raises:
             TargetNotEmpty: the target thread is not empty (a Conflict).
             Unavailable: Cairn could not be reached, or its store is down.
@@ -485,6 +508,10 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     def prune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
         """Prune threads (Cairn `Prune`): "keep_latest" keeps each namespace's head, "delete" removes all.
+
+        Args:
+            thread_ids: the threads.
+            strategy: "keep_latest" or "delete".
 
         Raises:
             ValueError: an unknown strategy.
@@ -497,8 +524,8 @@ class CairnSaver(BaseCheckpointSaver[str]):
 
     # -- async API: the same steps as the sync twin above, through the running loop's client -------
 
+    @_async_twin_of(get_tuple)
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        """Async `get_tuple` (same arguments, result and errors)."""
         thread_id, namespace, checkpoint_id = self._locate(config)
         if not checkpoint_id:
             head = await recovery.aload_head(self._aio(), thread_id, namespace, self.on_corrupt_head)
@@ -509,6 +536,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
             return None
         return self._tuple(cp)
 
+    @_async_twin_of(list)
     async def alist(
         self,
         config: RunnableConfig | None,
@@ -517,7 +545,6 @@ class CairnSaver(BaseCheckpointSaver[str]):
         before: RunnableConfig | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[CheckpointTuple]:
-        """Async `list` (same arguments and errors): an async iterator of `CheckpointTuple`."""
         plan = self._list_plan(config, filter, before, limit)
         if plan is None:
             return
@@ -540,6 +567,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 return
             page = await client.list(plan.thread_id, page_token=page.next_page_token, **plan.query)
 
+    @_async_twin_of(put)
     async def aput(
         self,
         config: RunnableConfig,
@@ -547,13 +575,13 @@ class CairnSaver(BaseCheckpointSaver[str]):
         metadata: CheckpointMetadata,
         new_versions: ChannelVersions,
     ) -> RunnableConfig:
-        """Async `put` (same arguments, result and errors)."""
         thread_id, state, fields, next_config = self._save_fields(config, checkpoint, metadata)
         await self._aio().save(thread_id, state, **fields)
         for batch in self._early.saved(_key(next_config)):
             await self._asend(batch)
         return next_config
 
+    @_async_twin_of(put_writes)
     async def aput_writes(
         self,
         config: RunnableConfig,
@@ -561,7 +589,6 @@ class CairnSaver(BaseCheckpointSaver[str]):
         task_id: str,
         task_path: str = "",
     ) -> None:
-        """Async `put_writes` (same arguments and errors)."""
         if not writes:
             return
         batch = self._batch(config, writes, task_id, task_path)
@@ -580,21 +607,21 @@ class CairnSaver(BaseCheckpointSaver[str]):
                 with contextlib.suppress(AlreadyExists):
                     await client.put_writes(b.thread_id, b.checkpoint_id, b.task_id, [item], **args)
 
+    @_async_twin_of(delete_thread)
     async def adelete_thread(self, thread_id: str) -> None:
-        """Async `delete_thread`."""
         await self._aio().clear(str(thread_id))
 
+    @_async_twin_of(delete_for_runs)
     async def adelete_for_runs(self, run_ids: Sequence[str]) -> None:
-        """Async `delete_for_runs`."""
         if run_ids:
             await self._aio().delete_runs([str(r) for r in run_ids])
 
+    @_async_twin_of(copy_thread)
     async def acopy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
-        """Async `copy_thread`."""
         await self._aio().copy_thread(str(source_thread_id), str(target_thread_id))
 
+    @_async_twin_of(prune)
     async def aprune(self, thread_ids: Sequence[str], *, strategy: str = "keep_latest") -> None:
-        """Async `prune`."""
         keep = _prune_keep(strategy)
         if thread_ids:
             await self._aio().prune([str(t) for t in thread_ids], keep_latest=keep)
