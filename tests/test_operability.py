@@ -270,7 +270,38 @@ def test_workers_share_one_port(redis_proc, postgres_proc, tmp_path: Path) -> No
     assert sorted(s["msg"].split(" as worker ")[1].split(";")[0] for s in starts) == ["1 of 2", "2 of 2"]
 
 
-def test_workers_refuse_a_private_cold_store() -> None:
-    out = subprocess.run(["cairn", "serve", "--listen", "127.0.0.1:1", "--workers", "2"], capture_output=True,
+def test_workers_refuse_a_port_they_cannot_share() -> None:
+    out = subprocess.run(["cairn", "serve", "--listen", "127.0.0.1:0", "--workers", "2"], capture_output=True,
                          text=True, timeout=30)
-    assert out.returncode != 0 and "--workers above 1 needs --postgres-dsn" in out.stderr
+    assert out.returncode != 0 and "--workers above 1 needs a TCP --listen host:port with a fixed port" in out.stderr
+
+
+def _open_sqlite_store(path: str, barrier) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from cairn_server.storage.sqlite import SqliteColdStore
+
+    async def go() -> None:
+        barrier.wait()
+        await (await SqliteColdStore.open(path)).aclose()
+
+    asyncio.run(go())
+
+
+def test_workers_migrate_one_new_sqlite_file_together(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`--workers N` on the embedded default: N processes open and migrate one new file at the same moment.
+    Each migration step reads the schema version under its own write lock, and the switch to WAL waits its turn;
+    before, about half the processes died with "table cairn_threads already exists" or "database is locked"."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    failed = 0
+    for i in range(10):
+        barrier = ctx.Barrier(3)
+        procs = [ctx.Process(target=_open_sqlite_store, args=(str(tmp_path / f"{i}.db"), barrier)) for _ in range(3)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        failed += sum(p.exitcode != 0 for p in procs)
+    assert failed == 0, f"{failed} of 30 processes failed to open a new SQLite store opened by two others at once"

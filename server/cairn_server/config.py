@@ -116,7 +116,7 @@ class Config:
     log_format: str = _opt("json, text, or auto (json when stderr is not a terminal)", default="auto")
     event_loop: str = _opt("auto (uvloop when installed), uvloop or asyncio", default="auto")
     grace_seconds: float = _opt("on SIGTERM, how long in-flight calls may finish", default=10.0)
-    workers: int = _opt("server processes sharing the port (SO_REUSEPORT); >1 needs --postgres-dsn", default=1)
+    workers: int = _opt("server processes sharing the port (SO_REUSEPORT; needs a TCP --listen with a fixed port)", default=1)
     metrics_listen: str | None = _opt("serve Prometheus /metrics on host:port", default=None)
     tls_cert: str | None = _opt("PEM certificate chain: serve TLS", default=None)
     tls_key: str | None = _opt("PEM private key of --tls-cert", default=None)

@@ -190,16 +190,13 @@ def grpc_options(config: Config) -> list[tuple[str, int]]:
 
 
 def check_workers(config: Config) -> None:
-    """Several processes need a cold store they can share and a port they can share.
+    """Several processes need a port they can share.
 
     Not a shared cache: every process checks its own in-process copies against the cold store's versions
-    (storage/freshness.py), so Redis only adds hits."""
+    (storage/freshness.py), so Redis only adds hits; and both cold stores take writers from several processes
+    (Postgres, and SQLite through its file lock)."""
     if config.workers <= 1:
         return
-    if not config.postgres_dsn:
-        raise ValueError(
-            "--workers above 1 needs --postgres-dsn: the embedded SQLite file belongs to one process"
-        )
     if config.listen.startswith("unix:") or config.listen.endswith(":0"):
         raise ValueError("--workers above 1 needs a TCP --listen host:port with a fixed port (SO_REUSEPORT)")
 

@@ -73,14 +73,17 @@ _BOOLS = ("cancel_requested", "error_retryable")
 def migrate_runs(db: sqlite3.Connection) -> None:
     """Apply the runs migrations not yet applied (called by SqliteColdStore._migrate, on its thread)."""
     db.execute("CREATE TABLE IF NOT EXISTS cairn_runs_schema (version INTEGER NOT NULL)")
-    version = db.execute("SELECT coalesce(max(version), 0) FROM cairn_runs_schema").fetchone()[0]
-    for number, script in enumerate(RUNS_MIGRATIONS[version:], start=version + 1):
+    while True:  # the version is read under the lock each step applies under (see SqliteColdStore._migrate)
         db.execute("BEGIN IMMEDIATE")
         try:
-            for statement in script.split(";"):
+            version = db.execute("SELECT coalesce(max(version), 0) FROM cairn_runs_schema").fetchone()[0]
+            if version >= len(RUNS_MIGRATIONS):
+                db.execute("COMMIT")
+                break
+            for statement in RUNS_MIGRATIONS[version].split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.execute("INSERT INTO cairn_runs_schema (version) VALUES (?)", (number,))
+            db.execute("INSERT INTO cairn_runs_schema (version) VALUES (?)", (version + 1,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -200,6 +200,20 @@ def _contains_sql(column: str, filter_json: str, params: list[Any] | dict[str, A
     return "(" + " AND ".join(terms) + ")" if terms else "1"
 
 
+def _enable_wal(db: sqlite3.Connection, patience_seconds: float = 5.0) -> None:
+    """Switch the file to WAL. On a new file that `--workers N` processes open together, the switch can answer
+    "database is locked" at once, without the busy handler, while another process holds the file: try again."""
+    deadline = time.monotonic() + patience_seconds
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 class SqliteColdStore:
     """ColdStore on a SQLite file."""
 
@@ -220,10 +234,10 @@ class SqliteColdStore:
     def _connect(self, migrate: bool) -> None:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.row_factory = sqlite3.Row
-        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        _enable_wal(db)
         db.execute("PRAGMA synchronous=FULL")
         db.execute("PRAGMA foreign_keys=ON")
-        db.execute("PRAGMA busy_timeout=5000")
         db.create_function("json_contains", 2, _sqlite_json_contains, deterministic=True)
         self._db = db
         if migrate:
@@ -231,14 +245,19 @@ class SqliteColdStore:
 
     def _migrate(self) -> None:
         db = self._conn
-        version = db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        # Each step reads the version under the write lock it applies under: `--workers N` processes start
+        # together on one new file, and a version read before the lock would have two of them create a table.
+        while True:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for statement in script.split(";"):
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(MIGRATIONS):
+                    db.execute("COMMIT")
+                    break
+                for statement in MIGRATIONS[version].split(";"):
                     if statement.strip():
                         db.execute(statement)
-                db.execute(f"PRAGMA user_version = {number}")
+                db.execute(f"PRAGMA user_version = {version + 1}")
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
