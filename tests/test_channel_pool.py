@@ -13,7 +13,7 @@ import time
 import pytest
 
 from cairn_client import AsyncCheckpointClient, CheckpointClient
-from tests.harness import CairnProcess, existing_or_start_postgres
+from tests.harness import CairnProcess, RedisServer
 
 
 def _listen_inodes(port: int, state: str = "01") -> dict[str, int]:
@@ -72,9 +72,7 @@ def connections_by_process(server: CairnProcess) -> dict[int, int]:
 
 @pytest.fixture(scope="module")
 def two_workers():
-    # --workers above 1 needs a shared Postgres (the embedded SQLite file belongs to one process)
-    with existing_or_start_postgres() as pg, CairnProcess(
-            "--workers", "2", "--postgres-dsn", pg.create_database("channel_pool")) as srv:
+    with RedisServer() as redis, CairnProcess.embedded("--workers", "2", "--redis-url", redis.url) as srv:
         # ready = one worker answers; the other may still be importing: wait for both listening sockets
         deadline = time.monotonic() + 180  # a worker's start (imports, migrations) is slow on a loaded 2-core box
         while len(_listen_inodes(srv.port, "0A")) < 2:
