@@ -7,8 +7,9 @@ from the store's own counters when Prometheus scrapes.
 Names (counters carry prometheus_client's `_total` suffix on the wire):
   cairn_rpc_requests_total{method,code}, cairn_rpc_duration_seconds{method} (histogram),
   cairn_state_bytes_total{kind}, cairn_cold_batch_size (histogram), cairn_cache_lookups_total{result},
-  cairn_backend_errors_total{backend}, cairn_retention_deleted_total, cairn_lease_waits_total,
-  cairn_lease_wait_seconds_total, cairn_lease_renewals_total, cairn_cache_pending_invalidations,
+  cairn_backend_errors_total{backend}, cairn_retention_deleted_total, cairn_version_reads_total,
+  cairn_quarantined_total, cairn_runs_total{event}, cairn_run_claim_latency_seconds,
+  cairn_run_duration_seconds, cairn_run_queue_depth, cairn_metrics_scrape_errors_total,
   cairn_build_info{version,python_version,grpc_version} (always 1),
   and the standard process_* (CPU, memory, open fds, start time), python_info and python_gc_* metrics.
 

@@ -1158,10 +1158,11 @@ class PgBouncer(_Managed):
     _log_name = "pgbouncer.log"
 
     def __init__(self, postgres: PostgresServer, *, pool_mode: str = "transaction", pool_size: int = 20,
-                 port: int | None = None, start_timeout: float = 30.0) -> None:
+                 round_robin: bool = False, port: int | None = None, start_timeout: float = 30.0) -> None:
         self.postgres = postgres
         self.pool_mode = pool_mode
         self.pool_size = pool_size
+        self.round_robin = round_robin  # server_round_robin: each transaction to the next server connection
         self.binary = find_pgbouncer()
         self._os_user, self._uid, self._gid = _pg_os_user()
         self._switch_user = os.geteuid() == 0
@@ -1204,6 +1205,7 @@ class PgBouncer(_Managed):
             # asyncpg and psql send these at startup; pgbouncer would refuse a client that names one it keeps
             "ignore_startup_parameters = extra_float_digits,options\n"
             "server_reset_query =\n"
+            f"server_round_robin = {int(self.round_robin)}\n"
         )
         for path in (userlist, self.ini_path):
             if self._switch_user:

@@ -2,29 +2,25 @@ package dev.cairn.client;
 
 import com.google.protobuf.ByteString;
 import dev.cairn.v1.BatchLoadRequest;
-import dev.cairn.v1.CancelRunRequest;
-import dev.cairn.v1.ClaimRunRequest;
-import dev.cairn.v1.ClaimRunResponse;
-import dev.cairn.v1.CompleteRunRequest;
-import dev.cairn.v1.FailRunRequest;
-import dev.cairn.v1.GetRunRequest;
-import dev.cairn.v1.HeartbeatRequest;
-import dev.cairn.v1.ListRunsRequest;
-import dev.cairn.v1.ListRunsResponse;
-import dev.cairn.v1.Run;
-import dev.cairn.v1.RunError;
-import dev.cairn.v1.RunLease;
-import dev.cairn.v1.StartRunRequest;
 import dev.cairn.v1.BatchLoadResult;
+import dev.cairn.v1.CancelRunRequest;
 import dev.cairn.v1.Checkpoint;
 import dev.cairn.v1.CheckpointStoreGrpc;
+import dev.cairn.v1.ClaimRunRequest;
+import dev.cairn.v1.ClaimRunResponse;
 import dev.cairn.v1.ClearRequest;
+import dev.cairn.v1.CompleteRunRequest;
 import dev.cairn.v1.CopyThreadRequest;
 import dev.cairn.v1.DeleteRequest;
 import dev.cairn.v1.DeleteRunsRequest;
+import dev.cairn.v1.FailRunRequest;
+import dev.cairn.v1.GetRunRequest;
+import dev.cairn.v1.HeartbeatRequest;
 import dev.cairn.v1.ItemError;
 import dev.cairn.v1.ListRequest;
 import dev.cairn.v1.ListResponse;
+import dev.cairn.v1.ListRunsRequest;
+import dev.cairn.v1.ListRunsResponse;
 import dev.cairn.v1.ListThreadsRequest;
 import dev.cairn.v1.ListThreadsResponse;
 import dev.cairn.v1.LoadRequest;
@@ -32,22 +28,31 @@ import dev.cairn.v1.LoadResponse;
 import dev.cairn.v1.PruneRequest;
 import dev.cairn.v1.PruneStrategy;
 import dev.cairn.v1.PutWritesRequest;
+import dev.cairn.v1.Run;
+import dev.cairn.v1.RunError;
+import dev.cairn.v1.RunLease;
 import dev.cairn.v1.SaveRequest;
 import dev.cairn.v1.SaveResponse;
 import dev.cairn.v1.SaveStreamRequest;
 import dev.cairn.v1.SaveStreamResponse;
+import dev.cairn.v1.StartRunRequest;
+import io.grpc.CallOptions;
+import io.grpc.Channel;
 import io.grpc.ChannelCredentials;
+import io.grpc.ClientCall;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Metadata;
+import io.grpc.MethodDescriptor;
 import io.grpc.StatusRuntimeException;
 import io.grpc.TlsChannelCredentials;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.shaded.io.netty.channel.ChannelOption;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
+
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
@@ -61,6 +66,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 
 /**
@@ -88,7 +94,7 @@ public final class CairnClient implements AutoCloseable {
 
   private static final String SERVICE = "cairn.v1.CheckpointStore";
 
-  private final ManagedChannel channel;
+  private final List<ManagedChannel> channels;
   private final boolean ownsChannel;
   private final CheckpointStoreGrpc.CheckpointStoreBlockingStub blocking;
   private final CheckpointStoreGrpc.CheckpointStoreStub async;
@@ -97,25 +103,18 @@ public final class CairnClient implements AutoCloseable {
 
   private CairnClient(Builder b) {
     if (b.channel != null) {
-      this.channel = b.channel;
+      this.channels = List.of(b.channel);
       this.ownsChannel = false;
     } else {
-      ManagedChannelBuilder<?> mcb = Grpc.newChannelBuilder(
-              Objects.requireNonNull(b.target, "target (host:port or unix:/path) is required"),
-              b.credentials)
-          .maxInboundMessageSize(b.maxMessageBytes);
-      if (mcb instanceof NettyChannelBuilder && b.target.startsWith("unix:")) {
-        // grpc-java sets SO_KEEPALIVE on every channel; unix sockets have none and netty warns about it.
-        ((NettyChannelBuilder) mcb).withOption(ChannelOption.SO_KEEPALIVE, null);
+      Objects.requireNonNull(b.target, "target (host:port or unix:/path) is required");
+      List<ManagedChannel> opened = new ArrayList<>();
+      for (int i = 0; i < b.channels; i++) {
+        opened.add(openChannel(b));
       }
-      if (b.maxAttempts > 1) {
-        mcb.defaultServiceConfig(retryServiceConfig(b.maxAttempts)).enableRetry();
-      } else {
-        mcb.disableRetry();
-      }
-      this.channel = mcb.build();
+      this.channels = List.copyOf(opened);
       this.ownsChannel = true;
     }
+    Channel channel = channels.size() == 1 ? channels.get(0) : new RoundRobin(channels);
     CheckpointStoreGrpc.CheckpointStoreBlockingStub bs = CheckpointStoreGrpc.newBlockingStub(channel);
     CheckpointStoreGrpc.CheckpointStoreStub as = CheckpointStoreGrpc.newStub(channel);
     if (b.token != null && !b.token.isBlank()) {
@@ -654,28 +653,68 @@ public final class CairnClient implements AutoCloseable {
   }
 
   /**
-   * The underlying channel, e.g. to build other stubs on it.
+   * The underlying channel, e.g. to build other stubs on it (the first one, with {@link Builder#channels}).
    *
    * @return the client's channel
    */
   public ManagedChannel channel() {
-    return channel;
+    return channels.get(0);
   }
 
-  /** Shuts the channel down (when the client created it), waiting up to 5 seconds for calls to end. */
+  /** Shuts the channels down (when the client created them), waiting up to 5 seconds for calls to end. */
   @Override
   public void close() {
     if (!ownsChannel) {
       return;
     }
-    channel.shutdown();
+    channels.forEach(ManagedChannel::shutdown);
     try {
-      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
-        channel.shutdownNow();
+      for (ManagedChannel channel : channels) {
+        if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+          channel.shutdownNow();
+        }
       }
     } catch (InterruptedException e) {
-      channel.shutdownNow();
+      channels.forEach(ManagedChannel::shutdownNow);
       Thread.currentThread().interrupt();
+    }
+  }
+
+  private static ManagedChannel openChannel(Builder b) {
+    ManagedChannelBuilder<?> mcb = Grpc.newChannelBuilder(b.target, b.credentials)
+        .maxInboundMessageSize(b.maxMessageBytes);
+    if (mcb instanceof NettyChannelBuilder && b.target.startsWith("unix:")) {
+      // grpc-java sets SO_KEEPALIVE on every channel; unix sockets have none and netty warns about it.
+      ((NettyChannelBuilder) mcb).withOption(ChannelOption.SO_KEEPALIVE, null);
+    }
+    if (b.maxAttempts > 1) {
+      mcb.defaultServiceConfig(retryServiceConfig(b.maxAttempts)).enableRetry();
+    } else {
+      mcb.disableRetry();
+    }
+    return mcb.build();
+  }
+
+  /**
+   * Calls spread over several channels in turn. Each ManagedChannel holds its own TCP connection, and the
+   * kernel balances {@code cairn serve --workers N} by connection, so one channel would reach one worker.
+   */
+  private static final class RoundRobin extends Channel {
+    private final List<ManagedChannel> channels;
+    private final AtomicInteger next = new AtomicInteger();
+
+    RoundRobin(List<ManagedChannel> channels) {
+      this.channels = channels;
+    }
+
+    @Override
+    public <Q, R> ClientCall<Q, R> newCall(MethodDescriptor<Q, R> method, CallOptions options) {
+      return channels.get(Math.floorMod(next.getAndIncrement(), channels.size())).newCall(method, options);
+    }
+
+    @Override
+    public String authority() {
+      return channels.get(0).authority();
     }
   }
 
@@ -719,8 +758,25 @@ public final class CairnClient implements AutoCloseable {
     private int maxAttempts = 5;
     private int maxMessageBytes = 64 << 20;
     private boolean compressStates;
+    private int channels = 1;
 
     private Builder() {}
+
+    /**
+     * Open {@code n} connections and send calls over them in turn (default 1). {@code cairn serve --workers N}
+     * spreads connections, not calls, over its processes: give a client at least N to use them all.
+     *
+     * @param n connections, at least 1
+     * @return this builder
+     * @throws IllegalArgumentException when {@code n} is below 1
+     */
+    public Builder channels(int n) {
+      if (n < 1) {
+        throw new IllegalArgumentException("channels must be >= 1, got " + n);
+      }
+      this.channels = n;
+      return this;
+    }
 
     /** Server address: {@code host:port} or {@code unix:/path/to/socket} (Linux, epoll). */
     public Builder target(String target) {
