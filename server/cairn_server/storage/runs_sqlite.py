@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cairn.errors import CairnError, RunIdConflict, RunNotFound, FailedPrecondition
+from .sqlite_migrations import apply_migrations
 from .runs_base import (
     ACTIVE,
     ATTEMPT_COLUMNS,
@@ -73,21 +74,11 @@ _BOOLS = ("cancel_requested", "error_retryable")
 def migrate_runs(db: sqlite3.Connection) -> None:
     """Apply the runs migrations not yet applied (called by SqliteColdStore._migrate, on its thread)."""
     db.execute("CREATE TABLE IF NOT EXISTS cairn_runs_schema (version INTEGER NOT NULL)")
-    while True:  # the version is read under the lock each step applies under (see SqliteColdStore._migrate)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = db.execute("SELECT coalesce(max(version), 0) FROM cairn_runs_schema").fetchone()[0]
-            if version >= len(RUNS_MIGRATIONS):
-                db.execute("COMMIT")
-                break
-            for statement in RUNS_MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute("INSERT INTO cairn_runs_schema (version) VALUES (?)", (version + 1,))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+    apply_migrations(
+        db, RUNS_MIGRATIONS,
+        lambda db: db.execute("SELECT coalesce(max(version), 0) FROM cairn_runs_schema").fetchone()[0],
+        lambda db, number: db.execute("INSERT INTO cairn_runs_schema (version) VALUES (?)", (number,)),
+    )
 
 
 def _now_us() -> int:

@@ -34,6 +34,7 @@ from .failures import missing_checkpoint, write_conflict
 from .prune import outside_head_chains
 from .freshness import ThreadVersion, VersionKey
 from .jsonmatch import json_contains
+from .sqlite_migrations import apply_migrations
 from .runs_sqlite import fence, migrate_runs
 
 T = TypeVar("T")
@@ -245,23 +246,10 @@ class SqliteColdStore:
 
     def _migrate(self) -> None:
         db = self._conn
-        # Each step reads the version under the write lock it applies under: `--workers N` processes start
-        # together on one new file, and a version read before the lock would have two of them create a table.
-        while True:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                version = db.execute("PRAGMA user_version").fetchone()[0]
-                if version >= len(MIGRATIONS):
-                    db.execute("COMMIT")
-                    break
-                for statement in MIGRATIONS[version].split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version = {version + 1}")
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        apply_migrations(
+            db, MIGRATIONS, lambda db: db.execute("PRAGMA user_version").fetchone()[0],
+            lambda db, number: db.execute(f"PRAGMA user_version = {number}"),
+        )
         migrate_runs(db)
 
     @property
