@@ -77,8 +77,9 @@ class CairnDriver(Driver):
     async def open(self) -> None:
         from cairn_client import AsyncCheckpointClient
 
+        extra = {} if self.args.coalesce is None else {"coalesce": self.args.coalesce}
         self.client = AsyncCheckpointClient(self.args.target, channels=self.args.channels,
-                                            compress_states=self.args.compress_states)
+                                            compress_states=self.args.compress_states, **extra)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -243,6 +244,8 @@ def main() -> None:
     p.add_argument("--prefix", default="bench", help="thread id prefix (one per row and round)")
     p.add_argument("--channels", type=int, default=1, help="Cairn client channels")
     p.add_argument("--compress-states", action="store_true", help="Cairn client compresses states")
+    p.add_argument("--coalesce", type=int, default=None,
+                   help="Cairn client's `coalesce` (default: the client's; 0 = one call per save or load)")
     p.add_argument("--pool-size", type=int, default=10, help="langgraph-pool's pool size")
     p.add_argument("--setup", action="store_true", help="run LangGraph's saver.setup() first")
     p.add_argument("--proc-index", type=int, default=0, help="this process's index (seeds)")

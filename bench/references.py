@@ -168,6 +168,7 @@ def cairn_bench_phase(target: str, op: str, conc: int, duration: float, watch: d
 
 ROWS = (
     ("cairn_py", "Cairn, shipped AsyncCheckpointClient"),
+    ("cairn_py_single", "Cairn, shipped AsyncCheckpointClient, coalesce=0 (one call per save or load)"),
     ("cairn_bench", "Cairn, `cairn bench` (hand-encoded requests)"),
     ("echo", "bare gRPC echo server, AsyncCheckpointClient"),
     ("lg_pool", "LangGraph, one saver on a pool of 10"),
@@ -181,6 +182,8 @@ def run_row(st: Stack, key: str, rnd: int, args: argparse.Namespace) -> list[dic
     common = ["--duration", str(args.duration), "--warmup", str(args.warmup), "--prefix", f"{key}-r{rnd}"]
     if key == "cairn_py":
         return driver("cairn", ["--target", st.server.target, *common], st.watch())
+    if key == "cairn_py_single":
+        return driver("cairn", ["--target", st.server.target, "--coalesce", "0", *common], st.watch())
     if key == "echo":
         assert st.echo is not None
         return driver("cairn", ["--target", st.echo.target, *common], st.watch(st.echo))
@@ -209,7 +212,7 @@ def reference_table(args: argparse.Namespace) -> dict[str, Any]:
         # warm every path once (imports, connection pools, Postgres's caches) outside the counted rounds
         log("warming up")
         driver("cairn", ["--target", st.server.target, "--duration", "1", "--warmup", "1", "--prefix", "warm"], {})
-        order = [k for k, _ in ROWS]
+        order = [k for k, _ in ROWS if k in args.rows]
         for rnd in range(args.rounds):
             for key in order[rnd % len(order):] + order[:rnd % len(order)]:
                 for res in run_row(st, key, rnd, args):
@@ -231,10 +234,15 @@ def reference_table(args: argparse.Namespace) -> dict[str, Any]:
 def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Cairn's rows against LangGraph's best row of the same run, per phase."""
     out: dict[str, Any] = {}
-    best_save = max(LG_ROWS, key=lambda k: rows[k]["save@32"]["rps"])
-    best_load = max(LG_ROWS, key=lambda k: rows[k]["load@32"]["rps"])
-    best_p99 = min(LG_ROWS, key=lambda k: rows[k]["save@4"]["p99Ms"])
-    for key in ("cairn_py", "cairn_bench"):
+    if not all(rows.get(k) for k in ("lg_savers", "lg_lz4")):
+        return out  # a partial run (--rows) without LangGraph's rows has nothing to compare with
+    lg = [k for k in LG_ROWS if rows.get(k)]
+    best_save = max(lg, key=lambda k: rows[k]["save@32"]["rps"])
+    best_load = max(lg, key=lambda k: rows[k]["load@32"]["rps"])
+    best_p99 = min(lg, key=lambda k: rows[k]["save@4"]["p99Ms"])
+    for key in ("cairn_py", "cairn_py_single", "cairn_bench"):
+        if not rows.get(key):
+            continue
         r = rows[key]
         worker = r["save@32"]["usPerOp"].get("client", 0.0)
         storage = sum(r["save@32"]["usPerOp"].get(k, 0.0) for k in ("server", "postgres", "redis"))
@@ -270,8 +278,10 @@ def render_table(s: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['rps']:,.0f} | {r['p50Ms']:.2f} | {r['p99Ms']:.2f} | "
                          + " | ".join(cells) + f" | {total:,.0f} | {r['otherCorePercent']:.0f} |")
         lines.append("")
-    for key in ("cairn_py", "cairn_bench"):
-        q = s["ratios"][key]
+    for key in ("cairn_py", "cairn_py_single", "cairn_bench"):
+        q = s["ratios"].get(key)
+        if q is None:
+            continue
         lines.append(
             f"{names[key]}: Save c=32 {q['saveVsBest']:.2f}x LangGraph's best ({names[q['saveBest']]}) "
             f"[target >= 1.3x]; hot Load decoded {q['loadVsBest']:.2f}x LangGraph's best "
@@ -474,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pool-channels", type=int, default=4, help="channels of the pooled client in --channels (4)")
     p.add_argument("--server-arg", action="append", default=[], metavar="ARG", help="extra `cairn serve` argument")
     p.add_argument("--output", help="results file stem (default bench/results/<mode>)")
+    p.add_argument("--rows", type=lambda v: v.split(","), default=[k for k, _ in ROWS],
+                   help="comma-separated rows of `make bench` to run (default all: " + ",".join(k for k, _ in ROWS) + ")")
     args = p.parse_args(argv)
     name, run, render = (("deploy", deploy, render_deploy) if args.deploy else
                          ("channels", channels, render_channels) if args.channels else

@@ -14,8 +14,24 @@ from . import _shared as s
 from . import channels as ch
 from . import runs as r
 from .client import DEFAULT_TIMEOUT_SECONDS
+from .coalesce import Coalescer
 from .errors import CairnError, from_item_error, from_rpc_error
 from .types import Checkpoint, Page, SaveResult, ThreadInfo, ThreadPage
+
+
+# A batch call's bounds: the server takes up to --max-batch-items (1000) per call, and its commit and response
+# budgets cut larger ones anyway; these keep one batch's latency near a single call's.
+_BATCH_ITEMS = 64
+_BATCH_BYTES = 4 << 20
+
+
+def _save_size(req: pb.SaveRequest) -> int:
+    return len(req.checkpoint.state) + 256  # the state, and room for ids and metadata
+
+
+def _shared_budget_error(err: CairnError) -> bool:
+    """A batch item refused for the response budget its batch shared: alone, it may fit."""
+    return err.code == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
 class AsyncCheckpointClient:
@@ -34,6 +50,7 @@ class AsyncCheckpointClient:
         max_message_bytes: int = s.DEFAULT_MAX_MESSAGE_BYTES,
         compress_states: bool = False,
         channels: int = 1,
+        coalesce: int = 4,
     ) -> None:
         """Open a channel to a Cairn server; it connects on the first call.
 
@@ -48,6 +65,10 @@ class AsyncCheckpointClient:
             channels: gRPC channels (TCP connections) to open, calls going round-robin over them. With
                 `cairn serve --workers N` use N or a few more: the server's processes share the port by
                 connection, so one channel reaches one of them (see `cairn_client.channels`).
+            coalesce: calls of one kind (saves; loads) sent at once, per channel, before further concurrent ones
+                wait to go together in one batch call (SaveBatch; BatchLoad), each keeping its own outcome and
+                deadline (see `cairn_client.coalesce`). Many graphs on one event loop then share gRPC's per-call
+                cost. 0 sends every call on its own.
         """
         self.target = target
         self.timeout_seconds = timeout_seconds
@@ -57,6 +78,20 @@ class AsyncCheckpointClient:
         self._stub = ch.stub_for(self._channels, pb_grpc.CheckpointStoreStub)
         self._metadata = s.call_metadata(token, tls)
         self._wire = s.StateWire(compress_states, max_state_bytes=max_message_bytes)
+        if coalesce < 0:
+            raise ValueError(f"coalesce must be >= 0 (got {coalesce!r}); 0 sends every call on its own")
+        self._saves: Coalescer[pb.SaveRequest, pb.SaveResponse] | None = None
+        self._loads: Coalescer[pb.LoadRequest, Checkpoint] | None = None
+        if coalesce:
+            inflight = coalesce * len(self._channels)
+            self._saves = Coalescer(
+                self._save_one, self._save_many, max_inflight=inflight, max_items=_BATCH_ITEMS,
+                max_bytes=min(_BATCH_BYTES, max_message_bytes), size=_save_size,
+            )
+            self._loads = Coalescer(
+                self._load_one, self._load_many, max_inflight=inflight, max_items=_BATCH_ITEMS,
+                max_bytes=_BATCH_BYTES, size=lambda req: 64, retry_alone=_shared_budget_error,
+            )
 
     async def __aenter__(self) -> AsyncCheckpointClient:
         return self
@@ -101,7 +136,16 @@ class AsyncCheckpointClient:
             CairnError: any other failure (the root of all of them), with its gRPC code and ErrorInfo reason.
         """
         req = self._wire.outgoing(s.save_request(thread_id, state, **fields), owned=True)
-        return s.save_result(self._wire.saved(await self._call(self._stub.Save, req, timeout)))
+        if self._saves is None:
+            return s.save_result(self._wire.saved(await self._call(self._stub.Save, req, timeout)))
+        return s.save_result(self._wire.saved(await self._saves.call(req, timeout or self.timeout_seconds)))
+
+    async def _save_one(self, req: pb.SaveRequest, timeout: float) -> pb.SaveResponse:
+        return await self._call(self._stub.Save, req, timeout)  # type: ignore[no-any-return]
+
+    async def _save_many(self, reqs: Sequence[pb.SaveRequest], timeout: float) -> list[pb.SaveResponse | CairnError]:
+        resp = await self._call(self._stub.SaveBatch, pb.SaveBatchRequest(saves=reqs), timeout)
+        return [r.save if r.HasField("save") else from_item_error(r.error) for r in resp.results]
 
     async def save_stream(
         self, requests: Iterable[pb.SaveRequest], *, timeout: float | None = None
@@ -162,7 +206,16 @@ class AsyncCheckpointClient:
             thread_id=thread_id, namespace=namespace, checkpoint_id=checkpoint_id or "",
             accept_state_encodings=self._wire.accept,
         )
+        if self._loads is None:
+            return await self._load_one(req, timeout)
+        return await self._loads.call(req, timeout or self.timeout_seconds)
+
+    async def _load_one(self, req: pb.LoadRequest, timeout: float | None) -> Checkpoint:
         return s.load_result(await self._call(self._stub.Load, req, timeout), self._wire)
+
+    async def _load_many(self, reqs: Sequence[pb.LoadRequest], timeout: float) -> list[Checkpoint | CairnError]:
+        resp = await self._call(self._stub.BatchLoad, pb.BatchLoadRequest(loads=reqs), timeout)
+        return s.batch_load_results(resp, self._wire)
 
     async def batch_load(
         self, loads: Sequence[tuple[str, str, str | None]], *, timeout: float | None = None

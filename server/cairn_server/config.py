@@ -74,7 +74,8 @@ class Config:
     max_metadata_depth: int = _opt("deepest nesting of metadata or filters (protobuf itself stops near 30)", default=20)
     default_page_size: int = _opt("page size when a List asks for 0", default=100)
     max_page_size: int = _opt("page sizes above this are capped", default=1000)
-    max_batch_items: int = _opt("most loads in one BatchLoad, writes in one PutWrites", default=1000)
+    max_batch_items: int = _opt("most loads in one BatchLoad, saves in one SaveBatch, writes in one PutWrites",
+                                default=1000)
     max_response_bytes: int = _opt(
         "largest List page or BatchLoad response built (also capped by gRPC's message limit): a page ends early "
         "with a next_page_token, a BatchLoad item past it fails alone with RESOURCE_EXHAUSTED",

@@ -38,7 +38,7 @@ from .config import Config
 from .logs import request_context
 from .page_tokens import PageToken, fingerprint, thread_position
 from .runs_service import RunRpcs
-from .storage.records import ListQuery, SaveItem, StoredCheckpoint, StoredWrite, WritesItem
+from .storage.records import ListQuery, SaveItem, SaveOutcome, StoredCheckpoint, StoredWrite, WritesItem
 from .storage.tiered import ListedPage, Loaded, TieredStore
 from .validation import Limits
 
@@ -211,9 +211,12 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                             break
                         batch.append(nxt)
                         size += nxt[1]
-                    responses = await self._save_batch(tenant, [req for req, _ in batch])
-                    for response, (_, n) in zip(responses, batch, strict=True):
-                        yield response
+                    answers = await self._save_batch(
+                        tenant, [req if isinstance(req, Malformed) else req.save for req, _ in batch], "SaveStream"
+                    )
+                    for answer, (_, n) in zip(answers, batch, strict=True):
+                        yield (pb.SaveStreamResponse(save=answer) if isinstance(answer, pb.SaveResponse)
+                               else pb.SaveStreamResponse(error=answer))
                         acknowledged += 1
                         window.release(n)
                     batch = []
@@ -227,38 +230,67 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                 reader.cancel()
                 window.close()
 
-    async def _save_batch(self, tenant: str, batch: list[pb.SaveStreamRequest]) -> list[pb.SaveStreamResponse]:
-        slots: list[pb.SaveStreamResponse | SaveItem] = []
+    async def _save_batch(
+        self, tenant: str, saves: list[pb.SaveRequest | Malformed], method: str
+    ) -> list[pb.SaveResponse | pb.ItemError]:
+        """The saves of a SaveStream batch or a SaveBatch call, committed together: one answer per save, in order,
+        a SaveResponse or the ItemError of that save alone."""
+        slots: list[pb.ItemError | SaveItem] = []
         items: list[SaveItem] = []
-        for req in batch:
+        for req in saves:
             try:
                 if isinstance(req, Malformed):
                     raise req.invalid()
-                item = self._save_item(tenant, req.save)
+                item = self._save_item(tenant, req)
             except CairnError as err:
-                slots.append(pb.SaveStreamResponse(error=item_error(err)))
+                slots.append(item_error(err))
                 continue
             slots.append(item)
             items.append(item)
-        results = iter(await self.store.save_many(items) if items else [])
-        out: list[pb.SaveStreamResponse] = []
+        results = iter(await self._commit_in_batches(items))
+        out: list[pb.SaveResponse | pb.ItemError] = []
         for slot in slots:
-            if isinstance(slot, pb.SaveStreamResponse):
+            if isinstance(slot, pb.ItemError):
                 out.append(slot)
                 continue
             result = next(results)
             if isinstance(result, CairnError):
                 if slot.lease is not None:
                     await self.settle_refused(tenant, slot.lease, result)
-                out.append(pb.SaveStreamResponse(error=item_error(result)))
+                out.append(item_error(result))
             else:
                 self._count_saved(slot)
-                out.append(pb.SaveStreamResponse(save=convert.save_response(slot, result)))
+                out.append(convert.save_response(slot, result))
         if self.metrics is not None:
-            for response in out:
-                code = "OK" if response.HasField("save") else CODE_NAMES[response.error.code]
-                self.metrics.requests.labels("SaveStream.item", code).inc()
+            counter = self.metrics.requests
+            for answer in out:
+                code = "OK" if isinstance(answer, pb.SaveResponse) else CODE_NAMES[answer.code]
+                counter.labels(f"{method}.item", code).inc()
         return out
+
+    async def _commit_in_batches(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
+        """save_many in transactions of at most --max-commit-batch-bytes of stored state (the first item always
+        goes), so a large batch does not run into the cold store's timeout."""
+        outcomes: list[SaveOutcome | Exception] = []
+        start, size = 0, 0
+        for end, item in enumerate(items):
+            size += len(item.checkpoint.state)
+            if size > self.budgets.commit_batch_bytes and end > start:
+                outcomes += await self.store.save_many(items[start:end])
+                start, size = end, len(item.checkpoint.state)
+        if start < len(items):
+            outcomes += await self.store.save_many(items[start:])
+        return outcomes
+
+    @unary
+    async def SaveBatch(self, request: pb.SaveBatchRequest, context: grpc.aio.ServicerContext) -> pb.SaveBatchResponse:
+        tenant = self._tenant(context)
+        self.limits.batch("saves", len(request.saves))
+        answers = await self._save_batch(tenant, list(request.saves), "SaveBatch")
+        return pb.SaveBatchResponse(results=[
+            pb.SaveBatchResult(save=a) if isinstance(a, pb.SaveResponse) else pb.SaveBatchResult(error=a)
+            for a in answers
+        ])
 
     @unary
     async def Load(self, request: pb.LoadRequest, context: grpc.aio.ServicerContext) -> bytes:

@@ -131,6 +131,26 @@ class SaveStreamResponse(_message.Message):
     error: ItemError
     def __init__(self, save: _Optional[_Union[SaveResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
 
+class SaveBatchRequest(_message.Message):
+    __slots__ = ("saves",)
+    SAVES_FIELD_NUMBER: _ClassVar[int]
+    saves: _containers.RepeatedCompositeFieldContainer[SaveRequest]
+    def __init__(self, saves: _Optional[_Iterable[_Union[SaveRequest, _Mapping]]] = ...) -> None: ...
+
+class SaveBatchResult(_message.Message):
+    __slots__ = ("save", "error")
+    SAVE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    save: SaveResponse
+    error: ItemError
+    def __init__(self, save: _Optional[_Union[SaveResponse, _Mapping]] = ..., error: _Optional[_Union[ItemError, _Mapping]] = ...) -> None: ...
+
+class SaveBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[SaveBatchResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[SaveBatchResult, _Mapping]]] = ...) -> None: ...
+
 class ItemError(_message.Message):
     __slots__ = ("code", "message", "reason", "metadata")
     class MetadataEntry(_message.Message):

@@ -45,6 +45,11 @@ class CheckpointStoreStub:
                 request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveStreamRequest.SerializeToString,
                 response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveStreamResponse.FromString,
                 _registered_method=True)
+        self.SaveBatch = channel.unary_unary(
+                '/cairn.v1.CheckpointStore/SaveBatch',
+                request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveBatchRequest.SerializeToString,
+                response_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveBatchResponse.FromString,
+                _registered_method=True)
         self.Load = channel.unary_unary(
                 '/cairn.v1.CheckpointStore/Load',
                 request_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.LoadRequest.SerializeToString,
@@ -156,6 +161,20 @@ class CheckpointStoreServicer:
         request order, one per request, each sent after that save committed; a
         failed item is reported in its response and does not end the stream.
         The stream itself fails only with UNAVAILABLE or UNAUTHENTICATED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SaveBatch(self, request, context):
+        """SaveBatch runs many saves in one call, each under the rules of the unary
+        Save; they commit together and each gets its own result, in request order,
+        so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+        Saves of one (thread_id, namespace) apply in request order. Clients use it
+        to carry the saves of many concurrent graphs in one message: one round
+        trip and one commit instead of one each. Fails as a whole only with
+        INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+        or UNAUTHENTICATED.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -357,6 +376,11 @@ def add_CheckpointStoreServicer_to_server(servicer, server):
                     request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveStreamRequest.FromString,
                     response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveStreamResponse.SerializeToString,
             ),
+            'SaveBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.SaveBatch,
+                    request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveBatchRequest.FromString,
+                    response_serializer=cairn_dot_v1_dot_checkpoint__store__pb2.SaveBatchResponse.SerializeToString,
+            ),
             'Load': grpc.unary_unary_rpc_method_handler(
                     servicer.Load,
                     request_deserializer=cairn_dot_v1_dot_checkpoint__store__pb2.LoadRequest.FromString,
@@ -503,6 +527,33 @@ class CheckpointStore:
             '/cairn.v1.CheckpointStore/SaveStream',
             cairn_dot_v1_dot_checkpoint__store__pb2.SaveStreamRequest.SerializeToString,
             cairn_dot_v1_dot_checkpoint__store__pb2.SaveStreamResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SaveBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cairn.v1.CheckpointStore/SaveBatch',
+            cairn_dot_v1_dot_checkpoint__store__pb2.SaveBatchRequest.SerializeToString,
+            cairn_dot_v1_dot_checkpoint__store__pb2.SaveBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,

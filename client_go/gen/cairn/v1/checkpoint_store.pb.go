@@ -768,6 +768,154 @@ func (x *SaveStreamResponse) GetError() *ItemError {
 	return nil
 }
 
+// SaveBatchRequest is the saves of a SaveBatch call.
+type SaveBatchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The saves, each with the rules of the unary Save; at most the server's
+	// max batch size (default 1000).
+	Saves         []*SaveRequest `protobuf:"bytes,1,rep,name=saves,proto3" json:"saves,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveBatchRequest) Reset() {
+	*x = SaveBatchRequest{}
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveBatchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveBatchRequest) ProtoMessage() {}
+
+func (x *SaveBatchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveBatchRequest.ProtoReflect.Descriptor instead.
+func (*SaveBatchRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SaveBatchRequest) GetSaves() []*SaveRequest {
+	if x != nil {
+		return x.Saves
+	}
+	return nil
+}
+
+// SaveBatchResult is the outcome of one save of a SaveBatch.
+type SaveBatchResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Set when the save succeeded (committed, or an identical retry).
+	Save *SaveResponse `protobuf:"bytes,1,opt,name=save,proto3" json:"save,omitempty"`
+	// Set when the save failed; the other saves of the batch are unaffected.
+	Error         *ItemError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveBatchResult) Reset() {
+	*x = SaveBatchResult{}
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveBatchResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveBatchResult) ProtoMessage() {}
+
+func (x *SaveBatchResult) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveBatchResult.ProtoReflect.Descriptor instead.
+func (*SaveBatchResult) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SaveBatchResult) GetSave() *SaveResponse {
+	if x != nil {
+		return x.Save
+	}
+	return nil
+}
+
+func (x *SaveBatchResult) GetError() *ItemError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// SaveBatchResponse answers each save of the batch, in request order.
+type SaveBatchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One result per request item, same order.
+	Results       []*SaveBatchResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SaveBatchResponse) Reset() {
+	*x = SaveBatchResponse{}
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SaveBatchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SaveBatchResponse) ProtoMessage() {}
+
+func (x *SaveBatchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SaveBatchResponse.ProtoReflect.Descriptor instead.
+func (*SaveBatchResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SaveBatchResponse) GetResults() []*SaveBatchResult {
+	if x != nil {
+		return x.Results
+	}
+	return nil
+}
+
 // ItemError is the failure of one item of a stream or batch.
 type ItemError struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -785,7 +933,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[5]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +945,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[5]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +958,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{5}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ItemError) GetCode() int32 {
@@ -860,7 +1008,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[6]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1020,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[6]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1033,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{6}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LoadRequest) GetThreadId() string {
@@ -943,7 +1091,7 @@ type PendingWrite struct {
 
 func (x *PendingWrite) Reset() {
 	*x = PendingWrite{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[7]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1103,7 @@ func (x *PendingWrite) String() string {
 func (*PendingWrite) ProtoMessage() {}
 
 func (x *PendingWrite) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[7]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1116,7 @@ func (x *PendingWrite) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PendingWrite.ProtoReflect.Descriptor instead.
 func (*PendingWrite) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{7}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PendingWrite) GetTaskId() string {
@@ -1047,7 +1195,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[8]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1059,7 +1207,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[8]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1072,7 +1220,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{8}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LoadResponse) GetCheckpoint() *Checkpoint {
@@ -1100,7 +1248,7 @@ type BatchLoadRequest struct {
 
 func (x *BatchLoadRequest) Reset() {
 	*x = BatchLoadRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[9]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +1260,7 @@ func (x *BatchLoadRequest) String() string {
 func (*BatchLoadRequest) ProtoMessage() {}
 
 func (x *BatchLoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[9]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +1273,7 @@ func (x *BatchLoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchLoadRequest.ProtoReflect.Descriptor instead.
 func (*BatchLoadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{9}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *BatchLoadRequest) GetLoads() []*LoadRequest {
@@ -1148,7 +1296,7 @@ type BatchLoadResult struct {
 
 func (x *BatchLoadResult) Reset() {
 	*x = BatchLoadResult{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[10]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1308,7 @@ func (x *BatchLoadResult) String() string {
 func (*BatchLoadResult) ProtoMessage() {}
 
 func (x *BatchLoadResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[10]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1321,7 @@ func (x *BatchLoadResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchLoadResult.ProtoReflect.Descriptor instead.
 func (*BatchLoadResult) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{10}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *BatchLoadResult) GetLoad() *LoadResponse {
@@ -1201,7 +1349,7 @@ type BatchLoadResponse struct {
 
 func (x *BatchLoadResponse) Reset() {
 	*x = BatchLoadResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[11]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1361,7 @@ func (x *BatchLoadResponse) String() string {
 func (*BatchLoadResponse) ProtoMessage() {}
 
 func (x *BatchLoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[11]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1374,7 @@ func (x *BatchLoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchLoadResponse.ProtoReflect.Descriptor instead.
 func (*BatchLoadResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{11}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *BatchLoadResponse) GetResults() []*BatchLoadResult {
@@ -1266,7 +1414,7 @@ type ListRequest struct {
 
 func (x *ListRequest) Reset() {
 	*x = ListRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[12]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1426,7 @@ func (x *ListRequest) String() string {
 func (*ListRequest) ProtoMessage() {}
 
 func (x *ListRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[12]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1439,7 @@ func (x *ListRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRequest.ProtoReflect.Descriptor instead.
 func (*ListRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{12}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListRequest) GetThreadId() string {
@@ -1373,7 +1521,7 @@ type ListResponse struct {
 
 func (x *ListResponse) Reset() {
 	*x = ListResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[13]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1385,7 +1533,7 @@ func (x *ListResponse) String() string {
 func (*ListResponse) ProtoMessage() {}
 
 func (x *ListResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[13]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1398,7 +1546,7 @@ func (x *ListResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListResponse.ProtoReflect.Descriptor instead.
 func (*ListResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{13}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListResponse) GetCheckpoints() []*Checkpoint {
@@ -1437,7 +1585,7 @@ type ListThreadsRequest struct {
 
 func (x *ListThreadsRequest) Reset() {
 	*x = ListThreadsRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[14]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1449,7 +1597,7 @@ func (x *ListThreadsRequest) String() string {
 func (*ListThreadsRequest) ProtoMessage() {}
 
 func (x *ListThreadsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[14]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1462,7 +1610,7 @@ func (x *ListThreadsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListThreadsRequest.ProtoReflect.Descriptor instead.
 func (*ListThreadsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{14}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListThreadsRequest) GetPageSize() int32 {
@@ -1510,7 +1658,7 @@ type ThreadInfo struct {
 
 func (x *ThreadInfo) Reset() {
 	*x = ThreadInfo{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[15]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1522,7 +1670,7 @@ func (x *ThreadInfo) String() string {
 func (*ThreadInfo) ProtoMessage() {}
 
 func (x *ThreadInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[15]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1535,7 +1683,7 @@ func (x *ThreadInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ThreadInfo.ProtoReflect.Descriptor instead.
 func (*ThreadInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{15}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ThreadInfo) GetThreadId() string {
@@ -1600,7 +1748,7 @@ type ListThreadsResponse struct {
 
 func (x *ListThreadsResponse) Reset() {
 	*x = ListThreadsResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[16]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1612,7 +1760,7 @@ func (x *ListThreadsResponse) String() string {
 func (*ListThreadsResponse) ProtoMessage() {}
 
 func (x *ListThreadsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[16]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1625,7 +1773,7 @@ func (x *ListThreadsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListThreadsResponse.ProtoReflect.Descriptor instead.
 func (*ListThreadsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{16}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListThreadsResponse) GetThreads() []*ThreadInfo {
@@ -1657,7 +1805,7 @@ type DeleteRequest struct {
 
 func (x *DeleteRequest) Reset() {
 	*x = DeleteRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[17]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1817,7 @@ func (x *DeleteRequest) String() string {
 func (*DeleteRequest) ProtoMessage() {}
 
 func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[17]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +1830,7 @@ func (x *DeleteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{17}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteRequest) GetThreadId() string {
@@ -1717,7 +1865,7 @@ type DeleteResponse struct {
 
 func (x *DeleteResponse) Reset() {
 	*x = DeleteResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[18]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +1877,7 @@ func (x *DeleteResponse) String() string {
 func (*DeleteResponse) ProtoMessage() {}
 
 func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[18]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +1890,7 @@ func (x *DeleteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteResponse.ProtoReflect.Descriptor instead.
 func (*DeleteResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{18}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteResponse) GetDeleted() bool {
@@ -1763,7 +1911,7 @@ type ClearRequest struct {
 
 func (x *ClearRequest) Reset() {
 	*x = ClearRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[19]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1923,7 @@ func (x *ClearRequest) String() string {
 func (*ClearRequest) ProtoMessage() {}
 
 func (x *ClearRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[19]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1936,7 @@ func (x *ClearRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearRequest.ProtoReflect.Descriptor instead.
 func (*ClearRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{19}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ClearRequest) GetThreadId() string {
@@ -1809,7 +1957,7 @@ type ClearResponse struct {
 
 func (x *ClearResponse) Reset() {
 	*x = ClearResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[20]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1969,7 @@ func (x *ClearResponse) String() string {
 func (*ClearResponse) ProtoMessage() {}
 
 func (x *ClearResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[20]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1982,7 @@ func (x *ClearResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClearResponse.ProtoReflect.Descriptor instead.
 func (*ClearResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{20}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ClearResponse) GetDeletedCount() int64 {
@@ -1861,7 +2009,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[21]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +2021,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[21]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +2034,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{21}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Write) GetIdx() int32 {
@@ -1946,7 +2094,7 @@ type PutWritesRequest struct {
 
 func (x *PutWritesRequest) Reset() {
 	*x = PutWritesRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[22]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2106,7 @@ func (x *PutWritesRequest) String() string {
 func (*PutWritesRequest) ProtoMessage() {}
 
 func (x *PutWritesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[22]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2119,7 @@ func (x *PutWritesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWritesRequest.ProtoReflect.Descriptor instead.
 func (*PutWritesRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{22}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PutWritesRequest) GetThreadId() string {
@@ -2041,7 +2189,7 @@ type PutWritesResponse struct {
 
 func (x *PutWritesResponse) Reset() {
 	*x = PutWritesResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[23]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2053,7 +2201,7 @@ func (x *PutWritesResponse) String() string {
 func (*PutWritesResponse) ProtoMessage() {}
 
 func (x *PutWritesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[23]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2066,7 +2214,7 @@ func (x *PutWritesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutWritesResponse.ProtoReflect.Descriptor instead.
 func (*PutWritesResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{23}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PutWritesResponse) GetWrittenCount() int32 {
@@ -2089,7 +2237,7 @@ type CopyThreadRequest struct {
 
 func (x *CopyThreadRequest) Reset() {
 	*x = CopyThreadRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[24]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2249,7 @@ func (x *CopyThreadRequest) String() string {
 func (*CopyThreadRequest) ProtoMessage() {}
 
 func (x *CopyThreadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[24]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2262,7 @@ func (x *CopyThreadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyThreadRequest.ProtoReflect.Descriptor instead.
 func (*CopyThreadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{24}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CopyThreadRequest) GetSourceThreadId() string {
@@ -2142,7 +2290,7 @@ type CopyThreadResponse struct {
 
 func (x *CopyThreadResponse) Reset() {
 	*x = CopyThreadResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[25]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2154,7 +2302,7 @@ func (x *CopyThreadResponse) String() string {
 func (*CopyThreadResponse) ProtoMessage() {}
 
 func (x *CopyThreadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[25]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2167,7 +2315,7 @@ func (x *CopyThreadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CopyThreadResponse.ProtoReflect.Descriptor instead.
 func (*CopyThreadResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{25}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CopyThreadResponse) GetCopiedCount() int64 {
@@ -2192,7 +2340,7 @@ type PruneRequest struct {
 
 func (x *PruneRequest) Reset() {
 	*x = PruneRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[26]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2204,7 +2352,7 @@ func (x *PruneRequest) String() string {
 func (*PruneRequest) ProtoMessage() {}
 
 func (x *PruneRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[26]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2217,7 +2365,7 @@ func (x *PruneRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneRequest.ProtoReflect.Descriptor instead.
 func (*PruneRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{26}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *PruneRequest) GetThreadIds() []string {
@@ -2252,7 +2400,7 @@ type PruneResponse struct {
 
 func (x *PruneResponse) Reset() {
 	*x = PruneResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[27]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2264,7 +2412,7 @@ func (x *PruneResponse) String() string {
 func (*PruneResponse) ProtoMessage() {}
 
 func (x *PruneResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[27]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2425,7 @@ func (x *PruneResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PruneResponse.ProtoReflect.Descriptor instead.
 func (*PruneResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{27}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *PruneResponse) GetDeletedCount() int64 {
@@ -2298,7 +2446,7 @@ type DeleteRunsRequest struct {
 
 func (x *DeleteRunsRequest) Reset() {
 	*x = DeleteRunsRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[28]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2458,7 @@ func (x *DeleteRunsRequest) String() string {
 func (*DeleteRunsRequest) ProtoMessage() {}
 
 func (x *DeleteRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[28]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2471,7 @@ func (x *DeleteRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRunsRequest.ProtoReflect.Descriptor instead.
 func (*DeleteRunsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{28}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *DeleteRunsRequest) GetRunIds() []string {
@@ -2344,7 +2492,7 @@ type DeleteRunsResponse struct {
 
 func (x *DeleteRunsResponse) Reset() {
 	*x = DeleteRunsResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[29]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2356,7 +2504,7 @@ func (x *DeleteRunsResponse) String() string {
 func (*DeleteRunsResponse) ProtoMessage() {}
 
 func (x *DeleteRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[29]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2369,7 +2517,7 @@ func (x *DeleteRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteRunsResponse.ProtoReflect.Descriptor instead.
 func (*DeleteRunsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{29}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *DeleteRunsResponse) GetDeletedCount() int64 {
@@ -2400,7 +2548,7 @@ type RunLease struct {
 
 func (x *RunLease) Reset() {
 	*x = RunLease{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[30]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2412,7 +2560,7 @@ func (x *RunLease) String() string {
 func (*RunLease) ProtoMessage() {}
 
 func (x *RunLease) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[30]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2425,7 +2573,7 @@ func (x *RunLease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunLease.ProtoReflect.Descriptor instead.
 func (*RunLease) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{30}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RunLease) GetRunId() string {
@@ -2481,7 +2629,7 @@ type RetryPolicy struct {
 
 func (x *RetryPolicy) Reset() {
 	*x = RetryPolicy{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[31]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2493,7 +2641,7 @@ func (x *RetryPolicy) String() string {
 func (*RetryPolicy) ProtoMessage() {}
 
 func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[31]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2506,7 +2654,7 @@ func (x *RetryPolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPolicy.ProtoReflect.Descriptor instead.
 func (*RetryPolicy) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{31}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RetryPolicy) GetMaxAttempts() int32 {
@@ -2566,7 +2714,7 @@ type RunError struct {
 
 func (x *RunError) Reset() {
 	*x = RunError{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[32]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2578,7 +2726,7 @@ func (x *RunError) String() string {
 func (*RunError) ProtoMessage() {}
 
 func (x *RunError) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[32]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2591,7 +2739,7 @@ func (x *RunError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunError.ProtoReflect.Descriptor instead.
 func (*RunError) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{32}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RunError) GetReason() string {
@@ -2646,7 +2794,7 @@ type RunAttempt struct {
 
 func (x *RunAttempt) Reset() {
 	*x = RunAttempt{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[33]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +2806,7 @@ func (x *RunAttempt) String() string {
 func (*RunAttempt) ProtoMessage() {}
 
 func (x *RunAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[33]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2819,7 @@ func (x *RunAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RunAttempt.ProtoReflect.Descriptor instead.
 func (*RunAttempt) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{33}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RunAttempt) GetNumber() int32 {
@@ -2787,7 +2935,7 @@ type Run struct {
 
 func (x *Run) Reset() {
 	*x = Run{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[34]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2799,7 +2947,7 @@ func (x *Run) String() string {
 func (*Run) ProtoMessage() {}
 
 func (x *Run) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[34]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2812,7 +2960,7 @@ func (x *Run) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Run.ProtoReflect.Descriptor instead.
 func (*Run) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{34}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Run) GetRunId() string {
@@ -3026,7 +3174,7 @@ type StartRunRequest struct {
 
 func (x *StartRunRequest) Reset() {
 	*x = StartRunRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[35]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3038,7 +3186,7 @@ func (x *StartRunRequest) String() string {
 func (*StartRunRequest) ProtoMessage() {}
 
 func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[35]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3051,7 +3199,7 @@ func (x *StartRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunRequest.ProtoReflect.Descriptor instead.
 func (*StartRunRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{35}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartRunRequest) GetRunId() string {
@@ -3130,7 +3278,7 @@ type StartRunResponse struct {
 
 func (x *StartRunResponse) Reset() {
 	*x = StartRunResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[36]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3142,7 +3290,7 @@ func (x *StartRunResponse) String() string {
 func (*StartRunResponse) ProtoMessage() {}
 
 func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[36]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3155,7 +3303,7 @@ func (x *StartRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartRunResponse.ProtoReflect.Descriptor instead.
 func (*StartRunResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{36}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StartRunResponse) GetRun() *Run {
@@ -3191,7 +3339,7 @@ type ClaimRunRequest struct {
 
 func (x *ClaimRunRequest) Reset() {
 	*x = ClaimRunRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[37]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3203,7 +3351,7 @@ func (x *ClaimRunRequest) String() string {
 func (*ClaimRunRequest) ProtoMessage() {}
 
 func (x *ClaimRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[37]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3216,7 +3364,7 @@ func (x *ClaimRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRunRequest.ProtoReflect.Descriptor instead.
 func (*ClaimRunRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{37}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ClaimRunRequest) GetQueue() string {
@@ -3265,7 +3413,7 @@ type ClaimRunResponse struct {
 
 func (x *ClaimRunResponse) Reset() {
 	*x = ClaimRunResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[38]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3277,7 +3425,7 @@ func (x *ClaimRunResponse) String() string {
 func (*ClaimRunResponse) ProtoMessage() {}
 
 func (x *ClaimRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[38]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3290,7 +3438,7 @@ func (x *ClaimRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimRunResponse.ProtoReflect.Descriptor instead.
 func (*ClaimRunResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{38}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ClaimRunResponse) GetRun() *Run {
@@ -3328,7 +3476,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[39]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3340,7 +3488,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[39]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3353,7 +3501,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{39}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *HeartbeatRequest) GetLease() *RunLease {
@@ -3381,7 +3529,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[40]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3393,7 +3541,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[40]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3406,7 +3554,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{40}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *HeartbeatResponse) GetLease() *RunLease {
@@ -3437,7 +3585,7 @@ type CompleteRunRequest struct {
 
 func (x *CompleteRunRequest) Reset() {
 	*x = CompleteRunRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[41]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3449,7 +3597,7 @@ func (x *CompleteRunRequest) String() string {
 func (*CompleteRunRequest) ProtoMessage() {}
 
 func (x *CompleteRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[41]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3462,7 +3610,7 @@ func (x *CompleteRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRunRequest.ProtoReflect.Descriptor instead.
 func (*CompleteRunRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{41}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CompleteRunRequest) GetLease() *RunLease {
@@ -3511,7 +3659,7 @@ type CompleteRunResponse struct {
 
 func (x *CompleteRunResponse) Reset() {
 	*x = CompleteRunResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[42]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3523,7 +3671,7 @@ func (x *CompleteRunResponse) String() string {
 func (*CompleteRunResponse) ProtoMessage() {}
 
 func (x *CompleteRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[42]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3536,7 +3684,7 @@ func (x *CompleteRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CompleteRunResponse.ProtoReflect.Descriptor instead.
 func (*CompleteRunResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{42}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CompleteRunResponse) GetRun() *Run {
@@ -3560,7 +3708,7 @@ type FailRunRequest struct {
 
 func (x *FailRunRequest) Reset() {
 	*x = FailRunRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[43]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3572,7 +3720,7 @@ func (x *FailRunRequest) String() string {
 func (*FailRunRequest) ProtoMessage() {}
 
 func (x *FailRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[43]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3585,7 +3733,7 @@ func (x *FailRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRunRequest.ProtoReflect.Descriptor instead.
 func (*FailRunRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{43}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *FailRunRequest) GetLease() *RunLease {
@@ -3615,7 +3763,7 @@ type FailRunResponse struct {
 
 func (x *FailRunResponse) Reset() {
 	*x = FailRunResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[44]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3627,7 +3775,7 @@ func (x *FailRunResponse) String() string {
 func (*FailRunResponse) ProtoMessage() {}
 
 func (x *FailRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[44]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3640,7 +3788,7 @@ func (x *FailRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailRunResponse.ProtoReflect.Descriptor instead.
 func (*FailRunResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{44}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *FailRunResponse) GetRun() *Run {
@@ -3668,7 +3816,7 @@ type CancelRunRequest struct {
 
 func (x *CancelRunRequest) Reset() {
 	*x = CancelRunRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[45]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3680,7 +3828,7 @@ func (x *CancelRunRequest) String() string {
 func (*CancelRunRequest) ProtoMessage() {}
 
 func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[45]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3693,7 +3841,7 @@ func (x *CancelRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunRequest.ProtoReflect.Descriptor instead.
 func (*CancelRunRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{45}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *CancelRunRequest) GetRunId() string {
@@ -3714,7 +3862,7 @@ type CancelRunResponse struct {
 
 func (x *CancelRunResponse) Reset() {
 	*x = CancelRunResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[46]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3726,7 +3874,7 @@ func (x *CancelRunResponse) String() string {
 func (*CancelRunResponse) ProtoMessage() {}
 
 func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[46]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3739,7 +3887,7 @@ func (x *CancelRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelRunResponse.ProtoReflect.Descriptor instead.
 func (*CancelRunResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{46}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *CancelRunResponse) GetRun() *Run {
@@ -3760,7 +3908,7 @@ type GetRunRequest struct {
 
 func (x *GetRunRequest) Reset() {
 	*x = GetRunRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[47]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3772,7 +3920,7 @@ func (x *GetRunRequest) String() string {
 func (*GetRunRequest) ProtoMessage() {}
 
 func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[47]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3785,7 +3933,7 @@ func (x *GetRunRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunRequest.ProtoReflect.Descriptor instead.
 func (*GetRunRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{47}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetRunRequest) GetRunId() string {
@@ -3806,7 +3954,7 @@ type GetRunResponse struct {
 
 func (x *GetRunResponse) Reset() {
 	*x = GetRunResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[48]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3818,7 +3966,7 @@ func (x *GetRunResponse) String() string {
 func (*GetRunResponse) ProtoMessage() {}
 
 func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[48]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3831,7 +3979,7 @@ func (x *GetRunResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRunResponse.ProtoReflect.Descriptor instead.
 func (*GetRunResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{48}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetRunResponse) GetRun() *Run {
@@ -3865,7 +4013,7 @@ type ListRunsRequest struct {
 
 func (x *ListRunsRequest) Reset() {
 	*x = ListRunsRequest{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[49]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3877,7 +4025,7 @@ func (x *ListRunsRequest) String() string {
 func (*ListRunsRequest) ProtoMessage() {}
 
 func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[49]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3890,7 +4038,7 @@ func (x *ListRunsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsRequest.ProtoReflect.Descriptor instead.
 func (*ListRunsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{49}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListRunsRequest) GetPageSize() int32 {
@@ -3955,7 +4103,7 @@ type ListRunsResponse struct {
 
 func (x *ListRunsResponse) Reset() {
 	*x = ListRunsResponse{}
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[50]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3967,7 +4115,7 @@ func (x *ListRunsResponse) String() string {
 func (*ListRunsResponse) ProtoMessage() {}
 
 func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[50]
+	mi := &file_cairn_v1_checkpoint_store_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3980,7 +4128,7 @@ func (x *ListRunsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRunsResponse.ProtoReflect.Descriptor instead.
 func (*ListRunsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{50}
+	return file_cairn_v1_checkpoint_store_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListRunsResponse) GetRuns() []*Run {
@@ -4045,7 +4193,14 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\x04save\x18\x01 \x01(\v2\x15.cairn.v1.SaveRequestR\x04save\"k\n" +
 	"\x12SaveStreamResponse\x12*\n" +
 	"\x04save\x18\x01 \x01(\v2\x16.cairn.v1.SaveResponseR\x04save\x12)\n" +
-	"\x05error\x18\x02 \x01(\v2\x13.cairn.v1.ItemErrorR\x05error\"\xcd\x01\n" +
+	"\x05error\x18\x02 \x01(\v2\x13.cairn.v1.ItemErrorR\x05error\"?\n" +
+	"\x10SaveBatchRequest\x12+\n" +
+	"\x05saves\x18\x01 \x03(\v2\x15.cairn.v1.SaveRequestR\x05saves\"h\n" +
+	"\x0fSaveBatchResult\x12*\n" +
+	"\x04save\x18\x01 \x01(\v2\x16.cairn.v1.SaveResponseR\x04save\x12)\n" +
+	"\x05error\x18\x02 \x01(\v2\x13.cairn.v1.ItemErrorR\x05error\"H\n" +
+	"\x11SaveBatchResponse\x123\n" +
+	"\aresults\x18\x01 \x03(\v2\x19.cairn.v1.SaveBatchResultR\aresults\"\xcd\x01\n" +
 	"\tItemError\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -4307,12 +4462,12 @@ const file_cairn_v1_checkpoint_store_proto_rawDesc = "" +
 	"\x16RUN_STATUS_INTERRUPTED\x10\x03\x12\x18\n" +
 	"\x14RUN_STATUS_COMPLETED\x10\x04\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x05\x12\x18\n" +
-	"\x14RUN_STATUS_CANCELLED\x10\x062\xbc\n" +
-	"\n" +
+	"\x14RUN_STATUS_CANCELLED\x10\x062\x82\v\n" +
 	"\x0fCheckpointStore\x125\n" +
 	"\x04Save\x12\x15.cairn.v1.SaveRequest\x1a\x16.cairn.v1.SaveResponse\x12K\n" +
 	"\n" +
-	"SaveStream\x12\x1b.cairn.v1.SaveStreamRequest\x1a\x1c.cairn.v1.SaveStreamResponse(\x010\x01\x125\n" +
+	"SaveStream\x12\x1b.cairn.v1.SaveStreamRequest\x1a\x1c.cairn.v1.SaveStreamResponse(\x010\x01\x12D\n" +
+	"\tSaveBatch\x12\x1a.cairn.v1.SaveBatchRequest\x1a\x1b.cairn.v1.SaveBatchResponse\x125\n" +
 	"\x04Load\x12\x15.cairn.v1.LoadRequest\x1a\x16.cairn.v1.LoadResponse\x12D\n" +
 	"\tBatchLoad\x12\x1a.cairn.v1.BatchLoadRequest\x1a\x1b.cairn.v1.BatchLoadResponse\x125\n" +
 	"\x04List\x12\x15.cairn.v1.ListRequest\x1a\x16.cairn.v1.ListResponse\x12J\n" +
@@ -4348,7 +4503,7 @@ func file_cairn_v1_checkpoint_store_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_v1_checkpoint_store_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cairn_v1_checkpoint_store_proto_msgTypes = make([]protoimpl.MessageInfo, 52)
+var file_cairn_v1_checkpoint_store_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_cairn_v1_checkpoint_store_proto_goTypes = []any{
 	(StateEncoding)(0),            // 0: cairn.v1.StateEncoding
 	(Durability)(0),               // 1: cairn.v1.Durability
@@ -4359,167 +4514,176 @@ var file_cairn_v1_checkpoint_store_proto_goTypes = []any{
 	(*SaveResponse)(nil),          // 6: cairn.v1.SaveResponse
 	(*SaveStreamRequest)(nil),     // 7: cairn.v1.SaveStreamRequest
 	(*SaveStreamResponse)(nil),    // 8: cairn.v1.SaveStreamResponse
-	(*ItemError)(nil),             // 9: cairn.v1.ItemError
-	(*LoadRequest)(nil),           // 10: cairn.v1.LoadRequest
-	(*PendingWrite)(nil),          // 11: cairn.v1.PendingWrite
-	(*LoadResponse)(nil),          // 12: cairn.v1.LoadResponse
-	(*BatchLoadRequest)(nil),      // 13: cairn.v1.BatchLoadRequest
-	(*BatchLoadResult)(nil),       // 14: cairn.v1.BatchLoadResult
-	(*BatchLoadResponse)(nil),     // 15: cairn.v1.BatchLoadResponse
-	(*ListRequest)(nil),           // 16: cairn.v1.ListRequest
-	(*ListResponse)(nil),          // 17: cairn.v1.ListResponse
-	(*ListThreadsRequest)(nil),    // 18: cairn.v1.ListThreadsRequest
-	(*ThreadInfo)(nil),            // 19: cairn.v1.ThreadInfo
-	(*ListThreadsResponse)(nil),   // 20: cairn.v1.ListThreadsResponse
-	(*DeleteRequest)(nil),         // 21: cairn.v1.DeleteRequest
-	(*DeleteResponse)(nil),        // 22: cairn.v1.DeleteResponse
-	(*ClearRequest)(nil),          // 23: cairn.v1.ClearRequest
-	(*ClearResponse)(nil),         // 24: cairn.v1.ClearResponse
-	(*Write)(nil),                 // 25: cairn.v1.Write
-	(*PutWritesRequest)(nil),      // 26: cairn.v1.PutWritesRequest
-	(*PutWritesResponse)(nil),     // 27: cairn.v1.PutWritesResponse
-	(*CopyThreadRequest)(nil),     // 28: cairn.v1.CopyThreadRequest
-	(*CopyThreadResponse)(nil),    // 29: cairn.v1.CopyThreadResponse
-	(*PruneRequest)(nil),          // 30: cairn.v1.PruneRequest
-	(*PruneResponse)(nil),         // 31: cairn.v1.PruneResponse
-	(*DeleteRunsRequest)(nil),     // 32: cairn.v1.DeleteRunsRequest
-	(*DeleteRunsResponse)(nil),    // 33: cairn.v1.DeleteRunsResponse
-	(*RunLease)(nil),              // 34: cairn.v1.RunLease
-	(*RetryPolicy)(nil),           // 35: cairn.v1.RetryPolicy
-	(*RunError)(nil),              // 36: cairn.v1.RunError
-	(*RunAttempt)(nil),            // 37: cairn.v1.RunAttempt
-	(*Run)(nil),                   // 38: cairn.v1.Run
-	(*StartRunRequest)(nil),       // 39: cairn.v1.StartRunRequest
-	(*StartRunResponse)(nil),      // 40: cairn.v1.StartRunResponse
-	(*ClaimRunRequest)(nil),       // 41: cairn.v1.ClaimRunRequest
-	(*ClaimRunResponse)(nil),      // 42: cairn.v1.ClaimRunResponse
-	(*HeartbeatRequest)(nil),      // 43: cairn.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 44: cairn.v1.HeartbeatResponse
-	(*CompleteRunRequest)(nil),    // 45: cairn.v1.CompleteRunRequest
-	(*CompleteRunResponse)(nil),   // 46: cairn.v1.CompleteRunResponse
-	(*FailRunRequest)(nil),        // 47: cairn.v1.FailRunRequest
-	(*FailRunResponse)(nil),       // 48: cairn.v1.FailRunResponse
-	(*CancelRunRequest)(nil),      // 49: cairn.v1.CancelRunRequest
-	(*CancelRunResponse)(nil),     // 50: cairn.v1.CancelRunResponse
-	(*GetRunRequest)(nil),         // 51: cairn.v1.GetRunRequest
-	(*GetRunResponse)(nil),        // 52: cairn.v1.GetRunResponse
-	(*ListRunsRequest)(nil),       // 53: cairn.v1.ListRunsRequest
-	(*ListRunsResponse)(nil),      // 54: cairn.v1.ListRunsResponse
-	nil,                           // 55: cairn.v1.ItemError.MetadataEntry
-	(*structpb.Struct)(nil),       // 56: google.protobuf.Struct
-	(*timestamppb.Timestamp)(nil), // 57: google.protobuf.Timestamp
+	(*SaveBatchRequest)(nil),      // 9: cairn.v1.SaveBatchRequest
+	(*SaveBatchResult)(nil),       // 10: cairn.v1.SaveBatchResult
+	(*SaveBatchResponse)(nil),     // 11: cairn.v1.SaveBatchResponse
+	(*ItemError)(nil),             // 12: cairn.v1.ItemError
+	(*LoadRequest)(nil),           // 13: cairn.v1.LoadRequest
+	(*PendingWrite)(nil),          // 14: cairn.v1.PendingWrite
+	(*LoadResponse)(nil),          // 15: cairn.v1.LoadResponse
+	(*BatchLoadRequest)(nil),      // 16: cairn.v1.BatchLoadRequest
+	(*BatchLoadResult)(nil),       // 17: cairn.v1.BatchLoadResult
+	(*BatchLoadResponse)(nil),     // 18: cairn.v1.BatchLoadResponse
+	(*ListRequest)(nil),           // 19: cairn.v1.ListRequest
+	(*ListResponse)(nil),          // 20: cairn.v1.ListResponse
+	(*ListThreadsRequest)(nil),    // 21: cairn.v1.ListThreadsRequest
+	(*ThreadInfo)(nil),            // 22: cairn.v1.ThreadInfo
+	(*ListThreadsResponse)(nil),   // 23: cairn.v1.ListThreadsResponse
+	(*DeleteRequest)(nil),         // 24: cairn.v1.DeleteRequest
+	(*DeleteResponse)(nil),        // 25: cairn.v1.DeleteResponse
+	(*ClearRequest)(nil),          // 26: cairn.v1.ClearRequest
+	(*ClearResponse)(nil),         // 27: cairn.v1.ClearResponse
+	(*Write)(nil),                 // 28: cairn.v1.Write
+	(*PutWritesRequest)(nil),      // 29: cairn.v1.PutWritesRequest
+	(*PutWritesResponse)(nil),     // 30: cairn.v1.PutWritesResponse
+	(*CopyThreadRequest)(nil),     // 31: cairn.v1.CopyThreadRequest
+	(*CopyThreadResponse)(nil),    // 32: cairn.v1.CopyThreadResponse
+	(*PruneRequest)(nil),          // 33: cairn.v1.PruneRequest
+	(*PruneResponse)(nil),         // 34: cairn.v1.PruneResponse
+	(*DeleteRunsRequest)(nil),     // 35: cairn.v1.DeleteRunsRequest
+	(*DeleteRunsResponse)(nil),    // 36: cairn.v1.DeleteRunsResponse
+	(*RunLease)(nil),              // 37: cairn.v1.RunLease
+	(*RetryPolicy)(nil),           // 38: cairn.v1.RetryPolicy
+	(*RunError)(nil),              // 39: cairn.v1.RunError
+	(*RunAttempt)(nil),            // 40: cairn.v1.RunAttempt
+	(*Run)(nil),                   // 41: cairn.v1.Run
+	(*StartRunRequest)(nil),       // 42: cairn.v1.StartRunRequest
+	(*StartRunResponse)(nil),      // 43: cairn.v1.StartRunResponse
+	(*ClaimRunRequest)(nil),       // 44: cairn.v1.ClaimRunRequest
+	(*ClaimRunResponse)(nil),      // 45: cairn.v1.ClaimRunResponse
+	(*HeartbeatRequest)(nil),      // 46: cairn.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),     // 47: cairn.v1.HeartbeatResponse
+	(*CompleteRunRequest)(nil),    // 48: cairn.v1.CompleteRunRequest
+	(*CompleteRunResponse)(nil),   // 49: cairn.v1.CompleteRunResponse
+	(*FailRunRequest)(nil),        // 50: cairn.v1.FailRunRequest
+	(*FailRunResponse)(nil),       // 51: cairn.v1.FailRunResponse
+	(*CancelRunRequest)(nil),      // 52: cairn.v1.CancelRunRequest
+	(*CancelRunResponse)(nil),     // 53: cairn.v1.CancelRunResponse
+	(*GetRunRequest)(nil),         // 54: cairn.v1.GetRunRequest
+	(*GetRunResponse)(nil),        // 55: cairn.v1.GetRunResponse
+	(*ListRunsRequest)(nil),       // 56: cairn.v1.ListRunsRequest
+	(*ListRunsResponse)(nil),      // 57: cairn.v1.ListRunsResponse
+	nil,                           // 58: cairn.v1.ItemError.MetadataEntry
+	(*structpb.Struct)(nil),       // 59: google.protobuf.Struct
+	(*timestamppb.Timestamp)(nil), // 60: google.protobuf.Timestamp
 }
 var file_cairn_v1_checkpoint_store_proto_depIdxs = []int32{
-	56, // 0: cairn.v1.Checkpoint.metadata:type_name -> google.protobuf.Struct
-	57, // 1: cairn.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
+	59, // 0: cairn.v1.Checkpoint.metadata:type_name -> google.protobuf.Struct
+	60, // 1: cairn.v1.Checkpoint.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 2: cairn.v1.Checkpoint.state_encoding:type_name -> cairn.v1.StateEncoding
 	4,  // 3: cairn.v1.SaveRequest.checkpoint:type_name -> cairn.v1.Checkpoint
 	1,  // 4: cairn.v1.SaveRequest.durability:type_name -> cairn.v1.Durability
-	34, // 5: cairn.v1.SaveRequest.run_lease:type_name -> cairn.v1.RunLease
-	57, // 6: cairn.v1.SaveResponse.created_at:type_name -> google.protobuf.Timestamp
+	37, // 5: cairn.v1.SaveRequest.run_lease:type_name -> cairn.v1.RunLease
+	60, // 6: cairn.v1.SaveResponse.created_at:type_name -> google.protobuf.Timestamp
 	0,  // 7: cairn.v1.SaveResponse.accepted_state_encodings:type_name -> cairn.v1.StateEncoding
 	5,  // 8: cairn.v1.SaveStreamRequest.save:type_name -> cairn.v1.SaveRequest
 	6,  // 9: cairn.v1.SaveStreamResponse.save:type_name -> cairn.v1.SaveResponse
-	9,  // 10: cairn.v1.SaveStreamResponse.error:type_name -> cairn.v1.ItemError
-	55, // 11: cairn.v1.ItemError.metadata:type_name -> cairn.v1.ItemError.MetadataEntry
-	0,  // 12: cairn.v1.LoadRequest.accept_state_encodings:type_name -> cairn.v1.StateEncoding
-	4,  // 13: cairn.v1.LoadResponse.checkpoint:type_name -> cairn.v1.Checkpoint
-	11, // 14: cairn.v1.LoadResponse.pending_writes:type_name -> cairn.v1.PendingWrite
-	10, // 15: cairn.v1.BatchLoadRequest.loads:type_name -> cairn.v1.LoadRequest
-	12, // 16: cairn.v1.BatchLoadResult.load:type_name -> cairn.v1.LoadResponse
-	9,  // 17: cairn.v1.BatchLoadResult.error:type_name -> cairn.v1.ItemError
-	14, // 18: cairn.v1.BatchLoadResponse.results:type_name -> cairn.v1.BatchLoadResult
-	56, // 19: cairn.v1.ListRequest.metadata_filter:type_name -> google.protobuf.Struct
-	0,  // 20: cairn.v1.ListRequest.accept_state_encodings:type_name -> cairn.v1.StateEncoding
-	4,  // 21: cairn.v1.ListResponse.checkpoints:type_name -> cairn.v1.Checkpoint
-	11, // 22: cairn.v1.ListResponse.pending_writes:type_name -> cairn.v1.PendingWrite
-	56, // 23: cairn.v1.ListThreadsRequest.metadata_filter:type_name -> google.protobuf.Struct
-	56, // 24: cairn.v1.ThreadInfo.head_metadata:type_name -> google.protobuf.Struct
-	57, // 25: cairn.v1.ThreadInfo.updated_at:type_name -> google.protobuf.Timestamp
-	19, // 26: cairn.v1.ListThreadsResponse.threads:type_name -> cairn.v1.ThreadInfo
-	25, // 27: cairn.v1.PutWritesRequest.writes:type_name -> cairn.v1.Write
-	34, // 28: cairn.v1.PutWritesRequest.run_lease:type_name -> cairn.v1.RunLease
-	2,  // 29: cairn.v1.PruneRequest.strategy:type_name -> cairn.v1.PruneStrategy
-	57, // 30: cairn.v1.RunLease.expires_at:type_name -> google.protobuf.Timestamp
-	57, // 31: cairn.v1.RunAttempt.started_at:type_name -> google.protobuf.Timestamp
-	57, // 32: cairn.v1.RunAttempt.ended_at:type_name -> google.protobuf.Timestamp
-	3,  // 33: cairn.v1.RunAttempt.status:type_name -> cairn.v1.RunStatus
-	36, // 34: cairn.v1.RunAttempt.error:type_name -> cairn.v1.RunError
-	3,  // 35: cairn.v1.Run.status:type_name -> cairn.v1.RunStatus
-	56, // 36: cairn.v1.Run.metadata:type_name -> google.protobuf.Struct
-	35, // 37: cairn.v1.Run.retry_policy:type_name -> cairn.v1.RetryPolicy
-	57, // 38: cairn.v1.Run.created_at:type_name -> google.protobuf.Timestamp
-	57, // 39: cairn.v1.Run.started_at:type_name -> google.protobuf.Timestamp
-	57, // 40: cairn.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
-	57, // 41: cairn.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
-	57, // 42: cairn.v1.Run.lease_expires_at:type_name -> google.protobuf.Timestamp
-	57, // 43: cairn.v1.Run.not_before:type_name -> google.protobuf.Timestamp
-	36, // 44: cairn.v1.Run.error:type_name -> cairn.v1.RunError
-	37, // 45: cairn.v1.Run.attempts:type_name -> cairn.v1.RunAttempt
-	56, // 46: cairn.v1.StartRunRequest.metadata:type_name -> google.protobuf.Struct
-	35, // 47: cairn.v1.StartRunRequest.retry_policy:type_name -> cairn.v1.RetryPolicy
-	57, // 48: cairn.v1.StartRunRequest.not_before:type_name -> google.protobuf.Timestamp
-	38, // 49: cairn.v1.StartRunResponse.run:type_name -> cairn.v1.Run
-	38, // 50: cairn.v1.ClaimRunResponse.run:type_name -> cairn.v1.Run
-	34, // 51: cairn.v1.ClaimRunResponse.lease:type_name -> cairn.v1.RunLease
-	34, // 52: cairn.v1.HeartbeatRequest.lease:type_name -> cairn.v1.RunLease
-	34, // 53: cairn.v1.HeartbeatResponse.lease:type_name -> cairn.v1.RunLease
-	34, // 54: cairn.v1.CompleteRunRequest.lease:type_name -> cairn.v1.RunLease
-	38, // 55: cairn.v1.CompleteRunResponse.run:type_name -> cairn.v1.Run
-	34, // 56: cairn.v1.FailRunRequest.lease:type_name -> cairn.v1.RunLease
-	36, // 57: cairn.v1.FailRunRequest.error:type_name -> cairn.v1.RunError
-	38, // 58: cairn.v1.FailRunResponse.run:type_name -> cairn.v1.Run
-	38, // 59: cairn.v1.CancelRunResponse.run:type_name -> cairn.v1.Run
-	38, // 60: cairn.v1.GetRunResponse.run:type_name -> cairn.v1.Run
-	3,  // 61: cairn.v1.ListRunsRequest.statuses:type_name -> cairn.v1.RunStatus
-	57, // 62: cairn.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
-	57, // 63: cairn.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
-	38, // 64: cairn.v1.ListRunsResponse.runs:type_name -> cairn.v1.Run
-	5,  // 65: cairn.v1.CheckpointStore.Save:input_type -> cairn.v1.SaveRequest
-	7,  // 66: cairn.v1.CheckpointStore.SaveStream:input_type -> cairn.v1.SaveStreamRequest
-	10, // 67: cairn.v1.CheckpointStore.Load:input_type -> cairn.v1.LoadRequest
-	13, // 68: cairn.v1.CheckpointStore.BatchLoad:input_type -> cairn.v1.BatchLoadRequest
-	16, // 69: cairn.v1.CheckpointStore.List:input_type -> cairn.v1.ListRequest
-	18, // 70: cairn.v1.CheckpointStore.ListThreads:input_type -> cairn.v1.ListThreadsRequest
-	21, // 71: cairn.v1.CheckpointStore.Delete:input_type -> cairn.v1.DeleteRequest
-	23, // 72: cairn.v1.CheckpointStore.Clear:input_type -> cairn.v1.ClearRequest
-	26, // 73: cairn.v1.CheckpointStore.PutWrites:input_type -> cairn.v1.PutWritesRequest
-	28, // 74: cairn.v1.CheckpointStore.CopyThread:input_type -> cairn.v1.CopyThreadRequest
-	30, // 75: cairn.v1.CheckpointStore.Prune:input_type -> cairn.v1.PruneRequest
-	32, // 76: cairn.v1.CheckpointStore.DeleteRuns:input_type -> cairn.v1.DeleteRunsRequest
-	39, // 77: cairn.v1.CheckpointStore.StartRun:input_type -> cairn.v1.StartRunRequest
-	41, // 78: cairn.v1.CheckpointStore.ClaimRun:input_type -> cairn.v1.ClaimRunRequest
-	43, // 79: cairn.v1.CheckpointStore.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
-	45, // 80: cairn.v1.CheckpointStore.CompleteRun:input_type -> cairn.v1.CompleteRunRequest
-	47, // 81: cairn.v1.CheckpointStore.FailRun:input_type -> cairn.v1.FailRunRequest
-	49, // 82: cairn.v1.CheckpointStore.CancelRun:input_type -> cairn.v1.CancelRunRequest
-	51, // 83: cairn.v1.CheckpointStore.GetRun:input_type -> cairn.v1.GetRunRequest
-	53, // 84: cairn.v1.CheckpointStore.ListRuns:input_type -> cairn.v1.ListRunsRequest
-	6,  // 85: cairn.v1.CheckpointStore.Save:output_type -> cairn.v1.SaveResponse
-	8,  // 86: cairn.v1.CheckpointStore.SaveStream:output_type -> cairn.v1.SaveStreamResponse
-	12, // 87: cairn.v1.CheckpointStore.Load:output_type -> cairn.v1.LoadResponse
-	15, // 88: cairn.v1.CheckpointStore.BatchLoad:output_type -> cairn.v1.BatchLoadResponse
-	17, // 89: cairn.v1.CheckpointStore.List:output_type -> cairn.v1.ListResponse
-	20, // 90: cairn.v1.CheckpointStore.ListThreads:output_type -> cairn.v1.ListThreadsResponse
-	22, // 91: cairn.v1.CheckpointStore.Delete:output_type -> cairn.v1.DeleteResponse
-	24, // 92: cairn.v1.CheckpointStore.Clear:output_type -> cairn.v1.ClearResponse
-	27, // 93: cairn.v1.CheckpointStore.PutWrites:output_type -> cairn.v1.PutWritesResponse
-	29, // 94: cairn.v1.CheckpointStore.CopyThread:output_type -> cairn.v1.CopyThreadResponse
-	31, // 95: cairn.v1.CheckpointStore.Prune:output_type -> cairn.v1.PruneResponse
-	33, // 96: cairn.v1.CheckpointStore.DeleteRuns:output_type -> cairn.v1.DeleteRunsResponse
-	40, // 97: cairn.v1.CheckpointStore.StartRun:output_type -> cairn.v1.StartRunResponse
-	42, // 98: cairn.v1.CheckpointStore.ClaimRun:output_type -> cairn.v1.ClaimRunResponse
-	44, // 99: cairn.v1.CheckpointStore.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
-	46, // 100: cairn.v1.CheckpointStore.CompleteRun:output_type -> cairn.v1.CompleteRunResponse
-	48, // 101: cairn.v1.CheckpointStore.FailRun:output_type -> cairn.v1.FailRunResponse
-	50, // 102: cairn.v1.CheckpointStore.CancelRun:output_type -> cairn.v1.CancelRunResponse
-	52, // 103: cairn.v1.CheckpointStore.GetRun:output_type -> cairn.v1.GetRunResponse
-	54, // 104: cairn.v1.CheckpointStore.ListRuns:output_type -> cairn.v1.ListRunsResponse
-	85, // [85:105] is the sub-list for method output_type
-	65, // [65:85] is the sub-list for method input_type
-	65, // [65:65] is the sub-list for extension type_name
-	65, // [65:65] is the sub-list for extension extendee
-	0,  // [0:65] is the sub-list for field type_name
+	12, // 10: cairn.v1.SaveStreamResponse.error:type_name -> cairn.v1.ItemError
+	5,  // 11: cairn.v1.SaveBatchRequest.saves:type_name -> cairn.v1.SaveRequest
+	6,  // 12: cairn.v1.SaveBatchResult.save:type_name -> cairn.v1.SaveResponse
+	12, // 13: cairn.v1.SaveBatchResult.error:type_name -> cairn.v1.ItemError
+	10, // 14: cairn.v1.SaveBatchResponse.results:type_name -> cairn.v1.SaveBatchResult
+	58, // 15: cairn.v1.ItemError.metadata:type_name -> cairn.v1.ItemError.MetadataEntry
+	0,  // 16: cairn.v1.LoadRequest.accept_state_encodings:type_name -> cairn.v1.StateEncoding
+	4,  // 17: cairn.v1.LoadResponse.checkpoint:type_name -> cairn.v1.Checkpoint
+	14, // 18: cairn.v1.LoadResponse.pending_writes:type_name -> cairn.v1.PendingWrite
+	13, // 19: cairn.v1.BatchLoadRequest.loads:type_name -> cairn.v1.LoadRequest
+	15, // 20: cairn.v1.BatchLoadResult.load:type_name -> cairn.v1.LoadResponse
+	12, // 21: cairn.v1.BatchLoadResult.error:type_name -> cairn.v1.ItemError
+	17, // 22: cairn.v1.BatchLoadResponse.results:type_name -> cairn.v1.BatchLoadResult
+	59, // 23: cairn.v1.ListRequest.metadata_filter:type_name -> google.protobuf.Struct
+	0,  // 24: cairn.v1.ListRequest.accept_state_encodings:type_name -> cairn.v1.StateEncoding
+	4,  // 25: cairn.v1.ListResponse.checkpoints:type_name -> cairn.v1.Checkpoint
+	14, // 26: cairn.v1.ListResponse.pending_writes:type_name -> cairn.v1.PendingWrite
+	59, // 27: cairn.v1.ListThreadsRequest.metadata_filter:type_name -> google.protobuf.Struct
+	59, // 28: cairn.v1.ThreadInfo.head_metadata:type_name -> google.protobuf.Struct
+	60, // 29: cairn.v1.ThreadInfo.updated_at:type_name -> google.protobuf.Timestamp
+	22, // 30: cairn.v1.ListThreadsResponse.threads:type_name -> cairn.v1.ThreadInfo
+	28, // 31: cairn.v1.PutWritesRequest.writes:type_name -> cairn.v1.Write
+	37, // 32: cairn.v1.PutWritesRequest.run_lease:type_name -> cairn.v1.RunLease
+	2,  // 33: cairn.v1.PruneRequest.strategy:type_name -> cairn.v1.PruneStrategy
+	60, // 34: cairn.v1.RunLease.expires_at:type_name -> google.protobuf.Timestamp
+	60, // 35: cairn.v1.RunAttempt.started_at:type_name -> google.protobuf.Timestamp
+	60, // 36: cairn.v1.RunAttempt.ended_at:type_name -> google.protobuf.Timestamp
+	3,  // 37: cairn.v1.RunAttempt.status:type_name -> cairn.v1.RunStatus
+	39, // 38: cairn.v1.RunAttempt.error:type_name -> cairn.v1.RunError
+	3,  // 39: cairn.v1.Run.status:type_name -> cairn.v1.RunStatus
+	59, // 40: cairn.v1.Run.metadata:type_name -> google.protobuf.Struct
+	38, // 41: cairn.v1.Run.retry_policy:type_name -> cairn.v1.RetryPolicy
+	60, // 42: cairn.v1.Run.created_at:type_name -> google.protobuf.Timestamp
+	60, // 43: cairn.v1.Run.started_at:type_name -> google.protobuf.Timestamp
+	60, // 44: cairn.v1.Run.updated_at:type_name -> google.protobuf.Timestamp
+	60, // 45: cairn.v1.Run.ended_at:type_name -> google.protobuf.Timestamp
+	60, // 46: cairn.v1.Run.lease_expires_at:type_name -> google.protobuf.Timestamp
+	60, // 47: cairn.v1.Run.not_before:type_name -> google.protobuf.Timestamp
+	39, // 48: cairn.v1.Run.error:type_name -> cairn.v1.RunError
+	40, // 49: cairn.v1.Run.attempts:type_name -> cairn.v1.RunAttempt
+	59, // 50: cairn.v1.StartRunRequest.metadata:type_name -> google.protobuf.Struct
+	38, // 51: cairn.v1.StartRunRequest.retry_policy:type_name -> cairn.v1.RetryPolicy
+	60, // 52: cairn.v1.StartRunRequest.not_before:type_name -> google.protobuf.Timestamp
+	41, // 53: cairn.v1.StartRunResponse.run:type_name -> cairn.v1.Run
+	41, // 54: cairn.v1.ClaimRunResponse.run:type_name -> cairn.v1.Run
+	37, // 55: cairn.v1.ClaimRunResponse.lease:type_name -> cairn.v1.RunLease
+	37, // 56: cairn.v1.HeartbeatRequest.lease:type_name -> cairn.v1.RunLease
+	37, // 57: cairn.v1.HeartbeatResponse.lease:type_name -> cairn.v1.RunLease
+	37, // 58: cairn.v1.CompleteRunRequest.lease:type_name -> cairn.v1.RunLease
+	41, // 59: cairn.v1.CompleteRunResponse.run:type_name -> cairn.v1.Run
+	37, // 60: cairn.v1.FailRunRequest.lease:type_name -> cairn.v1.RunLease
+	39, // 61: cairn.v1.FailRunRequest.error:type_name -> cairn.v1.RunError
+	41, // 62: cairn.v1.FailRunResponse.run:type_name -> cairn.v1.Run
+	41, // 63: cairn.v1.CancelRunResponse.run:type_name -> cairn.v1.Run
+	41, // 64: cairn.v1.GetRunResponse.run:type_name -> cairn.v1.Run
+	3,  // 65: cairn.v1.ListRunsRequest.statuses:type_name -> cairn.v1.RunStatus
+	60, // 66: cairn.v1.ListRunsRequest.created_after:type_name -> google.protobuf.Timestamp
+	60, // 67: cairn.v1.ListRunsRequest.created_before:type_name -> google.protobuf.Timestamp
+	41, // 68: cairn.v1.ListRunsResponse.runs:type_name -> cairn.v1.Run
+	5,  // 69: cairn.v1.CheckpointStore.Save:input_type -> cairn.v1.SaveRequest
+	7,  // 70: cairn.v1.CheckpointStore.SaveStream:input_type -> cairn.v1.SaveStreamRequest
+	9,  // 71: cairn.v1.CheckpointStore.SaveBatch:input_type -> cairn.v1.SaveBatchRequest
+	13, // 72: cairn.v1.CheckpointStore.Load:input_type -> cairn.v1.LoadRequest
+	16, // 73: cairn.v1.CheckpointStore.BatchLoad:input_type -> cairn.v1.BatchLoadRequest
+	19, // 74: cairn.v1.CheckpointStore.List:input_type -> cairn.v1.ListRequest
+	21, // 75: cairn.v1.CheckpointStore.ListThreads:input_type -> cairn.v1.ListThreadsRequest
+	24, // 76: cairn.v1.CheckpointStore.Delete:input_type -> cairn.v1.DeleteRequest
+	26, // 77: cairn.v1.CheckpointStore.Clear:input_type -> cairn.v1.ClearRequest
+	29, // 78: cairn.v1.CheckpointStore.PutWrites:input_type -> cairn.v1.PutWritesRequest
+	31, // 79: cairn.v1.CheckpointStore.CopyThread:input_type -> cairn.v1.CopyThreadRequest
+	33, // 80: cairn.v1.CheckpointStore.Prune:input_type -> cairn.v1.PruneRequest
+	35, // 81: cairn.v1.CheckpointStore.DeleteRuns:input_type -> cairn.v1.DeleteRunsRequest
+	42, // 82: cairn.v1.CheckpointStore.StartRun:input_type -> cairn.v1.StartRunRequest
+	44, // 83: cairn.v1.CheckpointStore.ClaimRun:input_type -> cairn.v1.ClaimRunRequest
+	46, // 84: cairn.v1.CheckpointStore.Heartbeat:input_type -> cairn.v1.HeartbeatRequest
+	48, // 85: cairn.v1.CheckpointStore.CompleteRun:input_type -> cairn.v1.CompleteRunRequest
+	50, // 86: cairn.v1.CheckpointStore.FailRun:input_type -> cairn.v1.FailRunRequest
+	52, // 87: cairn.v1.CheckpointStore.CancelRun:input_type -> cairn.v1.CancelRunRequest
+	54, // 88: cairn.v1.CheckpointStore.GetRun:input_type -> cairn.v1.GetRunRequest
+	56, // 89: cairn.v1.CheckpointStore.ListRuns:input_type -> cairn.v1.ListRunsRequest
+	6,  // 90: cairn.v1.CheckpointStore.Save:output_type -> cairn.v1.SaveResponse
+	8,  // 91: cairn.v1.CheckpointStore.SaveStream:output_type -> cairn.v1.SaveStreamResponse
+	11, // 92: cairn.v1.CheckpointStore.SaveBatch:output_type -> cairn.v1.SaveBatchResponse
+	15, // 93: cairn.v1.CheckpointStore.Load:output_type -> cairn.v1.LoadResponse
+	18, // 94: cairn.v1.CheckpointStore.BatchLoad:output_type -> cairn.v1.BatchLoadResponse
+	20, // 95: cairn.v1.CheckpointStore.List:output_type -> cairn.v1.ListResponse
+	23, // 96: cairn.v1.CheckpointStore.ListThreads:output_type -> cairn.v1.ListThreadsResponse
+	25, // 97: cairn.v1.CheckpointStore.Delete:output_type -> cairn.v1.DeleteResponse
+	27, // 98: cairn.v1.CheckpointStore.Clear:output_type -> cairn.v1.ClearResponse
+	30, // 99: cairn.v1.CheckpointStore.PutWrites:output_type -> cairn.v1.PutWritesResponse
+	32, // 100: cairn.v1.CheckpointStore.CopyThread:output_type -> cairn.v1.CopyThreadResponse
+	34, // 101: cairn.v1.CheckpointStore.Prune:output_type -> cairn.v1.PruneResponse
+	36, // 102: cairn.v1.CheckpointStore.DeleteRuns:output_type -> cairn.v1.DeleteRunsResponse
+	43, // 103: cairn.v1.CheckpointStore.StartRun:output_type -> cairn.v1.StartRunResponse
+	45, // 104: cairn.v1.CheckpointStore.ClaimRun:output_type -> cairn.v1.ClaimRunResponse
+	47, // 105: cairn.v1.CheckpointStore.Heartbeat:output_type -> cairn.v1.HeartbeatResponse
+	49, // 106: cairn.v1.CheckpointStore.CompleteRun:output_type -> cairn.v1.CompleteRunResponse
+	51, // 107: cairn.v1.CheckpointStore.FailRun:output_type -> cairn.v1.FailRunResponse
+	53, // 108: cairn.v1.CheckpointStore.CancelRun:output_type -> cairn.v1.CancelRunResponse
+	55, // 109: cairn.v1.CheckpointStore.GetRun:output_type -> cairn.v1.GetRunResponse
+	57, // 110: cairn.v1.CheckpointStore.ListRuns:output_type -> cairn.v1.ListRunsResponse
+	90, // [90:111] is the sub-list for method output_type
+	69, // [69:90] is the sub-list for method input_type
+	69, // [69:69] is the sub-list for extension type_name
+	69, // [69:69] is the sub-list for extension extendee
+	0,  // [0:69] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_checkpoint_store_proto_init() }
@@ -4527,14 +4691,14 @@ func file_cairn_v1_checkpoint_store_proto_init() {
 	if File_cairn_v1_checkpoint_store_proto != nil {
 		return
 	}
-	file_cairn_v1_checkpoint_store_proto_msgTypes[12].OneofWrappers = []any{}
+	file_cairn_v1_checkpoint_store_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_checkpoint_store_proto_rawDesc), len(file_cairn_v1_checkpoint_store_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   52,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

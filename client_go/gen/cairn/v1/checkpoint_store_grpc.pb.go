@@ -62,6 +62,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	CheckpointStore_Save_FullMethodName        = "/cairn.v1.CheckpointStore/Save"
 	CheckpointStore_SaveStream_FullMethodName  = "/cairn.v1.CheckpointStore/SaveStream"
+	CheckpointStore_SaveBatch_FullMethodName   = "/cairn.v1.CheckpointStore/SaveBatch"
 	CheckpointStore_Load_FullMethodName        = "/cairn.v1.CheckpointStore/Load"
 	CheckpointStore_BatchLoad_FullMethodName   = "/cairn.v1.CheckpointStore/BatchLoad"
 	CheckpointStore_List_FullMethodName        = "/cairn.v1.CheckpointStore/List"
@@ -98,6 +99,15 @@ type CheckpointStoreClient interface {
 	// failed item is reported in its response and does not end the stream.
 	// The stream itself fails only with UNAVAILABLE or UNAUTHENTICATED.
 	SaveStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SaveStreamRequest, SaveStreamResponse], error)
+	// SaveBatch runs many saves in one call, each under the rules of the unary
+	// Save; they commit together and each gets its own result, in request order,
+	// so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+	// Saves of one (thread_id, namespace) apply in request order. Clients use it
+	// to carry the saves of many concurrent graphs in one message: one round
+	// trip and one commit instead of one each. Fails as a whole only with
+	// INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+	// or UNAUTHENTICATED.
+	SaveBatch(ctx context.Context, in *SaveBatchRequest, opts ...grpc.CallOption) (*SaveBatchResponse, error)
 	// Load returns one checkpoint (the head when no checkpoint_id is given) and
 	// its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
 	// UNAVAILABLE.
@@ -214,6 +224,16 @@ func (c *checkpointStoreClient) SaveStream(ctx context.Context, opts ...grpc.Cal
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CheckpointStore_SaveStreamClient = grpc.BidiStreamingClient[SaveStreamRequest, SaveStreamResponse]
+
+func (c *checkpointStoreClient) SaveBatch(ctx context.Context, in *SaveBatchRequest, opts ...grpc.CallOption) (*SaveBatchResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SaveBatchResponse)
+	err := c.cc.Invoke(ctx, CheckpointStore_SaveBatch_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 func (c *checkpointStoreClient) Load(ctx context.Context, in *LoadRequest, opts ...grpc.CallOption) (*LoadResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -411,6 +431,15 @@ type CheckpointStoreServer interface {
 	// failed item is reported in its response and does not end the stream.
 	// The stream itself fails only with UNAVAILABLE or UNAUTHENTICATED.
 	SaveStream(grpc.BidiStreamingServer[SaveStreamRequest, SaveStreamResponse]) error
+	// SaveBatch runs many saves in one call, each under the rules of the unary
+	// Save; they commit together and each gets its own result, in request order,
+	// so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+	// Saves of one (thread_id, namespace) apply in request order. Clients use it
+	// to carry the saves of many concurrent graphs in one message: one round
+	// trip and one commit instead of one each. Fails as a whole only with
+	// INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+	// or UNAUTHENTICATED.
+	SaveBatch(context.Context, *SaveBatchRequest) (*SaveBatchResponse, error)
 	// Load returns one checkpoint (the head when no checkpoint_id is given) and
 	// its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
 	// UNAVAILABLE.
@@ -511,6 +540,9 @@ func (UnimplementedCheckpointStoreServer) Save(context.Context, *SaveRequest) (*
 func (UnimplementedCheckpointStoreServer) SaveStream(grpc.BidiStreamingServer[SaveStreamRequest, SaveStreamResponse]) error {
 	return status.Error(codes.Unimplemented, "method SaveStream not implemented")
 }
+func (UnimplementedCheckpointStoreServer) SaveBatch(context.Context, *SaveBatchRequest) (*SaveBatchResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SaveBatch not implemented")
+}
 func (UnimplementedCheckpointStoreServer) Load(context.Context, *LoadRequest) (*LoadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Load not implemented")
 }
@@ -610,6 +642,24 @@ func _CheckpointStore_SaveStream_Handler(srv interface{}, stream grpc.ServerStre
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type CheckpointStore_SaveStreamServer = grpc.BidiStreamingServer[SaveStreamRequest, SaveStreamResponse]
+
+func _CheckpointStore_SaveBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SaveBatchRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CheckpointStoreServer).SaveBatch(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CheckpointStore_SaveBatch_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CheckpointStoreServer).SaveBatch(ctx, req.(*SaveBatchRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
 
 func _CheckpointStore_Load_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(LoadRequest)
@@ -945,6 +995,10 @@ var CheckpointStore_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Save",
 			Handler:    _CheckpointStore_Save_Handler,
+		},
+		{
+			MethodName: "SaveBatch",
+			Handler:    _CheckpointStore_SaveBatch_Handler,
 		},
 		{
 			MethodName: "Load",

@@ -280,6 +280,31 @@ export interface SaveStreamResponse {
   error?: ItemError | undefined;
 }
 
+/** SaveBatchRequest is the saves of a SaveBatch call. */
+export interface SaveBatchRequest {
+  /**
+   * The saves, each with the rules of the unary Save; at most the server's
+   * max batch size (default 1000).
+   */
+  saves: SaveRequest[];
+}
+
+/** SaveBatchResult is the outcome of one save of a SaveBatch. */
+export interface SaveBatchResult {
+  /** Set when the save succeeded (committed, or an identical retry). */
+  save?:
+    | SaveResponse
+    | undefined;
+  /** Set when the save failed; the other saves of the batch are unaffected. */
+  error?: ItemError | undefined;
+}
+
+/** SaveBatchResponse answers each save of the batch, in request order. */
+export interface SaveBatchResponse {
+  /** One result per request item, same order. */
+  results: SaveBatchResult[];
+}
+
 /** ItemError is the failure of one item of a stream or batch. */
 export interface ItemError {
   /** The google.rpc.Code number (e.g. 10 for ABORTED). */
@@ -1573,6 +1598,187 @@ export const SaveStreamResponse: MessageFns<SaveStreamResponse> = {
     message.error = (object.error !== undefined && object.error !== null)
       ? ItemError.fromPartial(object.error)
       : undefined;
+    return message;
+  },
+};
+
+function createBaseSaveBatchRequest(): SaveBatchRequest {
+  return { saves: [] };
+}
+
+export const SaveBatchRequest: MessageFns<SaveBatchRequest> = {
+  encode(message: SaveBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.saves) {
+      SaveRequest.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.saves.push(SaveRequest.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SaveBatchRequest>): SaveBatchRequest {
+    return SaveBatchRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SaveBatchRequest>): SaveBatchRequest {
+    const message = createBaseSaveBatchRequest();
+    message.saves = object.saves?.map((e) => SaveRequest.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSaveBatchResult(): SaveBatchResult {
+  return { save: undefined, error: undefined };
+}
+
+export const SaveBatchResult: MessageFns<SaveBatchResult> = {
+  encode(message: SaveBatchResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.save !== undefined) {
+      SaveResponse.encode(message.save, writer.uint32(10).fork()).join();
+    }
+    if (message.error !== undefined) {
+      ItemError.encode(message.error, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveBatchResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveBatchResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.save = SaveResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.error = ItemError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SaveBatchResult>): SaveBatchResult {
+    return SaveBatchResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SaveBatchResult>): SaveBatchResult {
+    const message = createBaseSaveBatchResult();
+    message.save = (object.save !== undefined && object.save !== null)
+      ? SaveResponse.fromPartial(object.save)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? ItemError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSaveBatchResponse(): SaveBatchResponse {
+  return { results: [] };
+}
+
+export const SaveBatchResponse: MessageFns<SaveBatchResponse> = {
+  encode(message: SaveBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      SaveBatchResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SaveBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSaveBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(SaveBatchResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SaveBatchResponse>): SaveBatchResponse {
+    return SaveBatchResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SaveBatchResponse>): SaveBatchResponse {
+    const message = createBaseSaveBatchResponse();
+    message.results = object.results?.map((e) => SaveBatchResult.fromPartial(e)) || [];
     return message;
   },
 };
@@ -5807,6 +6013,25 @@ export const CheckpointStoreService = {
     responseDeserialize: (value: Buffer): SaveStreamResponse => SaveStreamResponse.decode(value),
   },
   /**
+   * SaveBatch runs many saves in one call, each under the rules of the unary
+   * Save; they commit together and each gets its own result, in request order,
+   * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+   * Saves of one (thread_id, namespace) apply in request order. Clients use it
+   * to carry the saves of many concurrent graphs in one message: one round
+   * trip and one commit instead of one each. Fails as a whole only with
+   * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+   * or UNAUTHENTICATED.
+   */
+  saveBatch: {
+    path: "/cairn.v1.CheckpointStore/SaveBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SaveBatchRequest): Buffer => Buffer.from(SaveBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SaveBatchRequest => SaveBatchRequest.decode(value),
+    responseSerialize: (value: SaveBatchResponse): Buffer => Buffer.from(SaveBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SaveBatchResponse => SaveBatchResponse.decode(value),
+  },
+  /**
    * Load returns one checkpoint (the head when no checkpoint_id is given) and
    * its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
    * UNAVAILABLE.
@@ -6088,6 +6313,17 @@ export interface CheckpointStoreServer extends UntypedServiceImplementation {
    */
   saveStream: handleBidiStreamingCall<SaveStreamRequest, SaveStreamResponse>;
   /**
+   * SaveBatch runs many saves in one call, each under the rules of the unary
+   * Save; they commit together and each gets its own result, in request order,
+   * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+   * Saves of one (thread_id, namespace) apply in request order. Clients use it
+   * to carry the saves of many concurrent graphs in one message: one round
+   * trip and one commit instead of one each. Fails as a whole only with
+   * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+   * or UNAUTHENTICATED.
+   */
+  saveBatch: handleUnaryCall<SaveBatchRequest, SaveBatchResponse>;
+  /**
    * Load returns one checkpoint (the head when no checkpoint_id is given) and
    * its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
    * UNAVAILABLE.
@@ -6240,6 +6476,31 @@ export interface CheckpointStoreClient extends Client {
     metadata: Metadata,
     options?: Partial<CallOptions>,
   ): ClientDuplexStream<SaveStreamRequest, SaveStreamResponse>;
+  /**
+   * SaveBatch runs many saves in one call, each under the rules of the unary
+   * Save; they commit together and each gets its own result, in request order,
+   * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+   * Saves of one (thread_id, namespace) apply in request order. Clients use it
+   * to carry the saves of many concurrent graphs in one message: one round
+   * trip and one commit instead of one each. Fails as a whole only with
+   * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+   * or UNAUTHENTICATED.
+   */
+  saveBatch(
+    request: SaveBatchRequest,
+    callback: (error: ServiceError | null, response: SaveBatchResponse) => void,
+  ): ClientUnaryCall;
+  saveBatch(
+    request: SaveBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SaveBatchResponse) => void,
+  ): ClientUnaryCall;
+  saveBatch(
+    request: SaveBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SaveBatchResponse) => void,
+  ): ClientUnaryCall;
   /**
    * Load returns one checkpoint (the head when no checkpoint_id is given) and
    * its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,

@@ -77,6 +77,37 @@ public final class CheckpointStoreGrpc {
     return getSaveStreamMethod;
   }
 
+  private static volatile io.grpc.MethodDescriptor<dev.cairn.v1.SaveBatchRequest,
+      dev.cairn.v1.SaveBatchResponse> getSaveBatchMethod;
+
+  @io.grpc.stub.annotations.RpcMethod(
+      fullMethodName = SERVICE_NAME + '/' + "SaveBatch",
+      requestType = dev.cairn.v1.SaveBatchRequest.class,
+      responseType = dev.cairn.v1.SaveBatchResponse.class,
+      methodType = io.grpc.MethodDescriptor.MethodType.UNARY)
+  public static io.grpc.MethodDescriptor<dev.cairn.v1.SaveBatchRequest,
+      dev.cairn.v1.SaveBatchResponse> getSaveBatchMethod() {
+    io.grpc.MethodDescriptor<dev.cairn.v1.SaveBatchRequest, dev.cairn.v1.SaveBatchResponse> getSaveBatchMethod;
+    if ((getSaveBatchMethod = CheckpointStoreGrpc.getSaveBatchMethod) == null) {
+      synchronized (CheckpointStoreGrpc.class) {
+        if ((getSaveBatchMethod = CheckpointStoreGrpc.getSaveBatchMethod) == null) {
+          CheckpointStoreGrpc.getSaveBatchMethod = getSaveBatchMethod =
+              io.grpc.MethodDescriptor.<dev.cairn.v1.SaveBatchRequest, dev.cairn.v1.SaveBatchResponse>newBuilder()
+              .setType(io.grpc.MethodDescriptor.MethodType.UNARY)
+              .setFullMethodName(generateFullMethodName(SERVICE_NAME, "SaveBatch"))
+              .setSampledToLocalTracing(true)
+              .setRequestMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.cairn.v1.SaveBatchRequest.getDefaultInstance()))
+              .setResponseMarshaller(io.grpc.protobuf.ProtoUtils.marshaller(
+                  dev.cairn.v1.SaveBatchResponse.getDefaultInstance()))
+              .setSchemaDescriptor(new CheckpointStoreMethodDescriptorSupplier("SaveBatch"))
+              .build();
+        }
+      }
+    }
+    return getSaveBatchMethod;
+  }
+
   private static volatile io.grpc.MethodDescriptor<dev.cairn.v1.LoadRequest,
       dev.cairn.v1.LoadResponse> getLoadMethod;
 
@@ -729,6 +760,23 @@ public final class CheckpointStoreGrpc {
 
     /**
      * <pre>
+     * SaveBatch runs many saves in one call, each under the rules of the unary
+     * Save; they commit together and each gets its own result, in request order,
+     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Saves of one (thread_id, namespace) apply in request order. Clients use it
+     * to carry the saves of many concurrent graphs in one message: one round
+     * trip and one commit instead of one each. Fails as a whole only with
+     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+     * or UNAUTHENTICATED.
+     * </pre>
+     */
+    default void saveBatch(dev.cairn.v1.SaveBatchRequest request,
+        io.grpc.stub.StreamObserver<dev.cairn.v1.SaveBatchResponse> responseObserver) {
+      io.grpc.stub.ServerCalls.asyncUnimplementedUnaryCall(getSaveBatchMethod(), responseObserver);
+    }
+
+    /**
+     * <pre>
      * Load returns one checkpoint (the head when no checkpoint_id is given) and
      * its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
      * UNAVAILABLE.
@@ -1015,6 +1063,24 @@ public final class CheckpointStoreGrpc {
         io.grpc.stub.StreamObserver<dev.cairn.v1.SaveStreamResponse> responseObserver) {
       return io.grpc.stub.ClientCalls.asyncBidiStreamingCall(
           getChannel().newCall(getSaveStreamMethod(), getCallOptions()), responseObserver);
+    }
+
+    /**
+     * <pre>
+     * SaveBatch runs many saves in one call, each under the rules of the unary
+     * Save; they commit together and each gets its own result, in request order,
+     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Saves of one (thread_id, namespace) apply in request order. Clients use it
+     * to carry the saves of many concurrent graphs in one message: one round
+     * trip and one commit instead of one each. Fails as a whole only with
+     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+     * or UNAUTHENTICATED.
+     * </pre>
+     */
+    public void saveBatch(dev.cairn.v1.SaveBatchRequest request,
+        io.grpc.stub.StreamObserver<dev.cairn.v1.SaveBatchResponse> responseObserver) {
+      io.grpc.stub.ClientCalls.asyncUnaryCall(
+          getChannel().newCall(getSaveBatchMethod(), getCallOptions()), request, responseObserver);
     }
 
     /**
@@ -1313,6 +1379,23 @@ public final class CheckpointStoreGrpc {
 
     /**
      * <pre>
+     * SaveBatch runs many saves in one call, each under the rules of the unary
+     * Save; they commit together and each gets its own result, in request order,
+     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Saves of one (thread_id, namespace) apply in request order. Clients use it
+     * to carry the saves of many concurrent graphs in one message: one round
+     * trip and one commit instead of one each. Fails as a whole only with
+     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+     * or UNAUTHENTICATED.
+     * </pre>
+     */
+    public dev.cairn.v1.SaveBatchResponse saveBatch(dev.cairn.v1.SaveBatchRequest request) throws io.grpc.StatusException {
+      return io.grpc.stub.ClientCalls.blockingV2UnaryCall(
+          getChannel(), getSaveBatchMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
      * Load returns one checkpoint (the head when no checkpoint_id is given) and
      * its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
      * UNAVAILABLE.
@@ -1570,6 +1653,23 @@ public final class CheckpointStoreGrpc {
     public dev.cairn.v1.SaveResponse save(dev.cairn.v1.SaveRequest request) {
       return io.grpc.stub.ClientCalls.blockingUnaryCall(
           getChannel(), getSaveMethod(), getCallOptions(), request);
+    }
+
+    /**
+     * <pre>
+     * SaveBatch runs many saves in one call, each under the rules of the unary
+     * Save; they commit together and each gets its own result, in request order,
+     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Saves of one (thread_id, namespace) apply in request order. Clients use it
+     * to carry the saves of many concurrent graphs in one message: one round
+     * trip and one commit instead of one each. Fails as a whole only with
+     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+     * or UNAUTHENTICATED.
+     * </pre>
+     */
+    public dev.cairn.v1.SaveBatchResponse saveBatch(dev.cairn.v1.SaveBatchRequest request) {
+      return io.grpc.stub.ClientCalls.blockingUnaryCall(
+          getChannel(), getSaveBatchMethod(), getCallOptions(), request);
     }
 
     /**
@@ -1836,6 +1936,24 @@ public final class CheckpointStoreGrpc {
 
     /**
      * <pre>
+     * SaveBatch runs many saves in one call, each under the rules of the unary
+     * Save; they commit together and each gets its own result, in request order,
+     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Saves of one (thread_id, namespace) apply in request order. Clients use it
+     * to carry the saves of many concurrent graphs in one message: one round
+     * trip and one commit instead of one each. Fails as a whole only with
+     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
+     * or UNAUTHENTICATED.
+     * </pre>
+     */
+    public com.google.common.util.concurrent.ListenableFuture<dev.cairn.v1.SaveBatchResponse> saveBatch(
+        dev.cairn.v1.SaveBatchRequest request) {
+      return io.grpc.stub.ClientCalls.futureUnaryCall(
+          getChannel().newCall(getSaveBatchMethod(), getCallOptions()), request);
+    }
+
+    /**
+     * <pre>
      * Load returns one checkpoint (the head when no checkpoint_id is given) and
      * its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
      * UNAVAILABLE.
@@ -2082,25 +2200,26 @@ public final class CheckpointStoreGrpc {
   }
 
   private static final int METHODID_SAVE = 0;
-  private static final int METHODID_LOAD = 1;
-  private static final int METHODID_BATCH_LOAD = 2;
-  private static final int METHODID_LIST = 3;
-  private static final int METHODID_LIST_THREADS = 4;
-  private static final int METHODID_DELETE = 5;
-  private static final int METHODID_CLEAR = 6;
-  private static final int METHODID_PUT_WRITES = 7;
-  private static final int METHODID_COPY_THREAD = 8;
-  private static final int METHODID_PRUNE = 9;
-  private static final int METHODID_DELETE_RUNS = 10;
-  private static final int METHODID_START_RUN = 11;
-  private static final int METHODID_CLAIM_RUN = 12;
-  private static final int METHODID_HEARTBEAT = 13;
-  private static final int METHODID_COMPLETE_RUN = 14;
-  private static final int METHODID_FAIL_RUN = 15;
-  private static final int METHODID_CANCEL_RUN = 16;
-  private static final int METHODID_GET_RUN = 17;
-  private static final int METHODID_LIST_RUNS = 18;
-  private static final int METHODID_SAVE_STREAM = 19;
+  private static final int METHODID_SAVE_BATCH = 1;
+  private static final int METHODID_LOAD = 2;
+  private static final int METHODID_BATCH_LOAD = 3;
+  private static final int METHODID_LIST = 4;
+  private static final int METHODID_LIST_THREADS = 5;
+  private static final int METHODID_DELETE = 6;
+  private static final int METHODID_CLEAR = 7;
+  private static final int METHODID_PUT_WRITES = 8;
+  private static final int METHODID_COPY_THREAD = 9;
+  private static final int METHODID_PRUNE = 10;
+  private static final int METHODID_DELETE_RUNS = 11;
+  private static final int METHODID_START_RUN = 12;
+  private static final int METHODID_CLAIM_RUN = 13;
+  private static final int METHODID_HEARTBEAT = 14;
+  private static final int METHODID_COMPLETE_RUN = 15;
+  private static final int METHODID_FAIL_RUN = 16;
+  private static final int METHODID_CANCEL_RUN = 17;
+  private static final int METHODID_GET_RUN = 18;
+  private static final int METHODID_LIST_RUNS = 19;
+  private static final int METHODID_SAVE_STREAM = 20;
 
   private static final class MethodHandlers<Req, Resp> implements
       io.grpc.stub.ServerCalls.UnaryMethod<Req, Resp>,
@@ -2122,6 +2241,10 @@ public final class CheckpointStoreGrpc {
         case METHODID_SAVE:
           serviceImpl.save((dev.cairn.v1.SaveRequest) request,
               (io.grpc.stub.StreamObserver<dev.cairn.v1.SaveResponse>) responseObserver);
+          break;
+        case METHODID_SAVE_BATCH:
+          serviceImpl.saveBatch((dev.cairn.v1.SaveBatchRequest) request,
+              (io.grpc.stub.StreamObserver<dev.cairn.v1.SaveBatchResponse>) responseObserver);
           break;
         case METHODID_LOAD:
           serviceImpl.load((dev.cairn.v1.LoadRequest) request,
@@ -2230,6 +2353,13 @@ public final class CheckpointStoreGrpc {
               dev.cairn.v1.SaveStreamRequest,
               dev.cairn.v1.SaveStreamResponse>(
                 service, METHODID_SAVE_STREAM)))
+        .addMethod(
+          getSaveBatchMethod(),
+          io.grpc.stub.ServerCalls.asyncUnaryCall(
+            new MethodHandlers<
+              dev.cairn.v1.SaveBatchRequest,
+              dev.cairn.v1.SaveBatchResponse>(
+                service, METHODID_SAVE_BATCH)))
         .addMethod(
           getLoadMethod(),
           io.grpc.stub.ServerCalls.asyncUnaryCall(
@@ -2406,6 +2536,7 @@ public final class CheckpointStoreGrpc {
               .setSchemaDescriptor(new CheckpointStoreFileDescriptorSupplier())
               .addMethod(getSaveMethod())
               .addMethod(getSaveStreamMethod())
+              .addMethod(getSaveBatchMethod())
               .addMethod(getLoadMethod())
               .addMethod(getBatchLoadMethod())
               .addMethod(getListMethod())

@@ -41,6 +41,21 @@ public final class CheckpointStoreProto {
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
       internal_static_cairn_v1_SaveStreamResponse_fieldAccessorTable;
   static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_cairn_v1_SaveBatchRequest_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_cairn_v1_SaveBatchRequest_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_cairn_v1_SaveBatchResult_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_cairn_v1_SaveBatchResult_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
+    internal_static_cairn_v1_SaveBatchResponse_descriptor;
+  static final 
+    com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
+      internal_static_cairn_v1_SaveBatchResponse_fieldAccessorTable;
+  static final com.google.protobuf.Descriptors.Descriptor
     internal_static_cairn_v1_ItemError_descriptor;
   static final 
     com.google.protobuf.GeneratedMessageV3.FieldAccessorTable
@@ -320,235 +335,243 @@ public final class CheckpointStoreProto {
       "aveRequestR\004save\"k\n\022SaveStreamResponse\022*" +
       "\n\004save\030\001 \001(\0132\026.cairn.v1.SaveResponseR\004sa" +
       "ve\022)\n\005error\030\002 \001(\0132\023.cairn.v1.ItemErrorR\005" +
-      "error\"\315\001\n\tItemError\022\022\n\004code\030\001 \001(\005R\004code\022" +
-      "\030\n\007message\030\002 \001(\tR\007message\022\026\n\006reason\030\003 \001(" +
-      "\tR\006reason\022=\n\010metadata\030\004 \003(\0132!.cairn.v1.I" +
-      "temError.MetadataEntryR\010metadata\032;\n\rMeta" +
-      "dataEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005value\030\002 \001" +
-      "(\tR\005value:\0028\001\"\274\001\n\013LoadRequest\022\033\n\tthread_" +
-      "id\030\001 \001(\tR\010threadId\022\034\n\tnamespace\030\002 \001(\tR\tn" +
-      "amespace\022#\n\rcheckpoint_id\030\003 \001(\tR\014checkpo" +
-      "intId\022M\n\026accept_state_encodings\030\004 \003(\0162\027." +
-      "cairn.v1.StateEncodingR\024acceptStateEncod" +
-      "ings\"\205\002\n\014PendingWrite\022\027\n\007task_id\030\001 \001(\tR\006" +
-      "taskId\022\033\n\ttask_path\030\002 \001(\tR\010taskPath\022\020\n\003i" +
-      "dx\030\003 \001(\005R\003idx\022\030\n\007channel\030\004 \001(\tR\007channel\022" +
-      "\035\n\nvalue_type\030\005 \001(\tR\tvalueType\022\024\n\005value\030" +
-      "\006 \001(\014R\005value\022\033\n\tthread_id\030\007 \001(\tR\010threadI" +
-      "d\022\034\n\tnamespace\030\010 \001(\tR\tnamespace\022#\n\rcheck" +
-      "point_id\030\t \001(\tR\014checkpointId\"\203\001\n\014LoadRes" +
-      "ponse\0224\n\ncheckpoint\030\001 \001(\0132\024.cairn.v1.Che" +
-      "ckpointR\ncheckpoint\022=\n\016pending_writes\030\002 " +
-      "\003(\0132\026.cairn.v1.PendingWriteR\rpendingWrit" +
-      "es\"?\n\020BatchLoadRequest\022+\n\005loads\030\001 \003(\0132\025." +
-      "cairn.v1.LoadRequestR\005loads\"h\n\017BatchLoad" +
-      "Result\022*\n\004load\030\001 \001(\0132\026.cairn.v1.LoadResp" +
-      "onseR\004load\022)\n\005error\030\002 \001(\0132\023.cairn.v1.Ite" +
-      "mErrorR\005error\"H\n\021BatchLoadResponse\0223\n\007re" +
-      "sults\030\001 \003(\0132\031.cairn.v1.BatchLoadResultR\007" +
-      "results\"\246\003\n\013ListRequest\022\033\n\tthread_id\030\001 \001" +
-      "(\tR\010threadId\022!\n\tnamespace\030\002 \001(\tH\000R\tnames" +
-      "pace\210\001\001\022@\n\017metadata_filter\030\003 \001(\0132\027.googl" +
-      "e.protobuf.StructR\016metadataFilter\0220\n\024bef" +
-      "ore_checkpoint_id\030\004 \001(\tR\022beforeCheckpoin" +
-      "tId\022\033\n\tpage_size\030\005 \001(\005R\010pageSize\022\035\n\npage" +
-      "_token\030\006 \001(\tR\tpageToken\022#\n\rinclude_state" +
-      "\030\007 \001(\010R\014includeState\022%\n\016include_writes\030\010" +
-      " \001(\010R\rincludeWrites\022M\n\026accept_state_enco" +
-      "dings\030\t \003(\0162\027.cairn.v1.StateEncodingR\024ac" +
-      "ceptStateEncodingsB\014\n\n_namespace\"\255\001\n\014Lis" +
-      "tResponse\0226\n\013checkpoints\030\001 \003(\0132\024.cairn.v" +
-      "1.CheckpointR\013checkpoints\022&\n\017next_page_t" +
-      "oken\030\002 \001(\tR\rnextPageToken\022=\n\016pending_wri" +
-      "tes\030\003 \003(\0132\026.cairn.v1.PendingWriteR\rpendi" +
-      "ngWrites\"\222\001\n\022ListThreadsRequest\022\033\n\tpage_" +
-      "size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\t" +
-      "R\tpageToken\022@\n\017metadata_filter\030\003 \001(\0132\027.g" +
-      "oogle.protobuf.StructR\016metadataFilter\"\311\002" +
-      "\n\nThreadInfo\022\033\n\tthread_id\030\001 \001(\tR\010threadI" +
-      "d\022)\n\020checkpoint_count\030\002 \001(\003R\017checkpointC" +
-      "ount\022,\n\022head_checkpoint_id\030\003 \001(\tR\020headCh" +
-      "eckpointId\022<\n\rhead_metadata\030\004 \001(\0132\027.goog" +
-      "le.protobuf.StructR\014headMetadata\0229\n\nupda" +
-      "ted_at\030\005 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\tupdatedAt\022$\n\016head_node_name\030\006 \001(\tR\014hea" +
-      "dNodeName\022&\n\017head_next_nodes\030\007 \003(\tR\rhead" +
-      "NextNodes\"m\n\023ListThreadsResponse\022.\n\007thre" +
-      "ads\030\001 \003(\0132\024.cairn.v1.ThreadInfoR\007threads" +
-      "\022&\n\017next_page_token\030\002 \001(\tR\rnextPageToken" +
-      "\"o\n\rDeleteRequest\022\033\n\tthread_id\030\001 \001(\tR\010th" +
-      "readId\022\034\n\tnamespace\030\002 \001(\tR\tnamespace\022#\n\r" +
-      "checkpoint_id\030\003 \001(\tR\014checkpointId\"*\n\016Del" +
-      "eteResponse\022\030\n\007deleted\030\001 \001(\010R\007deleted\"+\n" +
-      "\014ClearRequest\022\033\n\tthread_id\030\001 \001(\tR\010thread" +
-      "Id\"4\n\rClearResponse\022#\n\rdeleted_count\030\001 \001" +
-      "(\003R\014deletedCount\"h\n\005Write\022\020\n\003idx\030\001 \001(\005R\003" +
-      "idx\022\030\n\007channel\030\002 \001(\tR\007channel\022\035\n\nvalue_t" +
-      "ype\030\003 \001(\tR\tvalueType\022\024\n\005value\030\004 \001(\014R\005val" +
-      "ue\"\234\002\n\020PutWritesRequest\022\033\n\tthread_id\030\001 \001" +
-      "(\tR\010threadId\022\034\n\tnamespace\030\002 \001(\tR\tnamespa" +
-      "ce\022#\n\rcheckpoint_id\030\003 \001(\tR\014checkpointId\022" +
-      "\027\n\007task_id\030\004 \001(\tR\006taskId\022\033\n\ttask_path\030\005 " +
-      "\001(\tR\010taskPath\022\'\n\006writes\030\006 \003(\0132\017.cairn.v1" +
-      ".WriteR\006writes\022\030\n\007replace\030\007 \001(\010R\007replace" +
-      "\022/\n\trun_lease\030\010 \001(\0132\022.cairn.v1.RunLeaseR" +
-      "\010runLease\"8\n\021PutWritesResponse\022#\n\rwritte" +
-      "n_count\030\001 \001(\005R\014writtenCount\"g\n\021CopyThrea" +
-      "dRequest\022(\n\020source_thread_id\030\001 \001(\tR\016sour" +
-      "ceThreadId\022(\n\020target_thread_id\030\002 \001(\tR\016ta" +
-      "rgetThreadId\"7\n\022CopyThreadResponse\022!\n\014co" +
-      "pied_count\030\001 \001(\003R\013copiedCount\"\201\001\n\014PruneR" +
-      "equest\022\035\n\nthread_ids\030\001 \003(\tR\tthreadIds\0223\n" +
-      "\010strategy\030\002 \001(\0162\027.cairn.v1.PruneStrategy" +
-      "R\010strategy\022\035\n\nkeep_count\030\003 \001(\005R\tkeepCoun" +
-      "t\"4\n\rPruneResponse\022#\n\rdeleted_count\030\001 \001(" +
-      "\003R\014deletedCount\",\n\021DeleteRunsRequest\022\027\n\007" +
-      "run_ids\030\001 \003(\tR\006runIds\"9\n\022DeleteRunsRespo" +
-      "nse\022#\n\rdeleted_count\030\001 \001(\003R\014deletedCount" +
-      "\"\210\001\n\010RunLease\022\025\n\006run_id\030\001 \001(\tR\005runId\022\024\n\005" +
-      "epoch\030\002 \001(\003R\005epoch\022\024\n\005token\030\003 \001(\tR\005token" +
-      "\0229\n\nexpires_at\030\004 \001(\0132\032.google.protobuf.T" +
-      "imestampR\texpiresAt\"\334\001\n\013RetryPolicy\022!\n\014m" +
-      "ax_attempts\030\001 \001(\005R\013maxAttempts\022,\n\022initia" +
-      "l_backoff_ms\030\002 \001(\003R\020initialBackoffMs\022/\n\023" +
-      "backoff_coefficient\030\003 \001(\001R\022backoffCoeffi" +
-      "cient\022$\n\016max_backoff_ms\030\004 \001(\003R\014maxBackof" +
-      "fMs\022%\n\016max_recoveries\030\005 \001(\005R\rmaxRecoveri" +
-      "es\"n\n\010RunError\022\026\n\006reason\030\001 \001(\tR\006reason\022\022" +
-      "\n\004type\030\002 \001(\tR\004type\022\030\n\007message\030\003 \001(\tR\007mes" +
-      "sage\022\034\n\tretryable\030\004 \001(\010R\tretryable\"\250\002\n\nR" +
-      "unAttempt\022\026\n\006number\030\001 \001(\005R\006number\022\033\n\twor" +
-      "ker_id\030\002 \001(\tR\010workerId\0229\n\nstarted_at\030\003 \001" +
-      "(\0132\032.google.protobuf.TimestampR\tstartedA" +
-      "t\0225\n\010ended_at\030\004 \001(\0132\032.google.protobuf.Ti" +
-      "mestampR\007endedAt\022+\n\006status\030\005 \001(\0162\023.cairn" +
-      ".v1.RunStatusR\006status\022(\n\005error\030\006 \001(\0132\022.c" +
-      "airn.v1.RunErrorR\005error\022\034\n\trecovered\030\007 \001" +
-      "(\010R\trecovered\"\334\010\n\003Run\022\025\n\006run_id\030\001 \001(\tR\005r" +
-      "unId\022\033\n\tthread_id\030\002 \001(\tR\010threadId\022\024\n\005que" +
-      "ue\030\003 \001(\tR\005queue\022+\n\006status\030\004 \001(\0162\023.cairn." +
-      "v1.RunStatusR\006status\022\024\n\005input\030\005 \001(\014R\005inp" +
-      "ut\022\035\n\ninput_type\030\006 \001(\tR\tinputType\0223\n\010met" +
-      "adata\030\007 \001(\0132\027.google.protobuf.StructR\010me" +
-      "tadata\0228\n\014retry_policy\030\010 \001(\0132\025.cairn.v1." +
-      "RetryPolicyR\013retryPolicy\0220\n\024execution_ti" +
-      "meout_ms\030\t \001(\003R\022executionTimeoutMs\0229\n\ncr" +
-      "eated_at\030\n \001(\0132\032.google.protobuf.Timesta" +
-      "mpR\tcreatedAt\0229\n\nstarted_at\030\013 \001(\0132\032.goog" +
-      "le.protobuf.TimestampR\tstartedAt\0229\n\nupda" +
-      "ted_at\030\014 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\tupdatedAt\0225\n\010ended_at\030\r \001(\0132\032.google.p" +
-      "rotobuf.TimestampR\007endedAt\022#\n\rattempt_co" +
-      "unt\030\016 \001(\005R\014attemptCount\0220\n\024failed_attemp" +
-      "t_count\030\017 \001(\005R\022failedAttemptCount\022%\n\016rec" +
-      "overy_count\030\020 \001(\005R\rrecoveryCount\022)\n\020canc" +
-      "el_requested\030\021 \001(\010R\017cancelRequested\022\033\n\tw" +
-      "orker_id\030\022 \001(\tR\010workerId\022\037\n\013lease_epoch\030" +
-      "\023 \001(\003R\nleaseEpoch\022D\n\020lease_expires_at\030\024 " +
-      "\001(\0132\032.google.protobuf.TimestampR\016leaseEx" +
-      "piresAt\0229\n\nnot_before\030\025 \001(\0132\032.google.pro" +
-      "tobuf.TimestampR\tnotBefore\022(\n\005error\030\026 \001(" +
-      "\0132\022.cairn.v1.RunErrorR\005error\022\026\n\006output\030\027" +
-      " \001(\014R\006output\022\037\n\013output_type\030\030 \001(\tR\noutpu" +
-      "tType\022#\n\rcheckpoint_id\030\031 \001(\tR\014checkpoint" +
-      "Id\0220\n\010attempts\030\032 \003(\0132\024.cairn.v1.RunAttem" +
-      "ptR\010attempts\"\354\002\n\017StartRunRequest\022\025\n\006run_" +
-      "id\030\001 \001(\tR\005runId\022\033\n\tthread_id\030\002 \001(\tR\010thre" +
-      "adId\022\024\n\005queue\030\003 \001(\tR\005queue\022\024\n\005input\030\004 \001(" +
-      "\014R\005input\022\035\n\ninput_type\030\005 \001(\tR\tinputType\022" +
-      "3\n\010metadata\030\006 \001(\0132\027.google.protobuf.Stru" +
-      "ctR\010metadata\0228\n\014retry_policy\030\007 \001(\0132\025.cai" +
-      "rn.v1.RetryPolicyR\013retryPolicy\0220\n\024execut" +
-      "ion_timeout_ms\030\010 \001(\003R\022executionTimeoutMs" +
-      "\0229\n\nnot_before\030\t \001(\0132\032.google.protobuf.T" +
-      "imestampR\tnotBefore\"\\\n\020StartRunResponse\022" +
-      "\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\022\'\n\017alre" +
-      "ady_existed\030\002 \001(\010R\016alreadyExisted\"\211\001\n\017Cl" +
-      "aimRunRequest\022\024\n\005queue\030\001 \001(\tR\005queue\022\033\n\tw" +
-      "orker_id\030\002 \001(\tR\010workerId\022*\n\021lease_durati" +
-      "on_ms\030\003 \001(\003R\017leaseDurationMs\022\027\n\007wait_ms\030" +
-      "\004 \001(\003R\006waitMs\"{\n\020ClaimRunResponse\022\037\n\003run" +
-      "\030\001 \001(\0132\r.cairn.v1.RunR\003run\022(\n\005lease\030\002 \001(" +
-      "\0132\022.cairn.v1.RunLeaseR\005lease\022\034\n\trecovere" +
-      "d\030\003 \001(\010R\trecovered\"h\n\020HeartbeatRequest\022(" +
-      "\n\005lease\030\001 \001(\0132\022.cairn.v1.RunLeaseR\005lease" +
-      "\022*\n\021lease_duration_ms\030\002 \001(\003R\017leaseDurati" +
-      "onMs\"=\n\021HeartbeatResponse\022(\n\005lease\030\001 \001(\013" +
-      "2\022.cairn.v1.RunLeaseR\005lease\"\276\001\n\022Complete" +
-      "RunRequest\022(\n\005lease\030\001 \001(\0132\022.cairn.v1.Run" +
-      "LeaseR\005lease\022\026\n\006output\030\002 \001(\014R\006output\022\037\n\013" +
-      "output_type\030\003 \001(\tR\noutputType\022 \n\013interru" +
-      "pted\030\004 \001(\010R\013interrupted\022#\n\rcheckpoint_id" +
-      "\030\005 \001(\tR\014checkpointId\"6\n\023CompleteRunRespo" +
-      "nse\022\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\"d\n\016" +
-      "FailRunRequest\022(\n\005lease\030\001 \001(\0132\022.cairn.v1" +
-      ".RunLeaseR\005lease\022(\n\005error\030\002 \001(\0132\022.cairn." +
-      "v1.RunErrorR\005error\"Q\n\017FailRunResponse\022\037\n" +
-      "\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\022\035\n\nwill_r" +
-      "etry\030\002 \001(\010R\twillRetry\")\n\020CancelRunReques" +
-      "t\022\025\n\006run_id\030\001 \001(\tR\005runId\"4\n\021CancelRunRes" +
-      "ponse\022\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\"&" +
-      "\n\rGetRunRequest\022\025\n\006run_id\030\001 \001(\tR\005runId\"1" +
-      "\n\016GetRunResponse\022\037\n\003run\030\001 \001(\0132\r.cairn.v1" +
-      ".RunR\003run\"\265\002\n\017ListRunsRequest\022\033\n\tpage_si" +
-      "ze\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 \001(\tR\t" +
-      "pageToken\022/\n\010statuses\030\003 \003(\0162\023.cairn.v1.R" +
-      "unStatusR\010statuses\022\024\n\005queue\030\004 \001(\tR\005queue" +
-      "\022\033\n\tthread_id\030\005 \001(\tR\010threadId\022?\n\rcreated" +
-      "_after\030\006 \001(\0132\032.google.protobuf.Timestamp" +
-      "R\014createdAfter\022A\n\016created_before\030\007 \001(\0132\032" +
-      ".google.protobuf.TimestampR\rcreatedBefor" +
-      "e\"]\n\020ListRunsResponse\022!\n\004runs\030\001 \003(\0132\r.ca" +
-      "irn.v1.RunR\004runs\022&\n\017next_page_token\030\002 \001(" +
-      "\tR\rnextPageToken*H\n\rStateEncoding\022\036\n\032STA" +
-      "TE_ENCODING_UNSPECIFIED\020\000\022\027\n\023STATE_ENCOD" +
-      "ING_ZSTD\020\001*S\n\nDurability\022\032\n\026DURABILITY_U" +
-      "NSPECIFIED\020\000\022\023\n\017DURABILITY_SYNC\020\001\022\024\n\020DUR" +
-      "ABILITY_ASYNC\020\002*n\n\rPruneStrategy\022\036\n\032PRUN" +
-      "E_STRATEGY_UNSPECIFIED\020\000\022\036\n\032PRUNE_STRATE" +
-      "GY_KEEP_LATEST\020\001\022\035\n\031PRUNE_STRATEGY_DELET" +
-      "E_ALL\020\002*\276\001\n\tRunStatus\022\032\n\026RUN_STATUS_UNSP" +
-      "ECIFIED\020\000\022\026\n\022RUN_STATUS_PENDING\020\001\022\026\n\022RUN" +
-      "_STATUS_RUNNING\020\002\022\032\n\026RUN_STATUS_INTERRUP" +
-      "TED\020\003\022\030\n\024RUN_STATUS_COMPLETED\020\004\022\025\n\021RUN_S" +
-      "TATUS_FAILED\020\005\022\030\n\024RUN_STATUS_CANCELLED\020\006" +
-      "2\274\n\n\017CheckpointStore\0225\n\004Save\022\025.cairn.v1." +
-      "SaveRequest\032\026.cairn.v1.SaveResponse\022K\n\nS" +
-      "aveStream\022\033.cairn.v1.SaveStreamRequest\032\034" +
-      ".cairn.v1.SaveStreamResponse(\0010\001\0225\n\004Load" +
-      "\022\025.cairn.v1.LoadRequest\032\026.cairn.v1.LoadR" +
-      "esponse\022D\n\tBatchLoad\022\032.cairn.v1.BatchLoa" +
-      "dRequest\032\033.cairn.v1.BatchLoadResponse\0225\n" +
-      "\004List\022\025.cairn.v1.ListRequest\032\026.cairn.v1." +
-      "ListResponse\022J\n\013ListThreads\022\034.cairn.v1.L" +
-      "istThreadsRequest\032\035.cairn.v1.ListThreads" +
-      "Response\022;\n\006Delete\022\027.cairn.v1.DeleteRequ" +
-      "est\032\030.cairn.v1.DeleteResponse\0228\n\005Clear\022\026" +
-      ".cairn.v1.ClearRequest\032\027.cairn.v1.ClearR" +
-      "esponse\022D\n\tPutWrites\022\032.cairn.v1.PutWrite" +
-      "sRequest\032\033.cairn.v1.PutWritesResponse\022G\n" +
-      "\nCopyThread\022\033.cairn.v1.CopyThreadRequest" +
-      "\032\034.cairn.v1.CopyThreadResponse\0228\n\005Prune\022" +
-      "\026.cairn.v1.PruneRequest\032\027.cairn.v1.Prune" +
-      "Response\022G\n\nDeleteRuns\022\033.cairn.v1.Delete" +
-      "RunsRequest\032\034.cairn.v1.DeleteRunsRespons" +
-      "e\022A\n\010StartRun\022\031.cairn.v1.StartRunRequest" +
-      "\032\032.cairn.v1.StartRunResponse\022A\n\010ClaimRun" +
-      "\022\031.cairn.v1.ClaimRunRequest\032\032.cairn.v1.C" +
-      "laimRunResponse\022D\n\tHeartbeat\022\032.cairn.v1." +
-      "HeartbeatRequest\032\033.cairn.v1.HeartbeatRes" +
-      "ponse\022J\n\013CompleteRun\022\034.cairn.v1.Complete" +
-      "RunRequest\032\035.cairn.v1.CompleteRunRespons" +
-      "e\022>\n\007FailRun\022\030.cairn.v1.FailRunRequest\032\031" +
-      ".cairn.v1.FailRunResponse\022D\n\tCancelRun\022\032" +
-      ".cairn.v1.CancelRunRequest\032\033.cairn.v1.Ca" +
-      "ncelRunResponse\022;\n\006GetRun\022\027.cairn.v1.Get" +
-      "RunRequest\032\030.cairn.v1.GetRunResponse\022A\n\010" +
-      "ListRuns\022\031.cairn.v1.ListRunsRequest\032\032.ca" +
-      "irn.v1.ListRunsResponseBa\n\014dev.cairn.v1B" +
-      "\024CheckpointStoreProtoP\001Z9github.com/cair" +
-      "n-dev/cairn/client_go/gen/cairn/v1;cairn" +
-      "v1b\006proto3"
+      "error\"?\n\020SaveBatchRequest\022+\n\005saves\030\001 \003(\013" +
+      "2\025.cairn.v1.SaveRequestR\005saves\"h\n\017SaveBa" +
+      "tchResult\022*\n\004save\030\001 \001(\0132\026.cairn.v1.SaveR" +
+      "esponseR\004save\022)\n\005error\030\002 \001(\0132\023.cairn.v1." +
+      "ItemErrorR\005error\"H\n\021SaveBatchResponse\0223\n" +
+      "\007results\030\001 \003(\0132\031.cairn.v1.SaveBatchResul" +
+      "tR\007results\"\315\001\n\tItemError\022\022\n\004code\030\001 \001(\005R\004" +
+      "code\022\030\n\007message\030\002 \001(\tR\007message\022\026\n\006reason" +
+      "\030\003 \001(\tR\006reason\022=\n\010metadata\030\004 \003(\0132!.cairn" +
+      ".v1.ItemError.MetadataEntryR\010metadata\032;\n" +
+      "\rMetadataEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024\n\005valu" +
+      "e\030\002 \001(\tR\005value:\0028\001\"\274\001\n\013LoadRequest\022\033\n\tth" +
+      "read_id\030\001 \001(\tR\010threadId\022\034\n\tnamespace\030\002 \001" +
+      "(\tR\tnamespace\022#\n\rcheckpoint_id\030\003 \001(\tR\014ch" +
+      "eckpointId\022M\n\026accept_state_encodings\030\004 \003" +
+      "(\0162\027.cairn.v1.StateEncodingR\024acceptState" +
+      "Encodings\"\205\002\n\014PendingWrite\022\027\n\007task_id\030\001 " +
+      "\001(\tR\006taskId\022\033\n\ttask_path\030\002 \001(\tR\010taskPath" +
+      "\022\020\n\003idx\030\003 \001(\005R\003idx\022\030\n\007channel\030\004 \001(\tR\007cha" +
+      "nnel\022\035\n\nvalue_type\030\005 \001(\tR\tvalueType\022\024\n\005v" +
+      "alue\030\006 \001(\014R\005value\022\033\n\tthread_id\030\007 \001(\tR\010th" +
+      "readId\022\034\n\tnamespace\030\010 \001(\tR\tnamespace\022#\n\r" +
+      "checkpoint_id\030\t \001(\tR\014checkpointId\"\203\001\n\014Lo" +
+      "adResponse\0224\n\ncheckpoint\030\001 \001(\0132\024.cairn.v" +
+      "1.CheckpointR\ncheckpoint\022=\n\016pending_writ" +
+      "es\030\002 \003(\0132\026.cairn.v1.PendingWriteR\rpendin" +
+      "gWrites\"?\n\020BatchLoadRequest\022+\n\005loads\030\001 \003" +
+      "(\0132\025.cairn.v1.LoadRequestR\005loads\"h\n\017Batc" +
+      "hLoadResult\022*\n\004load\030\001 \001(\0132\026.cairn.v1.Loa" +
+      "dResponseR\004load\022)\n\005error\030\002 \001(\0132\023.cairn.v" +
+      "1.ItemErrorR\005error\"H\n\021BatchLoadResponse\022" +
+      "3\n\007results\030\001 \003(\0132\031.cairn.v1.BatchLoadRes" +
+      "ultR\007results\"\246\003\n\013ListRequest\022\033\n\tthread_i" +
+      "d\030\001 \001(\tR\010threadId\022!\n\tnamespace\030\002 \001(\tH\000R\t" +
+      "namespace\210\001\001\022@\n\017metadata_filter\030\003 \001(\0132\027." +
+      "google.protobuf.StructR\016metadataFilter\0220" +
+      "\n\024before_checkpoint_id\030\004 \001(\tR\022beforeChec" +
+      "kpointId\022\033\n\tpage_size\030\005 \001(\005R\010pageSize\022\035\n" +
+      "\npage_token\030\006 \001(\tR\tpageToken\022#\n\rinclude_" +
+      "state\030\007 \001(\010R\014includeState\022%\n\016include_wri" +
+      "tes\030\010 \001(\010R\rincludeWrites\022M\n\026accept_state" +
+      "_encodings\030\t \003(\0162\027.cairn.v1.StateEncodin" +
+      "gR\024acceptStateEncodingsB\014\n\n_namespace\"\255\001" +
+      "\n\014ListResponse\0226\n\013checkpoints\030\001 \003(\0132\024.ca" +
+      "irn.v1.CheckpointR\013checkpoints\022&\n\017next_p" +
+      "age_token\030\002 \001(\tR\rnextPageToken\022=\n\016pendin" +
+      "g_writes\030\003 \003(\0132\026.cairn.v1.PendingWriteR\r" +
+      "pendingWrites\"\222\001\n\022ListThreadsRequest\022\033\n\t" +
+      "page_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030" +
+      "\002 \001(\tR\tpageToken\022@\n\017metadata_filter\030\003 \001(" +
+      "\0132\027.google.protobuf.StructR\016metadataFilt" +
+      "er\"\311\002\n\nThreadInfo\022\033\n\tthread_id\030\001 \001(\tR\010th" +
+      "readId\022)\n\020checkpoint_count\030\002 \001(\003R\017checkp" +
+      "ointCount\022,\n\022head_checkpoint_id\030\003 \001(\tR\020h" +
+      "eadCheckpointId\022<\n\rhead_metadata\030\004 \001(\0132\027" +
+      ".google.protobuf.StructR\014headMetadata\0229\n" +
+      "\nupdated_at\030\005 \001(\0132\032.google.protobuf.Time" +
+      "stampR\tupdatedAt\022$\n\016head_node_name\030\006 \001(\t" +
+      "R\014headNodeName\022&\n\017head_next_nodes\030\007 \003(\tR" +
+      "\rheadNextNodes\"m\n\023ListThreadsResponse\022.\n" +
+      "\007threads\030\001 \003(\0132\024.cairn.v1.ThreadInfoR\007th" +
+      "reads\022&\n\017next_page_token\030\002 \001(\tR\rnextPage" +
+      "Token\"o\n\rDeleteRequest\022\033\n\tthread_id\030\001 \001(" +
+      "\tR\010threadId\022\034\n\tnamespace\030\002 \001(\tR\tnamespac" +
+      "e\022#\n\rcheckpoint_id\030\003 \001(\tR\014checkpointId\"*" +
+      "\n\016DeleteResponse\022\030\n\007deleted\030\001 \001(\010R\007delet" +
+      "ed\"+\n\014ClearRequest\022\033\n\tthread_id\030\001 \001(\tR\010t" +
+      "hreadId\"4\n\rClearResponse\022#\n\rdeleted_coun" +
+      "t\030\001 \001(\003R\014deletedCount\"h\n\005Write\022\020\n\003idx\030\001 " +
+      "\001(\005R\003idx\022\030\n\007channel\030\002 \001(\tR\007channel\022\035\n\nva" +
+      "lue_type\030\003 \001(\tR\tvalueType\022\024\n\005value\030\004 \001(\014" +
+      "R\005value\"\234\002\n\020PutWritesRequest\022\033\n\tthread_i" +
+      "d\030\001 \001(\tR\010threadId\022\034\n\tnamespace\030\002 \001(\tR\tna" +
+      "mespace\022#\n\rcheckpoint_id\030\003 \001(\tR\014checkpoi" +
+      "ntId\022\027\n\007task_id\030\004 \001(\tR\006taskId\022\033\n\ttask_pa" +
+      "th\030\005 \001(\tR\010taskPath\022\'\n\006writes\030\006 \003(\0132\017.cai" +
+      "rn.v1.WriteR\006writes\022\030\n\007replace\030\007 \001(\010R\007re" +
+      "place\022/\n\trun_lease\030\010 \001(\0132\022.cairn.v1.RunL" +
+      "easeR\010runLease\"8\n\021PutWritesResponse\022#\n\rw" +
+      "ritten_count\030\001 \001(\005R\014writtenCount\"g\n\021Copy" +
+      "ThreadRequest\022(\n\020source_thread_id\030\001 \001(\tR" +
+      "\016sourceThreadId\022(\n\020target_thread_id\030\002 \001(" +
+      "\tR\016targetThreadId\"7\n\022CopyThreadResponse\022" +
+      "!\n\014copied_count\030\001 \001(\003R\013copiedCount\"\201\001\n\014P" +
+      "runeRequest\022\035\n\nthread_ids\030\001 \003(\tR\tthreadI" +
+      "ds\0223\n\010strategy\030\002 \001(\0162\027.cairn.v1.PruneStr" +
+      "ategyR\010strategy\022\035\n\nkeep_count\030\003 \001(\005R\tkee" +
+      "pCount\"4\n\rPruneResponse\022#\n\rdeleted_count" +
+      "\030\001 \001(\003R\014deletedCount\",\n\021DeleteRunsReques" +
+      "t\022\027\n\007run_ids\030\001 \003(\tR\006runIds\"9\n\022DeleteRuns" +
+      "Response\022#\n\rdeleted_count\030\001 \001(\003R\014deleted" +
+      "Count\"\210\001\n\010RunLease\022\025\n\006run_id\030\001 \001(\tR\005runI" +
+      "d\022\024\n\005epoch\030\002 \001(\003R\005epoch\022\024\n\005token\030\003 \001(\tR\005" +
+      "token\0229\n\nexpires_at\030\004 \001(\0132\032.google.proto" +
+      "buf.TimestampR\texpiresAt\"\334\001\n\013RetryPolicy" +
+      "\022!\n\014max_attempts\030\001 \001(\005R\013maxAttempts\022,\n\022i" +
+      "nitial_backoff_ms\030\002 \001(\003R\020initialBackoffM" +
+      "s\022/\n\023backoff_coefficient\030\003 \001(\001R\022backoffC" +
+      "oefficient\022$\n\016max_backoff_ms\030\004 \001(\003R\014maxB" +
+      "ackoffMs\022%\n\016max_recoveries\030\005 \001(\005R\rmaxRec" +
+      "overies\"n\n\010RunError\022\026\n\006reason\030\001 \001(\tR\006rea" +
+      "son\022\022\n\004type\030\002 \001(\tR\004type\022\030\n\007message\030\003 \001(\t" +
+      "R\007message\022\034\n\tretryable\030\004 \001(\010R\tretryable\"" +
+      "\250\002\n\nRunAttempt\022\026\n\006number\030\001 \001(\005R\006number\022\033" +
+      "\n\tworker_id\030\002 \001(\tR\010workerId\0229\n\nstarted_a" +
+      "t\030\003 \001(\0132\032.google.protobuf.TimestampR\tsta" +
+      "rtedAt\0225\n\010ended_at\030\004 \001(\0132\032.google.protob" +
+      "uf.TimestampR\007endedAt\022+\n\006status\030\005 \001(\0162\023." +
+      "cairn.v1.RunStatusR\006status\022(\n\005error\030\006 \001(" +
+      "\0132\022.cairn.v1.RunErrorR\005error\022\034\n\trecovere" +
+      "d\030\007 \001(\010R\trecovered\"\334\010\n\003Run\022\025\n\006run_id\030\001 \001" +
+      "(\tR\005runId\022\033\n\tthread_id\030\002 \001(\tR\010threadId\022\024" +
+      "\n\005queue\030\003 \001(\tR\005queue\022+\n\006status\030\004 \001(\0162\023.c" +
+      "airn.v1.RunStatusR\006status\022\024\n\005input\030\005 \001(\014" +
+      "R\005input\022\035\n\ninput_type\030\006 \001(\tR\tinputType\0223" +
+      "\n\010metadata\030\007 \001(\0132\027.google.protobuf.Struc" +
+      "tR\010metadata\0228\n\014retry_policy\030\010 \001(\0132\025.cair" +
+      "n.v1.RetryPolicyR\013retryPolicy\0220\n\024executi" +
+      "on_timeout_ms\030\t \001(\003R\022executionTimeoutMs\022" +
+      "9\n\ncreated_at\030\n \001(\0132\032.google.protobuf.Ti" +
+      "mestampR\tcreatedAt\0229\n\nstarted_at\030\013 \001(\0132\032" +
+      ".google.protobuf.TimestampR\tstartedAt\0229\n" +
+      "\nupdated_at\030\014 \001(\0132\032.google.protobuf.Time" +
+      "stampR\tupdatedAt\0225\n\010ended_at\030\r \001(\0132\032.goo" +
+      "gle.protobuf.TimestampR\007endedAt\022#\n\rattem" +
+      "pt_count\030\016 \001(\005R\014attemptCount\0220\n\024failed_a" +
+      "ttempt_count\030\017 \001(\005R\022failedAttemptCount\022%" +
+      "\n\016recovery_count\030\020 \001(\005R\rrecoveryCount\022)\n" +
+      "\020cancel_requested\030\021 \001(\010R\017cancelRequested" +
+      "\022\033\n\tworker_id\030\022 \001(\tR\010workerId\022\037\n\013lease_e" +
+      "poch\030\023 \001(\003R\nleaseEpoch\022D\n\020lease_expires_" +
+      "at\030\024 \001(\0132\032.google.protobuf.TimestampR\016le" +
+      "aseExpiresAt\0229\n\nnot_before\030\025 \001(\0132\032.googl" +
+      "e.protobuf.TimestampR\tnotBefore\022(\n\005error" +
+      "\030\026 \001(\0132\022.cairn.v1.RunErrorR\005error\022\026\n\006out" +
+      "put\030\027 \001(\014R\006output\022\037\n\013output_type\030\030 \001(\tR\n" +
+      "outputType\022#\n\rcheckpoint_id\030\031 \001(\tR\014check" +
+      "pointId\0220\n\010attempts\030\032 \003(\0132\024.cairn.v1.Run" +
+      "AttemptR\010attempts\"\354\002\n\017StartRunRequest\022\025\n" +
+      "\006run_id\030\001 \001(\tR\005runId\022\033\n\tthread_id\030\002 \001(\tR" +
+      "\010threadId\022\024\n\005queue\030\003 \001(\tR\005queue\022\024\n\005input" +
+      "\030\004 \001(\014R\005input\022\035\n\ninput_type\030\005 \001(\tR\tinput" +
+      "Type\0223\n\010metadata\030\006 \001(\0132\027.google.protobuf" +
+      ".StructR\010metadata\0228\n\014retry_policy\030\007 \001(\0132" +
+      "\025.cairn.v1.RetryPolicyR\013retryPolicy\0220\n\024e" +
+      "xecution_timeout_ms\030\010 \001(\003R\022executionTime" +
+      "outMs\0229\n\nnot_before\030\t \001(\0132\032.google.proto" +
+      "buf.TimestampR\tnotBefore\"\\\n\020StartRunResp" +
+      "onse\022\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\022\'\n" +
+      "\017already_existed\030\002 \001(\010R\016alreadyExisted\"\211" +
+      "\001\n\017ClaimRunRequest\022\024\n\005queue\030\001 \001(\tR\005queue" +
+      "\022\033\n\tworker_id\030\002 \001(\tR\010workerId\022*\n\021lease_d" +
+      "uration_ms\030\003 \001(\003R\017leaseDurationMs\022\027\n\007wai" +
+      "t_ms\030\004 \001(\003R\006waitMs\"{\n\020ClaimRunResponse\022\037" +
+      "\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\022(\n\005lease" +
+      "\030\002 \001(\0132\022.cairn.v1.RunLeaseR\005lease\022\034\n\trec" +
+      "overed\030\003 \001(\010R\trecovered\"h\n\020HeartbeatRequ" +
+      "est\022(\n\005lease\030\001 \001(\0132\022.cairn.v1.RunLeaseR\005" +
+      "lease\022*\n\021lease_duration_ms\030\002 \001(\003R\017leaseD" +
+      "urationMs\"=\n\021HeartbeatResponse\022(\n\005lease\030" +
+      "\001 \001(\0132\022.cairn.v1.RunLeaseR\005lease\"\276\001\n\022Com" +
+      "pleteRunRequest\022(\n\005lease\030\001 \001(\0132\022.cairn.v" +
+      "1.RunLeaseR\005lease\022\026\n\006output\030\002 \001(\014R\006outpu" +
+      "t\022\037\n\013output_type\030\003 \001(\tR\noutputType\022 \n\013in" +
+      "terrupted\030\004 \001(\010R\013interrupted\022#\n\rcheckpoi" +
+      "nt_id\030\005 \001(\tR\014checkpointId\"6\n\023CompleteRun" +
+      "Response\022\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003ru" +
+      "n\"d\n\016FailRunRequest\022(\n\005lease\030\001 \001(\0132\022.cai" +
+      "rn.v1.RunLeaseR\005lease\022(\n\005error\030\002 \001(\0132\022.c" +
+      "airn.v1.RunErrorR\005error\"Q\n\017FailRunRespon" +
+      "se\022\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003run\022\035\n\nw" +
+      "ill_retry\030\002 \001(\010R\twillRetry\")\n\020CancelRunR" +
+      "equest\022\025\n\006run_id\030\001 \001(\tR\005runId\"4\n\021CancelR" +
+      "unResponse\022\037\n\003run\030\001 \001(\0132\r.cairn.v1.RunR\003" +
+      "run\"&\n\rGetRunRequest\022\025\n\006run_id\030\001 \001(\tR\005ru" +
+      "nId\"1\n\016GetRunResponse\022\037\n\003run\030\001 \001(\0132\r.cai" +
+      "rn.v1.RunR\003run\"\265\002\n\017ListRunsRequest\022\033\n\tpa" +
+      "ge_size\030\001 \001(\005R\010pageSize\022\035\n\npage_token\030\002 " +
+      "\001(\tR\tpageToken\022/\n\010statuses\030\003 \003(\0162\023.cairn" +
+      ".v1.RunStatusR\010statuses\022\024\n\005queue\030\004 \001(\tR\005" +
+      "queue\022\033\n\tthread_id\030\005 \001(\tR\010threadId\022?\n\rcr" +
+      "eated_after\030\006 \001(\0132\032.google.protobuf.Time" +
+      "stampR\014createdAfter\022A\n\016created_before\030\007 " +
+      "\001(\0132\032.google.protobuf.TimestampR\rcreated" +
+      "Before\"]\n\020ListRunsResponse\022!\n\004runs\030\001 \003(\013" +
+      "2\r.cairn.v1.RunR\004runs\022&\n\017next_page_token" +
+      "\030\002 \001(\tR\rnextPageToken*H\n\rStateEncoding\022\036" +
+      "\n\032STATE_ENCODING_UNSPECIFIED\020\000\022\027\n\023STATE_" +
+      "ENCODING_ZSTD\020\001*S\n\nDurability\022\032\n\026DURABIL" +
+      "ITY_UNSPECIFIED\020\000\022\023\n\017DURABILITY_SYNC\020\001\022\024" +
+      "\n\020DURABILITY_ASYNC\020\002*n\n\rPruneStrategy\022\036\n" +
+      "\032PRUNE_STRATEGY_UNSPECIFIED\020\000\022\036\n\032PRUNE_S" +
+      "TRATEGY_KEEP_LATEST\020\001\022\035\n\031PRUNE_STRATEGY_" +
+      "DELETE_ALL\020\002*\276\001\n\tRunStatus\022\032\n\026RUN_STATUS" +
+      "_UNSPECIFIED\020\000\022\026\n\022RUN_STATUS_PENDING\020\001\022\026" +
+      "\n\022RUN_STATUS_RUNNING\020\002\022\032\n\026RUN_STATUS_INT" +
+      "ERRUPTED\020\003\022\030\n\024RUN_STATUS_COMPLETED\020\004\022\025\n\021" +
+      "RUN_STATUS_FAILED\020\005\022\030\n\024RUN_STATUS_CANCEL" +
+      "LED\020\0062\202\013\n\017CheckpointStore\0225\n\004Save\022\025.cair" +
+      "n.v1.SaveRequest\032\026.cairn.v1.SaveResponse" +
+      "\022K\n\nSaveStream\022\033.cairn.v1.SaveStreamRequ" +
+      "est\032\034.cairn.v1.SaveStreamResponse(\0010\001\022D\n" +
+      "\tSaveBatch\022\032.cairn.v1.SaveBatchRequest\032\033" +
+      ".cairn.v1.SaveBatchResponse\0225\n\004Load\022\025.ca" +
+      "irn.v1.LoadRequest\032\026.cairn.v1.LoadRespon" +
+      "se\022D\n\tBatchLoad\022\032.cairn.v1.BatchLoadRequ" +
+      "est\032\033.cairn.v1.BatchLoadResponse\0225\n\004List" +
+      "\022\025.cairn.v1.ListRequest\032\026.cairn.v1.ListR" +
+      "esponse\022J\n\013ListThreads\022\034.cairn.v1.ListTh" +
+      "readsRequest\032\035.cairn.v1.ListThreadsRespo" +
+      "nse\022;\n\006Delete\022\027.cairn.v1.DeleteRequest\032\030" +
+      ".cairn.v1.DeleteResponse\0228\n\005Clear\022\026.cair" +
+      "n.v1.ClearRequest\032\027.cairn.v1.ClearRespon" +
+      "se\022D\n\tPutWrites\022\032.cairn.v1.PutWritesRequ" +
+      "est\032\033.cairn.v1.PutWritesResponse\022G\n\nCopy" +
+      "Thread\022\033.cairn.v1.CopyThreadRequest\032\034.ca" +
+      "irn.v1.CopyThreadResponse\0228\n\005Prune\022\026.cai" +
+      "rn.v1.PruneRequest\032\027.cairn.v1.PruneRespo" +
+      "nse\022G\n\nDeleteRuns\022\033.cairn.v1.DeleteRunsR" +
+      "equest\032\034.cairn.v1.DeleteRunsResponse\022A\n\010" +
+      "StartRun\022\031.cairn.v1.StartRunRequest\032\032.ca" +
+      "irn.v1.StartRunResponse\022A\n\010ClaimRun\022\031.ca" +
+      "irn.v1.ClaimRunRequest\032\032.cairn.v1.ClaimR" +
+      "unResponse\022D\n\tHeartbeat\022\032.cairn.v1.Heart" +
+      "beatRequest\032\033.cairn.v1.HeartbeatResponse" +
+      "\022J\n\013CompleteRun\022\034.cairn.v1.CompleteRunRe" +
+      "quest\032\035.cairn.v1.CompleteRunResponse\022>\n\007" +
+      "FailRun\022\030.cairn.v1.FailRunRequest\032\031.cair" +
+      "n.v1.FailRunResponse\022D\n\tCancelRun\022\032.cair" +
+      "n.v1.CancelRunRequest\032\033.cairn.v1.CancelR" +
+      "unResponse\022;\n\006GetRun\022\027.cairn.v1.GetRunRe" +
+      "quest\032\030.cairn.v1.GetRunResponse\022A\n\010ListR" +
+      "uns\022\031.cairn.v1.ListRunsRequest\032\032.cairn.v" +
+      "1.ListRunsResponseBa\n\014dev.cairn.v1B\024Chec" +
+      "kpointStoreProtoP\001Z9github.com/cairn-dev" +
+      "/cairn/client_go/gen/cairn/v1;cairnv1b\006p" +
+      "roto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -586,8 +609,26 @@ public final class CheckpointStoreProto {
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_SaveStreamResponse_descriptor,
         new java.lang.String[] { "Save", "Error", });
-    internal_static_cairn_v1_ItemError_descriptor =
+    internal_static_cairn_v1_SaveBatchRequest_descriptor =
       getDescriptor().getMessageTypes().get(5);
+    internal_static_cairn_v1_SaveBatchRequest_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_cairn_v1_SaveBatchRequest_descriptor,
+        new java.lang.String[] { "Saves", });
+    internal_static_cairn_v1_SaveBatchResult_descriptor =
+      getDescriptor().getMessageTypes().get(6);
+    internal_static_cairn_v1_SaveBatchResult_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_cairn_v1_SaveBatchResult_descriptor,
+        new java.lang.String[] { "Save", "Error", });
+    internal_static_cairn_v1_SaveBatchResponse_descriptor =
+      getDescriptor().getMessageTypes().get(7);
+    internal_static_cairn_v1_SaveBatchResponse_fieldAccessorTable = new
+      com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
+        internal_static_cairn_v1_SaveBatchResponse_descriptor,
+        new java.lang.String[] { "Results", });
+    internal_static_cairn_v1_ItemError_descriptor =
+      getDescriptor().getMessageTypes().get(8);
     internal_static_cairn_v1_ItemError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ItemError_descriptor,
@@ -599,271 +640,271 @@ public final class CheckpointStoreProto {
         internal_static_cairn_v1_ItemError_MetadataEntry_descriptor,
         new java.lang.String[] { "Key", "Value", });
     internal_static_cairn_v1_LoadRequest_descriptor =
-      getDescriptor().getMessageTypes().get(6);
+      getDescriptor().getMessageTypes().get(9);
     internal_static_cairn_v1_LoadRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_LoadRequest_descriptor,
         new java.lang.String[] { "ThreadId", "Namespace", "CheckpointId", "AcceptStateEncodings", });
     internal_static_cairn_v1_PendingWrite_descriptor =
-      getDescriptor().getMessageTypes().get(7);
+      getDescriptor().getMessageTypes().get(10);
     internal_static_cairn_v1_PendingWrite_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_PendingWrite_descriptor,
         new java.lang.String[] { "TaskId", "TaskPath", "Idx", "Channel", "ValueType", "Value", "ThreadId", "Namespace", "CheckpointId", });
     internal_static_cairn_v1_LoadResponse_descriptor =
-      getDescriptor().getMessageTypes().get(8);
+      getDescriptor().getMessageTypes().get(11);
     internal_static_cairn_v1_LoadResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_LoadResponse_descriptor,
         new java.lang.String[] { "Checkpoint", "PendingWrites", });
     internal_static_cairn_v1_BatchLoadRequest_descriptor =
-      getDescriptor().getMessageTypes().get(9);
+      getDescriptor().getMessageTypes().get(12);
     internal_static_cairn_v1_BatchLoadRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_BatchLoadRequest_descriptor,
         new java.lang.String[] { "Loads", });
     internal_static_cairn_v1_BatchLoadResult_descriptor =
-      getDescriptor().getMessageTypes().get(10);
+      getDescriptor().getMessageTypes().get(13);
     internal_static_cairn_v1_BatchLoadResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_BatchLoadResult_descriptor,
         new java.lang.String[] { "Load", "Error", });
     internal_static_cairn_v1_BatchLoadResponse_descriptor =
-      getDescriptor().getMessageTypes().get(11);
+      getDescriptor().getMessageTypes().get(14);
     internal_static_cairn_v1_BatchLoadResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_BatchLoadResponse_descriptor,
         new java.lang.String[] { "Results", });
     internal_static_cairn_v1_ListRequest_descriptor =
-      getDescriptor().getMessageTypes().get(12);
+      getDescriptor().getMessageTypes().get(15);
     internal_static_cairn_v1_ListRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ListRequest_descriptor,
         new java.lang.String[] { "ThreadId", "Namespace", "MetadataFilter", "BeforeCheckpointId", "PageSize", "PageToken", "IncludeState", "IncludeWrites", "AcceptStateEncodings", });
     internal_static_cairn_v1_ListResponse_descriptor =
-      getDescriptor().getMessageTypes().get(13);
+      getDescriptor().getMessageTypes().get(16);
     internal_static_cairn_v1_ListResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ListResponse_descriptor,
         new java.lang.String[] { "Checkpoints", "NextPageToken", "PendingWrites", });
     internal_static_cairn_v1_ListThreadsRequest_descriptor =
-      getDescriptor().getMessageTypes().get(14);
+      getDescriptor().getMessageTypes().get(17);
     internal_static_cairn_v1_ListThreadsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ListThreadsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", "MetadataFilter", });
     internal_static_cairn_v1_ThreadInfo_descriptor =
-      getDescriptor().getMessageTypes().get(15);
+      getDescriptor().getMessageTypes().get(18);
     internal_static_cairn_v1_ThreadInfo_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ThreadInfo_descriptor,
         new java.lang.String[] { "ThreadId", "CheckpointCount", "HeadCheckpointId", "HeadMetadata", "UpdatedAt", "HeadNodeName", "HeadNextNodes", });
     internal_static_cairn_v1_ListThreadsResponse_descriptor =
-      getDescriptor().getMessageTypes().get(16);
+      getDescriptor().getMessageTypes().get(19);
     internal_static_cairn_v1_ListThreadsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ListThreadsResponse_descriptor,
         new java.lang.String[] { "Threads", "NextPageToken", });
     internal_static_cairn_v1_DeleteRequest_descriptor =
-      getDescriptor().getMessageTypes().get(17);
+      getDescriptor().getMessageTypes().get(20);
     internal_static_cairn_v1_DeleteRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_DeleteRequest_descriptor,
         new java.lang.String[] { "ThreadId", "Namespace", "CheckpointId", });
     internal_static_cairn_v1_DeleteResponse_descriptor =
-      getDescriptor().getMessageTypes().get(18);
+      getDescriptor().getMessageTypes().get(21);
     internal_static_cairn_v1_DeleteResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_DeleteResponse_descriptor,
         new java.lang.String[] { "Deleted", });
     internal_static_cairn_v1_ClearRequest_descriptor =
-      getDescriptor().getMessageTypes().get(19);
+      getDescriptor().getMessageTypes().get(22);
     internal_static_cairn_v1_ClearRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ClearRequest_descriptor,
         new java.lang.String[] { "ThreadId", });
     internal_static_cairn_v1_ClearResponse_descriptor =
-      getDescriptor().getMessageTypes().get(20);
+      getDescriptor().getMessageTypes().get(23);
     internal_static_cairn_v1_ClearResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ClearResponse_descriptor,
         new java.lang.String[] { "DeletedCount", });
     internal_static_cairn_v1_Write_descriptor =
-      getDescriptor().getMessageTypes().get(21);
+      getDescriptor().getMessageTypes().get(24);
     internal_static_cairn_v1_Write_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_Write_descriptor,
         new java.lang.String[] { "Idx", "Channel", "ValueType", "Value", });
     internal_static_cairn_v1_PutWritesRequest_descriptor =
-      getDescriptor().getMessageTypes().get(22);
+      getDescriptor().getMessageTypes().get(25);
     internal_static_cairn_v1_PutWritesRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_PutWritesRequest_descriptor,
         new java.lang.String[] { "ThreadId", "Namespace", "CheckpointId", "TaskId", "TaskPath", "Writes", "Replace", "RunLease", });
     internal_static_cairn_v1_PutWritesResponse_descriptor =
-      getDescriptor().getMessageTypes().get(23);
+      getDescriptor().getMessageTypes().get(26);
     internal_static_cairn_v1_PutWritesResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_PutWritesResponse_descriptor,
         new java.lang.String[] { "WrittenCount", });
     internal_static_cairn_v1_CopyThreadRequest_descriptor =
-      getDescriptor().getMessageTypes().get(24);
+      getDescriptor().getMessageTypes().get(27);
     internal_static_cairn_v1_CopyThreadRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_CopyThreadRequest_descriptor,
         new java.lang.String[] { "SourceThreadId", "TargetThreadId", });
     internal_static_cairn_v1_CopyThreadResponse_descriptor =
-      getDescriptor().getMessageTypes().get(25);
+      getDescriptor().getMessageTypes().get(28);
     internal_static_cairn_v1_CopyThreadResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_CopyThreadResponse_descriptor,
         new java.lang.String[] { "CopiedCount", });
     internal_static_cairn_v1_PruneRequest_descriptor =
-      getDescriptor().getMessageTypes().get(26);
+      getDescriptor().getMessageTypes().get(29);
     internal_static_cairn_v1_PruneRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_PruneRequest_descriptor,
         new java.lang.String[] { "ThreadIds", "Strategy", "KeepCount", });
     internal_static_cairn_v1_PruneResponse_descriptor =
-      getDescriptor().getMessageTypes().get(27);
+      getDescriptor().getMessageTypes().get(30);
     internal_static_cairn_v1_PruneResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_PruneResponse_descriptor,
         new java.lang.String[] { "DeletedCount", });
     internal_static_cairn_v1_DeleteRunsRequest_descriptor =
-      getDescriptor().getMessageTypes().get(28);
+      getDescriptor().getMessageTypes().get(31);
     internal_static_cairn_v1_DeleteRunsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_DeleteRunsRequest_descriptor,
         new java.lang.String[] { "RunIds", });
     internal_static_cairn_v1_DeleteRunsResponse_descriptor =
-      getDescriptor().getMessageTypes().get(29);
+      getDescriptor().getMessageTypes().get(32);
     internal_static_cairn_v1_DeleteRunsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_DeleteRunsResponse_descriptor,
         new java.lang.String[] { "DeletedCount", });
     internal_static_cairn_v1_RunLease_descriptor =
-      getDescriptor().getMessageTypes().get(30);
+      getDescriptor().getMessageTypes().get(33);
     internal_static_cairn_v1_RunLease_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_RunLease_descriptor,
         new java.lang.String[] { "RunId", "Epoch", "Token", "ExpiresAt", });
     internal_static_cairn_v1_RetryPolicy_descriptor =
-      getDescriptor().getMessageTypes().get(31);
+      getDescriptor().getMessageTypes().get(34);
     internal_static_cairn_v1_RetryPolicy_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_RetryPolicy_descriptor,
         new java.lang.String[] { "MaxAttempts", "InitialBackoffMs", "BackoffCoefficient", "MaxBackoffMs", "MaxRecoveries", });
     internal_static_cairn_v1_RunError_descriptor =
-      getDescriptor().getMessageTypes().get(32);
+      getDescriptor().getMessageTypes().get(35);
     internal_static_cairn_v1_RunError_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_RunError_descriptor,
         new java.lang.String[] { "Reason", "Type", "Message", "Retryable", });
     internal_static_cairn_v1_RunAttempt_descriptor =
-      getDescriptor().getMessageTypes().get(33);
+      getDescriptor().getMessageTypes().get(36);
     internal_static_cairn_v1_RunAttempt_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_RunAttempt_descriptor,
         new java.lang.String[] { "Number", "WorkerId", "StartedAt", "EndedAt", "Status", "Error", "Recovered", });
     internal_static_cairn_v1_Run_descriptor =
-      getDescriptor().getMessageTypes().get(34);
+      getDescriptor().getMessageTypes().get(37);
     internal_static_cairn_v1_Run_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_Run_descriptor,
         new java.lang.String[] { "RunId", "ThreadId", "Queue", "Status", "Input", "InputType", "Metadata", "RetryPolicy", "ExecutionTimeoutMs", "CreatedAt", "StartedAt", "UpdatedAt", "EndedAt", "AttemptCount", "FailedAttemptCount", "RecoveryCount", "CancelRequested", "WorkerId", "LeaseEpoch", "LeaseExpiresAt", "NotBefore", "Error", "Output", "OutputType", "CheckpointId", "Attempts", });
     internal_static_cairn_v1_StartRunRequest_descriptor =
-      getDescriptor().getMessageTypes().get(35);
+      getDescriptor().getMessageTypes().get(38);
     internal_static_cairn_v1_StartRunRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_StartRunRequest_descriptor,
         new java.lang.String[] { "RunId", "ThreadId", "Queue", "Input", "InputType", "Metadata", "RetryPolicy", "ExecutionTimeoutMs", "NotBefore", });
     internal_static_cairn_v1_StartRunResponse_descriptor =
-      getDescriptor().getMessageTypes().get(36);
+      getDescriptor().getMessageTypes().get(39);
     internal_static_cairn_v1_StartRunResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_StartRunResponse_descriptor,
         new java.lang.String[] { "Run", "AlreadyExisted", });
     internal_static_cairn_v1_ClaimRunRequest_descriptor =
-      getDescriptor().getMessageTypes().get(37);
+      getDescriptor().getMessageTypes().get(40);
     internal_static_cairn_v1_ClaimRunRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ClaimRunRequest_descriptor,
         new java.lang.String[] { "Queue", "WorkerId", "LeaseDurationMs", "WaitMs", });
     internal_static_cairn_v1_ClaimRunResponse_descriptor =
-      getDescriptor().getMessageTypes().get(38);
+      getDescriptor().getMessageTypes().get(41);
     internal_static_cairn_v1_ClaimRunResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ClaimRunResponse_descriptor,
         new java.lang.String[] { "Run", "Lease", "Recovered", });
     internal_static_cairn_v1_HeartbeatRequest_descriptor =
-      getDescriptor().getMessageTypes().get(39);
+      getDescriptor().getMessageTypes().get(42);
     internal_static_cairn_v1_HeartbeatRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_HeartbeatRequest_descriptor,
         new java.lang.String[] { "Lease", "LeaseDurationMs", });
     internal_static_cairn_v1_HeartbeatResponse_descriptor =
-      getDescriptor().getMessageTypes().get(40);
+      getDescriptor().getMessageTypes().get(43);
     internal_static_cairn_v1_HeartbeatResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_HeartbeatResponse_descriptor,
         new java.lang.String[] { "Lease", });
     internal_static_cairn_v1_CompleteRunRequest_descriptor =
-      getDescriptor().getMessageTypes().get(41);
+      getDescriptor().getMessageTypes().get(44);
     internal_static_cairn_v1_CompleteRunRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_CompleteRunRequest_descriptor,
         new java.lang.String[] { "Lease", "Output", "OutputType", "Interrupted", "CheckpointId", });
     internal_static_cairn_v1_CompleteRunResponse_descriptor =
-      getDescriptor().getMessageTypes().get(42);
+      getDescriptor().getMessageTypes().get(45);
     internal_static_cairn_v1_CompleteRunResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_CompleteRunResponse_descriptor,
         new java.lang.String[] { "Run", });
     internal_static_cairn_v1_FailRunRequest_descriptor =
-      getDescriptor().getMessageTypes().get(43);
+      getDescriptor().getMessageTypes().get(46);
     internal_static_cairn_v1_FailRunRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_FailRunRequest_descriptor,
         new java.lang.String[] { "Lease", "Error", });
     internal_static_cairn_v1_FailRunResponse_descriptor =
-      getDescriptor().getMessageTypes().get(44);
+      getDescriptor().getMessageTypes().get(47);
     internal_static_cairn_v1_FailRunResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_FailRunResponse_descriptor,
         new java.lang.String[] { "Run", "WillRetry", });
     internal_static_cairn_v1_CancelRunRequest_descriptor =
-      getDescriptor().getMessageTypes().get(45);
+      getDescriptor().getMessageTypes().get(48);
     internal_static_cairn_v1_CancelRunRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_CancelRunRequest_descriptor,
         new java.lang.String[] { "RunId", });
     internal_static_cairn_v1_CancelRunResponse_descriptor =
-      getDescriptor().getMessageTypes().get(46);
+      getDescriptor().getMessageTypes().get(49);
     internal_static_cairn_v1_CancelRunResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_CancelRunResponse_descriptor,
         new java.lang.String[] { "Run", });
     internal_static_cairn_v1_GetRunRequest_descriptor =
-      getDescriptor().getMessageTypes().get(47);
+      getDescriptor().getMessageTypes().get(50);
     internal_static_cairn_v1_GetRunRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_GetRunRequest_descriptor,
         new java.lang.String[] { "RunId", });
     internal_static_cairn_v1_GetRunResponse_descriptor =
-      getDescriptor().getMessageTypes().get(48);
+      getDescriptor().getMessageTypes().get(51);
     internal_static_cairn_v1_GetRunResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_GetRunResponse_descriptor,
         new java.lang.String[] { "Run", });
     internal_static_cairn_v1_ListRunsRequest_descriptor =
-      getDescriptor().getMessageTypes().get(49);
+      getDescriptor().getMessageTypes().get(52);
     internal_static_cairn_v1_ListRunsRequest_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ListRunsRequest_descriptor,
         new java.lang.String[] { "PageSize", "PageToken", "Statuses", "Queue", "ThreadId", "CreatedAfter", "CreatedBefore", });
     internal_static_cairn_v1_ListRunsResponse_descriptor =
-      getDescriptor().getMessageTypes().get(50);
+      getDescriptor().getMessageTypes().get(53);
     internal_static_cairn_v1_ListRunsResponse_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_cairn_v1_ListRunsResponse_descriptor,

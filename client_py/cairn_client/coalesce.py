@@ -1,0 +1,179 @@
+"""Concurrent calls of one kind, sent together as one batch call (asyncio).
+
+A graph runtime runs many graphs on one event loop, and each saves after every step. Sent one call each, every
+save pays gRPC's per-call cost at both ends: on a 37 KB state that is most of the server's CPU per save (a bare
+echo costs about what the save's own work does) and most of the client's. The Coalescer keeps that cost per
+batch instead:
+
+- a call goes straight out while fewer than `max_inflight` calls of its kind are in flight, so a lone caller
+  waits for nothing and low concurrency sees no change;
+- calls made while they are in flight queue, and the next sender to finish takes everything queued (up to
+  `max_items` and `max_bytes`) as one batch call (SaveBatch, BatchLoad).
+
+No timer, the same rule as the server's group commit (server/cairn_server/storage/group_commit.py). Each
+caller keeps its own deadline: a batch is sent with the latest deadline of its items, and an item whose own
+deadline passes first ends with DeadlineExceeded, as its unary call would have. A batch call that fails as a
+whole fails each of its items with that error. A server without the batch method (UNIMPLEMENTED) gets every
+later call on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+import grpc
+
+from .errors import CairnError, DeadlineExceeded
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+
+SendOne = Callable[[Req, float], Awaitable[Resp]]
+# (requests, timeout) -> one response or error per request, in order; raises CairnError when the call fails whole
+SendMany = Callable[[Sequence[Req], float], Awaitable[Sequence["Resp | CairnError"]]]
+
+
+class Coalescer(Generic[Req, Resp]):
+    """Sends calls of one kind alone while few are in flight, and together once more wait; see the module."""
+
+    def __init__(
+        self,
+        send_one: SendOne[Req, Resp],
+        send_many: SendMany[Req, Resp],
+        *,
+        max_inflight: int,
+        max_items: int,
+        max_bytes: int,
+        size: Callable[[Req], int],
+        retry_alone: Callable[[CairnError], bool] = lambda err: False,
+    ) -> None:
+        """
+        Args:
+            send_one: the unary call, (request, timeout seconds) -> response.
+            send_many: the batch call, (requests, timeout seconds) -> one response or CairnError per request.
+            max_inflight: calls of this kind in flight before concurrent ones wait to go together.
+            max_items: the most requests in one batch call.
+            max_bytes: the most request bytes (by `size`) in one batch call; the first request always goes.
+            size: a request's size in bytes.
+            retry_alone: item errors that a batch caused (a response budget shared by its items) and that the
+                unary call would not give: such an item is sent again on its own.
+        """
+        self._send_one = send_one
+        self._send_many = send_many
+        self.max_inflight = max_inflight
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+        self._size = size
+        self._retry_alone = retry_alone
+        self.batching = True  # False once the server said it has no batch method
+        self._queue: list[tuple[Req, float, asyncio.Future[Resp]]] = []
+        self._inflight = 0  # sender tasks
+        self._sending = 0  # of them, those with a call on the wire
+        self._senders: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+
+    async def call(self, request: Req, timeout: float) -> Resp:
+        """The response to `request`, sent alone or in a batch; raises its CairnError."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Resp] = loop.create_future()
+        deadline = time.monotonic() + timeout
+        self._queue.append((request, deadline, future))
+        if self._inflight < self.max_inflight:
+            self._inflight += 1
+            task = loop.create_task(self._drain())
+            self._senders.add(task)
+            task.add_done_callback(self._senders.discard)
+        # The item's own deadline, which may come before that of the batch it rides in.
+        expiry = loop.call_at(loop.time() + timeout, _expire, future, timeout)
+        try:
+            return await future
+        finally:
+            expiry.cancel()
+
+    def _take(self) -> list[tuple[Req, float, asyncio.Future[Resp]]]:
+        """The next batch: queued calls whose callers still wait, up to max_items and max_bytes."""
+        batch: list[tuple[Req, float, asyncio.Future[Resp]]] = []
+        total = 0
+        queue = self._queue
+        # Callers woken by one answer call again together: a share of the queue per free sender (not all of it
+        # for the first) keeps max_inflight batches on the wire, so the server and its cold store work on some
+        # while the others travel.
+        free = max(1, self.max_inflight - self._sending)
+        limit = min(self.max_items, -(-len(queue) // free)) if self.batching else 1
+        taken = 0
+        for entry in queue:
+            if len(batch) >= limit:
+                break
+            taken += 1
+            if entry[2].done():  # cancelled, or past its deadline, before it was sent
+                continue
+            total += self._size(entry[0])
+            if batch and total > self.max_bytes:
+                taken -= 1
+                break
+            batch.append(entry)
+        del queue[:taken]
+        return batch
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch = self._take()
+                if not batch:
+                    continue
+                timeout = max(deadline for _, deadline, _ in batch) - time.monotonic()
+                self._sending += 1
+                try:
+                    if len(batch) == 1 or not self.batching:
+                        await self._one(batch[0], timeout)
+                    else:
+                        await self._many(batch, timeout)
+                finally:
+                    self._sending -= 1
+        finally:
+            self._inflight -= 1
+
+    async def _one(self, entry: tuple[Req, float, asyncio.Future[Resp]], timeout: float) -> None:
+        request, _, future = entry
+        try:
+            response = await self._send_one(request, max(timeout, 0.001))
+        except CairnError as err:
+            _settle(future, err)
+        else:
+            _settle(future, response)
+
+    async def _many(self, batch: list[tuple[Req, float, asyncio.Future[Resp]]], timeout: float) -> None:
+        try:
+            answers = await self._send_many([request for request, _, _ in batch], max(timeout, 0.001))
+        except CairnError as err:
+            if err.code == grpc.StatusCode.UNIMPLEMENTED:  # a server older than the batch method
+                self.batching = False
+                await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in batch))
+                return
+            for _, _, future in batch:
+                _settle(future, err)
+            return
+        alone = []
+        for entry, answer in zip(batch, answers, strict=True):
+            if isinstance(answer, CairnError) and self._retry_alone(answer):
+                alone.append(entry)
+            else:
+                _settle(entry[2], answer)
+        if alone:
+            await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in alone))
+
+
+def _settle(future: asyncio.Future[Resp], answer: Resp | CairnError) -> None:
+    if future.done():  # the caller left, or its deadline passed
+        return
+    if isinstance(answer, CairnError):
+        future.set_exception(answer)
+    else:
+        future.set_result(answer)
+
+
+def _expire(future: asyncio.Future[Resp], timeout: float) -> None:
+    if not future.done():
+        future.set_exception(DeadlineExceeded(f"no answer within the deadline of {timeout:g} s"))
