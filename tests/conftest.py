@@ -95,11 +95,13 @@ def server_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.Temp
             if kind.startswith("redis+postgres"):
                 redis_url = request.getfixturevalue("redis_proc").url
                 args += ["--redis-url", redis_url]
-                # The default keeps a near cache; the plain Redis backend turns it off so both paths are tested.
-                args += ["--near-cache-mb", "64" if kind.endswith("+near") else "0"]
+                # The default keeps a near cache and fills Redis on reads only; the plain Redis backend turns the
+                # near cache off and fills Redis on saves too (--cache-fill-on-save), so every path is tested.
+                args += ["--near-cache-mb", "64"] if kind.endswith("+near") else ["--near-cache-mb", "0",
+                                                                                  "--cache-fill-on-save"]
             elif kind == "redis-cluster+postgres":  # near cache off: every read goes to the cluster
                 redis_url = request.getfixturevalue("redis_cluster_proc").url
-                args += ["--redis-url", redis_url, "--near-cache-mb", "0"]
+                args += ["--redis-url", redis_url, "--near-cache-mb", "0", "--cache-fill-on-save"]
         for key, value in config.items():
             args += ["--" + key.replace("_", "-"), str(value)]
         # The harness' readiness probe speaks plaintext gRPC; a TLS-only server is probed by TCP alone.

@@ -1,8 +1,9 @@
 """Issue 32: the hot cache holds what is likely to be read (heads), not every save for an hour.
 
 Before, every save filled Redis with its checkpoint for the full cache TTL, so Redis held one entry per save of
-the last hour (~85 GB/hour at 1,500 saves/s). Now a save fills its new head for the TTL and cuts the head it
-replaced to the short recent TTL; a read by id fills only for the recent TTL. Reads stay correct whatever the
+the last hour (~85 GB/hour at 1,500 saves/s). Now only reads fill it by default (a head read for the TTL, a read
+by id for the short recent TTL), and a save cuts the head it replaced to the recent TTL; with fill_on_save
+(--cache-fill-on-save) a save also fills its new head for the TTL. Reads stay correct whatever the
 cache keeps (freshness.py): the long proof under eviction is tests/test_coherence_chaos.py's eviction run.
 """
 
@@ -43,11 +44,35 @@ async def _pttl(cache: RedisCache, thread_id: str, checkpoint_id: str) -> int:
     return int(await cache.redis.call("PTTL", _key(("t", thread_id, "", checkpoint_id))))
 
 
+async def test_saves_fill_nothing_and_cut_the_head_a_read_filled(  # type: ignore[no-untyped-def]
+    redis_proc, tmp_path, thread_id: str
+) -> None:
+    """The default: saves put no state in Redis; a head read fills it for the TTL; the save that replaces that
+    head cuts its entry to the recent TTL."""
+    cache = RedisCache.from_url(redis_proc.url, ttl_seconds=3600)
+    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec())  # recent TTL: 10 s
+    try:
+        ids = await _save_chain(store, thread_id, 3)
+        assert [await _pttl(cache, thread_id, i) for i in ids] == [-2, -2, -2]
+        store.near = None  # (none here; the read must reach the hot cache's tier)
+        assert (await store.load("t", thread_id, "", None)).checkpoint.checkpoint_id == ids[-1]
+        assert await _pttl(cache, thread_id, ids[-1]) > HOUR_MS - 60_000
+        state = b'{"i": 3}'
+        await store.save(SaveItem(_checkpoint(thread_id, "c003", ids[-1], state), raw_state=state))
+        assert 0 < await _pttl(cache, thread_id, ids[-1]) <= 10_000
+        assert await _pttl(cache, thread_id, "c003") == -2
+        assert store.stats["cache_errors"] == 0
+    finally:
+        await store.aclose()
+
+
 async def test_saves_keep_the_head_for_the_ttl_and_replaced_heads_briefly(  # type: ignore[no-untyped-def]
     redis_proc, tmp_path, thread_id: str
 ) -> None:
+    """--cache-fill-on-save."""
     cache = RedisCache.from_url(redis_proc.url, ttl_seconds=3600)
-    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec())  # recent TTL: 10 s
+    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(),  # recent TTL: 10 s
+                        fill_on_save=True)
     try:
         ids = await _save_chain(store, thread_id, 12)
         assert await _pttl(cache, thread_id, ids[-1]) > HOUR_MS - 60_000  # the head: the full TTL
@@ -64,18 +89,21 @@ async def test_saves_keep_the_head_for_the_ttl_and_replaced_heads_briefly(  # ty
         await store.aclose()
 
 
+@pytest.mark.parametrize("fill_on_save", [False, True])
 @pytest.mark.parametrize("cache_kind", ["redis", "memory"])
 async def test_a_thread_holds_one_entry_however_often_it_saves(  # type: ignore[no-untyped-def]
-    cache_kind: str, redis_proc, tmp_path, thread_id: str
+    cache_kind: str, fill_on_save: bool, redis_proc, tmp_path, thread_id: str
 ) -> None:
-    """With a recent TTL of 0 a replaced head leaves the cache at once: one entry per thread, and reads of any
-    checkpoint still answer (from the cold store)."""
+    """With a recent TTL of 0 a replaced head leaves the cache at once: at most one entry per thread, and reads of
+    any checkpoint still answer (from the cold store)."""
     cache = RedisCache.from_url(redis_proc.url) if cache_kind == "redis" else MemoryCache()
-    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), recent_ttl_seconds=0)
+    store = TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), recent_ttl_seconds=0,
+                        fill_on_save=fill_on_save)
     try:
         ids = await _save_chain(store, thread_id, 30)
         held = await cache.get_many([("t", thread_id, "", checkpoint_id) for checkpoint_id in ids])
-        assert [checkpoint_id for checkpoint_id, blob in zip(ids, held, strict=True) if blob is not None] == [ids[-1]]
+        assert ([checkpoint_id for checkpoint_id, blob in zip(ids, held, strict=True) if blob is not None]
+                == ([ids[-1]] if fill_on_save else []))
         for i, checkpoint_id in enumerate(ids):
             assert (await store.load("t", thread_id, "", checkpoint_id)).state == b'{"i": %d}' % i
         assert await cache.get_many([("t", thread_id, "", ids[3])]) == [None]  # a read by id filled nothing
@@ -89,7 +117,8 @@ def test_redis_holds_one_entry_per_thread_under_a_save_heavy_run() -> None:
     heads dropped at once, ends with at most one key per thread, whatever the number of saves."""
     from bench.redis_memory import measure
 
-    result = measure(6, threads=20, concurrency=8, interval=2, server_args=("--cache-recent-ttl-seconds", "0"),
+    result = measure(6, threads=20, concurrency=8, interval=2,
+                     server_args=("--cache-recent-ttl-seconds", "0", "--cache-fill-on-save"),
                      log=lambda _: None)
     last = result.samples[-1]
     assert result.saves > 5 * result.threads, result.text()

@@ -16,14 +16,16 @@ def _put(near: NearCache, cp_id: str, stamp: int, size: int = 10, thread: str = 
 
 
 async def _store_over_redis(redis_url: str, tmp_path):  # type: ignore[no-untyped-def]
-    """One server process's tiered store, in this process: SQLite cold store, Redis hot cache, a near cache."""
+    """One server process's tiered store, in this process: SQLite cold store, Redis hot cache, a near cache; saves
+    fill Redis too (--cache-fill-on-save), so reads that miss the near cache find them there."""
     from cairn_server.codec import Codec
     from cairn_server.storage.redis_cache import RedisCache
     from cairn_server.storage.sqlite import SqliteColdStore
     from cairn_server.storage.tiered import TieredStore
 
     cache = RedisCache.from_url(redis_url)
-    return TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20))
+    return TieredStore(await SqliteColdStore.open(str(tmp_path / "cold.db")), cache, Codec(), near=NearCache(1 << 20),
+                       fill_on_save=True)
 
 
 def test_a_checkpoint_is_served_only_under_a_stamp_the_cold_store_still_vouches_for() -> None:

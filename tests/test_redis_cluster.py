@@ -108,7 +108,7 @@ def test_the_redis_cluster_flag_reads_a_redis_url_as_seeds(redis_cluster_proc: R
     seed = redis_cluster_proc.masters()[1]
     metrics = free_port()
     with CairnProcess("--redis-url", f"redis://127.0.0.1:{seed.port}", "--redis-cluster", "--postgres-dsn",
-                     new_database(postgres_proc), "--near-cache-mb", "0",
+                     new_database(postgres_proc), "--near-cache-mb", "0", "--cache-fill-on-save",
                      "--metrics-listen", f"127.0.0.1:{metrics}") as server:
         _save_and_load(server.target, threads=10, loads=2)
         counts = cache_counts(metrics)

@@ -46,6 +46,13 @@ class Config:
         "(0 = drop it at once): the cache holds heads, not history",
         default=10,
     )
+    cache_fill_on_save: bool = _opt(
+        "also put every saved head into the hot cache (Redis) at save time, cutting the head it replaced to "
+        "--cache-recent-ttl-seconds; off, the hot cache is filled by reads only (a head read fills it for "
+        "--cache-ttl-seconds), so saves cost Redis nothing: each server process already keeps its own saves in "
+        "its near cache, and graph runtimes read a head once per resume, not after every step",
+        default=False,
+    )
     cache_max_entries: int = _opt("entries kept by the in-process cache (embedded default)", default=10_000)
     cache_max_mb: int = _opt("bytes (MB) of entries kept by the in-process cache (embedded default)", default=256)
     near_cache_mb: int = _opt(

@@ -123,6 +123,7 @@ async def open_store(config: Config) -> TieredStore:
     store = TieredStore(
         cold, cache, codec, near=near, commit_concurrency=max(1, config.commit_concurrency),
         commit_batch_bytes=config.max_commit_batch_bytes, recent_ttl_seconds=config.cache_recent_ttl_seconds,
+        fill_on_save=config.cache_fill_on_save,
     )
     store.holds_encrypted, store.refuse_plaintext = holds_encrypted, refuse_plaintext
     return store

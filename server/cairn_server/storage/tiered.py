@@ -5,11 +5,15 @@ only after the cold commit. Read path: ask the cold store for the threads' versi
 near cache, the hot cache, and the cold store, each copy served only if its stamp is still vouched for; fill
 the tiers it missed.
 
-What the hot cache holds is bounded by what is likely to be read: the heads. A save fills its new head for the
-cache's TTL and cuts the entry of the head it replaced (its parent) to the short `recent_ttl_seconds`, as does a
-fill from a read by checkpoint id; a head read fills for the full TTL. So a thread holds about one entry, however
-often it saves, and Redis needs no more than (active threads x entry) plus a few seconds of saves; `maxmemory`
-with any eviction policy bounds it beyond that, since an evicted entry is only a miss.
+What the hot cache holds is bounded by what is likely to be read: the heads. By default only reads fill it: a
+head read for the cache's TTL, a read by checkpoint id for the short `recent_ttl_seconds`. A save puts its new
+head in this process's near cache only: a graph runtime saves after every step but reads a head once per resume,
+so writing every save's state to Redis cost each save bytes on the wire and Redis's CPU for entries hardly ever
+read. A save still cuts the entry of the head it replaced (its parent), if a read filled one, to
+`recent_ttl_seconds`: a short PEXPIRE in one round trip per commit. With `fill_on_save` a save also fills its new
+head for the TTL. Either way a thread holds about one entry, however often it saves, and Redis needs no
+more than (active threads x entry) plus a few seconds of saves; `maxmemory` with any eviction policy bounds it
+beyond that, since an evicted entry is only a miss.
 
 Freshness needs nothing from the caches (see freshness.py for the invariant and why it holds): a cache that
 fails, loses entries or rolls back only makes reads miss. Cache errors are counted and logged, never returned
@@ -126,9 +130,11 @@ class TieredStore:
     def __init__(
         self, cold: ColdStore, cache: HotCache, codec: Codec, near: NearCache | None = None,
         commit_concurrency: int = 1, commit_batch_bytes: int = 8 << 20, recent_ttl_seconds: float = 10,
+        fill_on_save: bool = False,
     ) -> None:
         self.cold = cold
         self.recent_ttl_seconds = recent_ttl_seconds
+        self.fill_on_save = fill_on_save
         self.cache = cache
         self.near = near
         self.codec = codec
@@ -239,7 +245,8 @@ class TieredStore:
                 if self.near is not None and item.raw_state is not None:
                     loaded = Loaded(cp, item.raw_state, [])
                     self.near.put(*key, loaded, loaded.size, outcome.version)
-                fills.append((key, encode_entry(outcome.version, cp, [])))
+                if self.fill_on_save:
+                    fills.append((key, encode_entry(outcome.version, cp, [])))
             results.append(outcome)
         if fills or replaced_heads:
             await self._cache("fill", self.cache.put_many(fills, None, replaced_heads, self.recent_ttl_seconds))
