@@ -18,6 +18,8 @@ memory:  ## issue 27's attacks at full size (BatchLoad/List amplification, unrea
 
 REDIS_MEMORY_SECONDS ?= 600
 .PHONY: redis-memory async-durability
+# Saves fill Redis only with --cache-fill-on-save (by default reads fill it): the run measures that worst case.
+REDIS_MEMORY_ARGS ?= --server-arg=--cache-fill-on-save
 redis-memory:  ## Redis memory over a 10-minute save-heavy run: per thread, and its growth after warm-up (issue 32)
 	python3 bench/redis_memory.py --seconds $(REDIS_MEMORY_SECONDS) $(REDIS_MEMORY_ARGS)
 

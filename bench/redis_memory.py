@@ -8,7 +8,10 @@ dataset part, and the number of keys. Prints the samples, then memory per thread
 threads, each thread holding its head and the heads it replaced within `--cache-recent-ttl-seconds`) and the
 growth from the end of the warm-up to the end of the run.
 
-    python bench/redis_memory.py --seconds 600                    # make redis-memory
+    python bench/redis_memory.py --seconds 600 --server-arg=--cache-fill-on-save     # make redis-memory
+
+Saves put no state in Redis unless the server runs with --cache-fill-on-save (reads fill it by default), so
+`make redis-memory` measures with it: the most a save-heavy run can put there.
     git worktree add --detach /tmp/base bce9fbf && python bench/redis_memory.py --tree /tmp/base --seconds 60
 
 Exits 1 when the data kept growing after the warm-up (the first fifth of the run, at least 30 s, capped at half of
