@@ -269,8 +269,13 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
         return out
 
     async def _commit_in_batches(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
-        """save_many in transactions of at most --max-commit-batch-bytes of stored state (the first item always
-        goes), so a large batch does not run into the cold store's timeout."""
+        """Saves of distinct threads go through the group commit, where concurrent calls share transactions (the
+        usual SaveBatch: one save per graph). Otherwise save_many, in transactions of at most
+        --max-commit-batch-bytes of stored state (the first item always goes) committed one after the other,
+        so the saves of one thread apply in request order and a large batch does not run into the cold store's
+        timeout."""
+        if len({(i.checkpoint.thread_id, i.checkpoint.namespace) for i in items}) == len(items):
+            return await self.store.save_grouped(items)
         outcomes: list[SaveOutcome | Exception] = []
         start, size = 0, 0
         for end, item in enumerate(items):

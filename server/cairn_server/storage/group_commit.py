@@ -51,6 +51,20 @@ class GroupCommit(Generic[Item, Outcome]):
             task.add_done_callback(self._drainers.discard)
         return await future
 
+    async def submit_many(self, items: list[Item]) -> list[Outcome | Exception]:
+        """Each item's outcome (or error), in order: the items queue together, so they share transactions with
+        each other and with whatever else is queued. A batch may split between two transactions (max_batch,
+        max_batch_bytes); with max_inflight > 1 those may commit in either order."""
+        loop = asyncio.get_running_loop()
+        futures = [loop.create_future() for _ in items]
+        self._queue.extend(zip(items, futures, strict=True))
+        if self._inflight < self.max_inflight:
+            self._inflight += 1
+            task = loop.create_task(self._drain())
+            self._drainers.add(task)
+            task.add_done_callback(self._drainers.discard)
+        return list(await asyncio.gather(*futures))
+
     def _batch_length(self) -> int:
         """How many queued saves the next transaction takes."""
         if self.size is None or not self.max_batch_bytes:

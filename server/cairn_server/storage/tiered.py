@@ -190,6 +190,13 @@ class TieredStore:
         self._observe_batch(len(items))
         return await self._commit(items)
 
+    async def save_grouped(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
+        """A SaveBatch's saves, through the group commit: concurrent batches (and Saves) that queue while a commit
+        runs share the next transaction, so a client's several batches in flight cost the cold store one commit
+        where they meet. Per-item failures are returned, in order. The items must name distinct
+        (tenant, thread, namespace): a batch may split between transactions, which may commit in either order."""
+        return await self._group.submit_many(items)
+
     async def _commit(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
         """One cold transaction and one cache fill for all the items.
 

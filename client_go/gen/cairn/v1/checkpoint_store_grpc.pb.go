@@ -100,13 +100,16 @@ type CheckpointStoreClient interface {
 	// The stream itself fails only with UNAVAILABLE or UNAUTHENTICATED.
 	SaveStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SaveStreamRequest, SaveStreamResponse], error)
 	// SaveBatch runs many saves in one call, each under the rules of the unary
-	// Save; they commit together and each gets its own result, in request order,
-	// so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+	// Save and each acknowledged only after its commit. The server commits them
+	// in as few transactions as it can, sharing them with concurrent calls, but
+	// the batch is not atomic: each save gets its own result, in request order,
+	// and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
 	// Saves of one (thread_id, namespace) apply in request order. Clients use it
 	// to carry the saves of many concurrent graphs in one message: one round
-	// trip and one commit instead of one each. Fails as a whole only with
-	// INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-	// or UNAUTHENTICATED.
+	// trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+	// items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+	// UNAVAILABLE some of the saves may have committed, so retry with the same
+	// checkpoint ids (a retried save that did commit answers already_existed).
 	SaveBatch(ctx context.Context, in *SaveBatchRequest, opts ...grpc.CallOption) (*SaveBatchResponse, error)
 	// Load returns one checkpoint (the head when no checkpoint_id is given) and
 	// its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,
@@ -432,13 +435,16 @@ type CheckpointStoreServer interface {
 	// The stream itself fails only with UNAVAILABLE or UNAUTHENTICATED.
 	SaveStream(grpc.BidiStreamingServer[SaveStreamRequest, SaveStreamResponse]) error
 	// SaveBatch runs many saves in one call, each under the rules of the unary
-	// Save; they commit together and each gets its own result, in request order,
-	// so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+	// Save and each acknowledged only after its commit. The server commits them
+	// in as few transactions as it can, sharing them with concurrent calls, but
+	// the batch is not atomic: each save gets its own result, in request order,
+	// and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
 	// Saves of one (thread_id, namespace) apply in request order. Clients use it
 	// to carry the saves of many concurrent graphs in one message: one round
-	// trip and one commit instead of one each. Fails as a whole only with
-	// INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-	// or UNAUTHENTICATED.
+	// trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+	// items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+	// UNAVAILABLE some of the saves may have committed, so retry with the same
+	// checkpoint ids (a retried save that did commit answers already_existed).
 	SaveBatch(context.Context, *SaveBatchRequest) (*SaveBatchResponse, error)
 	// Load returns one checkpoint (the head when no checkpoint_id is given) and
 	// its pending writes. Fails with INVALID_ARGUMENT, NOT_FOUND, DATA_LOSS,

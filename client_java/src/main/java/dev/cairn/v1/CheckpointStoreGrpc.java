@@ -761,13 +761,16 @@ public final class CheckpointStoreGrpc {
     /**
      * <pre>
      * SaveBatch runs many saves in one call, each under the rules of the unary
-     * Save; they commit together and each gets its own result, in request order,
-     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Save and each acknowledged only after its commit. The server commits them
+     * in as few transactions as it can, sharing them with concurrent calls, but
+     * the batch is not atomic: each save gets its own result, in request order,
+     * and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
-     * trip and one commit instead of one each. Fails as a whole only with
-     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-     * or UNAUTHENTICATED.
+     * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * UNAVAILABLE some of the saves may have committed, so retry with the same
+     * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
      */
     default void saveBatch(dev.cairn.v1.SaveBatchRequest request,
@@ -1068,13 +1071,16 @@ public final class CheckpointStoreGrpc {
     /**
      * <pre>
      * SaveBatch runs many saves in one call, each under the rules of the unary
-     * Save; they commit together and each gets its own result, in request order,
-     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Save and each acknowledged only after its commit. The server commits them
+     * in as few transactions as it can, sharing them with concurrent calls, but
+     * the batch is not atomic: each save gets its own result, in request order,
+     * and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
-     * trip and one commit instead of one each. Fails as a whole only with
-     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-     * or UNAUTHENTICATED.
+     * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * UNAVAILABLE some of the saves may have committed, so retry with the same
+     * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
      */
     public void saveBatch(dev.cairn.v1.SaveBatchRequest request,
@@ -1380,13 +1386,16 @@ public final class CheckpointStoreGrpc {
     /**
      * <pre>
      * SaveBatch runs many saves in one call, each under the rules of the unary
-     * Save; they commit together and each gets its own result, in request order,
-     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Save and each acknowledged only after its commit. The server commits them
+     * in as few transactions as it can, sharing them with concurrent calls, but
+     * the batch is not atomic: each save gets its own result, in request order,
+     * and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
-     * trip and one commit instead of one each. Fails as a whole only with
-     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-     * or UNAUTHENTICATED.
+     * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * UNAVAILABLE some of the saves may have committed, so retry with the same
+     * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
      */
     public dev.cairn.v1.SaveBatchResponse saveBatch(dev.cairn.v1.SaveBatchRequest request) throws io.grpc.StatusException {
@@ -1658,13 +1667,16 @@ public final class CheckpointStoreGrpc {
     /**
      * <pre>
      * SaveBatch runs many saves in one call, each under the rules of the unary
-     * Save; they commit together and each gets its own result, in request order,
-     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Save and each acknowledged only after its commit. The server commits them
+     * in as few transactions as it can, sharing them with concurrent calls, but
+     * the batch is not atomic: each save gets its own result, in request order,
+     * and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
-     * trip and one commit instead of one each. Fails as a whole only with
-     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-     * or UNAUTHENTICATED.
+     * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * UNAVAILABLE some of the saves may have committed, so retry with the same
+     * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
      */
     public dev.cairn.v1.SaveBatchResponse saveBatch(dev.cairn.v1.SaveBatchRequest request) {
@@ -1937,13 +1949,16 @@ public final class CheckpointStoreGrpc {
     /**
      * <pre>
      * SaveBatch runs many saves in one call, each under the rules of the unary
-     * Save; they commit together and each gets its own result, in request order,
-     * so one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
+     * Save and each acknowledged only after its commit. The server commits them
+     * in as few transactions as it can, sharing them with concurrent calls, but
+     * the batch is not atomic: each save gets its own result, in request order,
+     * and one failed save (ABORTED, ALREADY_EXISTS, ...) does not fail the rest.
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
-     * trip and one commit instead of one each. Fails as a whole only with
-     * INVALID_ARGUMENT (more items than the server's max batch), UNAVAILABLE
-     * or UNAUTHENTICATED.
+     * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
+     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * UNAVAILABLE some of the saves may have committed, so retry with the same
+     * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
      */
     public com.google.common.util.concurrent.ListenableFuture<dev.cairn.v1.SaveBatchResponse> saveBatch(
