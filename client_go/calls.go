@@ -70,12 +70,82 @@ func (c *Client) Save(ctx context.Context, cp *Checkpoint, opts ...SaveOption) (
 		return nil, err
 	}
 	c.wire.compress(req)
-	resp, err := c.rpc.Save(ctx, req)
+	var resp *cairnv1.SaveResponse
+	if c.saves != nil { // WithCoalesce: may go in a SaveBatch with other goroutines' saves
+		ctx, cancel := c.bounded(ctx)
+		defer cancel()
+		resp, err = c.saves.call(ctx, req)
+	} else {
+		resp, err = c.rpc.Save(ctx, req)
+		err = wrap(err)
+	}
 	if err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
 	c.wire.saved(resp)
 	return fromSave(resp), nil
+}
+
+// bounded gives ctx the client's WithDefaultTimeout when it has no deadline,
+// so that a call queued for a batch is bounded from its start, as the
+// timeout interceptor bounds a call from when it is sent.
+func (c *Client) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok || c.timeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// SaveItem is one save of SaveBatch: a checkpoint and the options of its save.
+type SaveItem struct {
+	Checkpoint *Checkpoint
+	Options    []SaveOption
+}
+
+// SaveBatchResult is the outcome of one save of SaveBatch: either SaveResult
+// or Err (an *Error) is set.
+type SaveBatchResult struct {
+	*SaveResult
+	Err error
+}
+
+// SaveBatch runs many saves in one call, each under the rules of Save (its
+// own options, e.g. an ExpectHead of its own); they commit together and each
+// has its own result, in the order of items, so a failed save (ErrConflict,
+// ErrAlreadyExists, ...) does not fail the others. Saves of one thread's
+// namespace apply in order. The returned error is set only when the batch as
+// a whole failed (ErrInvalidArgument for more items than the server's
+// --max-batch-items; a server without SaveBatch fails it with
+// codes.Unimplemented). Concurrent Save calls already travel in SaveBatch
+// calls by themselves (WithCoalesce); SaveBatch is for a caller that holds
+// many saves at once.
+func (c *Client) SaveBatch(ctx context.Context, items []SaveItem) ([]SaveBatchResult, error) {
+	req := &cairnv1.SaveBatchRequest{Saves: make([]*cairnv1.SaveRequest, len(items))}
+	for i, it := range items {
+		r, err := saveRequest(it.Checkpoint, it.Options)
+		if err != nil {
+			return nil, fmt.Errorf("save %d: %w", i, err)
+		}
+		c.wire.compress(r)
+		req.Saves[i] = r
+	}
+	if len(items) == 0 {
+		return nil, nil
+	}
+	resp, err := c.saveMany(ctx, req.Saves)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SaveBatchResult, len(resp))
+	for i, r := range resp {
+		if r.err != nil {
+			out[i].Err = r.err
+		} else {
+			c.wire.saved(r.resp)
+			out[i].SaveResult = fromSave(r.resp)
+		}
+	}
+	return out, nil
 }
 
 // SaveStreamResult is the outcome of one checkpoint of SaveStream: either
@@ -155,9 +225,19 @@ func (c *Client) SaveStream(ctx context.Context, cps []*Checkpoint, opts ...Save
 // (ref.ThreadID, ref.Namespace) when ref.ID is empty. A missing checkpoint or
 // an empty thread is ErrNotFound (reason CHECKPOINT_NOT_FOUND or THREAD_EMPTY).
 func (c *Client) Load(ctx context.Context, ref Ref) (*Checkpoint, error) {
-	resp, err := c.rpc.Load(ctx, ref.toProto(c.wire.accept()))
+	req := ref.toProto(c.wire.accept())
+	var resp *cairnv1.LoadResponse
+	var err error
+	if c.loads != nil { // WithCoalesce: may go in a BatchLoad with other goroutines' loads
+		ctx, cancel := c.bounded(ctx)
+		defer cancel()
+		resp, err = c.loads.call(ctx, req)
+	} else {
+		resp, err = c.rpc.Load(ctx, req)
+		err = wrap(err)
+	}
 	if err != nil {
-		return nil, wrap(err)
+		return nil, err
 	}
 	return fromLoad(resp, &c.wire)
 }

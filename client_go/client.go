@@ -49,6 +49,9 @@ type Client struct {
 	rpc     cairnv1.CheckpointStoreClient
 	timeout time.Duration // WithDefaultTimeout, applied by SaveStream itself
 	wire    stateWire     // WithCompressStates
+	// WithCoalesce: concurrent saves and loads that go together (nil: each alone)
+	saves *coalescer[*cairnv1.SaveRequest, *cairnv1.SaveResponse]
+	loads *coalescer[*cairnv1.LoadRequest, *cairnv1.LoadResponse]
 }
 
 type options struct {
@@ -61,6 +64,7 @@ type options struct {
 	compress    bool
 	maxMessage  int
 	channels    int
+	coalesce    int
 }
 
 // Option configures Dial.
@@ -113,6 +117,16 @@ func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessage 
 // processes share its port by connection, so one connection reaches one of them.
 func WithChannels(n int) Option { return func(o *options) { o.channels = n } }
 
+// WithCoalesce sets how many saves, and how many loads, go out at once per
+// connection (default DefaultCoalesce) before further concurrent ones wait to
+// go together in one call (SaveBatch; BatchLoad), each keeping its own
+// outcome, error and context deadline. Many goroutines saving at once then
+// share gRPC's per-call cost instead of paying it once each; a lone caller
+// waits for nothing. A call whose ctx carries outgoing gRPC metadata always
+// goes alone. Against a server without SaveBatch the client falls back to one
+// call per save by itself. 0 sends every call on its own.
+func WithCoalesce(n int) Option { return func(o *options) { o.coalesce = n } }
+
 // WithDialOptions appends raw gRPC dial options (interceptors, keepalive, ...).
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
@@ -133,12 +147,15 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 		defer cancel()
 	}
 	o := options{maxAttempts: 5, maxMessage: DefaultMaxMessageBytes, insecure: strings.HasPrefix(target, "unix:"),
-		channels: 1}
+		channels: 1, coalesce: DefaultCoalesce}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if o.channels < 1 {
 		return nil, fmt.Errorf("cairn: WithChannels(%d): give 1 or more connections", o.channels)
+	}
+	if o.coalesce < 0 {
+		return nil, fmt.Errorf("cairn: WithCoalesce(%d): give 0 (every call on its own) or more", o.coalesce)
 	}
 	c := &Client{timeout: o.timeout}
 	// No identity state could be larger than a message; a frame's declared size is checked against it.
@@ -186,6 +203,9 @@ func Dial(ctx context.Context, target string, opts ...Option) (*Client, error) {
 		c.rpc = cairnv1.NewCheckpointStoreClient(c.conn)
 	} else {
 		c.rpc = cairnv1.NewCheckpointStoreClient(c.pool)
+	}
+	if o.coalesce > 0 {
+		c.startCoalescing(o.coalesce, o.channels, o.maxMessage)
 	}
 	return c, nil
 }

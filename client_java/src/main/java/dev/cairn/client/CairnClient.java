@@ -2,6 +2,7 @@ package dev.cairn.client;
 
 import com.google.protobuf.ByteString;
 import dev.cairn.v1.BatchLoadRequest;
+import dev.cairn.v1.BatchLoadResponse;
 import dev.cairn.v1.BatchLoadResult;
 import dev.cairn.v1.CancelRunRequest;
 import dev.cairn.v1.Checkpoint;
@@ -31,6 +32,9 @@ import dev.cairn.v1.PutWritesRequest;
 import dev.cairn.v1.Run;
 import dev.cairn.v1.RunError;
 import dev.cairn.v1.RunLease;
+import dev.cairn.v1.SaveBatchRequest;
+import dev.cairn.v1.SaveBatchResponse;
+import dev.cairn.v1.SaveBatchResult;
 import dev.cairn.v1.SaveRequest;
 import dev.cairn.v1.SaveResponse;
 import dev.cairn.v1.SaveStreamRequest;
@@ -67,7 +71,9 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BiConsumer;
 import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * Client of the Cairn checkpoint store ({@code cairn.v1.CheckpointStore}).
@@ -89,6 +95,10 @@ import java.util.function.Function;
  * has said it accepts them, reads always asked for; checkpoints returned to the caller always hold the
  * raw state (a bad frame from the server is a {@link DataLossException} with reason
  * {@code STATE_ENCODING}).
+ *
+ * <p>Concurrent {@code save} and {@code load} calls from many threads travel together in SaveBatch and
+ * BatchLoad calls once {@link Builder#coalesce(int)} calls of their kind are in flight per channel (default
+ * 4), each keeping its own result, exception and deadline; see {@link Builder#coalesce(int)}.
  */
 public final class CairnClient implements AutoCloseable {
 
@@ -100,6 +110,12 @@ public final class CairnClient implements AutoCloseable {
   private final CheckpointStoreGrpc.CheckpointStoreStub async;
   private final long deadlineNanos;
   private final StateWire wire;
+  private final Coalescer<SaveRequest, SaveResponse> saves; // null: coalesce(0)
+  private final Coalescer<LoadRequest, LoadResponse> loads;
+
+  /** A batch call's bounds: a batch's latency stays near a single call's (the server takes up to 1000). */
+  private static final int BATCH_ITEMS = 64;
+  private static final int BATCH_BYTES = 4 << 20;
 
   private CairnClient(Builder b) {
     if (b.channel != null) {
@@ -127,6 +143,31 @@ public final class CairnClient implements AutoCloseable {
     this.async = as.withMaxOutboundMessageSize(b.maxMessageBytes);
     this.deadlineNanos = b.deadline.toNanos();
     this.wire = new StateWire(b.compressStates, b.maxMessageBytes);
+    if (b.coalesce == 0) {
+      this.saves = null;
+      this.loads = null;
+    } else {
+      int inflight = b.coalesce * channels.size();
+      this.saves = new Coalescer<>(
+          (req, deadline) -> unary((stub, done) -> stub.save(req, done), deadline),
+          (reqs, deadline) -> this.<SaveBatchResponse>unary(
+              (stub, done) -> stub.saveBatch(SaveBatchRequest.newBuilder().addAllSaves(reqs).build(), done), deadline)
+              .thenApply(r -> outcomes(reqs.size(), r.getResultsList(), SaveBatchResult::hasSave,
+                  SaveBatchResult::getSave, SaveBatchResult::getError)),
+          error -> false,
+          req -> req.getCheckpoint().getState().size() + 256, // room for ids and metadata
+          inflight, BATCH_ITEMS, Math.min(BATCH_BYTES, b.maxMessageBytes));
+      this.loads = new Coalescer<>(
+          (req, deadline) -> unary((stub, done) -> stub.load(req, done), deadline),
+          (reqs, deadline) -> this.<BatchLoadResponse>unary(
+              (stub, done) -> stub.batchLoad(BatchLoadRequest.newBuilder().addAllLoads(reqs).build(), done), deadline)
+              .thenApply(r -> outcomes(reqs.size(), r.getResultsList(), BatchLoadResult::hasLoad,
+                  BatchLoadResult::getLoad, BatchLoadResult::getError)),
+          // A batch item refused for the response budget its batch shared: alone, it may fit.
+          error -> error.code() == io.grpc.Status.Code.RESOURCE_EXHAUSTED,
+          req -> 64,
+          inflight, BATCH_ITEMS, BATCH_BYTES);
+    }
   }
 
   /**
@@ -170,7 +211,33 @@ public final class CairnClient implements AutoCloseable {
    */
   public SaveResponse save(SaveRequest request) {
     SaveRequest out = wire.outgoing(withCheckpointId(request));
-    return wire.saved(call(stub -> stub.save(out)));
+    return wire.saved(saves != null ? saves.call(out, deadlineNanos) : call(stub -> stub.save(out)));
+  }
+
+  /**
+   * Runs many saves in one call, each under the rules of {@link #save(SaveRequest)} (its own compare-and-set,
+   * durability, ...); they commit together and each has its own result, in order, so a failed save (an
+   * {@link ItemError} with ABORTED, ALREADY_EXISTS, ...; see {@link #toException(ItemError)}) does not fail
+   * the others. Saves of one (thread, namespace) apply in order; missing checkpoint ids are filled.
+   * Concurrent {@link #save} calls already travel in SaveBatch calls by themselves ({@link Builder#coalesce});
+   * this is for a caller that holds many saves at once.
+   *
+   * @param requests the saves, at most the server's {@code --max-batch-items}
+   * @return one result per request, in order: the save's response or its error
+   * @throws InvalidArgumentException when there are more saves than the server takes in one batch
+   * @throws UnavailableException when the server cannot be reached (after gRPC's retries); every failure is a
+   *     {@link CairnException} of its code (UNIMPLEMENTED from a server without SaveBatch)
+   */
+  public List<SaveBatchResult> saveBatch(List<SaveRequest> requests) {
+    SaveBatchRequest.Builder req = SaveBatchRequest.newBuilder();
+    requests.forEach(r -> req.addSaves(wire.outgoing(withCheckpointId(r))));
+    List<SaveBatchResult> results = call(stub -> stub.saveBatch(req.build())).getResultsList();
+    results.forEach(r -> {
+      if (r.hasSave()) {
+        wire.saved(r.getSave());
+      }
+    });
+    return results;
   }
 
   /**
@@ -266,7 +333,7 @@ public final class CairnClient implements AutoCloseable {
    */
   public LoadResponse load(LoadRequest request) {
     LoadRequest req = wire.accepting(request);
-    return wire.loaded(call(stub -> stub.load(req)));
+    return wire.loaded(loads != null ? loads.call(req, deadlineNanos) : call(stub -> stub.load(req)));
   }
 
   /**
@@ -726,6 +793,39 @@ public final class CairnClient implements AutoCloseable {
     }
   }
 
+  /** One unary call on the async stub, bounded by {@code deadline} (a System.nanoTime()). */
+  private <T> CompletableFuture<T> unary(
+      BiConsumer<CheckpointStoreGrpc.CheckpointStoreStub, StreamObserver<T>> rpc, long deadline) {
+    CompletableFuture<T> answer = new CompletableFuture<>();
+    rpc.accept(async.withDeadlineAfter(deadline - System.nanoTime(), TimeUnit.NANOSECONDS), new StreamObserver<>() {
+      @Override public void onNext(T response) {
+        answer.complete(response);
+      }
+
+      @Override public void onError(Throwable t) {
+        answer.completeExceptionally(t instanceof StatusRuntimeException e ? CairnException.from(e) : t);
+      }
+
+      @Override public void onCompleted() {}
+    });
+    return answer;
+  }
+
+  /** A batch response's results as one outcome per request. */
+  private static <T, V> List<Coalescer.Outcome<V>> outcomes(int n, List<T> results, Predicate<T> ok,
+      Function<T, V> value, Function<T, ItemError> error) {
+    if (results.size() != n) {
+      throw CairnException.of(io.grpc.Status.INTERNAL.withDescription(
+          "the server answered " + results.size() + " of a batch of " + n), null, null);
+    }
+    List<Coalescer.Outcome<V>> out = new ArrayList<>(n);
+    for (T r : results) {
+      out.add(ok.test(r) ? new Coalescer.Outcome<>(value.apply(r), null)
+          : new Coalescer.Outcome<>(null, toException(error.apply(r))));
+    }
+    return out;
+  }
+
   private static SaveRequest withCheckpointId(SaveRequest request) {
     if (!request.getCheckpoint().getCheckpointId().isEmpty()) {
       return request;
@@ -759,8 +859,29 @@ public final class CairnClient implements AutoCloseable {
     private int maxMessageBytes = 64 << 20;
     private boolean compressStates;
     private int channels = 1;
+    private int coalesce = 4;
 
     private Builder() {}
+
+    /**
+     * How many saves, and how many loads, go out at once per channel (default 4) before further concurrent
+     * ones wait to go together in one call (SaveBatch; BatchLoad). Each call keeps its own result, exception
+     * and deadline (a call still queued when its deadline passes throws DEADLINE_EXCEEDED and is never sent).
+     * Many threads saving at once then share gRPC's per-call cost instead of paying it once each; a lone
+     * caller waits for nothing. Against a server without SaveBatch the client goes back to one call per save
+     * by itself. 0 sends every call on its own.
+     *
+     * @param n calls of one kind in flight per channel before they coalesce; 0 turns coalescing off
+     * @return this builder
+     * @throws IllegalArgumentException when {@code n} is negative
+     */
+    public Builder coalesce(int n) {
+      if (n < 0) {
+        throw new IllegalArgumentException("coalesce must be >= 0 (0 sends every call on its own), got " + n);
+      }
+      this.coalesce = n;
+      return this;
+    }
 
     /**
      * Open {@code n} connections and send calls over them in turn (default 1). {@code cairn serve --workers N}
