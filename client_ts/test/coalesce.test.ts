@@ -36,6 +36,8 @@ import {
   LoadResponse,
   type SaveRequest,
 } from "../src/gen/cairn/v1/checkpoint_store.js";
+import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
+import { CairnSaver } from "../src/langgraph.js";
 import { newThread, Recorder, sharedClient, sharedOptions, target, utf8 } from "./helpers.js";
 
 const plain = sharedClient({ coalesce: 0 });
@@ -263,6 +265,25 @@ function fakeServer(impl: UntypedServiceImplementation): { client: () => CairnCl
   });
   return { client: () => client!, rec };
 }
+
+describe("CairnSaver", () => {
+  it("puts and reads the checkpoints of concurrent graphs through SaveBatch and BatchLoad calls", async () => {
+    const { client, rec } = recordedClient();
+    const saver = new CairnSaver(client);
+    const threads = Array.from({ length: 16 }, () => newThread("saver-co"));
+    const checkpoints = threads.map((_, i) => ({ ...emptyCheckpoint(), id: uuid6(-1), channel_values: { i }, channel_versions: { i: 1 } }));
+    const configs = await Promise.all(
+      threads.map((thread_id, i) =>
+        saver.put({ configurable: { thread_id } }, checkpoints[i]!, { source: "loop", step: i, parents: {} }, { i: 1 }),
+      ),
+    );
+    const tuples = await Promise.all(configs.map((config) => saver.getTuple(config)));
+    expect(tuples.map((t) => t?.checkpoint)).toEqual(checkpoints);
+    expect(tuples.map((t) => t?.metadata?.step)).toEqual(threads.map((_, i) => i));
+    expect(calls(rec, "SaveBatch").length).toBeGreaterThan(0);
+    expect(calls(rec, "BatchLoad").length).toBeGreaterThan(0);
+  });
+});
 
 describe("a server without SaveBatch", () => {
   // A server older than SaveBatch and BatchLoad: only Save and Load, in memory.
