@@ -257,8 +257,14 @@ export class CairnClient {
       this.loads = new Coalescer(
         (req, deadlineMs, signal) => this.loadOne(req, { deadlineMs, signal }),
         (reqs, deadlineMs) => this.loadMany(reqs, { deadlineMs }),
-        // A batch item refused for the response budget its batch shared may fit alone.
-        { maxInflight, maxItems: BATCH_ITEMS, maxBytes: BATCH_BYTES, size: () => 64, retryAlone: (err) => err.code === Code.RESOURCE_EXHAUSTED },
+        {
+          maxInflight,
+          maxItems: BATCH_ITEMS,
+          maxBytes: BATCH_BYTES,
+          size: () => 64,
+          // A batch item refused for the response budget its batch shared may fit alone.
+          retryAlone: (err) => err.code === Code.RESOURCE_EXHAUSTED,
+        },
       );
     }
   }
@@ -278,11 +284,10 @@ export class CairnClient {
   /**
    * Saves one checkpoint and makes it the head of its (thread, namespace). Generates a UUIDv7
    * `checkpointId` when none is given, so a retry stores the same checkpoint once (`alreadyExisted`).
-   *
-   * @param checkpoint the checkpoint: `threadId`, `state` bytes, `stateType`, metadata, parent, node names.
    * Concurrent saves go together as SaveBatch calls (the `coalesce` option), each with its own outcome and
    * deadline.
    *
+   * @param checkpoint the checkpoint: `threadId`, `state` bytes, `stateType`, metadata, parent, node names.
    * @param options compare-and-set (`expectedHeadId`, `expectEmpty`), `replaceExisting`, `signal`, `deadlineMs`.
    * @returns the stored checkpoint's id, sequence, creation time and stored size.
    * @throws {@link ConflictError} when the compare-and-set fails (`currentHeadId`);
@@ -839,7 +844,8 @@ function withoutCas(req: SaveRequest): SaveRequest {
 }
 
 function itemCountError(method: string, got: number, sent: number): InternalError {
-  return new InternalError({ code: Code.INTERNAL, message: `${method} answered ${got} items of ${sent}; report this as a bug` });
+  const message = `${method} answered ${got} items of ${sent}; report this as a bug`;
+  return new InternalError({ code: Code.INTERNAL, message });
 }
 
 function serviceConfig(retry: RetryOptions | false | undefined): object {

@@ -115,8 +115,11 @@ export class Coalescer<Req, Res> {
       }
       // The item's own deadline, which may come before that of the batch it rides in.
       if (Number.isFinite(deadlineMs) && deadlineMs <= MAX_TIMER_MS) {
-        const message = `no answer within the deadline of ${deadlineMs} ms`;
-        timer = setTimeout(() => entry.settle({ err: new DeadlineExceededError({ code: Code.DEADLINE_EXCEEDED, message }) }), Math.max(deadlineMs, 0));
+        const expired = () => {
+          const message = `no answer within the deadline of ${deadlineMs} ms`;
+          entry.settle({ err: new DeadlineExceededError({ code: Code.DEADLINE_EXCEEDED, message }) });
+        };
+        timer = setTimeout(expired, Math.max(deadlineMs, 0));
       }
       signal?.addEventListener("abort", onAbort, { once: true });
     });
