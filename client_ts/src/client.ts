@@ -35,19 +35,23 @@ import {
   PruneStrategy,
   PutWritesRequest,
   type RunLease,
+  type SaveBatchRequest,
   SaveRequest,
   type SaveResponse,
   type SaveStreamRequest,
   type SaveStreamResponse,
   type Write,
 } from "./gen/cairn/v1/checkpoint_store.js";
+import { Coalescer } from "./coalesce.js";
 import {
   CairnError,
-  CancelledError,
+  type CancelledError,
+  cancelledError,
   ConflictError,
   Code,
   DataLossError,
   fromItemError,
+  InternalError,
   type RunStoppedError,
   toCairnError,
 } from "./errors.js";
@@ -118,6 +122,13 @@ export interface CairnClientOptions {
    * rejects with a {@link DataLossError} (reason STATE_ENCODING).
    */
   compressStates?: boolean;
+  /**
+   * Calls of one kind (saves; loads) sent at once, per channel, before further concurrent ones wait to go
+   * together in one batch call (SaveBatch; BatchLoad), each keeping its own outcome, deadline and AbortSignal
+   * (see coalesce.ts). Many graphs in one process then share gRPC's per-call cost; a lone caller waits for
+   * nothing. Default 4; 0 sends every call on its own. A server without SaveBatch gets every call on its own.
+   */
+  coalesce?: number;
 }
 
 /** Per-call options. */
@@ -175,6 +186,11 @@ export interface PruneOptions {
 const SERVICE = "cairn.v1.CheckpointStore";
 const DEFAULT_DEADLINE_MS = 30_000;
 const DEFAULT_MAX_MESSAGE_BYTES = 128 * 1024 * 1024;
+const DEFAULT_COALESCE = 4;
+// A coalesced batch call's bounds: the server takes up to --max-batch-items (1000) per call, and its commit and
+// response budgets cut larger ones anyway; these keep one batch's latency near a single call's.
+const BATCH_ITEMS = 64;
+const BATCH_BYTES = 4 << 20;
 
 type Callback<Res> = (err: ServiceError | null, res: Res) => void;
 type UnaryMethod<Req, Res> = (req: Req, md: Metadata, opts: { deadline?: Date }, cb: Callback<Res>) => ClientUnaryCall;
@@ -188,12 +204,16 @@ export class CairnClient {
   private readonly token?: string;
   private readonly deadlineMs: number;
   private readonly wire: StateWire;
+  private readonly saves?: Coalescer<SaveRequest, SaveResponse>;
+  private readonly loads?: Coalescer<LoadRequest, LoadResult>;
 
   /**
    * Opens a channel to a Cairn server; it connects on the first call.
    *
    * @param target `host:port`, or `unix:/path/to.sock` (gRPC's unix scheme).
-   * @param options token, tls, deadlineMs, retry, maxMessageBytes, channelOptions, compressStates.
+   * @param options token, tls, deadlineMs, retry, maxMessageBytes, channelOptions, channels, compressStates,
+   *   coalesce.
+   * @throws RangeError for `channels` below 1 or `coalesce` below 0 (or not an integer).
    */
   constructor(target: string, options: CairnClientOptions = {}) {
     this.target = target;
@@ -223,6 +243,30 @@ export class CairnClient {
     const pooled: ChannelOptions = channels > 1 ? { ...channelOptions, "grpc.use_local_subchannel_pool": 1 } : channelOptions;
     this.stubs = Array.from({ length: channels }, () => new CheckpointStoreClient(target, creds, pooled));
     this.stub = this.stubs[0]!;
+    const coalesce = options.coalesce ?? DEFAULT_COALESCE;
+    if (!Number.isInteger(coalesce) || coalesce < 0) {
+      throw new RangeError(`coalesce must be an integer >= 0 (got ${coalesce}); 0 sends every call on its own`);
+    }
+    if (coalesce > 0) {
+      const maxInflight = coalesce * channels;
+      this.saves = new Coalescer(
+        (req, deadlineMs, signal) => this.unary(this.stub.save, req, { deadlineMs, signal }),
+        (reqs, deadlineMs) => this.saveMany(reqs, { deadlineMs }),
+        { maxInflight, maxItems: BATCH_ITEMS, maxBytes: Math.min(BATCH_BYTES, maxBytes), size: saveSize },
+      );
+      this.loads = new Coalescer(
+        (req, deadlineMs, signal) => this.loadOne(req, { deadlineMs, signal }),
+        (reqs, deadlineMs) => this.loadMany(reqs, { deadlineMs }),
+        {
+          maxInflight,
+          maxItems: BATCH_ITEMS,
+          maxBytes: BATCH_BYTES,
+          size: () => 64,
+          // A batch item refused for the response budget its batch shared may fit alone.
+          retryAlone: (err) => err.code === Code.RESOURCE_EXHAUSTED,
+        },
+      );
+    }
   }
 
   /** The stub of the next call: round-robin over the channels. */
@@ -240,6 +284,8 @@ export class CairnClient {
   /**
    * Saves one checkpoint and makes it the head of its (thread, namespace). Generates a UUIDv7
    * `checkpointId` when none is given, so a retry stores the same checkpoint once (`alreadyExisted`).
+   * Concurrent saves go together as SaveBatch calls (the `coalesce` option), each with its own outcome and
+   * deadline.
    *
    * @param checkpoint the checkpoint: `threadId`, `state` bytes, `stateType`, metadata, parent, node names.
    * @param options compare-and-set (`expectedHeadId`, `expectEmpty`), `replaceExisting`, `signal`, `deadlineMs`.
@@ -254,15 +300,54 @@ export class CairnClient {
   async save(checkpoint: CheckpointInput, options: SaveFlags & CallOptions = {}): Promise<SaveResponse> {
     const req = await this.wire.outgoing(saveRequest({ ...options, checkpoint }));
     try {
-      return this.wire.saved(await this.unary(this.stub.save, req, options));
+      return this.wire.saved(await this.saveOne(req, options));
     } catch (err) {
-      // A compare-and-set save that gRPC retried after the first attempt committed finds itself as the head.
-      const id = req.checkpoint?.checkpointId;
-      if (err instanceof ConflictError && id && err.currentHeadId === id && (req.expectedHeadId || req.expectEmpty)) {
-        return this.wire.saved(await this.unary(this.stub.save, { ...req, expectedHeadId: "", expectEmpty: false }, options));
-      }
+      if (selfConflict(req, err)) return this.wire.saved(await this.saveOne(withoutCas(req), options));
       throw err;
     }
+  }
+
+  /** One save: coalesced with concurrent ones unless `coalesce` is 0. */
+  private saveOne(req: SaveRequest, options: CallOptions): Promise<SaveResponse> {
+    if (!this.saves) return this.unary(this.stub.save, req, options);
+    return this.saves.call(req, options.deadlineMs ?? this.deadlineMs, options.signal);
+  }
+
+  /**
+   * Saves many checkpoints in one call (SaveBatch), each under the rules of {@link CairnClient.save}: they
+   * commit together, and each gets its own result in request order, so one failed save (a lost compare-and-set,
+   * an id conflict) does not fail the rest. Saves of one (thread, namespace) apply in request order. Concurrent
+   * {@link CairnClient.save} calls are batched like this without asking (the `coalesce` option).
+   *
+   * @param saves the saves (`checkpoint` and the {@link SaveFlags}), up to the server's --max-batch-items.
+   * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
+   * @returns one {@link SaveResponse} or {@link CairnError} per save, in order: {@link ConflictError} for a lost
+   *   compare-and-set, {@link AlreadyExistsError}, {@link InvalidArgumentError}, {@link ResourceExhaustedError},
+   *   {@link RunStoppedError} as for `save`.
+   * @throws {@link InvalidArgumentError} for more saves than the server's --max-batch-items; a {@link CairnError}
+   *   with code UNIMPLEMENTED from a server older than SaveBatch (send the saves one by one with `save`).
+   * @throws {@link UnavailableError} when the server cannot be reached (after gRPC's retries);
+   *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
+   *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
+   */
+  async saveBatch(saves: SaveInput[], options: CallOptions = {}): Promise<Array<SaveResponse | CairnError>> {
+    if (saves.length === 0) return [];
+    const reqs = await Promise.all(saves.map((save) => this.wire.outgoing(saveRequest(save))));
+    const answers = await this.saveMany(reqs, options);
+    const again = reqs.flatMap((req, i) => (selfConflict(req, answers[i]) ? [i] : []));
+    if (again.length > 0) {
+      const redone = await this.saveMany(again.map((i) => withoutCas(reqs[i]!)), options);
+      for (const [k, i] of again.entries()) answers[i] = redone[k]!;
+    }
+    return answers.map((answer) => (answer instanceof CairnError ? answer : this.wire.saved(answer)));
+  }
+
+  /** One SaveBatch call: one response or item error per request, in order (as they came; see `wire.saved`). */
+  private async saveMany(reqs: SaveRequest[], options: CallOptions): Promise<Array<SaveResponse | CairnError>> {
+    const req: SaveBatchRequest = { saves: reqs };
+    const res = await this.unary(this.stub.saveBatch, req, options);
+    if (res.results.length !== reqs.length) throw itemCountError("SaveBatch", res.results.length, reqs.length);
+    return res.results.map((r) => (r.error ? fromItemError(r.error) : r.save!));
   }
 
   /**
@@ -281,7 +366,7 @@ export class CairnClient {
     options: CallOptions = {},
   ): AsyncGenerator<SaveResponse | CairnError> {
     const signal = options.signal;
-    if (signal?.aborted) throw aborted(signal);
+    if (signal?.aborted) throw cancelledError(signal);
     const call = this.pick().saveStream(this.metadata(), this.callOptions(options));
     const onAbort = () => call.cancel();
     signal?.addEventListener("abort", onAbort, { once: true });
@@ -299,7 +384,7 @@ export class CairnClient {
       }
       await writer;
     } catch (err) {
-      throw signal?.aborted ? aborted(signal) : toCairnError(err);
+      throw signal?.aborted ? cancelledError(signal) : toCairnError(err);
     } finally {
       signal?.removeEventListener("abort", onAbort);
       call.cancel(); // no-op when the stream completed; stops it when the consumer broke out early
@@ -307,7 +392,8 @@ export class CairnClient {
   }
 
   /**
-   * Loads a checkpoint (the head when no `checkpointId` is given) with its pending writes.
+   * Loads a checkpoint (the head when no `checkpointId` is given) with its pending writes. Concurrent loads go
+   * together as BatchLoad calls (the `coalesce` option), each with its own outcome and deadline.
    *
    * @param input `threadId`, optional `namespace` and `checkpointId`.
    * @param options `signal` to abort, `deadlineMs` (default: the client's, 30 s).
@@ -318,8 +404,14 @@ export class CairnClient {
    *   {@link DeadlineExceededError} past the deadline; {@link CancelledError} when aborted;
    *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
-  async load(input: LoadInput, options?: CallOptions): Promise<LoadResult> {
-    const res = await this.unary(this.stub.load, LoadRequest.fromPartial(this.wire.reading(input)), options);
+  async load(input: LoadInput, options: CallOptions = {}): Promise<LoadResult> {
+    const req = LoadRequest.fromPartial(this.wire.reading(input));
+    if (!this.loads) return this.loadOne(req, options);
+    return this.loads.call(req, options.deadlineMs ?? this.deadlineMs, options.signal);
+  }
+
+  private async loadOne(req: LoadRequest, options: CallOptions): Promise<LoadResult> {
+    const res = await this.unary(this.stub.load, req, options);
     return { checkpoint: await this.wire.checkpoint(res.checkpoint!), pendingWrites: res.pendingWrites };
   }
 
@@ -336,8 +428,16 @@ export class CairnClient {
    *   {@link UnauthenticatedError} for a missing or wrong token; every error is a {@link CairnError}.
    */
   async batchLoad(loads: LoadInput[], options?: CallOptions): Promise<Array<LoadResult | CairnError>> {
-    const req = BatchLoadRequest.fromPartial({ loads: loads.map((load) => this.wire.reading(load)) });
-    const res = await this.unary(this.stub.batchLoad, req, options);
+    return this.loadMany(
+      loads.map((load) => LoadRequest.fromPartial(this.wire.reading(load))),
+      options,
+    );
+  }
+
+  /** One BatchLoad call: one result or item error per request, in order. */
+  private async loadMany(loads: LoadRequest[], options?: CallOptions): Promise<Array<LoadResult | CairnError>> {
+    const res = await this.unary(this.stub.batchLoad, BatchLoadRequest.fromPartial({ loads }), options);
+    if (res.results.length !== loads.length) throw itemCountError("BatchLoad", res.results.length, loads.length);
     return Promise.all(
       res.results.map(async (r) => {
         if (r.error) return fromItemError(r.error);
@@ -701,11 +801,11 @@ export class CairnClient {
   private unary<Req, Res>(method: UnaryMethod<Req, Res>, req: Req, options?: CallOptions): Promise<Res> {
     const signal = options?.signal;
     return new Promise<Res>((resolve, reject) => {
-      if (signal?.aborted) return reject(aborted(signal));
+      if (signal?.aborted) return reject(cancelledError(signal));
       const onAbort = () => call.cancel();
       const call = method.call(this.pick(), req, this.metadata(), this.callOptions(options), (err, res) => {
         signal?.removeEventListener("abort", onAbort);
-        if (err) reject(signal?.aborted ? aborted(signal) : toCairnError(err));
+        if (err) reject(signal?.aborted ? cancelledError(signal) : toCairnError(err));
         else resolve(res);
       });
       signal?.addEventListener("abort", onAbort, { once: true });
@@ -725,8 +825,27 @@ function saveRequest(save: SaveInput): SaveRequest {
   });
 }
 
-function aborted(signal: AbortSignal): CancelledError {
-  return new CancelledError({ code: Code.CANCELLED, message: "the call was aborted", cause: signal.reason });
+/** A save's size in a coalesced batch: its state, and room for ids and metadata. */
+function saveSize(req: SaveRequest): number {
+  return (req.checkpoint?.state.length ?? 0) + 256;
+}
+
+/**
+ * Whether `err` is the lost compare-and-set of a save that gRPC retried after its first attempt committed: the
+ * save then finds itself as the head, and is sent again without the compare-and-set (an identical re-save).
+ */
+function selfConflict(req: SaveRequest, err: unknown): boolean {
+  const id = req.checkpoint?.checkpointId;
+  return err instanceof ConflictError && !!id && err.currentHeadId === id && (!!req.expectedHeadId || req.expectEmpty);
+}
+
+function withoutCas(req: SaveRequest): SaveRequest {
+  return { ...req, expectedHeadId: "", expectEmpty: false };
+}
+
+function itemCountError(method: string, got: number, sent: number): InternalError {
+  const message = `${method} answered ${got} items of ${sent}; report this as a bug`;
+  return new InternalError({ code: Code.INTERNAL, message });
 }
 
 function serviceConfig(retry: RetryOptions | false | undefined): object {

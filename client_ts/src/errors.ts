@@ -153,7 +153,12 @@ export function toCairnError(err: unknown): unknown {
   });
 }
 
-/** Converts the per-item error of SaveStream / BatchLoad into a {@link CairnError}. */
+/** The {@link CancelledError} of a call whose AbortSignal fired; its `cause` is the signal's reason. */
+export function cancelledError(signal: AbortSignal): CancelledError {
+  return new CancelledError({ code: Code.CANCELLED, message: "the call was aborted", cause: signal.reason });
+}
+
+/** Converts the per-item error of SaveStream / SaveBatch / BatchLoad into a {@link CairnError}. */
 export function fromItemError(item: ItemError): CairnError {
   return makeError({ code: item.code, message: item.message, reason: item.reason, domain: "cairn.dev", metadata: item.metadata });
 }
