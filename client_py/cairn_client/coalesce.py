@@ -13,8 +13,9 @@ batch instead:
 No timer, the same rule as the server's group commit (server/cairn_server/storage/group_commit.py). Each
 caller keeps its own deadline: a batch is sent with the latest deadline of its items, and an item whose own
 deadline passes first ends with DeadlineExceeded, as its unary call would have. A batch call that fails as a
-whole fails each of its items with that error. A server without the batch method (UNIMPLEMENTED) gets every
-later call on its own.
+whole fails each of its items with that error, except two the batch caused: a server without the batch method
+(UNIMPLEMENTED) gets these and every later call on its own, and one with a smaller --max-batch-items
+(INVALID_ARGUMENT naming the batch) gets these alone and later batches half as large.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ from .errors import CairnError, DeadlineExceeded
 
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
+
+_BATCH_FIELDS = ("saves", "loads")  # the field a batch call's INVALID_ARGUMENT names when it has too many items
 
 SendOne = Callable[[Req, float], Awaitable[Resp]]
 # (requests, timeout) -> one response or error per request, in order; raises CairnError when the call fails whole
@@ -150,6 +153,11 @@ class Coalescer(Generic[Req, Resp]):
         except CairnError as err:
             if err.code == grpc.StatusCode.UNIMPLEMENTED:  # a server older than the batch method
                 self.batching = False
+                await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in batch))
+                return
+            if err.code == grpc.StatusCode.INVALID_ARGUMENT and err.metadata.get("field") in _BATCH_FIELDS:
+                # More items than the server's --max-batch-items: these go alone, later batches half as large.
+                self.max_items = max(1, len(batch) // 2)
                 await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in batch))
                 return
             for _, _, future in batch:
