@@ -65,10 +65,10 @@ class AsyncCheckpointClient:
             channels: gRPC channels (TCP connections) to open, calls going round-robin over them. With
                 `cairn serve --workers N` use N or a few more: the server's processes share the port by
                 connection, so one channel reaches one of them (see `cairn_client.channels`).
-            coalesce: calls of one kind (saves; loads) sent at once, per channel, before further concurrent ones
-                wait to go together in one batch call (SaveBatch; BatchLoad), each keeping its own outcome and
-                deadline (see `cairn_client.coalesce`). Many graphs on one event loop then share gRPC's per-call
-                cost. 0 sends every call on its own.
+            coalesce: batch calls of one kind (saves; loads) in flight at once, per channel: concurrent calls
+                go together in SaveBatch and BatchLoad calls, each keeping its own outcome and deadline (see
+                `cairn_client.coalesce`), so many graphs on one event loop share gRPC's per-call cost. 0 sends
+                every call on its own.
         """
         self.target = target
         self.timeout_seconds = timeout_seconds
