@@ -3,7 +3,8 @@ recorded for tests/harness/history.py. Runs in client processes started by tests
 
 Every op goes to one of the servers, picked at random, so a change made through one server is read through
 another. Copies stay inside a group of threads (the checker's partitions); ids are UUIDv7 picked by the client,
-so each save is recognisable wherever it shows up. Outcomes:
+so each save is recognisable wherever it shows up. A SaveBatch call carries saves to 2-4 threads of one group;
+each is an op of its own. Outcomes:
 
   ok                              the call returned
   fail  NOT_FOUND, ABORTED        definite: nothing changed (HEAD_MOVED carries the current head)
@@ -26,9 +27,11 @@ from dataclasses import dataclass, field
 
 import grpc
 
+from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn.v1 import checkpoint_store_pb2_grpc as pb_grpc
 from cairn_client import CairnError, CheckpointClient, Conflict, NotFound, uuid7
-from cairn_client._shared import DEFAULT_MAX_MESSAGE_BYTES
+from cairn_client._shared import DEFAULT_MAX_MESSAGE_BYTES, save_request
+from cairn_client.errors import from_item_error, from_rpc_error
 
 from .history import Op, Recorder
 
@@ -63,7 +66,7 @@ def thread_groups(prefix: str, groups: int, per_group: int) -> list[list[str]]:
 # relative frequency of each op; "save_cas" saves with expected_head_id = the last head this process saw
 DEFAULT_WEIGHTS = {
     "save": 22, "save_cas": 10, "save_empty": 3, "load": 22, "load_id": 10, "list": 12,
-    "delete": 8, "clear": 3, "copy": 3, "put_writes": 6,
+    "delete": 8, "clear": 3, "copy": 3, "put_writes": 6, "save_batch": 6,
 }
 
 
@@ -177,28 +180,74 @@ def _one(c: CheckpointClient, rec: Recorder, who: str, kind: str, rng: random.Ra
             rec.ok(op)
         else:
             raise ValueError(f"unknown op {kind!r}")
-    except NotFound as e:
+    except Exception as e:  # noqa: BLE001 - each kind of failure is recorded for what it says of the op
+        _settle_error(rec, op, e)
+        if isinstance(e, CairnError) and e.code == grpc.StatusCode.UNAVAILABLE and e.message.startswith(_NOT_SENT):
+            time.sleep(0.05)  # the server is down: do not spin on it
+
+
+def _settle_error(rec: Recorder, op: Op, e: Exception) -> None:
+    """Record what a failed call says of `op`: a definite failure, or an outcome left unknown."""
+    if isinstance(e, NotFound):
         if op.kind in ("load", "put_writes"):
             rec.fail(op, f"NOT_FOUND {e.message[:80]}")
         else:
             rec.info(op, f"unexpected NOT_FOUND {e.message[:100]}")
-    except Conflict as e:
+    elif isinstance(e, Conflict):
         if op.kind == "copy" and e.reason == "TARGET_NOT_EMPTY":
             rec.fail(op, f"ABORTED {e.reason}")
         else:
             rec.info(op, f"unexpected ABORTED {e.reason} {e.message[:100]}")
-    except CairnError as e:
+    elif isinstance(e, CairnError):
         if e.code == grpc.StatusCode.UNAVAILABLE and e.message.startswith(_NOT_SENT):
             rec.unsent(op, f"{e.code.name} {e.message[:120]}")
-            time.sleep(0.05)  # the server is down: do not spin on it
         elif e.code == grpc.StatusCode.UNAVAILABLE:
             # the server answered, or its connection dropped because it died: it is done with the call,
             # except that Postgres may still commit what was already sent (the second's margin)
             rec.info(op, f"{e.code.name} {e.message[:120]}", effect_by=time.monotonic() + 1.0)
         else:
             rec.info(op, f"{e.code.name} {e.message[:120]}")
-    except Exception as e:  # noqa: BLE001 - anything else leaves the outcome unknown; the report shows it
+    else:  # anything else leaves the outcome unknown; the report shows it
         rec.info(op, f"client error {e!r}"[:160])
+
+
+def _save_batch(c: CheckpointClient, rec: Recorder, who: str, rng: random.Random, group: list[str],
+                k: _Knowledge) -> None:
+    """One SaveBatch call of 2-4 saves to distinct threads of the group, some compare-and-set: each save is an
+    op of its own, invoked and completed together."""
+    threads = rng.sample(group, min(len(group), rng.randint(2, 4)))
+    ops: list[Op] = []
+    requests: list[pb.SaveRequest] = []
+    for thread in threads:
+        with k.lock:
+            head, known = k.head.get(thread, ""), list(k.known.get(thread, ()))
+        cid = uuid7()
+        expected = (head or (rng.choice(known) if known else None)) if rng.random() < 0.3 else None
+        ops.append(rec.invoke(who, "save", thread, cid=cid, expected_head=expected, expect_empty=False, batch=True))
+        requests.append(save_request(thread, _write_state(rng), state_type="json", checkpoint_id=cid,
+                                     expected_head_id=expected))
+    try:
+        response = c._stub.SaveBatch(pb.SaveBatchRequest(saves=requests), timeout=c.timeout_seconds)
+    except grpc.RpcError as err:
+        for op in ops:
+            _settle_error(rec, op, from_rpc_error(err))
+        if err.code() == grpc.StatusCode.UNAVAILABLE and (err.details() or "").startswith(_NOT_SENT):
+            time.sleep(0.05)  # the server is down: do not spin on it
+        return
+    for op, thread, result in zip(ops, threads, response.results, strict=True):
+        if result.HasField("save"):
+            rec.ok(op)
+            k.remember(thread, [op.args["cid"]], acked=True)
+            with k.lock:
+                k.head[thread] = op.args["cid"]
+            continue
+        e = from_item_error(result.error)
+        if isinstance(e, Conflict) and e.reason == "HEAD_MOVED" and op.args.get("expected_head"):
+            rec.fail(op, f"ABORTED {e.reason}", current_head=e.current_head_id)
+            with k.lock:
+                k.head[thread] = e.current_head_id
+        else:
+            _settle_error(rec, op, e)
 
 
 def _client_loop(spec: WorkloadSpec, n: int, rec: Recorder, k: _Knowledge) -> None:
@@ -211,7 +260,10 @@ def _client_loop(spec: WorkloadSpec, n: int, rec: Recorder, k: _Knowledge) -> No
                 break
             i = rng.randrange(len(clients))
             kind = rng.choices(kinds, weights)[0]
-            _one(clients[i], rec, f"{spec.name}.{n}@s{i}", kind, rng, rng.choice(spec.groups), k)
+            if kind == "save_batch":
+                _save_batch(clients[i], rec, f"{spec.name}.{n}@s{i}", rng, rng.choice(spec.groups), k)
+            else:
+                _one(clients[i], rec, f"{spec.name}.{n}@s{i}", kind, rng, rng.choice(spec.groups), k)
     finally:
         for c in clients:
             c.close()
