@@ -6,7 +6,9 @@ defaults a production server runs; plus shared_buffers, max_wal_size and max_con
 them, listed in the table's header), `cairn serve` on both, and the bare gRPC echo server. Then, in rounds that
 interleave the rows (the order rotates each round), measures:
 
-  rows   Cairn through the shipped Python `AsyncCheckpointClient` (the headline row);
+  rows   Cairn through the shipped Python `AsyncCheckpointClient` (the headline row), and the same client with
+         coalesce=0 (one call per save or load) and with compress_states=True (the state compressed by the
+         worker instead of the server);
          Cairn through `cairn bench` (hand-encoded requests; a secondary row);
          the bare gRPC echo server (bench/echo_server.py) through the same AsyncCheckpointClient;
          LangGraph's AsyncPostgresSaver: one saver on a pool of 10, a saver per worker (one connection each),
@@ -169,6 +171,7 @@ def cairn_bench_phase(target: str, op: str, conc: int, duration: float, watch: d
 ROWS = (
     ("cairn_py", "Cairn, shipped AsyncCheckpointClient"),
     ("cairn_py_single", "Cairn, shipped AsyncCheckpointClient, coalesce=0 (one call per save or load)"),
+    ("cairn_py_zstd", "Cairn, shipped AsyncCheckpointClient, compress_states=True"),
     ("cairn_bench", "Cairn, `cairn bench` (hand-encoded requests)"),
     ("echo", "bare gRPC echo server, AsyncCheckpointClient"),
     ("lg_pool", "LangGraph, one saver on a pool of 10"),
@@ -184,6 +187,8 @@ def run_row(st: Stack, key: str, rnd: int, args: argparse.Namespace) -> list[dic
         return driver("cairn", ["--target", st.server.target, *common], st.watch())
     if key == "cairn_py_single":
         return driver("cairn", ["--target", st.server.target, "--coalesce", "0", *common], st.watch())
+    if key == "cairn_py_zstd":
+        return driver("cairn", ["--target", st.server.target, "--compress-states", *common], st.watch())
     if key == "echo":
         assert st.echo is not None
         return driver("cairn", ["--target", st.echo.target, *common], st.watch(st.echo))
@@ -240,7 +245,7 @@ def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
     best_save = max(lg, key=lambda k: rows[k]["save@32"]["rps"])
     best_load = max(lg, key=lambda k: rows[k]["load@32"]["rps"])
     best_p99 = min(lg, key=lambda k: rows[k]["save@4"]["p99Ms"])
-    for key in ("cairn_py", "cairn_py_single", "cairn_bench"):
+    for key in ("cairn_py", "cairn_py_single", "cairn_py_zstd", "cairn_bench"):
         if not rows.get(key):
             continue
         r = rows[key]
@@ -278,7 +283,7 @@ def render_table(s: dict[str, Any]) -> str:
             lines.append(f"| {name} | {r['rps']:,.0f} | {r['p50Ms']:.2f} | {r['p99Ms']:.2f} | "
                          + " | ".join(cells) + f" | {total:,.0f} | {r['otherCorePercent']:.0f} |")
         lines.append("")
-    for key in ("cairn_py", "cairn_py_single", "cairn_bench"):
+    for key in ("cairn_py", "cairn_py_single", "cairn_py_zstd", "cairn_bench"):
         q = s["ratios"].get(key)
         if q is None:
             continue
