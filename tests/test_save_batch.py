@@ -188,9 +188,10 @@ def test_more_items_than_the_batch_limit_fail_the_whole_call(server: Server) -> 
         server.stub.SaveBatch(pb.SaveBatchRequest(saves=[save(t) for t in threads]), timeout=30)
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert f"{MAX_ITEMS + 1} items" in err.value.details() and "--max-batch-items" in err.value.details()
-    assert len(batch(server, *(save(t) for t in threads[:MAX_ITEMS]))) == MAX_ITEMS  # the limit itself is fine
     with CheckpointClient(server.target) as c, pytest.raises(NotFound):
         c.load(threads[-1])  # the refused call stored nothing
+    assert len(batch(server, *(save(t) for t in threads[:MAX_ITEMS]))) == MAX_ITEMS  # the limit itself is fine
+    assert batch(server) == []  # and so is nothing
 
 
 def test_fenced_items_are_refused_alone(server: Server) -> None:
