@@ -326,3 +326,48 @@ def test_a_batch_is_seen_at_once_by_another_server_sharing_the_store(server_fact
             assert loaded.checkpoint_id == h and loaded.json() == {"v": 2}
             assert [cp.checkpoint_id for cp in cb.list(t).checkpoints][0] == h
             assert len(cb.list(t).checkpoints) == 2
+
+
+def _peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmHWM for pid {pid}")
+
+
+@pytest.mark.parametrize("rpc", ["SaveBatch", "SaveStream"])
+def test_client_frames_that_inflate_do_not_pile_up_in_memory(server_factory, rpc: str) -> None:  # type: ignore[no-untyped-def]
+    """Each save of a batch may be a zstd frame of a 1 MiB state in a few dozen bytes; the server holds the
+    decoded states only up to its commit budget at a time, not the whole batch's (600 MiB here; SaveStream
+    shares the code, with up to 256 saves a batch)."""
+    import zstandard
+
+    mib = 1 << 20
+    backend = server_factory("postgres", max_state_bytes=mib, near_cache_mb=0)
+    pid = backend.server.pid
+    assert pid is not None
+    frame = zstandard.ZstdCompressor().compress(b"\0" * (mib - 1024))
+    channel = grpc.insecure_channel(backend.target)
+    with channel:
+        stub = pb_grpc.CheckpointStoreStub(channel)
+
+        def bombs(n: int) -> pb.SaveBatchRequest:
+            return pb.SaveBatchRequest(saves=[
+                pb.SaveRequest(checkpoint=pb.Checkpoint(thread_id=tid(), state=frame, state_type="bytes",
+                                                        state_encoding=pb.STATE_ENCODING_ZSTD))
+                for _ in range(n)
+            ])
+
+        def send(n: int) -> list[Any]:
+            if rpc == "SaveBatch":
+                return list(stub.SaveBatch(bombs(n), timeout=120).results)
+            return list(stub.SaveStream((pb.SaveStreamRequest(save=r) for r in bombs(n).saves), timeout=120))
+
+        assert all(r.HasField("save") for r in send(8))  # warm up
+        idle = _peak_rss_mib(pid)
+        results = send(600)
+        grown = _peak_rss_mib(pid) - idle
+    print(f"\n{rpc} of 600 zstd frames of 1 MiB states ({len(frame) * 600} bytes): peak RSS +{grown:.0f} MiB")
+    assert len(results) == 600 and all(r.HasField("save") for r in results)
+    assert grown < 100, f"the server's peak RSS grew by {grown:.0f} MiB for a {len(frame) * 600} byte request"
