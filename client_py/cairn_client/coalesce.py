@@ -13,9 +13,11 @@ batch instead:
 No timer, the same rule as the server's group commit (server/cairn_server/storage/group_commit.py). Each
 caller keeps its own deadline: a batch is sent with the latest deadline of its items, and an item whose own
 deadline passes first ends with DeadlineExceeded, as its unary call would have. A batch call that fails as a
-whole fails each of its items with that error, except two the batch caused: a server without the batch method
-(UNIMPLEMENTED) gets these and every later call on its own, and one with a smaller --max-batch-items
-(INVALID_ARGUMENT naming the batch) gets these alone and later batches half as large.
+whole fails each of its items with that error, except when the server refused the batch itself: without the
+batch method (UNIMPLEMENTED) every item and every later call goes on its own; over the server's batch limits
+(INVALID_ARGUMENT, RESOURCE_EXHAUSTED: more items than its --max-batch-items, or a message larger than it
+takes) the items go on their own and later batches are half as large, so each caller gets the answer its own
+call would have.
 """
 
 from __future__ import annotations
@@ -32,11 +34,13 @@ from .errors import CairnError, DeadlineExceeded
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 
-_BATCH_FIELDS = ("saves", "loads")  # the field a batch call's INVALID_ARGUMENT names when it has too many items
 
 SendOne = Callable[[Req, float], Awaitable[Resp]]
 # (requests, timeout) -> one response or error per request, in order; raises CairnError when the call fails whole
 SendMany = Callable[[Sequence[Req], float], Awaitable[Sequence["Resp | CairnError"]]]
+
+# Whole-call failures of a batch call that the batch caused and its items alone would not meet.
+_BATCH_REFUSED = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.RESOURCE_EXHAUSTED)
 
 
 class Coalescer(Generic[Req, Resp]):
@@ -144,6 +148,14 @@ class Coalescer(Generic[Req, Resp]):
                         await self._many(batch, timeout)
                 finally:
                     self._sending -= 1
+        except asyncio.CancelledError:
+            # grpc.aio cancelled the call (aclose), or the loop is ending: with no sender left, the queued callers
+            # end as their calls in flight did, instead of waiting out their deadlines.
+            if self._inflight == 1:
+                for _, _, future in self._queue:
+                    future.cancel()
+                self._queue.clear()
+            raise
         finally:
             self._inflight -= 1
 
@@ -151,24 +163,40 @@ class Coalescer(Generic[Req, Resp]):
         request, _, future = entry
         try:
             response = await self._send_one(request, max(timeout, 0.001))
-        except CairnError as err:
+        except asyncio.CancelledError:  # the channel closed with the call in flight: the caller's call ends so too
+            future.cancel()
+            raise
+        except Exception as err:  # CairnError, or what the channel raises itself (closed): the caller's to see
             _settle(future, err)
         else:
             _settle(future, response)
 
+    async def _alone(self, entries: list[tuple[Req, float, asyncio.Future[Resp]]]) -> None:
+        """Send each entry whose caller still waits as its own call."""
+        now = time.monotonic()
+        await asyncio.gather(*(self._one(entry, entry[1] - now) for entry in entries if not entry[2].done()))
+
     async def _many(self, batch: list[tuple[Req, float, asyncio.Future[Resp]]], timeout: float) -> None:
         try:
             answers = await self._send_many([request for request, _, _ in batch], max(timeout, 0.001))
+        except asyncio.CancelledError:  # as in _one
+            for _, _, future in batch:
+                future.cancel()
+            raise
         except CairnError as err:
             if err.code == grpc.StatusCode.UNIMPLEMENTED:  # a server older than the batch method
                 self.batching = False
-                await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in batch))
+                await self._alone(batch)
                 return
-            if err.code == grpc.StatusCode.INVALID_ARGUMENT and err.metadata.get("field") in _BATCH_FIELDS:
-                # More items than the server's --max-batch-items: these go alone, later batches half as large.
+            if err.code in _BATCH_REFUSED:  # more items or bytes than this server takes in one call
                 self.max_items = max(1, len(batch) // 2)
-                await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in batch))
+                self.max_bytes = max(1, sum(self._size(request) for request, _, _ in batch) // 2)
+                await self._alone(batch)
                 return
+            for _, _, future in batch:
+                _settle(future, err)
+            return
+        except Exception as err:  # what the channel raises itself (closed): each caller's to see
             for _, _, future in batch:
                 _settle(future, err)
             return
@@ -179,13 +207,13 @@ class Coalescer(Generic[Req, Resp]):
             else:
                 _settle(entry[2], answer)
         if alone:
-            await asyncio.gather(*(self._one(entry, entry[1] - time.monotonic()) for entry in alone))
+            await self._alone(alone)
 
 
-def _settle(future: asyncio.Future[Resp], answer: Resp | CairnError) -> None:
+def _settle(future: asyncio.Future[Resp], answer: Resp | Exception) -> None:
     if future.done():  # the caller left, or its deadline passed
         return
-    if isinstance(answer, CairnError):
+    if isinstance(answer, Exception):
         future.set_exception(answer)
     else:
         future.set_result(answer)

@@ -38,13 +38,14 @@ from .config import Config
 from .logs import request_context
 from .page_tokens import PageToken, fingerprint, thread_position
 from .runs_service import RunRpcs
-from .storage.records import ListQuery, SaveItem, SaveOutcome, StoredCheckpoint, StoredWrite, WritesItem
+from .storage.records import ListQuery, SaveItem, StoredCheckpoint, StoredWrite, WritesItem
 from .storage.tiered import ListedPage, Loaded, TieredStore
 from .validation import Limits
 
 log = logging.getLogger("cairn.rpc")
 
 _STREAM_BATCH = 256  # most saves of one stream committed in one transaction
+_UNANSWERED = pb.ItemError()  # a save's place in a batch's answers until its transaction commits
 
 
 class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
@@ -233,34 +234,34 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
     async def _save_batch(
         self, tenant: str, saves: list[pb.SaveRequest | Malformed], method: str
     ) -> list[pb.SaveResponse | pb.ItemError]:
-        """The saves of a SaveStream batch or a SaveBatch call, committed together: one answer per save, in order,
-        a SaveResponse or the ItemError of that save alone."""
-        slots: list[pb.ItemError | SaveItem] = []
-        items: list[SaveItem] = []
+        """The saves of a SaveStream batch or a SaveBatch call: one answer per save, in order, a SaveResponse or
+        the ItemError of that save alone.
+
+        Saves are decoded and committed in order, a transaction at a time of at most --max-commit-batch-bytes of
+        states (the first always goes), each counted decoded or stored, whichever is larger: a client's zstd frame
+        of a large state may be a few bytes on the wire, and a decoded state is held until its transaction
+        commits. So a batch holds about one transaction's states at once, and no transaction runs into the cold
+        store's timeout."""
+        out: list[pb.SaveResponse | pb.ItemError] = []
+        chunk: list[tuple[int, SaveItem]] = []
+        size = 0
         for req in saves:
             try:
                 if isinstance(req, Malformed):
                     raise req.invalid()
                 item = self._save_item(tenant, req)
             except CairnError as err:
-                slots.append(item_error(err))
+                out.append(item_error(err))
                 continue
-            slots.append(item)
-            items.append(item)
-        results = iter(await self._commit_in_batches(items))
-        out: list[pb.SaveResponse | pb.ItemError] = []
-        for slot in slots:
-            if isinstance(slot, pb.ItemError):
-                out.append(slot)
-                continue
-            result = next(results)
-            if isinstance(result, CairnError):
-                if slot.lease is not None:
-                    await self.settle_refused(tenant, slot.lease, result)
-                out.append(item_error(result))
-            else:
-                self._count_saved(slot)
-                out.append(convert.save_response(slot, result))
+            weight = max(item.checkpoint.raw_size, len(item.checkpoint.state))
+            if chunk and size + weight > self.budgets.commit_batch_bytes:
+                await self._commit_chunk(tenant, chunk, out)
+                chunk, size = [], 0
+            chunk.append((len(out), item))
+            out.append(_UNANSWERED)
+            size += weight
+        if chunk:
+            await self._commit_chunk(tenant, chunk, out)
         if self.metrics is not None:
             counter = self.metrics.requests
             for answer in out:
@@ -268,24 +269,26 @@ class CheckpointStoreService(RunRpcs, pb_grpc.CheckpointStoreServicer):
                 counter.labels(f"{method}.item", code).inc()
         return out
 
-    async def _commit_in_batches(self, items: list[SaveItem]) -> list[SaveOutcome | Exception]:
-        """Saves of distinct threads go through the group commit, where concurrent calls share transactions (the
-        usual SaveBatch: one save per graph). Otherwise save_many, in transactions of at most
-        --max-commit-batch-bytes of stored state (the first item always goes) committed one after the other,
-        so the saves of one thread apply in request order and a large batch does not run into the cold store's
-        timeout."""
+    async def _commit_chunk(
+        self, tenant: str, chunk: list[tuple[int, SaveItem]], out: list[pb.SaveResponse | pb.ItemError]
+    ) -> None:
+        """Commit the chunk's saves and put each one's answer at its place in `out`. Saves of distinct threads (the
+        usual SaveBatch: one save per graph) go through the group commit, where concurrent calls and Saves share
+        transactions; a chunk naming a (thread, namespace) twice is one transaction of its own, in request
+        order."""
+        items = [item for _, item in chunk]
         if len({(i.checkpoint.thread_id, i.checkpoint.namespace) for i in items}) == len(items):
-            return await self.store.save_grouped(items)
-        outcomes: list[SaveOutcome | Exception] = []
-        start, size = 0, 0
-        for end, item in enumerate(items):
-            size += len(item.checkpoint.state)
-            if size > self.budgets.commit_batch_bytes and end > start:
-                outcomes += await self.store.save_many(items[start:end])
-                start, size = end, len(item.checkpoint.state)
-        if start < len(items):
-            outcomes += await self.store.save_many(items[start:])
-        return outcomes
+            results = await self.store.save_grouped(items)
+        else:
+            results = await self.store.save_many(items)
+        for (at, item), result in zip(chunk, results, strict=True):
+            if isinstance(result, CairnError):
+                if item.lease is not None:
+                    await self.settle_refused(tenant, item.lease, result)
+                out[at] = item_error(result)
+            else:
+                self._count_saved(item)
+                out[at] = convert.save_response(item, result)
 
     @unary
     async def SaveBatch(self, request: pb.SaveBatchRequest, context: grpc.aio.ServicerContext) -> pb.SaveBatchResponse:
