@@ -109,6 +109,8 @@ class CairnSaver(BaseCheckpointSaver[str]):
         timeout_seconds: per-call deadline.
         page_size: List page size used by ``list``/``alist``.
         compress_states: send and receive checkpoints zstd-compressed (``CheckpointClient(compress_states=)``).
+        coalesce: the async methods' ``AsyncCheckpointClient(coalesce=)``: concurrent ``aput``/``aget_tuple`` of
+            many graphs on one event loop go together in SaveBatch/BatchLoad calls (default 4; 0: one call each).
         cross_language: write checkpoints and writes in the encoding LangGraph.js reads and writes
             (``CrossLanguageSerializer`` around ``serde``), so LangGraph.js can continue the threads.
         on_corrupt_head: ``"fail"`` (default: a head that fails the server's integrity check is DataLoss) or
@@ -130,6 +132,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
         page_size: int = 100,
         compress_states: bool = False,
+        coalesce: int = 4,
         cross_language: bool = False,
         on_corrupt_head: str = recovery.FAIL,
     ) -> None:
@@ -147,6 +150,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         }
         self._owns_client = client is None
         self.client = client if client is not None else CheckpointClient(self.target, **self._client_args)
+        self._async_args = {**self._client_args, "coalesce": coalesce}
         self.page_size = max(1, min(page_size, _MAX_PAGE))
         self._aclient: AsyncCheckpointClient | None = None
         self._aclient_loop: asyncio.AbstractEventLoop | None = None
@@ -205,7 +209,7 @@ class CairnSaver(BaseCheckpointSaver[str]):
         """The async client of the running event loop (grpc.aio channels belong to one loop)."""
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aclient_loop is not loop:
-            self._aclient = AsyncCheckpointClient(self.target, **self._client_args)
+            self._aclient = AsyncCheckpointClient(self.target, **self._async_args)
             self._aclient_loop = loop
         return self._aclient
 

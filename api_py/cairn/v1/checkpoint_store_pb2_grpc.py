@@ -175,7 +175,8 @@ class CheckpointStoreServicer:
         Saves of one (thread_id, namespace) apply in request order. Clients use it
         to carry the saves of many concurrent graphs in one message: one round
         trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-        items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+        items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+        server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
         UNAVAILABLE some of the saves may have committed, so retry with the same
         checkpoint ids (a retried save that did commit answers already_existed).
         """

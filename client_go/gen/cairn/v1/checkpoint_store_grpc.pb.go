@@ -107,7 +107,8 @@ type CheckpointStoreClient interface {
 	// Saves of one (thread_id, namespace) apply in request order. Clients use it
 	// to carry the saves of many concurrent graphs in one message: one round
 	// trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-	// items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+	// items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+	// server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
 	// UNAVAILABLE some of the saves may have committed, so retry with the same
 	// checkpoint ids (a retried save that did commit answers already_existed).
 	SaveBatch(ctx context.Context, in *SaveBatchRequest, opts ...grpc.CallOption) (*SaveBatchResponse, error)
@@ -442,7 +443,8 @@ type CheckpointStoreServer interface {
 	// Saves of one (thread_id, namespace) apply in request order. Clients use it
 	// to carry the saves of many concurrent graphs in one message: one round
 	// trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-	// items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+	// items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+	// server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
 	// UNAVAILABLE some of the saves may have committed, so retry with the same
 	// checkpoint ids (a retried save that did commit answers already_existed).
 	SaveBatch(context.Context, *SaveBatchRequest) (*SaveBatchResponse, error)

@@ -6021,7 +6021,8 @@ export const CheckpointStoreService = {
    * Saves of one (thread_id, namespace) apply in request order. Clients use it
    * to carry the saves of many concurrent graphs in one message: one round
    * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-   * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+   * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+   * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
    * UNAVAILABLE some of the saves may have committed, so retry with the same
    * checkpoint ids (a retried save that did commit answers already_existed).
    */
@@ -6324,7 +6325,8 @@ export interface CheckpointStoreServer extends UntypedServiceImplementation {
    * Saves of one (thread_id, namespace) apply in request order. Clients use it
    * to carry the saves of many concurrent graphs in one message: one round
    * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-   * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+   * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+   * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
    * UNAVAILABLE some of the saves may have committed, so retry with the same
    * checkpoint ids (a retried save that did commit answers already_existed).
    */
@@ -6491,7 +6493,8 @@ export interface CheckpointStoreClient extends Client {
    * Saves of one (thread_id, namespace) apply in request order. Clients use it
    * to carry the saves of many concurrent graphs in one message: one round
    * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-   * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+   * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+   * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
    * UNAVAILABLE some of the saves may have committed, so retry with the same
    * checkpoint ids (a retried save that did commit answers already_existed).
    */

@@ -768,7 +768,8 @@ public final class CheckpointStoreGrpc {
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
      * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+     * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
      * UNAVAILABLE some of the saves may have committed, so retry with the same
      * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
@@ -1078,7 +1079,8 @@ public final class CheckpointStoreGrpc {
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
      * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+     * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
      * UNAVAILABLE some of the saves may have committed, so retry with the same
      * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
@@ -1393,7 +1395,8 @@ public final class CheckpointStoreGrpc {
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
      * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+     * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
      * UNAVAILABLE some of the saves may have committed, so retry with the same
      * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
@@ -1674,7 +1677,8 @@ public final class CheckpointStoreGrpc {
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
      * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+     * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
      * UNAVAILABLE some of the saves may have committed, so retry with the same
      * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
@@ -1956,7 +1960,8 @@ public final class CheckpointStoreGrpc {
      * Saves of one (thread_id, namespace) apply in request order. Clients use it
      * to carry the saves of many concurrent graphs in one message: one round
      * trip instead of one each. Fails as a whole only with INVALID_ARGUMENT (more
-     * items than the server's max batch), UNAVAILABLE or UNAUTHENTICATED; after
+     * items than the server's max batch), RESOURCE_EXHAUSTED (a message over the
+     * server's size limit), UNAVAILABLE or UNAUTHENTICATED; after
      * UNAVAILABLE some of the saves may have committed, so retry with the same
      * checkpoint ids (a retried save that did commit answers already_existed).
      * </pre>
