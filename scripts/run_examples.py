@@ -35,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-READMES = ["README.md", "client_go/README.md", "client_ts/README.md", "client_java/README.md"]
+READMES = ["README.md", "client_py/README.md", "client_go/README.md", "client_ts/README.md", "client_java/README.md"]
 ADDRESSES = ("127.0.0.1:50051", "localhost:50051")
 LANGS = {"python": "python", "sh": "sh", "go": "go", "ts": "ts", "java": "java", "xml": "java"}
 DIRECTIVE = re.compile(r"<!--\s*example:\s*(\S+)\s*(.*?)\s*-->")
