@@ -18,12 +18,16 @@ package cairn
 // own context: a call sent alone goes with the caller's ctx, a batch with the
 // latest deadline of its items, and a caller whose ctx ends first returns at
 // once with its context's error, as its unary call would have. A batch call
-// that fails as a whole fails each of its items with that error. A server
-// without the batch method (UNIMPLEMENTED) gets every later call on its own.
-// It is the design of the Python client's cairn_client/coalesce.py.
+// that fails as a whole fails each of its items with that error, except two
+// the batch caused: a server without the batch method (UNIMPLEMENTED) gets
+// these and every later call on its own, and one with a smaller
+// --max-batch-items (INVALID_ARGUMENT naming the batch's field) gets these
+// alone and later batches half as large. It is the design of the Python
+// client's cairn_client/coalesce.py.
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,10 +75,10 @@ type coalescer[Req, Resp any] struct {
 	retryAlone  func(error) bool
 	size        func(Req) int // a request's size in bytes
 	maxInflight int
-	maxItems    int
 	maxBytes    int
 
 	mu       sync.Mutex
+	maxItems int // lowered when the server refuses a batch as too large
 	queue    []*pending[Req, Resp]
 	inflight int  // sender goroutines
 	sending  int  // of them, those with a call on the wire
@@ -192,6 +196,18 @@ func (c *coalescer[Req, Resp]) sendMany(batch []*pending[Req, Resp]) {
 		if status.Code(err) == codes.Unimplemented { // a server older than the batch method
 			c.mu.Lock()
 			c.batching = false
+			c.mu.Unlock()
+			c.sendAlone(batch)
+			return
+		}
+		var ce *Error
+		if errors.As(err, &ce) && ce.Code == codes.InvalidArgument && (ce.Field() == "saves" || ce.Field() == "loads") {
+			// More items than the server's --max-batch-items (the error names
+			// SaveBatch's saves or BatchLoad's loads): these go alone, later
+			// batches half as large. min: a larger batch refused at the same
+			// time must not raise a limit another refusal already lowered.
+			c.mu.Lock()
+			c.maxItems = min(c.maxItems, max(1, len(batch)/2))
 			c.mu.Unlock()
 			c.sendAlone(batch)
 			return

@@ -1,9 +1,10 @@
 package cairn_test
 
 // SaveBatch, and the coalescing of concurrent Save and Load calls into
-// SaveBatch and BatchLoad calls (coalesce.go), against the real server; the
-// fallback for a server without the batch methods against an in-process fake
-// that has only Save and Load.
+// SaveBatch and BatchLoad calls (coalesce.go), against the real server (the
+// shared one; for batches larger than the server takes, one started with
+// --max-batch-items 3); the fallback for a server without the batch methods
+// against an in-process fake that has only Save and Load.
 
 import (
 	"bytes"
@@ -25,6 +26,7 @@ import (
 
 	cairn "github.com/cairn-dev/cairn/client_go"
 	cairnv1 "github.com/cairn-dev/cairn/client_go/gen/cairn/v1"
+	"github.com/cairn-dev/cairn/client_go/internal/testserver"
 )
 
 // calls counts the client's unary calls by method name and can hold calls of
@@ -453,5 +455,116 @@ func TestServerWithoutBatchMethodsGetsCallsAlone(t *testing.T) {
 	}
 	if n := old.saves.Load(); n != 16 {
 		t.Fatalf("the old server got %d Save calls for 16 saves", n)
+	}
+}
+
+// batchCalls records the item count of each SaveBatch and BatchLoad call and
+// whether the server refused it for the item count (INVALID_ARGUMENT naming
+// the batch's field).
+type batchCalls struct {
+	mu      sync.Mutex
+	sent    map[string][]int // method -> items of each call
+	refused map[string][]int // method -> items of each refused call
+}
+
+func (b *batchCalls) option() cairn.Option {
+	b.sent, b.refused = map[string][]int{}, map[string][]int{}
+	return cairn.WithDialOptions(grpc.WithChainUnaryInterceptor(
+		func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			name, n := path.Base(method), 0
+			switch r := req.(type) {
+			case *cairnv1.SaveBatchRequest:
+				n = len(r.GetSaves())
+			case *cairnv1.BatchLoadRequest:
+				n = len(r.GetLoads())
+			default:
+				return invoker(ctx, method, req, reply, cc, opts...)
+			}
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			b.sent[name] = append(b.sent[name], n)
+			var ce *cairn.Error
+			if errors.As(cairn.Wrap(err), &ce) && ce.Code == codes.InvalidArgument &&
+				(ce.Field() == "saves" || ce.Field() == "loads") {
+				b.refused[name] = append(b.refused[name], n)
+			}
+			return err
+		}))
+}
+
+// limitAfter is the batch limit the refusals leave: half the smallest refused
+// batch (at least 1), or start when none was refused.
+func limitAfter(start int, refused []int) int {
+	for _, n := range refused {
+		start = min(start, max(1, n/2))
+	}
+	return start
+}
+
+func TestBatchTooLargeForTheServerGoesAloneAndLaterBatchesShrink(t *testing.T) {
+	small := testserver.Start(t, "--max-batch-items", "3")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cc, bc := newCalls(), &batchCalls{}
+	c, err := cairn.Dial(ctx, small, cairn.WithInsecure(), cc.option(), bc.option()) // coalesce 4 by default
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	startSaves, startLoads := cairn.BatchLimits(c)
+
+	// The first saves are held at the client, so the rest queue and leave in
+	// batches larger than the server takes.
+	cc.holdCalls("Save")
+	threads := make([]string, 40)
+	for i := range threads {
+		threads[i] = fmt.Sprintf("%s-%d", thread(t), i)
+	}
+	for i, err := range saveAll(t, c, cc, threads) {
+		if err != nil {
+			t.Fatalf("save %d to a server taking 3 items per batch: %v", i, err)
+		}
+	}
+
+	cc.holdCalls("Load")
+	errs := make([]error, len(threads))
+	got := make([]*cairn.Checkpoint, len(threads))
+	var entered, done sync.WaitGroup
+	for i, th := range threads {
+		entered.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			entered.Done()
+			got[i], errs[i] = c.Load(ctx, cairn.Ref{ThreadID: th})
+		}()
+	}
+	entered.Wait()
+	cc.release()
+	done.Wait()
+	for i, th := range threads {
+		if errs[i] != nil || !bytes.Equal(got[i].State, state36k(th)) {
+			t.Fatalf("load %d from a server taking 3 items per batch: %v", i, errs[i])
+		}
+	}
+
+	bc.mu.Lock()
+	defer bc.mu.Unlock()
+	t.Logf("SaveBatch calls %v (refused %v), BatchLoad calls %v (refused %v)",
+		bc.sent["SaveBatch"], bc.refused["SaveBatch"], bc.sent["BatchLoad"], bc.refused["BatchLoad"])
+	saves, loads := cairn.BatchLimits(c)
+	for _, k := range []struct {
+		kind, method string
+		start, limit int
+	}{{"save", "SaveBatch", startSaves, saves}, {"load", "BatchLoad", startLoads, loads}} {
+		refused := bc.refused[k.method]
+		if len(refused) == 0 {
+			t.Fatalf("no %s call was refused: the %ss did not queue into batches larger than 3", k.method, k.kind)
+		}
+		if want := limitAfter(k.start, refused); k.limit != want || k.limit >= k.start {
+			t.Fatalf("the %s coalescer's batch limit is %d after refusals of %v, want %d (from %d)",
+				k.kind, k.limit, refused, want, k.start)
+		}
 	}
 }

@@ -16,8 +16,10 @@
  * and leave as shares. Each caller keeps its own deadline and AbortSignal: a batch is sent with the latest
  * deadline of its items, and an item whose own deadline passes first rejects with a DeadlineExceededError (an
  * aborted one with a CancelledError), as its unary call would have; the batch goes on for the others. A batch
- * call that fails as a whole fails each of its items with that error. A server without the batch method
- * (UNIMPLEMENTED, a server older than the client) gets every later call on its own.
+ * call that fails as a whole fails each of its items with that error, except two the batch caused: a server
+ * without the batch method (UNIMPLEMENTED, a server older than the client) gets these and every later call on its
+ * own, and one with a smaller --max-batch-items (INVALID_ARGUMENT naming the batch's field) gets these alone and
+ * later batches half as large.
  */
 import { CairnError, cancelledError, Code, DeadlineExceededError } from "./errors.js";
 
@@ -58,6 +60,9 @@ interface Entry<Req, Res> {
   done: boolean;
 }
 
+/** The field a batch call's INVALID_ARGUMENT names when it has more items than the server's --max-batch-items. */
+const BATCH_FIELDS = new Set(["saves", "loads"]);
+
 /** setTimeout fires at once for delays past this (a 32-bit int); such a deadline is left to the call itself. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -65,6 +70,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 export class Coalescer<Req, Res> {
   /** False once the server said it has no batch method: every call then goes on its own. */
   batching = true;
+  /** The most requests in one batch call: `options.maxItems`, lowered when the server refuses a batch as too large. */
+  maxItems: number;
   private readonly queue: Array<Entry<Req, Res>> = [];
   private inflight = 0; // senders
   private sending = 0; // of them, those with a call on the wire
@@ -78,7 +85,9 @@ export class Coalescer<Req, Res> {
     private readonly sendOne: SendOne<Req, Res>,
     private readonly sendMany: SendMany<Req, Res>,
     private readonly options: CoalescerOptions<Req>,
-  ) {}
+  ) {
+    this.maxItems = options.maxItems;
+  }
 
   /**
    * The response to `req`, sent alone or in a batch.
@@ -127,12 +136,12 @@ export class Coalescer<Req, Res> {
 
   /** The next batch: queued calls whose callers still wait, up to maxItems and maxBytes. */
   private take(): Array<Entry<Req, Res>> {
-    const { maxInflight, maxItems, maxBytes, size } = this.options;
+    const { maxInflight, maxBytes, size } = this.options;
     // Callers woken by one answer call again together: a share of the queue per free sender (not all of it for
     // the first) keeps maxInflight batches on the wire, so the server and its cold store work on some while the
     // others travel.
     const free = Math.max(1, maxInflight - this.sending);
-    const limit = this.batching ? Math.min(maxItems, Math.ceil(this.queue.length / free)) : 1;
+    const limit = this.batching ? Math.min(this.maxItems, Math.ceil(this.queue.length / free)) : 1;
     const batch: Array<Entry<Req, Res>> = [];
     let total = 0;
     let taken = 0;
@@ -190,6 +199,13 @@ export class Coalescer<Req, Res> {
     } catch (err) {
       if (err instanceof CairnError && err.code === Code.UNIMPLEMENTED) {
         this.batching = false; // a server older than the batch method
+        await Promise.all(batch.map((entry) => this.one(entry)));
+        return;
+      }
+      if (err instanceof CairnError && err.code === Code.INVALID_ARGUMENT && BATCH_FIELDS.has(err.metadata.field ?? "")) {
+        // More items than the server's --max-batch-items: these go alone, later batches half as large (min: a
+        // larger batch refused meanwhile must not raise a limit another refusal already lowered).
+        this.maxItems = Math.min(this.maxItems, Math.max(1, Math.floor(batch.length / 2)));
         await Promise.all(batch.map((entry) => this.one(entry)));
         return;
       }

@@ -1,8 +1,9 @@
 /**
  * saveBatch, and the coalescing of concurrent save() and load() calls into SaveBatch and BatchLoad calls
  * (coalesce.ts): per-item outcomes, fewer calls than saves, each caller's own deadline and signal, the fallback
- * for a server without SaveBatch, and coalesce: 0. Against the shared server, except the fallback, which needs a
- * server older than SaveBatch: an in-process grpc-js server implementing only Save and Load.
+ * for a server without SaveBatch, and coalesce: 0. Against the shared server, except the fallbacks: one needs a
+ * server older than SaveBatch (an in-process grpc-js server implementing only Save and Load), the other a server
+ * taking fewer items per batch than the client sends (one started with --max-batch-items 3).
  */
 import { randomUUID } from "node:crypto";
 import {
@@ -38,7 +39,8 @@ import {
 } from "../src/gen/cairn/v1/checkpoint_store.js";
 import { emptyCheckpoint, uuid6 } from "@langchain/langgraph-checkpoint";
 import { CairnSaver } from "../src/langgraph.js";
-import { newThread, Recorder, sharedClient, sharedOptions, target, utf8 } from "./helpers.js";
+import { newThread, Recorder, sharedClient, sharedOptions, startServer, target, utf8 } from "./helpers.js";
+import type { Coalescer } from "../src/coalesce.js";
 
 const plain = sharedClient({ coalesce: 0 });
 
@@ -367,5 +369,33 @@ describe("a BatchLoad item refused for its batch's response budget", () => {
     // Each item a batch refused went again alone (as did any load that left alone in the first place).
     expect(calls(rec, "Load").length).toBe(12 - batches.length);
     expect(served.filter((m) => m === "BatchLoad")).toHaveLength(batches.length);
+  });
+});
+
+describe("a server taking fewer items per batch than the client sends", () => {
+  it("sends a refused batch's calls alone, each with its own outcome, and later batches half as large", async () => {
+    const small = await startServer("--max-batch-items", "3");
+    const rec = new Recorder();
+    const client = new CairnClient(small, { channelOptions: { interceptors: [rec.interceptor] } }); // coalesce 4
+    afterAll(() => client.close());
+    const coalescers = client as unknown as { saves: Coalescer<unknown, unknown>; loads: Coalescer<unknown, unknown> };
+    const start = { saves: coalescers.saves.maxItems, loads: coalescers.loads.maxItems };
+
+    const threads = Array.from({ length: 40 }, () => newThread("small"));
+    const saved = await Promise.all(threads.map((threadId, i) => client.save({ threadId, state: state(i) })));
+    const loaded = await Promise.all(threads.map((threadId) => client.load({ threadId })));
+    expect(loaded.map((l) => l.checkpoint.checkpointId)).toEqual(saved.map((s) => s.checkpointId));
+    expect(loaded.map((l) => Buffer.from(l.checkpoint.state).toString())).toEqual(
+      threads.map((_, i) => Buffer.from(state(i)).toString()),
+    );
+
+    // The server refuses every batch of more than 3; each refusal halves the limit (never raising it).
+    for (const [kind, method, items] of [["saves", "SaveBatch", "saves"], ["loads", "BatchLoad", "loads"]] as const) {
+      const refused = calls(rec, method).map((batch) => batch[items]!.length).filter((n) => n > 3);
+      expect(refused.length).toBeGreaterThan(0);
+      const limit = refused.reduce((low, n) => Math.min(low, Math.max(1, Math.floor(n / 2))), start[kind]);
+      expect(coalescers[kind].maxItems).toBe(limit);
+      expect(coalescers[kind].maxItems).toBeLessThan(start[kind]);
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { InterceptingCall, type Interceptor } from "@grpc/grpc-js";
 import { inject } from "vitest";
@@ -71,4 +72,44 @@ export class Recorder {
         return m.checkpoint ? [m.checkpoint] : (m.checkpoints ?? (m.results ?? []).flatMap((x) => (x.load ? [x.load.checkpoint] : [])));
       });
   }
+}
+
+/**
+ * Starts `cairn serve ARGS` on the embedded store through the Python harness's CairnProcess (a free port, ready
+ * when it answers), prints its target, and stops it when its stdin closes: when the test file is done, or when the
+ * test process dies (the harness's watchdog then kills the server). The server reads CAIRN_* variables as its
+ * settings, and the harness's (such as CAIRN_AUTH_TOKENS) describe other servers: only ARGS set this one.
+ */
+const START_SCRIPT = `import os, sys
+from cairn_tools.cluster import CairnProcess
+for name in [n for n in os.environ if n.startswith("CAIRN_") and n != "CAIRN_BIN" and not n.startswith("CAIRN_TEST_")]:
+    del os.environ[name]
+with CairnProcess.embedded(*sys.argv[1:], "--log-level", "WARNING") as server:
+    print(server.target, flush=True)
+    sys.stdin.read()
+`;
+
+/**
+ * A Cairn server of the test file's own (embedded store, `cairn serve ...args`), for server flags the shared server
+ * lacks; stopped after the file's tests. Python is $CAIRN_PYTHON, else python3, with the repository installed.
+ *
+ * @returns the server's target.
+ */
+export function startServer(...args: string[]): Promise<string> {
+  const python = process.env.CAIRN_PYTHON || "python3";
+  const child = spawn(python, ["-c", START_SCRIPT, ...args], { stdio: ["pipe", "pipe", "inherit"] });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  afterAll(async () => {
+    child.stdin.end();
+    await exited;
+  });
+  return new Promise((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes("\n")) resolve(out.trim());
+    });
+    child.once("error", reject);
+    child.once("exit", (code) => reject(new Error(`cairn serve ${args.join(" ")} did not start (${python} exited ${code})`)));
+  });
 }

@@ -11,10 +11,12 @@ import dev.cairn.client.CairnClient;
 import dev.cairn.client.CairnException;
 import dev.cairn.client.ConflictException;
 import dev.cairn.client.NotFoundException;
+import dev.cairn.v1.BatchLoadRequest;
 import dev.cairn.v1.Checkpoint;
 import dev.cairn.v1.CheckpointStoreGrpc;
 import dev.cairn.v1.LoadRequest;
 import dev.cairn.v1.LoadResponse;
+import dev.cairn.v1.SaveBatchRequest;
 import dev.cairn.v1.SaveBatchResult;
 import dev.cairn.v1.SaveRequest;
 import dev.cairn.v1.SaveResponse;
@@ -22,6 +24,7 @@ import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
 import io.grpc.ClientInterceptor;
+import io.grpc.ForwardingClientCall;
 import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
@@ -37,6 +40,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -50,8 +54,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@code saveBatch}, and the coalescing of concurrent {@code save} and {@code load} calls into SaveBatch and
- * BatchLoad calls ({@code Coalescer}), against the real server; the fallback for a server without the batch
- * methods against an in-process server that has only Save and Load.
+ * BatchLoad calls ({@code Coalescer}), against the real server (the shared one; for batches larger than the server
+ * takes, one started with {@code --max-batch-items 3}); the fallback for a server without the batch methods
+ * against an in-process server that has only Save and Load.
  */
 class CoalesceTest {
 
@@ -395,5 +400,80 @@ class CoalesceTest {
       get(g);
     }
     return out;
+  }
+
+  /** Records the item count of each SaveBatch and BatchLoad call sent. */
+  static final class BatchSizes implements ClientInterceptor {
+    final Map<String, List<Integer>> sent = new ConcurrentHashMap<>();
+
+    @Override
+    public <Q, R> ClientCall<Q, R> interceptCall(MethodDescriptor<Q, R> method, CallOptions options, Channel next) {
+      return new ForwardingClientCall.SimpleForwardingClientCall<>(next.newCall(method, options)) {
+        @Override
+        public void sendMessage(Q message) {
+          int n = message instanceof SaveBatchRequest r ? r.getSavesCount()
+              : message instanceof BatchLoadRequest r ? r.getLoadsCount() : -1;
+          if (n >= 0) {
+            sent.computeIfAbsent(method.getBareMethodName(), k -> new CopyOnWriteArrayList<>()).add(n);
+          }
+          super.sendMessage(message);
+        }
+      };
+    }
+  }
+
+  /** The most items the client's coalescer of saves or loads puts in one batch call now. */
+  private static int batchLimit(CairnClient cairn, String kind) throws ReflectiveOperationException {
+    java.lang.reflect.Field field = CairnClient.class.getDeclaredField(kind);
+    field.setAccessible(true);
+    Object coalescer = field.get(cairn);
+    java.lang.reflect.Method maxItems = coalescer.getClass().getDeclaredMethod("maxItems");
+    maxItems.setAccessible(true);
+    return (int) maxItems.invoke(coalescer);
+  }
+
+  @Test
+  void batchTooLargeForTheServerGoesAloneAndLaterBatchesShrink() throws Exception {
+    try (TestServer.Own small = TestServer.start("--max-batch-items", "3")) {
+      Calls calls = new Calls();
+      BatchSizes sizes = new BatchSizes();
+      ManagedChannel channel = ManagedChannelBuilder.forTarget(small.target()).usePlaintext()
+          .intercept(calls, sizes).build();
+      channels.add(channel);
+      try (CairnClient cairn = CairnClient.builder().channel(channel).deadline(Duration.ofSeconds(60)).build()) {
+        Map<String, Integer> start = Map.of("saves", batchLimit(cairn, "saves"), "loads", batchLimit(cairn, "loads"));
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < 40; i++) {
+          ids.add(TestServer.threadId("small-batch-" + i));
+        }
+        // The first saves are held at the client, so the rest queue and leave in batches larger than 3.
+        calls.holdCalls("Save");
+        List<Future<SaveResponse>> saves = all(40, calls, i -> cairn.save(saveOf(ids.get(i), state36k(ids.get(i)))));
+        List<String> saved = new ArrayList<>();
+        for (Future<SaveResponse> f : saves) {
+          saved.add(get(f).getCheckpointId());
+        }
+        calls.holdCalls("Load");
+        List<Future<LoadResponse>> loads = all(40, calls, i -> cairn.load(ids.get(i)));
+        for (int i = 0; i < 40; i++) {
+          Checkpoint cp = get(loads.get(i)).getCheckpoint();
+          assertEquals(saved.get(i), cp.getCheckpointId());
+          assertEquals(state36k(ids.get(i)), cp.getState());
+        }
+
+        // The server refuses every batch of more than 3; each refusal halves the limit (never raising it).
+        for (String[] k : new String[][] {{"saves", "SaveBatch"}, {"loads", "BatchLoad"}}) {
+          List<Integer> refused = sizes.sent.getOrDefault(k[1], List.of()).stream().filter(n -> n > 3).toList();
+          assertFalse(refused.isEmpty(), "no " + k[1] + " call larger than the server takes: " + sizes.sent);
+          int want = start.get(k[0]);
+          for (int n : refused) {
+            want = Math.min(want, Math.max(1, n / 2));
+          }
+          int limit = batchLimit(cairn, k[0]);
+          assertEquals(want, limit, k[0] + " batch limit after refusals of " + refused);
+          assertTrue(limit < start.get(k[0]), k[0] + " batch limit " + limit + " did not come down");
+        }
+      }
+    }
   }
 }

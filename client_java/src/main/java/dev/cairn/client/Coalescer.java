@@ -4,6 +4,7 @@ import io.grpc.Status;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutionException;
@@ -30,9 +31,10 @@ import java.util.function.ToIntFunction;
  * next batch (on gRPC's callback executor; it only starts the next async call). The calling thread waits for
  * its own answer until its own deadline: a batch is sent with the latest deadline of its items, and an item
  * whose deadline passes first ends with DEADLINE_EXCEEDED, as its unary call would have (and, if still queued,
- * is never sent). A batch call that fails as a whole fails each of its items with that error. A server
- * without the batch method (UNIMPLEMENTED) gets every later call on its own. It is the design of the Python
- * client's {@code cairn_client/coalesce.py}.
+ * is never sent). A batch call that fails as a whole fails each of its items with that error, except two the
+ * batch caused: a server without the batch method (UNIMPLEMENTED) gets these and every later call on its own,
+ * and one with a smaller {@code --max-batch-items} (INVALID_ARGUMENT naming the batch's field) gets these alone
+ * and later batches half as large. It is the design of the Python client's {@code cairn_client/coalesce.py}.
  *
  * @param <Q> the request of one call
  * @param <R> its response
@@ -65,15 +67,18 @@ final class Coalescer<Q, R> {
 
   private static final CompletableFuture<Void> DONE = CompletableFuture.completedFuture(null);
 
+  /** The fields a batch call's INVALID_ARGUMENT names when it has more items than --max-batch-items. */
+  private static final Set<String> BATCH_FIELDS = Set.of("saves", "loads");
+
   private final One<Q, R> one;
   private final Many<Q, R> many;
   private final Predicate<CairnException> retryAlone;
   private final ToIntFunction<Q> size;
   private final int maxInflight;
-  private final int maxItems;
   private final int maxBytes;
 
   // guarded by this
+  private int maxItems; // lowered when the server refuses a batch as too large
   private final ArrayDeque<Entry<Q, R>> queue = new ArrayDeque<>();
   private int inflight; // senders
   private int sending; // of them, those with a call on the wire
@@ -98,6 +103,11 @@ final class Coalescer<Q, R> {
     this.maxInflight = maxInflight;
     this.maxItems = maxItems;
     this.maxBytes = maxBytes;
+  }
+
+  /** The most requests in one batch call now: the constructor's, lowered by the server's refusals. */
+  synchronized int maxItems() {
+    return maxItems;
   }
 
   /**
@@ -238,6 +248,15 @@ final class Coalescer<Q, R> {
         if (failure instanceof CairnException ce && ce.code() == Status.Code.UNIMPLEMENTED) {
           synchronized (this) { // a server older than the batch method
             batching = false;
+          }
+          return sendAlone(batch);
+        }
+        if (failure instanceof CairnException ce && ce.code() == Status.Code.INVALID_ARGUMENT
+            && BATCH_FIELDS.contains(ce.metadata().getOrDefault("field", ""))) {
+          // More items than the server's --max-batch-items: these go alone, later batches half as large (min: a
+          // larger batch refused meanwhile must not raise a limit another refusal already lowered).
+          synchronized (this) {
+            maxItems = Math.min(maxItems, Math.max(1, batch.size() / 2));
           }
           return sendAlone(batch);
         }
