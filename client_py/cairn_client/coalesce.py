@@ -189,8 +189,9 @@ class Coalescer(Generic[Req, Resp]):
                 await self._alone(batch)
                 return
             if err.code in _BATCH_REFUSED:  # more items or bytes than this server takes in one call
-                self.max_items = max(1, len(batch) // 2)
-                self.max_bytes = max(1, sum(self._size(request) for request, _, _ in batch) // 2)
+                # min: a refusal answered late (for a batch sent before an earlier one shrank the limit) keeps it
+                self.max_items = min(self.max_items, max(1, len(batch) // 2))
+                self.max_bytes = min(self.max_bytes, max(1, sum(self._size(request) for request, _, _ in batch) // 2))
                 await self._alone(batch)
                 return
             for _, _, future in batch:
