@@ -286,6 +286,9 @@ def load_config(args: argparse.Namespace, env: dict[str, str] | None = None) -> 
                          f"got {level}")
     if values.get("workers", 1) < 1:
         raise ValueError(f"--workers expects 1 or more, got {values['workers']}")
+    if values.get("postgres_pool_size", 10) < 2:
+        raise ValueError(f"--postgres-pool-size expects 2 or more (one connection stays with the versions query "
+                         f"every read asks first), got {values['postgres_pool_size']}")
     check_listen("--listen", values.get("listen", "127.0.0.1:50051"), allow_unix=True)
     if values.get("metrics_listen"):
         check_listen("--metrics-listen", values["metrics_listen"], allow_unix=False)

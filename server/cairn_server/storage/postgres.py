@@ -587,6 +587,49 @@ ANALYZE_AFTER_SAVES = 500
 ANALYZE_AFTER_WRITES = 500
 
 
+class HeldConnection:
+    """One pooled connection kept out of the pool for one hot kind of statement (the versions every read asks
+    first; the group commit's saves): a pool acquire and release per statement costs the server ~100 us of CPU,
+    as much as a small statement itself. Used by one caller at a time; `take()` says None while it is busy, so a
+    concurrent caller goes to the pool instead of waiting."""
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+        self.conn: asyncpg.Connection | None = None
+        self.lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def use(self) -> AsyncIterator[asyncpg.Connection]:
+        """The held connection (waiting while another caller has it); backend failures become the store's
+        errors, and a connection a failure or a cancellation left mid-protocol is closed, not kept."""
+        async with self.lock:
+            with _backend_errors():
+                try:
+                    if self.conn is None:
+                        self.conn = await self.pool.acquire(timeout=self.timeout)
+                    yield self.conn
+                except BaseException:
+                    await self.drop()
+                    raise
+
+    def busy(self) -> bool:
+        return self.lock.locked()
+
+    async def drop(self) -> None:
+        """Gives the connection back to the pool, closed: after a failure its protocol state is unknown."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.terminate()
+            await self.pool.release(conn)
+
+    async def release(self) -> None:
+        """Gives the connection back to the pool as it is (pool.close() waits for every held connection)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            await self.pool.release(conn)
+
+
 class PostgresColdStore:
     """ColdStore on Postgres through an asyncpg pool."""
 
@@ -602,8 +645,9 @@ class PostgresColdStore:
             ("cairn_checkpoints", "cairn_threads"): ANALYZE_AFTER_SAVES, ("cairn_writes",): ANALYZE_AFTER_WRITES,
         }
         self._stats_checks: list[asyncio.Task[None]] = []
-        self._versions_conn: asyncpg.Connection | None = None  # held out of the pool for versions()
-        self._versions_lock = asyncio.Lock()
+        self._versions = HeldConnection(pool, timeout_seconds)  # every read's versions query
+        # the group commit's transactions, when the pool leaves at least two connections for everything else
+        self._saves = HeldConnection(pool, timeout_seconds) if pool_size >= 4 else None
 
     @classmethod
     async def open(
@@ -669,7 +713,13 @@ class PostgresColdStore:
         if tx is None and any(item.lease is not None for item in items):
             return await fenced_save(self, items)  # the run-lease check and the save in one transaction
         self._analyze_after(("cairn_checkpoints", "cairn_threads"), len(items))
-        async with self._conn() if tx is None else borrowed(tx) as conn:
+        # One statement, one implicit transaction: the group commit's usual one at a time goes over the held
+        # connection; a save that finds it busy (--commit-concurrency above 1) takes one from the pool.
+        if tx is not None:
+            conn_scope = borrowed(tx)
+        else:
+            conn_scope = self._conn() if self._saves is None or self._saves.busy() else self._saves.use()
+        async with conn_scope as conn:
             if len(items) == 1:
                 item = items[0]
                 cp = item.checkpoint
@@ -988,27 +1038,10 @@ class PostgresColdStore:
     # -- reads --------------------------------------------------------------
 
     async def versions(self, keys: list[VersionKey]) -> list[ThreadVersion]:
-        # Every read asks this before it is served, so it skips the pool: one connection is kept for it, and a
-        # pool acquire and release per query would cost more CPU than the query itself.
-        async with self._versions_lock:
-            with _backend_errors():
-                try:
-                    if self._versions_conn is None:
-                        self._versions_conn = await self.pool.acquire(timeout=self.timeout)
-                    rows = await self._versions_conn.fetch(
-                        _VERSIONS, *(list(column) for column in zip(*keys)), timeout=self.timeout
-                    )
-                except BaseException:
-                    await self._drop_versions_conn()
-                    raise
+        # Every read asks this before it is served, so it skips the pool (HeldConnection).
+        async with self._versions.use() as conn:
+            rows = await conn.fetch(_VERSIONS, *(list(column) for column in zip(*keys)), timeout=self.timeout)
         return [ThreadVersion(r["version"], r["clobbered"], r["head"]) for r in rows]
-
-    async def _drop_versions_conn(self) -> None:
-        """Gives the kept connection back to the pool, closed: after a failure its protocol state is unknown."""
-        conn, self._versions_conn = self._versions_conn, None
-        if conn is not None:
-            conn.terminate()
-            await self.pool.release(conn)
 
     async def load(
         self, tenant: str, thread_id: str, namespace: str, checkpoint_id: str | None
@@ -1249,7 +1282,7 @@ class PostgresColdStore:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._versions_conn is not None:
-            await self.pool.release(self._versions_conn)  # pool.close() waits for every held connection
-            self._versions_conn = None
+        await self._versions.release()
+        if self._saves is not None:
+            await self._saves.release()
         await self.pool.close()
