@@ -117,10 +117,11 @@ func WithMaxMessageBytes(n int) Option { return func(o *options) { o.maxMessage 
 // processes share its port by connection, so one connection reaches one of them.
 func WithChannels(n int) Option { return func(o *options) { o.channels = n } }
 
-// WithCoalesce sets how many saves, and how many loads, go out at once per
-// connection (default DefaultCoalesce) before further concurrent ones wait to
-// go together in one call (SaveBatch; BatchLoad), each keeping its own
-// outcome, error and context deadline. Many goroutines saving at once then
+// WithCoalesce sets how many senders of saves, and of loads, may be on the
+// wire at once per connection (default DefaultCoalesce). A call goes out alone
+// when none of its kind is in flight; concurrent ones wait to go together in
+// one call (SaveBatch; BatchLoad), another sender starting once 4 wait, each
+// keeping its own outcome, error and context deadline. Many goroutines saving at once then
 // share gRPC's per-call cost instead of paying it once each; a lone caller
 // waits for nothing. A call whose ctx carries outgoing gRPC metadata always
 // goes alone. Against a server without SaveBatch the client falls back to one

@@ -459,8 +459,8 @@ func TestServerWithoutBatchMethodsGetsCallsAlone(t *testing.T) {
 }
 
 // batchCalls records the item count of each SaveBatch and BatchLoad call and
-// whether the server refused it for the item count (INVALID_ARGUMENT naming
-// the batch's field).
+// whether the server refused it whole for its size (INVALID_ARGUMENT naming
+// the batch's field; RESOURCE_EXHAUSTED).
 type batchCalls struct {
 	mu      sync.Mutex
 	sent    map[string][]int // method -> items of each call
@@ -485,8 +485,8 @@ func (b *batchCalls) option() cairn.Option {
 			defer b.mu.Unlock()
 			b.sent[name] = append(b.sent[name], n)
 			var ce *cairn.Error
-			if errors.As(cairn.Wrap(err), &ce) && ce.Code == codes.InvalidArgument &&
-				(ce.Field() == "saves" || ce.Field() == "loads") {
+			if errors.As(cairn.Wrap(err), &ce) && (ce.Code == codes.ResourceExhausted ||
+				ce.Code == codes.InvalidArgument && (ce.Field() == "saves" || ce.Field() == "loads")) {
 				b.refused[name] = append(b.refused[name], n)
 			}
 			return err

@@ -15,3 +15,18 @@ func BatchLimits(c *Client) (saves, loads int) {
 
 // Wrap turns an error of a generated stub into the *Error the client returns.
 func Wrap(err error) error { return wrap(err) }
+
+// QueuedSaves is how many saves wait in c's queue for a sender (tests only).
+func QueuedSaves(c *Client) int {
+	c.saves.mu.Lock()
+	defer c.saves.mu.Unlock()
+	return len(c.saves.queue)
+}
+
+// BatchBytes is the most request bytes the coalescer of c's saves puts in one
+// batch call now (tests only).
+func BatchBytes(c *Client) int {
+	c.saves.mu.Lock()
+	defer c.saves.mu.Unlock()
+	return c.saves.maxBytes
+}

@@ -4,7 +4,8 @@
 # go vet, go test ./..., then LangGraphGo's own tests against
 # the store (langgraphgo/frameworktest/run.sh).
 # Uses the servers the Python harness starts (`python -m cairn_tools.cluster`, which sets CAIRN_TARGET and the
-# rest; internal/testserver reads them). The stubs' drift check is scripts/check_generated.sh.
+# rest; internal/testserver reads them); a test that needs other server flags starts its own through the same
+# harness (testserver.Start). The stubs' drift check is scripts/check_generated.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -2,7 +2,8 @@
 # Runs the Java client's tests (JUnit 5, `mvn -q -B test`): builds the TypeScript client (for the
 # cross-language runs test), downloads
 # dependencies from Maven Central on first use, then tests against the servers the Python harness starts
-# (`python -m cairn_tools.cluster`, which sets CAIRN_TARGET and the rest; TestServer.java reads them).
+# (`python -m cairn_tools.cluster`, which sets CAIRN_TARGET and the rest; TestServer.java reads them); a test that
+# needs other server flags starts its own through the same harness (TestServer.start).
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The TypeScript client's test suite: installs the locked dependencies from npm, typechecks, then runs every
 # test (vitest) against the servers the Python harness starts (`python -m cairn_tools.cluster`, which sets
-# CAIRN_TARGET and the rest; test/global-setup.ts reads them). The stubs' drift check is scripts/check_generated.sh.
+# CAIRN_TARGET and the rest; test/global-setup.ts reads them); a test that needs other server flags starts its own
+# through the same harness (test/helpers.ts startServer). The stubs' drift check is scripts/check_generated.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -123,9 +123,9 @@ export interface CairnClientOptions {
    */
   compressStates?: boolean;
   /**
-   * Calls of one kind (saves; loads) sent at once, per channel, before further concurrent ones wait to go
-   * together in one batch call (SaveBatch; BatchLoad), each keeping its own outcome, deadline and AbortSignal
-   * (see coalesce.ts). Many graphs in one process then share gRPC's per-call cost; a lone caller waits for
+   * Senders of one kind (saves; loads) on the wire at once, per channel. A call goes out alone when none of its
+   * kind is in flight; concurrent ones wait to go together in one batch call (SaveBatch; BatchLoad), another
+   * sender starting once 4 wait, each keeping its own outcome, deadline and AbortSignal (see coalesce.ts). Many graphs in one process then share gRPC's per-call cost; a lone caller waits for
    * nothing. Default 4; 0 sends every call on its own. A server without SaveBatch gets every call on its own.
    */
   coalesce?: number;
@@ -251,12 +251,12 @@ export class CairnClient {
       const maxInflight = coalesce * channels;
       this.saves = new Coalescer(
         (req, deadlineMs, signal) => this.unary(this.stub.save, req, { deadlineMs, signal }),
-        (reqs, deadlineMs) => this.saveMany(reqs, { deadlineMs }),
+        (reqs, deadlineMs, signal) => this.saveMany(reqs, { deadlineMs, signal }),
         { maxInflight, maxItems: BATCH_ITEMS, maxBytes: Math.min(BATCH_BYTES, maxBytes), size: saveSize },
       );
       this.loads = new Coalescer(
         (req, deadlineMs, signal) => this.loadOne(req, { deadlineMs, signal }),
-        (reqs, deadlineMs) => this.loadMany(reqs, { deadlineMs }),
+        (reqs, deadlineMs, signal) => this.loadMany(reqs, { deadlineMs, signal }),
         {
           maxInflight,
           maxItems: BATCH_ITEMS,
@@ -276,8 +276,13 @@ export class CairnClient {
     return stub;
   }
 
-  /** Closes the channels; calls in flight are cancelled. */
+  /**
+   * Closes the channels. Coalesced saves and loads still waiting, queued or in a batch on the wire, are cancelled
+   * and their callers answered at once with a CancelledError.
+   */
   close(): void {
+    this.saves?.close();
+    this.loads?.close();
     for (const stub of this.stubs) stub.close();
   }
 

@@ -1,11 +1,11 @@
 /**
  * saveBatch, and the coalescing of concurrent save() and load() calls into SaveBatch and BatchLoad calls
- * (coalesce.ts): per-item outcomes, fewer calls than saves, each caller's own deadline and signal, the fallback
- * for a server without SaveBatch, and coalesce: 0. Against the shared server, except the fallbacks: one needs a
- * server older than SaveBatch (an in-process grpc-js server implementing only Save and Load), the other a server
- * taking fewer items per batch than the client sends (one started with --max-batch-items 3).
+ * (coalesce.ts): per-item outcomes, fewer calls than saves (4 concurrent saves too), each caller's own deadline
+ * and signal, the fallbacks, close(), and coalesce: 0. Against the shared server, except: a server older than
+ * SaveBatch and one that holds calls until the test lets them go (in-process grpc-js servers), and servers taking
+ * fewer items (--max-batch-items 3) or smaller messages (--max-state-bytes 200000) than the client's batches.
  */
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import {
   InterceptingCall,
   type Interceptor,
@@ -398,4 +398,107 @@ describe("a server taking fewer items per batch than the client sends", () => {
       expect(coalescers[kind].maxItems).toBeLessThan(start[kind]);
     }
   });
+});
+
+describe("the coalescer's rules", () => {
+  it("sends 4 concurrent saves in fewer than 4 calls, and a lone save as a plain Save", async () => {
+    const { client, rec } = recordedClient(); // coalesce 4: up to 4 senders
+    await client.save({ threadId: newThread("four"), state: state(0) });
+    expect(rec.sent.map((s) => s.method)).toEqual(["Save"]);
+    rec.clear();
+    const saved = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => client.save({ threadId: newThread("four"), state: state(i) })),
+    );
+    expect(saved).toHaveLength(4);
+    expect(rec.sent.length).toBeLessThan(4);
+  });
+
+  it("sends a batch larger than the server's messages alone, and later batches half as many bytes", async () => {
+    const small = await startServer("--max-state-bytes", "200000"); // takes messages of about 1.3 MB
+    const rec = new Recorder();
+    const client = new CairnClient(small, { coalesce: 1, channelOptions: { interceptors: [rec.interceptor] } });
+    afterAll(() => client.close());
+    const saves = (client as unknown as { saves: Coalescer<unknown, unknown> }).saves;
+    const startBytes = saves.maxBytes;
+    // 150 KB each: 24 of them are far beyond the server's messages
+    const states = Array.from({ length: 24 }, () => utf8(`"${randomBytes(110_000).toString("base64")}"`));
+    const threads = states.map(() => newThread("big"));
+    const outcomes = await Promise.all(threads.map((threadId, i) => settled(client.save({ threadId, state: states[i]!, stateType: "json" }))));
+    for (const o of outcomes) expect(o).not.toBeInstanceOf(Error);
+    const loaded = await Promise.all(threads.map((threadId) => client.load({ threadId })));
+    expect(loaded.map((l) => Buffer.from(l.checkpoint.state).toString())).toEqual(states.map((s) => Buffer.from(s).toString()));
+    const batches = calls(rec, "SaveBatch").map((b) => b.saves!.length);
+    expect(batches.length).toBeGreaterThan(0); // at least one refused whole
+    expect(saves.maxBytes).toBeLessThan(startBytes);
+    expect(saves.maxBytes).toBeLessThanOrEqual(Math.floor((Math.max(...batches) * 150_000) / 2));
+  });
+});
+
+describe("a client closed while calls wait", () => {
+  // A server that answers each Save only once the test calls its entry in `held` (recording the threads it was
+  // asked to save alone), and each SaveBatch only once the test calls its entry in `refusers`: RESOURCE_EXHAUSTED.
+  const held: Array<() => void> = [];
+  const savedAlone: string[] = [];
+  let batches = 0;
+  const refusers: Array<() => void> = [];
+  const saveResponse = (cp: Checkpoint): SaveResponse =>
+    ({ checkpointId: cp.checkpointId, sequence: 1, createdAt: new Date(), alreadyExisted: false, storedSizeBytes: 0, acceptedStateEncodings: [] }) as SaveResponse;
+  const { client: fake } = fakeServer({
+    save(call: ServerUnaryCall<SaveRequest, SaveResponse>, callback: sendUnaryData<SaveResponse>) {
+      savedAlone.push(call.request.checkpoint!.threadId);
+      held.push(() => callback(null, saveResponse(call.request.checkpoint!)));
+    },
+    saveBatch(_call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) {
+      batches += 1;
+      refusers.push(() => callback({ code: status.RESOURCE_EXHAUSTED, details: "message larger than max" }));
+    },
+  });
+  afterAll(() => {
+    // Answer what is still held, so that the server can shut down.
+    for (const release of [...held.splice(0), ...refusers.splice(0)]) release();
+  });
+  const until = async (cond: () => boolean): Promise<void> => {
+    while (!cond()) await new Promise((r) => setTimeout(r, 5));
+  };
+
+  it("does not send callers that left when a refused batch falls back to single calls", async () => {
+    const port = (fake() as unknown as { stub: { getChannel(): { getTarget(): string } } }).stub.getChannel().getTarget();
+    const client = new CairnClient(port.replace(/^dns:/, ""), { coalesce: 1 });
+    afterAll(() => client.close());
+    const first = client.save({ threadId: "first", state: state(0) }, { deadlineMs: 60_000 });
+    await until(() => held.length === 1);
+    const controller = new AbortController();
+    const leaver = settled(client.save({ threadId: "leaver", state: state(1) }, { deadlineMs: 60_000, signal: controller.signal }));
+    const stayers = ["s0", "s1", "s2"].map((threadId) => client.save({ threadId, state: state(2) }, { deadlineMs: 60_000 }));
+    held.shift()!();
+    await first;
+    await until(() => batches === 1);
+    controller.abort();
+    expect(await leaver).toBeInstanceOf(CancelledError);
+    refusers.shift()!(); // refused whole: its items go alone
+    await until(() => held.length === 3);
+    for (const release of held.splice(0)) release();
+    await Promise.all(stayers);
+    expect(savedAlone).toEqual(["first", "s0", "s1", "s2"]);
+  });
+
+  it("answers every queued and batched caller at once, not at their deadlines", async () => {
+    savedAlone.length = 0;
+    batches = 0;
+    const port = (fake() as unknown as { stub: { getChannel(): { getTarget(): string } } }).stub.getChannel().getTarget();
+    const client = new CairnClient(port.replace(/^dns:/, ""), { coalesce: 1 });
+    const save = (i: number) => settled(client.save({ threadId: `t${i}`, state: state(i) }, { deadlineMs: 600_000 }));
+    const first = save(0);
+    await until(() => held.length === 1);
+    const batched = [1, 2, 3, 4, 5].map(save);
+    held.shift()!();
+    expect(await first).not.toBeInstanceOf(Error);
+    await until(() => batches === 1);
+    const queued = [6, 7].map(save);
+    await new Promise((r) => setTimeout(r, 20));
+    client.close();
+    for (const outcome of await Promise.all([...batched, ...queued])) {
+      expect(outcome).toBeInstanceOf(CancelledError); // not DeadlineExceededError, many minutes later
+    }
+  }, 30_000);
 });

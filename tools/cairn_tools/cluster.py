@@ -1450,7 +1450,9 @@ def test_servers() -> Iterator[dict[str, str]]:
       CAIRN_TLS_DIR      the directory of ca.crt, client.crt and client.key.
                          (The TLS three are left out when openssl is missing; the suites then say so.)
 
-    The suites only read these: no suite starts a server of its own."""
+    A test that needs server flags these lack (--max-batch-items, --max-state-bytes...) starts a server of its
+    own through CairnProcess.embedded (Go's testserver.Start, the TypeScript test/helpers.ts startServer, Java's
+    TestServer.start); everything else uses these."""
     with stack() as target, tempfile.TemporaryDirectory(prefix="cairn-test-servers-") as tmp:
         directory = Path(tmp)
         env = {"CAIRN_TARGET": target}

@@ -97,8 +97,8 @@ import java.util.function.Predicate;
  * {@code STATE_ENCODING}).
  *
  * <p>Concurrent {@code save} and {@code load} calls from many threads travel together in SaveBatch and
- * BatchLoad calls once {@link Builder#coalesce(int)} calls of their kind are in flight per channel (default
- * 4), each keeping its own result, exception and deadline; see {@link Builder#coalesce(int)}.
+ * BatchLoad calls (a call goes alone when none of its kind is in flight), each keeping its own result,
+ * exception and deadline; see {@link Builder#coalesce(int)}.
  */
 public final class CairnClient implements AutoCloseable {
 
@@ -728,9 +728,17 @@ public final class CairnClient implements AutoCloseable {
     return channels.get(0);
   }
 
-  /** Shuts the channels down (when the client created them), waiting up to 5 seconds for calls to end. */
+  /**
+   * Answers every coalesced save and load still waiting, queued or in a batch on the wire, with CANCELLED (and
+   * cancels their calls); then shuts the channels down (when the client created them), waiting up to 5 seconds
+   * for other calls to end.
+   */
   @Override
   public void close() {
+    if (saves != null) {
+      saves.close();
+      loads.close();
+    }
     if (!ownsChannel) {
       return;
     }
@@ -864,14 +872,15 @@ public final class CairnClient implements AutoCloseable {
     private Builder() {}
 
     /**
-     * How many saves, and how many loads, go out at once per channel (default 4) before further concurrent
-     * ones wait to go together in one call (SaveBatch; BatchLoad). Each call keeps its own result, exception
+     * How many senders of saves, and of loads, may be on the wire at once per channel (default 4). A call goes
+     * out alone when none of its kind is in flight; concurrent ones wait to go together in one call (SaveBatch;
+     * BatchLoad), another sender starting once 4 wait. Each call keeps its own result, exception
      * and deadline (a call still queued when its deadline passes throws DEADLINE_EXCEEDED and is never sent).
      * Many threads saving at once then share gRPC's per-call cost instead of paying it once each; a lone
      * caller waits for nothing. Against a server without SaveBatch the client goes back to one call per save
      * by itself. 0 sends every call on its own.
      *
-     * @param n calls of one kind in flight per channel before they coalesce; 0 turns coalescing off
+     * @param n senders of one kind on the wire per channel; 0 turns coalescing off
      * @return this builder
      * @throws IllegalArgumentException when {@code n} is negative
      */
