@@ -223,22 +223,7 @@ func TestConcurrentLoadsTravelInBatchLoads(t *testing.T) {
 			save(t, c, &cairn.Checkpoint{ThreadID: threads[i], State: state36k(threads[i]), StateType: "json"})
 		}
 	}
-	cc.holdCalls("Load")
-	errs := make([]error, len(threads))
-	got := make([]*cairn.Checkpoint, len(threads))
-	var entered, done sync.WaitGroup
-	for i, th := range threads {
-		entered.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			entered.Done()
-			got[i], errs[i] = c.Load(ctx, cairn.Ref{ThreadID: th})
-		}()
-	}
-	entered.Wait()
-	cc.release()
-	done.Wait()
+	got, errs := loadAllHeld(ctx, c, cc, threads)
 	cairnErr(t, errs[0], cairn.ErrNotFound, "THREAD_EMPTY")
 	for i := 1; i < len(threads); i++ {
 		if errs[i] != nil || !bytes.Equal(got[i].State, state36k(threads[i])) {
@@ -527,22 +512,7 @@ func TestBatchTooLargeForTheServerGoesAloneAndLaterBatchesShrink(t *testing.T) {
 		}
 	}
 
-	cc.holdCalls("Load")
-	errs := make([]error, len(threads))
-	got := make([]*cairn.Checkpoint, len(threads))
-	var entered, done sync.WaitGroup
-	for i, th := range threads {
-		entered.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			entered.Done()
-			got[i], errs[i] = c.Load(ctx, cairn.Ref{ThreadID: th})
-		}()
-	}
-	entered.Wait()
-	cc.release()
-	done.Wait()
+	got, errs := loadAllHeld(ctx, c, cc, threads)
 	for i, th := range threads {
 		if errs[i] != nil || !bytes.Equal(got[i].State, state36k(th)) {
 			t.Fatalf("load %d from a server taking 3 items per batch: %v", i, errs[i])
@@ -567,4 +537,26 @@ func TestBatchTooLargeForTheServerGoesAloneAndLaterBatchesShrink(t *testing.T) {
 				k.kind, k.limit, refused, want, k.start)
 		}
 	}
+}
+
+// loadAllHeld loads the head of every thread from its own goroutine while cc holds the Load calls, so every load
+// has queued before the first call returns; then it lets them go and returns each load's result and error.
+func loadAllHeld(ctx context.Context, c *cairn.Client, cc *calls, threads []string) ([]*cairn.Checkpoint, []error) {
+	cc.holdCalls("Load")
+	errs := make([]error, len(threads))
+	got := make([]*cairn.Checkpoint, len(threads))
+	var entered, done sync.WaitGroup
+	for i, th := range threads {
+		entered.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			entered.Done()
+			got[i], errs[i] = c.Load(ctx, cairn.Ref{ThreadID: th})
+		}()
+	}
+	entered.Wait()
+	cc.release()
+	done.Wait()
+	return got, errs
 }
