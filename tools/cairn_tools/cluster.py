@@ -998,7 +998,9 @@ class PostgresServer(_PostgresSQL, _Managed):
             "fsync": "on" if durable else "off",
             "synchronous_commit": "on" if synchronous_commit else "off",
             "full_page_writes": "on" if durable else "off",
-            "max_connections": "200",
+            # The test session keeps its servers until it ends (server_factory); each holds a pool of up to
+            # --postgres-pool-size connections, two of them out of the pool while busy (versions, saves).
+            "max_connections": "400",
             "unix_socket_permissions": "0777",
             "log_min_messages": "warning",
         }
