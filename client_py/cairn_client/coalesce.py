@@ -183,22 +183,19 @@ class Coalescer(Generic[Req, Resp]):
             for _, _, future in batch:
                 future.cancel()
             raise
-        except CairnError as err:
-            if err.code == grpc.StatusCode.UNIMPLEMENTED:  # a server older than the batch method
+        except Exception as err:  # CairnError, or what the channel raises itself (closed)
+            code = err.code if isinstance(err, CairnError) else None
+            if code == grpc.StatusCode.UNIMPLEMENTED:  # a server older than the batch method
                 self.batching = False
                 await self._alone(batch)
                 return
-            if err.code in _BATCH_REFUSED:  # more items or bytes than this server takes in one call
+            if code in _BATCH_REFUSED:  # more items or bytes than this server takes in one call
                 # min: a refusal answered late (for a batch sent before an earlier one shrank the limit) keeps it
                 self.max_items = min(self.max_items, max(1, len(batch) // 2))
                 self.max_bytes = min(self.max_bytes, max(1, sum(self._size(request) for request, _, _ in batch) // 2))
                 await self._alone(batch)
                 return
-            for _, _, future in batch:
-                _settle(future, err)
-            return
-        except Exception as err:  # what the channel raises itself (closed): each caller's to see
-            for _, _, future in batch:
+            for _, _, future in batch:  # each caller's to see
                 _settle(future, err)
             return
         alone = []

@@ -44,11 +44,7 @@ class GroupCommit(Generic[Item, Outcome]):
         caller leaves."""
         future: asyncio.Future[Outcome | Exception] = asyncio.get_running_loop().create_future()
         self._queue.append((item, future))
-        if self._inflight < self.max_inflight:
-            self._inflight += 1
-            task = asyncio.get_running_loop().create_task(self._drain())
-            self._drainers.add(task)
-            task.add_done_callback(self._drainers.discard)
+        self._start_drainer()
         return await future
 
     async def submit_many(self, items: list[Item]) -> list[Outcome | Exception]:
@@ -58,12 +54,16 @@ class GroupCommit(Generic[Item, Outcome]):
         loop = asyncio.get_running_loop()
         futures = [loop.create_future() for _ in items]
         self._queue.extend(zip(items, futures, strict=True))
+        self._start_drainer()
+        return list(await asyncio.gather(*futures))
+
+    def _start_drainer(self) -> None:
+        """A committer for what was just queued, unless max_inflight of them run (one of those takes it)."""
         if self._inflight < self.max_inflight:
             self._inflight += 1
-            task = loop.create_task(self._drain())
+            task = asyncio.get_running_loop().create_task(self._drain())
             self._drainers.add(task)
             task.add_done_callback(self._drainers.discard)
-        return list(await asyncio.gather(*futures))
 
     def _batch_length(self) -> int:
         """How many queued saves the next transaction takes."""

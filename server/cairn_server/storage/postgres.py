@@ -602,7 +602,7 @@ class HeldConnection:
         self.conn: asyncpg.Connection | None = None
         self.lock = asyncio.Lock()
         self._idle: asyncio.TimerHandle | None = None
-        self._returning: asyncio.Task[None] | None = None
+        self._returning: asyncio.Task[None] | None = None  # kept: the loop holds tasks only weakly
 
     @contextlib.asynccontextmanager
     async def use(self) -> AsyncIterator[asyncpg.Connection]:
