@@ -6,7 +6,13 @@ real server's have: Save -> a SaveResponse, Load -> a LoadResponse carrying one 
 states, List -> 10 checkpoints without state, BatchLoad -> one LoadResponse per item, PutWrites -> its count, SaveStream -> one
 SaveResponse per item. Nothing is stored, so this is the ceiling of a Python gRPC server on this machine.
 
-    python bench/echo_server.py serve --listen 127.0.0.1:50061
+With `--postgres-dsn` it is the *durable floor* instead: every save's state is compressed at the server's
+default zstd level (1) and committed to Postgres with one plain INSERT per group commit (the server's own
+GroupCommit, one transaction at a time like `--commit-concurrency 1`, on a connection held for it). No
+validation, thread locks, versions, head checks or secondary indexes: the least any durable store behind a Python
+gRPC server does per save, so what no such server can beat on this machine (`make bench`'s "durable floor" row).
+
+    python bench/echo_server.py serve --listen 127.0.0.1:50061 [--postgres-dsn postgresql://...]
 (`serve --listen` so the test harness's CairnProcess class can run it.)
 """
 
@@ -17,12 +23,16 @@ import asyncio
 import signal
 import time
 
+import asyncpg
 import grpc
+import zstandard
 from google.protobuf import struct_pb2
 
 from cairn.v1 import checkpoint_store_pb2 as pb
 from cairn_tools.bench.states import agent_states
+from cairn_server.config import Config
 from cairn_server.server import run_event_loop
+from cairn_server.storage.group_commit import GroupCommit
 
 SERVICE = "cairn.v1.CheckpointStore"
 
@@ -47,8 +57,41 @@ def _checkpoint(i: int, state: bytes | None) -> pb.Checkpoint:
     return cp
 
 
+class Floor:
+    """The durable floor's storing: zstd at the server's default level, one plain INSERT per group commit."""
+
+    TABLE = """CREATE TABLE IF NOT EXISTS bench_floor (
+        row_id bigserial PRIMARY KEY, thread_id text NOT NULL, checkpoint_id text NOT NULL, state bytea NOT NULL)"""
+    INSERT = ("INSERT INTO bench_floor (thread_id, checkpoint_id, state) "
+              "SELECT * FROM unnest($1::text[], $2::text[], $3::bytea[])")
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.compressor = zstandard.ZstdCompressor(level=Config().zstd_level)
+        self.group: GroupCommit[tuple[str, str, bytes], None] = GroupCommit(self._commit, max_inflight=1)
+
+    @classmethod
+    async def open(cls, dsn: str) -> Floor:
+        conn = await asyncpg.connect(dsn)
+        await conn.execute(cls.TABLE)
+        return cls(conn)
+
+    async def _commit(self, rows: list[tuple[str, str, bytes]]) -> list[None | Exception]:
+        await self.conn.execute(self.INSERT, *(list(col) for col in zip(*rows, strict=True)))
+        return [None] * len(rows)
+
+    async def store(self, saves: list[pb.SaveRequest]) -> None:
+        """Every save's state, committed (fsync'd) before this returns."""
+        rows = [(s.checkpoint.thread_id, s.checkpoint.checkpoint_id, self.compressor.compress(s.checkpoint.state))
+                for s in saves]
+        for outcome in await self.group.submit_many(rows):
+            if isinstance(outcome, Exception):
+                raise outcome
+
+
 class Echo:
-    def __init__(self) -> None:
+    def __init__(self, floor: Floor | None = None) -> None:
+        self.floor = floor
         states = agent_states(64, 42).states
         self.loads = [pb.LoadResponse(checkpoint=_checkpoint(i, s)).SerializeToString() for i, s in enumerate(states)]
         self.load_results = [pb.BatchLoadResult(load=pb.LoadResponse.FromString(b)) for b in self.loads]
@@ -66,7 +109,16 @@ class Echo:
         return resp
 
     async def save(self, req: pb.SaveRequest, context: grpc.aio.ServicerContext) -> bytes:
+        if self.floor is not None:
+            await self.floor.store([req])
         return self._save_response(req).SerializeToString()
+
+    async def save_batch(self, req: pb.SaveBatchRequest, context: grpc.aio.ServicerContext) -> bytes:
+        if self.floor is not None:
+            await self.floor.store(list(req.saves))
+        return pb.SaveBatchResponse(
+            results=[pb.SaveBatchResult(save=self._save_response(s)) for s in req.saves]
+        ).SerializeToString()
 
     async def load(self, req: pb.LoadRequest, context: grpc.aio.ServicerContext) -> bytes:
         self.n += 1
@@ -84,14 +136,17 @@ class Echo:
 
     async def save_stream(self, requests, context: grpc.aio.ServicerContext):
         async for req in requests:
+            if self.floor is not None:
+                await self.floor.store([req.save])
             yield pb.SaveStreamResponse(save=self._save_response(req.save)).SerializeToString()
 
 
-async def serve(listen: str) -> None:
-    echo = Echo()
+async def serve(listen: str, postgres_dsn: str | None) -> None:
+    echo = Echo(await Floor.open(postgres_dsn) if postgres_dsn else None)
     unary = grpc.unary_unary_rpc_method_handler
     handlers = {
         "Save": unary(echo.save, request_deserializer=pb.SaveRequest.FromString),
+        "SaveBatch": unary(echo.save_batch, request_deserializer=pb.SaveBatchRequest.FromString),
         "Load": unary(echo.load, request_deserializer=pb.LoadRequest.FromString),
         "List": unary(echo.list, request_deserializer=pb.ListRequest.FromString),
         "BatchLoad": unary(echo.batch_load, request_deserializer=pb.BatchLoadRequest.FromString),
@@ -111,7 +166,7 @@ async def serve(listen: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    print(f"echo server on {listen}", flush=True)
+    print(f"{'durable floor' if echo.floor else 'echo server'} on {listen}", flush=True)
     await stop.wait()
     await server.stop(1)
 
@@ -120,8 +175,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("command", choices=["serve"])
     p.add_argument("--listen", default="127.0.0.1:50061")
+    p.add_argument("--postgres-dsn", help="store every save: the durable floor (see above)")
     args, _ = p.parse_known_args()
-    run_event_loop(serve(args.listen))  # the same event loop as `cairn serve` (uvloop when installed)
+    run_event_loop(serve(args.listen, args.postgres_dsn))  # the same event loop as `cairn serve` (uvloop when installed)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ interleave the rows (the order rotates each round), measures:
          worker instead of the server);
          Cairn through `cairn bench` (hand-encoded requests; a secondary row);
          the bare gRPC echo server (bench/echo_server.py) through the same AsyncCheckpointClient;
+         the durable floor: the same echo server storing each state (zstd level 1, one plain INSERT per group
+         commit, nothing else), Save phases only: what no Python gRPC server with durable saves beats here;
          LangGraph's AsyncPostgresSaver: one saver on a pool of 10, a saver per worker (one connection each),
          and a saver per worker on a database with default_toast_compression=lz4.
   phases Save of ~36.5 KB agent states at concurrency 32; hot Load at 32 with the state decoded (json.loads);
@@ -85,11 +87,15 @@ class Stack:
         self.server = CairnProcess("--postgres-dsn", self.cairn_dsn, "--redis-url", self.redis.url,
                                   "--log-level", "WARNING", *self.args.server_arg)
         self.server.start()
-        self.echo = None
+        self.echo = self.floor = None
         if self.echo_on:
             self.echo = CairnProcess(command=[sys.executable, str(ROOT / "bench" / "echo_server.py")],
                                     health_check=False)
             self.echo.start()
+            self.floor = CairnProcess("--postgres-dsn", self.pg.create_database("floor_bench"),
+                                     command=[sys.executable, str(ROOT / "bench" / "echo_server.py")],
+                                     health_check=False)
+            self.floor.start()
         self.server2 = None
         if self.workers2:
             self.cairn2_dsn = self.pg.create_database("cairn_workers2")
@@ -103,7 +109,7 @@ class Stack:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for p in (self.server2, self.echo, self.server, self.pg, self.redis):
+        for p in (self.server2, self.floor, self.echo, self.server, self.pg, self.redis):
             if p is not None:
                 p.close()
 
@@ -111,7 +117,7 @@ class Stack:
         w = {"postgres": self.pg.pid}
         if not langgraph:
             w["server"] = (server or self.server).pid
-            if server is None or server is not self.echo:  # the echo server stores nothing in Redis
+            if server is None or server not in (self.echo, self.floor):  # neither uses Redis
                 w["redis"] = self.redis.pid
         return w
 
@@ -174,6 +180,7 @@ ROWS = (
     ("cairn_py_zstd", "Cairn, shipped AsyncCheckpointClient, compress_states=True"),
     ("cairn_bench", "Cairn, `cairn bench` (hand-encoded requests)"),
     ("echo", "bare gRPC echo server, AsyncCheckpointClient"),
+    ("floor", "durable floor: the echo server + zstd level 1 + one plain INSERT per group commit"),
     ("lg_pool", "LangGraph, one saver on a pool of 10"),
     ("lg_savers", "LangGraph, a saver per worker (one connection each)"),
     ("lg_lz4", "LangGraph, a saver per worker, default_toast_compression=lz4"),
@@ -192,6 +199,10 @@ def run_row(st: Stack, key: str, rnd: int, args: argparse.Namespace) -> list[dic
     if key == "echo":
         assert st.echo is not None
         return driver("cairn", ["--target", st.echo.target, *common], st.watch(st.echo))
+    if key == "floor":
+        assert st.floor is not None
+        saves = ",".join(p for p in PHASES if p.startswith("save@"))  # it answers Load as the echo does
+        return driver("cairn", ["--target", st.floor.target, "--phases", saves, *common], st.watch(st.floor))
     if key == "cairn_bench":
         return [cairn_bench_phase(st.server.target, op, int(c), args.duration, st.watch())
                 for op, c in (p.split("@") for p in PHASES)]
@@ -227,6 +238,7 @@ def reference_table(args: argparse.Namespace) -> dict[str, Any]:
                         + ", ".join(f"{k} {v:.0f}" for k, v in sorted(res["usPerOp"].items()))
                         + f"; other {res['otherCorePercent']:.0f}% of a core")
         sizes = {"cairn": st.pg.sql("SELECT pg_database_size('cairn_bench')"),
+                 "floor": st.pg.sql("SELECT pg_database_size('floor_bench')"),
                  "lg": st.pg.sql("SELECT pg_database_size('lg_bench')"),
                  "lg_lz4": st.pg.sql("SELECT pg_database_size('lg_lz4')")}
         pg_version = st.pg.sql("SHOW server_version").strip()
@@ -255,6 +267,7 @@ def ratios(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "saveVsBest": r["save@32"]["rps"] / rows[best_save]["save@32"]["rps"], "saveBest": best_save,
             "loadVsBest": r["load@32"]["rps"] / rows[best_load]["load@32"]["rps"], "loadBest": best_load,
             "saveP99c4Ms": r["save@4"]["p99Ms"], "lgBestP99c4Ms": rows[best_p99]["save@4"]["p99Ms"],
+            "floorP99c4Ms": rows.get("floor", {}).get("save@4", {}).get("p99Ms"),
             "workerCpuVsSaver": worker / rows[best_save]["save@32"]["usPerOp"]["client"],
             "storageCpuVsPgDefault": storage / rows["lg_savers"]["save@32"]["usPerOp"]["postgres"],
             "storageCpuVsPgLz4": storage / rows["lg_lz4"]["save@32"]["usPerOp"]["postgres"],
@@ -287,11 +300,12 @@ def render_table(s: dict[str, Any]) -> str:
         q = s["ratios"].get(key)
         if q is None:
             continue
+        floor = f"; the durable floor {q['floorP99c4Ms']:.2f} ms" if q.get("floorP99c4Ms") else ""
         lines.append(
             f"{names[key]}: Save c=32 {q['saveVsBest']:.2f}x LangGraph's best ({names[q['saveBest']]}) "
             f"[target >= 1.3x]; hot Load decoded {q['loadVsBest']:.2f}x LangGraph's best "
             f"({names[q['loadBest']]}) [target >= 2x]; Save p99 c=4 {q['saveP99c4Ms']:.2f} ms "
-            f"(LangGraph's best {q['lgBestP99c4Ms']:.2f} ms) [target <= 5 ms]; worker CPU per save "
+            f"(LangGraph's best {q['lgBestP99c4Ms']:.2f} ms{floor}) [target <= 5 ms]; worker CPU per save "
             f"{q['workerCpuVsSaver']:.2f}x the best saver's [target <= 0.5x]; storage-side CPU per save "
             f"(server+postgres+redis) {q['storageCpuVsPgDefault']:.2f}x LangGraph's postgres at default TOAST "
             f"[target <= 0.5x], {q['storageCpuVsPgLz4']:.2f}x with lz4")

@@ -58,6 +58,25 @@ def test_cairn_driver_reports_every_watched_process(durable_pg: PostgresServer) 
         assert p["p99Ms"] >= p["p50Ms"] > 0
 
 
+def test_durable_floor_commits_every_save_it_acknowledges(durable_pg: PostgresServer) -> None:
+    """`make bench`'s durable floor row is only a floor if it really stores: every acknowledged save (unary and
+    SaveBatch, which the coalescing client sends) is a committed row holding the compressed state."""
+    name = "floor_test"
+    dsn = durable_pg.create_database(name)
+    with CairnProcess("--postgres-dsn", dsn, command=[sys.executable, str(ROOT / "bench" / "echo_server.py")],
+                      health_check=False) as floor:
+        phases = run_driver("cairn", "--target", floor.target, "--phases", "save@4", "--duration", "0.5",
+                            "--warmup", "0.2", "--threads", "8", f"--watch=server={floor.pid}")
+        for coalesce in ("0", "4"):  # unary Saves, then SaveBatch calls
+            run_driver("cairn", "--target", floor.target, "--phases", "save@8", "--duration", "0.3",
+                       "--warmup", "0", "--threads", "8", "--coalesce", coalesce)
+    [saves] = phases
+    assert saves["count"] > 0 and not saves["errors"], saves
+    rows, smallest = durable_pg.sql("SELECT count(*), min(octet_length(state)) FROM bench_floor", name).split("|")
+    assert int(rows) >= saves["count"]
+    assert 0 < int(smallest) < 30_000  # a ~36.5 KB agent state, compressed
+
+
 def test_langgraph_savers_driver_opens_a_connection_per_worker(durable_pg: PostgresServer) -> None:
     dsn = durable_pg.create_database()
     run_driver("langgraph-savers", "--dsn", dsn, "--phases", "", "--setup")
