@@ -459,6 +459,23 @@ MIGRATIONS = [
         ORDER BY k.ord;
     END $fn$;
     """,
+    # Every statement of these functions finds its rows by a key an index holds, but plpgsql plans each once per
+    # connection and keeps the plan. Planned while the tables were small (a new database, or statistics from its
+    # first minutes), the lookups were sequential scans and stayed so as the tables grew: on `make bench`'s fresh
+    # database every save read cairn_threads, cairn_versions and cairn_checkpoints whole until autovacuum's next
+    # analyze (65 M rows read in 70 s), and Postgres's CPU per save rose from ~220 to ~400 us meanwhile. Without
+    # sequential scans to pick from, the planner takes the index whatever it believes the size is. A setting of
+    # the function, not of the session: pgbouncer refuses unknown startup parameters and pools sessions. (A Load's
+    # own prepared statements can be cached the same way, until the next analyze; they are not guarded.)
+    """
+    ALTER FUNCTION cairn_save(text, text, text, text, text, text, text, text[], jsonb, smallint, integer, bigint,
+        bytea, bytea, text, boolean, boolean) SET enable_seqscan = off;
+    ALTER FUNCTION cairn_lock_thread(text, text) SET enable_seqscan = off;
+    ALTER FUNCTION cairn_bump(text, text, boolean) SET enable_seqscan = off;
+    ALTER FUNCTION cairn_put_writes_many(bigint[], text[], text[], text[], text[], text[], text[], boolean[],
+        integer[], integer[], integer[], text[], text[], bytea[]) SET enable_seqscan = off;
+    ALTER FUNCTION cairn_versions_of(text[], text[], text[], bool[]) SET enable_seqscan = off;
+    """,
 ]
 _QUARANTINED = (
     "tenant, thread_id, namespace, checkpoint_id, parent_checkpoint_id, sequence, created_at, state_type, node_name, "
