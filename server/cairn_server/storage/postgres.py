@@ -462,11 +462,13 @@ MIGRATIONS = [
     # Every statement of these functions finds its rows by a key an index holds, but plpgsql plans each once per
     # connection and keeps the plan. Planned while the tables were small (a new database, or statistics from its
     # first minutes), the lookups were sequential scans and stayed so as the tables grew: on `make bench`'s fresh
-    # database every save read cairn_threads, cairn_versions and cairn_checkpoints whole until autovacuum's next
-    # analyze (65 M rows read in 70 s), and Postgres's CPU per save rose from ~220 to ~400 us meanwhile. Without
+    # database every save read cairn_threads whole until autovacuum's first analyze (65 M rows read in 70 s), and
+    # Postgres's CPU per save rose from ~220 to ~400 us meanwhile; with statistics from when the tables held a row
+    # each, cairn_versions, cairn_checkpoints and cairn_writes too (tests/test_reliability.py). Without
     # sequential scans to pick from, the planner takes the index whatever it believes the size is. A setting of
     # the function, not of the session: pgbouncer refuses unknown startup parameters and pools sessions. (A Load's
-    # own prepared statements can be cached the same way, until the next analyze; they are not guarded.)
+    # own prepared statements can be cached the same way, until the next analyze; they are not guarded.) A later
+    # CREATE OR REPLACE of one of these functions replaces its settings too, so it must say SET enable_seqscan = off.
     """
     ALTER FUNCTION cairn_save(text, text, text, text, text, text, text, text[], jsonb, smallint, integer, bigint,
         bytea, bytea, text, boolean, boolean) SET enable_seqscan = off;
