@@ -45,6 +45,15 @@ func thread(t *testing.T) string {
 	return "go-" + strings.ReplaceAll(t.Name(), "/", "-") + "-" + uuid.NewString()
 }
 
+// threadIDs is n distinct thread ids of this test.
+func threadIDs(t *testing.T, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s-%d", thread(t), i)
+	}
+	return ids
+}
+
 func save(t *testing.T, c *cairn.Client, cp *cairn.Checkpoint, opts ...cairn.SaveOption) *cairn.SaveResult {
 	t.Helper()
 	res, err := c.Save(context.Background(), cp, opts...)

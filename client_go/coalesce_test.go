@@ -162,10 +162,7 @@ func TestConcurrentSavesTravelInFewerCalls(t *testing.T) {
 	cc := newCalls()
 	c := dial(t, cc.option()) // coalesce 4 by default
 	cc.holdCalls("Save")
-	threads := make([]string, 64)
-	for i := range threads {
-		threads[i] = fmt.Sprintf("%s-%d", thread(t), i)
-	}
+	threads := threadIDs(t, 64)
 	for i, err := range saveAll(t, c, cc, threads) {
 		if err != nil {
 			t.Fatalf("save %d: %v", i, err)
@@ -216,12 +213,9 @@ func TestConcurrentLoadsTravelInBatchLoads(t *testing.T) {
 	ctx := context.Background()
 	cc := newCalls()
 	c := dial(t, cc.option(), cairn.WithCoalesce(1))
-	threads := make([]string, 24)
-	for i := range threads {
-		threads[i] = fmt.Sprintf("%s-%d", thread(t), i)
-		if i > 0 { // the first thread stays empty
-			save(t, c, &cairn.Checkpoint{ThreadID: threads[i], State: state36k(threads[i]), StateType: "json"})
-		}
+	threads := threadIDs(t, 24)
+	for _, th := range threads[1:] { // the first thread stays empty
+		save(t, c, &cairn.Checkpoint{ThreadID: th, State: state36k(th), StateType: "json"})
 	}
 	got, errs := loadAllHeld(ctx, c, cc, threads)
 	cairnErr(t, errs[0], cairn.ErrNotFound, "THREAD_EMPTY")
@@ -277,10 +271,7 @@ func TestCoalesceOffSendsEverySaveAlone(t *testing.T) {
 	cc := newCalls()
 	c := dial(t, cc.option(), cairn.WithCoalesce(0))
 	cc.holdCalls("Save")
-	threads := make([]string, 16)
-	for i := range threads {
-		threads[i] = fmt.Sprintf("%s-%d", thread(t), i)
-	}
+	threads := threadIDs(t, 16)
 	for i, err := range saveAll(t, c, cc, threads) {
 		if err != nil {
 			t.Fatalf("save %d: %v", i, err)
@@ -303,10 +294,7 @@ func TestCallWithOutgoingMetadataGoesAlone(t *testing.T) {
 	cc := newCalls()
 	c := dial(t, cc.option(), cairn.WithCoalesce(1))
 	cc.holdCalls("Save")
-	threads := make([]string, 8)
-	for i := range threads {
-		threads[i] = fmt.Sprintf("%s-%d", thread(t), i)
-	}
+	threads := threadIDs(t, 8)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-trace", "t1")
 	errs := make([]error, len(threads))
 	var entered, done sync.WaitGroup
@@ -502,10 +490,7 @@ func TestBatchTooLargeForTheServerGoesAloneAndLaterBatchesShrink(t *testing.T) {
 	// The first saves are held at the client, so the rest queue and leave in
 	// batches larger than the server takes.
 	cc.holdCalls("Save")
-	threads := make([]string, 40)
-	for i := range threads {
-		threads[i] = fmt.Sprintf("%s-%d", thread(t), i)
-	}
+	threads := threadIDs(t, 40)
 	for i, err := range saveAll(t, c, cc, threads) {
 		if err != nil {
 			t.Fatalf("save %d to a server taking 3 items per batch: %v", i, err)
