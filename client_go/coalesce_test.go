@@ -140,14 +140,25 @@ func TestSaveBatchEachItemHasItsOwnOutcome(t *testing.T) {
 func saveAll(t *testing.T, c *cairn.Client, cc *calls, threads []string, opts ...cairn.SaveOption) []error {
 	t.Helper()
 	errs := make([]error, len(threads))
+	allAtOnce(len(threads), cc, func(i int) {
+		th := threads[i]
+		_, errs[i] = c.Save(context.Background(), &cairn.Checkpoint{ThreadID: th, State: state36k(th), StateType: "json"}, opts...)
+	})
+	return errs
+}
+
+// allAtOnce runs call(0) to call(n-1), each on its own goroutine; once every
+// goroutine has started it releases the calls cc holds (cc may be nil), and it
+// returns when every call has.
+func allAtOnce(n int, cc *calls, call func(i int)) {
 	var entered, done sync.WaitGroup
-	for i, th := range threads {
-		entered.Add(1)
-		done.Add(1)
+	entered.Add(n)
+	done.Add(n)
+	for i := range n {
 		go func() {
 			defer done.Done()
 			entered.Done()
-			_, errs[i] = c.Save(context.Background(), &cairn.Checkpoint{ThreadID: th, State: state36k(th), StateType: "json"}, opts...)
+			call(i)
 		}()
 	}
 	entered.Wait()
@@ -155,7 +166,6 @@ func saveAll(t *testing.T, c *cairn.Client, cc *calls, threads []string, opts ..
 		cc.release()
 	}
 	done.Wait()
-	return errs
 }
 
 func TestConcurrentSavesTravelInFewerCalls(t *testing.T) {
@@ -530,18 +540,8 @@ func loadAllHeld(ctx context.Context, c *cairn.Client, cc *calls, threads []stri
 	cc.holdCalls("Load")
 	errs := make([]error, len(threads))
 	got := make([]*cairn.Checkpoint, len(threads))
-	var entered, done sync.WaitGroup
-	for i, th := range threads {
-		entered.Add(1)
-		done.Add(1)
-		go func() {
-			defer done.Done()
-			entered.Done()
-			got[i], errs[i] = c.Load(ctx, cairn.Ref{ThreadID: th})
-		}()
-	}
-	entered.Wait()
-	cc.release()
-	done.Wait()
+	allAtOnce(len(threads), cc, func(i int) {
+		got[i], errs[i] = c.Load(ctx, cairn.Ref{ThreadID: threads[i]})
+	})
 	return got, errs
 }
