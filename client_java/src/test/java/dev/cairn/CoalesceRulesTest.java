@@ -16,8 +16,6 @@ import dev.cairn.v1.SaveBatchRequest;
 import dev.cairn.v1.SaveBatchResponse;
 import dev.cairn.v1.SaveRequest;
 import dev.cairn.v1.SaveResponse;
-import io.grpc.Grpc;
-import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
 import io.grpc.Server;
@@ -224,17 +222,10 @@ class CoalesceRulesTest {
     }
   }
 
-  private Server serve(StuckServer stuck) throws Exception {
-    Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(stuck)
-        .executor(Executors.newCachedThreadPool()).build();
-    server.start();
-    return server;
-  }
-
   @Test
   void closingTheClientAnswersQueuedAndBatchedCallers() throws Exception {
     StuckServer stuck = new StuckServer();
-    Server server = serve(stuck);
+    Server server = CoalesceTest.serve(stuck);
     try {
       CairnClient cairn = client("127.0.0.1:" + server.getPort(), 1, Duration.ofMinutes(10));
       List<Future<SaveResponse>> saves = new ArrayList<>();
@@ -270,7 +261,7 @@ class CoalesceRulesTest {
   @Test
   void callersThatLeftAreNotSentWhenABatchFallsBackToSingleCalls() throws Exception {
     StuckServer stuck = new StuckServer();
-    Server server = serve(stuck);
+    Server server = CoalesceTest.serve(stuck);
     try (CairnClient cairn = client("127.0.0.1:" + server.getPort(), 1, Duration.ofMinutes(2))) {
       Future<SaveResponse> first = threads.submit(() -> cairn.save(CoalesceTest.saveOf("first", ByteString.EMPTY)));
       waitFor("the first save reached the server", () -> stuck.saved.size() == 1);

@@ -20,6 +20,7 @@ import dev.cairn.v1.SaveBatchRequest;
 import dev.cairn.v1.SaveBatchResult;
 import dev.cairn.v1.SaveRequest;
 import dev.cairn.v1.SaveResponse;
+import io.grpc.BindableService;
 import io.grpc.CallOptions;
 import io.grpc.Channel;
 import io.grpc.ClientCall;
@@ -299,6 +300,12 @@ class CoalesceTest {
     assertThrows(IllegalArgumentException.class, () -> CairnClient.builder().coalesce(-1));
   }
 
+  /** A started gRPC server of {@code service} on a free port, each call on a thread of its own. */
+  static Server serve(BindableService service) throws IOException {
+    return Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(service)
+        .executor(Executors.newCachedThreadPool()).build().start();
+  }
+
   /** A Cairn server from before SaveBatch and BatchLoad: Save and Load only; holds a call on request. */
   static final class OldServer extends CheckpointStoreGrpc.CheckpointStoreImplBase {
     final AtomicInteger saves = new AtomicInteger();
@@ -345,13 +352,7 @@ class CoalesceTest {
   @Test
   void serverWithoutBatchMethodsGetsCallsAlone() throws Exception {
     OldServer old = new OldServer();
-    Server server = Grpc.newServerBuilderForPort(0, InsecureServerCredentials.create()).addService(old)
-        .executor(Executors.newCachedThreadPool()).build();
-    try {
-      server.start();
-    } catch (IOException e) {
-      throw new IllegalStateException(e);
-    }
+    Server server = serve(old);
     Calls calls = new Calls();
     try (CairnClient cairn = client(calls, "127.0.0.1:" + server.getPort(), 1, Duration.ofSeconds(30))) {
       // One call holds the one sender at the server while 7 more queue behind it.
